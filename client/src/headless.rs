@@ -1,0 +1,178 @@
+//! The headless runner: scripted movement for a fixed time, one JSON line
+//! of stats per second on stdout and a final summary line.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tickforge_shared::protocol::EntityKind;
+use tickforge_shared::sim::Vec2;
+
+use crate::moves::Mover;
+use crate::session::{Session, SessionError};
+
+/// Per-second stats line.
+#[derive(Debug, Clone, Serialize)]
+pub struct SecondStats {
+    /// Seconds since the run started.
+    pub t: u64,
+    /// Handshake complete.
+    pub connected: bool,
+    /// Newest server tick seen.
+    pub server_tick: u32,
+    /// Round-trip time.
+    pub rtt_ms: f64,
+    /// Entities in the newest snapshot.
+    pub entities: usize,
+    /// Players on the roster.
+    pub players: usize,
+    /// Snapshots applied during this second.
+    pub snapshots_per_s: u64,
+    /// Bytes received per second.
+    pub bytes_in_per_s: f64,
+    /// Our avatar's position.
+    pub own_position: Option<[f32; 2]>,
+}
+
+/// How much another player's avatar was seen to move.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct OtherPlayer {
+    /// Distance between first and last seen positions.
+    pub moved: f32,
+    /// Snapshots it appeared in.
+    pub seen_in: u64,
+}
+
+/// The final line.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// Always true: marks the summary line.
+    pub summary: bool,
+    /// Whether the client connected at all.
+    pub connected: bool,
+    /// Snapshots applied in total.
+    pub snapshots: u64,
+    /// Seconds run.
+    pub duration_s: f64,
+    /// Most entities seen in one snapshot.
+    pub max_entities: usize,
+    /// Our avatar's last position.
+    pub own_position: Option<[f32; 2]>,
+    /// Other players' avatars, by name.
+    pub others: HashMap<String, OtherPlayer>,
+    /// Why the run ended early, if it did.
+    pub error: Option<String>,
+}
+
+impl Summary {
+    /// Whether the run counts as a success (connected and saw the world).
+    pub fn ok(&self) -> bool {
+        self.connected && self.snapshots > 0 && self.error.is_none()
+    }
+}
+
+fn pos(v: Vec2) -> [f32; 2] {
+    [v.x, v.y]
+}
+
+/// Plays for `duration`, writing stats lines to `out`.
+pub fn run(session: &mut Session, mover: &mut Mover, duration: Duration, out: &mut impl Write) -> Summary {
+    let start = Instant::now();
+    let mut summary = Summary {
+        summary: true,
+        connected: false,
+        snapshots: 0,
+        duration_s: 0.0,
+        max_entities: 0,
+        own_position: None,
+        others: HashMap::new(),
+        error: None,
+    };
+    let mut first_seen: HashMap<String, Vec2> = HashMap::new();
+    let tick_rate = session.world.tick_rate.max(1);
+    let dt = Duration::from_secs(1) / u32::from(tick_rate);
+    let mut next_tick = start;
+    let mut next_report = start + Duration::from_secs(1);
+    let mut snapshots_at_report = 0;
+    let mut last_update = start;
+    let mut seen_tick = 0;
+
+    while start.elapsed() < duration {
+        let now = Instant::now();
+        if let Err(e) = session.update(now - last_update) {
+            summary.error = Some(e.to_string());
+            break;
+        }
+        last_update = now;
+        summary.connected |= session.is_connected();
+
+        if now >= next_tick {
+            let (x, y) = mover.next(tick_rate);
+            if let Err(e) = session.send_input(x, y) {
+                summary.error = Some(e.to_string());
+                break;
+            }
+            next_tick += dt;
+        }
+
+        let world = &session.world;
+        if world.server_tick != seen_tick {
+            seen_tick = world.server_tick;
+            summary.max_entities = summary.max_entities.max(world.entities.len());
+            for (id, name) in &world.names {
+                if Some(*id) == world.own_entity {
+                    continue;
+                }
+                let Some(state) = world.entities.get(id).filter(|e| e.kind == EntityKind::Avatar) else {
+                    continue;
+                };
+                let origin = *first_seen.entry(name.clone()).or_insert(state.pos);
+                let entry = summary
+                    .others
+                    .entry(name.clone())
+                    .or_insert(OtherPlayer { moved: 0.0, seen_in: 0 });
+                entry.moved = origin.distance(state.pos);
+                entry.seen_in += 1;
+            }
+        }
+
+        if now >= next_report {
+            let line = SecondStats {
+                t: start.elapsed().as_secs(),
+                connected: session.is_connected(),
+                server_tick: world.server_tick,
+                rtt_ms: (session.rtt_ms() * 10.0).round() / 10.0,
+                entities: world.entities.len(),
+                players: world.names.len(),
+                snapshots_per_s: world.snapshots - snapshots_at_report,
+                bytes_in_per_s: session.bytes_in_per_s().round(),
+                own_position: world.own_state().map(|e| pos(e.pos)),
+            };
+            snapshots_at_report = world.snapshots;
+            let _ = writeln!(out, "{}", serde_json::to_string(&line).unwrap_or_default());
+            let _ = out.flush();
+            next_report += Duration::from_secs(1);
+        }
+        std::thread::sleep(Duration::from_millis(2).min(next_tick.saturating_duration_since(Instant::now())));
+    }
+
+    summary.snapshots = session.world.snapshots;
+    summary.own_position = session.world.own_state().map(|e| pos(e.pos));
+    summary.duration_s = (start.elapsed().as_secs_f64() * 100.0).round() / 100.0;
+    summary
+}
+
+/// Turns a startup failure into a summary, so scripts always get one line.
+pub fn failed(error: &SessionError) -> Summary {
+    Summary {
+        summary: true,
+        connected: false,
+        snapshots: 0,
+        duration_s: 0.0,
+        max_entities: 0,
+        own_position: None,
+        others: HashMap::new(),
+        error: Some(error.to_string()),
+    }
+}

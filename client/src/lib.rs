@@ -1,0 +1,15 @@
+//! # tickforge-client
+//!
+//! Logs in over HTTP ([`login`]), plays over renet/netcode UDP ([`net`]),
+//! keeps the latest world state ([`world`]) in a [`session::Session`], and
+//! shows it in a window (`render`, feature `graphics`) or drives it
+//! headless with scripted movement ([`headless`], [`moves`]).
+
+pub mod headless;
+pub mod login;
+pub mod moves;
+pub mod net;
+#[cfg(feature = "graphics")]
+pub mod render;
+pub mod session;
+pub mod world;

@@ -1,0 +1,154 @@
+//! HTTP login and registration against the auth API.
+
+use std::time::Duration;
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+
+/// What went wrong talking to the auth API.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// Unknown account or wrong password.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// Registration of a name that exists.
+    #[error("username is taken")]
+    UsernameTaken,
+    /// The server refused the request (bad input, busy, …).
+    #[error("server answered {status}: {message}")]
+    Rejected {
+        /// HTTP status.
+        status: u16,
+        /// The server's error text.
+        message: String,
+    },
+    /// The server could not be reached or answered garbage.
+    #[error("cannot talk to auth server at {url}: {reason}")]
+    Transport {
+        /// The URL tried.
+        url: String,
+        /// What failed.
+        reason: String,
+    },
+}
+
+#[derive(Serialize)]
+struct Credentials<'a> {
+    username: &'a str,
+    password: &'a str,
+}
+
+#[derive(Deserialize)]
+struct LoginBody {
+    connect_token: String,
+    expires_at: u64,
+    servers: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: String,
+}
+
+/// A successful login.
+#[derive(Debug, Clone)]
+pub struct Login {
+    /// The raw netcode connect token.
+    pub connect_token: Vec<u8>,
+    /// Unix seconds after which the token is refused.
+    pub expires_at: u64,
+    /// Game servers the token names.
+    pub servers: Vec<String>,
+}
+
+/// A client for one auth server.
+#[derive(Debug, Clone)]
+pub struct AuthClient {
+    base: String,
+    agent: ureq::Agent,
+}
+
+impl AuthClient {
+    /// A client for `base_url` (e.g. `http://127.0.0.1:7000`).
+    pub fn new(base_url: &str) -> Self {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(15)))
+            .build()
+            .into();
+        Self {
+            base: base_url.trim_end_matches('/').to_owned(),
+            agent,
+        }
+    }
+
+    fn post(&self, path: &str, username: &str, password: &str) -> Result<(u16, String), LoginError> {
+        let url = format!("{}{path}", self.base);
+        let transport = |reason: String| LoginError::Transport {
+            url: url.clone(),
+            reason,
+        };
+        let mut response = self
+            .agent
+            .post(&url)
+            .send_json(Credentials { username, password })
+            .map_err(|e| transport(e.to_string()))?;
+        let status = response.status().as_u16();
+        let body = response
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| transport(e.to_string()))?;
+        Ok((status, body))
+    }
+
+    fn rejected(status: u16, body: &str) -> LoginError {
+        let message = serde_json::from_str::<ErrorBody>(body)
+            .map(|b| b.error)
+            .unwrap_or_else(|_| body.to_owned());
+        LoginError::Rejected { status, message }
+    }
+
+    /// Creates an account.
+    pub fn register(&self, username: &str, password: &str) -> Result<(), LoginError> {
+        match self.post("/v1/register", username, password)? {
+            (201, _) => Ok(()),
+            (409, _) => Err(LoginError::UsernameTaken),
+            (status, body) => Err(Self::rejected(status, &body)),
+        }
+    }
+
+    /// Logs in and returns the connect token.
+    pub fn login(&self, username: &str, password: &str) -> Result<Login, LoginError> {
+        match self.post("/v1/login", username, password)? {
+            (200, body) => {
+                let url = format!("{}/v1/login", self.base);
+                let parsed: LoginBody = serde_json::from_str(&body).map_err(|e| LoginError::Transport {
+                    url: url.clone(),
+                    reason: format!("bad login answer: {e}"),
+                })?;
+                let connect_token = base64::engine::general_purpose::STANDARD
+                    .decode(parsed.connect_token)
+                    .map_err(|e| LoginError::Transport {
+                        url,
+                        reason: format!("bad connect token: {e}"),
+                    })?;
+                Ok(Login {
+                    connect_token,
+                    expires_at: parsed.expires_at,
+                    servers: parsed.servers,
+                })
+            }
+            (401, _) => Err(LoginError::InvalidCredentials),
+            (status, body) => Err(Self::rejected(status, &body)),
+        }
+    }
+
+    /// Registers if the account is missing (a taken name is fine), then logs in.
+    pub fn register_and_login(&self, username: &str, password: &str) -> Result<Login, LoginError> {
+        match self.register(username, password) {
+            Ok(()) | Err(LoginError::UsernameTaken) => {}
+            Err(e) => return Err(e),
+        }
+        self.login(username, password)
+    }
+}

@@ -1,0 +1,98 @@
+//! `tickforge-client`: log in over HTTP, play over UDP, in a window or headless.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use tickforge_client::headless;
+use tickforge_client::moves::{Mover, Moves};
+use tickforge_client::session::{LoginOptions, Session};
+
+/// Tickforge client.
+#[derive(Debug, Parser)]
+#[command(name = "tickforge-client", version)]
+struct Args {
+    /// Auth API base URL.
+    #[arg(long, default_value = "http://127.0.0.1:7000")]
+    server: String,
+    /// Account name.
+    #[arg(long, default_value = "player")]
+    user: String,
+    /// Password (or set TICKFORGE_PASSWORD).
+    #[arg(long, env = "TICKFORGE_PASSWORD", hide_env_values = true)]
+    password: String,
+    /// Create the account first if it does not exist.
+    #[arg(long)]
+    register: bool,
+    /// No window: scripted movement and JSON stats on stdout.
+    #[arg(long)]
+    headless: bool,
+    /// Headless movement pattern: random, circle or idle.
+    #[arg(long, default_value = "random")]
+    moves: Moves,
+    /// Headless run time in seconds.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let options = LoginOptions {
+        server_url: args.server.clone(),
+        username: args.user.clone(),
+        password: args.password.clone(),
+        register: args.register,
+    };
+    let session = Session::login(&options).and_then(|mut s| s.wait_connected(Duration::from_secs(10)).map(|()| s));
+    let mut session = match session {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("tickforge-client: {e}");
+            if args.headless {
+                println!("{}", serde_json::to_string(&headless::failed(&e)).unwrap_or_default());
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+
+    if args.headless {
+        let seed = args.user.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+        let mut mover = Mover::new(args.moves, seed);
+        let duration = Duration::from_secs_f64(args.duration.max(0.0));
+        let summary = headless::run(&mut session, &mut mover, duration, &mut std::io::stdout());
+        session.disconnect();
+        println!("{}", serde_json::to_string(&summary).unwrap_or_default());
+        if summary.ok() {
+            ExitCode::SUCCESS
+        } else {
+            eprintln!(
+                "tickforge-client: run failed: {}",
+                summary
+                    .error
+                    .as_deref()
+                    .unwrap_or("connected but received no snapshots")
+            );
+            ExitCode::FAILURE
+        }
+    } else {
+        run_graphical(session, &args.user)
+    }
+}
+
+#[cfg(feature = "graphics")]
+fn run_graphical(session: Session, user: &str) -> ExitCode {
+    tickforge_client::render::run(session, format!("Tickforge — {user}"));
+    ExitCode::SUCCESS
+}
+
+#[cfg(not(feature = "graphics"))]
+fn run_graphical(_session: Session, _user: &str) -> ExitCode {
+    eprintln!("tickforge-client: built without the `graphics` feature; use --headless");
+    ExitCode::FAILURE
+}

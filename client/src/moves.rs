@@ -1,0 +1,74 @@
+//! Scripted movement for the headless client and bots.
+
+use std::str::FromStr;
+
+/// A movement pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Moves {
+    /// A new random heading every second or so.
+    Random,
+    /// A steady circle.
+    Circle,
+    /// Stand still.
+    Idle,
+}
+
+impl FromStr for Moves {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "random" => Ok(Moves::Random),
+            "circle" => Ok(Moves::Circle),
+            "idle" => Ok(Moves::Idle),
+            other => Err(format!("unknown movement '{other}' (expected random, circle or idle)")),
+        }
+    }
+}
+
+/// Produces one intent per client tick.
+#[derive(Debug, Clone)]
+pub struct Mover {
+    moves: Moves,
+    /// xorshift state for `Random`.
+    state: u64,
+    heading: (f32, f32),
+    tick: u64,
+}
+
+impl Mover {
+    /// A mover; `seed` varies the random pattern between clients.
+    pub fn new(moves: Moves, seed: u64) -> Self {
+        Self {
+            moves,
+            state: seed | 1,
+            heading: (1.0, 0.0),
+            tick: 0,
+        }
+    }
+
+    fn next_random(&mut self) -> f32 {
+        self.state ^= self.state << 13;
+        self.state ^= self.state >> 7;
+        self.state ^= self.state << 17;
+        (self.state >> 40) as f32 / (1u64 << 24) as f32
+    }
+
+    /// The intent for the next tick; `tick_rate` sets the pattern's pace.
+    pub fn next(&mut self, tick_rate: u16) -> (f32, f32) {
+        let rate = u64::from(tick_rate.max(1));
+        let t = self.tick as f32 / rate as f32;
+        self.tick += 1;
+        match self.moves {
+            Moves::Idle => (0.0, 0.0),
+            Moves::Circle => (t.cos(), t.sin()),
+            Moves::Random => {
+                if self.tick % rate == 1 {
+                    let angle = self.next_random() * std::f32::consts::TAU;
+                    self.heading = (angle.cos(), angle.sin());
+                }
+                self.heading
+            }
+        }
+    }
+}

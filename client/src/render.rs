@@ -1,0 +1,204 @@
+//! The graphical client: a macroquad window drawing the world.
+//!
+//! WASD or arrows move; Enter opens the chat line, Enter again sends it,
+//! Escape cancels. The frame rate is capped at [`MAX_FPS`]; inputs go out at
+//! the server's tick rate whatever the frame rate.
+
+use std::time::{Duration, Instant};
+
+use macroquad::prelude::*;
+use tickforge_shared::protocol::EntityKind;
+use tickforge_shared::sim::{WORLD_HEIGHT, WORLD_WIDTH};
+
+use crate::session::Session;
+
+/// Frame-rate cap.
+pub const MAX_FPS: u32 = 60;
+
+/// Height of the HUD strip at the top, in pixels.
+const HUD_HEIGHT: f32 = 28.0;
+
+/// Opens the window and plays until it is closed or the connection ends.
+pub fn run(session: Session, title: String) {
+    let conf = Conf {
+        window_title: title,
+        window_width: 1024,
+        window_height: 800,
+        window_resizable: true,
+        ..Default::default()
+    };
+    macroquad::Window::from_config(conf, play(session));
+}
+
+/// Maps world units to screen pixels, fitting the world under the HUD.
+struct View {
+    scale: f32,
+    origin: Vec2,
+}
+
+impl View {
+    fn fit() -> Self {
+        let avail_w = screen_width() - 20.0;
+        let avail_h = screen_height() - HUD_HEIGHT - 20.0;
+        let scale = (avail_w / WORLD_WIDTH).min(avail_h / WORLD_HEIGHT).max(0.01);
+        let origin = vec2(
+            (screen_width() - WORLD_WIDTH * scale) / 2.0,
+            HUD_HEIGHT + (avail_h + 20.0 - WORLD_HEIGHT * scale) / 2.0,
+        );
+        Self { scale, origin }
+    }
+
+    fn to_screen(&self, p: tickforge_shared::sim::Vec2) -> Vec2 {
+        self.origin + vec2(p.x, p.y) * self.scale
+    }
+}
+
+fn movement_keys() -> (f32, f32) {
+    let pressed = |keys: &[KeyCode]| keys.iter().any(|k| is_key_down(*k));
+    let x = f32::from(u8::from(pressed(&[KeyCode::D, KeyCode::Right])))
+        - f32::from(u8::from(pressed(&[KeyCode::A, KeyCode::Left])));
+    let y = f32::from(u8::from(pressed(&[KeyCode::S, KeyCode::Down])))
+        - f32::from(u8::from(pressed(&[KeyCode::W, KeyCode::Up])));
+    (x, y)
+}
+
+async fn play(mut session: Session) {
+    let frame_budget = Duration::from_secs(1) / MAX_FPS;
+    let mut chat_line: Option<String> = None;
+    let mut last = Instant::now();
+    let mut input_clock = Instant::now();
+    let mut status: Option<String> = None;
+
+    loop {
+        let frame_start = Instant::now();
+        if status.is_none()
+            && let Err(e) = session.update(frame_start - last)
+        {
+            status = Some(e.to_string());
+        }
+        last = frame_start;
+
+        // Chat line editing.
+        match &mut chat_line {
+            None if is_key_pressed(KeyCode::Enter) => {
+                chat_line = Some(String::new());
+                while get_char_pressed().is_some() {}
+            }
+            Some(line) => {
+                while let Some(c) = get_char_pressed() {
+                    if !c.is_control() {
+                        line.push(c);
+                    }
+                }
+                if is_key_pressed(KeyCode::Backspace) {
+                    line.pop();
+                }
+                if is_key_pressed(KeyCode::Escape) {
+                    chat_line = None;
+                } else if is_key_pressed(KeyCode::Enter) {
+                    if !line.trim().is_empty() {
+                        session.send_chat(line);
+                    }
+                    chat_line = None;
+                }
+            }
+            None => {}
+        }
+
+        // Inputs at the server's tick rate.
+        let tick = Duration::from_secs(1) / u32::from(session.world.tick_rate.max(1));
+        let intent = if chat_line.is_some() {
+            (0.0, 0.0)
+        } else {
+            movement_keys()
+        };
+        while input_clock + tick <= frame_start {
+            input_clock += tick;
+            if status.is_none()
+                && let Err(e) = session.send_input(intent.0, intent.1)
+            {
+                status = Some(e.to_string());
+            }
+        }
+
+        draw(&session, chat_line.as_deref(), status.as_deref());
+        if let Some(rest) = frame_budget.checked_sub(frame_start.elapsed()) {
+            std::thread::sleep(rest);
+        }
+        next_frame().await;
+    }
+}
+
+fn draw(session: &Session, chat_line: Option<&str>, status: Option<&str>) {
+    clear_background(Color::from_rgba(18, 20, 28, 255));
+    let view = View::fit();
+    let world = &session.world;
+    let top_left = view.to_screen(tickforge_shared::sim::Vec2::ZERO);
+    draw_rectangle(
+        top_left.x,
+        top_left.y,
+        WORLD_WIDTH * view.scale,
+        WORLD_HEIGHT * view.scale,
+        Color::from_rgba(30, 34, 46, 255),
+    );
+    draw_rectangle_lines(
+        top_left.x,
+        top_left.y,
+        WORLD_WIDTH * view.scale,
+        WORLD_HEIGHT * view.scale,
+        2.0,
+        GRAY,
+    );
+
+    let npc_radius = (8.0 * view.scale).max(3.0);
+    let avatar_radius = (16.0 * view.scale).max(6.0);
+    for entity in world.entities.values().filter(|e| e.kind == EntityKind::Npc) {
+        let p = view.to_screen(entity.pos);
+        draw_circle(p.x, p.y, npc_radius, Color::from_rgba(120, 200, 140, 255));
+    }
+    for entity in world.entities.values().filter(|e| e.kind == EntityKind::Avatar) {
+        let p = view.to_screen(entity.pos);
+        let own = world.own_entity == Some(entity.id);
+        let color = if own { GOLD } else { Color::from_rgba(90, 160, 255, 255) };
+        if own {
+            draw_circle_lines(p.x, p.y, avatar_radius + 4.0, 2.0, WHITE);
+        }
+        draw_circle(p.x, p.y, avatar_radius, color);
+        let name = world.names.get(&entity.id).map_or("?", String::as_str);
+        let size = measure_text(name, None, 18, 1.0);
+        draw_text(name, p.x - size.width / 2.0, p.y - avatar_radius - 6.0, 18.0, WHITE);
+    }
+
+    let hud = format!(
+        "tick {}   rtt {:.0} ms   entities {}   players {}   fps {}",
+        world.server_tick,
+        session.rtt_ms(),
+        world.entities.len(),
+        world.names.len(),
+        get_fps()
+    );
+    draw_rectangle(0.0, 0.0, screen_width(), HUD_HEIGHT, Color::from_rgba(0, 0, 0, 200));
+    draw_text(&hud, 10.0, 20.0, 20.0, WHITE);
+
+    let mut y = screen_height() - 14.0;
+    if let Some(line) = chat_line {
+        draw_text(format!("> {line}_"), 12.0, y, 20.0, YELLOW);
+        y -= 22.0;
+    }
+    for (from, text) in world.chat.iter().rev() {
+        draw_text(format!("{from}: {text}"), 12.0, y, 18.0, LIGHTGRAY);
+        y -= 20.0;
+    }
+    if let Some(status) = status {
+        let size = measure_text(status, None, 24, 1.0);
+        draw_text(
+            status,
+            (screen_width() - size.width) / 2.0,
+            screen_height() / 2.0,
+            24.0,
+            RED,
+        );
+    } else if world.own_entity.is_none() {
+        draw_text("connecting…", 12.0, HUD_HEIGHT + 24.0, 20.0, GRAY);
+    }
+}

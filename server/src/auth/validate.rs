@@ -1,0 +1,58 @@
+//! Rules for what a username and a password may be.
+
+/// Shortest username.
+pub const USERNAME_MIN: usize = 3;
+/// Longest username (fits the connect token's user data).
+pub const USERNAME_MAX: usize = 32;
+/// Shortest password.
+pub const PASSWORD_MIN: usize = 8;
+/// Longest password, in bytes (bounds hashing work per request).
+pub const PASSWORD_MAX: usize = 256;
+
+/// Checks a username: 3–32 characters of ASCII letters, digits, `_`, `-`, `.`.
+pub fn username(name: &str) -> Result<(), &'static str> {
+    let len = name.chars().count();
+    if !(USERNAME_MIN..=USERNAME_MAX).contains(&len) {
+        return Err("username must be 3 to 32 characters");
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    {
+        return Err("username may contain only letters, digits, '_', '-' and '.'");
+    }
+    Ok(())
+}
+
+/// Checks a new password's length.
+pub fn password(password: &str) -> Result<(), &'static str> {
+    if password.chars().count() < PASSWORD_MIN {
+        return Err("password must be at least 8 characters");
+    }
+    if password.len() > PASSWORD_MAX {
+        return Err("password must be at most 256 bytes");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames() {
+        for ok in ["abc", "Player_1", "a.b-c", &"x".repeat(32)] {
+            assert!(username(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "ab", "has space", "émile", "a/b", &"x".repeat(33)] {
+            assert!(username(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn passwords() {
+        assert!(password("12345678").is_ok());
+        assert!(password("1234567").is_err());
+        assert!(password(&"x".repeat(257)).is_err());
+    }
+}

@@ -1,0 +1,159 @@
+//! Server configuration: every knob the binary exposes, with embedded
+//! defaults so `tickforge-server` runs with no file and no setup.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Largest number of simultaneous players the netcode layer supports.
+pub const MAX_PLAYERS_LIMIT: usize = 1024;
+
+/// Argon2id cost parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashParams {
+    /// Memory in KiB.
+    pub m_kib: u32,
+    /// Iterations.
+    pub t: u32,
+    /// Parallelism (lanes).
+    pub p: u32,
+}
+
+impl HashParams {
+    /// OWASP's minimum for Argon2id: 19 MiB, 2 iterations, 1 lane.
+    pub const OWASP_MIN: HashParams = HashParams {
+        m_kib: 19 * 1024,
+        t: 2,
+        p: 1,
+    };
+}
+
+impl Default for HashParams {
+    fn default() -> Self {
+        Self::OWASP_MIN
+    }
+}
+
+/// Everything the server needs to start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the database and the private key live.
+    pub data_dir: PathBuf,
+    /// Auth API listen address (port 0 = any free port).
+    pub http_addr: SocketAddr,
+    /// Game UDP listen address (port 0 = any free port).
+    pub udp_addr: SocketAddr,
+    /// Address written into connect tokens; defaults to the bound UDP address.
+    pub public_addr: Option<SocketAddr>,
+    /// Simulation rate in Hz.
+    pub tick_rate: u16,
+    /// Number of wandering NPCs.
+    pub npcs: u32,
+    /// Connection limit.
+    pub max_players: usize,
+    /// How long a connect token stays valid after login.
+    pub token_ttl: Duration,
+    /// Seconds of silence before netcode drops a connection.
+    pub connection_timeout_secs: i32,
+    /// Password hashing cost.
+    pub hash_params: HashParams,
+    /// Threads allowed to hash passwords at once.
+    pub hash_workers: usize,
+    /// A private key given from the environment (otherwise read from or
+    /// generated into the data dir).
+    pub private_key: Option<crate::secrets::PrivateKey>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("data"),
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 7000)),
+            udp_addr: SocketAddr::from(([127, 0, 0, 1], 7001)),
+            public_addr: None,
+            tick_rate: 30,
+            npcs: 200,
+            max_players: 64,
+            token_ttl: Duration::from_secs(30),
+            connection_timeout_secs: 10,
+            hash_params: HashParams::default(),
+            hash_workers: 1,
+            private_key: None,
+        }
+    }
+}
+
+/// A configuration that cannot work.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Tick rate outside 1..=240 Hz.
+    #[error("tick rate must be between 1 and 240 Hz, got {0}")]
+    TickRate(u16),
+    /// More players than netcode allows.
+    #[error("max players must be between 1 and {MAX_PLAYERS_LIMIT}, got {0}")]
+    MaxPlayers(usize),
+    /// Hash cost below the OWASP minimum.
+    #[error("argon2id parameters m={0} KiB, t={1}, p={2} are below the minimum m=19456, t=2, p=1")]
+    WeakHash(u32, u32, u32),
+    /// No hashing threads.
+    #[error("hash workers must be at least 1")]
+    HashWorkers,
+}
+
+impl Config {
+    /// Checks the values that would otherwise fail later, or silently weaken security.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(1..=240).contains(&self.tick_rate) {
+            return Err(ConfigError::TickRate(self.tick_rate));
+        }
+        if !(1..=MAX_PLAYERS_LIMIT).contains(&self.max_players) {
+            return Err(ConfigError::MaxPlayers(self.max_players));
+        }
+        let h = self.hash_params;
+        let min = HashParams::OWASP_MIN;
+        if h.m_kib < min.m_kib || h.t < min.t || h.p < min.p {
+            return Err(ConfigError::WeakHash(h.m_kib, h.t, h.p));
+        }
+        if self.hash_workers == 0 {
+            return Err(ConfigError::HashWorkers);
+        }
+        Ok(())
+    }
+
+    /// The fixed tick period.
+    pub fn tick_period(&self) -> Duration {
+        Duration::from_secs(1) / u32::from(self.tick_rate)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn weak_hash_params_are_refused() {
+        let config = Config {
+            hash_params: HashParams {
+                m_kib: 4096,
+                t: 2,
+                p: 1,
+            },
+            ..Config::default()
+        };
+        assert!(matches!(config.validate(), Err(ConfigError::WeakHash(..))));
+    }
+
+    #[test]
+    fn too_many_players_are_refused() {
+        let config = Config {
+            max_players: MAX_PLAYERS_LIMIT + 1,
+            ..Config::default()
+        };
+        assert!(matches!(config.validate(), Err(ConfigError::MaxPlayers(_))));
+    }
+}

@@ -1,0 +1,81 @@
+//! Movement: buffered player inputs and NPC wandering, both through the
+//! shared `sim::step`, so the client's prediction runs the same code.
+
+use bevy_ecs::prelude::*;
+use tickforge_shared::protocol::{ClientMessage, MAX_INPUTS_PER_MESSAGE};
+use tickforge_shared::sim::{self, Intent, Vec2};
+
+use super::NetIds;
+use super::components::{InputQueue, Kinematics, Npc};
+use super::rng::SplitMix64;
+use crate::game::components::NetEntity;
+use crate::net::NetEvent;
+use crate::schedule::{Inbox, Roster};
+use crate::tick::TickInfo;
+
+/// Speed of wandering NPCs as a fraction of the top speed.
+const NPC_PACE: f32 = 0.4;
+
+/// Moves input messages from the inbox into each avatar's queue.
+pub fn queue_inputs(inbox: Res<Inbox>, roster: Res<Roster>, mut queues: Query<&mut InputQueue>) {
+    for event in &inbox.events {
+        let NetEvent::Message {
+            client,
+            message: ClientMessage::Input { inputs },
+            ..
+        } = event
+        else {
+            continue;
+        };
+        if inputs.len() > MAX_INPUTS_PER_MESSAGE {
+            tracing::debug!(client = client.0, len = inputs.len(), "oversized input message ignored");
+            continue;
+        }
+        let Some(mut queue) = roster.entity(*client).and_then(|e| queues.get_mut(e).ok()) else {
+            continue;
+        };
+        for cmd in inputs {
+            queue.push(*cmd);
+        }
+    }
+}
+
+/// Applies one input per avatar per tick.
+pub fn apply_inputs(tick: Res<TickInfo>, mut avatars: Query<(&mut Kinematics, &mut InputQueue)>) {
+    for (mut body, mut queue) in &mut avatars {
+        let intent = queue.next_intent();
+        body.0 = sim::step(body.0, intent, tick.dt);
+    }
+}
+
+/// NPCs pick a new heading now and then and walk.
+pub fn wander(tick: Res<TickInfo>, mut npcs: Query<(&mut Kinematics, &mut Npc)>) {
+    for (mut body, mut npc) in &mut npcs {
+        if npc.ticks_left == 0 {
+            let angle = npc.rng.next_f32() * std::f32::consts::TAU;
+            let pace = if npc.rng.next_f32() < 0.2 { 0.0 } else { NPC_PACE };
+            npc.intent = Intent::new(angle.cos() * pace, angle.sin() * pace);
+            npc.ticks_left = 30 + (npc.rng.next_f32() * 90.0) as u32;
+        }
+        npc.ticks_left -= 1;
+        body.0 = sim::step(body.0, npc.intent, tick.dt);
+    }
+}
+
+/// Spawns `count` NPCs at seeded random positions.
+pub fn spawn_npcs(world: &mut World, count: u32, seed: u64) {
+    let mut rng = SplitMix64::new(seed);
+    for _ in 0..count {
+        let pos = Vec2::new(rng.next_f32() * sim::WORLD_WIDTH, rng.next_f32() * sim::WORLD_HEIGHT);
+        let id = world.resource_mut::<NetIds>().allocate();
+        world.spawn((
+            NetEntity(id),
+            Kinematics(sim::Body { pos, vel: Vec2::ZERO }),
+            Npc {
+                rng: SplitMix64::new(rng.next_u64()),
+                intent: Intent::IDLE,
+                ticks_left: 0,
+            },
+        ));
+    }
+}

@@ -1,0 +1,282 @@
+//! # tickforge-server
+//!
+//! An authoritative real-time server: the main thread runs a fixed-rate
+//! bevy_ecs tick loop ([`tick`], [`schedule`], [`game`]) over renet/netcode
+//! UDP ([`net`]); a side thread serves the HTTP auth API ([`auth`], [`side`]);
+//! a store thread owns SQLite ([`store`]). See ARCHITECTURE.md for the map.
+//!
+//! Embedding: [`Server::bind`] opens everything and reports the bound
+//! addresses; [`Server::run`] runs the tick loop on the calling thread until
+//! the [`Shutdown`] fires, then shuts down cleanly.
+
+pub mod auth;
+pub mod config;
+pub mod game;
+pub mod net;
+pub mod schedule;
+pub mod secrets;
+pub mod shutdown;
+pub mod side;
+pub mod store;
+pub mod tick;
+
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bevy_ecs::schedule::Schedule;
+use bevy_ecs::world::World;
+
+pub use config::Config;
+pub use shutdown::Shutdown;
+
+use net::NetServer;
+use schedule::{Inbox, Roster, SharedMetrics, StoreOutbox};
+use store::Store;
+use tick::{TickInfo, TickMetrics};
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// Bad configuration.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// The data dir could not be created.
+    #[error("data dir {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The private key could not be loaded.
+    #[error(transparent)]
+    Key(#[from] secrets::KeyError),
+    /// The database could not be opened.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    /// A socket could not be bound.
+    #[error("cannot bind {what} on {addr}: {source}")]
+    Bind {
+        /// Which listener.
+        what: &'static str,
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The transport could not start.
+    #[error(transparent)]
+    Net(#[from] net::NetError),
+    /// Password hashing could not be set up.
+    #[error(transparent)]
+    Hash(#[from] auth::password::HashError),
+    /// The tick schedule is inconsistent (a bug).
+    #[error("tick schedule: {0}")]
+    Schedule(String),
+    /// A thread could not be started.
+    #[error("cannot start thread: {0}")]
+    Thread(std::io::Error),
+}
+
+/// A bound, ready server. Call [`Server::run`] to start ticking.
+pub struct Server {
+    config: Config,
+    http_addr: SocketAddr,
+    udp_addr: SocketAddr,
+    public_addr: SocketAddr,
+    world: World,
+    schedule: Schedule,
+    store: Store,
+    side: side::SideThread,
+    shutdown: Shutdown,
+    metrics: Arc<TickMetrics>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("http_addr", &self.http_addr)
+            .field("udp_addr", &self.udp_addr)
+            .field("public_addr", &self.public_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+fn unix_now() -> Duration {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
+}
+
+impl Server {
+    /// Opens the data dir, database and key, binds HTTP and UDP, starts the
+    /// store and side threads. With `handle_signals`, SIGINT/SIGTERM trigger
+    /// the shutdown.
+    pub fn bind(config: Config, handle_signals: bool) -> Result<Self, ServerError> {
+        config.validate()?;
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| ServerError::DataDir {
+            path: config.data_dir.display().to_string(),
+            source,
+        })?;
+        let key = match &config.private_key {
+            Some(key) => key.clone(),
+            None => secrets::PrivateKey::load_or_create(&config.data_dir)?,
+        };
+        let store = Store::open(&config.data_dir)?;
+
+        let udp = UdpSocket::bind(config.udp_addr).map_err(|source| ServerError::Bind {
+            what: "UDP",
+            addr: config.udp_addr,
+            source,
+        })?;
+        let udp_addr = udp.local_addr().map_err(|source| ServerError::Bind {
+            what: "UDP",
+            addr: config.udp_addr,
+            source,
+        })?;
+        let public_addr = config.public_addr.unwrap_or(udp_addr);
+        if public_addr.ip().is_unspecified() {
+            tracing::warn!(%public_addr, "tokens name an unspecified address; set --public-addr so clients can reach the server");
+        }
+        let http = TcpListener::bind(config.http_addr).map_err(|source| ServerError::Bind {
+            what: "HTTP",
+            addr: config.http_addr,
+            source,
+        })?;
+        let http_addr = http.local_addr().map_err(|source| ServerError::Bind {
+            what: "HTTP",
+            addr: config.http_addr,
+            source,
+        })?;
+
+        let net = NetServer::new(udp, public_addr, &key, config.max_players, unix_now())?;
+        let shutdown = Shutdown::new();
+        let metrics = Arc::new(TickMetrics::default());
+
+        let auth_state = auth::AuthState {
+            store: store.handle(),
+            hasher: auth::password::Hasher::new(config.hash_params, config.hash_workers)?,
+            tokens: net::token::TokenIssuer::new(
+                key,
+                vec![public_addr],
+                config.token_ttl,
+                config.connection_timeout_secs,
+            ),
+        };
+        let side = side::SideThread::start(
+            http,
+            auth::router(auth_state),
+            shutdown.clone(),
+            config.hash_workers,
+            handle_signals,
+        )
+        .map_err(ServerError::Thread)?;
+
+        let mut world = World::new();
+        world.insert_resource(net);
+        world.insert_resource(Inbox::default());
+        world.insert_resource(Roster::default());
+        world.insert_resource(game::NetIds::default());
+        world.insert_resource(StoreOutbox::new(store.handle()));
+        world.insert_resource(SharedMetrics(metrics.clone()));
+        world.insert_resource(TickInfo {
+            tick: 0,
+            dt: config.tick_period().as_secs_f32(),
+            elapsed: Duration::ZERO,
+        });
+        game::movement::spawn_npcs(&mut world, config.npcs, 0x7469_636b);
+        let mut schedule = schedule::build_schedule();
+        schedule
+            .initialize(&mut world)
+            .map_err(|e| ServerError::Schedule(format!("{e:?}")))?;
+
+        tracing::info!(%http_addr, %udp_addr, %public_addr, data_dir = %config.data_dir.display(), "server bound");
+        Ok(Self {
+            config,
+            http_addr,
+            udp_addr,
+            public_addr,
+            world,
+            schedule,
+            store,
+            side,
+            shutdown,
+            metrics,
+        })
+    }
+
+    /// The bound auth API address.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// The bound game UDP address.
+    pub fn udp_addr(&self) -> SocketAddr {
+        self.udp_addr
+    }
+
+    /// The address connect tokens name.
+    pub fn public_addr(&self) -> SocketAddr {
+        self.public_addr
+    }
+
+    /// A handle that stops [`Server::run`] when triggered.
+    pub fn shutdown_handle(&self) -> Shutdown {
+        self.shutdown.clone()
+    }
+
+    /// Tick figures, readable from any thread.
+    pub fn metrics(&self) -> Arc<TickMetrics> {
+        self.metrics.clone()
+    }
+
+    /// Runs the tick loop on this thread until shutdown, then tells clients,
+    /// flushes the store and stops every thread.
+    pub fn run(self) -> Result<(), ServerError> {
+        let Server {
+            config,
+            mut world,
+            mut schedule,
+            store,
+            side,
+            shutdown,
+            metrics,
+            ..
+        } = self;
+        let start = Instant::now();
+        let dt = config.tick_period();
+        tracing::info!(tick_rate = config.tick_rate, npcs = config.npcs, "tick loop running");
+        tick::run_loop(
+            start,
+            dt,
+            &metrics,
+            || shutdown.is_triggered(),
+            |n, elapsed| {
+                {
+                    let mut info = world.resource_mut::<TickInfo>();
+                    info.tick = n;
+                    info.elapsed = elapsed;
+                }
+                schedule.run(&mut world);
+            },
+        );
+
+        tracing::info!("shutting down: telling clients, flushing the store");
+        shutdown.trigger();
+        world.resource_mut::<NetServer>().shutdown("server shutting down");
+        // Log the goodbyes of everyone still connected, then flush.
+        let leaving: Vec<_> = world
+            .query::<&game::components::Avatar>()
+            .iter(&world)
+            .map(|a| store::AccessEvent::now(store::AccessKind::Disconnect, Some(a.account_id), Some(&a.name), None))
+            .collect();
+        let mut outbox = world.resource_mut::<StoreOutbox>();
+        for event in leaving {
+            outbox.push_access(event);
+        }
+        outbox.drain_blocking();
+        store.shutdown();
+        side.join();
+        tracing::info!("shutdown complete");
+        Ok(())
+    }
+}

@@ -1,0 +1,101 @@
+//! `tickforge-server`: the dedicated server binary.
+//!
+//! Parses flags into a [`Config`], binds, prints the bound addresses and
+//! runs the tick loop on the main thread until SIGINT/SIGTERM.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use tickforge_server::config::HashParams;
+use tickforge_server::secrets::PrivateKey;
+use tickforge_server::{Config, Server};
+
+/// Tickforge dedicated server: auth API over HTTP, the world over UDP.
+#[derive(Debug, Parser)]
+#[command(name = "tickforge-server", version)]
+struct Args {
+    /// Directory for the database and the private key.
+    #[arg(long, default_value = "./data")]
+    data_dir: PathBuf,
+    /// Auth API listen address (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:7000")]
+    http: SocketAddr,
+    /// Game UDP listen address (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:7001")]
+    udp: SocketAddr,
+    /// Address written into connect tokens (default: the bound UDP address).
+    #[arg(long)]
+    public_addr: Option<SocketAddr>,
+    /// Simulation rate in Hz.
+    #[arg(long, default_value_t = 30)]
+    tick_rate: u16,
+    /// Number of wandering NPCs.
+    #[arg(long, default_value_t = 200)]
+    npcs: u32,
+    /// Maximum simultaneous players (at most 1024).
+    #[arg(long, default_value_t = 64)]
+    max_players: usize,
+    /// Connect token lifetime in seconds.
+    #[arg(long, default_value_t = 30)]
+    token_ttl: u64,
+    /// Argon2id memory cost in KiB (at least 19456).
+    #[arg(long, default_value_t = HashParams::OWASP_MIN.m_kib)]
+    argon2_m_kib: u32,
+    /// Argon2id iterations (at least 2).
+    #[arg(long, default_value_t = HashParams::OWASP_MIN.t)]
+    argon2_t: u32,
+    /// Argon2id parallelism (at least 1).
+    #[arg(long, default_value_t = HashParams::OWASP_MIN.p)]
+    argon2_p: u32,
+    /// Password hashes computed at once.
+    #[arg(long, default_value_t = 1)]
+    hash_workers: usize,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let private_key = match std::env::var("TICKFORGE_PRIVATE_KEY") {
+        Ok(hex) => Some(PrivateKey::from_hex(&hex).context("TICKFORGE_PRIVATE_KEY")?),
+        Err(_) => None,
+    };
+    let config = Config {
+        data_dir: args.data_dir,
+        http_addr: args.http,
+        udp_addr: args.udp,
+        public_addr: args.public_addr,
+        tick_rate: args.tick_rate,
+        npcs: args.npcs,
+        max_players: args.max_players,
+        token_ttl: Duration::from_secs(args.token_ttl),
+        hash_params: HashParams {
+            m_kib: args.argon2_m_kib,
+            t: args.argon2_t,
+            p: args.argon2_p,
+        },
+        hash_workers: args.hash_workers,
+        private_key,
+        ..Config::default()
+    };
+    let server = Server::bind(config, true).context("cannot start server")?;
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "tickforge-server http={} udp={} public={}",
+            server.http_addr(),
+            server.udp_addr(),
+            server.public_addr()
+        )?;
+        out.flush()?;
+    }
+    server.run().context("server stopped with an error")?;
+    Ok(())
+}

@@ -1,0 +1,290 @@
+//! The game transport: renet channels over netcode.io UDP.
+//!
+//! Every renet and netcode type stays inside this module. The rest of the
+//! server sees [`NetServer`] with our own [`ClientKey`], [`NetEvent`] and
+//! the messages of `tickforge_shared::protocol`. Identity comes from the
+//! connect token only ([`identity`]).
+
+pub mod identity;
+pub mod token;
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, UdpSocket};
+use std::time::Duration;
+
+use renet::{RenetServer, ServerEvent};
+use renet_netcode::{NetcodeServerTransport, ServerAuthentication, ServerConfig};
+use tickforge_shared::codec;
+use tickforge_shared::protocol::{Channel, ClientMessage, PROTOCOL_ID, ServerMessage, connection_config};
+
+use crate::secrets::PrivateKey;
+use identity::Identity;
+
+/// Malformed messages tolerated from one client before it is dropped.
+pub const MAX_MALFORMED: u32 = 10;
+
+/// Our handle for a connected client (the netcode client id, which is the account id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ClientKey(pub u64);
+
+/// What happened on the network since the last receive.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NetEvent {
+    /// A client finished the handshake with a valid token.
+    Connected {
+        /// The connection.
+        client: ClientKey,
+        /// Who it is, from the token.
+        identity: Identity,
+        /// Its UDP address.
+        addr: Option<SocketAddr>,
+    },
+    /// A client is gone.
+    Disconnected {
+        /// The connection.
+        client: ClientKey,
+        /// Why, for logs.
+        reason: String,
+    },
+    /// A well-formed message from a connected client.
+    Message {
+        /// Sender.
+        client: ClientKey,
+        /// Channel it came on.
+        channel: Channel,
+        /// The decoded message.
+        message: ClientMessage,
+    },
+}
+
+/// Per-connection bookkeeping.
+#[derive(Debug)]
+struct ClientState {
+    addr: Option<SocketAddr>,
+    /// Malformed payloads seen; past [`MAX_MALFORMED`] the client is dropped.
+    malformed: u32,
+}
+
+/// Link figures for one client.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LinkStats {
+    /// Round-trip time in milliseconds.
+    pub rtt_ms: f64,
+    /// Fraction of packets lost.
+    pub packet_loss: f64,
+    /// Bytes per second sent to it.
+    pub bytes_out_per_s: f64,
+    /// Bytes per second received from it.
+    pub bytes_in_per_s: f64,
+}
+
+/// Transport errors the tick loop can see.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    /// The UDP socket failed.
+    #[error("udp socket: {0}")]
+    Io(#[from] std::io::Error),
+    /// The transport failed in another way.
+    #[error("transport: {0}")]
+    Transport(String),
+}
+
+/// The server side of the game transport (an ECS resource of the tick loop).
+#[derive(bevy_ecs::resource::Resource)]
+pub struct NetServer {
+    renet: RenetServer,
+    transport: NetcodeServerTransport,
+    clients: HashMap<ClientKey, ClientState>,
+    /// Total malformed payloads, for metrics.
+    malformed_total: u64,
+}
+
+impl std::fmt::Debug for NetServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NetServer")
+            .field("clients", &self.clients.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl NetServer {
+    /// Wraps a bound UDP socket. `public_addr` must match the address in tokens.
+    pub fn new(
+        socket: UdpSocket,
+        public_addr: SocketAddr,
+        key: &PrivateKey,
+        max_clients: usize,
+        now: Duration,
+    ) -> Result<Self, NetError> {
+        let config = ServerConfig {
+            current_time: now,
+            max_clients,
+            protocol_id: PROTOCOL_ID,
+            public_addresses: vec![public_addr],
+            authentication: ServerAuthentication::Secure { private_key: key.0 },
+        };
+        let transport = NetcodeServerTransport::new(config, socket)?;
+        Ok(Self {
+            renet: RenetServer::new(connection_config()),
+            transport,
+            clients: HashMap::new(),
+            malformed_total: 0,
+        })
+    }
+
+    /// Advances time by `dt`, reads the socket and appends what happened to `events`.
+    pub fn receive(&mut self, dt: Duration, events: &mut Vec<NetEvent>) -> Result<(), NetError> {
+        self.renet.update(dt);
+        self.transport
+            .update(dt, &mut self.renet)
+            .map_err(|e| NetError::Transport(e.to_string()))?;
+
+        while let Some(event) = self.renet.get_event() {
+            match event {
+                ServerEvent::ClientConnected { client_id } => self.admit(client_id, events),
+                ServerEvent::ClientDisconnected { client_id, reason } => {
+                    let client = ClientKey(client_id);
+                    if self.clients.remove(&client).is_some() {
+                        events.push(NetEvent::Disconnected {
+                            client,
+                            reason: reason.to_string(),
+                        });
+                    }
+                }
+            }
+        }
+
+        let mut offenders = Vec::new();
+        for (&client, state) in &mut self.clients {
+            for channel in [Channel::Reliable, Channel::Input] {
+                while let Some(bytes) = self.renet.receive_message(client.0, channel) {
+                    match codec::decode::<ClientMessage>(&bytes) {
+                        Ok(message) => events.push(NetEvent::Message {
+                            client,
+                            channel,
+                            message,
+                        }),
+                        Err(e) => {
+                            state.malformed += 1;
+                            self.malformed_total += 1;
+                            tracing::debug!(client = client.0, error = %e, "malformed message");
+                            if state.malformed > MAX_MALFORMED {
+                                offenders.push(client);
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for client in offenders {
+            tracing::warn!(client = client.0, "dropping client after repeated malformed messages");
+            self.kick(client, "too many malformed messages");
+        }
+        Ok(())
+    }
+
+    fn admit(&mut self, client_id: u64, events: &mut Vec<NetEvent>) {
+        let identity = self
+            .transport
+            .user_data(client_id)
+            .and_then(|data| Identity::from_user_data(&data));
+        match identity {
+            Some(identity) if identity.account_id == client_id => {
+                let client = ClientKey(client_id);
+                let addr = self.transport.client_addr(client_id);
+                self.clients.insert(client, ClientState { addr, malformed: 0 });
+                events.push(NetEvent::Connected { client, identity, addr });
+            }
+            _ => {
+                tracing::warn!(client = client_id, "connect token carries no valid identity; dropping");
+                self.renet.disconnect(client_id);
+            }
+        }
+    }
+
+    /// Queues a message for one client.
+    pub fn send(&mut self, client: ClientKey, channel: Channel, message: &ServerMessage) {
+        match codec::encode(message) {
+            Ok(bytes) => self.send_raw(client, channel, bytes),
+            Err(e) => tracing::error!(error = %e, "cannot encode server message"),
+        }
+    }
+
+    /// Queues already-encoded bytes for one client (for messages shared by many).
+    pub fn send_raw(&mut self, client: ClientKey, channel: Channel, bytes: impl Into<renet::Bytes>) {
+        if self.renet.is_connected(client.0) {
+            self.renet.send_message(client.0, channel, bytes);
+        }
+    }
+
+    /// Queues a message for every connected client.
+    pub fn broadcast(&mut self, channel: Channel, message: &ServerMessage) {
+        match codec::encode(message) {
+            Ok(bytes) => self.renet.broadcast_message(channel, bytes),
+            Err(e) => tracing::error!(error = %e, "cannot encode server message"),
+        }
+    }
+
+    /// Tells a client why, then drops it.
+    pub fn kick(&mut self, client: ClientKey, reason: &str) {
+        self.send(
+            client,
+            Channel::Reliable,
+            &ServerMessage::Disconnecting {
+                reason: reason.to_owned(),
+            },
+        );
+        self.flush();
+        self.renet.disconnect(client.0);
+    }
+
+    /// Sends everything queued.
+    pub fn flush(&mut self) {
+        self.transport.send_packets(&mut self.renet);
+    }
+
+    /// Tells every client why, sends it, and closes every connection.
+    pub fn shutdown(&mut self, reason: &str) {
+        self.broadcast(
+            Channel::Reliable,
+            &ServerMessage::Disconnecting {
+                reason: reason.to_owned(),
+            },
+        );
+        self.flush();
+        self.transport.disconnect_all(&mut self.renet);
+        self.clients.clear();
+    }
+
+    /// Connected clients, in no particular order.
+    pub fn clients(&self) -> impl Iterator<Item = ClientKey> + '_ {
+        self.clients.keys().copied()
+    }
+
+    /// Number of connected clients.
+    pub fn client_count(&self) -> usize {
+        self.clients.len()
+    }
+
+    /// A client's UDP address.
+    pub fn client_addr(&self, client: ClientKey) -> Option<SocketAddr> {
+        self.clients.get(&client).and_then(|c| c.addr)
+    }
+
+    /// A client's link figures.
+    pub fn link_stats(&self, client: ClientKey) -> Option<LinkStats> {
+        let info = self.renet.network_info(client.0).ok()?;
+        Some(LinkStats {
+            rtt_ms: info.rtt * 1000.0,
+            packet_loss: info.packet_loss,
+            bytes_out_per_s: info.bytes_sent_per_second,
+            bytes_in_per_s: info.bytes_received_per_second,
+        })
+    }
+
+    /// Total malformed payloads received.
+    pub fn malformed_total(&self) -> u64 {
+        self.malformed_total
+    }
+}

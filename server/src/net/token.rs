@@ -1,0 +1,88 @@
+//! Connect-token issuing for the auth API.
+//!
+//! A token is sealed with the server's private key, names the game
+//! server(s) to connect to, and carries the [`Identity`] as user data.
+
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use renet_netcode::ConnectToken;
+use tickforge_shared::protocol::PROTOCOL_ID;
+
+use super::identity::Identity;
+use crate::secrets::PrivateKey;
+
+/// Why a token could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// The name does not fit the token's user data.
+    #[error("account name too long for a connect token")]
+    NameTooLong,
+    /// netcode refused to build the token.
+    #[error("cannot generate connect token: {0}")]
+    Generate(String),
+}
+
+/// A freshly issued token.
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    /// The serialized netcode connect token (2048 bytes).
+    pub bytes: Vec<u8>,
+    /// Unix time (seconds) after which it is refused.
+    pub expires_at: u64,
+}
+
+/// Seals connect tokens for the game servers it knows.
+#[derive(Debug, Clone)]
+pub struct TokenIssuer {
+    /// Shared with the game transport.
+    key: PrivateKey,
+    /// Addresses written into tokens, in order of preference.
+    servers: Vec<SocketAddr>,
+    /// Token lifetime.
+    ttl: Duration,
+    /// Seconds of silence before the connection is dropped.
+    timeout_secs: i32,
+}
+
+impl TokenIssuer {
+    /// An issuer for tokens that point at `servers`.
+    pub fn new(key: PrivateKey, servers: Vec<SocketAddr>, ttl: Duration, timeout_secs: i32) -> Self {
+        Self {
+            key,
+            servers,
+            ttl,
+            timeout_secs,
+        }
+    }
+
+    /// The addresses tokens point at.
+    pub fn servers(&self) -> &[SocketAddr] {
+        &self.servers
+    }
+
+    /// Issues a token for `identity`.
+    pub fn issue(&self, identity: &Identity) -> Result<IssuedToken, TokenError> {
+        let user_data = identity.to_user_data().ok_or(TokenError::NameTooLong)?;
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let token = ConnectToken::generate(
+            now,
+            PROTOCOL_ID,
+            self.ttl.as_secs(),
+            identity.account_id,
+            self.timeout_secs,
+            self.servers.clone(),
+            Some(&user_data),
+            &self.key.0,
+        )
+        .map_err(|e| TokenError::Generate(e.to_string()))?;
+        let mut bytes = Vec::with_capacity(2048);
+        token
+            .write(&mut bytes)
+            .map_err(|e| TokenError::Generate(e.to_string()))?;
+        Ok(IssuedToken {
+            bytes,
+            expires_at: now.as_secs() + self.ttl.as_secs(),
+        })
+    }
+}

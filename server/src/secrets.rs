@@ -1,0 +1,117 @@
+//! The netcode private key: shared by the auth API (which seals connect
+//! tokens) and the game transport (which opens them).
+//!
+//! It comes from `TICKFORGE_PRIVATE_KEY` (64 hex digits) or from
+//! `<data dir>/private.key`, created with mode 0600 on first start. It is
+//! never printed: its `Debug` is redacted.
+
+use std::fmt;
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+/// Bytes in a netcode private key.
+pub const KEY_BYTES: usize = 32;
+
+/// File name of the key inside the data dir.
+pub const KEY_FILE: &str = "private.key";
+
+/// A 32-byte symmetric key. `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PrivateKey(pub(crate) [u8; KEY_BYTES]);
+
+impl fmt::Debug for PrivateKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PrivateKey(<redacted>)")
+    }
+}
+
+/// Why a key could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// Not 64 hex digits.
+    #[error("private key must be {} hex digits", KEY_BYTES * 2)]
+    Format,
+    /// The key file could not be read or written.
+    #[error("private key file {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+impl PrivateKey {
+    /// Parses 64 hex digits (surrounding whitespace ignored).
+    pub fn from_hex(text: &str) -> Result<Self, KeyError> {
+        let text = text.trim();
+        if text.len() != KEY_BYTES * 2 || !text.is_ascii() {
+            return Err(KeyError::Format);
+        }
+        let mut key = [0u8; KEY_BYTES];
+        for (i, byte) in key.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).map_err(|_| KeyError::Format)?;
+        }
+        Ok(Self(key))
+    }
+
+    fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Loads the key from the data dir, creating a random one (mode 0600) if absent.
+    pub fn load_or_create(data_dir: &Path) -> Result<Self, KeyError> {
+        let path = data_dir.join(KEY_FILE);
+        let io_err = |source| KeyError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        match fs::read_to_string(&path) {
+            Ok(text) => Self::from_hex(&text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let key = Self(renet_netcode::generate_random_bytes());
+                let mut options = fs::OpenOptions::new();
+                options.write(true).create_new(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+                let mut file = options.open(&path).map_err(io_err)?;
+                file.write_all(key.to_hex().as_bytes()).map_err(io_err)?;
+                file.sync_all().map_err(io_err)?;
+                Ok(key)
+            }
+            Err(e) => Err(io_err(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn created_key_is_private_and_stable() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = PrivateKey::load_or_create(dir.path()).unwrap();
+        let second = PrivateKey::load_or_create(dir.path()).unwrap();
+        assert_eq!(first, second);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(dir.path().join(KEY_FILE)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn debug_is_redacted() {
+        let key = PrivateKey::from_hex(&"ab".repeat(32)).unwrap();
+        assert!(!format!("{key:?}").contains("ab"));
+    }
+
+    #[test]
+    fn bad_hex_is_rejected() {
+        assert!(PrivateKey::from_hex("zz").is_err());
+        assert!(PrivateKey::from_hex(&"g0".repeat(32)).is_err());
+    }
+}

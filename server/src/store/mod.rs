@@ -1,0 +1,275 @@
+//! Persistence: one named thread owns the SQLite connection.
+//!
+//! Other threads talk to it only through [`StoreHandle`], which puts typed
+//! [`StoreCommand`]s on a bounded crossbeam channel and never blocks: a full
+//! queue is an error the caller handles ([`StoreError::Busy`]). The writer
+//! drains whatever is queued, commits it in one transaction, and only then
+//! answers — so an acknowledged write is on disk.
+
+mod schema;
+mod writer;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Sender, TrySendError};
+use tokio::sync::oneshot;
+
+pub use schema::SCHEMA_VERSION;
+
+/// File name of the database inside the data dir.
+pub const DB_FILE: &str = "tickforge.db";
+
+/// Commands queued before callers see [`StoreError::Busy`].
+pub const QUEUE_CAPACITY: usize = 4096;
+
+/// Storage failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite reported an error.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The database was written by a newer Tickforge.
+    #[error("database schema version {found} is newer than this server supports ({supported})")]
+    TooNew {
+        /// Version on disk.
+        found: i64,
+        /// Version this binary knows.
+        supported: i64,
+    },
+    /// The command queue is full; try again later.
+    #[error("store queue is full")]
+    Busy,
+    /// The store thread has stopped.
+    #[error("store is shut down")]
+    Closed,
+    /// A username that already exists.
+    #[error("username is taken")]
+    UsernameTaken,
+    /// The store thread could not be started.
+    #[error("cannot start store thread: {0}")]
+    Spawn(std::io::Error),
+}
+
+/// A stored account, as the auth API needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountRow {
+    /// Stable account id (also the netcode client id).
+    pub id: u64,
+    /// Name as registered.
+    pub username: String,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+}
+
+/// What happened, for the access log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessKind {
+    /// An account was created.
+    Register,
+    /// Correct credentials; a connect token was issued.
+    LoginOk,
+    /// Wrong password or unknown account.
+    LoginFailed,
+    /// A client completed the UDP handshake.
+    Connect,
+    /// A client left or was dropped.
+    Disconnect,
+}
+
+impl AccessKind {
+    /// The name stored in the `event` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccessKind::Register => "register",
+            AccessKind::LoginOk => "login_ok",
+            AccessKind::LoginFailed => "login_failed",
+            AccessKind::Connect => "connect",
+            AccessKind::Disconnect => "disconnect",
+        }
+    }
+}
+
+/// One access-log row to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessEvent {
+    /// What happened.
+    pub kind: AccessKind,
+    /// The account, when known.
+    pub account_id: Option<u64>,
+    /// The name given (also for failed logins of unknown names).
+    pub username: Option<String>,
+    /// The peer's address.
+    pub peer: Option<SocketAddr>,
+    /// Unix time in milliseconds.
+    pub at_ms: i64,
+}
+
+impl AccessEvent {
+    /// An event stamped with the current wall-clock time.
+    pub fn now(kind: AccessKind, account_id: Option<u64>, username: Option<&str>, peer: Option<SocketAddr>) -> Self {
+        Self {
+            kind,
+            account_id,
+            username: username.map(str::to_owned),
+            peer,
+            at_ms: unix_millis(),
+        }
+    }
+}
+
+/// Current Unix time in milliseconds.
+pub fn unix_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Requests the store thread serves.
+#[derive(Debug)]
+pub enum StoreCommand {
+    /// Create an account; answers its id or [`StoreError::UsernameTaken`].
+    CreateAccount {
+        /// Name to register.
+        username: String,
+        /// Argon2id PHC string.
+        password_hash: String,
+        /// Where the answer goes.
+        reply: oneshot::Sender<Result<u64, StoreError>>,
+    },
+    /// Look an account up by name (case-insensitive).
+    FindAccount {
+        /// Name to find.
+        username: String,
+        /// Where the answer goes.
+        reply: oneshot::Sender<Result<Option<AccountRow>, StoreError>>,
+    },
+    /// Append an access-log row.
+    LogAccess(AccessEvent),
+    /// Finish everything queued before this, then stop.
+    Shutdown,
+}
+
+/// A command the store queue did not take, handed back to the caller.
+#[derive(Debug)]
+pub struct Refused {
+    /// True if the store has stopped; false if its queue is only full.
+    pub closed: bool,
+    /// The command, to retry or report.
+    pub command: Box<StoreCommand>,
+}
+
+impl Refused {
+    /// The matching error.
+    pub fn error(&self) -> StoreError {
+        if self.closed {
+            StoreError::Closed
+        } else {
+            StoreError::Busy
+        }
+    }
+}
+
+/// Cheap, cloneable sender side of the store.
+#[derive(Debug, Clone)]
+pub struct StoreHandle {
+    tx: Sender<StoreCommand>,
+}
+
+impl StoreHandle {
+    /// Queues a command without blocking; a refused command comes back.
+    pub fn try_send(&self, command: StoreCommand) -> Result<(), Refused> {
+        self.tx.try_send(command).map_err(|e| match e {
+            TrySendError::Full(c) => Refused {
+                closed: false,
+                command: Box::new(c),
+            },
+            TrySendError::Disconnected(c) => Refused {
+                closed: true,
+                command: Box::new(c),
+            },
+        })
+    }
+
+    /// Creates an account and waits (asynchronously) for the commit.
+    pub async fn create_account(&self, username: &str, password_hash: String) -> Result<u64, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        let command = StoreCommand::CreateAccount {
+            username: username.to_owned(),
+            password_hash,
+            reply,
+        };
+        self.try_send(command).map_err(|r| r.error())?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Finds an account by name.
+    pub async fn find_account(&self, username: &str) -> Result<Option<AccountRow>, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.try_send(StoreCommand::FindAccount {
+            username: username.to_owned(),
+            reply,
+        })
+        .map_err(|r| r.error())?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+/// The running store: its thread and a handle to it.
+#[derive(Debug)]
+pub struct Store {
+    handle: StoreHandle,
+    thread: Option<JoinHandle<()>>,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating and migrating) `<data_dir>/tickforge.db` and starts the writer thread.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        let path = data_dir.join(DB_FILE);
+        let mut conn = rusqlite::Connection::open(&path)?;
+        schema::configure(&conn)?;
+        schema::migrate(&mut conn)?;
+        let (tx, rx) = crossbeam_channel::bounded(QUEUE_CAPACITY);
+        let thread = std::thread::Builder::new()
+            .name("tickforge-store".into())
+            .spawn(move || writer::run(conn, rx))
+            .map_err(StoreError::Spawn)?;
+        Ok(Self {
+            handle: StoreHandle { tx },
+            thread: Some(thread),
+            path,
+        })
+    }
+
+    /// A sender for other threads.
+    pub fn handle(&self) -> StoreHandle {
+        self.handle.clone()
+    }
+
+    /// Path of the database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Flushes everything queued so far and stops the thread.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            // A blocking send is right here: shutdown must not lose queued writes.
+            let _ = self.handle.tx.send(StoreCommand::Shutdown);
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,52 @@
+//! The fixed-rate tick loop: the main thread's whole life.
+//!
+//! [`timer`] decides when each tick runs; [`metrics`] records how long it took;
+//! [`run_loop`] sleeps until a deadline, runs the ECS schedule once, repeats
+//! until shutdown is requested.
+
+pub mod metrics;
+pub mod timer;
+
+use std::time::{Duration, Instant};
+
+use bevy_ecs::resource::Resource;
+
+pub use metrics::TickMetrics;
+pub use timer::{Next, TickTimer};
+
+/// The current tick, as every system sees it.
+#[derive(Debug, Clone, Copy, Resource)]
+pub struct TickInfo {
+    /// Tick number (contiguous, starts at 0).
+    pub tick: u64,
+    /// Fixed step length in seconds.
+    pub dt: f32,
+    /// Time since the server started (monotonic).
+    pub elapsed: Duration,
+}
+
+/// Runs `tick` at fixed deadlines until `should_stop` returns true.
+///
+/// `tick` receives the tick number and the monotonic time since `start`.
+/// Timing figures go to `metrics`.
+pub fn run_loop(
+    start: Instant,
+    dt: Duration,
+    metrics: &TickMetrics,
+    mut should_stop: impl FnMut() -> bool,
+    mut tick: impl FnMut(u64, Duration),
+) {
+    let mut timer = TickTimer::new(start.elapsed(), dt, 5);
+    while !should_stop() {
+        match timer.poll(start.elapsed()) {
+            Next::Wait(d) => std::thread::sleep(d),
+            Next::Run(n) => {
+                let began = start.elapsed();
+                tick(n, began);
+                let ended = start.elapsed();
+                timer.finished(ended);
+                metrics.record(n, ended - began, timer.stats());
+            }
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! The single encode/decode path for wire messages.
+//!
+//! bincode's decoder trusts length prefixes; without a byte limit a ten-byte
+//! datagram claiming a huge `Vec` makes it try to allocate terabytes. Every
+//! decode here therefore runs with [`MAX_MESSAGE_BYTES`] as a hard limit, and
+//! rejects trailing bytes so one message is exactly one payload.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// Largest encoded message either side accepts, in bytes.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// Why a payload could not be turned into a message (or back).
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    /// The payload is larger than [`MAX_MESSAGE_BYTES`].
+    #[error("message of {0} bytes exceeds the {MAX_MESSAGE_BYTES}-byte limit")]
+    TooLarge(usize),
+    /// The bytes are not a valid encoding of the expected message.
+    #[error("malformed message: {0}")]
+    Malformed(#[from] bincode::error::DecodeError),
+    /// The message decoded but left unread bytes behind.
+    #[error("{0} trailing bytes after message")]
+    TrailingBytes(usize),
+    /// Encoding failed (only possible for values over the size limit).
+    #[error("cannot encode message: {0}")]
+    Encode(#[from] bincode::error::EncodeError),
+}
+
+fn config() -> impl bincode::config::Config {
+    bincode::config::standard().with_limit::<MAX_MESSAGE_BYTES>()
+}
+
+/// Encodes a message for the wire.
+pub fn encode<T: Serialize>(message: &T) -> Result<Vec<u8>, CodecError> {
+    let bytes = bincode::serde::encode_to_vec(message, config())?;
+    if bytes.len() > MAX_MESSAGE_BYTES {
+        return Err(CodecError::TooLarge(bytes.len()));
+    }
+    Ok(bytes)
+}
+
+/// Decodes one message from a whole payload, with the size limit enforced.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+    if bytes.len() > MAX_MESSAGE_BYTES {
+        return Err(CodecError::TooLarge(bytes.len()));
+    }
+    let (message, read) = bincode::serde::decode_from_slice(bytes, config())?;
+    if read != bytes.len() {
+        return Err(CodecError::TrailingBytes(bytes.len() - read));
+    }
+    Ok(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{ClientMessage, InputCmd, ServerMessage};
+
+    #[test]
+    fn round_trips_a_message() {
+        let msg = ClientMessage::Input {
+            inputs: vec![InputCmd {
+                seq: 7,
+                move_x: 1.0,
+                move_y: -0.5,
+            }],
+        };
+        let bytes = encode(&msg).unwrap();
+        let back: ClientMessage = decode(&bytes).unwrap();
+        assert_eq!(back, msg);
+    }
+
+    #[test]
+    fn huge_length_prefix_is_an_error_not_an_allocation() {
+        // Variant 0 (Input) followed by a varint length of 2^40 elements.
+        let bytes = [0u8, 0xFD, 0, 0, 0, 0, 0, 1, 0, 0];
+        assert!(decode::<ClientMessage>(&bytes).is_err());
+        let bytes = [3u8, 0, 0, 0xFD, 0, 0, 0, 0, 0, 1, 0, 0];
+        assert!(decode::<ServerMessage>(&bytes).is_err());
+    }
+
+    #[test]
+    fn trailing_bytes_are_rejected() {
+        let mut bytes = encode(&ClientMessage::Chat { text: "hi".into() }).unwrap();
+        bytes.push(0);
+        assert!(matches!(
+            decode::<ClientMessage>(&bytes),
+            Err(CodecError::TrailingBytes(1))
+        ));
+    }
+
+    #[test]
+    fn oversized_payload_is_rejected_before_decoding() {
+        let bytes = vec![0u8; MAX_MESSAGE_BYTES + 1];
+        assert!(matches!(decode::<ClientMessage>(&bytes), Err(CodecError::TooLarge(_))));
+    }
+
+    #[test]
+    fn every_truncation_of_a_valid_message_is_an_error() {
+        let bytes = encode(&ClientMessage::Chat {
+            text: "hello world".into(),
+        })
+        .unwrap();
+        for len in 0..bytes.len() {
+            assert!(
+                decode::<ClientMessage>(&bytes[..len]).is_err(),
+                "prefix of {len} bytes decoded"
+            );
+        }
+    }
+}

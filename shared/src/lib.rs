@@ -1,0 +1,13 @@
+//! # tickforge-shared
+//!
+//! Everything the server and the client must agree on, and nothing else:
+//!
+//! - [`protocol`]: the wire messages, channels, [`protocol::PROTOCOL_ID`];
+//! - [`codec`]: the one place bytes become messages (bincode with a size limit);
+//! - [`sim`]: the pure, deterministic movement step both sides run.
+//!
+//! This crate does no IO and reads no clock: time comes in as `dt`.
+
+pub mod codec;
+pub mod protocol;
+pub mod sim;

@@ -1,0 +1,192 @@
+//! Wire protocol: channels, message enums and the protocol id.
+//!
+//! Wire types are plain data with stable ids ([`NetId`]); no ECS type ever
+//! crosses the wire. Decoding goes through [`crate::codec`] only.
+
+use std::time::Duration;
+
+use renet::{ChannelConfig, ConnectionConfig, SendType};
+use serde::{Deserialize, Serialize};
+
+use crate::sim::Vec2;
+
+/// Version of the wire format. Bump it whenever any message changes shape.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// netcode.io protocol id: "tickforg" in ASCII with the version folded in.
+/// A client built for another wire format cannot complete the handshake.
+pub const PROTOCOL_ID: u64 = u64::from_be_bytes(*b"tickforg") ^ PROTOCOL_VERSION as u64;
+
+/// How many of its latest inputs a client repeats in every input packet, so
+/// that one lost packet loses no input.
+pub const INPUT_REDUNDANCY: usize = 4;
+
+/// The most inputs one [`ClientMessage::Input`] may carry.
+pub const MAX_INPUTS_PER_MESSAGE: usize = 16;
+
+/// Longest chat line, in characters.
+pub const MAX_CHAT_CHARS: usize = 200;
+
+/// Logical channels. Each id maps to one renet channel (see [`connection_config`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Channel {
+    /// Reliable, ordered, both ways: welcome, roster, chat, notices, kicks.
+    Reliable = 0,
+    /// Unreliable, server → client: world snapshots.
+    Snapshot = 1,
+    /// Unreliable, client → server: movement inputs (redundant, see [`INPUT_REDUNDANCY`]).
+    Input = 2,
+}
+
+impl From<Channel> for u8 {
+    fn from(channel: Channel) -> Self {
+        channel as u8
+    }
+}
+
+/// The renet connection configuration both sides must share.
+pub fn connection_config() -> ConnectionConfig {
+    let reliable = ChannelConfig {
+        channel_id: Channel::Reliable.into(),
+        max_memory_usage_bytes: 4 * 1024 * 1024,
+        send_type: SendType::ReliableOrdered {
+            resend_time: Duration::from_millis(200),
+        },
+    };
+    ConnectionConfig {
+        available_bytes_per_tick: 128 * 1024,
+        server_channels_config: vec![
+            reliable.clone(),
+            ChannelConfig {
+                channel_id: Channel::Snapshot.into(),
+                max_memory_usage_bytes: 2 * 1024 * 1024,
+                send_type: SendType::Unreliable,
+            },
+        ],
+        client_channels_config: vec![
+            reliable,
+            ChannelConfig {
+                channel_id: Channel::Input.into(),
+                max_memory_usage_bytes: 64 * 1024,
+                send_type: SendType::Unreliable,
+            },
+        ],
+    }
+}
+
+/// Stable network id of a replicated entity (never an ECS `Entity`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct NetId(pub u32);
+
+/// What a replicated entity is, so the client knows how to draw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EntityKind {
+    /// A player's avatar.
+    Avatar,
+    /// A wandering non-player entity.
+    Npc,
+}
+
+/// One entity as the server last simulated it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EntityState {
+    /// Stable id.
+    pub id: NetId,
+    /// Avatar or NPC.
+    pub kind: EntityKind,
+    /// Position in world units.
+    pub pos: Vec2,
+    /// Velocity in world units per second.
+    pub vel: Vec2,
+}
+
+/// One tick's worth of movement intent from a client.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct InputCmd {
+    /// Sequence number, +1 per client tick; the server applies each once, in order.
+    pub seq: u32,
+    /// Horizontal intent in [-1, 1].
+    pub move_x: f32,
+    /// Vertical intent in [-1, 1] (positive is down, as on screen).
+    pub move_y: f32,
+}
+
+/// A connected player, as the roster shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlayerInfo {
+    /// The player's avatar entity.
+    pub id: NetId,
+    /// Account name.
+    pub name: String,
+}
+
+/// The authoritative state of everything one client can see, at one tick.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Server tick the state belongs to.
+    pub tick: u32,
+    /// Highest input sequence the server has applied for this client.
+    pub ack_input_seq: u32,
+    /// Every visible entity.
+    pub entities: Vec<EntityState>,
+}
+
+/// Client → server messages.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ClientMessage {
+    /// The latest inputs, newest last ([`Channel::Input`]).
+    Input {
+        /// Up to [`MAX_INPUTS_PER_MESSAGE`] commands with increasing `seq`.
+        inputs: Vec<InputCmd>,
+    },
+    /// A chat line ([`Channel::Reliable`]).
+    Chat {
+        /// At most [`MAX_CHAT_CHARS`] characters.
+        text: String,
+    },
+}
+
+/// Server → client messages.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ServerMessage {
+    /// First message after connecting: who you are and how the world runs.
+    Welcome {
+        /// Your avatar.
+        your_entity: NetId,
+        /// Your account id (from the connect token).
+        account_id: u64,
+        /// Server tick at the time of sending.
+        tick: u32,
+        /// Simulation rate in Hz.
+        tick_rate: u16,
+        /// Everybody connected, you included.
+        players: Vec<PlayerInfo>,
+    },
+    /// Someone connected.
+    PlayerJoined(PlayerInfo),
+    /// Someone disconnected; their avatar is gone.
+    PlayerLeft {
+        /// The avatar that was removed.
+        id: NetId,
+    },
+    /// World state ([`Channel::Snapshot`]).
+    Snapshot(Snapshot),
+    /// A chat line from a player.
+    Chat {
+        /// Sender's account name.
+        from: String,
+        /// The line.
+        text: String,
+    },
+    /// A message from the server to everyone (or to you).
+    Notice {
+        /// Human-readable text.
+        text: String,
+    },
+    /// The server is about to drop the connection, and why.
+    Disconnecting {
+        /// Human-readable reason.
+        reason: String,
+    },
+}

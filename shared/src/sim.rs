@@ -1,0 +1,181 @@
+//! The deterministic movement step.
+//!
+//! The server runs it to decide where everything is; the client runs the very
+//! same function to predict its own avatar. It is pure: inputs and `dt` in,
+//! new body out, no clock, no randomness.
+
+use serde::{Deserialize, Serialize};
+
+/// World width in units; x runs over `[0, WORLD_WIDTH]`.
+pub const WORLD_WIDTH: f32 = 2000.0;
+/// World height in units; y runs over `[0, WORLD_HEIGHT]`.
+pub const WORLD_HEIGHT: f32 = 2000.0;
+/// Top speed of anything moved by an input, in units per second.
+pub const MAX_SPEED: f32 = 250.0;
+/// How fast velocity turns toward the intended velocity, in units/s².
+pub const ACCELERATION: f32 = 2000.0;
+
+/// A 2-D vector in world units.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Vec2 {
+    /// Horizontal component.
+    pub x: f32,
+    /// Vertical component (down is positive).
+    pub y: f32,
+}
+
+impl Vec2 {
+    /// The zero vector.
+    pub const ZERO: Vec2 = Vec2 { x: 0.0, y: 0.0 };
+
+    /// Builds a vector.
+    pub const fn new(x: f32, y: f32) -> Self {
+        Self { x, y }
+    }
+
+    /// Euclidean length.
+    pub fn length(self) -> f32 {
+        self.x.hypot(self.y)
+    }
+
+    /// Distance to another point.
+    pub fn distance(self, other: Vec2) -> f32 {
+        Vec2::new(self.x - other.x, self.y - other.y).length()
+    }
+
+    /// Whether both components are finite numbers.
+    pub fn is_finite(self) -> bool {
+        self.x.is_finite() && self.y.is_finite()
+    }
+}
+
+/// Anything that moves: position and velocity.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Body {
+    /// Position in world units.
+    pub pos: Vec2,
+    /// Velocity in world units per second.
+    pub vel: Vec2,
+}
+
+/// A movement intent, already validated: finite, length at most 1.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Intent(Vec2);
+
+impl Intent {
+    /// No movement.
+    pub const IDLE: Intent = Intent(Vec2::ZERO);
+
+    /// Sanitises raw input: non-finite values become zero, and the vector is
+    /// clamped to unit length so diagonal or oversized input is no faster.
+    pub fn new(x: f32, y: f32) -> Self {
+        let v = Vec2::new(x, y);
+        if !v.is_finite() {
+            return Self::IDLE;
+        }
+        let len = v.length();
+        if len > 1.0 {
+            Intent(Vec2::new(x / len, y / len))
+        } else {
+            Intent(v)
+        }
+    }
+
+    /// The clamped direction vector.
+    pub fn vector(self) -> Vec2 {
+        self.0
+    }
+}
+
+/// Advances one body by `dt` seconds under `intent`.
+///
+/// Velocity moves toward `intent × MAX_SPEED` by at most `ACCELERATION × dt`;
+/// position integrates velocity and is clamped to the world, where the
+/// velocity component into the wall is cancelled.
+pub fn step(body: Body, intent: Intent, dt: f32) -> Body {
+    let target = Vec2::new(intent.0.x * MAX_SPEED, intent.0.y * MAX_SPEED);
+    let dv = Vec2::new(target.x - body.vel.x, target.y - body.vel.y);
+    let max_dv = ACCELERATION * dt;
+    let dv_len = dv.length();
+    let vel = if dv_len > max_dv && dv_len > 0.0 {
+        let k = max_dv / dv_len;
+        Vec2::new(body.vel.x + dv.x * k, body.vel.y + dv.y * k)
+    } else {
+        target
+    };
+    let mut pos = Vec2::new(body.pos.x + vel.x * dt, body.pos.y + vel.y * dt);
+    let mut vel = vel;
+    if !(0.0..=WORLD_WIDTH).contains(&pos.x) {
+        pos.x = pos.x.clamp(0.0, WORLD_WIDTH);
+        vel.x = 0.0;
+    }
+    if !(0.0..=WORLD_HEIGHT).contains(&pos.y) {
+        pos.y = pos.y.clamp(0.0, WORLD_HEIGHT);
+        vel.y = 0.0;
+    }
+    Body { pos, vel }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DT: f32 = 1.0 / 30.0;
+
+    #[test]
+    fn idle_body_stays_put() {
+        let body = Body {
+            pos: Vec2::new(10.0, 10.0),
+            vel: Vec2::ZERO,
+        };
+        assert_eq!(step(body, Intent::IDLE, DT), body);
+    }
+
+    #[test]
+    fn speed_never_exceeds_the_limit_even_with_oversized_input() {
+        let mut body = Body {
+            pos: Vec2::new(1000.0, 1000.0),
+            vel: Vec2::ZERO,
+        };
+        for _ in 0..60 {
+            body = step(body, Intent::new(50.0, 50.0), DT);
+            assert!(body.vel.length() <= MAX_SPEED * 1.0001, "{:?}", body.vel);
+        }
+        assert!((body.vel.length() - MAX_SPEED).abs() < 0.01);
+    }
+
+    #[test]
+    fn non_finite_input_is_idle() {
+        assert_eq!(Intent::new(f32::NAN, 1.0), Intent::IDLE);
+        assert_eq!(Intent::new(f32::INFINITY, 0.0), Intent::IDLE);
+    }
+
+    #[test]
+    fn world_edges_hold() {
+        let mut body = Body {
+            pos: Vec2::new(5.0, 5.0),
+            vel: Vec2::ZERO,
+        };
+        for _ in 0..30 {
+            body = step(body, Intent::new(-1.0, -1.0), DT);
+        }
+        assert_eq!(body.pos, Vec2::ZERO);
+        assert_eq!(body.vel, Vec2::ZERO);
+    }
+
+    #[test]
+    fn step_is_deterministic() {
+        let run = || {
+            let mut body = Body {
+                pos: Vec2::new(300.0, 700.0),
+                vel: Vec2::ZERO,
+            };
+            for i in 0..1000 {
+                let a = i as f32 * 0.01;
+                body = step(body, Intent::new(a.cos(), a.sin()), DT);
+            }
+            body
+        };
+        assert_eq!(run(), run());
+    }
+}
