@@ -29,6 +29,9 @@ pub struct Connection {
     transport: NetcodeClientTransport,
     /// Payloads that failed to decode (a server bug or corruption).
     pub malformed: u64,
+    /// A payload has arrived, so netcode is connected even if renet only
+    /// learns it on the next update; sending is safe from then on.
+    established: bool,
 }
 
 impl std::fmt::Debug for Connection {
@@ -62,6 +65,7 @@ impl Connection {
             renet: RenetClient::new(connection_config()),
             transport,
             malformed: 0,
+            established: false,
         })
     }
 
@@ -73,6 +77,7 @@ impl Connection {
         }
         for channel in [Channel::Reliable, Channel::Snapshot] {
             while let Some(bytes) = self.renet.receive_message(channel) {
+                self.established = true;
                 match codec::decode::<ServerMessage>(&bytes) {
                     Ok(message) => out.push(message),
                     Err(e) => {
@@ -85,10 +90,10 @@ impl Connection {
         Ok(())
     }
 
-    /// Queues a message.
+    /// Queues a message; before the handshake completes it is dropped.
     pub fn send(&mut self, channel: Channel, message: &ClientMessage) {
         match codec::encode(message) {
-            Ok(bytes) if self.renet.is_connected() => self.renet.send_message(channel, bytes),
+            Ok(bytes) if self.is_connected() => self.renet.send_message(channel, bytes),
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "cannot encode message"),
         }
@@ -103,7 +108,7 @@ impl Connection {
 
     /// Handshake complete.
     pub fn is_connected(&self) -> bool {
-        self.renet.is_connected()
+        (self.renet.is_connected() || self.established) && !self.is_disconnected()
     }
 
     /// The connection has ended.

@@ -101,6 +101,16 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// Loopback on free ports with `data_dir`: for tests and embedding.
+    pub fn ephemeral(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            udp_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..Self::default()
+        }
+    }
+
     /// Checks the values that would otherwise fail later, or silently weaken security.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !(1..=240).contains(&self.tick_rate) {

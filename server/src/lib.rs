@@ -11,6 +11,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod embedded;
 pub mod game;
 pub mod net;
 pub mod schedule;
@@ -74,6 +75,9 @@ pub enum ServerError {
     /// The tick schedule is inconsistent (a bug).
     #[error("tick schedule: {0}")]
     Schedule(String),
+    /// The tick thread panicked (a bug).
+    #[error("tick thread panicked")]
+    Panicked,
     /// A thread could not be started.
     #[error("cannot start thread: {0}")]
     Thread(std::io::Error),

@@ -1,7 +1,7 @@
 //! Rules for what a username and a password may be.
 
 /// Shortest username.
-pub const USERNAME_MIN: usize = 3;
+pub const USERNAME_MIN: usize = 1;
 /// Longest username (fits the connect token's user data).
 pub const USERNAME_MAX: usize = 32;
 /// Shortest password.
@@ -9,11 +9,11 @@ pub const PASSWORD_MIN: usize = 8;
 /// Longest password, in bytes (bounds hashing work per request).
 pub const PASSWORD_MAX: usize = 256;
 
-/// Checks a username: 3–32 characters of ASCII letters, digits, `_`, `-`, `.`.
+/// Checks a username: 1–32 characters of ASCII letters, digits, `_`, `-`, `.`.
 pub fn username(name: &str) -> Result<(), &'static str> {
     let len = name.chars().count();
     if !(USERNAME_MIN..=USERNAME_MAX).contains(&len) {
-        return Err("username must be 3 to 32 characters");
+        return Err("username must be 1 to 32 characters");
     }
     if !name
         .chars()
@@ -41,10 +41,10 @@ mod tests {
 
     #[test]
     fn usernames() {
-        for ok in ["abc", "Player_1", "a.b-c", &"x".repeat(32)] {
+        for ok in ["a", "abc", "Player_1", "a.b-c", &"x".repeat(32)] {
             assert!(username(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "ab", "has space", "émile", "a/b", &"x".repeat(33)] {
+        for bad in ["", "has space", "émile", "a/b", &"x".repeat(33)] {
             assert!(username(bad).is_err(), "{bad}");
         }
     }

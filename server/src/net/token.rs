@@ -12,6 +12,9 @@ use tickforge_shared::protocol::PROTOCOL_ID;
 use super::identity::Identity;
 use crate::secrets::PrivateKey;
 
+/// Size of a serialized connect token, as the netcode.io standard fixes it.
+pub const CONNECT_TOKEN_BYTES: usize = 2048;
+
 /// Why a token could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
@@ -76,10 +79,12 @@ impl TokenIssuer {
             &self.key.0,
         )
         .map_err(|e| TokenError::Generate(e.to_string()))?;
-        let mut bytes = Vec::with_capacity(2048);
+        let mut bytes = Vec::with_capacity(CONNECT_TOKEN_BYTES);
         token
             .write(&mut bytes)
             .map_err(|e| TokenError::Generate(e.to_string()))?;
+        // The netcode.io standard pads a connect token to a fixed size.
+        bytes.resize(CONNECT_TOKEN_BYTES, 0);
         Ok(IssuedToken {
             bytes,
             expires_at: now.as_secs() + self.ttl.as_secs(),
