@@ -128,10 +128,7 @@ pub fn run(session: &mut Session, mover: &mut Mover, duration: Duration, out: &m
                     continue;
                 };
                 let origin = *first_seen.entry(name.clone()).or_insert(state.pos);
-                let entry = summary
-                    .others
-                    .entry(name.clone())
-                    .or_insert(OtherPlayer { moved: 0.0, seen_in: 0 });
+                let entry = summary.others.entry(name.clone()).or_insert(OtherPlayer { moved: 0.0, seen_in: 0 });
                 entry.moved = origin.distance(state.pos);
                 entry.seen_in += 1;
             }

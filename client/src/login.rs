@@ -76,35 +76,24 @@ impl AuthClient {
             .timeout_global(Some(Duration::from_secs(15)))
             .build()
             .into();
-        Self {
-            base: base_url.trim_end_matches('/').to_owned(),
-            agent,
-        }
+        Self { base: base_url.trim_end_matches('/').to_owned(), agent }
     }
 
     fn post(&self, path: &str, username: &str, password: &str) -> Result<(u16, String), LoginError> {
         let url = format!("{}{path}", self.base);
-        let transport = |reason: String| LoginError::Transport {
-            url: url.clone(),
-            reason,
-        };
+        let transport = |reason: String| LoginError::Transport { url: url.clone(), reason };
         let mut response = self
             .agent
             .post(&url)
             .send_json(Credentials { username, password })
             .map_err(|e| transport(e.to_string()))?;
         let status = response.status().as_u16();
-        let body = response
-            .body_mut()
-            .read_to_string()
-            .map_err(|e| transport(e.to_string()))?;
+        let body = response.body_mut().read_to_string().map_err(|e| transport(e.to_string()))?;
         Ok((status, body))
     }
 
     fn rejected(status: u16, body: &str) -> LoginError {
-        let message = serde_json::from_str::<ErrorBody>(body)
-            .map(|b| b.error)
-            .unwrap_or_else(|_| body.to_owned());
+        let message = serde_json::from_str::<ErrorBody>(body).map(|b| b.error).unwrap_or_else(|_| body.to_owned());
         LoginError::Rejected { status, message }
     }
 
@@ -128,15 +117,8 @@ impl AuthClient {
                 })?;
                 let connect_token = base64::engine::general_purpose::STANDARD
                     .decode(parsed.connect_token)
-                    .map_err(|e| LoginError::Transport {
-                        url,
-                        reason: format!("bad connect token: {e}"),
-                    })?;
-                Ok(Login {
-                    connect_token,
-                    expires_at: parsed.expires_at,
-                    servers: parsed.servers,
-                })
+                    .map_err(|e| LoginError::Transport { url, reason: format!("bad connect token: {e}") })?;
+                Ok(Login { connect_token, expires_at: parsed.expires_at, servers: parsed.servers })
             }
             (401, _) => Err(LoginError::InvalidCredentials),
             (status, body) => Err(Self::rejected(status, &body)),

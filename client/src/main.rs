@@ -60,9 +60,8 @@ fn main() -> ExitCode {
     };
 
     if args.headless {
-        let seed = args.user.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-        });
+        let seed =
+            args.user.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
         let mut mover = Mover::new(args.moves, seed);
         let duration = Duration::from_secs_f64(args.duration.max(0.0));
         let summary = headless::run(&mut session, &mut mover, duration, &mut std::io::stdout());
@@ -73,10 +72,7 @@ fn main() -> ExitCode {
         } else {
             eprintln!(
                 "tickforge-client: run failed: {}",
-                summary
-                    .error
-                    .as_deref()
-                    .unwrap_or("connected but received no snapshots")
+                summary.error.as_deref().unwrap_or("connected but received no snapshots")
             );
             ExitCode::FAILURE
         }

@@ -39,12 +39,7 @@ pub struct Mover {
 impl Mover {
     /// A mover; `seed` varies the random pattern between clients.
     pub fn new(moves: Moves, seed: u64) -> Self {
-        Self {
-            moves,
-            state: seed | 1,
-            heading: (1.0, 0.0),
-            tick: 0,
-        }
+        Self { moves, state: seed | 1, heading: (1.0, 0.0), tick: 0 }
     }
 
     fn next_random(&mut self) -> f32 {

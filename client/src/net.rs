@@ -19,7 +19,7 @@ pub enum NetError {
     #[error("udp socket: {0}")]
     Io(#[from] std::io::Error),
     /// The connection ended.
-    #[error("disconnected: {0}")]
+    #[error("connection ended: {0}")]
     Disconnected(String),
 }
 
@@ -36,9 +36,7 @@ pub struct Connection {
 
 impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connection")
-            .field("connected", &self.is_connected())
-            .finish_non_exhaustive()
+        f.debug_struct("Connection").field("connected", &self.is_connected()).finish_non_exhaustive()
     }
 }
 
@@ -52,29 +50,20 @@ impl Connection {
             .flatten()
             .next()
             .ok_or_else(|| NetError::Token("no server address".into()))?;
-        let bind: SocketAddr = if server.is_ipv4() {
-            ([0, 0, 0, 0], 0).into()
-        } else {
-            "[::]:0".parse().expect("valid")
-        };
+        let bind: SocketAddr =
+            if server.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { "[::]:0".parse().expect("valid") };
         let socket = UdpSocket::bind(bind)?;
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         let transport = NetcodeClientTransport::new(now, ClientAuthentication::Secure { connect_token: token }, socket)
             .map_err(|e| NetError::Token(e.to_string()))?;
-        Ok(Self {
-            renet: RenetClient::new(connection_config()),
-            transport,
-            malformed: 0,
-            established: false,
-        })
+        Ok(Self { renet: RenetClient::new(connection_config()), transport, malformed: 0, established: false })
     }
 
     /// Advances time, reads the socket and returns every message received.
     pub fn update(&mut self, dt: Duration, out: &mut Vec<ServerMessage>) -> Result<(), NetError> {
         self.renet.update(dt);
-        if let Err(e) = self.transport.update(dt, &mut self.renet) {
-            return Err(NetError::Disconnected(e.to_string()));
-        }
+        // Messages that arrived with the final packets are still delivered.
+        let transport = self.transport.update(dt, &mut self.renet);
         for channel in [Channel::Reliable, Channel::Snapshot] {
             while let Some(bytes) = self.renet.receive_message(channel) {
                 self.established = true;
@@ -87,7 +76,7 @@ impl Connection {
                 }
             }
         }
-        Ok(())
+        transport.map_err(|e| NetError::Disconnected(e.to_string()))
     }
 
     /// Queues a message; before the handshake completes it is dropped.
@@ -101,9 +90,7 @@ impl Connection {
 
     /// Sends everything queued.
     pub fn flush(&mut self) -> Result<(), NetError> {
-        self.transport
-            .send_packets(&mut self.renet)
-            .map_err(|e| NetError::Disconnected(e.to_string()))
+        self.transport.send_packets(&mut self.renet).map_err(|e| NetError::Disconnected(e.to_string()))
     }
 
     /// Handshake complete.

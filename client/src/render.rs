@@ -107,11 +107,7 @@ async fn play(mut session: Session) {
 
         // Inputs at the server's tick rate.
         let tick = Duration::from_secs(1) / u32::from(session.world.tick_rate.max(1));
-        let intent = if chat_line.is_some() {
-            (0.0, 0.0)
-        } else {
-            movement_keys()
-        };
+        let intent = if chat_line.is_some() { (0.0, 0.0) } else { movement_keys() };
         while input_clock + tick <= frame_start {
             input_clock += tick;
             if status.is_none()
@@ -141,14 +137,7 @@ fn draw(session: &Session, chat_line: Option<&str>, status: Option<&str>) {
         WORLD_HEIGHT * view.scale,
         Color::from_rgba(30, 34, 46, 255),
     );
-    draw_rectangle_lines(
-        top_left.x,
-        top_left.y,
-        WORLD_WIDTH * view.scale,
-        WORLD_HEIGHT * view.scale,
-        2.0,
-        GRAY,
-    );
+    draw_rectangle_lines(top_left.x, top_left.y, WORLD_WIDTH * view.scale, WORLD_HEIGHT * view.scale, 2.0, GRAY);
 
     let npc_radius = (8.0 * view.scale).max(3.0);
     let avatar_radius = (16.0 * view.scale).max(6.0);
@@ -191,13 +180,7 @@ fn draw(session: &Session, chat_line: Option<&str>, status: Option<&str>) {
     }
     if let Some(status) = status {
         let size = measure_text(status, None, 24, 1.0);
-        draw_text(
-            status,
-            (screen_width() - size.width) / 2.0,
-            screen_height() / 2.0,
-            24.0,
-            RED,
-        );
+        draw_text(status, (screen_width() - size.width) / 2.0, screen_height() / 2.0, 24.0, RED);
     } else if world.own_entity.is_none() {
         draw_text("connecting…", 12.0, HUD_HEIGHT + 24.0, 20.0, GRAY);
     }

@@ -87,37 +87,31 @@ impl Session {
 
     /// Reads the network and applies what arrived.
     pub fn update(&mut self, dt: Duration) -> Result<(), SessionError> {
-        self.conn.update(dt, &mut self.scratch)?;
+        let received = self.conn.update(dt, &mut self.scratch);
         for message in self.scratch.drain(..) {
             self.world.apply(message);
         }
-        self.conn.flush()?;
-        if self.conn.is_disconnected() {
-            let reason = self
-                .world
-                .disconnect_reason
-                .clone()
-                .unwrap_or_else(|| "connection lost".into());
-            return Err(NetError::Disconnected(reason).into());
+        let outcome = received.and_then(|()| self.conn.flush());
+        let ended = outcome.is_err() || self.conn.is_disconnected();
+        match (ended, &self.world.disconnect_reason) {
+            // The server said why before it closed: that is the better reason.
+            (true, Some(reason)) => Err(NetError::Disconnected(reason.clone()).into()),
+            (true, None) => {
+                Err(outcome.err().unwrap_or_else(|| NetError::Disconnected("connection lost".into())).into())
+            }
+            (false, _) => Ok(()),
         }
-        Ok(())
     }
 
     /// Sends this tick's input, with the previous few repeated.
     pub fn send_input(&mut self, move_x: f32, move_y: f32) -> Result<(), SessionError> {
-        let cmd = InputCmd {
-            seq: self.next_seq,
-            move_x,
-            move_y,
-        };
+        let cmd = InputCmd { seq: self.next_seq, move_x, move_y };
         self.next_seq = self.next_seq.wrapping_add(1);
         if self.recent.len() == INPUT_REDUNDANCY {
             self.recent.pop_front();
         }
         self.recent.push_back(cmd);
-        let message = ClientMessage::Input {
-            inputs: self.recent.iter().copied().collect(),
-        };
+        let message = ClientMessage::Input { inputs: self.recent.iter().copied().collect() };
         self.conn.send(Channel::Input, &message);
         self.conn.flush()?;
         Ok(())

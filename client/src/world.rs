@@ -36,13 +36,7 @@ impl ClientWorld {
     /// Applies one server message.
     pub fn apply(&mut self, message: ServerMessage) {
         match message {
-            ServerMessage::Welcome {
-                your_entity,
-                account_id,
-                tick,
-                tick_rate,
-                players,
-            } => {
+            ServerMessage::Welcome { your_entity, account_id, tick, tick_rate, players } => {
                 self.own_entity = Some(your_entity);
                 self.account_id = Some(account_id);
                 self.tick_rate = tick_rate;

@@ -17,46 +17,18 @@ fn client(server: &EmbeddedServer, args: &[&str]) -> std::process::Output {
 #[test]
 fn headless_client_connects_and_reports_json() {
     let dir = tempfile::tempdir().unwrap();
-    let server = EmbeddedServer::start(Config {
-        npcs: 50,
-        ..Config::ephemeral(dir.path())
-    })
-    .unwrap();
+    let server = EmbeddedServer::start(Config { npcs: 50, ..Config::ephemeral(dir.path()) }).unwrap();
     let out = client(
         &server,
-        &[
-            "--register",
-            "--user",
-            "a",
-            "--password",
-            "correct horse",
-            "--moves",
-            "circle",
-            "--duration",
-            "2.5",
-        ],
+        &["--register", "--user", "a", "--password", "correct horse", "--moves", "circle", "--duration", "2.5"],
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "stdout: {stdout}\nstderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines: Vec<serde_json::Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON line"))
-        .collect();
+    assert!(out.status.success(), "stdout: {stdout}\nstderr: {}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
     assert!(lines.len() >= 3, "two stats lines and a summary: {stdout}");
     let second = &lines[1];
-    for field in [
-        "connected",
-        "server_tick",
-        "rtt_ms",
-        "entities",
-        "snapshots_per_s",
-        "bytes_in_per_s",
-        "own_position",
-    ] {
+    for field in ["connected", "server_tick", "rtt_ms", "entities", "snapshots_per_s", "bytes_in_per_s", "own_position"]
+    {
         assert!(second.get(field).is_some(), "missing {field}: {second}");
     }
     assert_eq!(second["connected"], true);
@@ -72,28 +44,10 @@ fn headless_client_connects_and_reports_json() {
 #[test]
 fn wrong_password_exits_non_zero_with_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    let server = EmbeddedServer::start(Config {
-        npcs: 0,
-        ..Config::ephemeral(dir.path())
-    })
-    .unwrap();
-    let ok = client(
-        &server,
-        &[
-            "--register",
-            "--user",
-            "b",
-            "--password",
-            "correct horse",
-            "--duration",
-            "0.5",
-        ],
-    );
+    let server = EmbeddedServer::start(Config { npcs: 0, ..Config::ephemeral(dir.path()) }).unwrap();
+    let ok = client(&server, &["--register", "--user", "b", "--password", "correct horse", "--duration", "0.5"]);
     assert!(ok.status.success());
-    let out = client(
-        &server,
-        &["--user", "b", "--password", "wrong horse", "--duration", "0.5"],
-    );
+    let out = client(&server, &["--user", "b", "--password", "wrong horse", "--duration", "0.5"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid credentials"));
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a summary line");
@@ -103,21 +57,9 @@ fn wrong_password_exits_non_zero_with_a_clear_error() {
 #[test]
 fn unreachable_server_exits_non_zero() {
     // Bind and drop a listener to get a port with nothing on it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let out = Command::new(env!("CARGO_BIN_EXE_tickforge-client"))
-        .args([
-            "--server",
-            &format!("http://127.0.0.1:{port}"),
-            "--headless",
-            "--user",
-            "c",
-            "--password",
-            "x",
-        ])
+        .args(["--server", &format!("http://127.0.0.1:{port}"), "--headless", "--user", "c", "--password", "x"])
         .output()
         .unwrap();
     assert!(!out.status.success());

@@ -21,11 +21,7 @@ pub struct HashParams {
 
 impl HashParams {
     /// OWASP's minimum for Argon2id: 19 MiB, 2 iterations, 1 lane.
-    pub const OWASP_MIN: HashParams = HashParams {
-        m_kib: 19 * 1024,
-        t: 2,
-        p: 1,
-    };
+    pub const OWASP_MIN: HashParams = HashParams { m_kib: 19 * 1024, t: 2, p: 1 };
 }
 
 impl Default for HashParams {
@@ -147,23 +143,13 @@ mod tests {
 
     #[test]
     fn weak_hash_params_are_refused() {
-        let config = Config {
-            hash_params: HashParams {
-                m_kib: 4096,
-                t: 2,
-                p: 1,
-            },
-            ..Config::default()
-        };
+        let config = Config { hash_params: HashParams { m_kib: 4096, t: 2, p: 1 }, ..Config::default() };
         assert!(matches!(config.validate(), Err(ConfigError::WeakHash(..))));
     }
 
     #[test]
     fn too_many_players_are_refused() {
-        let config = Config {
-            max_players: MAX_PLAYERS_LIMIT + 1,
-            ..Config::default()
-        };
+        let config = Config { max_players: MAX_PLAYERS_LIMIT + 1, ..Config::default() };
         assert!(matches!(config.validate(), Err(ConfigError::MaxPlayers(_))));
     }
 }

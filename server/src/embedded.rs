@@ -26,12 +26,7 @@ impl EmbeddedServer {
             .name("tickforge-tick".into())
             .spawn(move || server.run())
             .map_err(ServerError::Thread)?;
-        Ok(Self {
-            http_addr,
-            udp_addr,
-            shutdown,
-            thread: Some(thread),
-        })
+        Ok(Self { http_addr, udp_addr, shutdown, thread: Some(thread) })
     }
 
     /// The auth API address.

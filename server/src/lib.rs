@@ -117,10 +117,8 @@ impl Server {
     /// the shutdown.
     pub fn bind(config: Config, handle_signals: bool) -> Result<Self, ServerError> {
         config.validate()?;
-        std::fs::create_dir_all(&config.data_dir).map_err(|source| ServerError::DataDir {
-            path: config.data_dir.display().to_string(),
-            source,
-        })?;
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|source| ServerError::DataDir { path: config.data_dir.display().to_string(), source })?;
         let key = match &config.private_key {
             Some(key) => key.clone(),
             None => secrets::PrivateKey::load_or_create(&config.data_dir)?,
@@ -132,11 +130,8 @@ impl Server {
             addr: config.udp_addr,
             source,
         })?;
-        let udp_addr = udp.local_addr().map_err(|source| ServerError::Bind {
-            what: "UDP",
-            addr: config.udp_addr,
-            source,
-        })?;
+        let udp_addr =
+            udp.local_addr().map_err(|source| ServerError::Bind { what: "UDP", addr: config.udp_addr, source })?;
         let public_addr = config.public_addr.unwrap_or(udp_addr);
         if public_addr.ip().is_unspecified() {
             tracing::warn!(%public_addr, "tokens name an unspecified address; set --public-addr so clients can reach the server");
@@ -146,11 +141,8 @@ impl Server {
             addr: config.http_addr,
             source,
         })?;
-        let http_addr = http.local_addr().map_err(|source| ServerError::Bind {
-            what: "HTTP",
-            addr: config.http_addr,
-            source,
-        })?;
+        let http_addr =
+            http.local_addr().map_err(|source| ServerError::Bind { what: "HTTP", addr: config.http_addr, source })?;
 
         let net = NetServer::new(udp, public_addr, &key, config.max_players, unix_now())?;
         let shutdown = Shutdown::new();
@@ -182,30 +174,13 @@ impl Server {
         world.insert_resource(game::NetIds::default());
         world.insert_resource(StoreOutbox::new(store.handle()));
         world.insert_resource(SharedMetrics(metrics.clone()));
-        world.insert_resource(TickInfo {
-            tick: 0,
-            dt: config.tick_period().as_secs_f32(),
-            elapsed: Duration::ZERO,
-        });
+        world.insert_resource(TickInfo { tick: 0, dt: config.tick_period().as_secs_f32(), elapsed: Duration::ZERO });
         game::movement::spawn_npcs(&mut world, config.npcs, 0x7469_636b);
         let mut schedule = schedule::build_schedule();
-        schedule
-            .initialize(&mut world)
-            .map_err(|e| ServerError::Schedule(format!("{e:?}")))?;
+        schedule.initialize(&mut world).map_err(|e| ServerError::Schedule(format!("{e:?}")))?;
 
         tracing::info!(%http_addr, %udp_addr, %public_addr, data_dir = %config.data_dir.display(), "server bound");
-        Ok(Self {
-            config,
-            http_addr,
-            udp_addr,
-            public_addr,
-            world,
-            schedule,
-            store,
-            side,
-            shutdown,
-            metrics,
-        })
+        Ok(Self { config, http_addr, udp_addr, public_addr, world, schedule, store, side, shutdown, metrics })
     }
 
     /// The bound auth API address.
@@ -236,16 +211,7 @@ impl Server {
     /// Runs the tick loop on this thread until shutdown, then tells clients,
     /// flushes the store and stops every thread.
     pub fn run(self) -> Result<(), ServerError> {
-        let Server {
-            config,
-            mut world,
-            mut schedule,
-            store,
-            side,
-            shutdown,
-            metrics,
-            ..
-        } = self;
+        let Server { config, mut world, mut schedule, store, side, shutdown, metrics, .. } = self;
         let start = Instant::now();
         let dt = config.tick_period();
         tracing::info!(tick_rate = config.tick_rate, npcs = config.npcs, "tick loop running");

@@ -75,11 +75,7 @@ fn main() -> anyhow::Result<()> {
         npcs: args.npcs,
         max_players: args.max_players,
         token_ttl: Duration::from_secs(args.token_ttl),
-        hash_params: HashParams {
-            m_kib: args.argon2_m_kib,
-            t: args.argon2_t,
-            p: args.argon2_p,
-        },
+        hash_params: HashParams { m_kib: args.argon2_m_kib, t: args.argon2_t, p: args.argon2_p },
         hash_workers: args.hash_workers,
         private_key,
         ..Config::default()

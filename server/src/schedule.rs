@@ -97,10 +97,7 @@ pub struct StoreOutbox {
 impl StoreOutbox {
     /// An outbox in front of `store`.
     pub fn new(store: StoreHandle) -> Self {
-        Self {
-            store,
-            pending: VecDeque::new(),
-        }
+        Self { store, pending: VecDeque::new() }
     }
 
     /// Queues an access-log row.
@@ -174,19 +171,13 @@ fn persist(mut outbox: ResMut<StoreOutbox>) {
 
 fn publish_metrics(metrics: Res<SharedMetrics>, roster: Res<Roster>, entities: Query<(), With<NetEntity>>) {
     metrics.0.players.store(roster.len() as u64, Ordering::Relaxed);
-    metrics
-        .0
-        .entities
-        .store(entities.iter().count() as u64, Ordering::Relaxed);
+    metrics.0.entities.store(entities.iter().count() as u64, Ordering::Relaxed);
 }
 
 /// Builds the tick schedule with every system in its phase.
 pub fn build_schedule() -> Schedule {
     let mut schedule = Schedule::default();
-    schedule.set_build_settings(ScheduleBuildSettings {
-        ambiguity_detection: LogLevel::Error,
-        ..Default::default()
-    });
+    schedule.set_build_settings(ScheduleBuildSettings { ambiguity_detection: LogLevel::Error, ..Default::default() });
     schedule.configure_sets(
         (
             Phase::Receive,
@@ -202,9 +193,7 @@ pub fn build_schedule() -> Schedule {
     schedule.add_systems((
         receive.in_set(Phase::Receive),
         players::admit.in_set(Phase::Admit),
-        (movement::queue_inputs, players::chat, movement::apply_inputs)
-            .chain()
-            .in_set(Phase::ApplyInputs),
+        (movement::queue_inputs, players::chat, movement::apply_inputs).chain().in_set(Phase::ApplyInputs),
         movement::wander.in_set(Phase::Simulate),
         replicate::send_snapshots.in_set(Phase::Replicate),
         send.in_set(Phase::Send),

@@ -63,10 +63,7 @@ impl PrivateKey {
     /// Loads the key from the data dir, creating a random one (mode 0600) if absent.
     pub fn load_or_create(data_dir: &Path) -> Result<Self, KeyError> {
         let path = data_dir.join(KEY_FILE);
-        let io_err = |source| KeyError::Io {
-            path: path.display().to_string(),
-            source,
-        };
+        let io_err = |source| KeyError::Io { path: path.display().to_string(), source };
         match fs::read_to_string(&path) {
             Ok(text) => Self::from_hex(&text),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

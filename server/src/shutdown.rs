@@ -12,9 +12,7 @@ pub struct Shutdown {
 
 impl Default for Shutdown {
     fn default() -> Self {
-        Self {
-            tx: Arc::new(watch::channel(false).0),
-        }
+        Self { tx: Arc::new(watch::channel(false).0) }
     }
 }
 

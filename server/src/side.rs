@@ -31,32 +31,29 @@ impl SideThread {
             .enable_io()
             .enable_time()
             .build()?;
-        let thread = std::thread::Builder::new()
-            .name("tickforge-side".into())
-            .spawn(move || {
-                runtime.block_on(async move {
-                    if handle_signals {
-                        tokio::spawn(watch_signals(shutdown.clone()));
-                    }
-                    let listener = match tokio::net::TcpListener::from_std(listener) {
-                        Ok(l) => l,
-                        Err(e) => {
-                            tracing::error!(error = %e, "cannot use HTTP listener");
-                            shutdown.trigger();
-                            return;
-                        }
-                    };
-                    let service = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-                    let stop = shutdown.clone();
-                    if let Err(e) = axum::serve(listener, service)
-                        .with_graceful_shutdown(async move { stop.wait().await })
-                        .await
-                    {
-                        tracing::error!(error = %e, "HTTP server failed");
+        let thread = std::thread::Builder::new().name("tickforge-side".into()).spawn(move || {
+            runtime.block_on(async move {
+                if handle_signals {
+                    tokio::spawn(watch_signals(shutdown.clone()));
+                }
+                let listener = match tokio::net::TcpListener::from_std(listener) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot use HTTP listener");
                         shutdown.trigger();
+                        return;
                     }
-                });
-            })?;
+                };
+                let service = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+                let stop = shutdown.clone();
+                if let Err(e) =
+                    axum::serve(listener, service).with_graceful_shutdown(async move { stop.wait().await }).await
+                {
+                    tracing::error!(error = %e, "HTTP server failed");
+                    shutdown.trigger();
+                }
+            });
+        })?;
         Ok(Self { thread: Some(thread) })
     }
 

@@ -16,16 +16,9 @@ fn post(server: &EmbeddedServer, path: &str, body: &str) -> Reply {
         .header("content-type", "application/json")
         .send(body)
         .expect("HTTP request");
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap_or_default().to_owned())
-        .unwrap_or_default();
-    Reply {
-        status: response.status().as_u16(),
-        content_type,
-        body: response.body_mut().read_to_string().unwrap(),
-    }
+    let content_type =
+        response.headers().get("content-type").map(|v| v.to_str().unwrap_or_default().to_owned()).unwrap_or_default();
+    Reply { status: response.status().as_u16(), content_type, body: response.body_mut().read_to_string().unwrap() }
 }
 
 fn creds(user: &str, password: &str) -> String {
@@ -34,21 +27,14 @@ fn creds(user: &str, password: &str) -> String {
 
 fn start() -> (tempfile::TempDir, EmbeddedServer) {
     let dir = tempfile::tempdir().unwrap();
-    let server = EmbeddedServer::start(Config {
-        npcs: 5,
-        ..Config::ephemeral(dir.path())
-    })
-    .unwrap();
+    let server = EmbeddedServer::start(Config { npcs: 5, ..Config::ephemeral(dir.path()) }).unwrap();
     (dir, server)
 }
 
 #[test]
 fn unknown_user_and_wrong_password_get_identical_401s() {
     let (_dir, server) = start();
-    assert_eq!(
-        post(&server, "/v1/register", &creds("alice", "correct horse")).status,
-        201
-    );
+    assert_eq!(post(&server, "/v1/register", &creds("alice", "correct horse")).status, 201);
 
     let unknown = post(&server, "/v1/login", &creds("nobody", "correct horse"));
     let wrong = post(&server, "/v1/login", &creds("alice", "wrong password"));
@@ -64,44 +50,27 @@ fn unknown_user_and_wrong_password_get_identical_401s() {
 #[test]
 fn login_answers_a_token_for_the_servers() {
     let (_dir, server) = start();
-    assert_eq!(
-        post(&server, "/v1/register", &creds("alice", "correct horse")).status,
-        201
-    );
+    assert_eq!(post(&server, "/v1/register", &creds("alice", "correct horse")).status, 201);
     let ok = post(&server, "/v1/login", &creds("alice", "correct horse"));
     assert_eq!(ok.status, 200, "{}", ok.body);
     let body: serde_json::Value = serde_json::from_str(&ok.body).unwrap();
     use base64::Engine;
-    let token = base64::engine::general_purpose::STANDARD
-        .decode(body["connect_token"].as_str().unwrap())
-        .unwrap();
+    let token = base64::engine::general_purpose::STANDARD.decode(body["connect_token"].as_str().unwrap()).unwrap();
     assert_eq!(token.len(), 2048, "a netcode connect token");
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     let expires = body["expires_at"].as_u64().unwrap();
-    assert!(
-        expires > now && expires <= now + 31,
-        "short expiry, got {expires} at {now}"
-    );
+    assert!(expires > now && expires <= now + 31, "short expiry, got {expires} at {now}");
     assert_eq!(body["servers"], serde_json::json!([server.udp_addr().to_string()]));
 }
 
 #[test]
 fn duplicate_registration_is_409_whatever_the_case() {
     let (_dir, server) = start();
-    assert_eq!(
-        post(&server, "/v1/register", &creds("alice", "correct horse")).status,
-        201
-    );
+    assert_eq!(post(&server, "/v1/register", &creds("alice", "correct horse")).status, 201);
     let again = post(&server, "/v1/register", &creds("alice", "other password"));
     assert_eq!(again.status, 409);
     assert_eq!(again.body, r#"{"error":"username taken"}"#);
-    assert_eq!(
-        post(&server, "/v1/register", &creds("ALICE", "other password")).status,
-        409
-    );
+    assert_eq!(post(&server, "/v1/register", &creds("ALICE", "other password")).status, 409);
     // The first password still works: the duplicate changed nothing.
     assert_eq!(post(&server, "/v1/login", &creds("alice", "correct horse")).status, 200);
 }
@@ -109,13 +78,7 @@ fn duplicate_registration_is_409_whatever_the_case() {
 #[test]
 fn malformed_bodies_are_400_with_a_json_error() {
     let (_dir, server) = start();
-    for body in [
-        "{bad",
-        "",
-        "[]",
-        r#"{"username":"alice"}"#,
-        r#"{"username":1,"password":"x"}"#,
-    ] {
+    for body in ["{bad", "", "[]", r#"{"username":"alice"}"#, r#"{"username":1,"password":"x"}"#] {
         for path in ["/v1/register", "/v1/login"] {
             let reply = post(&server, path, body);
             assert_eq!(reply.status, 400, "{path} with {body:?}: {}", reply.body);
@@ -128,12 +91,9 @@ fn malformed_bodies_are_400_with_a_json_error() {
 #[test]
 fn invalid_names_and_passwords_are_400() {
     let (_dir, server) = start();
-    for (user, password) in [
-        ("", "long enough"),
-        ("bad name", "long enough"),
-        (&"x".repeat(33), "long enough"),
-        ("carol", "short"),
-    ] {
+    for (user, password) in
+        [("", "long enough"), ("bad name", "long enough"), (&"x".repeat(33), "long enough"), ("carol", "short")]
+    {
         let reply = post(&server, "/v1/register", &creds(user, password));
         assert_eq!(reply.status, 400, "{user}/{password}: {}", reply.body);
     }

@@ -41,41 +41,25 @@ fn play(sessions: &mut [(&mut Session, (f32, f32))], duration: Duration) {
 #[test]
 fn two_players_see_each_other_and_only_owners_move_avatars() {
     let dir = tempfile::tempdir().unwrap();
-    let server = EmbeddedServer::start(Config {
-        npcs: 10,
-        ..Config::ephemeral(dir.path())
-    })
-    .unwrap();
+    let server = EmbeddedServer::start(Config { npcs: 10, ..Config::ephemeral(dir.path()) }).unwrap();
     let mut alice = join(&server, "alice");
     let mut bob = join(&server, "bob");
-    play(
-        &mut [(&mut alice, (0.0, 0.0)), (&mut bob, (0.0, 0.0))],
-        Duration::from_millis(500),
-    );
+    play(&mut [(&mut alice, (0.0, 0.0)), (&mut bob, (0.0, 0.0))], Duration::from_millis(500));
 
     let alice_start = bob.world.avatar_of("alice").expect("bob sees alice").pos;
     let bob_start = alice.world.avatar_of("bob").expect("alice sees bob").pos;
     assert_eq!(alice.world.entities.len(), 12, "10 NPCs and 2 avatars");
 
     // Alice walks right; Bob stands still.
-    play(
-        &mut [(&mut alice, (1.0, 0.0)), (&mut bob, (0.0, 0.0))],
-        Duration::from_millis(1500),
-    );
+    play(&mut [(&mut alice, (1.0, 0.0)), (&mut bob, (0.0, 0.0))], Duration::from_millis(1500));
     let alice_now = bob.world.avatar_of("alice").unwrap().pos;
     let bob_now = alice.world.avatar_of("bob").unwrap().pos;
-    assert!(
-        alice_now.x - alice_start.x > 150.0,
-        "bob saw alice move right: {alice_start:?} -> {alice_now:?}"
-    );
+    assert!(alice_now.x - alice_start.x > 150.0, "bob saw alice move right: {alice_start:?} -> {alice_now:?}");
     assert!((alice_now.y - alice_start.y).abs() < 0.01);
     assert_eq!(bob_now, bob_start, "bob's avatar moved without bob's input");
 
     // Now Bob walks down; Alice's own view agrees with Bob's view of her.
-    play(
-        &mut [(&mut alice, (0.0, 0.0)), (&mut bob, (0.0, 1.0))],
-        Duration::from_millis(1000),
-    );
+    play(&mut [(&mut alice, (0.0, 0.0)), (&mut bob, (0.0, 1.0))], Duration::from_millis(1000));
     let bob_later = alice.world.avatar_of("bob").unwrap().pos;
     assert!(bob_later.y - bob_now.y > 100.0, "alice saw bob move down");
     assert!(alice.world.ack_input_seq > 0, "server acknowledges applied inputs");
@@ -85,21 +69,12 @@ fn two_players_see_each_other_and_only_owners_move_avatars() {
 #[test]
 fn chat_is_relayed_under_the_token_name() {
     let dir = tempfile::tempdir().unwrap();
-    let server = EmbeddedServer::start(Config {
-        npcs: 0,
-        ..Config::ephemeral(dir.path())
-    })
-    .unwrap();
+    let server = EmbeddedServer::start(Config { npcs: 0, ..Config::ephemeral(dir.path()) }).unwrap();
     let mut alice = join(&server, "alice");
     let mut bob = join(&server, "bob");
     alice.send_chat("hello bob");
     let deadline = Instant::now() + Duration::from_secs(5);
-    while !bob
-        .world
-        .chat
-        .iter()
-        .any(|(from, text)| from == "alice" && text == "hello bob")
-    {
+    while !bob.world.chat.iter().any(|(from, text)| from == "alice" && text == "hello bob") {
         assert!(Instant::now() < deadline, "chat never arrived: {:?}", bob.world.chat);
         bob.update(Duration::from_millis(10)).unwrap();
         alice.update(Duration::from_millis(10)).unwrap();
@@ -110,11 +85,7 @@ fn chat_is_relayed_under_the_token_name() {
 #[test]
 fn shutdown_tells_clients_why() {
     let dir = tempfile::tempdir().unwrap();
-    let server = EmbeddedServer::start(Config {
-        npcs: 0,
-        ..Config::ephemeral(dir.path())
-    })
-    .unwrap();
+    let server = EmbeddedServer::start(Config { npcs: 0, ..Config::ephemeral(dir.path()) }).unwrap();
     let mut alice = join(&server, "alice");
     server.stop().unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);

@@ -60,13 +60,7 @@ mod tests {
 
     #[test]
     fn round_trips_a_message() {
-        let msg = ClientMessage::Input {
-            inputs: vec![InputCmd {
-                seq: 7,
-                move_x: 1.0,
-                move_y: -0.5,
-            }],
-        };
+        let msg = ClientMessage::Input { inputs: vec![InputCmd { seq: 7, move_x: 1.0, move_y: -0.5 }] };
         let bytes = encode(&msg).unwrap();
         let back: ClientMessage = decode(&bytes).unwrap();
         assert_eq!(back, msg);
@@ -85,10 +79,7 @@ mod tests {
     fn trailing_bytes_are_rejected() {
         let mut bytes = encode(&ClientMessage::Chat { text: "hi".into() }).unwrap();
         bytes.push(0);
-        assert!(matches!(
-            decode::<ClientMessage>(&bytes),
-            Err(CodecError::TrailingBytes(1))
-        ));
+        assert!(matches!(decode::<ClientMessage>(&bytes), Err(CodecError::TrailingBytes(1))));
     }
 
     #[test]
@@ -99,15 +90,9 @@ mod tests {
 
     #[test]
     fn every_truncation_of_a_valid_message_is_an_error() {
-        let bytes = encode(&ClientMessage::Chat {
-            text: "hello world".into(),
-        })
-        .unwrap();
+        let bytes = encode(&ClientMessage::Chat { text: "hello world".into() }).unwrap();
         for len in 0..bytes.len() {
-            assert!(
-                decode::<ClientMessage>(&bytes[..len]).is_err(),
-                "prefix of {len} bytes decoded"
-            );
+            assert!(decode::<ClientMessage>(&bytes[..len]).is_err(), "prefix of {len} bytes decoded");
         }
     }
 }

@@ -50,9 +50,7 @@ pub fn connection_config() -> ConnectionConfig {
     let reliable = ChannelConfig {
         channel_id: Channel::Reliable.into(),
         max_memory_usage_bytes: 4 * 1024 * 1024,
-        send_type: SendType::ReliableOrdered {
-            resend_time: Duration::from_millis(200),
-        },
+        send_type: SendType::ReliableOrdered { resend_time: Duration::from_millis(200) },
     };
     ConnectionConfig {
         available_bytes_per_tick: 128 * 1024,

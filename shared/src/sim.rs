@@ -74,11 +74,7 @@ impl Intent {
             return Self::IDLE;
         }
         let len = v.length();
-        if len > 1.0 {
-            Intent(Vec2::new(x / len, y / len))
-        } else {
-            Intent(v)
-        }
+        if len > 1.0 { Intent(Vec2::new(x / len, y / len)) } else { Intent(v) }
     }
 
     /// The clamped direction vector.
@@ -124,19 +120,13 @@ mod tests {
 
     #[test]
     fn idle_body_stays_put() {
-        let body = Body {
-            pos: Vec2::new(10.0, 10.0),
-            vel: Vec2::ZERO,
-        };
+        let body = Body { pos: Vec2::new(10.0, 10.0), vel: Vec2::ZERO };
         assert_eq!(step(body, Intent::IDLE, DT), body);
     }
 
     #[test]
     fn speed_never_exceeds_the_limit_even_with_oversized_input() {
-        let mut body = Body {
-            pos: Vec2::new(1000.0, 1000.0),
-            vel: Vec2::ZERO,
-        };
+        let mut body = Body { pos: Vec2::new(1000.0, 1000.0), vel: Vec2::ZERO };
         for _ in 0..60 {
             body = step(body, Intent::new(50.0, 50.0), DT);
             assert!(body.vel.length() <= MAX_SPEED * 1.0001, "{:?}", body.vel);
@@ -152,10 +142,7 @@ mod tests {
 
     #[test]
     fn world_edges_hold() {
-        let mut body = Body {
-            pos: Vec2::new(5.0, 5.0),
-            vel: Vec2::ZERO,
-        };
+        let mut body = Body { pos: Vec2::new(5.0, 5.0), vel: Vec2::ZERO };
         for _ in 0..30 {
             body = step(body, Intent::new(-1.0, -1.0), DT);
         }
@@ -166,10 +153,7 @@ mod tests {
     #[test]
     fn step_is_deterministic() {
         let run = || {
-            let mut body = Body {
-                pos: Vec2::new(300.0, 700.0),
-                vel: Vec2::ZERO,
-            };
+            let mut body = Body { pos: Vec2::new(300.0, 700.0), vel: Vec2::ZERO };
             for i in 0..1000 {
                 let a = i as f32 * 0.01;
                 body = step(body, Intent::new(a.cos(), a.sin()), DT);

@@ -131,18 +131,9 @@ async fn register(State(state): State<AuthState>, ConnectInfo(peer): ConnectInfo
             tracing::info!(account = account_id, username = %creds.username, "account registered");
             log_access(
                 &state,
-                AccessEvent::now(
-                    AccessKind::Register,
-                    Some(account_id),
-                    Some(&creds.username),
-                    Some(peer),
-                ),
+                AccessEvent::now(AccessKind::Register, Some(account_id), Some(&creds.username), Some(peer)),
             );
-            (
-                StatusCode::CREATED,
-                Json(json!({ "account_id": account_id, "username": creds.username })),
-            )
-                .into_response()
+            (StatusCode::CREATED, Json(json!({ "account_id": account_id, "username": creds.username }))).into_response()
         }
         Err(StoreError::UsernameTaken) => error(StatusCode::CONFLICT, "username taken"),
         Err(e) => store_failure(&e),
@@ -171,20 +162,12 @@ async fn login(State(state): State<AuthState>, ConnectInfo(peer): ConnectInfo<So
             tracing::info!(username = %creds.username, %peer, "login failed");
             log_access(
                 &state,
-                AccessEvent::now(
-                    AccessKind::LoginFailed,
-                    account.map(|a| a.id),
-                    Some(&creds.username),
-                    Some(peer),
-                ),
+                AccessEvent::now(AccessKind::LoginFailed, account.map(|a| a.id), Some(&creds.username), Some(peer)),
             );
             return invalid_credentials();
         }
     };
-    let identity = Identity {
-        account_id: account.id,
-        name: account.username.clone(),
-    };
+    let identity = Identity { account_id: account.id, name: account.username.clone() };
     let token = match state.tokens.issue(&identity) {
         Ok(t) => t,
         Err(e) => {
@@ -192,15 +175,7 @@ async fn login(State(state): State<AuthState>, ConnectInfo(peer): ConnectInfo<So
             return error(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
         }
     };
-    log_access(
-        &state,
-        AccessEvent::now(
-            AccessKind::LoginOk,
-            Some(account.id),
-            Some(&account.username),
-            Some(peer),
-        ),
-    );
+    log_access(&state, AccessEvent::now(AccessKind::LoginOk, Some(account.id), Some(&account.username), Some(peer)));
     tracing::info!(account = account.id, username = %account.username, "login ok");
     Json(LoginResponse {
         connect_token: base64::engine::general_purpose::STANDARD.encode(&token.bytes),

@@ -45,15 +45,8 @@ impl Hasher {
             Params::new(params.m_kib, params.t, params.p, None).map_err(|e| HashError::Params(e.to_string()))?;
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
         let random: [u8; 32] = renet_netcode::generate_random_bytes();
-        let dummy = argon2
-            .hash_password(&random)
-            .map_err(|e| HashError::Hash(e.to_string()))?
-            .to_string();
-        Ok(Self {
-            argon2,
-            permits: Arc::new(Semaphore::new(workers)),
-            dummy: Arc::new(dummy),
-        })
+        let dummy = argon2.hash_password(&random).map_err(|e| HashError::Hash(e.to_string()))?.to_string();
+        Ok(Self { argon2, permits: Arc::new(Semaphore::new(workers)), dummy: Arc::new(dummy) })
     }
 
     /// Hashes a new password into a PHC string (`$argon2id$v=19$m=…`).
@@ -61,10 +54,7 @@ impl Hasher {
         let _permit = self.permits.acquire().await.map_err(|_| HashError::Worker)?;
         let argon2 = self.argon2.clone();
         tokio::task::spawn_blocking(move || {
-            argon2
-                .hash_password(password.as_bytes())
-                .map(|h| h.to_string())
-                .map_err(|e| HashError::Hash(e.to_string()))
+            argon2.hash_password(password.as_bytes()).map(|h| h.to_string()).map_err(|e| HashError::Hash(e.to_string()))
         })
         .await
         .map_err(|_| HashError::Worker)?

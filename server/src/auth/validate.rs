@@ -15,10 +15,7 @@ pub fn username(name: &str) -> Result<(), &'static str> {
     if !(USERNAME_MIN..=USERNAME_MAX).contains(&len) {
         return Err("username must be 1 to 32 characters");
     }
-    if !name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-    {
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')) {
         return Err("username may contain only letters, digits, '_', '-' and '.'");
     }
     Ok(())

@@ -88,11 +88,7 @@ mod tests {
     use super::*;
 
     fn cmd(seq: u32) -> InputCmd {
-        InputCmd {
-            seq,
-            move_x: seq as f32 / 100.0,
-            move_y: 0.0,
-        }
+        InputCmd { seq, move_x: seq as f32 / 100.0, move_y: 0.0 }
     }
 
     #[test]

@@ -19,12 +19,7 @@ const NPC_PACE: f32 = 0.4;
 /// Moves input messages from the inbox into each avatar's queue.
 pub fn queue_inputs(inbox: Res<Inbox>, roster: Res<Roster>, mut queues: Query<&mut InputQueue>) {
     for event in &inbox.events {
-        let NetEvent::Message {
-            client,
-            message: ClientMessage::Input { inputs },
-            ..
-        } = event
-        else {
+        let NetEvent::Message { client, message: ClientMessage::Input { inputs }, .. } = event else {
             continue;
         };
         if inputs.len() > MAX_INPUTS_PER_MESSAGE {
@@ -71,11 +66,7 @@ pub fn spawn_npcs(world: &mut World, count: u32, seed: u64) {
         world.spawn((
             NetEntity(id),
             Kinematics(sim::Body { pos, vel: Vec2::ZERO }),
-            Npc {
-                rng: SplitMix64::new(rng.next_u64()),
-                intent: Intent::IDLE,
-                ticks_left: 0,
-            },
+            Npc { rng: SplitMix64::new(rng.next_u64()), intent: Intent::IDLE, ticks_left: 0 },
         ));
     }
 }

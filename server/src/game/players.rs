@@ -16,10 +16,7 @@ use crate::tick::TickInfo;
 /// the same place for the same account.
 fn spawn_point(account_id: u64) -> Vec2 {
     let mut rng = SplitMix64::new(account_id);
-    Vec2::new(
-        sim::WORLD_WIDTH * (0.25 + 0.5 * rng.next_f32()),
-        sim::WORLD_HEIGHT * (0.25 + 0.5 * rng.next_f32()),
-    )
+    Vec2::new(sim::WORLD_WIDTH * (0.25 + 0.5 * rng.next_f32()), sim::WORLD_HEIGHT * (0.25 + 0.5 * rng.next_f32()))
 }
 
 /// Spawns avatars for new connections and removes those of departed ones.
@@ -38,17 +35,11 @@ pub fn admit(
         match event {
             NetEvent::Connected { client, identity, addr } => {
                 let id = ids.allocate();
-                let info = PlayerInfo {
-                    id,
-                    name: identity.name.clone(),
-                };
+                let info = PlayerInfo { id, name: identity.name.clone() };
                 let mut players: Vec<PlayerInfo> = avatars
                     .iter()
                     .filter(|(_, a)| roster.entity(a.client).is_some())
-                    .map(|(n, a)| PlayerInfo {
-                        id: n.0,
-                        name: a.name.clone(),
-                    })
+                    .map(|(n, a)| PlayerInfo { id: n.0, name: a.name.clone() })
                     .collect();
                 players.push(info.clone());
                 net.broadcast(Channel::Reliable, &ServerMessage::PlayerJoined(info));
@@ -66,15 +57,8 @@ pub fn admit(
                 let entity = commands
                     .spawn((
                         NetEntity(id),
-                        Kinematics(Body {
-                            pos: spawn_point(identity.account_id),
-                            vel: Vec2::ZERO,
-                        }),
-                        Avatar {
-                            client: *client,
-                            account_id: identity.account_id,
-                            name: identity.name.clone(),
-                        },
+                        Kinematics(Body { pos: spawn_point(identity.account_id), vel: Vec2::ZERO }),
+                        Avatar { client: *client, account_id: identity.account_id, name: identity.name.clone() },
                         InputQueue::default(),
                     ))
                     .id();
@@ -109,12 +93,7 @@ pub fn admit(
 /// Relays valid chat lines to everyone, with the sender's name from the token.
 pub fn chat(inbox: Res<Inbox>, roster: Res<Roster>, mut net: ResMut<NetServer>, avatars: Query<&Avatar>) {
     for event in &inbox.events {
-        let NetEvent::Message {
-            client,
-            message: ClientMessage::Chat { text },
-            ..
-        } = event
-        else {
+        let NetEvent::Message { client, message: ClientMessage::Chat { text }, .. } = event else {
             continue;
         };
         let Some(avatar) = roster.entity(*client).and_then(|e| avatars.get(e).ok()) else {
@@ -122,21 +101,9 @@ pub fn chat(inbox: Res<Inbox>, roster: Res<Roster>, mut net: ResMut<NetServer>, 
         };
         let text = text.trim();
         if text.is_empty() || text.chars().count() > MAX_CHAT_CHARS || text.chars().any(char::is_control) {
-            net.send(
-                *client,
-                Channel::Reliable,
-                &ServerMessage::Notice {
-                    text: "chat line rejected".into(),
-                },
-            );
+            net.send(*client, Channel::Reliable, &ServerMessage::Notice { text: "chat line rejected".into() });
             continue;
         }
-        net.broadcast(
-            Channel::Reliable,
-            &ServerMessage::Chat {
-                from: avatar.name.clone(),
-                text: text.to_owned(),
-            },
-        );
+        net.broadcast(Channel::Reliable, &ServerMessage::Chat { from: avatar.name.clone(), text: text.to_owned() });
     }
 }

@@ -26,11 +26,7 @@ pub fn send_snapshots(
         pos: body.0.pos,
         vel: body.0.vel,
     }));
-    let snapshot = Snapshot {
-        tick: tick.tick as u32,
-        ack_input_seq: 0,
-        entities: std::mem::take(&mut *scratch),
-    };
+    let snapshot = Snapshot { tick: tick.tick as u32, ack_input_seq: 0, entities: std::mem::take(&mut *scratch) };
     let mut message = ServerMessage::Snapshot(snapshot);
     for (avatar, queue) in &owners {
         if let ServerMessage::Snapshot(snapshot) = &mut message {

@@ -50,10 +50,7 @@ mod tests {
 
     #[test]
     fn round_trips() {
-        let id = Identity {
-            account_id: 42,
-            name: "zoë".into(),
-        };
+        let id = Identity { account_id: 42, name: "zoë".into() };
         assert_eq!(Identity::from_user_data(&id.to_user_data().unwrap()), Some(id));
     }
 

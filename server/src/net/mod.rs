@@ -101,9 +101,7 @@ pub struct NetServer {
 
 impl std::fmt::Debug for NetServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NetServer")
-            .field("clients", &self.clients.len())
-            .finish_non_exhaustive()
+        f.debug_struct("NetServer").field("clients", &self.clients.len()).finish_non_exhaustive()
     }
 }
 
@@ -135,9 +133,7 @@ impl NetServer {
     /// Advances time by `dt`, reads the socket and appends what happened to `events`.
     pub fn receive(&mut self, dt: Duration, events: &mut Vec<NetEvent>) -> Result<(), NetError> {
         self.renet.update(dt);
-        self.transport
-            .update(dt, &mut self.renet)
-            .map_err(|e| NetError::Transport(e.to_string()))?;
+        self.transport.update(dt, &mut self.renet).map_err(|e| NetError::Transport(e.to_string()))?;
 
         while let Some(event) = self.renet.get_event() {
             match event {
@@ -145,10 +141,7 @@ impl NetServer {
                 ServerEvent::ClientDisconnected { client_id, reason } => {
                     let client = ClientKey(client_id);
                     if self.clients.remove(&client).is_some() {
-                        events.push(NetEvent::Disconnected {
-                            client,
-                            reason: reason.to_string(),
-                        });
+                        events.push(NetEvent::Disconnected { client, reason: reason.to_string() });
                     }
                 }
             }
@@ -159,11 +152,7 @@ impl NetServer {
             for channel in [Channel::Reliable, Channel::Input] {
                 while let Some(bytes) = self.renet.receive_message(client.0, channel) {
                     match codec::decode::<ClientMessage>(&bytes) {
-                        Ok(message) => events.push(NetEvent::Message {
-                            client,
-                            channel,
-                            message,
-                        }),
+                        Ok(message) => events.push(NetEvent::Message { client, channel, message }),
                         Err(e) => {
                             state.malformed += 1;
                             self.malformed_total += 1;
@@ -185,10 +174,7 @@ impl NetServer {
     }
 
     fn admit(&mut self, client_id: u64, events: &mut Vec<NetEvent>) {
-        let identity = self
-            .transport
-            .user_data(client_id)
-            .and_then(|data| Identity::from_user_data(&data));
+        let identity = self.transport.user_data(client_id).and_then(|data| Identity::from_user_data(&data));
         match identity {
             Some(identity) if identity.account_id == client_id => {
                 let client = ClientKey(client_id);
@@ -228,13 +214,7 @@ impl NetServer {
 
     /// Tells a client why, then drops it.
     pub fn kick(&mut self, client: ClientKey, reason: &str) {
-        self.send(
-            client,
-            Channel::Reliable,
-            &ServerMessage::Disconnecting {
-                reason: reason.to_owned(),
-            },
-        );
+        self.send(client, Channel::Reliable, &ServerMessage::Disconnecting { reason: reason.to_owned() });
         self.flush();
         self.renet.disconnect(client.0);
     }
@@ -246,12 +226,7 @@ impl NetServer {
 
     /// Tells every client why, sends it, and closes every connection.
     pub fn shutdown(&mut self, reason: &str) {
-        self.broadcast(
-            Channel::Reliable,
-            &ServerMessage::Disconnecting {
-                reason: reason.to_owned(),
-            },
-        );
+        self.broadcast(Channel::Reliable, &ServerMessage::Disconnecting { reason: reason.to_owned() });
         self.flush();
         self.transport.disconnect_all(&mut self.renet);
         self.clients.clear();

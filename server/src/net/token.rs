@@ -51,12 +51,7 @@ pub struct TokenIssuer {
 impl TokenIssuer {
     /// An issuer for tokens that point at `servers`.
     pub fn new(key: PrivateKey, servers: Vec<SocketAddr>, ttl: Duration, timeout_secs: i32) -> Self {
-        Self {
-            key,
-            servers,
-            ttl,
-            timeout_secs,
-        }
+        Self { key, servers, ttl, timeout_secs }
     }
 
     /// The addresses tokens point at.
@@ -80,14 +75,9 @@ impl TokenIssuer {
         )
         .map_err(|e| TokenError::Generate(e.to_string()))?;
         let mut bytes = Vec::with_capacity(CONNECT_TOKEN_BYTES);
-        token
-            .write(&mut bytes)
-            .map_err(|e| TokenError::Generate(e.to_string()))?;
+        token.write(&mut bytes).map_err(|e| TokenError::Generate(e.to_string()))?;
         // The netcode.io standard pads a connect token to a fixed size.
         bytes.resize(CONNECT_TOKEN_BYTES, 0);
-        Ok(IssuedToken {
-            bytes,
-            expires_at: now.as_secs() + self.ttl.as_secs(),
-        })
+        Ok(IssuedToken { bytes, expires_at: now.as_secs() + self.ttl.as_secs() })
     }
 }

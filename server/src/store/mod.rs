@@ -109,13 +109,7 @@ pub struct AccessEvent {
 impl AccessEvent {
     /// An event stamped with the current wall-clock time.
     pub fn now(kind: AccessKind, account_id: Option<u64>, username: Option<&str>, peer: Option<SocketAddr>) -> Self {
-        Self {
-            kind,
-            account_id,
-            username: username.map(str::to_owned),
-            peer,
-            at_ms: unix_millis(),
-        }
+        Self { kind, account_id, username: username.map(str::to_owned), peer, at_ms: unix_millis() }
     }
 }
 
@@ -164,11 +158,7 @@ pub struct Refused {
 impl Refused {
     /// The matching error.
     pub fn error(&self) -> StoreError {
-        if self.closed {
-            StoreError::Closed
-        } else {
-            StoreError::Busy
-        }
+        if self.closed { StoreError::Closed } else { StoreError::Busy }
     }
 }
 
@@ -182,25 +172,15 @@ impl StoreHandle {
     /// Queues a command without blocking; a refused command comes back.
     pub fn try_send(&self, command: StoreCommand) -> Result<(), Refused> {
         self.tx.try_send(command).map_err(|e| match e {
-            TrySendError::Full(c) => Refused {
-                closed: false,
-                command: Box::new(c),
-            },
-            TrySendError::Disconnected(c) => Refused {
-                closed: true,
-                command: Box::new(c),
-            },
+            TrySendError::Full(c) => Refused { closed: false, command: Box::new(c) },
+            TrySendError::Disconnected(c) => Refused { closed: true, command: Box::new(c) },
         })
     }
 
     /// Creates an account and waits (asynchronously) for the commit.
     pub async fn create_account(&self, username: &str, password_hash: String) -> Result<u64, StoreError> {
         let (reply, rx) = oneshot::channel();
-        let command = StoreCommand::CreateAccount {
-            username: username.to_owned(),
-            password_hash,
-            reply,
-        };
+        let command = StoreCommand::CreateAccount { username: username.to_owned(), password_hash, reply };
         self.try_send(command).map_err(|r| r.error())?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
@@ -208,11 +188,7 @@ impl StoreHandle {
     /// Finds an account by name.
     pub async fn find_account(&self, username: &str) -> Result<Option<AccountRow>, StoreError> {
         let (reply, rx) = oneshot::channel();
-        self.try_send(StoreCommand::FindAccount {
-            username: username.to_owned(),
-            reply,
-        })
-        .map_err(|r| r.error())?;
+        self.try_send(StoreCommand::FindAccount { username: username.to_owned(), reply }).map_err(|r| r.error())?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 }
@@ -237,11 +213,7 @@ impl Store {
             .name("tickforge-store".into())
             .spawn(move || writer::run(conn, rx))
             .map_err(StoreError::Spawn)?;
-        Ok(Self {
-            handle: StoreHandle { tx },
-            thread: Some(thread),
-            path,
-        })
+        Ok(Self { handle: StoreHandle { tx }, thread: Some(thread), path })
     }
 
     /// A sender for other threads.

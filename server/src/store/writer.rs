@@ -12,10 +12,7 @@ const MAX_BATCH: usize = 512;
 /// An answer held back until its transaction commits.
 enum Reply {
     Created(oneshot::Sender<Result<u64, StoreError>>, Result<u64, StoreError>),
-    Found(
-        oneshot::Sender<Result<Option<AccountRow>, StoreError>>,
-        Result<Option<AccountRow>, StoreError>,
-    ),
+    Found(oneshot::Sender<Result<Option<AccountRow>, StoreError>>, Result<Option<AccountRow>, StoreError>),
 }
 
 /// Runs until [`StoreCommand::Shutdown`] arrives or every sender is gone.
@@ -75,11 +72,7 @@ fn clone_err(e: &rusqlite::Error) -> rusqlite::Error {
 
 fn apply(tx: &Transaction<'_>, command: StoreCommand, replies: &mut Vec<Reply>) {
     match command {
-        StoreCommand::CreateAccount {
-            username,
-            password_hash,
-            reply,
-        } => {
+        StoreCommand::CreateAccount { username, password_hash, reply } => {
             replies.push(Reply::Created(reply, create_account(tx, &username, &password_hash)));
         }
         StoreCommand::FindAccount { username, reply } => {
@@ -109,17 +102,9 @@ fn create_account(tx: &Transaction<'_>, username: &str, hash: &str) -> Result<u6
 
 fn find_account(tx: &Transaction<'_>, username: &str) -> Result<Option<AccountRow>, StoreError> {
     let row = tx
-        .query_row(
-            "SELECT id, username, password_hash FROM accounts WHERE username = ?1",
-            params![username],
-            |row| {
-                Ok(AccountRow {
-                    id: row.get::<_, i64>(0)? as u64,
-                    username: row.get(1)?,
-                    password_hash: row.get(2)?,
-                })
-            },
-        )
+        .query_row("SELECT id, username, password_hash FROM accounts WHERE username = ?1", params![username], |row| {
+            Ok(AccountRow { id: row.get::<_, i64>(0)? as u64, username: row.get(1)?, password_hash: row.get(2)? })
+        })
         .optional()?;
     Ok(row)
 }

@@ -47,14 +47,7 @@ impl TickTimer {
     /// A timer whose first tick is due at `now`.
     pub fn new(now: Duration, dt: Duration, max_catch_up: u64) -> Self {
         assert!(!dt.is_zero(), "tick period must be positive");
-        Self {
-            origin: now,
-            dt,
-            next_tick: 0,
-            tick_offset: 0,
-            max_catch_up,
-            stats: TimerStats::default(),
-        }
+        Self { origin: now, dt, next_tick: 0, tick_offset: 0, max_catch_up, stats: TimerStats::default() }
     }
 
     /// The tick period.
@@ -152,19 +145,9 @@ mod tests {
     fn an_overrun_is_caught_up_without_losing_the_schedule() {
         // Tick 10 takes 2.5 periods; the following ticks run at once, then the
         // loop is back on the original grid.
-        let (timer, _) = simulate(100, |t| {
-            if t == 10 {
-                DT * 5 / 2
-            } else {
-                Duration::from_micros(100)
-            }
-        });
+        let (timer, _) = simulate(100, |t| if t == 10 { DT * 5 / 2 } else { Duration::from_micros(100) });
         assert_eq!(timer.stats().skipped, 0);
-        assert_eq!(
-            timer.stats().overruns,
-            2,
-            "tick 10 ends past 11's deadline, and 11 (started late) past 12's"
-        );
+        assert_eq!(timer.stats().overruns, 2, "tick 10 ends past 11's deadline, and 11 (started late) past 12's");
         assert_eq!(timer.next_deadline(), Duration::from_secs(5) + DT * 100);
     }
 
@@ -182,9 +165,6 @@ mod tests {
     fn a_late_first_poll_waits_for_nothing() {
         let mut timer = TickTimer::new(Duration::ZERO, DT, 3);
         assert_eq!(timer.poll(Duration::ZERO), Next::Run(0));
-        assert_eq!(
-            timer.poll(Duration::from_millis(1)),
-            Next::Wait(DT - Duration::from_millis(1))
-        );
+        assert_eq!(timer.poll(Duration::from_millis(1)), Next::Wait(DT - Duration::from_millis(1)));
     }
 }

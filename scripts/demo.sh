@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# One command, the whole system: builds, starts a server with embedded
+# defaults (data in ./data), joins it with a client, and stops the server
+# when the client exits. Graphical when a display is available, else
+# headless for DURATION seconds (default 15).
+#
+#   scripts/demo.sh                 # window if $DISPLAY is set
+#   scripts/demo.sh --headless      # JSON stats on stdout
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mode=graphical
+[[ "${1:-}" == "--headless" || -z "${DISPLAY:-}" ]] && mode=headless
+
+cargo build --release -p tickforge-server -p tickforge-client
+rm -f server.out
+./target/release/tickforge-server >server.out 2>server.log &
+server=$!
+trap 'kill -INT $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
+# The server prints its bound addresses once it is ready.
+until grep -q "http=" server.out 2>/dev/null; do
+    kill -0 $server 2>/dev/null || { echo "server failed to start; see server.log" >&2; exit 1; }
+    sleep 0.2
+done
+cat server.out
+
+user="demo-$RANDOM"
+if [[ $mode == graphical ]]; then
+    ./target/release/tickforge-client --register --user "$user" --password "demo-password"
+else
+    ./target/release/tickforge-client --headless --register --user "$user" --password "demo-password" \
+        --moves circle --duration "${DURATION:-15}"
+fi
