@@ -33,6 +33,8 @@ pub struct SecondStats {
     pub bytes_in_per_s: f64,
     /// Our avatar's position.
     pub own_position: Option<[f32; 2]>,
+    /// Our score.
+    pub score: u32,
 }
 
 /// How much another player's avatar was seen to move.
@@ -59,6 +61,8 @@ pub struct Summary {
     pub max_entities: usize,
     /// Our avatar's last position.
     pub own_position: Option<[f32; 2]>,
+    /// Our final score.
+    pub score: u32,
     /// Other players' avatars, by name.
     pub others: HashMap<String, OtherPlayer>,
     /// Why the run ended early, if it did.
@@ -86,6 +90,7 @@ pub fn run(session: &mut Session, mover: &mut Mover, duration: Duration, out: &m
         duration_s: 0.0,
         max_entities: 0,
         own_position: None,
+        score: 0,
         others: HashMap::new(),
         error: None,
     };
@@ -145,6 +150,7 @@ pub fn run(session: &mut Session, mover: &mut Mover, duration: Duration, out: &m
                 snapshots_per_s: world.snapshots - snapshots_at_report,
                 bytes_in_per_s: session.bytes_in_per_s().round(),
                 own_position: world.own_state().map(|e| pos(e.pos)),
+                score: world.score,
             };
             snapshots_at_report = world.snapshots;
             let _ = writeln!(out, "{}", serde_json::to_string(&line).unwrap_or_default());
@@ -156,6 +162,7 @@ pub fn run(session: &mut Session, mover: &mut Mover, duration: Duration, out: &m
 
     summary.snapshots = session.world.snapshots;
     summary.own_position = session.world.own_state().map(|e| pos(e.pos));
+    summary.score = session.world.score;
     summary.duration_s = (start.elapsed().as_secs_f64() * 100.0).round() / 100.0;
     summary
 }
@@ -169,6 +176,7 @@ pub fn failed(error: &SessionError) -> Summary {
         duration_s: 0.0,
         max_entities: 0,
         own_position: None,
+        score: 0,
         others: HashMap::new(),
         error: Some(error.to_string()),
     }

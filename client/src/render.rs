@@ -141,6 +141,11 @@ fn draw(session: &Session, chat_line: Option<&str>, status: Option<&str>) {
 
     let npc_radius = (8.0 * view.scale).max(3.0);
     let avatar_radius = (16.0 * view.scale).max(6.0);
+    let orb_radius = (10.0 * view.scale).max(3.0);
+    for entity in world.entities.values().filter(|e| e.kind == EntityKind::Orb) {
+        let p = view.to_screen(entity.pos);
+        draw_circle(p.x, p.y, orb_radius, Color::from_rgba(255, 120, 220, 255));
+    }
     for entity in world.entities.values().filter(|e| e.kind == EntityKind::Npc) {
         let p = view.to_screen(entity.pos);
         draw_circle(p.x, p.y, npc_radius, Color::from_rgba(120, 200, 140, 255));
@@ -159,7 +164,8 @@ fn draw(session: &Session, chat_line: Option<&str>, status: Option<&str>) {
     }
 
     let hud = format!(
-        "tick {}   rtt {:.0} ms   entities {}   players {}   fps {}",
+        "score {}   tick {}   rtt {:.0} ms   entities {}   players {}   fps {}",
+        world.score,
         world.server_tick,
         session.rtt_ms(),
         world.entities.len(),

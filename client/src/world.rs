@@ -20,6 +20,8 @@ pub struct ClientWorld {
     pub server_tick: u32,
     /// Highest input sequence the server says it applied.
     pub ack_input_seq: u32,
+    /// Our score.
+    pub score: u32,
     /// Entities of the newest snapshot.
     pub entities: HashMap<NetId, EntityState>,
     /// Player names by avatar.
@@ -67,6 +69,7 @@ impl ClientWorld {
         }
         self.server_tick = snapshot.tick;
         self.ack_input_seq = snapshot.ack_input_seq;
+        self.score = snapshot.your_score;
         self.entities.clear();
         self.entities.extend(snapshot.entities.into_iter().map(|e| (e.id, e)));
         self.snapshots += 1;
@@ -101,6 +104,7 @@ mod tests {
         ServerMessage::Snapshot(Snapshot {
             tick,
             ack_input_seq: tick,
+            your_score: 0,
             entities: vec![EntityState {
                 id: NetId(1),
                 kind: EntityKind::Npc,

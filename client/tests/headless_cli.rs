@@ -17,7 +17,7 @@ fn client(server: &EmbeddedServer, args: &[&str]) -> std::process::Output {
 #[test]
 fn headless_client_connects_and_reports_json() {
     let dir = tempfile::tempdir().unwrap();
-    let server = EmbeddedServer::start(Config { npcs: 50, ..Config::ephemeral(dir.path()) }).unwrap();
+    let server = EmbeddedServer::start(Config { npcs: 50, orbs: 0, ..Config::ephemeral(dir.path()) }).unwrap();
     let out = client(
         &server,
         &["--register", "--user", "a", "--password", "correct horse", "--moves", "circle", "--duration", "2.5"],

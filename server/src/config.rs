@@ -45,6 +45,10 @@ pub struct Config {
     pub tick_rate: u16,
     /// Number of wandering NPCs.
     pub npcs: u32,
+    /// Number of collectible orbs.
+    pub orbs: u32,
+    /// How often every player's state is handed to the store.
+    pub save_interval: Duration,
     /// Connection limit.
     pub max_players: usize,
     /// How long a connect token stays valid after login.
@@ -69,6 +73,8 @@ impl Default for Config {
             public_addr: None,
             tick_rate: 30,
             npcs: 200,
+            orbs: 40,
+            save_interval: Duration::from_secs(5),
             max_players: 64,
             token_ttl: Duration::from_secs(30),
             connection_timeout_secs: 10,
@@ -91,6 +97,9 @@ pub enum ConfigError {
     /// Hash cost below the OWASP minimum.
     #[error("argon2id parameters m={0} KiB, t={1}, p={2} are below the minimum m=19456, t=2, p=1")]
     WeakHash(u32, u32, u32),
+    /// Save interval of zero.
+    #[error("save interval must be positive")]
+    SaveInterval,
     /// No hashing threads.
     #[error("hash workers must be at least 1")]
     HashWorkers,
@@ -120,10 +129,18 @@ impl Config {
         if h.m_kib < min.m_kib || h.t < min.t || h.p < min.p {
             return Err(ConfigError::WeakHash(h.m_kib, h.t, h.p));
         }
+        if self.save_interval.is_zero() {
+            return Err(ConfigError::SaveInterval);
+        }
         if self.hash_workers == 0 {
             return Err(ConfigError::HashWorkers);
         }
         Ok(())
+    }
+
+    /// The save interval in ticks (at least one).
+    pub fn save_every_ticks(&self) -> u64 {
+        (self.save_interval.as_secs_f64() * f64::from(self.tick_rate)).round().max(1.0) as u64
     }
 
     /// The fixed tick period.

@@ -13,6 +13,7 @@ pub mod auth;
 pub mod config;
 pub mod embedded;
 pub mod game;
+pub mod metrics;
 pub mod net;
 pub mod schedule;
 pub mod secrets;
@@ -175,7 +176,10 @@ impl Server {
         world.insert_resource(StoreOutbox::new(store.handle()));
         world.insert_resource(SharedMetrics(metrics.clone()));
         world.insert_resource(TickInfo { tick: 0, dt: config.tick_period().as_secs_f32(), elapsed: Duration::ZERO });
+        world.insert_resource(game::players::Joins::default());
+        world.insert_resource(game::progress::SaveEvery(config.save_every_ticks()));
         game::movement::spawn_npcs(&mut world, config.npcs, 0x7469_636b);
+        game::orbs::spawn_orbs(&mut world, config.orbs, 0x6f72_6273);
         let mut schedule = schedule::build_schedule();
         schedule.initialize(&mut world).map_err(|e| ServerError::Schedule(format!("{e:?}")))?;
 
@@ -233,7 +237,8 @@ impl Server {
         tracing::info!("shutting down: telling clients, flushing the store");
         shutdown.trigger();
         world.resource_mut::<NetServer>().shutdown("server shutting down");
-        // Log the goodbyes of everyone still connected, then flush.
+        // Save everyone and log their goodbyes, then flush.
+        game::progress::save_all(&mut world);
         let leaving: Vec<_> = world
             .query::<&game::components::Avatar>()
             .iter(&world)

@@ -36,6 +36,12 @@ struct Args {
     /// Number of wandering NPCs.
     #[arg(long, default_value_t = 200)]
     npcs: u32,
+    /// Number of collectible orbs.
+    #[arg(long, default_value_t = 40)]
+    orbs: u32,
+    /// Seconds between saves of every player's state.
+    #[arg(long, default_value_t = 5.0)]
+    save_interval: f64,
     /// Maximum simultaneous players (at most 1024).
     #[arg(long, default_value_t = 64)]
     max_players: usize,
@@ -73,6 +79,8 @@ fn main() -> anyhow::Result<()> {
         public_addr: args.public_addr,
         tick_rate: args.tick_rate,
         npcs: args.npcs,
+        orbs: args.orbs,
+        save_interval: Duration::try_from_secs_f64(args.save_interval).context("--save-interval")?,
         max_players: args.max_players,
         token_ttl: Duration::from_secs(args.token_ttl),
         hash_params: HashParams { m_kib: args.argon2_m_kib, t: args.argon2_t, p: args.argon2_p },

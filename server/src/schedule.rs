@@ -3,12 +3,12 @@
 //! Every tick runs these [`Phase`]s in order (DESIGN §3):
 //!
 //! 1. `Receive`      read the socket into the [`Inbox`]
-//! 2. `Admit`        spawn avatars for new connections, remove departed ones
+//! 2. `Admit`        load new players' state, spawn avatars when it arrives, save and remove departed ones
 //! 3. `ApplyInputs`  queue inputs, relay chat, apply one input per avatar
-//! 4. `Simulate`     move everything else (NPCs)
+//! 4. `Simulate`     move everything else (NPCs), collect orbs
 //! 5. `Replicate`    build per-client snapshots
 //! 6. `Send`         flush the transport
-//! 7. `Persist`      hand writes to the store thread, publish metrics
+//! 7. `Persist`      periodic save, hand writes to the store thread, publish metrics
 //!
 //! Sets are chained and the schedule is built with ambiguity detection as an
 //! error, so two systems can never race for the same data in unknown order.
@@ -21,9 +21,9 @@ use bevy_ecs::prelude::*;
 use bevy_ecs::schedule::{LogLevel, ScheduleBuildSettings};
 
 use crate::game::components::NetEntity;
-use crate::game::{movement, players, replicate};
+use crate::game::{movement, orbs, players, progress, replicate};
 use crate::net::{ClientKey, NetEvent, NetServer};
-use crate::store::{AccessEvent, StoreCommand, StoreHandle};
+use crate::store::{AccessEvent, PlayerState, Refused, StoreCommand, StoreHandle};
 use crate::tick::{TickInfo, TickMetrics};
 
 /// The ordered phases of a tick.
@@ -86,58 +86,97 @@ impl Roster {
 }
 
 /// Writes waiting for the store thread. The tick never blocks on the store:
-/// commands that do not fit its queue now wait here for the next tick, and
-/// access-log rows are never dropped.
+/// what does not fit its queue now waits here for the next tick.
+///
+/// Player states are coalesced (newest per account wins) and always handed
+/// over before the FIFO queue, so a save queued before a load of the same
+/// account reaches the store first. Access-log rows are never dropped.
 #[derive(Debug, Resource)]
 pub struct StoreOutbox {
     store: StoreHandle,
+    /// Newest unsaved state per account.
+    dirty: HashMap<u64, PlayerState>,
+    /// Everything else, in order.
     pending: VecDeque<StoreCommand>,
+    /// Times the store queue was full (a tick had to keep writes back).
+    pub backpressure: u64,
+    /// The store thread has stopped; nothing more can be written.
+    closed: bool,
 }
 
 impl StoreOutbox {
     /// An outbox in front of `store`.
     pub fn new(store: StoreHandle) -> Self {
-        Self { store, pending: VecDeque::new() }
+        Self { store, dirty: HashMap::new(), pending: VecDeque::new(), backpressure: 0, closed: false }
+    }
+
+    /// Queues a command.
+    pub fn push(&mut self, command: StoreCommand) {
+        self.pending.push_back(command);
     }
 
     /// Queues an access-log row.
     pub fn push_access(&mut self, event: AccessEvent) {
-        self.pending.push_back(StoreCommand::LogAccess(event));
+        self.push(StoreCommand::LogAccess(event));
+    }
+
+    /// Records a player's newest state (replacing any unsaved older one).
+    pub fn save(&mut self, state: PlayerState) {
+        self.dirty.insert(state.account_id, state);
+    }
+
+    fn send(&mut self, command: StoreCommand) -> Result<(), Refused> {
+        self.store.try_send(command).inspect_err(|refused| {
+            self.backpressure += 1;
+            self.closed |= refused.closed;
+        })
     }
 
     /// Hands as much as fits to the store thread without blocking.
     pub fn flush(&mut self) {
+        if !self.dirty.is_empty() {
+            let states: Vec<PlayerState> = self.dirty.drain().map(|(_, s)| s).collect();
+            if let Err(refused) = self.send(StoreCommand::SavePlayers(states)) {
+                if let StoreCommand::SavePlayers(states) = *refused.command {
+                    for state in states {
+                        self.dirty.entry(state.account_id).or_insert(state);
+                    }
+                }
+                return;
+            }
+        }
         while let Some(command) = self.pending.pop_front() {
-            if let Err(refused) = self.store.try_send(command) {
-                tracing::debug!(error = %refused.error(), waiting = self.pending.len() + 1, "store busy; keeping writes for next tick");
+            if let Err(refused) = self.send(command) {
+                tracing::debug!(error = %refused.error(), waiting = self.len(), "store busy; keeping writes for next tick");
                 self.pending.push_front(*refused.command);
                 break;
             }
         }
     }
 
-    /// Hands everything over, blocking: for shutdown only, never on a tick.
+    /// Hands everything over, waiting for room: for shutdown only, never on a tick.
     pub fn drain_blocking(&mut self) {
-        while let Some(command) = self.pending.pop_front() {
-            if let Err(refused) = self.store.try_send(command) {
-                if refused.closed {
-                    tracing::error!(lost = self.pending.len() + 1, "store closed before the outbox drained");
-                    return;
-                }
-                self.pending.push_front(*refused.command);
-                std::thread::sleep(std::time::Duration::from_millis(1));
+        while !self.is_empty() {
+            self.flush();
+            if self.is_empty() {
+                break;
             }
+            if self.closed {
+                tracing::error!(lost = self.len(), "store closed before the outbox drained");
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
         }
     }
 
     /// Writes still waiting.
     pub fn len(&self) -> usize {
-        self.pending.len()
+        self.pending.len() + self.dirty.len()
     }
 
     /// Whether nothing is waiting.
     pub fn is_empty(&self) -> bool {
-        self.pending.is_empty()
+        self.pending.is_empty() && self.dirty.is_empty()
     }
 }
 
@@ -192,12 +231,12 @@ pub fn build_schedule() -> Schedule {
     );
     schedule.add_systems((
         receive.in_set(Phase::Receive),
-        players::admit.in_set(Phase::Admit),
+        (players::admit, players::spawn_loaded).chain().in_set(Phase::Admit),
         (movement::queue_inputs, players::chat, movement::apply_inputs).chain().in_set(Phase::ApplyInputs),
-        movement::wander.in_set(Phase::Simulate),
+        (movement::wander, orbs::collect).chain().in_set(Phase::Simulate),
         replicate::send_snapshots.in_set(Phase::Replicate),
         send.in_set(Phase::Send),
-        (persist, publish_metrics).chain().in_set(Phase::Persist),
+        (progress::save_periodically, persist, publish_metrics).chain().in_set(Phase::Persist),
     ));
     schedule
 }

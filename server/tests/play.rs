@@ -41,7 +41,7 @@ fn play(sessions: &mut [(&mut Session, (f32, f32))], duration: Duration) {
 #[test]
 fn two_players_see_each_other_and_only_owners_move_avatars() {
     let dir = tempfile::tempdir().unwrap();
-    let server = EmbeddedServer::start(Config { npcs: 10, ..Config::ephemeral(dir.path()) }).unwrap();
+    let server = EmbeddedServer::start(Config { npcs: 10, orbs: 0, ..Config::ephemeral(dir.path()) }).unwrap();
     let mut alice = join(&server, "alice");
     let mut bob = join(&server, "bob");
     play(&mut [(&mut alice, (0.0, 0.0)), (&mut bob, (0.0, 0.0))], Duration::from_millis(500));

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::sim::Vec2;
 
 /// Version of the wire format. Bump it whenever any message changes shape.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// netcode.io protocol id: "tickforg" in ASCII with the version folded in.
 /// A client built for another wire format cannot complete the handshake.
@@ -84,6 +84,8 @@ pub enum EntityKind {
     Avatar,
     /// A wandering non-player entity.
     Npc,
+    /// A collectible orb: touching it scores a point.
+    Orb,
 }
 
 /// One entity as the server last simulated it.
@@ -126,6 +128,8 @@ pub struct Snapshot {
     pub tick: u32,
     /// Highest input sequence the server has applied for this client.
     pub ack_input_seq: u32,
+    /// This client's score.
+    pub your_score: u32,
     /// Every visible entity.
     pub entities: Vec<EntityState>,
 }

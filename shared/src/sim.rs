@@ -14,6 +14,10 @@ pub const WORLD_HEIGHT: f32 = 2000.0;
 pub const MAX_SPEED: f32 = 250.0;
 /// How fast velocity turns toward the intended velocity, in units/s².
 pub const ACCELERATION: f32 = 2000.0;
+/// Radius of an avatar, in units.
+pub const AVATAR_RADIUS: f32 = 16.0;
+/// Radius of a collectible orb, in units.
+pub const ORB_RADIUS: f32 = 10.0;
 
 /// A 2-D vector in world units.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]

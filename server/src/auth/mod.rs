@@ -9,15 +9,17 @@
 //! |---------------------|---------|
 //! | `POST /v1/register` | 201 `{account_id, username}`, 409 taken, 400 invalid |
 //! | `POST /v1/login`    | 200 `{connect_token, expires_at, servers}`, 401 `{"error":"invalid credentials"}` |
+//! | `GET /v1/leaderboard?limit=N` | 200 `{"leaders":[{username, score}]}` (saved scores) |
 //! | `GET /healthz`      | 200 `{"status":"ok"}` |
 
 pub mod password;
 pub mod validate;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -71,6 +73,7 @@ pub fn router(state: AuthState) -> Router {
     Router::new()
         .route("/v1/register", post(register))
         .route("/v1/login", post(login))
+        .route("/v1/leaderboard", get(leaderboard))
         .route("/healthz", get(healthz))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
@@ -104,6 +107,21 @@ fn parse_credentials(body: &[u8]) -> Result<Credentials, String> {
 fn log_access(state: &AuthState, event: AccessEvent) {
     if let Err(refused) = state.store.try_send(crate::store::StoreCommand::LogAccess(event)) {
         tracing::error!(error = %refused.error(), "access log row lost: store queue unavailable");
+    }
+}
+
+/// Most lines one leaderboard request may ask for.
+pub const LEADERBOARD_MAX: u32 = 100;
+
+async fn leaderboard(State(state): State<AuthState>, Query(params): Query<HashMap<String, String>>) -> Response {
+    let limit = match params.get("limit").map(|l| l.parse::<u32>()) {
+        None => 10,
+        Some(Ok(n)) if (1..=LEADERBOARD_MAX).contains(&n) => n,
+        Some(_) => return error(StatusCode::BAD_REQUEST, "limit must be a number from 1 to 100"),
+    };
+    match state.store.leaderboard(limit).await {
+        Ok(leaders) => Json(json!({ "leaders": leaders })).into_response(),
+        Err(e) => store_failure(&e),
     }
 }
 

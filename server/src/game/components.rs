@@ -72,6 +72,14 @@ impl InputQueue {
     }
 }
 
+/// Orbs an avatar has collected.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Component)]
+pub struct Score(pub u32);
+
+/// A collectible orb (static until collected, then it reappears elsewhere).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Component)]
+pub struct Orb;
+
 /// A wandering non-player entity.
 #[derive(Debug, Clone, Component)]
 pub struct Npc {

@@ -4,7 +4,9 @@
 
 pub mod components;
 pub mod movement;
+pub mod orbs;
 pub mod players;
+pub mod progress;
 pub mod replicate;
 pub mod rng;
 

@@ -1,68 +1,92 @@
 //! Joining, leaving and chatting.
+//!
+//! A new connection first becomes a *pending join*: its saved progress is
+//! requested from the store, and the avatar appears only when the answer
+//! reaches [`Joins`] — the tick never waits for the database. A store error
+//! retries the load a second later; the player is never given a blank state
+//! that would overwrite saved progress.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
 
 use bevy_ecs::prelude::*;
+use crossbeam_channel::{Receiver, Sender};
 use tickforge_shared::protocol::{Channel, ClientMessage, MAX_CHAT_CHARS, PlayerInfo, ServerMessage};
 use tickforge_shared::sim::{self, Body, Vec2};
 
 use super::NetIds;
-use super::components::{Avatar, InputQueue, Kinematics, NetEntity};
+use super::components::{Avatar, InputQueue, Kinematics, NetEntity, Score};
+use super::progress;
 use super::rng::SplitMix64;
-use crate::net::{NetEvent, NetServer};
+use crate::net::identity::Identity;
+use crate::net::{ClientKey, NetEvent, NetServer};
 use crate::schedule::{Inbox, Roster, StoreOutbox};
-use crate::store::{AccessEvent, AccessKind};
+use crate::store::{AccessEvent, AccessKind, LoadedPlayer, StoreCommand};
 use crate::tick::TickInfo;
 
-/// Where an account's avatar appears: spread over the middle of the world,
-/// the same place for the same account.
+/// A connection whose saved state is being loaded.
+#[derive(Debug, Clone)]
+pub struct PendingJoin {
+    /// Who, from the token.
+    pub identity: Identity,
+    /// Where from.
+    pub addr: Option<SocketAddr>,
+    /// When a failed load is tried again (tick number).
+    pub retry_at: Option<u64>,
+}
+
+/// Connections waiting for their saved state, and the inbox the store answers into.
+#[derive(Debug, Resource)]
+pub struct Joins {
+    pending: HashMap<ClientKey, PendingJoin>,
+    tx: Sender<LoadedPlayer>,
+    rx: Receiver<LoadedPlayer>,
+}
+
+impl Default for Joins {
+    fn default() -> Self {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        Self { pending: HashMap::new(), tx, rx }
+    }
+}
+
+impl Joins {
+    /// Connections still loading.
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Whether none is loading.
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    fn request(&self, outbox: &mut StoreOutbox, account_id: u64) {
+        outbox.push(StoreCommand::LoadPlayer { account_id, reply: self.tx.clone() });
+    }
+}
+
+/// Where a first-time account's avatar appears: spread over the middle of
+/// the world, the same place for the same account.
 fn spawn_point(account_id: u64) -> Vec2 {
     let mut rng = SplitMix64::new(account_id);
     Vec2::new(sim::WORLD_WIDTH * (0.25 + 0.5 * rng.next_f32()), sim::WORLD_HEIGHT * (0.25 + 0.5 * rng.next_f32()))
 }
 
-/// Spawns avatars for new connections and removes those of departed ones.
+/// Starts loads for new connections and removes departed players (saving them).
 #[allow(clippy::too_many_arguments)]
 pub fn admit(
     mut commands: Commands,
     inbox: Res<Inbox>,
-    tick: Res<TickInfo>,
     mut net: ResMut<NetServer>,
     mut roster: ResMut<Roster>,
-    mut ids: ResMut<NetIds>,
+    mut joins: ResMut<Joins>,
     mut outbox: ResMut<StoreOutbox>,
-    avatars: Query<(&NetEntity, &Avatar)>,
+    avatars: Query<(&NetEntity, &Avatar, &Kinematics, &Score)>,
 ) {
     for event in &inbox.events {
         match event {
             NetEvent::Connected { client, identity, addr } => {
-                let id = ids.allocate();
-                let info = PlayerInfo { id, name: identity.name.clone() };
-                let mut players: Vec<PlayerInfo> = avatars
-                    .iter()
-                    .filter(|(_, a)| roster.entity(a.client).is_some())
-                    .map(|(n, a)| PlayerInfo { id: n.0, name: a.name.clone() })
-                    .collect();
-                players.push(info.clone());
-                net.broadcast(Channel::Reliable, &ServerMessage::PlayerJoined(info));
-                net.send(
-                    *client,
-                    Channel::Reliable,
-                    &ServerMessage::Welcome {
-                        your_entity: id,
-                        account_id: identity.account_id,
-                        tick: tick.tick as u32,
-                        tick_rate: (1.0 / tick.dt).round() as u16,
-                        players,
-                    },
-                );
-                let entity = commands
-                    .spawn((
-                        NetEntity(id),
-                        Kinematics(Body { pos: spawn_point(identity.account_id), vel: Vec2::ZERO }),
-                        Avatar { client: *client, account_id: identity.account_id, name: identity.name.clone() },
-                        InputQueue::default(),
-                    ))
-                    .id();
-                roster.insert(*client, entity);
                 tracing::info!(account = identity.account_id, name = %identity.name, peer = ?addr, "player connected");
                 outbox.push_access(AccessEvent::now(
                     AccessKind::Connect,
@@ -70,18 +94,19 @@ pub fn admit(
                     Some(&identity.name),
                     *addr,
                 ));
+                joins.request(&mut outbox, identity.account_id);
+                joins.pending.insert(*client, PendingJoin { identity: identity.clone(), addr: *addr, retry_at: None });
             }
             NetEvent::Disconnected { client, reason } => {
+                if let Some(pending) = joins.pending.remove(client) {
+                    log_leave(&mut outbox, &pending.identity.name, pending.identity.account_id, reason);
+                    continue;
+                }
                 let Some(entity) = roster.remove(*client) else { continue };
-                if let Ok((net_id, avatar)) = avatars.get(entity) {
+                if let Ok((net_id, avatar, body, score)) = avatars.get(entity) {
                     net.broadcast(Channel::Reliable, &ServerMessage::PlayerLeft { id: net_id.0 });
-                    tracing::info!(account = avatar.account_id, name = %avatar.name, %reason, "player disconnected");
-                    outbox.push_access(AccessEvent::now(
-                        AccessKind::Disconnect,
-                        Some(avatar.account_id),
-                        Some(&avatar.name),
-                        None,
-                    ));
+                    outbox.save(progress::state_of(avatar, body, score));
+                    log_leave(&mut outbox, &avatar.name, avatar.account_id, reason);
                 }
                 commands.entity(entity).despawn();
             }
@@ -90,15 +115,88 @@ pub fn admit(
     }
 }
 
+fn log_leave(outbox: &mut StoreOutbox, name: &str, account_id: u64, reason: &str) {
+    tracing::info!(account = account_id, name, %reason, "player disconnected");
+    outbox.push_access(AccessEvent::now(AccessKind::Disconnect, Some(account_id), Some(name), None));
+}
+
+/// Spawns avatars whose saved state has arrived, and retries failed loads.
+#[allow(clippy::too_many_arguments)]
+pub fn spawn_loaded(
+    mut commands: Commands,
+    tick: Res<TickInfo>,
+    mut net: ResMut<NetServer>,
+    mut roster: ResMut<Roster>,
+    mut joins: ResMut<Joins>,
+    mut ids: ResMut<NetIds>,
+    mut outbox: ResMut<StoreOutbox>,
+    avatars: Query<(&NetEntity, &Avatar)>,
+) {
+    let retry_ticks = (1.0 / tick.dt).ceil() as u64;
+    while let Ok(loaded) = joins.rx.try_recv() {
+        let client = ClientKey(loaded.account_id);
+        let Some(pending) = joins.pending.get_mut(&client) else { continue };
+        let saved = match loaded.state {
+            Ok(saved) => saved,
+            Err(error) => {
+                tracing::warn!(account = loaded.account_id, %error, "cannot load player state; retrying");
+                pending.retry_at = Some(tick.tick + retry_ticks);
+                continue;
+            }
+        };
+        let Some(pending) = joins.pending.remove(&client) else { continue };
+        let identity = pending.identity;
+        let (pos, score) = match saved {
+            Some(state) => (Vec2::new(state.x, state.y), state.score),
+            None => (spawn_point(identity.account_id), 0),
+        };
+        let id = ids.allocate();
+        let info = PlayerInfo { id, name: identity.name.clone() };
+        let mut players: Vec<PlayerInfo> =
+            avatars.iter().map(|(n, a)| PlayerInfo { id: n.0, name: a.name.clone() }).collect();
+        players.push(info.clone());
+        net.broadcast(Channel::Reliable, &ServerMessage::PlayerJoined(info));
+        net.send(
+            client,
+            Channel::Reliable,
+            &ServerMessage::Welcome {
+                your_entity: id,
+                account_id: identity.account_id,
+                tick: tick.tick as u32,
+                tick_rate: (1.0 / tick.dt).round() as u16,
+                players,
+            },
+        );
+        let entity = commands
+            .spawn((
+                NetEntity(id),
+                Kinematics(Body { pos, vel: Vec2::ZERO }),
+                Avatar { client, account_id: identity.account_id, name: identity.name },
+                InputQueue::default(),
+                Score(score),
+            ))
+            .id();
+        roster.insert(client, entity);
+    }
+    let due: Vec<u64> = joins
+        .pending
+        .values_mut()
+        .filter(|p| p.retry_at.is_some_and(|at| at <= tick.tick))
+        .map(|p| {
+            p.retry_at = None;
+            p.identity.account_id
+        })
+        .collect();
+    for account_id in due {
+        joins.request(&mut outbox, account_id);
+    }
+}
+
 /// Relays valid chat lines to everyone, with the sender's name from the token.
 pub fn chat(inbox: Res<Inbox>, roster: Res<Roster>, mut net: ResMut<NetServer>, avatars: Query<&Avatar>) {
     for event in &inbox.events {
-        let NetEvent::Message { client, message: ClientMessage::Chat { text }, .. } = event else {
-            continue;
-        };
-        let Some(avatar) = roster.entity(*client).and_then(|e| avatars.get(e).ok()) else {
-            continue;
-        };
+        let NetEvent::Message { client, message: ClientMessage::Chat { text }, .. } = event else { continue };
+        let Some(avatar) = roster.entity(*client).and_then(|e| avatars.get(e).ok()) else { continue };
         let text = text.trim();
         if text.is_empty() || text.chars().count() > MAX_CHAT_CHARS || text.chars().any(char::is_control) {
             net.send(*client, Channel::Reliable, &ServerMessage::Notice { text: "chat line rejected".into() });

@@ -4,7 +4,7 @@
 use bevy_ecs::prelude::*;
 use tickforge_shared::protocol::{Channel, EntityKind, EntityState, ServerMessage, Snapshot};
 
-use super::components::{Avatar, InputQueue, Kinematics, NetEntity, Npc};
+use super::components::{Avatar, InputQueue, Kinematics, NetEntity, Npc, Orb, Score};
 use crate::net::NetServer;
 use crate::tick::TickInfo;
 
@@ -12,25 +12,31 @@ use crate::tick::TickInfo;
 pub fn send_snapshots(
     tick: Res<TickInfo>,
     mut net: ResMut<NetServer>,
-    entities: Query<(&NetEntity, &Kinematics, Has<Npc>)>,
-    owners: Query<(&Avatar, &InputQueue)>,
+    entities: Query<(&NetEntity, &Kinematics, Has<Npc>, Has<Orb>)>,
+    owners: Query<(&Avatar, &InputQueue, &Score)>,
     mut scratch: Local<Vec<EntityState>>,
 ) {
     if owners.is_empty() {
         return;
     }
     scratch.clear();
-    scratch.extend(entities.iter().map(|(id, body, is_npc)| EntityState {
+    scratch.extend(entities.iter().map(|(id, body, is_npc, is_orb)| EntityState {
         id: id.0,
-        kind: if is_npc { EntityKind::Npc } else { EntityKind::Avatar },
+        kind: match (is_npc, is_orb) {
+            (true, _) => EntityKind::Npc,
+            (_, true) => EntityKind::Orb,
+            _ => EntityKind::Avatar,
+        },
         pos: body.0.pos,
         vel: body.0.vel,
     }));
-    let snapshot = Snapshot { tick: tick.tick as u32, ack_input_seq: 0, entities: std::mem::take(&mut *scratch) };
+    let snapshot =
+        Snapshot { tick: tick.tick as u32, ack_input_seq: 0, your_score: 0, entities: std::mem::take(&mut *scratch) };
     let mut message = ServerMessage::Snapshot(snapshot);
-    for (avatar, queue) in &owners {
+    for (avatar, queue, score) in &owners {
         if let ServerMessage::Snapshot(snapshot) = &mut message {
             snapshot.ack_input_seq = queue.last_applied();
+            snapshot.your_score = score.0;
         }
         net.send(avatar.client, Channel::Snapshot, &message);
     }

@@ -11,12 +11,16 @@ mod writer;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Sender, TrySendError};
 use tokio::sync::oneshot;
 
 pub use schema::SCHEMA_VERSION;
+
+use crate::metrics::Histogram;
 
 /// File name of the database inside the data dir.
 pub const DB_FILE: &str = "tickforge.db";
@@ -121,6 +125,39 @@ pub fn unix_millis() -> i64 {
         .unwrap_or(0)
 }
 
+/// A player's persisted progress (a database row, not a component).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PlayerState {
+    /// Whose.
+    pub account_id: u64,
+    /// Position x in world units.
+    pub x: f32,
+    /// Position y in world units.
+    pub y: f32,
+    /// Orbs collected.
+    pub score: u32,
+    /// Unix milliseconds of the last save.
+    pub last_seen_ms: i64,
+}
+
+/// The answer to [`StoreCommand::LoadPlayer`], delivered to the tick loop's inbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadedPlayer {
+    /// Whose state this is.
+    pub account_id: u64,
+    /// The saved state (`None` for a first visit), or why it could not be read.
+    pub state: Result<Option<PlayerState>, String>,
+}
+
+/// One leaderboard line.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Leader {
+    /// Account name.
+    pub username: String,
+    /// Saved score.
+    pub score: u32,
+}
+
 /// Requests the store thread serves.
 #[derive(Debug)]
 pub enum StoreCommand {
@@ -142,6 +179,23 @@ pub enum StoreCommand {
     },
     /// Append an access-log row.
     LogAccess(AccessEvent),
+    /// Read a player's saved state; the answer goes to `reply` (the tick
+    /// loop polls it, never waits on it).
+    LoadPlayer {
+        /// Whose.
+        account_id: u64,
+        /// The tick loop's inbox.
+        reply: crossbeam_channel::Sender<LoadedPlayer>,
+    },
+    /// Upsert player states (newest wins).
+    SavePlayers(Vec<PlayerState>),
+    /// Top saved scores.
+    Leaderboard {
+        /// How many lines.
+        limit: u32,
+        /// Where the answer goes.
+        reply: oneshot::Sender<Result<Vec<Leader>, StoreError>>,
+    },
     /// Finish everything queued before this, then stop.
     Shutdown,
 }
@@ -185,6 +239,18 @@ impl StoreHandle {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
+    /// The top `limit` saved scores.
+    pub async fn leaderboard(&self, limit: u32) -> Result<Vec<Leader>, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.try_send(StoreCommand::Leaderboard { limit, reply }).map_err(|r| r.error())?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Commands waiting in the queue.
+    pub fn queue_depth(&self) -> usize {
+        self.tx.len()
+    }
+
     /// Finds an account by name.
     pub async fn find_account(&self, username: &str) -> Result<Option<AccountRow>, StoreError> {
         let (reply, rx) = oneshot::channel();
@@ -193,10 +259,24 @@ impl StoreHandle {
     }
 }
 
+/// Figures the store thread publishes.
+#[derive(Debug, Default)]
+pub struct StoreMetrics {
+    /// Transactions committed.
+    pub commits: AtomicU64,
+    /// Transactions that failed.
+    pub errors: AtomicU64,
+    /// Writes kept for another try after a failure.
+    pub retries: AtomicU64,
+    /// Commit latency.
+    pub commit_latency: Histogram,
+}
+
 /// The running store: its thread and a handle to it.
 #[derive(Debug)]
 pub struct Store {
     handle: StoreHandle,
+    metrics: Arc<StoreMetrics>,
     thread: Option<JoinHandle<()>>,
     path: PathBuf,
 }
@@ -209,16 +289,23 @@ impl Store {
         schema::configure(&conn)?;
         schema::migrate(&mut conn)?;
         let (tx, rx) = crossbeam_channel::bounded(QUEUE_CAPACITY);
+        let metrics = Arc::new(StoreMetrics::default());
+        let thread_metrics = metrics.clone();
         let thread = std::thread::Builder::new()
             .name("tickforge-store".into())
-            .spawn(move || writer::run(conn, rx))
+            .spawn(move || writer::run(conn, rx, &thread_metrics))
             .map_err(StoreError::Spawn)?;
-        Ok(Self { handle: StoreHandle { tx }, thread: Some(thread), path })
+        Ok(Self { handle: StoreHandle { tx }, metrics, thread: Some(thread), path })
     }
 
     /// A sender for other threads.
     pub fn handle(&self) -> StoreHandle {
         self.handle.clone()
+    }
+
+    /// Commit counters and latency.
+    pub fn metrics(&self) -> Arc<StoreMetrics> {
+        self.metrics.clone()
     }
 
     /// Path of the database file.

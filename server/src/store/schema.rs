@@ -25,6 +25,15 @@ const MIGRATIONS: &[&str] = &[
         peer       TEXT
     );
     CREATE INDEX access_log_account ON access_log(account_id);",
+    // 2: player progress.
+    "CREATE TABLE player_state (
+        account_id INTEGER PRIMARY KEY REFERENCES accounts(id),
+        x          REAL    NOT NULL,
+        y          REAL    NOT NULL,
+        score      INTEGER NOT NULL,
+        last_seen  INTEGER NOT NULL
+    );
+    CREATE INDEX player_state_score ON player_state(score DESC);",
 ];
 
 /// The schema version this binary writes.

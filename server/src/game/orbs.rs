@@ -1,0 +1,48 @@
+//! Collectible orbs: touching one scores a point and it reappears elsewhere.
+
+use bevy_ecs::prelude::*;
+use tickforge_shared::sim::{self, AVATAR_RADIUS, Body, ORB_RADIUS, Vec2};
+
+use super::NetIds;
+use super::components::{Kinematics, NetEntity, Orb, Score};
+use super::rng::SplitMix64;
+
+/// Random stream for orb placement.
+#[derive(Debug, Resource)]
+pub struct OrbRng(pub SplitMix64);
+
+fn random_spot(rng: &mut SplitMix64) -> Vec2 {
+    let margin = ORB_RADIUS * 2.0;
+    Vec2::new(
+        margin + rng.next_f32() * (sim::WORLD_WIDTH - 2.0 * margin),
+        margin + rng.next_f32() * (sim::WORLD_HEIGHT - 2.0 * margin),
+    )
+}
+
+/// Places `count` orbs.
+pub fn spawn_orbs(world: &mut World, count: u32, seed: u64) {
+    let mut rng = SplitMix64::new(seed);
+    for _ in 0..count {
+        let pos = random_spot(&mut rng);
+        let id = world.resource_mut::<NetIds>().allocate();
+        world.spawn((NetEntity(id), Kinematics(Body { pos, vel: Vec2::ZERO }), Orb));
+    }
+    world.insert_resource(OrbRng(rng));
+}
+
+/// Scores a point for each orb an avatar touches and moves the orb away.
+pub fn collect(
+    mut rng: ResMut<OrbRng>,
+    mut avatars: Query<(&Kinematics, &mut Score), Without<Orb>>,
+    mut orbs: Query<&mut Kinematics, With<Orb>>,
+) {
+    let reach = AVATAR_RADIUS + ORB_RADIUS;
+    for (avatar, mut score) in &mut avatars {
+        for mut orb in &mut orbs {
+            if avatar.0.pos.distance(orb.0.pos) <= reach {
+                score.0 += 1;
+                orb.0.pos = random_spot(&mut rng.0);
+            }
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! Player progress between the ECS and the store: the one place components
+//! become [`PlayerState`] rows, and the periodic write-behind.
+
+use bevy_ecs::prelude::*;
+
+use super::components::{Avatar, Kinematics, Score};
+use crate::schedule::StoreOutbox;
+use crate::store::{PlayerState, unix_millis};
+use crate::tick::TickInfo;
+
+/// How often (in ticks) every player's state is handed to the store.
+#[derive(Debug, Clone, Copy, Resource)]
+pub struct SaveEvery(pub u64);
+
+/// The row for one avatar.
+pub fn state_of(avatar: &Avatar, body: &Kinematics, score: &Score) -> PlayerState {
+    PlayerState {
+        account_id: avatar.account_id,
+        x: body.0.pos.x,
+        y: body.0.pos.y,
+        score: score.0,
+        last_seen_ms: unix_millis(),
+    }
+}
+
+/// Every [`SaveEvery`] ticks, queues every player's newest state.
+pub fn save_periodically(
+    tick: Res<TickInfo>,
+    every: Res<SaveEvery>,
+    mut outbox: ResMut<StoreOutbox>,
+    avatars: Query<(&Avatar, &Kinematics, &Score)>,
+) {
+    if tick.tick == 0 || !tick.tick.is_multiple_of(every.0.max(1)) {
+        return;
+    }
+    for (avatar, body, score) in &avatars {
+        outbox.save(state_of(avatar, body, score));
+    }
+}
+
+/// Queues every player's state (clean shutdown).
+pub fn save_all(world: &mut World) {
+    let states: Vec<PlayerState> = world
+        .query::<(&Avatar, &Kinematics, &Score)>()
+        .iter(world)
+        .map(|(avatar, body, score)| state_of(avatar, body, score))
+        .collect();
+    let mut outbox = world.resource_mut::<StoreOutbox>();
+    for state in states {
+        outbox.save(state);
+    }
+}
