@@ -37,6 +37,12 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Auth API listen address (port 0 = any free port).
     pub http_addr: SocketAddr,
+    /// Admin API and metrics listen address (port 0 = any free port).
+    pub admin_addr: SocketAddr,
+    /// Bearer token for the admin API; without one the admin routes are off.
+    pub admin_token: Option<crate::secrets::AdminToken>,
+    /// Serve the auth API over HTTPS with these files.
+    pub tls: Option<crate::auth::tls::TlsFiles>,
     /// Game UDP listen address (port 0 = any free port).
     pub udp_addr: SocketAddr,
     /// Address written into connect tokens; defaults to the bound UDP address.
@@ -59,6 +65,10 @@ pub struct Config {
     pub hash_params: HashParams,
     /// Threads allowed to hash passwords at once.
     pub hash_workers: usize,
+    /// Requests allowed to wait for a hashing thread before 503.
+    pub hash_queue: usize,
+    /// Failed-login limits and lockout.
+    pub login_limits: crate::auth::limiter::LimitConfig,
     /// A private key given from the environment (otherwise read from or
     /// generated into the data dir).
     pub private_key: Option<crate::secrets::PrivateKey>,
@@ -69,6 +79,9 @@ impl Default for Config {
         Self {
             data_dir: PathBuf::from("data"),
             http_addr: SocketAddr::from(([127, 0, 0, 1], 7000)),
+            admin_addr: SocketAddr::from(([127, 0, 0, 1], 7002)),
+            admin_token: None,
+            tls: None,
             udp_addr: SocketAddr::from(([127, 0, 0, 1], 7001)),
             public_addr: None,
             tick_rate: 30,
@@ -80,6 +93,8 @@ impl Default for Config {
             connection_timeout_secs: 10,
             hash_params: HashParams::default(),
             hash_workers: 1,
+            hash_queue: 16,
+            login_limits: crate::auth::limiter::LimitConfig::default(),
             private_key: None,
         }
     }
@@ -111,6 +126,7 @@ impl Config {
         Self {
             data_dir: data_dir.into(),
             http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            admin_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             udp_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             ..Self::default()
         }

@@ -10,6 +10,7 @@ use crate::{Config, Server, ServerError, Shutdown};
 #[derive(Debug)]
 pub struct EmbeddedServer {
     http_addr: SocketAddr,
+    admin_addr: SocketAddr,
     udp_addr: SocketAddr,
     shutdown: Shutdown,
     thread: Option<JoinHandle<Result<(), ServerError>>>,
@@ -20,13 +21,14 @@ impl EmbeddedServer {
     pub fn start(config: Config) -> Result<Self, ServerError> {
         let server = Server::bind(config, false)?;
         let http_addr = server.http_addr();
+        let admin_addr = server.admin_addr();
         let udp_addr = server.udp_addr();
         let shutdown = server.shutdown_handle();
         let thread = std::thread::Builder::new()
             .name("tickforge-tick".into())
             .spawn(move || server.run())
             .map_err(ServerError::Thread)?;
-        Ok(Self { http_addr, udp_addr, shutdown, thread: Some(thread) })
+        Ok(Self { http_addr, admin_addr, udp_addr, shutdown, thread: Some(thread) })
     }
 
     /// The auth API address.
@@ -37,6 +39,11 @@ impl EmbeddedServer {
     /// The auth API base URL, e.g. `http://127.0.0.1:40123`.
     pub fn http_url(&self) -> String {
         format!("http://{}", self.http_addr)
+    }
+
+    /// The admin API base URL.
+    pub fn admin_url(&self) -> String {
+        format!("http://{}", self.admin_addr)
     }
 
     /// The game UDP address.

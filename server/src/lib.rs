@@ -9,6 +9,7 @@
 //! addresses; [`Server::run`] runs the tick loop on the calling thread until
 //! the [`Shutdown`] fires, then shuts down cleanly.
 
+pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod embedded;
@@ -73,6 +74,9 @@ pub enum ServerError {
     /// Password hashing could not be set up.
     #[error(transparent)]
     Hash(#[from] auth::password::HashError),
+    /// TLS could not be set up.
+    #[error(transparent)]
+    Tls(#[from] auth::tls::TlsError),
     /// The tick schedule is inconsistent (a bug).
     #[error("tick schedule: {0}")]
     Schedule(String),
@@ -88,6 +92,7 @@ pub enum ServerError {
 pub struct Server {
     config: Config,
     http_addr: SocketAddr,
+    admin_addr: SocketAddr,
     udp_addr: SocketAddr,
     public_addr: SocketAddr,
     world: World,
@@ -102,6 +107,7 @@ impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Server")
             .field("http_addr", &self.http_addr)
+            .field("admin_addr", &self.admin_addr)
             .field("udp_addr", &self.udp_addr)
             .field("public_addr", &self.public_addr)
             .finish_non_exhaustive()
@@ -144,29 +150,62 @@ impl Server {
         })?;
         let http_addr =
             http.local_addr().map_err(|source| ServerError::Bind { what: "HTTP", addr: config.http_addr, source })?;
+        let admin = TcpListener::bind(config.admin_addr).map_err(|source| ServerError::Bind {
+            what: "admin",
+            addr: config.admin_addr,
+            source,
+        })?;
+        let admin_addr = admin.local_addr().map_err(|source| ServerError::Bind {
+            what: "admin",
+            addr: config.admin_addr,
+            source,
+        })?;
+        let tls = config.tls.as_ref().map(auth::tls::load).transpose()?;
 
         let net = NetServer::new(udp, public_addr, &key, config.max_players, unix_now())?;
         let shutdown = Shutdown::new();
         let metrics = Arc::new(TickMetrics::default());
 
+        let auth_metrics = Arc::new(auth::AuthMetrics::default());
         let auth_state = auth::AuthState {
             store: store.handle(),
-            hasher: auth::password::Hasher::new(config.hash_params, config.hash_workers)?,
+            hasher: auth::password::Hasher::new(config.hash_params, config.hash_workers, config.hash_queue)?,
             tokens: net::token::TokenIssuer::new(
                 key,
                 vec![public_addr],
                 config.token_ttl,
                 config.connection_timeout_secs,
             ),
+            limiter: Arc::new(auth::limiter::Limiter::new(config.login_limits)),
+            metrics: auth_metrics.clone(),
         };
-        let side = side::SideThread::start(
-            http,
-            auth::router(auth_state),
-            shutdown.clone(),
-            config.hash_workers,
-            handle_signals,
-        )
-        .map_err(ServerError::Thread)?;
+        let live = Arc::new(admin::live::LiveStats::default());
+        let (admin_tx, admin_rx) = crossbeam_channel::bounded(256);
+        let exporter = admin::exporter::Exporter {
+            tick: metrics.clone(),
+            store: store.metrics(),
+            store_handle: store.handle(),
+            auth: auth_metrics,
+        };
+        let admin_state = admin::AdminState {
+            token: config.admin_token.as_ref().map(|t| Arc::from(t.expose())),
+            tick: metrics.clone(),
+            live: live.clone(),
+            store: store.handle(),
+            commands: admin_tx,
+            registry: Arc::new(admin::exporter::registry(exporter)),
+            tick_rate: config.tick_rate,
+            started: Instant::now(),
+        };
+        if config.admin_token.is_none() {
+            tracing::warn!(%admin_addr, "no admin token: admin routes are off (only /metrics is served)");
+        }
+        let services = vec![
+            side::Service { name: "auth", listener: http, app: auth::router(auth_state), tls },
+            side::Service { name: "admin", listener: admin, app: admin::router(admin_state), tls: None },
+        ];
+        let side = side::SideThread::start(services, shutdown.clone(), config.hash_workers, handle_signals)
+            .map_err(ServerError::Thread)?;
 
         let mut world = World::new();
         world.insert_resource(net);
@@ -177,19 +216,38 @@ impl Server {
         world.insert_resource(SharedMetrics(metrics.clone()));
         world.insert_resource(TickInfo { tick: 0, dt: config.tick_period().as_secs_f32(), elapsed: Duration::ZERO });
         world.insert_resource(game::players::Joins::default());
+        world.insert_resource(admin::tick::AdminInbox(admin_rx));
+        world.insert_resource(admin::tick::Live(live));
         world.insert_resource(game::progress::SaveEvery(config.save_every_ticks()));
         game::movement::spawn_npcs(&mut world, config.npcs, 0x7469_636b);
         game::orbs::spawn_orbs(&mut world, config.orbs, 0x6f72_6273);
         let mut schedule = schedule::build_schedule();
         schedule.initialize(&mut world).map_err(|e| ServerError::Schedule(format!("{e:?}")))?;
 
-        tracing::info!(%http_addr, %udp_addr, %public_addr, data_dir = %config.data_dir.display(), "server bound");
-        Ok(Self { config, http_addr, udp_addr, public_addr, world, schedule, store, side, shutdown, metrics })
+        tracing::info!(%http_addr, %admin_addr, %udp_addr, %public_addr, data_dir = %config.data_dir.display(), "server bound");
+        Ok(Self {
+            config,
+            http_addr,
+            admin_addr,
+            udp_addr,
+            public_addr,
+            world,
+            schedule,
+            store,
+            side,
+            shutdown,
+            metrics,
+        })
     }
 
     /// The bound auth API address.
     pub fn http_addr(&self) -> SocketAddr {
         self.http_addr
+    }
+
+    /// The bound admin API address.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
     }
 
     /// The bound game UDP address.
@@ -217,11 +275,10 @@ impl Server {
     pub fn run(self) -> Result<(), ServerError> {
         let Server { config, mut world, mut schedule, store, side, shutdown, metrics, .. } = self;
         let start = Instant::now();
-        let dt = config.tick_period();
         tracing::info!(tick_rate = config.tick_rate, npcs = config.npcs, "tick loop running");
         tick::run_loop(
             start,
-            dt,
+            config.tick_rate,
             &metrics,
             || shutdown.is_triggered(),
             |n, elapsed| {

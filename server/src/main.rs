@@ -10,8 +10,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
+use tickforge_server::auth::limiter::LimitConfig;
+use tickforge_server::auth::tls::TlsFiles;
 use tickforge_server::config::HashParams;
-use tickforge_server::secrets::PrivateKey;
+use tickforge_server::secrets::{AdminToken, PrivateKey};
 use tickforge_server::{Config, Server};
 
 /// Tickforge dedicated server: auth API over HTTP, the world over UDP.
@@ -24,6 +26,19 @@ struct Args {
     /// Auth API listen address (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:7000")]
     http: SocketAddr,
+    /// Admin API and /metrics listen address (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:7002")]
+    admin: SocketAddr,
+    /// Bearer token for the admin API (at least 16 characters); without one
+    /// the admin routes are off. Prefer the environment variable.
+    #[arg(long, env = "TICKFORGE_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Serve the auth API over HTTPS with this PEM certificate chain (needs --tls-key).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Game UDP listen address (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:7001")]
     udp: SocketAddr,
@@ -60,6 +75,18 @@ struct Args {
     /// Password hashes computed at once.
     #[arg(long, default_value_t = 1)]
     hash_workers: usize,
+    /// Requests that may wait for a hashing thread before the API answers 503.
+    #[arg(long, default_value_t = 16)]
+    hash_queue: usize,
+    /// Failed logins of one account before it is locked out.
+    #[arg(long, default_value_t = 5)]
+    max_account_failures: u32,
+    /// Failed logins from one IP address before it is locked out.
+    #[arg(long, default_value_t = 20)]
+    max_ip_failures: u32,
+    /// First lockout length in seconds (doubles for repeated lockouts, up to 16x).
+    #[arg(long, default_value_t = 60)]
+    lockout_secs: u64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -75,6 +102,12 @@ fn main() -> anyhow::Result<()> {
     let config = Config {
         data_dir: args.data_dir,
         http_addr: args.http,
+        admin_addr: args.admin,
+        admin_token: args.admin_token.map(AdminToken::new).transpose().context("--admin-token")?,
+        tls: match (args.tls_cert, args.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            _ => None,
+        },
         udp_addr: args.udp,
         public_addr: args.public_addr,
         tick_rate: args.tick_rate,
@@ -85,18 +118,29 @@ fn main() -> anyhow::Result<()> {
         token_ttl: Duration::from_secs(args.token_ttl),
         hash_params: HashParams { m_kib: args.argon2_m_kib, t: args.argon2_t, p: args.argon2_p },
         hash_workers: args.hash_workers,
+        hash_queue: args.hash_queue,
+        login_limits: LimitConfig {
+            account_failures: args.max_account_failures.max(1),
+            ip_failures: args.max_ip_failures.max(1),
+            lockout: Duration::from_secs(args.lockout_secs),
+            ..LimitConfig::default()
+        },
         private_key,
         ..Config::default()
     };
+    let config_tls = config.tls.is_some();
     let server = Server::bind(config, true).context("cannot start server")?;
     {
         let mut out = std::io::stdout().lock();
+        let scheme = if config_tls { "https" } else { "http" };
         writeln!(
             out,
-            "tickforge-server http={} udp={} public={}",
+            "tickforge-server http={} admin={} udp={} public={} api={scheme}://{}",
             server.http_addr(),
+            server.admin_addr(),
             server.udp_addr(),
-            server.public_addr()
+            server.public_addr(),
+            server.http_addr()
         )?;
         out.flush()?;
     }

@@ -2,13 +2,15 @@
 //!
 //! Every tick runs these [`Phase`]s in order (DESIGN §3):
 //!
-//! 1. `Receive`      read the socket into the [`Inbox`]
-//! 2. `Admit`        load new players' state, spawn avatars when it arrives, save and remove departed ones
-//! 3. `ApplyInputs`  queue inputs, relay chat, apply one input per avatar
-//! 4. `Simulate`     move everything else (NPCs), collect orbs
-//! 5. `Replicate`    build per-client snapshots
-//! 6. `Send`         flush the transport
-//! 7. `Persist`      periodic save, hand writes to the store thread, publish metrics
+//! 1. `Receive`: read the socket into the [`Inbox`].
+//! 2. `Admit`: request saved state for new players, spawn avatars when it
+//!    arrives, save and remove departed ones, apply operator commands.
+//! 3. `ApplyInputs`: queue inputs, relay chat, apply one input per avatar.
+//! 4. `Simulate`: move everything else (NPCs), collect orbs.
+//! 5. `Replicate`: build per-client snapshots.
+//! 6. `Send`: flush the transport.
+//! 7. `Persist`: periodic save, hand writes to the store thread, publish
+//!    metrics and the per-player table.
 //!
 //! Sets are chained and the schedule is built with ambiguity detection as an
 //! error, so two systems can never race for the same data in unknown order.
@@ -20,6 +22,7 @@ use std::sync::atomic::Ordering;
 use bevy_ecs::prelude::*;
 use bevy_ecs::schedule::{LogLevel, ScheduleBuildSettings};
 
+use crate::admin;
 use crate::game::components::NetEntity;
 use crate::game::{movement, orbs, players, progress, replicate};
 use crate::net::{ClientKey, NetEvent, NetServer};
@@ -231,12 +234,12 @@ pub fn build_schedule() -> Schedule {
     );
     schedule.add_systems((
         receive.in_set(Phase::Receive),
-        (players::admit, players::spawn_loaded).chain().in_set(Phase::Admit),
+        (players::admit, players::spawn_loaded, admin::tick::apply_commands).chain().in_set(Phase::Admit),
         (movement::queue_inputs, players::chat, movement::apply_inputs).chain().in_set(Phase::ApplyInputs),
         (movement::wander, orbs::collect).chain().in_set(Phase::Simulate),
         replicate::send_snapshots.in_set(Phase::Replicate),
         send.in_set(Phase::Send),
-        (progress::save_periodically, persist, publish_metrics).chain().in_set(Phase::Persist),
+        (progress::save_periodically, persist, publish_metrics, admin::tick::publish).chain().in_set(Phase::Persist),
     ));
     schedule
 }

@@ -26,12 +26,40 @@ impl fmt::Debug for PrivateKey {
     }
 }
 
+/// The admin API's bearer token. `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminToken(String);
+
+impl AdminToken {
+    /// Wraps a token; refuses one too short to resist guessing.
+    pub fn new(token: String) -> Result<Self, KeyError> {
+        if token.trim().len() < 16 {
+            return Err(KeyError::WeakToken);
+        }
+        Ok(Self(token.trim().to_owned()))
+    }
+
+    /// The token text.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AdminToken(<redacted>)")
+    }
+}
+
 /// Why a key could not be had.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     /// Not 64 hex digits.
     #[error("private key must be {} hex digits", KEY_BYTES * 2)]
     Format,
+    /// An admin token shorter than 16 characters.
+    #[error("admin token must be at least 16 characters")]
+    WeakToken,
     /// The key file could not be read or written.
     #[error("private key file {path}: {source}")]
     Io {

@@ -1,11 +1,27 @@
-//! The side thread: a small named tokio runtime for HTTP (auth API) and
-//! signal handling. The tick loop never awaits anything here; the two meet
-//! only through the store's channels and lock-free metrics.
+//! The side thread: a small named tokio runtime for HTTP (auth API, admin
+//! API, metrics) and signal handling. The tick loop never awaits anything
+//! here; the two meet only through channels and lock-free metrics.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use crate::auth::PeerAddr;
+use crate::auth::tls::TlsListener;
 use crate::shutdown::Shutdown;
+
+/// One HTTP service to run: where, what, and whether over TLS.
+#[derive(Debug)]
+pub struct Service {
+    /// Name for logs.
+    pub name: &'static str,
+    /// A bound listener.
+    pub listener: TcpListener,
+    /// The routes.
+    pub app: axum::Router,
+    /// TLS configuration, if the service speaks HTTPS.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
 
 /// The running side thread.
 #[derive(Debug)]
@@ -14,16 +30,17 @@ pub struct SideThread {
 }
 
 impl SideThread {
-    /// Starts the runtime on its own thread and serves `app` on `listener`
-    /// until `shutdown` fires. `hash_workers` bounds the blocking pool.
+    /// Starts the runtime on its own thread and serves every service until
+    /// `shutdown` fires. `hash_workers` sizes the blocking pool.
     pub fn start(
-        listener: TcpListener,
-        app: axum::Router,
+        services: Vec<Service>,
         shutdown: Shutdown,
         hash_workers: usize,
         handle_signals: bool,
     ) -> std::io::Result<Self> {
-        listener.set_nonblocking(true)?;
+        for service in &services {
+            service.listener.set_nonblocking(true)?;
+        }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .max_blocking_threads(hash_workers + 1)
@@ -36,22 +53,11 @@ impl SideThread {
                 if handle_signals {
                     tokio::spawn(watch_signals(shutdown.clone()));
                 }
-                let listener = match tokio::net::TcpListener::from_std(listener) {
-                    Ok(l) => l,
-                    Err(e) => {
-                        tracing::error!(error = %e, "cannot use HTTP listener");
-                        shutdown.trigger();
-                        return;
-                    }
-                };
-                let service = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-                let stop = shutdown.clone();
-                if let Err(e) =
-                    axum::serve(listener, service).with_graceful_shutdown(async move { stop.wait().await }).await
-                {
-                    tracing::error!(error = %e, "HTTP server failed");
-                    shutdown.trigger();
+                let mut tasks = tokio::task::JoinSet::new();
+                for service in services {
+                    tasks.spawn(serve(service, shutdown.clone()));
                 }
+                while tasks.join_next().await.is_some() {}
             });
         })?;
         Ok(Self { thread: Some(thread) })
@@ -62,6 +68,31 @@ impl SideThread {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+async fn serve(service: Service, shutdown: Shutdown) {
+    let Service { name, listener, app, tls } = service;
+    let listener = match tokio::net::TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(service = name, error = %e, "cannot use listener");
+            shutdown.trigger();
+            return;
+        }
+    };
+    let stop = shutdown.clone();
+    let service = app.into_make_service_with_connect_info::<PeerAddr>();
+    let result = match tls {
+        Some(config) => match TlsListener::new(listener, config) {
+            Ok(tls) => axum::serve(tls, service).with_graceful_shutdown(async move { stop.wait().await }).await,
+            Err(e) => Err(e),
+        },
+        None => axum::serve(listener, service).with_graceful_shutdown(async move { stop.wait().await }).await,
+    };
+    if let Err(e) = result {
+        tracing::error!(service = name, error = %e, "HTTP service failed");
+        shutdown.trigger();
     }
 }
 

@@ -1,26 +1,33 @@
-//! The auth API: register, login, health.
+//! The auth API: register, login, leaderboard, health.
 //!
 //! Runs on the side thread's tokio runtime. Talks to the store through
 //! [`StoreHandle`] and hashes on the bounded [`password::Hasher`] pool; the
 //! tick loop is never involved. A successful login answers a netcode connect
 //! token that carries the account's identity, sealed with the private key.
 //!
-//! | route               | answers |
-//! |---------------------|---------|
+//! | route | answers |
+//! |---|---|
 //! | `POST /v1/register` | 201 `{account_id, username}`, 409 taken, 400 invalid |
-//! | `POST /v1/login`    | 200 `{connect_token, expires_at, servers}`, 401 `{"error":"invalid credentials"}` |
+//! | `POST /v1/login` | 200 `{connect_token, expires_at, servers}`, 401 `{"error":"invalid credentials"}`, 429 locked out |
 //! | `GET /v1/leaderboard?limit=N` | 200 `{"leaders":[{username, score}]}` (saved scores) |
-//! | `GET /healthz`      | 200 `{"status":"ok"}` |
+//! | `GET /healthz` | 200 `{"status":"ok"}` |
+//!
+//! Every route may also answer 503 with `Retry-After` when the hashing
+//! queue or the store queue is full, and 413 for a body over [`MAX_BODY_BYTES`].
 
+pub mod limiter;
 pub mod password;
+pub mod tls;
 pub mod validate;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -30,11 +37,31 @@ use serde_json::json;
 
 use crate::net::identity::Identity;
 use crate::net::token::TokenIssuer;
-use crate::store::{AccessEvent, AccessKind, StoreError, StoreHandle};
-use password::Hasher;
+use crate::store::{AccessEvent, AccessKind, StoreCommand, StoreError, StoreHandle};
+use limiter::Limiter;
+use password::{HashError, Hasher};
+pub use tls::PeerAddr;
 
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 4 * 1024;
+
+/// Most lines one leaderboard request may ask for.
+pub const LEADERBOARD_MAX: u32 = 100;
+
+/// Counters the auth API keeps, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct AuthMetrics {
+    /// Successful logins.
+    pub logins_ok: AtomicU64,
+    /// Failed logins (bad credentials).
+    pub logins_failed: AtomicU64,
+    /// Logins refused because the account or IP was locked out.
+    pub logins_locked: AtomicU64,
+    /// Accounts created.
+    pub registrations: AtomicU64,
+    /// Requests answered 503 because a queue was full.
+    pub busy: AtomicU64,
+}
 
 /// What every handler shares.
 #[derive(Debug, Clone)]
@@ -45,6 +72,10 @@ pub struct AuthState {
     pub hasher: Hasher,
     /// Connect-token sealing.
     pub tokens: TokenIssuer,
+    /// Failed-login limits.
+    pub limiter: Arc<Limiter>,
+    /// Counters.
+    pub metrics: Arc<AuthMetrics>,
 }
 
 /// Credentials, as both register and login take them.
@@ -80,8 +111,18 @@ pub fn router(state: AuthState) -> Router {
 }
 
 /// A JSON error body with a status.
-fn error(status: StatusCode, message: &str) -> Response {
+pub fn error(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
+}
+
+/// An error that tells the client when to try again.
+fn retry_later(status: StatusCode, message: &str, after: Duration) -> Response {
+    let mut response = error(status, message);
+    let secs = after.as_secs_f64().ceil().max(1.0) as u64;
+    if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
 }
 
 /// The one answer for every bad credential, so none can be told apart.
@@ -89,11 +130,26 @@ fn invalid_credentials() -> Response {
     error(StatusCode::UNAUTHORIZED, "invalid credentials")
 }
 
-fn store_failure(e: &StoreError) -> Response {
+fn busy(state: &AuthState) -> Response {
+    state.metrics.busy.fetch_add(1, Ordering::Relaxed);
+    retry_later(StatusCode::SERVICE_UNAVAILABLE, "server busy, try again shortly", Duration::from_secs(1))
+}
+
+fn store_failure(state: &AuthState, e: &StoreError) -> Response {
     match e {
-        StoreError::Busy => error(StatusCode::SERVICE_UNAVAILABLE, "server busy, try again"),
+        StoreError::Busy => busy(state),
         _ => {
             tracing::error!(error = %e, "store failure in auth API");
+            error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+        }
+    }
+}
+
+fn hash_failure(state: &AuthState, e: &HashError) -> Response {
+    match e {
+        HashError::Busy => busy(state),
+        _ => {
+            tracing::error!(error = %e, "password hashing failed");
             error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
         }
     }
@@ -105,13 +161,14 @@ fn parse_credentials(body: &[u8]) -> Result<Credentials, String> {
 }
 
 fn log_access(state: &AuthState, event: AccessEvent) {
-    if let Err(refused) = state.store.try_send(crate::store::StoreCommand::LogAccess(event)) {
+    if let Err(refused) = state.store.try_send(StoreCommand::LogAccess(event)) {
         tracing::error!(error = %refused.error(), "access log row lost: store queue unavailable");
     }
 }
 
-/// Most lines one leaderboard request may ask for.
-pub const LEADERBOARD_MAX: u32 = 100;
+async fn healthz() -> Response {
+    Json(json!({ "status": "ok" })).into_response()
+}
 
 async fn leaderboard(State(state): State<AuthState>, Query(params): Query<HashMap<String, String>>) -> Response {
     let limit = match params.get("limit").map(|l| l.parse::<u32>()) {
@@ -121,70 +178,76 @@ async fn leaderboard(State(state): State<AuthState>, Query(params): Query<HashMa
     };
     match state.store.leaderboard(limit).await {
         Ok(leaders) => Json(json!({ "leaders": leaders })).into_response(),
-        Err(e) => store_failure(&e),
+        Err(e) => store_failure(&state, &e),
     }
 }
 
-async fn healthz() -> Response {
-    Json(json!({ "status": "ok" })).into_response()
-}
-
-async fn register(State(state): State<AuthState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, body: Bytes) -> Response {
+async fn register(State(state): State<AuthState>, ConnectInfo(peer): ConnectInfo<PeerAddr>, body: Bytes) -> Response {
     let creds = match parse_credentials(&body) {
         Ok(c) => c,
         Err(message) => return error(StatusCode::BAD_REQUEST, &message),
     };
-    if let Err(msg) = validate::username(&creds.username).and(validate::password(&creds.password)) {
+    let username = match validate::normalize_username(&creds.username) {
+        Ok(name) => name,
+        Err(msg) => return error(StatusCode::BAD_REQUEST, msg),
+    };
+    if let Err(msg) = validate::password(&creds.password) {
         return error(StatusCode::BAD_REQUEST, msg);
     }
     let hash = match state.hasher.hash(creds.password).await {
         Ok(h) => h,
-        Err(e) => {
-            tracing::error!(error = %e, "hashing failed");
-            return error(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
-        }
+        Err(e) => return hash_failure(&state, &e),
     };
-    match state.store.create_account(&creds.username, hash).await {
+    match state.store.create_account(&username, hash).await {
         Ok(account_id) => {
-            tracing::info!(account = account_id, username = %creds.username, "account registered");
-            log_access(
-                &state,
-                AccessEvent::now(AccessKind::Register, Some(account_id), Some(&creds.username), Some(peer)),
-            );
-            (StatusCode::CREATED, Json(json!({ "account_id": account_id, "username": creds.username }))).into_response()
+            state.metrics.registrations.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(account = account_id, %username, "account registered");
+            log_access(&state, AccessEvent::now(AccessKind::Register, Some(account_id), Some(&username), Some(peer.0)));
+            (StatusCode::CREATED, Json(json!({ "account_id": account_id, "username": username }))).into_response()
         }
         Err(StoreError::UsernameTaken) => error(StatusCode::CONFLICT, "username taken"),
-        Err(e) => store_failure(&e),
+        Err(e) => store_failure(&state, &e),
     }
 }
 
-async fn login(State(state): State<AuthState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, body: Bytes) -> Response {
+async fn login(State(state): State<AuthState>, ConnectInfo(peer): ConnectInfo<PeerAddr>, body: Bytes) -> Response {
+    let peer = peer.0;
     let creds = match parse_credentials(&body) {
         Ok(c) => c,
         Err(message) => return error(StatusCode::BAD_REQUEST, &message),
     };
-    // Malformed names cannot exist, but still cost a hash: same time, same answer.
-    let account = if validate::username(&creds.username).is_ok() {
-        match state.store.find_account(&creds.username).await {
+    // A name that cannot exist is still checked (same time, same answer).
+    let username = validate::normalize_username(&creds.username).ok();
+    let key = username.as_deref().unwrap_or(&creds.username);
+    if let Err(wait) = state.limiter.check(key, peer.ip(), Instant::now()) {
+        state.metrics.logins_locked.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(username = %key, %peer, "login refused: locked out");
+        log_access(&state, AccessEvent::now(AccessKind::LoginLocked, None, Some(key), Some(peer)));
+        return retry_later(StatusCode::TOO_MANY_REQUESTS, "too many attempts, try again later", wait);
+    }
+    let account = match &username {
+        Some(name) => match state.store.find_account(name).await {
             Ok(a) => a,
-            Err(e) => return store_failure(&e),
-        }
-    } else {
-        None
+            Err(e) => return store_failure(&state, &e),
+        },
+        None => None,
     };
     let stored = account.as_ref().map(|a| a.password_hash.clone());
-    let ok = state.hasher.verify(creds.password, stored).await;
+    let ok = match state.hasher.verify(creds.password, stored).await {
+        Ok(ok) => ok,
+        Err(e) => return hash_failure(&state, &e),
+    };
     let account = match account {
         Some(account) if ok => account,
         _ => {
-            tracing::info!(username = %creds.username, %peer, "login failed");
-            log_access(
-                &state,
-                AccessEvent::now(AccessKind::LoginFailed, account.map(|a| a.id), Some(&creds.username), Some(peer)),
-            );
+            state.limiter.failure(key, peer.ip(), Instant::now());
+            state.metrics.logins_failed.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(username = %key, %peer, "login failed");
+            log_access(&state, AccessEvent::now(AccessKind::LoginFailed, account.map(|a| a.id), Some(key), Some(peer)));
             return invalid_credentials();
         }
     };
+    state.limiter.success(&account.username);
     let identity = Identity { account_id: account.id, name: account.username.clone() };
     let token = match state.tokens.issue(&identity) {
         Ok(t) => t,
@@ -193,6 +256,7 @@ async fn login(State(state): State<AuthState>, ConnectInfo(peer): ConnectInfo<So
             return error(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
         }
     };
+    state.metrics.logins_ok.fetch_add(1, Ordering::Relaxed);
     log_access(&state, AccessEvent::now(AccessKind::LoginOk, Some(account.id), Some(&account.username), Some(peer)));
     tracing::info!(account = account.id, username = %account.username, "login ok");
     Json(LoginResponse {

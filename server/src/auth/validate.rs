@@ -9,6 +9,19 @@ pub const PASSWORD_MIN: usize = 8;
 /// Longest password, in bytes (bounds hashing work per request).
 pub const PASSWORD_MAX: usize = 256;
 
+/// Normalizes a username (Unicode NFKC, so look-alike compatibility forms
+/// such as full-width letters become their plain form) and checks it.
+/// Returns the name to store and look up.
+pub fn normalize_username(raw: &str) -> Result<String, &'static str> {
+    use unicode_normalization::UnicodeNormalization;
+    if raw.len() > USERNAME_MAX * 4 {
+        return Err("username must be 1 to 32 characters");
+    }
+    let name: String = raw.nfkc().collect();
+    username(&name)?;
+    Ok(name)
+}
+
 /// Checks a username: 1–32 characters of ASCII letters, digits, `_`, `-`, `.`.
 pub fn username(name: &str) -> Result<(), &'static str> {
     let len = name.chars().count();
@@ -44,6 +57,14 @@ mod tests {
         for bad in ["", "has space", "émile", "a/b", &"x".repeat(33)] {
             assert!(username(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn normalization_folds_compatibility_forms() {
+        assert_eq!(normalize_username("ａｌｉｃｅ").unwrap(), "alice");
+        assert_eq!(normalize_username("ﬁsh").unwrap(), "fish");
+        assert!(normalize_username("ali ce").is_err());
+        assert!(normalize_username(&"ａ".repeat(200)).is_err());
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub struct Avatar {
     pub account_id: u64,
     /// Account name from the connect token.
     pub name: String,
+    /// Unix milliseconds when the connection was made.
+    pub connected_at_ms: i64,
 }
 
 /// Inputs received but not yet applied, one per tick, in sequence order.

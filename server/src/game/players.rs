@@ -21,7 +21,7 @@ use super::rng::SplitMix64;
 use crate::net::identity::Identity;
 use crate::net::{ClientKey, NetEvent, NetServer};
 use crate::schedule::{Inbox, Roster, StoreOutbox};
-use crate::store::{AccessEvent, AccessKind, LoadedPlayer, StoreCommand};
+use crate::store::{AccessEvent, AccessKind, LoadedPlayer, StoreCommand, unix_millis};
 use crate::tick::TickInfo;
 
 /// A connection whose saved state is being loaded.
@@ -33,6 +33,8 @@ pub struct PendingJoin {
     pub addr: Option<SocketAddr>,
     /// When a failed load is tried again (tick number).
     pub retry_at: Option<u64>,
+    /// Unix milliseconds of the handshake.
+    pub connected_at_ms: i64,
 }
 
 /// Connections waiting for their saved state, and the inbox the store answers into.
@@ -95,7 +97,15 @@ pub fn admit(
                     *addr,
                 ));
                 joins.request(&mut outbox, identity.account_id);
-                joins.pending.insert(*client, PendingJoin { identity: identity.clone(), addr: *addr, retry_at: None });
+                joins.pending.insert(
+                    *client,
+                    PendingJoin {
+                        identity: identity.clone(),
+                        addr: *addr,
+                        retry_at: None,
+                        connected_at_ms: unix_millis(),
+                    },
+                );
             }
             NetEvent::Disconnected { client, reason } => {
                 if let Some(pending) = joins.pending.remove(client) {
@@ -145,6 +155,7 @@ pub fn spawn_loaded(
             }
         };
         let Some(pending) = joins.pending.remove(&client) else { continue };
+        let connected_at_ms = pending.connected_at_ms;
         let identity = pending.identity;
         let (pos, score) = match saved {
             Some(state) => (Vec2::new(state.x, state.y), state.score),
@@ -171,7 +182,7 @@ pub fn spawn_loaded(
             .spawn((
                 NetEntity(id),
                 Kinematics(Body { pos, vel: Vec2::ZERO }),
-                Avatar { client, account_id: identity.account_id, name: identity.name },
+                Avatar { client, account_id: identity.account_id, name: identity.name, connected_at_ms },
                 InputQueue::default(),
                 Score(score),
             ))

@@ -76,6 +76,8 @@ pub enum AccessKind {
     LoginOk,
     /// Wrong password or unknown account.
     LoginFailed,
+    /// Refused without checking: the account or address is locked out.
+    LoginLocked,
     /// A client completed the UDP handshake.
     Connect,
     /// A client left or was dropped.
@@ -89,6 +91,7 @@ impl AccessKind {
             AccessKind::Register => "register",
             AccessKind::LoginOk => "login_ok",
             AccessKind::LoginFailed => "login_failed",
+            AccessKind::LoginLocked => "login_locked",
             AccessKind::Connect => "connect",
             AccessKind::Disconnect => "disconnect",
         }

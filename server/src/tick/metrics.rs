@@ -1,19 +1,27 @@
-//! Tick timing figures, shared lock-free with the admin/HTTP side.
+//! Tick figures, shared lock-free with the HTTP side.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::timer::TimerStats;
+use crate::metrics::Histogram;
 
 /// Counters the tick loop writes and other threads read.
 #[derive(Debug, Default)]
 pub struct TickMetrics {
     /// Last tick number run.
     pub tick: AtomicU64,
-    /// Duration of the last tick, in microseconds.
-    pub last_tick_us: AtomicU64,
-    /// Longest tick so far, in microseconds.
-    pub max_tick_us: AtomicU64,
+    /// Ticks run.
+    pub ticks: AtomicU64,
+    /// Every tick's duration.
+    pub durations: Histogram,
+    /// Median tick duration over the last minute, in microseconds.
+    pub window_p50_us: AtomicU64,
+    /// 99th percentile over the last minute, in microseconds.
+    pub window_p99_us: AtomicU64,
+    /// Longest tick over the last minute, in microseconds.
+    pub window_max_us: AtomicU64,
     /// Ticks whose work ran past the next deadline.
     pub overruns: AtomicU64,
     /// Ticks skipped after falling too far behind.
@@ -22,16 +30,97 @@ pub struct TickMetrics {
     pub players: AtomicU64,
     /// Entities in the world.
     pub entities: AtomicU64,
+    /// Bytes per second received from all players.
+    pub bytes_in_per_s: AtomicU64,
+    /// Bytes per second sent to all players.
+    pub bytes_out_per_s: AtomicU64,
+    /// Client messages that failed to decode.
+    pub malformed: AtomicU64,
 }
 
 impl TickMetrics {
     /// Records one finished tick.
     pub fn record(&self, tick: u64, took: Duration, stats: TimerStats) {
-        let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
         self.tick.store(tick, Ordering::Relaxed);
-        self.last_tick_us.store(us, Ordering::Relaxed);
-        self.max_tick_us.fetch_max(us, Ordering::Relaxed);
+        self.ticks.fetch_add(1, Ordering::Relaxed);
+        self.durations.observe(took);
         self.overruns.store(stats.overruns, Ordering::Relaxed);
         self.skipped.store(stats.skipped, Ordering::Relaxed);
+    }
+
+    fn publish_window(&self, p50: u64, p99: u64, max: u64) {
+        self.window_p50_us.store(p50, Ordering::Relaxed);
+        self.window_p99_us.store(p99, Ordering::Relaxed);
+        self.window_max_us.store(max, Ordering::Relaxed);
+    }
+}
+
+/// The last minute of tick durations, summarised once a second.
+#[derive(Debug)]
+pub struct TickWindow {
+    durations_us: VecDeque<u32>,
+    capacity: usize,
+    publish_every: u64,
+    scratch: Vec<u32>,
+}
+
+impl TickWindow {
+    /// A window for `tick_rate` ticks per second.
+    pub fn new(tick_rate: u16) -> Self {
+        let capacity = usize::from(tick_rate.max(1)) * 60;
+        Self {
+            durations_us: VecDeque::with_capacity(capacity),
+            capacity,
+            publish_every: u64::from(tick_rate.max(1)),
+            scratch: Vec::with_capacity(capacity),
+        }
+    }
+
+    /// Adds a tick; once a second, publishes p50/p99/max into `metrics`.
+    pub fn push(&mut self, tick: u64, took: Duration, metrics: &TickMetrics) {
+        if self.durations_us.len() == self.capacity {
+            self.durations_us.pop_front();
+        }
+        self.durations_us.push_back(u32::try_from(took.as_micros()).unwrap_or(u32::MAX));
+        if tick.is_multiple_of(self.publish_every) {
+            let (p50, p99, max) = self.summary();
+            metrics.publish_window(p50, p99, max);
+        }
+    }
+
+    /// (p50, p99, max) in microseconds over the window.
+    pub fn summary(&mut self) -> (u64, u64, u64) {
+        self.scratch.clear();
+        self.scratch.extend(self.durations_us.iter().copied());
+        self.scratch.sort_unstable();
+        let n = self.scratch.len();
+        if n == 0 {
+            return (0, 0, 0);
+        }
+        let at = |q: f64| u64::from(self.scratch[((n as f64 * q).ceil() as usize).clamp(1, n) - 1]);
+        (at(0.50), at(0.99), u64::from(self.scratch[n - 1]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_percentiles_cover_the_last_minute_only() {
+        let metrics = TickMetrics::default();
+        let mut window = TickWindow::new(10);
+        // One minute of 1 ms ticks with one 50 ms spike...
+        for tick in 1..=600 {
+            let took = if tick == 300 { Duration::from_millis(50) } else { Duration::from_millis(1) };
+            window.push(tick, took, &metrics);
+        }
+        assert_eq!(window.summary(), (1000, 1000, 50_000));
+        assert_eq!(metrics.window_max_us.load(Ordering::Relaxed), 50_000);
+        // ...then another minute of 2 ms ticks pushes the spike out.
+        for tick in 601..=1200 {
+            window.push(tick, Duration::from_millis(2), &metrics);
+        }
+        assert_eq!(window.summary(), (2000, 2000, 2000));
     }
 }

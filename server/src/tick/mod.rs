@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use bevy_ecs::resource::Resource;
 
-pub use metrics::TickMetrics;
+pub use metrics::{TickMetrics, TickWindow};
 pub use timer::{Next, TickTimer};
 
 /// The current tick, as every system sees it.
@@ -25,18 +25,20 @@ pub struct TickInfo {
     pub elapsed: Duration,
 }
 
-/// Runs `tick` at fixed deadlines until `should_stop` returns true.
+/// Runs `tick` at `tick_rate` Hz, on fixed deadlines, until `should_stop` returns true.
 ///
 /// `tick` receives the tick number and the monotonic time since `start`.
 /// Timing figures go to `metrics`.
 pub fn run_loop(
     start: Instant,
-    dt: Duration,
+    tick_rate: u16,
     metrics: &TickMetrics,
     mut should_stop: impl FnMut() -> bool,
     mut tick: impl FnMut(u64, Duration),
 ) {
+    let dt = Duration::from_secs(1) / u32::from(tick_rate.max(1));
     let mut timer = TickTimer::new(start.elapsed(), dt, 5);
+    let mut window = TickWindow::new(tick_rate);
     while !should_stop() {
         match timer.poll(start.elapsed()) {
             Next::Wait(d) => std::thread::sleep(d),
@@ -46,6 +48,7 @@ pub fn run_loop(
                 let ended = start.elapsed();
                 timer.finished(ended);
                 metrics.record(n, ended - began, timer.stats());
+                window.push(n, ended - began, metrics);
             }
         }
     }

@@ -1,0 +1,102 @@
+//! `/metrics`: Prometheus text built at scrape time from the atomics the
+//! tick loop, the store and the auth API keep. Nothing is locked on the
+//! tick thread's side; scrapes only read.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry;
+
+use crate::auth::AuthMetrics;
+use crate::metrics::Histogram;
+use crate::store::{StoreHandle, StoreMetrics};
+use crate::tick::TickMetrics;
+
+/// Reads every source on each scrape.
+#[derive(Debug)]
+pub struct Exporter {
+    /// Tick loop figures.
+    pub tick: Arc<TickMetrics>,
+    /// Store figures.
+    pub store: Arc<StoreMetrics>,
+    /// For the queue depth.
+    pub store_handle: StoreHandle,
+    /// Auth API counters.
+    pub auth: Arc<AuthMetrics>,
+}
+
+fn counter(encoder: &mut DescriptorEncoder, name: &str, help: &str, value: u64) -> Result<(), std::fmt::Error> {
+    let metric = ConstCounter::new(value);
+    metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)
+}
+
+fn gauge(encoder: &mut DescriptorEncoder, name: &str, help: &str, value: f64) -> Result<(), std::fmt::Error> {
+    let metric = ConstGauge::new(value);
+    metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)
+}
+
+fn histogram(encoder: &mut DescriptorEncoder, name: &str, help: &str, h: &Histogram) -> Result<(), std::fmt::Error> {
+    let snap = h.snapshot();
+    encoder.encode_descriptor(name, help, None, MetricType::Histogram)?.encode_histogram::<NoLabelSet>(
+        snap.sum_secs,
+        snap.count,
+        &snap.buckets,
+        None,
+    )
+}
+
+impl Collector for Exporter {
+    fn encode(&self, mut e: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let t = &self.tick;
+        let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        histogram(&mut e, "tickforge_tick_duration_seconds", "Time spent running one tick.", &t.durations)?;
+        counter(&mut e, "tickforge_ticks", "Ticks run.", load(&t.ticks))?;
+        counter(&mut e, "tickforge_tick_overruns", "Ticks whose work ran past the next deadline.", load(&t.overruns))?;
+        counter(&mut e, "tickforge_ticks_skipped", "Ticks skipped after falling too far behind.", load(&t.skipped))?;
+        gauge(&mut e, "tickforge_players", "Connected players.", load(&t.players) as f64)?;
+        gauge(&mut e, "tickforge_entities", "Replicated entities in the world.", load(&t.entities) as f64)?;
+        gauge(
+            &mut e,
+            "tickforge_bytes_in_per_second",
+            "Bytes per second received from players.",
+            load(&t.bytes_in_per_s) as f64,
+        )?;
+        gauge(
+            &mut e,
+            "tickforge_bytes_out_per_second",
+            "Bytes per second sent to players.",
+            load(&t.bytes_out_per_s) as f64,
+        )?;
+        counter(&mut e, "tickforge_malformed_messages", "Client messages that failed to decode.", load(&t.malformed))?;
+        let a = &self.auth;
+        counter(&mut e, "tickforge_logins_ok", "Successful logins.", load(&a.logins_ok))?;
+        counter(&mut e, "tickforge_logins_failed", "Logins with bad credentials.", load(&a.logins_failed))?;
+        counter(&mut e, "tickforge_logins_locked", "Logins refused during a lockout.", load(&a.logins_locked))?;
+        counter(&mut e, "tickforge_registrations", "Accounts created.", load(&a.registrations))?;
+        counter(&mut e, "tickforge_http_busy", "Requests answered 503 because a queue was full.", load(&a.busy))?;
+        let s = &self.store;
+        gauge(
+            &mut e,
+            "tickforge_store_queue_depth",
+            "Commands waiting for the store thread.",
+            self.store_handle.queue_depth() as f64,
+        )?;
+        histogram(&mut e, "tickforge_store_commit_seconds", "Store transaction latency.", &s.commit_latency)?;
+        counter(&mut e, "tickforge_store_commits", "Store transactions committed.", load(&s.commits))?;
+        counter(&mut e, "tickforge_store_errors", "Store transactions that failed.", load(&s.errors))?;
+        counter(&mut e, "tickforge_store_retries", "Writes kept for retry after a failure.", load(&s.retries))?;
+        Ok(())
+    }
+}
+
+/// A registry holding just the exporter.
+pub fn registry(exporter: Exporter) -> Registry {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(exporter));
+    registry
+}

@@ -1,0 +1,182 @@
+//! The admin surface, on its own listener (`--admin`, loopback by default).
+//!
+//! | route | does |
+//! |---|---|
+//! | `GET /admin/status` | tick timing over the last minute, players, entities, traffic, store queue, uptime |
+//! | `GET /admin/players` | each player's address, RTT, loss, traffic, connected since |
+//! | `POST /admin/kick` `{"username"}` | disconnects the player, who is told why |
+//! | `POST /admin/broadcast` `{"text"}` | a notice to every player |
+//! | `GET /metrics` | Prometheus text (no token needed) |
+//!
+//! Every `/admin` route needs `Authorization: Bearer <token>`; without a
+//! configured token they answer 503 and say how to turn them on. Commands
+//! reach the tick loop over a channel it drains without blocking.
+
+pub mod exporter;
+pub mod live;
+pub mod tick;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use crossbeam_channel::Sender;
+use prometheus_client::registry::Registry;
+use serde::Deserialize;
+use serde_json::json;
+use tickforge_shared::protocol::MAX_CHAT_CHARS;
+use tokio::sync::oneshot;
+
+use crate::auth::error;
+use crate::store::StoreHandle;
+use crate::tick::TickMetrics;
+use live::{AdminCommand, LiveStats};
+
+/// What admin handlers share.
+#[derive(Debug, Clone)]
+pub struct AdminState {
+    /// The bearer token; `None` turns the admin routes off.
+    pub token: Option<Arc<str>>,
+    /// Tick loop figures.
+    pub tick: Arc<TickMetrics>,
+    /// Per-player figures.
+    pub live: Arc<LiveStats>,
+    /// Store queue depth.
+    pub store: StoreHandle,
+    /// Commands to the tick loop.
+    pub commands: Sender<AdminCommand>,
+    /// Prometheus registry.
+    pub registry: Arc<Registry>,
+    /// Configured tick rate.
+    pub tick_rate: u16,
+    /// For uptime.
+    pub started: Instant,
+}
+
+/// The admin routes and `/metrics`.
+pub fn router(state: AdminState) -> Router {
+    let admin = Router::new()
+        .route("/admin/status", get(status))
+        .route("/admin/players", get(players))
+        .route("/admin/kick", post(kick))
+        .route("/admin/broadcast", post(broadcast))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    admin.route("/metrics", get(metrics)).layer(DefaultBodyLimit::max(4096)).with_state(state)
+}
+
+/// Compares in time independent of where the first difference is.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Lets a request through only with the right bearer token.
+async fn require_token(State(state): State<AdminState>, request: Request, next: Next) -> Response {
+    let Some(token) = &state.token else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "admin API is off: start the server with --admin-token or TICKFORGE_ADMIN_TOKEN",
+        );
+    };
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if given.is_some_and(|g| same(g.as_bytes(), token.as_bytes())) {
+        return next.run(request).await;
+    }
+    let mut response = error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
+    response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    response
+}
+
+async fn status(State(state): State<AdminState>) -> Response {
+    let t = &state.tick;
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let ms = |us: u64| us as f64 / 1000.0;
+    Json(json!({
+        "tick_rate": state.tick_rate,
+        "tick": load(&t.tick),
+        "tick_ms": { "p50": ms(load(&t.window_p50_us)), "p99": ms(load(&t.window_p99_us)), "max": ms(load(&t.window_max_us)) },
+        "overruns": load(&t.overruns),
+        "skipped_ticks": load(&t.skipped),
+        "players": load(&t.players),
+        "entities": load(&t.entities),
+        "bytes_in_per_s": load(&t.bytes_in_per_s),
+        "bytes_out_per_s": load(&t.bytes_out_per_s),
+        "store_queue_depth": state.store.queue_depth(),
+        "malformed_messages": load(&t.malformed),
+        "uptime_s": (state.started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+    }))
+    .into_response()
+}
+
+async fn players(State(state): State<AdminState>) -> Response {
+    Json(json!({ "players": state.live.players() })).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KickBody {
+    username: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BroadcastBody {
+    text: String,
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))
+}
+
+async fn kick(State(state): State<AdminState>, body: Bytes) -> Response {
+    let body: KickBody = match parse(&body) {
+        Ok(b) => b,
+        Err(message) => return error(StatusCode::BAD_REQUEST, &message),
+    };
+    let reason = body.reason.unwrap_or_else(|| "kicked by an operator".into());
+    let (reply, answer) = oneshot::channel();
+    if state.commands.try_send(AdminCommand::Kick { username: body.username.clone(), reason, reply }).is_err() {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "server busy, try again");
+    }
+    match tokio::time::timeout(Duration::from_secs(5), answer).await {
+        Ok(Ok(true)) => Json(json!({ "kicked": body.username })).into_response(),
+        Ok(Ok(false)) => error(StatusCode::NOT_FOUND, "no such player connected"),
+        _ => error(StatusCode::SERVICE_UNAVAILABLE, "tick loop did not answer"),
+    }
+}
+
+async fn broadcast(State(state): State<AdminState>, body: Bytes) -> Response {
+    let body: BroadcastBody = match parse(&body) {
+        Ok(b) => b,
+        Err(message) => return error(StatusCode::BAD_REQUEST, &message),
+    };
+    let text = body.text.trim();
+    if text.is_empty() || text.chars().count() > MAX_CHAT_CHARS {
+        return error(StatusCode::BAD_REQUEST, "text must be 1 to 200 characters");
+    }
+    match state.commands.try_send(AdminCommand::Broadcast { text: text.to_owned() }) {
+        Ok(()) => (StatusCode::ACCEPTED, Json(json!({ "sent": true }))).into_response(),
+        Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "server busy, try again"),
+    }
+}
+
+async fn metrics(State(state): State<AdminState>) -> Response {
+    let mut text = String::new();
+    if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &state.registry) {
+        tracing::error!(error = %e, "cannot encode metrics");
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
+    }
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response()
+}

@@ -1,0 +1,80 @@
+//! The tick loop's half of the admin surface: apply operator commands and
+//! publish per-player figures, both without blocking.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use bevy_ecs::prelude::*;
+use crossbeam_channel::Receiver;
+use tickforge_shared::protocol::{Channel, ServerMessage};
+
+use super::live::{AdminCommand, LiveStats, PlayerRow};
+use crate::game::components::Avatar;
+use crate::net::NetServer;
+use crate::schedule::SharedMetrics;
+use crate::tick::TickInfo;
+
+/// Commands from the admin API, drained each tick.
+#[derive(Debug, Resource)]
+pub struct AdminInbox(pub Receiver<AdminCommand>);
+
+/// Where per-player figures are published.
+#[derive(Debug, Clone, Resource)]
+pub struct Live(pub Arc<LiveStats>);
+
+/// Applies queued operator commands.
+pub fn apply_commands(inbox: Res<AdminInbox>, mut net: ResMut<NetServer>, avatars: Query<&Avatar>) {
+    while let Ok(command) = inbox.0.try_recv() {
+        match command {
+            AdminCommand::Kick { username, reason, reply } => {
+                let target = avatars.iter().find(|a| a.name.eq_ignore_ascii_case(&username));
+                if let Some(avatar) = target {
+                    tracing::info!(account = avatar.account_id, name = %avatar.name, %reason, "kicked by operator");
+                    net.kick(avatar.client, &reason);
+                }
+                let _ = reply.send(target.is_some());
+            }
+            AdminCommand::Broadcast { text } => {
+                net.broadcast(Channel::Reliable, &ServerMessage::Notice { text });
+            }
+        }
+    }
+}
+
+/// Once a second: traffic totals and the per-player table.
+pub fn publish(
+    tick: Res<TickInfo>,
+    net: Res<NetServer>,
+    live: Res<Live>,
+    metrics: Res<SharedMetrics>,
+    avatars: Query<&Avatar>,
+    mut rows: Local<Vec<PlayerRow>>,
+) {
+    let per_second = (1.0 / tick.dt).round().max(1.0) as u64;
+    if !tick.tick.is_multiple_of(per_second) {
+        return;
+    }
+    rows.clear();
+    let (mut bytes_in, mut bytes_out) = (0.0, 0.0);
+    for avatar in &avatars {
+        let stats = net.link_stats(avatar.client);
+        let (rtt_ms, packet_loss, bytes_in_per_s, bytes_out_per_s) =
+            stats.map_or((0.0, 0.0, 0.0, 0.0), |s| (s.rtt_ms, s.packet_loss, s.bytes_in_per_s, s.bytes_out_per_s));
+        bytes_in += bytes_in_per_s;
+        bytes_out += bytes_out_per_s;
+        rows.push(PlayerRow {
+            account_id: avatar.account_id,
+            username: avatar.name.clone(),
+            address: net.client_addr(avatar.client).map(|a| a.to_string()),
+            rtt_ms: (rtt_ms * 10.0).round() / 10.0,
+            packet_loss,
+            bytes_in_per_s: bytes_in_per_s.round(),
+            bytes_out_per_s: bytes_out_per_s.round(),
+            connected_since: avatar.connected_at_ms / 1000,
+        });
+    }
+    metrics.0.bytes_in_per_s.store(bytes_in as u64, Ordering::Relaxed);
+    metrics.0.bytes_out_per_s.store(bytes_out as u64, Ordering::Relaxed);
+    metrics.0.malformed.store(net.malformed_total(), Ordering::Relaxed);
+    live.0.try_publish(&mut rows);
+}
