@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};
+use ureq::tls::{Certificate, RootCerts, TlsConfig};
 
 /// What went wrong talking to the auth API.
 #[derive(Debug, thiserror::Error)]
@@ -69,14 +70,37 @@ pub struct AuthClient {
 }
 
 impl AuthClient {
-    /// A client for `base_url` (e.g. `http://127.0.0.1:7000`).
+    /// A client for `base_url` (e.g. `http://127.0.0.1:7000`, or `https://…`
+    /// verified against the usual web roots).
     pub fn new(base_url: &str) -> Self {
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(15)))
-            .build()
-            .into();
-        Self { base: base_url.trim_end_matches('/').to_owned(), agent }
+        Self::build(base_url, None)
+    }
+
+    /// A client for an HTTPS server whose certificate chains to one of the
+    /// PEM certificates in `ca_pem` (for a private CA or a self-signed cert).
+    pub fn with_ca_pem(base_url: &str, ca_pem: &[u8]) -> Result<Self, LoginError> {
+        let bad = |reason: String| LoginError::Transport { url: base_url.to_owned(), reason };
+        let certs: Vec<Certificate<'static>> = ureq::tls::parse_pem(ca_pem)
+            .filter_map(|item| match item {
+                Ok(ureq::tls::PemItem::Certificate(cert)) => Some(Ok(cert)),
+                Ok(_) => None,
+                Err(e) => Some(Err(e)),
+            })
+            .collect::<Result<_, _>>()
+            .map_err(|e| bad(format!("bad CA certificate: {e}")))?;
+        if certs.is_empty() {
+            return Err(bad("no certificate in the CA file".into()));
+        }
+        Ok(Self::build(base_url, Some(RootCerts::Specific(std::sync::Arc::new(certs)))))
+    }
+
+    fn build(base_url: &str, roots: Option<RootCerts>) -> Self {
+        let mut config =
+            ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(Duration::from_secs(15)));
+        if let Some(roots) = roots {
+            config = config.tls_config(TlsConfig::builder().root_certs(roots).build());
+        }
+        Self { base: base_url.trim_end_matches('/').to_owned(), agent: config.build().into() }
     }
 
     fn post(&self, path: &str, username: &str, password: &str) -> Result<(u16, String), LoginError> {

@@ -24,6 +24,9 @@ struct Args {
     /// Create the account first if it does not exist.
     #[arg(long)]
     register: bool,
+    /// PEM CA certificate to trust for an https:// server (e.g. a self-signed one).
+    #[arg(long)]
+    ca_cert: Option<std::path::PathBuf>,
     /// No window: scripted movement and JSON stats on stdout.
     #[arg(long)]
     headless: bool,
@@ -41,11 +44,19 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
+    let ca_cert = match args.ca_cert.as_ref().map(std::fs::read).transpose() {
+        Ok(pem) => pem,
+        Err(e) => {
+            eprintln!("tickforge-client: cannot read --ca-cert: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let options = LoginOptions {
         server_url: args.server.clone(),
         username: args.user.clone(),
         password: args.password.clone(),
         register: args.register,
+        ca_cert,
     };
     let session = Session::login(&options).and_then(|mut s| s.wait_connected(Duration::from_secs(10)).map(|()| s));
     let mut session = match session {

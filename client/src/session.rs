@@ -35,6 +35,8 @@ pub struct LoginOptions {
     pub password: String,
     /// Create the account first if it does not exist.
     pub register: bool,
+    /// PEM CA certificate(s) to trust for an HTTPS auth server.
+    pub ca_cert: Option<Vec<u8>>,
 }
 
 /// A connected (or connecting) player.
@@ -51,7 +53,10 @@ pub struct Session {
 impl Session {
     /// Logs in (registering first if asked) and starts the UDP handshake.
     pub fn login(options: &LoginOptions) -> Result<Self, SessionError> {
-        let auth = AuthClient::new(&options.server_url);
+        let auth = match &options.ca_cert {
+            Some(pem) => AuthClient::with_ca_pem(&options.server_url, pem)?,
+            None => AuthClient::new(&options.server_url),
+        };
         let login = if options.register {
             auth.register_and_login(&options.username, &options.password)?
         } else {

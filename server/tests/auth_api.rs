@@ -1,28 +1,13 @@
 //! The auth API over real HTTP against a real server on loopback.
 
+mod common;
+
+use common::{Reply, creds};
 use tickforge_server::Config;
 use tickforge_server::embedded::EmbeddedServer;
 
-struct Reply {
-    status: u16,
-    content_type: String,
-    body: String,
-}
-
 fn post(server: &EmbeddedServer, path: &str, body: &str) -> Reply {
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-    let mut response = agent
-        .post(format!("{}{path}", server.http_url()))
-        .header("content-type", "application/json")
-        .send(body)
-        .expect("HTTP request");
-    let content_type =
-        response.headers().get("content-type").map(|v| v.to_str().unwrap_or_default().to_owned()).unwrap_or_default();
-    Reply { status: response.status().as_u16(), content_type, body: response.body_mut().read_to_string().unwrap() }
-}
-
-fn creds(user: &str, password: &str) -> String {
-    serde_json::json!({ "username": user, "password": password }).to_string()
+    common::post(&format!("{}{path}", server.http_url()), body, None)
 }
 
 fn start() -> (tempfile::TempDir, EmbeddedServer) {

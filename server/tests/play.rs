@@ -1,49 +1,20 @@
 //! Real clients against a real server: two players see each other, and an
 //! avatar moves only through its owner's inputs.
 
-use std::time::{Duration, Instant};
+mod common;
 
-use tickforge_client::session::{LoginOptions, Session};
+use std::time::Duration;
+
+use common::{join, play, pump_until};
 use tickforge_server::Config;
 use tickforge_server::embedded::EmbeddedServer;
-
-fn join(server: &EmbeddedServer, user: &str) -> Session {
-    let options = LoginOptions {
-        server_url: server.http_url(),
-        username: user.into(),
-        password: "correct horse".into(),
-        register: true,
-    };
-    let mut session = Session::login(&options).expect("login");
-    session.wait_connected(Duration::from_secs(10)).expect("connected");
-    session
-}
-
-/// Pumps both sessions for `duration`, sending the given intents every tick.
-fn play(sessions: &mut [(&mut Session, (f32, f32))], duration: Duration) {
-    let start = Instant::now();
-    let tick = Duration::from_millis(33);
-    let mut next = start;
-    while start.elapsed() < duration {
-        for (session, _) in sessions.iter_mut() {
-            session.update(Duration::from_millis(5)).expect("session alive");
-        }
-        if Instant::now() >= next {
-            next += tick;
-            for (session, (x, y)) in sessions.iter_mut() {
-                session.send_input(*x, *y).expect("send input");
-            }
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
 
 #[test]
 fn two_players_see_each_other_and_only_owners_move_avatars() {
     let dir = tempfile::tempdir().unwrap();
     let server = EmbeddedServer::start(Config { npcs: 10, orbs: 0, ..Config::ephemeral(dir.path()) }).unwrap();
-    let mut alice = join(&server, "alice");
-    let mut bob = join(&server, "bob");
+    let mut alice = join(&server.http_url(), "alice");
+    let mut bob = join(&server.http_url(), "bob");
     play(&mut [(&mut alice, (0.0, 0.0)), (&mut bob, (0.0, 0.0))], Duration::from_millis(500));
 
     let alice_start = bob.world.avatar_of("alice").expect("bob sees alice").pos;
@@ -70,28 +41,22 @@ fn two_players_see_each_other_and_only_owners_move_avatars() {
 fn chat_is_relayed_under_the_token_name() {
     let dir = tempfile::tempdir().unwrap();
     let server = EmbeddedServer::start(Config { npcs: 0, ..Config::ephemeral(dir.path()) }).unwrap();
-    let mut alice = join(&server, "alice");
-    let mut bob = join(&server, "bob");
+    let mut alice = join(&server.http_url(), "alice");
+    let mut bob = join(&server.http_url(), "bob");
     alice.send_chat("hello bob");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !bob.world.chat.iter().any(|(from, text)| from == "alice" && text == "hello bob") {
-        assert!(Instant::now() < deadline, "chat never arrived: {:?}", bob.world.chat);
-        bob.update(Duration::from_millis(10)).unwrap();
-        alice.update(Duration::from_millis(10)).unwrap();
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    alice.update(Duration::ZERO).unwrap();
+    let arrived = pump_until(&mut bob, Duration::from_secs(5), |b| {
+        b.world.chat.iter().any(|(from, text)| from == "alice" && text == "hello bob")
+    });
+    assert!(arrived, "chat never arrived: {:?}", bob.world.chat);
 }
 
 #[test]
 fn shutdown_tells_clients_why() {
     let dir = tempfile::tempdir().unwrap();
     let server = EmbeddedServer::start(Config { npcs: 0, ..Config::ephemeral(dir.path()) }).unwrap();
-    let mut alice = join(&server, "alice");
+    let mut alice = join(&server.http_url(), "alice");
     server.stop().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while alice.world.disconnect_reason.is_none() && Instant::now() < deadline {
-        let _ = alice.update(Duration::from_millis(10));
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    pump_until(&mut alice, Duration::from_secs(5), |a| a.world.disconnect_reason.is_some());
     assert_eq!(alice.world.disconnect_reason.as_deref(), Some("server shutting down"));
 }

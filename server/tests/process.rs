@@ -1,54 +1,14 @@
 //! The `tickforge-server` binary as an operator runs it: flags, printed
 //! addresses, data dir contents, logs, restart and SIGINT.
 
-use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
+use std::process::Command;
+use std::time::Duration;
+
+use common::{PASSWORD, spawn};
 use tickforge_client::login::{AuthClient, LoginError};
 use tickforge_client::session::Session;
-
-const PASSWORD: &str = "s3cret-Passw0rd-XYZ";
-
-struct Running {
-    child: Child,
-    http_url: String,
-}
-
-fn spawn(data_dir: &Path) -> Running {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tickforge-server"))
-        .args(["--data-dir", data_dir.to_str().unwrap(), "--http", "127.0.0.1:0", "--udp", "127.0.0.1:0"])
-        .args(["--npcs", "5"])
-        .env("RUST_LOG", "debug")
-        .env_remove("TICKFORGE_PRIVATE_KEY")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn server");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let http = line.split_whitespace().find_map(|w| w.strip_prefix("http=")).expect("address line").to_owned();
-    Running { child, http_url: format!("http://{http}") }
-}
-
-/// SIGINT, wait for exit 0, return everything it logged.
-fn interrupt(mut running: Running) -> String {
-    let status = Command::new("kill").args(["-INT", &running.child.id().to_string()]).status().unwrap();
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let exit = loop {
-        if let Some(exit) = running.child.try_wait().unwrap() {
-            break exit;
-        }
-        assert!(Instant::now() < deadline, "server did not exit after SIGINT");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    assert!(exit.success(), "clean shutdown exits 0, got {exit:?}");
-    let mut logs = String::new();
-    running.child.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
-    logs
-}
 
 fn play_briefly(http_url: &str, user: &str) {
     let login = AuthClient::new(http_url).login(user, PASSWORD).expect("login");
@@ -66,13 +26,13 @@ fn play_briefly(http_url: &str, user: &str) {
 #[test]
 fn access_log_hashes_logs_and_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let server = spawn(dir.path());
+    let server = spawn(dir.path(), &[], &[]);
     let auth = AuthClient::new(&server.http_url);
     auth.register("alice", PASSWORD).unwrap();
     assert!(matches!(auth.login("alice", "wrong-password"), Err(LoginError::InvalidCredentials)));
     play_briefly(&server.http_url, "alice");
     std::thread::sleep(Duration::from_millis(300)); // let the disconnect reach the server
-    let logs = interrupt(server);
+    let logs = server.interrupt();
     assert!(!logs.contains(PASSWORD), "password in the server log");
     let key_before = std::fs::read(dir.path().join("private.key")).unwrap();
     assert!(!logs.contains(std::str::from_utf8(&key_before).unwrap()), "private key in the server log");
@@ -101,43 +61,42 @@ fn access_log_hashes_logs_and_restart() {
     }
 
     // Restart on the same data dir: the account and the key survive.
-    let server = spawn(dir.path());
+    let server = spawn(dir.path(), &[], &[]);
     play_briefly(&server.http_url, "alice");
-    interrupt(server);
+    server.interrupt();
     assert_eq!(std::fs::read(dir.path().join("private.key")).unwrap(), key_before);
 }
 
 #[test]
-fn key_from_environment_is_used_and_not_written() {
+fn secrets_from_environment_are_used_and_never_written_or_logged() {
     let dir = tempfile::tempdir().unwrap();
     let key = "0f".repeat(32);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tickforge-server"))
-        .args(["--data-dir", dir.path().to_str().unwrap(), "--http", "127.0.0.1:0", "--udp", "127.0.0.1:0"])
-        .env("TICKFORGE_PRIVATE_KEY", &key)
-        .env("RUST_LOG", "trace")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let http = line.split_whitespace().find_map(|w| w.strip_prefix("http=")).unwrap().to_owned();
-    let running = Running { child, http_url: format!("http://{http}") };
-    AuthClient::new(&running.http_url).register("bob", PASSWORD).unwrap();
-    play_briefly(&running.http_url, "bob");
-    let logs = interrupt(running);
+    let admin_token = "an-admin-token-of-some-length";
+    let env = [("TICKFORGE_PRIVATE_KEY", key.as_str()), ("TICKFORGE_ADMIN_TOKEN", admin_token), ("RUST_LOG", "trace")];
+    let server = spawn(dir.path(), &[], &env);
+    AuthClient::new(&server.http_url).register("bob", PASSWORD).unwrap();
+    play_briefly(&server.http_url, "bob");
+    assert_eq!(common::get(&format!("{}/admin/status", server.admin_url), Some(admin_token)).status, 200);
+    let logs = server.interrupt();
     assert!(!dir.path().join("private.key").exists(), "an env key is never written to disk");
     assert!(!logs.contains(&key), "key in the log");
+    assert!(!logs.contains(admin_token), "admin token in the log");
 }
 
 #[test]
 fn bad_flags_fail_with_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_tickforge-server"))
-        .args(["--data-dir", dir.path().to_str().unwrap(), "--argon2-m-kib", "1024"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("below the minimum"), "{stderr}");
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_tickforge-server"))
+            .args(["--data-dir", dir.path().to_str().unwrap()])
+            .args(args)
+            .env_remove("TICKFORGE_ADMIN_TOKEN")
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?} accepted");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    assert!(run(&["--argon2-m-kib", "1024"]).contains("below the minimum"));
+    assert!(run(&["--admin-token", "short"]).contains("at least 16 characters"));
+    assert!(run(&["--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key"]).contains("nonexistent"));
 }
