@@ -1,0 +1,119 @@
+//! Durability under SIGKILL: acknowledged registrations survive, player
+//! state is at most one save interval old, the database stays intact.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{PASSWORD, creds, join, play, post, pump_until, spawn};
+
+fn integrity_ok(dir: &std::path::Path) {
+    let db = rusqlite::Connection::open(dir.join("tickforge.db")).unwrap();
+    let check: String = db.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(check, "ok");
+}
+
+/// The saved (x, y, score) of the only player.
+fn saved_state(dir: &std::path::Path) -> (f32, f32, u32) {
+    let db = rusqlite::Connection::open(dir.join("tickforge.db")).unwrap();
+    db.query_row("SELECT x, y, score FROM player_state", [], |r| {
+        Ok((r.get::<_, f64>(0)? as f32, r.get::<_, f64>(1)? as f32, r.get(2)?))
+    })
+    .unwrap()
+}
+
+#[test]
+fn sigkill_during_a_registration_burst_loses_no_acknowledged_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = spawn(dir.path(), &["--hash-workers", "2", "--hash-queue", "64"], &[]);
+    let acknowledged = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..4)
+        .map(|w| {
+            let (url, acknowledged, stop) = (server.http_url.clone(), acknowledged.clone(), stop.clone());
+            std::thread::spawn(move || {
+                for i in 0..500 {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let name = format!("burst{w}x{i}");
+                    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+                    let result = agent.post(format!("{url}/v1/register")).send(creds(&name, PASSWORD));
+                    match result {
+                        Ok(r) if r.status() == 201 => acknowledged.lock().unwrap().push(name),
+                        Ok(_) => {}
+                        Err(_) => break, // the server is gone
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    server.kill();
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.join().unwrap();
+    }
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(acknowledged.len() >= 10, "the burst registered only {}", acknowledged.len());
+
+    integrity_ok(dir.path());
+    let db = rusqlite::Connection::open(dir.path().join("tickforge.db")).unwrap();
+    for name in &acknowledged {
+        let found: i64 =
+            db.query_row("SELECT COUNT(*) FROM accounts WHERE username = ?1", [name], |r| r.get(0)).unwrap();
+        assert_eq!(found, 1, "acknowledged account {name} lost");
+    }
+    drop(db);
+
+    // The restarted server serves them.
+    let server = spawn(dir.path(), &[], &[]);
+    let reply = post(&format!("{}/v1/login", server.http_url), &creds(&acknowledged[0], PASSWORD), None);
+    assert_eq!(reply.status, 200);
+    server.interrupt();
+}
+
+#[test]
+fn after_sigkill_player_state_is_at_most_one_save_interval_old() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = spawn(dir.path(), &["--save-interval", "0.5", "--orbs", "2000"], &[]);
+    let mut alice = join(&server.http_url, "alice");
+    play(&mut [(&mut alice, (1.0, 0.0))], Duration::from_millis(1500));
+    // Stand still for several save intervals: the saved state is the final one.
+    play(&mut [(&mut alice, (0.0, 0.0))], Duration::from_millis(1500));
+    let pos = alice.world.own_state().unwrap().pos;
+    let score = alice.world.score;
+    assert!(score > 0);
+    server.kill();
+    integrity_ok(dir.path());
+    assert_eq!(saved_state(dir.path()), (pos.x, pos.y, score));
+
+    let server = spawn(dir.path(), &[], &[]);
+    let mut again = join(&server.http_url, "alice");
+    assert!(pump_until(&mut again, Duration::from_secs(5), |s| s.world.own_state().is_some()));
+    assert_eq!(again.world.own_state().unwrap().pos, pos);
+    drop(again);
+    server.interrupt();
+}
+
+#[test]
+fn after_sigint_player_state_is_exact_without_any_periodic_save() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = spawn(dir.path(), &["--save-interval", "3600"], &[]);
+    let mut alice = join(&server.http_url, "alice");
+    play(&mut [(&mut alice, (0.0, 1.0))], Duration::from_millis(1000));
+    play(&mut [(&mut alice, (0.0, 0.0))], Duration::from_millis(500));
+    let pos = alice.world.own_state().unwrap().pos;
+    let score = alice.world.score;
+    server.interrupt();
+    assert_eq!(saved_state(dir.path()), (pos.x, pos.y, score));
+
+    let server = spawn(dir.path(), &[], &[]);
+    let mut again = join(&server.http_url, "alice");
+    assert!(pump_until(&mut again, Duration::from_secs(5), |s| s.world.own_state().is_some()));
+    assert_eq!(again.world.own_state().unwrap().pos, pos);
+    drop(again);
+    server.interrupt();
+}
