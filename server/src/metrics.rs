@@ -21,7 +21,8 @@ pub struct Histogram {
 /// A consistent-enough copy for exporting.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistogramSnapshot {
-    /// `(upper bound in seconds, cumulative count)` per finite bucket.
+    /// `(upper bound in seconds, count in this bucket alone)`, the last
+    /// bound being `f64::INFINITY` (the exporter accumulates).
     pub buckets: Vec<(f64, u64)>,
     /// Number of observations.
     pub count: u64,
@@ -41,15 +42,8 @@ impl Histogram {
 
     /// Reads the current figures.
     pub fn snapshot(&self) -> HistogramSnapshot {
-        let mut cumulative = 0;
-        let buckets = BOUNDS_US
-            .iter()
-            .zip(&self.buckets)
-            .map(|(&bound, count)| {
-                cumulative += count.load(Ordering::Relaxed);
-                (bound as f64 / 1e6, cumulative)
-            })
-            .collect();
+        let bounds = BOUNDS_US.iter().map(|&b| b as f64 / 1e6).chain(std::iter::once(f64::INFINITY));
+        let buckets = bounds.zip(&self.buckets).map(|(bound, count)| (bound, count.load(Ordering::Relaxed))).collect();
         HistogramSnapshot {
             buckets,
             count: self.count.load(Ordering::Relaxed),
@@ -63,7 +57,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn buckets_are_cumulative_and_inf_counts() {
+    fn each_observation_lands_in_one_bucket() {
         let h = Histogram::default();
         h.observe(Duration::from_micros(40));
         h.observe(Duration::from_micros(700));
@@ -71,8 +65,9 @@ mod tests {
         let s = h.snapshot();
         assert_eq!(s.count, 3);
         assert_eq!(s.buckets[0], (0.00005, 1));
-        assert_eq!(s.buckets[4], (0.001, 2));
-        assert_eq!(s.buckets.last().unwrap().1, 2, "5 s lands in +Inf only");
+        assert_eq!(s.buckets[4], (0.001, 1));
+        assert_eq!(*s.buckets.last().unwrap(), (f64::INFINITY, 1), "5 s lands in +Inf");
+        assert_eq!(s.buckets.iter().map(|b| b.1).sum::<u64>(), s.count);
         assert!((s.sum_secs - 5.00074).abs() < 1e-9);
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! | route | does |
 //! |---|---|
-//! | `GET /admin/status` | tick timing over the last minute, players, entities, traffic, store queue, uptime |
+//! | `GET /admin/status` | tick timing over the last minute (and 10 s), players, entities, traffic, store queue, uptime |
 //! | `GET /admin/players` | each player's address, RTT, loss, traffic, connected since |
 //! | `POST /admin/kick` `{"username"}` | disconnects the player, who is told why |
 //! | `POST /admin/broadcast` `{"text"}` | a notice to every player |
@@ -105,6 +105,7 @@ async fn status(State(state): State<AdminState>) -> Response {
         "tick_rate": state.tick_rate,
         "tick": load(&t.tick),
         "tick_ms": { "p50": ms(load(&t.window_p50_us)), "p99": ms(load(&t.window_p99_us)), "max": ms(load(&t.window_max_us)) },
+        "tick_ms_10s": { "p50": ms(load(&t.recent_p50_us)), "p99": ms(load(&t.recent_p99_us)), "max": ms(load(&t.recent_max_us)) },
         "overruns": load(&t.overruns),
         "skipped_ticks": load(&t.skipped),
         "players": load(&t.players),

@@ -22,6 +22,12 @@ pub struct TickMetrics {
     pub window_p99_us: AtomicU64,
     /// Longest tick over the last minute, in microseconds.
     pub window_max_us: AtomicU64,
+    /// Median tick duration over the last 10 seconds, in microseconds.
+    pub recent_p50_us: AtomicU64,
+    /// 99th percentile over the last 10 seconds, in microseconds.
+    pub recent_p99_us: AtomicU64,
+    /// Longest tick over the last 10 seconds, in microseconds.
+    pub recent_max_us: AtomicU64,
     /// Ticks whose work ran past the next deadline.
     pub overruns: AtomicU64,
     /// Ticks skipped after falling too far behind.
@@ -48,10 +54,13 @@ impl TickMetrics {
         self.skipped.store(stats.skipped, Ordering::Relaxed);
     }
 
-    fn publish_window(&self, p50: u64, p99: u64, max: u64) {
-        self.window_p50_us.store(p50, Ordering::Relaxed);
-        self.window_p99_us.store(p99, Ordering::Relaxed);
-        self.window_max_us.store(max, Ordering::Relaxed);
+    fn publish_window(&self, minute: (u64, u64, u64), recent: (u64, u64, u64)) {
+        self.window_p50_us.store(minute.0, Ordering::Relaxed);
+        self.window_p99_us.store(minute.1, Ordering::Relaxed);
+        self.window_max_us.store(minute.2, Ordering::Relaxed);
+        self.recent_p50_us.store(recent.0, Ordering::Relaxed);
+        self.recent_p99_us.store(recent.1, Ordering::Relaxed);
+        self.recent_max_us.store(recent.2, Ordering::Relaxed);
     }
 }
 
@@ -83,15 +92,17 @@ impl TickWindow {
         }
         self.durations_us.push_back(u32::try_from(took.as_micros()).unwrap_or(u32::MAX));
         if tick.is_multiple_of(self.publish_every) {
-            let (p50, p99, max) = self.summary();
-            metrics.publish_window(p50, p99, max);
+            let minute = self.summary(self.capacity);
+            let recent = self.summary(self.publish_every as usize * 10);
+            metrics.publish_window(minute, recent);
         }
     }
 
-    /// (p50, p99, max) in microseconds over the window.
-    pub fn summary(&mut self) -> (u64, u64, u64) {
+    /// (p50, p99, max) in microseconds over the last `ticks` ticks.
+    pub fn summary(&mut self, ticks: usize) -> (u64, u64, u64) {
         self.scratch.clear();
-        self.scratch.extend(self.durations_us.iter().copied());
+        let skip = self.durations_us.len().saturating_sub(ticks);
+        self.scratch.extend(self.durations_us.iter().skip(skip).copied());
         self.scratch.sort_unstable();
         let n = self.scratch.len();
         if n == 0 {
@@ -115,12 +126,13 @@ mod tests {
             let took = if tick == 300 { Duration::from_millis(50) } else { Duration::from_millis(1) };
             window.push(tick, took, &metrics);
         }
-        assert_eq!(window.summary(), (1000, 1000, 50_000));
+        assert_eq!(window.summary(600), (1000, 1000, 50_000));
         assert_eq!(metrics.window_max_us.load(Ordering::Relaxed), 50_000);
+        assert_eq!(metrics.recent_max_us.load(Ordering::Relaxed), 1000, "the spike is older than 10 s");
         // ...then another minute of 2 ms ticks pushes the spike out.
         for tick in 601..=1200 {
             window.push(tick, Duration::from_millis(2), &metrics);
         }
-        assert_eq!(window.summary(), (2000, 2000, 2000));
+        assert_eq!(window.summary(600), (2000, 2000, 2000));
     }
 }
