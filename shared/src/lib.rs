@@ -4,10 +4,12 @@
 //!
 //! - [`protocol`]: the wire messages, channels, [`protocol::PROTOCOL_ID`];
 //! - [`codec`]: the one place bytes become messages (bincode with a size limit);
-//! - [`sim`]: the pure, deterministic movement step both sides run.
+//! - [`sim`]: the pure, deterministic movement step both sides run;
+//! - [`snapshot`]: quantized, bit-packed, delta-encoded world state.
 //!
 //! This crate does no IO and reads no clock: time comes in as `dt`.
 
 pub mod codec;
 pub mod protocol;
 pub mod sim;
+pub mod snapshot;
