@@ -35,6 +35,25 @@ pub struct SecondStats {
     pub own_position: Option<[f32; 2]>,
     /// Our score.
     pub score: u32,
+    /// Own-avatar corrections beyond one quantization step, so far.
+    pub mispredictions: Mispredictions,
+    /// Sum of own-avatar correction distances during this second (world units).
+    pub correction_distance: f32,
+    /// Current interpolation delay.
+    pub interp_delay_ms: f64,
+    /// Time during this second with no newer snapshot to interpolate toward.
+    pub extrapolating_ms: f64,
+    /// Snapshots dropped (unknown baseline or undecodable), so far.
+    pub bad_snapshots: u64,
+}
+
+/// Own-avatar mispredictions.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct Mispredictions {
+    /// Corrections larger than one quantization step.
+    pub count: u64,
+    /// Largest correction, in world units.
+    pub max_distance: f32,
 }
 
 /// How much another player's avatar was seen to move.
@@ -63,6 +82,10 @@ pub struct Summary {
     pub own_position: Option<[f32; 2]>,
     /// Our final score.
     pub score: u32,
+    /// Own-avatar mispredictions over the run.
+    pub mispredictions: Mispredictions,
+    /// Longest stretch of one second's extrapolation, in milliseconds.
+    pub max_extrapolating_ms: f64,
     /// Other players' avatars, by name.
     pub others: HashMap<String, OtherPlayer>,
     /// Why the run ended early, if it did.
@@ -91,6 +114,8 @@ pub fn run(session: &mut Session, mover: &mut Mover, duration: Duration, out: &m
         max_entities: 0,
         own_position: None,
         score: 0,
+        mispredictions: Mispredictions { count: 0, max_distance: 0.0 },
+        max_extrapolating_ms: 0.0,
         others: HashMap::new(),
         error: None,
     };
@@ -102,6 +127,8 @@ pub fn run(session: &mut Session, mover: &mut Mover, duration: Duration, out: &m
     let mut snapshots_at_report = 0;
     let mut last_update = start;
     let mut seen_tick = 0;
+    let mut correction_at_report = 0.0f32;
+    let mut extrapolating_at_report = Duration::ZERO;
 
     while start.elapsed() < duration {
         let now = Instant::now();
@@ -109,8 +136,10 @@ pub fn run(session: &mut Session, mover: &mut Mover, duration: Duration, out: &m
             summary.error = Some(e.to_string());
             break;
         }
+        let frame_dt = now - last_update;
         last_update = now;
         summary.connected |= session.is_connected();
+        session.frame(frame_dt);
 
         if now >= next_tick {
             let (x, y) = mover.next(tick_rate);
@@ -151,8 +180,19 @@ pub fn run(session: &mut Session, mover: &mut Mover, duration: Duration, out: &m
                 bytes_in_per_s: session.bytes_in_per_s().round(),
                 own_position: world.own_state().map(|e| pos(e.pos)),
                 score: world.score,
+                mispredictions: Mispredictions {
+                    count: session.predictor.mispredictions,
+                    max_distance: session.predictor.max_correction,
+                },
+                correction_distance: session.predictor.correction_total - correction_at_report,
+                interp_delay_ms: (session.feel.interp_delay_ms * 10.0).round() / 10.0,
+                extrapolating_ms: (session.feel.extrapolating - extrapolating_at_report).as_secs_f64() * 1000.0,
+                bad_snapshots: world.bad_snapshots,
             };
             snapshots_at_report = world.snapshots;
+            correction_at_report = session.predictor.correction_total;
+            extrapolating_at_report = session.feel.extrapolating;
+            summary.max_extrapolating_ms = summary.max_extrapolating_ms.max(line.extrapolating_ms);
             let _ = writeln!(out, "{}", serde_json::to_string(&line).unwrap_or_default());
             let _ = out.flush();
             next_report += Duration::from_secs(1);
@@ -163,6 +203,8 @@ pub fn run(session: &mut Session, mover: &mut Mover, duration: Duration, out: &m
     summary.snapshots = session.world.snapshots;
     summary.own_position = session.world.own_state().map(|e| pos(e.pos));
     summary.score = session.world.score;
+    summary.mispredictions =
+        Mispredictions { count: session.predictor.mispredictions, max_distance: session.predictor.max_correction };
     summary.duration_s = (start.elapsed().as_secs_f64() * 100.0).round() / 100.0;
     summary
 }
@@ -177,6 +219,8 @@ pub fn failed(error: &SessionError) -> Summary {
         max_entities: 0,
         own_position: None,
         score: 0,
+        mispredictions: Mispredictions { count: 0, max_distance: 0.0 },
+        max_extrapolating_ms: 0.0,
         others: HashMap::new(),
         error: Some(error.to_string()),
     }

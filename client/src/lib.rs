@@ -1,14 +1,18 @@
 //! # tickforge-client
 //!
 //! Logs in over HTTP ([`login`]), plays over renet/netcode UDP ([`net`]),
-//! keeps the latest world state ([`world`]) in a [`session::Session`], and
+//! keeps the latest world state ([`world`]) in a [`session::Session`] that
+//! predicts the own avatar ([`predict`]) and interpolates the rest
+//! ([`interpolate`]), and
 //! shows it in a window (`render`, feature `graphics`) or drives it
 //! headless with scripted movement ([`headless`], [`moves`]).
 
 pub mod headless;
+pub mod interpolate;
 pub mod login;
 pub mod moves;
 pub mod net;
+pub mod predict;
 #[cfg(feature = "graphics")]
 pub mod render;
 pub mod session;

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use macroquad::prelude::*;
 use tickforge_shared::protocol::EntityKind;
-use tickforge_shared::sim::{WORLD_HEIGHT, WORLD_WIDTH};
+use tickforge_shared::sim::{AVATAR_RADIUS, ORB_RADIUS, WORLD_HEIGHT, WORLD_WIDTH};
+
+use crate::interpolate::Drawn;
 
 use crate::session::Session;
 
@@ -30,22 +32,22 @@ pub fn run(session: Session, title: String) {
     macroquad::Window::from_config(conf, play(session));
 }
 
-/// Maps world units to screen pixels, fitting the world under the HUD.
+/// Maps world units to screen pixels: the camera follows the own avatar and
+/// shows a little more than the server's view radius around it.
 struct View {
     scale: f32,
     origin: Vec2,
 }
 
+/// World units visible across the shorter screen side.
+const VISIBLE_SPAN: f32 = 1300.0;
+
 impl View {
-    fn fit() -> Self {
-        let avail_w = screen_width() - 20.0;
-        let avail_h = screen_height() - HUD_HEIGHT - 20.0;
-        let scale = (avail_w / WORLD_WIDTH).min(avail_h / WORLD_HEIGHT).max(0.01);
-        let origin = vec2(
-            (screen_width() - WORLD_WIDTH * scale) / 2.0,
-            HUD_HEIGHT + (avail_h + 20.0 - WORLD_HEIGHT * scale) / 2.0,
-        );
-        Self { scale, origin }
+    fn follow(center: tickforge_shared::sim::Vec2) -> Self {
+        let avail = (screen_width()).min(screen_height() - HUD_HEIGHT).max(1.0);
+        let scale = avail / VISIBLE_SPAN;
+        let screen_center = vec2(screen_width() / 2.0, HUD_HEIGHT + (screen_height() - HUD_HEIGHT) / 2.0);
+        Self { scale, origin: screen_center - vec2(center.x, center.y) * scale }
     }
 
     fn to_screen(&self, p: tickforge_shared::sim::Vec2) -> Vec2 {
@@ -68,6 +70,7 @@ async fn play(mut session: Session) {
     let mut last = Instant::now();
     let mut input_clock = Instant::now();
     let mut status: Option<String> = None;
+    let mut last_frame = Instant::now();
 
     loop {
         let frame_start = Instant::now();
@@ -117,7 +120,9 @@ async fn play(mut session: Session) {
             }
         }
 
-        draw(&session, chat_line.as_deref(), status.as_deref());
+        let drawn = session.frame(frame_start - last_frame).to_vec();
+        last_frame = frame_start;
+        draw(&session, &drawn, chat_line.as_deref(), status.as_deref());
         if let Some(rest) = frame_budget.checked_sub(frame_start.elapsed()) {
             std::thread::sleep(rest);
         }
@@ -125,10 +130,12 @@ async fn play(mut session: Session) {
     }
 }
 
-fn draw(session: &Session, chat_line: Option<&str>, status: Option<&str>) {
+fn draw(session: &Session, drawn: &[Drawn], chat_line: Option<&str>, status: Option<&str>) {
     clear_background(Color::from_rgba(18, 20, 28, 255));
-    let view = View::fit();
     let world = &session.world;
+    let center =
+        session.own_display_pos().unwrap_or(tickforge_shared::sim::Vec2::new(WORLD_WIDTH / 2.0, WORLD_HEIGHT / 2.0));
+    let view = View::follow(center);
     let top_left = view.to_screen(tickforge_shared::sim::Vec2::ZERO);
     draw_rectangle(
         top_left.x,
@@ -138,37 +145,45 @@ fn draw(session: &Session, chat_line: Option<&str>, status: Option<&str>) {
         Color::from_rgba(30, 34, 46, 255),
     );
     draw_rectangle_lines(top_left.x, top_left.y, WORLD_WIDTH * view.scale, WORLD_HEIGHT * view.scale, 2.0, GRAY);
+    // Grid lines every 100 units make movement visible.
+    let grid = Color::from_rgba(40, 46, 60, 255);
+    for i in 1..20 {
+        let a = view.to_screen(tickforge_shared::sim::Vec2::new(i as f32 * 100.0, 0.0));
+        let b = view.to_screen(tickforge_shared::sim::Vec2::new(0.0, i as f32 * 100.0));
+        draw_line(a.x, top_left.y, a.x, top_left.y + WORLD_HEIGHT * view.scale, 1.0, grid);
+        draw_line(top_left.x, b.y, top_left.x + WORLD_WIDTH * view.scale, b.y, 1.0, grid);
+    }
 
-    let npc_radius = (8.0 * view.scale).max(3.0);
-    let avatar_radius = (16.0 * view.scale).max(6.0);
-    let orb_radius = (10.0 * view.scale).max(3.0);
-    for entity in world.entities.values().filter(|e| e.kind == EntityKind::Orb) {
+    let radius = |units: f32, min: f32| (units * view.scale).max(min);
+    for entity in drawn.iter().filter(|e| e.kind == EntityKind::Orb) {
         let p = view.to_screen(entity.pos);
-        draw_circle(p.x, p.y, orb_radius, Color::from_rgba(255, 120, 220, 255));
+        draw_circle(p.x, p.y, radius(ORB_RADIUS, 3.0), Color::from_rgba(255, 120, 220, 255));
     }
-    for entity in world.entities.values().filter(|e| e.kind == EntityKind::Npc) {
+    for entity in drawn.iter().filter(|e| e.kind == EntityKind::Npc) {
         let p = view.to_screen(entity.pos);
-        draw_circle(p.x, p.y, npc_radius, Color::from_rgba(120, 200, 140, 255));
+        draw_circle(p.x, p.y, radius(10.0, 3.0), Color::from_rgba(120, 200, 140, 255));
     }
-    for entity in world.entities.values().filter(|e| e.kind == EntityKind::Avatar) {
+    for entity in drawn.iter().filter(|e| e.kind == EntityKind::Avatar) {
         let p = view.to_screen(entity.pos);
         let own = world.own_entity == Some(entity.id);
         let color = if own { GOLD } else { Color::from_rgba(90, 160, 255, 255) };
+        let r = radius(AVATAR_RADIUS, 6.0);
         if own {
-            draw_circle_lines(p.x, p.y, avatar_radius + 4.0, 2.0, WHITE);
+            draw_circle_lines(p.x, p.y, r + 4.0, 2.0, WHITE);
         }
-        draw_circle(p.x, p.y, avatar_radius, color);
+        draw_circle(p.x, p.y, r, color);
         let name = world.names.get(&entity.id).map_or("?", String::as_str);
         let size = measure_text(name, None, 18, 1.0);
-        draw_text(name, p.x - size.width / 2.0, p.y - avatar_radius - 6.0, 18.0, WHITE);
+        draw_text(name, p.x - size.width / 2.0, p.y - r - 6.0, 18.0, WHITE);
     }
 
     let hud = format!(
-        "score {}   tick {}   rtt {:.0} ms   entities {}   players {}   fps {}",
+        "score {}   tick {}   rtt {:.0} ms   interp {:.0} ms   entities {}   players {}   fps {}",
         world.score,
         world.server_tick,
         session.rtt_ms(),
-        world.entities.len(),
+        session.feel.interp_delay_ms,
+        drawn.len(),
         world.names.len(),
         get_fps()
     );

@@ -5,9 +5,12 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use tickforge_shared::protocol::{Channel, ClientMessage, INPUT_REDUNDANCY, InputCmd, MAX_CHAT_CHARS, ServerMessage};
+use tickforge_shared::sim::{Body, Intent, Vec2};
 
+use crate::interpolate::{self, Drawn, ServerClock};
 use crate::login::{AuthClient, LoginError};
 use crate::net::{Connection, NetError};
+use crate::predict::Predictor;
 use crate::world::ClientWorld;
 
 /// Why a session could not start or ended.
@@ -22,6 +25,16 @@ pub enum SessionError {
     /// The handshake did not finish in time.
     #[error("no connection to the game server within {0:?} (is UDP reachable?)")]
     ConnectTimeout(Duration),
+}
+
+/// The usual gap between snapshots, in ticks (median of recent gaps).
+fn snapshot_interval_ticks(world: &ClientWorld) -> f64 {
+    let mut gaps: Vec<u32> = world.history.iter().zip(world.history.iter().skip(1)).map(|(a, b)| b.0 - a.0).collect();
+    if gaps.is_empty() {
+        return 1.0;
+    }
+    gaps.sort_unstable();
+    f64::from(gaps[gaps.len() / 2].max(1))
 }
 
 /// How to log in.
@@ -39,15 +52,31 @@ pub struct LoginOptions {
     pub ca_cert: Option<Vec<u8>>,
 }
 
+/// Netcode figures the session keeps.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct FeelStats {
+    /// Current interpolation delay in milliseconds.
+    pub interp_delay_ms: f64,
+    /// Total time spent with no newer snapshot to interpolate toward.
+    pub extrapolating: Duration,
+}
+
 /// A connected (or connecting) player.
 #[derive(Debug)]
 pub struct Session {
     conn: Connection,
     /// What the server has told us.
     pub world: ClientWorld,
+    /// The own avatar's prediction.
+    pub predictor: Predictor,
+    clock: ServerClock,
+    started: Instant,
+    /// Interpolation figures.
+    pub feel: FeelStats,
     next_seq: u32,
     recent: VecDeque<InputCmd>,
     scratch: Vec<ServerMessage>,
+    drawn: Vec<Drawn>,
 }
 
 impl Session {
@@ -70,9 +99,14 @@ impl Session {
         Ok(Self {
             conn: Connection::connect(token)?,
             world: ClientWorld::default(),
+            predictor: Predictor::default(),
+            clock: ServerClock::default(),
+            started: Instant::now(),
+            feel: FeelStats::default(),
             next_seq: 1,
             recent: VecDeque::with_capacity(INPUT_REDUNDANCY),
             scratch: Vec::new(),
+            drawn: Vec::new(),
         })
     }
 
@@ -96,6 +130,14 @@ impl Session {
         for message in self.scratch.drain(..) {
             self.world.apply(message);
         }
+        let now = self.started.elapsed().as_secs_f64();
+        self.clock.dt = self.tick_dt() as f64;
+        for tick in self.world.fresh_ticks.drain(..) {
+            self.clock.observe(tick, now);
+        }
+        if let Some((own, ack)) = self.world.fresh_own.take() {
+            self.predictor.reconcile(Body { pos: own.pos, vel: own.vel }, ack, self.tick_dt());
+        }
         let outcome = received.and_then(|()| self.conn.flush());
         let ended = outcome.is_err() || self.conn.is_disconnected();
         match (ended, &self.world.disconnect_reason) {
@@ -108,15 +150,25 @@ impl Session {
         }
     }
 
-    /// Sends this tick's input, with the previous few repeated.
+    /// Seconds per server tick.
+    pub fn tick_dt(&self) -> f32 {
+        1.0 / f32::from(self.world.tick_rate.max(1))
+    }
+
+    /// Sends this tick's input (with the previous few repeated) and applies
+    /// it to the own avatar's prediction at once.
     pub fn send_input(&mut self, move_x: f32, move_y: f32) -> Result<(), SessionError> {
-        let cmd = InputCmd { seq: self.next_seq, move_x, move_y };
+        let now = self.started.elapsed().as_secs_f64();
+        let tick = self.clock.server_tick_now(now).map_or(self.world.server_tick, |t| t.max(0.0) as u32);
+        let cmd = InputCmd { seq: self.next_seq, tick, move_x, move_y };
         self.next_seq = self.next_seq.wrapping_add(1);
         if self.recent.len() == INPUT_REDUNDANCY {
             self.recent.pop_front();
         }
         self.recent.push_back(cmd);
-        let message = ClientMessage::Input { inputs: self.recent.iter().copied().collect() };
+        self.predictor.input(cmd.seq, Intent::new(move_x, move_y), self.tick_dt());
+        let message =
+            ClientMessage::Input { ack_tick: self.world.server_tick, inputs: self.recent.iter().copied().collect() };
         self.conn.send(Channel::Input, &message);
         self.conn.flush()?;
         Ok(())
@@ -126,6 +178,36 @@ impl Session {
     pub fn send_chat(&mut self, text: &str) {
         let text: String = text.chars().take(MAX_CHAT_CHARS).collect();
         self.conn.send(Channel::Reliable, &ClientMessage::Chat { text });
+    }
+
+    /// What to draw now: remote entities interpolated at the adaptive delay,
+    /// the own avatar predicted and smoothed. `frame_dt` is the time since
+    /// the last call.
+    pub fn frame(&mut self, frame_dt: Duration) -> &[Drawn] {
+        self.predictor.smooth(frame_dt.as_secs_f32());
+        let now = self.started.elapsed().as_secs_f64();
+        let dt = self.tick_dt() as f64;
+        let Some((offset, jitter)) = self.clock.offset_and_jitter() else {
+            self.drawn.clear();
+            return &self.drawn;
+        };
+        let interval = snapshot_interval_ticks(&self.world) * dt;
+        let delay = interval + 2.0 * jitter + 0.005;
+        self.feel.interp_delay_ms = delay * 1000.0;
+        let render_tick = (now - offset - delay) / dt;
+        if interpolate::sample(&self.world.history, render_tick, &mut self.drawn) {
+            self.feel.extrapolating += frame_dt;
+        }
+        if let (Some(own), Some(pos)) = (self.world.own_entity, self.predictor.display_pos()) {
+            self.drawn.retain(|d| d.id != own);
+            self.drawn.push(Drawn { id: own, kind: tickforge_shared::protocol::EntityKind::Avatar, pos });
+        }
+        &self.drawn
+    }
+
+    /// The own avatar's drawn position.
+    pub fn own_display_pos(&self) -> Option<Vec2> {
+        self.predictor.display_pos()
     }
 
     /// Whether the handshake is done.

@@ -1,11 +1,32 @@
 //! The client's picture of the world, built only from server messages.
+//!
+//! Snapshots are decoded against the baseline they name (kept in
+//! [`ClientWorld::history`]), which also feeds interpolation. A snapshot
+//! that arrives late, or whose baseline is gone, or that does not decode,
+//! is dropped and counted — never applied half-way.
 
 use std::collections::{HashMap, VecDeque};
 
-use tickforge_shared::protocol::{EntityState, NetId, ServerMessage, Snapshot};
+use tickforge_shared::protocol::{EntityKind, NetId, OwnState, ServerMessage, Snapshot};
+use tickforge_shared::sim::Vec2;
+use tickforge_shared::snapshot::{self, KnownSet};
 
 /// Chat lines kept for display.
 pub const CHAT_HISTORY: usize = 8;
+
+/// Decoded snapshots kept as baselines and for interpolation.
+pub const SNAPSHOT_HISTORY: usize = 64;
+
+/// An entity as last received.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ViewEntity {
+    /// Id.
+    pub id: NetId,
+    /// Kind.
+    pub kind: EntityKind,
+    /// Position (quantized; exact for the own avatar).
+    pub pos: Vec2,
+}
 
 /// Everything the client knows about the world.
 #[derive(Debug, Default, Clone)]
@@ -22,8 +43,16 @@ pub struct ClientWorld {
     pub ack_input_seq: u32,
     /// Our score.
     pub score: u32,
-    /// Entities of the newest snapshot.
-    pub entities: HashMap<NetId, EntityState>,
+    /// Entities of the newest snapshot, and our own avatar.
+    pub entities: HashMap<NetId, ViewEntity>,
+    /// Decoded snapshots, oldest first.
+    pub history: VecDeque<(u32, KnownSet)>,
+    /// Our avatar exactly as the server last had it.
+    pub own: Option<OwnState>,
+    /// The newest own state and its input ack, not yet reconciled.
+    pub fresh_own: Option<(OwnState, u32)>,
+    /// Ticks of snapshots applied since last taken (for the clock).
+    pub fresh_ticks: Vec<u32>,
     /// Player names by avatar.
     pub names: HashMap<NetId, String>,
     /// Recent chat lines and notices: (from, text); notices come from "server".
@@ -32,6 +61,8 @@ pub struct ClientWorld {
     pub disconnect_reason: Option<String>,
     /// Snapshots applied so far.
     pub snapshots: u64,
+    /// Snapshots dropped: unknown baseline or undecodable payload.
+    pub bad_snapshots: u64,
 }
 
 impl ClientWorld {
@@ -50,7 +81,6 @@ impl ClientWorld {
             }
             ServerMessage::PlayerLeft { id } => {
                 self.names.remove(&id);
-                self.entities.remove(&id);
             }
             ServerMessage::Snapshot(snapshot) => self.apply_snapshot(snapshot),
             ServerMessage::Chat { from, text } => self.push_chat(from, text),
@@ -67,11 +97,41 @@ impl ClientWorld {
         if self.snapshots > 0 && snapshot.tick <= self.server_tick {
             return;
         }
+        let empty = Vec::new();
+        let baseline = match snapshot.baseline_tick {
+            None => &empty,
+            Some(tick) => match self.history.iter().find(|(t, _)| *t == tick) {
+                Some((_, set)) => set,
+                None => {
+                    self.bad_snapshots += 1;
+                    tracing::debug!(tick, "snapshot against a baseline we no longer have");
+                    return;
+                }
+            },
+        };
+        let set = match snapshot::decode(baseline, &snapshot.payload) {
+            Ok(set) => set,
+            Err(e) => {
+                self.bad_snapshots += 1;
+                tracing::warn!(error = %e, "undecodable snapshot");
+                return;
+            }
+        };
+        self.entities.clear();
+        self.entities.extend(set.iter().map(|k| (k.id, ViewEntity { id: k.id, kind: k.kind, pos: k.pos() })));
+        if let Some(own) = snapshot.own {
+            self.entities.insert(own.id, ViewEntity { id: own.id, kind: EntityKind::Avatar, pos: own.pos });
+            self.fresh_own = Some((own, snapshot.ack_input_seq));
+        }
+        if self.history.len() == SNAPSHOT_HISTORY {
+            self.history.pop_front();
+        }
+        self.history.push_back((snapshot.tick, set));
         self.server_tick = snapshot.tick;
         self.ack_input_seq = snapshot.ack_input_seq;
         self.score = snapshot.your_score;
-        self.entities.clear();
-        self.entities.extend(snapshot.entities.into_iter().map(|e| (e.id, e)));
+        self.own = snapshot.own;
+        self.fresh_ticks.push(snapshot.tick);
         self.snapshots += 1;
     }
 
@@ -82,13 +142,13 @@ impl ClientWorld {
         }
     }
 
-    /// Our avatar's latest state.
-    pub fn own_state(&self) -> Option<&EntityState> {
-        self.own_entity.and_then(|id| self.entities.get(&id))
+    /// Our avatar's latest authoritative state.
+    pub fn own_state(&self) -> Option<ViewEntity> {
+        self.own.map(|o| ViewEntity { id: o.id, kind: EntityKind::Avatar, pos: o.pos })
     }
 
     /// The avatar of the player called `name`.
-    pub fn avatar_of(&self, name: &str) -> Option<&EntityState> {
+    pub fn avatar_of(&self, name: &str) -> Option<&ViewEntity> {
         let id = self.names.iter().find(|(_, n)| n.as_str() == name).map(|(id, _)| *id)?;
         self.entities.get(&id)
     }
@@ -97,32 +157,33 @@ impl ClientWorld {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tickforge_shared::protocol::EntityKind;
-    use tickforge_shared::sim::Vec2;
+    use tickforge_shared::snapshot::Known;
 
-    fn snapshot(tick: u32, x: f32) -> ServerMessage {
+    fn snapshot(tick: u32, baseline: Option<(u32, &KnownSet)>, x: f32) -> ServerMessage {
+        let target = vec![Known::new(NetId(1), EntityKind::Npc, Vec2::new(x, 0.0))];
+        let (payload, _) = snapshot::encode(baseline.map_or(&[][..], |b| b.1), &target);
         ServerMessage::Snapshot(Snapshot {
             tick,
+            baseline_tick: baseline.map(|b| b.0),
             ack_input_seq: tick,
             your_score: 0,
-            entities: vec![EntityState {
-                id: NetId(1),
-                kind: EntityKind::Npc,
-                pos: Vec2::new(x, 0.0),
-                vel: Vec2::ZERO,
-            }],
+            own: None,
+            payload,
         })
     }
 
     #[test]
-    fn late_snapshots_are_ignored() {
+    fn deltas_apply_and_late_or_orphan_snapshots_are_dropped() {
         let mut world = ClientWorld::default();
-        world.apply(snapshot(10, 1.0));
-        world.apply(snapshot(9, 2.0));
-        assert_eq!(world.server_tick, 10);
-        assert_eq!(world.entities[&NetId(1)].pos.x, 1.0);
-        world.apply(snapshot(11, 3.0));
-        assert_eq!(world.entities[&NetId(1)].pos.x, 3.0);
+        world.apply(snapshot(10, None, 1.0));
+        let base = world.history.back().unwrap().1.clone();
+        world.apply(snapshot(12, Some((10, &base)), 2.0));
+        assert_eq!(world.entities[&NetId(1)].pos.x, 2.0);
+        world.apply(snapshot(11, None, 9.0));
+        assert_eq!(world.server_tick, 12, "late snapshot ignored");
+        world.apply(snapshot(13, Some((3, &base)), 3.0));
+        assert_eq!(world.bad_snapshots, 1, "unknown baseline");
+        assert_eq!(world.entities[&NetId(1)].pos.x, 2.0);
         assert_eq!(world.snapshots, 2);
     }
 }

@@ -4,6 +4,7 @@ use std::process::Command;
 
 use tickforge_server::Config;
 use tickforge_server::embedded::EmbeddedServer;
+use tickforge_server::game::replicate::ReplicationConfig;
 
 fn client(server: &EmbeddedServer, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_tickforge-client"))
@@ -17,7 +18,13 @@ fn client(server: &EmbeddedServer, args: &[&str]) -> std::process::Output {
 #[test]
 fn headless_client_connects_and_reports_json() {
     let dir = tempfile::tempdir().unwrap();
-    let server = EmbeddedServer::start(Config { npcs: 50, orbs: 0, ..Config::ephemeral(dir.path()) }).unwrap();
+    let server = EmbeddedServer::start(Config {
+        npcs: 50,
+        orbs: 0,
+        replication: ReplicationConfig { view_radius: 5000.0, ..ReplicationConfig::default() },
+        ..Config::ephemeral(dir.path())
+    })
+    .unwrap();
     let out = client(
         &server,
         &["--register", "--user", "a", "--password", "correct horse", "--moves", "circle", "--duration", "2.5"],
@@ -35,6 +42,8 @@ fn headless_client_connects_and_reports_json() {
     assert_eq!(second["entities"], 51, "50 NPCs and our avatar");
     assert!(second["snapshots_per_s"].as_u64().unwrap() >= 20, "{second}");
     assert!(second["bytes_in_per_s"].as_f64().unwrap() > 0.0);
+    assert_eq!(second["mispredictions"]["count"], 0, "an honest client on loopback predicts exactly: {second}");
+    assert!(second["interp_delay_ms"].as_f64().unwrap() > 0.0);
     let summary = lines.last().unwrap();
     assert_eq!(summary["summary"], true);
     assert_eq!(summary["connected"], true);

@@ -55,6 +55,8 @@ pub struct Config {
     pub orbs: u32,
     /// How often every player's state is handed to the store.
     pub save_interval: Duration,
+    /// Interest radius, snapshot rate and per-client budget.
+    pub replication: crate::game::replicate::ReplicationConfig,
     /// Connection limit.
     pub max_players: usize,
     /// How long a connect token stays valid after login.
@@ -88,6 +90,7 @@ impl Default for Config {
             npcs: 200,
             orbs: 40,
             save_interval: Duration::from_secs(5),
+            replication: crate::game::replicate::ReplicationConfig::default(),
             max_players: 64,
             token_ttl: Duration::from_secs(30),
             connection_timeout_secs: 10,

@@ -219,6 +219,7 @@ impl Server {
         world.insert_resource(admin::tick::AdminInbox(admin_rx));
         world.insert_resource(admin::tick::Live(live));
         world.insert_resource(game::progress::SaveEvery(config.save_every_ticks()));
+        world.insert_resource(config.replication);
         game::movement::spawn_npcs(&mut world, config.npcs, 0x7469_636b);
         game::orbs::spawn_orbs(&mut world, config.orbs, 0x6f72_6273);
         let mut schedule = schedule::build_schedule();

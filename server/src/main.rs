@@ -13,6 +13,7 @@ use clap::Parser;
 use tickforge_server::auth::limiter::LimitConfig;
 use tickforge_server::auth::tls::TlsFiles;
 use tickforge_server::config::HashParams;
+use tickforge_server::game::replicate::ReplicationConfig;
 use tickforge_server::secrets::{AdminToken, PrivateKey};
 use tickforge_server::{Config, Server};
 
@@ -57,6 +58,15 @@ struct Args {
     /// Seconds between saves of every player's state.
     #[arg(long, default_value_t = 5.0)]
     save_interval: f64,
+    /// Entities farther than this from a player are not sent to it (world units).
+    #[arg(long, default_value_t = 600.0)]
+    view_radius: f32,
+    /// Snapshots per second sent to each player (at most the tick rate).
+    #[arg(long)]
+    snapshot_rate: Option<u16>,
+    /// Most snapshot payload bytes per player per snapshot.
+    #[arg(long, default_value_t = 1000)]
+    snapshot_budget: usize,
     /// Maximum simultaneous players (at most 1024).
     #[arg(long, default_value_t = 64)]
     max_players: usize,
@@ -114,6 +124,13 @@ fn main() -> anyhow::Result<()> {
         npcs: args.npcs,
         orbs: args.orbs,
         save_interval: Duration::try_from_secs_f64(args.save_interval).context("--save-interval")?,
+        replication: ReplicationConfig {
+            view_radius: args.view_radius.max(1.0),
+            every_ticks: u64::from(
+                args.tick_rate / args.snapshot_rate.unwrap_or(args.tick_rate).clamp(1, args.tick_rate.max(1)),
+            ),
+            budget_bytes: args.snapshot_budget.max(64),
+        },
         max_players: args.max_players,
         token_ttl: Duration::from_secs(args.token_ttl),
         hash_params: HashParams { m_kib: args.argon2_m_kib, t: args.argon2_t, p: args.argon2_p },

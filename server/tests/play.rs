@@ -8,11 +8,23 @@ use std::time::Duration;
 use common::{join, play, pump_until};
 use tickforge_server::Config;
 use tickforge_server::embedded::EmbeddedServer;
+use tickforge_server::game::replicate::ReplicationConfig;
+
+/// A view radius covering the whole world, so both players always see each other.
+fn whole_world() -> ReplicationConfig {
+    ReplicationConfig { view_radius: 5000.0, ..ReplicationConfig::default() }
+}
 
 #[test]
 fn two_players_see_each_other_and_only_owners_move_avatars() {
     let dir = tempfile::tempdir().unwrap();
-    let server = EmbeddedServer::start(Config { npcs: 10, orbs: 0, ..Config::ephemeral(dir.path()) }).unwrap();
+    let server = EmbeddedServer::start(Config {
+        npcs: 10,
+        orbs: 0,
+        replication: whole_world(),
+        ..Config::ephemeral(dir.path())
+    })
+    .unwrap();
     let mut alice = join(&server.http_url(), "alice");
     let mut bob = join(&server.http_url(), "bob");
     play(&mut [(&mut alice, (0.0, 0.0)), (&mut bob, (0.0, 0.0))], Duration::from_millis(500));

@@ -60,7 +60,8 @@ mod tests {
 
     #[test]
     fn round_trips_a_message() {
-        let msg = ClientMessage::Input { inputs: vec![InputCmd { seq: 7, move_x: 1.0, move_y: -0.5 }] };
+        let msg =
+            ClientMessage::Input { ack_tick: 3, inputs: vec![InputCmd { seq: 7, tick: 9, move_x: 1.0, move_y: -0.5 }] };
         let bytes = encode(&msg).unwrap();
         let back: ClientMessage = decode(&bytes).unwrap();
         assert_eq!(back, msg);
@@ -68,10 +69,11 @@ mod tests {
 
     #[test]
     fn huge_length_prefix_is_an_error_not_an_allocation() {
-        // Variant 0 (Input) followed by a varint length of 2^40 elements.
-        let bytes = [0u8, 0xFD, 0, 0, 0, 0, 0, 1, 0, 0];
+        // Variant 0 (Input), ack_tick 0, then a varint length of 2^40 elements.
+        let bytes = [0u8, 0, 0xFD, 0, 0, 0, 0, 0, 1, 0, 0];
         assert!(decode::<ClientMessage>(&bytes).is_err());
-        let bytes = [3u8, 0, 0, 0xFD, 0, 0, 0, 0, 0, 1, 0, 0];
+        // Variant 3 (Snapshot): tick, no baseline, ack, score, no own, then a 2^40-byte payload.
+        let bytes = [3u8, 0, 0, 0, 0, 0, 0xFD, 0, 0, 0, 0, 0, 1, 0, 0];
         assert!(decode::<ServerMessage>(&bytes).is_err());
     }
 

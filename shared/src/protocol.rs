@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::sim::Vec2;
 
 /// Version of the wire format. Bump it whenever any message changes shape.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// netcode.io protocol id: "tickforg" in ASCII with the version folded in.
 /// A client built for another wire format cannot complete the handshake.
@@ -88,24 +88,13 @@ pub enum EntityKind {
     Orb,
 }
 
-/// One entity as the server last simulated it.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct EntityState {
-    /// Stable id.
-    pub id: NetId,
-    /// Avatar or NPC.
-    pub kind: EntityKind,
-    /// Position in world units.
-    pub pos: Vec2,
-    /// Velocity in world units per second.
-    pub vel: Vec2,
-}
-
 /// One tick's worth of movement intent from a client.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct InputCmd {
     /// Sequence number, +1 per client tick; the server applies each once, in order.
     pub seq: u32,
+    /// The server tick the client believed it was when sampling this input.
+    pub tick: u32,
     /// Horizontal intent in [-1, 1].
     pub move_x: f32,
     /// Vertical intent in [-1, 1] (positive is down, as on screen).
@@ -121,17 +110,32 @@ pub struct PlayerInfo {
     pub name: String,
 }
 
-/// The authoritative state of everything one client can see, at one tick.
+/// A client's own avatar, exactly as the server simulated it (for reconciliation).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct OwnState {
+    /// The avatar.
+    pub id: NetId,
+    /// Position.
+    pub pos: Vec2,
+    /// Velocity.
+    pub vel: Vec2,
+}
+
+/// What one client can see at one tick, delta-encoded (see [`crate::snapshot`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
     /// Server tick the state belongs to.
     pub tick: u32,
+    /// The acknowledged snapshot this one is relative to; `None` = full state.
+    pub baseline_tick: Option<u32>,
     /// Highest input sequence the server has applied for this client.
     pub ack_input_seq: u32,
     /// This client's score.
     pub your_score: u32,
-    /// Every visible entity.
-    pub entities: Vec<EntityState>,
+    /// This client's avatar, exact.
+    pub own: Option<OwnState>,
+    /// The packed entity set (every visible entity but the client's own).
+    pub payload: Vec<u8>,
 }
 
 /// Client → server messages.
@@ -139,6 +143,8 @@ pub struct Snapshot {
 pub enum ClientMessage {
     /// The latest inputs, newest last ([`Channel::Input`]).
     Input {
+        /// Newest snapshot tick received (the server's delta baseline).
+        ack_tick: u32,
         /// Up to [`MAX_INPUTS_PER_MESSAGE`] commands with increasing `seq`.
         inputs: Vec<InputCmd>,
     },

@@ -396,7 +396,12 @@ mod tests {
     fn arb_set() -> impl Strategy<Value = KnownSet> {
         prop::collection::btree_map(1u32..500, (0u8..3, 0..=COORD_MAX, 0..=COORD_MAX), 0..60).prop_map(|m| {
             m.into_iter()
-                .map(|(id, (kind, qx, qy))| Known { id: NetId(id), kind: kind_from_bits(u64::from(kind)).unwrap(), qx, qy })
+                .map(|(id, (kind, qx, qy))| Known {
+                    id: NetId(id),
+                    kind: kind_from_bits(u64::from(kind)).unwrap(),
+                    qx,
+                    qy,
+                })
                 .collect()
         })
     }

@@ -31,19 +31,31 @@ pub struct Avatar {
     pub connected_at_ms: i64,
 }
 
-/// Inputs received but not yet applied, one per tick, in sequence order.
+/// Inputs received but not yet applied, consumed one slot per tick.
+///
+/// Tick by tick the queue expects sequence `last_applied + 1`. If it has
+/// arrived it is applied; if not, the last intent is repeated *for that
+/// slot* and the late input, should it come, is ignored — so the server
+/// advances exactly one input per slot and the client's prediction, which
+/// replays by sequence, stays in step. Play starts once two inputs are
+/// buffered (a small jitter buffer); a client running slightly fast gets
+/// two slots in one tick while more than [`InputQueue::CATCH_UP_ABOVE`] wait.
 #[derive(Debug, Clone, Default, Component)]
 pub struct InputQueue {
     pending: VecDeque<InputCmd>,
-    /// Highest sequence applied (acknowledged back in snapshots).
+    /// Highest sequence consumed (applied or repeated over); acknowledged in snapshots.
     last_applied: u32,
-    /// Repeated when no new input arrived in time.
+    /// Repeated when an input is missing.
     last_intent: Intent,
+    /// Whether the jitter buffer has filled once.
+    started: bool,
 }
 
 impl InputQueue {
     /// Inputs buffered beyond this are too old to matter; the oldest go.
     pub const CAPACITY: usize = 8;
+    /// Above this many waiting inputs, two slots are consumed in one tick.
+    pub const CATCH_UP_ABOVE: usize = 3;
 
     /// Buffers one input if it is newer than anything seen.
     pub fn push(&mut self, cmd: InputCmd) {
@@ -59,19 +71,62 @@ impl InputQueue {
         }
     }
 
-    /// The intent for this tick: the next buffered input, or the last one again.
-    pub fn next_intent(&mut self) -> Intent {
-        if let Some(cmd) = self.pending.pop_front() {
-            self.last_applied = cmd.seq;
+    /// The intents for this tick's slots, in order (none before play starts).
+    pub fn next_intents(&mut self) -> impl Iterator<Item = Intent> + '_ {
+        if !self.started && self.pending.len() >= 2 {
+            self.started = true;
+            // Start right before the first buffered input.
+            if let Some(first) = self.pending.front() {
+                self.last_applied = first.seq.saturating_sub(1);
+            }
+        }
+        let slots = match (self.started, self.pending.len() > Self::CATCH_UP_ABOVE) {
+            (false, _) => 0,
+            (true, false) => 1,
+            (true, true) => 2,
+        };
+        (0..slots).map(move |_| self.consume_slot())
+    }
+
+    fn consume_slot(&mut self) -> Intent {
+        let expected = self.last_applied.wrapping_add(1);
+        while self.pending.front().is_some_and(|c| c.seq < expected) {
+            self.pending.pop_front();
+        }
+        if let Some(cmd) = self.pending.front().filter(|c| c.seq == expected).copied() {
+            self.pending.pop_front();
             self.last_intent = Intent::new(cmd.move_x, cmd.move_y);
         }
+        self.last_applied = expected;
         self.last_intent
     }
 
-    /// Highest input sequence applied so far.
+    /// Highest input sequence consumed so far.
     pub fn last_applied(&self) -> u32 {
         self.last_applied
     }
+
+    /// Inputs waiting.
+    pub fn buffered(&self) -> usize {
+        self.pending.len()
+    }
+}
+
+/// Per-client replication state: what was sent, what was acknowledged, and
+/// how long each entity has waited for bandwidth.
+#[derive(Debug, Default, Component)]
+pub struct ClientView {
+    /// Recently sent entity sets, oldest first (bounded).
+    pub history: VecDeque<(u32, tickforge_shared::snapshot::KnownSet)>,
+    /// Newest snapshot tick the client acknowledged.
+    pub acked: Option<u32>,
+    /// Priority accumulators of entities waiting to be sent.
+    pub priority: std::collections::HashMap<NetId, f32>,
+}
+
+impl ClientView {
+    /// Sent sets kept as possible baselines.
+    pub const HISTORY: usize = 32;
 }
 
 /// Orbs an avatar has collected.
@@ -98,20 +153,42 @@ mod tests {
     use super::*;
 
     fn cmd(seq: u32) -> InputCmd {
-        InputCmd { seq, move_x: seq as f32 / 100.0, move_y: 0.0 }
+        InputCmd { seq, tick: 0, move_x: seq as f32 / 100.0, move_y: 0.0 }
+    }
+
+    fn tick(queue: &mut InputQueue) -> Vec<f32> {
+        queue.next_intents().map(|i| i.vector().x).collect()
     }
 
     #[test]
-    fn applies_each_input_once_in_order_and_repeats_when_starved() {
+    fn each_slot_once_in_order_repeating_when_starved() {
         let mut queue = InputQueue::default();
-        for seq in [1, 2, 2, 1, 3] {
+        queue.push(cmd(1));
+        assert!(tick(&mut queue).is_empty(), "waits for the jitter buffer");
+        for seq in [2, 2, 1] {
             queue.push(cmd(seq));
         }
-        let xs: Vec<f32> = (0..5).map(|_| queue.next_intent().vector().x).collect();
-        assert_eq!(xs, [0.01, 0.02, 0.03, 0.03, 0.03]);
+        assert_eq!(tick(&mut queue), [0.01]);
+        assert_eq!(tick(&mut queue), [0.02]);
+        // Seq 3 is late: slot 3 repeats seq 2's intent...
+        assert_eq!(tick(&mut queue), [0.02]);
         assert_eq!(queue.last_applied(), 3);
-        queue.push(cmd(2));
-        assert_eq!(queue.next_intent().vector().x, 0.03, "an old input is not replayed");
+        // ...and when 3 arrives it is ignored; 4 plays in its own slot.
+        queue.push(cmd(3));
+        queue.push(cmd(4));
+        assert_eq!(tick(&mut queue), [0.04]);
+        assert_eq!(queue.last_applied(), 4);
+    }
+
+    #[test]
+    fn a_backlog_is_caught_up_two_slots_a_tick() {
+        let mut queue = InputQueue::default();
+        for seq in 1..=6 {
+            queue.push(cmd(seq));
+        }
+        assert_eq!(tick(&mut queue), [0.01, 0.02]);
+        assert_eq!(tick(&mut queue), [0.03, 0.04]);
+        assert_eq!(tick(&mut queue), [0.05]);
     }
 
     #[test]
@@ -120,8 +197,8 @@ mod tests {
         for seq in 1..=100 {
             queue.push(cmd(seq));
         }
-        assert_eq!(queue.pending.len(), InputQueue::CAPACITY);
-        queue.next_intent();
-        assert_eq!(queue.last_applied(), 100 - InputQueue::CAPACITY as u32 + 1);
+        assert_eq!(queue.buffered(), InputQueue::CAPACITY);
+        let _ = tick(&mut queue);
+        assert_eq!(queue.last_applied(), 100 - InputQueue::CAPACITY as u32 + 2);
     }
 }

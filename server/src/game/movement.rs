@@ -6,7 +6,7 @@ use tickforge_shared::protocol::{ClientMessage, MAX_INPUTS_PER_MESSAGE};
 use tickforge_shared::sim::{self, Intent, Vec2};
 
 use super::NetIds;
-use super::components::{InputQueue, Kinematics, Npc};
+use super::components::{ClientView, InputQueue, Kinematics, Npc};
 use super::rng::SplitMix64;
 use crate::game::components::NetEntity;
 use crate::net::NetEvent;
@@ -16,30 +16,46 @@ use crate::tick::TickInfo;
 /// Speed of wandering NPCs as a fraction of the top speed.
 const NPC_PACE: f32 = 0.4;
 
-/// Moves input messages from the inbox into each avatar's queue.
-pub fn queue_inputs(inbox: Res<Inbox>, roster: Res<Roster>, mut queues: Query<&mut InputQueue>) {
+/// Moves input messages from the inbox into each avatar's queue, and
+/// records which snapshot the client has (its delta baseline).
+pub fn queue_inputs(
+    tick: Res<TickInfo>,
+    inbox: Res<Inbox>,
+    roster: Res<Roster>,
+    mut avatars: Query<(&mut InputQueue, &mut ClientView)>,
+) {
     for event in &inbox.events {
-        let NetEvent::Message { client, message: ClientMessage::Input { inputs }, .. } = event else {
+        let NetEvent::Message { client, message: ClientMessage::Input { ack_tick, inputs }, .. } = event else {
             continue;
         };
         if inputs.len() > MAX_INPUTS_PER_MESSAGE {
             tracing::debug!(client = client.0, len = inputs.len(), "oversized input message ignored");
             continue;
         }
-        let Some(mut queue) = roster.entity(*client).and_then(|e| queues.get_mut(e).ok()) else {
+        let Some((mut queue, mut view)) = roster.entity(*client).and_then(|e| avatars.get_mut(e).ok()) else {
             continue;
         };
+        // An ack from the future is a lie; one older than the last is stale.
+        if u64::from(*ack_tick) <= tick.tick && view.acked.is_none_or(|a| *ack_tick > a) {
+            view.acked = Some(*ack_tick);
+        }
         for cmd in inputs {
             queue.push(*cmd);
         }
     }
 }
 
-/// Applies one input per avatar per tick.
+/// Applies this tick's input slot(s) to each avatar.
 pub fn apply_inputs(tick: Res<TickInfo>, mut avatars: Query<(&mut Kinematics, &mut InputQueue)>) {
     for (mut body, mut queue) in &mut avatars {
-        let intent = queue.next_intent();
-        body.0 = sim::step(body.0, intent, tick.dt);
+        let dt = tick.dt;
+        let mut state = body.0;
+        for intent in queue.next_intents() {
+            state = sim::step(state, intent, dt);
+        }
+        if state != body.0 {
+            body.0 = state;
+        }
     }
 }
 

@@ -15,7 +15,7 @@ use tickforge_shared::protocol::{Channel, ClientMessage, MAX_CHAT_CHARS, PlayerI
 use tickforge_shared::sim::{self, Body, Vec2};
 
 use super::NetIds;
-use super::components::{Avatar, InputQueue, Kinematics, NetEntity, Score};
+use super::components::{Avatar, ClientView, InputQueue, Kinematics, NetEntity, Score};
 use super::progress;
 use super::rng::SplitMix64;
 use crate::net::identity::Identity;
@@ -184,6 +184,7 @@ pub fn spawn_loaded(
                 Kinematics(Body { pos, vel: Vec2::ZERO }),
                 Avatar { client, account_id: identity.account_id, name: identity.name, connected_at_ms },
                 InputQueue::default(),
+                ClientView::default(),
                 Score(score),
             ))
             .id();

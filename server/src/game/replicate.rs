@@ -1,47 +1,233 @@
-//! Snapshot building: every client gets the full visible state each tick,
-//! with the sequence of its own last applied input for reconciliation.
+//! Snapshot building: per client, only what is near, only what changed
+//! since the snapshot it acknowledged, within a bandwidth budget.
+//!
+//! Each snapshot tick:
+//! 1. every replicated entity goes into a uniform grid (cell = view radius);
+//! 2. per client, the entities within the view radius form the candidate
+//!    set; the baseline is the newest acknowledged set still in the
+//!    client's history (none: a full snapshot);
+//! 3. entities that left the view are removed (always sent, 2 bits each);
+//!    unchanged ones cost 1 bit; changed and new ones compete for the byte
+//!    budget by a priority accumulator (nearer and newer grow faster, the
+//!    sent ones reset), so everything is sent eventually and nothing starves;
+//! 4. the resulting set is encoded against the baseline (`shared::snapshot`)
+//!    and remembered as a possible future baseline.
+//!
+//! The client's own avatar is sent exactly, beside the packed set.
+
+use std::collections::HashMap;
 
 use bevy_ecs::prelude::*;
-use tickforge_shared::protocol::{Channel, EntityKind, EntityState, ServerMessage, Snapshot};
+use tickforge_shared::protocol::{Channel, EntityKind, NetId, OwnState, ServerMessage, Snapshot};
+use tickforge_shared::sim::Vec2;
+use tickforge_shared::snapshot::{self, Known, KnownSet};
 
-use super::components::{Avatar, InputQueue, Kinematics, NetEntity, Npc, Orb, Score};
+use super::components::{Avatar, ClientView, InputQueue, Kinematics, NetEntity, Npc, Orb, Score};
 use crate::net::NetServer;
 use crate::tick::TickInfo;
 
-/// Sends each connected avatar's owner a snapshot of the world.
+/// Replication settings.
+#[derive(Debug, Clone, Copy, PartialEq, Resource)]
+pub struct ReplicationConfig {
+    /// Entities farther than this from a client's avatar are not sent to it.
+    pub view_radius: f32,
+    /// A snapshot every this many ticks.
+    pub every_ticks: u64,
+    /// Most payload bytes per snapshot per client.
+    pub budget_bytes: usize,
+}
+
+impl Default for ReplicationConfig {
+    fn default() -> Self {
+        Self { view_radius: 600.0, every_ticks: 1, budget_bytes: 1000 }
+    }
+}
+
+/// One replicated entity this tick.
+#[derive(Debug, Clone, Copy)]
+pub struct Item {
+    /// Id, kind and quantized position.
+    pub known: Known,
+    /// Exact position (for distances).
+    pub pos: Vec2,
+}
+
+/// Entities bucketed by cell, rebuilt each snapshot tick.
+#[derive(Debug, Default)]
+pub struct Grid {
+    cell: f32,
+    cells: HashMap<(i32, i32), Vec<Item>>,
+}
+
+impl Grid {
+    fn key(&self, p: Vec2) -> (i32, i32) {
+        ((p.x / self.cell).floor() as i32, (p.y / self.cell).floor() as i32)
+    }
+
+    /// Refills the grid with `items`, in cells of size `cell`.
+    pub fn rebuild(&mut self, cell: f32, items: impl Iterator<Item = Item>) {
+        self.cell = cell.max(1.0);
+        for bucket in self.cells.values_mut() {
+            bucket.clear();
+        }
+        for item in items {
+            let key = self.key(item.pos);
+            self.cells.entry(key).or_default().push(item);
+        }
+    }
+
+    /// Everything within `radius` of `center`, appended to `out`.
+    pub fn near(&self, center: Vec2, radius: f32, out: &mut Vec<Item>) {
+        let (cx, cy) = self.key(center);
+        let reach = (radius / self.cell).ceil() as i32;
+        for x in cx - reach..=cx + reach {
+            for y in cy - reach..=cy + reach {
+                if let Some(bucket) = self.cells.get(&(x, y)) {
+                    out.extend(bucket.iter().filter(|i| i.pos.distance(center) <= radius));
+                }
+            }
+        }
+    }
+}
+
+/// Reusable buffers, so a snapshot tick allocates little.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    grid: Grid,
+    near: Vec<Item>,
+    contenders: Vec<(f32, Item, u32)>,
+}
+
+/// Builds one client's next entity set and payload from the entities near
+/// it (`grid_near`). Pure apart from the view's accumulators; used by the
+/// system and by the benchmark.
+pub fn build_for_client(
+    view: &mut ClientView,
+    own_id: NetId,
+    own_pos: Vec2,
+    grid_near: &mut Vec<Item>,
+    contenders: &mut Vec<(f32, Item, u32)>,
+    config: &ReplicationConfig,
+) -> (Option<u32>, KnownSet, Vec<u8>) {
+    let (baseline_tick, baseline) = match view.acked.and_then(|a| view.history.iter().find(|(t, _)| *t == a)) {
+        Some((tick, set)) => (Some(*tick), set.as_slice()),
+        None => (None, &[][..]),
+    };
+    grid_near.retain(|i| i.known.id != own_id);
+    grid_near.sort_unstable_by_key(|i| i.known.id);
+
+    // Baseline entries: kept, removed or changed; new candidates compete too.
+    let mut target: KnownSet = Vec::with_capacity(grid_near.len());
+    contenders.clear();
+    let mut fixed_bits = 8usize; // the new-entity count
+    let (mut b, mut n) = (0, 0);
+    while b < baseline.len() || n < grid_near.len() {
+        let base = baseline.get(b);
+        let near = grid_near.get(n);
+        match (base, near) {
+            (Some(old), Some(item)) if old.id == item.known.id => {
+                if old.qx == item.known.qx && old.qy == item.known.qy {
+                    fixed_bits += 1;
+                    target.push(*old);
+                } else {
+                    contenders.push((0.0, *item, 17));
+                    target.push(*old); // until it wins a place
+                }
+                b += 1;
+                n += 1;
+            }
+            (Some(old), Some(item)) if old.id < item.known.id => {
+                fixed_bits += 2; // removed
+                b += 1;
+                let _ = item;
+            }
+            (Some(_), None) => {
+                fixed_bits += 2;
+                b += 1;
+            }
+            (_, Some(item)) => {
+                contenders.push((0.0, *item, 44));
+                n += 1;
+            }
+            (None, None) => break,
+        }
+    }
+
+    // Priority: nearer grows faster; new entities a little faster still.
+    for (priority, item, cost) in contenders.iter_mut() {
+        let closeness = 1.0 - (item.pos.distance(own_pos) / config.view_radius).min(1.0);
+        let boost = if *cost > 17 { 1.5 } else { 1.0 };
+        let acc = view.priority.entry(item.known.id).or_insert(0.0);
+        *acc += (0.2 + closeness) * boost;
+        *priority = *acc;
+    }
+    contenders.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
+    let mut budget = (config.budget_bytes * 8).saturating_sub(fixed_bits);
+    for (_, item, cost) in contenders.iter() {
+        let cost = *cost as usize;
+        if cost > budget {
+            continue;
+        }
+        budget -= cost;
+        view.priority.remove(&item.known.id);
+        match target.binary_search_by_key(&item.known.id, |k| k.id) {
+            Ok(i) => target[i] = item.known,
+            Err(i) => target.insert(i, item.known),
+        }
+    }
+    // Forget accumulators of entities no longer in view.
+    if view.priority.len() > contenders.len() * 2 + 64 {
+        let live: std::collections::HashSet<NetId> = contenders.iter().map(|c| c.1.known.id).collect();
+        view.priority.retain(|id, _| live.contains(id));
+    }
+
+    let (payload, _) = snapshot::encode(baseline, &target);
+    (baseline_tick, target, payload)
+}
+
+/// Sends each connected avatar's owner its snapshot.
+#[allow(clippy::type_complexity)]
 pub fn send_snapshots(
     tick: Res<TickInfo>,
+    config: Res<ReplicationConfig>,
     mut net: ResMut<NetServer>,
     entities: Query<(&NetEntity, &Kinematics, Has<Npc>, Has<Orb>)>,
-    owners: Query<(&Avatar, &InputQueue, &Score)>,
-    mut scratch: Local<Vec<EntityState>>,
+    mut owners: Query<(&Avatar, &NetEntity, &Kinematics, &InputQueue, &Score, &mut ClientView)>,
+    mut scratch: Local<Scratch>,
 ) {
-    if owners.is_empty() {
+    if owners.is_empty() || !tick.tick.is_multiple_of(config.every_ticks.max(1)) {
         return;
     }
-    scratch.clear();
-    scratch.extend(entities.iter().map(|(id, body, is_npc, is_orb)| EntityState {
-        id: id.0,
-        kind: match (is_npc, is_orb) {
-            (true, _) => EntityKind::Npc,
-            (_, true) => EntityKind::Orb,
-            _ => EntityKind::Avatar,
-        },
-        pos: body.0.pos,
-        vel: body.0.vel,
-    }));
-    let snapshot =
-        Snapshot { tick: tick.tick as u32, ack_input_seq: 0, your_score: 0, entities: std::mem::take(&mut *scratch) };
-    let mut message = ServerMessage::Snapshot(snapshot);
-    for (avatar, queue, score) in &owners {
-        if let ServerMessage::Snapshot(snapshot) = &mut message {
-            snapshot.ack_input_seq = queue.last_applied();
-            snapshot.your_score = score.0;
+    let Scratch { grid, near, contenders } = &mut *scratch;
+    grid.rebuild(
+        config.view_radius,
+        entities.iter().map(|(id, body, is_npc, is_orb)| {
+            let kind = match (is_npc, is_orb) {
+                (true, _) => EntityKind::Npc,
+                (_, true) => EntityKind::Orb,
+                _ => EntityKind::Avatar,
+            };
+            Item { known: Known::new(id.0, kind, body.0.pos), pos: body.0.pos }
+        }),
+    );
+    let now = tick.tick as u32;
+    for (avatar, own, body, queue, score, mut view) in &mut owners {
+        near.clear();
+        grid.near(body.0.pos, config.view_radius, near);
+        let (baseline_tick, target, payload) =
+            build_for_client(&mut view, own.0, body.0.pos, near, contenders, &config);
+        if view.history.len() == ClientView::HISTORY {
+            view.history.pop_front();
         }
+        view.history.push_back((now, target));
+        let message = ServerMessage::Snapshot(Snapshot {
+            tick: now,
+            baseline_tick,
+            ack_input_seq: queue.last_applied(),
+            your_score: score.0,
+            own: Some(OwnState { id: own.0, pos: body.0.pos, vel: body.0.vel }),
+            payload,
+        });
         net.send(avatar.client, Channel::Snapshot, &message);
-    }
-    // Keep the allocation for the next tick.
-    if let ServerMessage::Snapshot(snapshot) = message {
-        *scratch = snapshot.entities;
     }
 }
