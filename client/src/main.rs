@@ -9,7 +9,8 @@ use tickforge_client::moves::{Mover, Moves};
 use tickforge_client::session::{LoginOptions, Session};
 
 /// Tickforge client.
-#[derive(Debug, Parser)]
+// No `Debug`: the arguments hold the password.
+#[derive(Parser)]
 #[command(name = "tickforge-client", version)]
 struct Args {
     /// Auth API base URL.
@@ -74,7 +75,10 @@ fn main() -> ExitCode {
         let seed =
             args.user.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
         let mut mover = Mover::new(args.moves, seed);
-        let duration = Duration::from_secs_f64(args.duration.max(0.0));
+        let Ok(duration) = Duration::try_from_secs_f64(args.duration.max(0.0)) else {
+            eprintln!("tickforge-client: --duration must be a number of seconds");
+            return ExitCode::FAILURE;
+        };
         let summary = headless::run(&mut session, &mut mover, duration, &mut std::io::stdout());
         session.disconnect();
         println!("{}", serde_json::to_string(&summary).unwrap_or_default());

@@ -38,7 +38,7 @@ fn snapshot_interval_ticks(world: &ClientWorld) -> f64 {
 }
 
 /// How to log in.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct LoginOptions {
     /// Auth API base URL.
     pub server_url: String,
@@ -59,6 +59,17 @@ pub struct FeelStats {
     pub interp_delay_ms: f64,
     /// Total time spent with no newer snapshot to interpolate toward.
     pub extrapolating: Duration,
+}
+
+impl std::fmt::Debug for LoginOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginOptions")
+            .field("server_url", &self.server_url)
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .field("register", &self.register)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A connected (or connecting) player.
@@ -168,7 +179,7 @@ impl Session {
         self.recent.push_back(cmd);
         self.predictor.input(cmd.seq, Intent::new(move_x, move_y), self.tick_dt());
         let message =
-            ClientMessage::Input { ack_tick: self.world.server_tick, inputs: self.recent.iter().copied().collect() };
+            ClientMessage::Input { ack_tick: self.world.acked_tick(), inputs: self.recent.iter().copied().collect() };
         self.conn.send(Channel::Input, &message);
         self.conn.flush()?;
         Ok(())

@@ -142,6 +142,11 @@ impl ClientWorld {
         }
     }
 
+    /// The tick to acknowledge: the newest snapshot actually decoded (0 before any).
+    pub fn acked_tick(&self) -> u32 {
+        self.history.back().map_or(0, |(tick, _)| *tick)
+    }
+
     /// Our avatar's latest authoritative state.
     pub fn own_state(&self) -> Option<ViewEntity> {
         self.own.map(|o| ViewEntity { id: o.id, kind: EntityKind::Avatar, pos: o.pos })

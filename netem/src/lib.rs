@@ -153,11 +153,11 @@ impl Shared {
             .spawn(move || {
                 let mut buf = [0u8; 2048];
                 while !shared.stop.load(Ordering::Relaxed) {
-                    if let Ok((len, from)) = reader.recv_from(&mut buf) {
-                        if from == shared.forward {
-                            shared.stats.down_in.fetch_add(1, Ordering::Relaxed);
-                            shared.schedule(&buf[..len], client, Some(client));
-                        }
+                    if let Ok((len, from)) = reader.recv_from(&mut buf)
+                        && from == shared.forward
+                    {
+                        shared.stats.down_in.fetch_add(1, Ordering::Relaxed);
+                        shared.schedule(&buf[..len], client, Some(client));
                     }
                 }
             })

@@ -188,7 +188,7 @@ impl Server {
             auth: auth_metrics,
         };
         let admin_state = admin::AdminState {
-            token: config.admin_token.as_ref().map(|t| Arc::from(t.expose())),
+            token: config.admin_token.clone(),
             tick: metrics.clone(),
             live: live.clone(),
             store: store.handle(),

@@ -18,7 +18,8 @@ use tickforge_server::secrets::{AdminToken, PrivateKey};
 use tickforge_server::{Config, Server};
 
 /// Tickforge dedicated server: auth API over HTTP, the world over UDP.
-#[derive(Debug, Parser)]
+// No `Debug`: the arguments hold the admin token.
+#[derive(Parser)]
 #[command(name = "tickforge-server", version)]
 struct Args {
     /// Directory for the database and the private key.

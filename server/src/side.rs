@@ -43,7 +43,7 @@ impl SideThread {
         }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
-            .max_blocking_threads(hash_workers + 1)
+            .max_blocking_threads(hash_workers)
             .thread_name("tickforge-http")
             .enable_io()
             .enable_time()

@@ -33,9 +33,14 @@ fn access_log_hashes_logs_and_restart() {
     play_briefly(&server.http_url, "alice");
     std::thread::sleep(Duration::from_millis(300)); // let the disconnect reach the server
     let logs = server.interrupt();
-    assert!(!logs.contains(PASSWORD), "password in the server log");
+    for secret in [PASSWORD, "wrong-password"] {
+        assert!(!logs.contains(secret), "a password in the server log");
+    }
     let key_before = std::fs::read(dir.path().join("private.key")).unwrap();
-    assert!(!logs.contains(std::str::from_utf8(&key_before).unwrap()), "private key in the server log");
+    let key_hex = std::str::from_utf8(&key_before).unwrap();
+    let key_bytes: Vec<u8> = (0..32).map(|i| u8::from_str_radix(&key_hex[2 * i..2 * i + 2], 16).unwrap()).collect();
+    assert!(!logs.contains(key_hex), "private key in the server log");
+    assert!(!logs.contains(&format!("{key_bytes:?}")[1..40]), "private key bytes in the server log");
 
     // The database: a PHC argon2id hash, no plain password, one row per event.
     let db = rusqlite::Connection::open(dir.path().join("tickforge.db")).unwrap();

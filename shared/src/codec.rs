@@ -78,6 +78,13 @@ mod tests {
     }
 
     #[test]
+    fn huge_string_length_is_an_error_not_an_allocation() {
+        // Variant 1 (Chat) claiming a 2^40-byte string: the byte limit refuses it.
+        let bytes = [1u8, 0xFD, 0, 0, 0, 0, 0, 1, 0, 0];
+        assert!(decode::<ClientMessage>(&bytes).is_err());
+    }
+
+    #[test]
     fn trailing_bytes_are_rejected() {
         let mut bytes = encode(&ClientMessage::Chat { text: "hi".into() }).unwrap();
         bytes.push(0);

@@ -143,7 +143,7 @@ pub struct Snapshot {
 pub enum ClientMessage {
     /// The latest inputs, newest last ([`Channel::Input`]).
     Input {
-        /// Newest snapshot tick received (the server's delta baseline).
+        /// Newest snapshot tick decoded, the server's delta baseline (0: none yet).
         ack_tick: u32,
         /// Up to [`MAX_INPUTS_PER_MESSAGE`] commands with increasing `seq`.
         inputs: Vec<InputCmd>,

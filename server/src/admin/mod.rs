@@ -35,6 +35,7 @@ use tickforge_shared::protocol::MAX_CHAT_CHARS;
 use tokio::sync::oneshot;
 
 use crate::auth::error;
+use crate::secrets::AdminToken;
 use crate::store::StoreHandle;
 use crate::tick::TickMetrics;
 use live::{AdminCommand, LiveStats};
@@ -43,7 +44,7 @@ use live::{AdminCommand, LiveStats};
 #[derive(Debug, Clone)]
 pub struct AdminState {
     /// The bearer token; `None` turns the admin routes off.
-    pub token: Option<Arc<str>>,
+    pub token: Option<AdminToken>,
     /// Tick loop figures.
     pub tick: Arc<TickMetrics>,
     /// Per-player figures.
@@ -89,7 +90,7 @@ async fn require_token(State(state): State<AdminState>, request: Request, next: 
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    if given.is_some_and(|g| same(g.as_bytes(), token.as_bytes())) {
+    if given.is_some_and(|g| same(g.as_bytes(), token.expose().as_bytes())) {
         return next.run(request).await;
     }
     let mut response = error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");

@@ -64,7 +64,8 @@ impl Entry {
         self.failures += 1;
         if self.failures >= limit {
             let factor = 1u32 << self.strikes.min(4);
-            self.locked_until = Some(now + cfg.lockout * factor);
+            let lockout = cfg.lockout.checked_mul(factor).unwrap_or(Duration::from_secs(86_400));
+            self.locked_until = Some(now.checked_add(lockout).unwrap_or(now + Duration::from_secs(86_400)));
             self.strikes += 1;
             self.failures = 0;
             self.since = now;
@@ -110,6 +111,15 @@ impl Limiter {
         }
     }
 
+    /// Checks and, if allowed, counts this attempt as a failure *before* the
+    /// password is verified, so parallel guesses cannot all slip past the
+    /// check; a successful login then calls [`Limiter::success`].
+    pub fn attempt(&self, account: &str, ip: IpAddr, now: Instant) -> Result<(), Duration> {
+        self.check(account, ip, now)?;
+        self.failure(account, ip, now);
+        Ok(())
+    }
+
     /// Counts a failed login.
     pub fn failure(&self, account: &str, ip: IpAddr, now: Instant) {
         let cfg = self.cfg;
@@ -128,9 +138,14 @@ impl Limiter {
         tables.ips.entry(ip).or_insert_with(|| Entry::new(now)).fail(now, cfg.ip_failures, &cfg);
     }
 
-    /// A successful login clears the account's failures.
-    pub fn success(&self, account: &str) {
-        self.tables().accounts.remove(&account.to_lowercase());
+    /// A successful login clears the account's failures and refunds the
+    /// address the attempt [`Limiter::attempt`] counted.
+    pub fn success(&self, account: &str, ip: IpAddr) {
+        let mut tables = self.tables();
+        tables.accounts.remove(&account.to_lowercase());
+        if let Some(entry) = tables.ips.get_mut(&ip) {
+            entry.failures = entry.failures.saturating_sub(1);
+        }
     }
 }
 
@@ -193,9 +208,20 @@ mod tests {
         let t0 = Instant::now();
         l.failure("alice", IP, t0);
         l.failure("alice", IP, t0);
-        l.success("alice");
+        l.success("alice", IP);
         l.failure("alice", IP, t0);
         assert!(l.check("alice", IP, t0).is_ok());
+    }
+
+    #[test]
+    fn parallel_attempts_are_counted_before_they_finish() {
+        let l = limiter();
+        let t0 = Instant::now();
+        // Three guesses in flight at once: the fourth is refused at once.
+        for _ in 0..3 {
+            assert!(l.attempt("alice", IP, t0).is_ok());
+        }
+        assert!(l.attempt("alice", IP, t0).is_err());
     }
 
     #[test]

@@ -45,6 +45,9 @@ pub use tls::PeerAddr;
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 4 * 1024;
 
+/// What the logs and the access log say for a name that is not a valid username.
+const INVALID_NAME: &str = "<invalid name>";
+
 /// Most lines one leaderboard request may ask for.
 pub const LEADERBOARD_MAX: u32 = 100;
 
@@ -160,10 +163,29 @@ fn parse_credentials(body: &[u8]) -> Result<Credentials, String> {
         .map_err(|e| format!("expected JSON {{\"username\": \"...\", \"password\": \"...\"}}: {e}"))
 }
 
+/// Queues an access-log row; if the store queue is full, a task keeps
+/// trying (the row is never dropped while the store runs).
 fn log_access(state: &AuthState, event: AccessEvent) {
-    if let Err(refused) = state.store.try_send(StoreCommand::LogAccess(event)) {
-        tracing::error!(error = %refused.error(), "access log row lost: store queue unavailable");
+    let Err(refused) = state.store.try_send(StoreCommand::LogAccess(event)) else { return };
+    if refused.closed {
+        tracing::error!("access log row lost: the store has stopped");
+        return;
     }
+    let store = state.store.clone();
+    let mut command = *refused.command;
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            match store.try_send(command) {
+                Ok(()) => return,
+                Err(refused) if refused.closed => {
+                    tracing::error!("access log row lost: the store has stopped");
+                    return;
+                }
+                Err(refused) => command = *refused.command,
+            }
+        }
+    });
 }
 
 async fn healthz() -> Response {
@@ -216,10 +238,11 @@ async fn login(State(state): State<AuthState>, ConnectInfo(peer): ConnectInfo<Pe
         Ok(c) => c,
         Err(message) => return error(StatusCode::BAD_REQUEST, &message),
     };
-    // A name that cannot exist is still checked (same time, same answer).
+    // A name that cannot exist is still checked (same time, same answer),
+    // but never logged or stored as typed: it may be a misplaced password.
     let username = validate::normalize_username(&creds.username).ok();
-    let key = username.as_deref().unwrap_or(&creds.username);
-    if let Err(wait) = state.limiter.check(key, peer.ip(), Instant::now()) {
+    let key = username.as_deref().unwrap_or(INVALID_NAME);
+    if let Err(wait) = state.limiter.attempt(key, peer.ip(), Instant::now()) {
         state.metrics.logins_locked.fetch_add(1, Ordering::Relaxed);
         tracing::info!(username = %key, %peer, "login refused: locked out");
         log_access(&state, AccessEvent::now(AccessKind::LoginLocked, None, Some(key), Some(peer)));
@@ -240,14 +263,13 @@ async fn login(State(state): State<AuthState>, ConnectInfo(peer): ConnectInfo<Pe
     let account = match account {
         Some(account) if ok => account,
         _ => {
-            state.limiter.failure(key, peer.ip(), Instant::now());
             state.metrics.logins_failed.fetch_add(1, Ordering::Relaxed);
             tracing::info!(username = %key, %peer, "login failed");
             log_access(&state, AccessEvent::now(AccessKind::LoginFailed, account.map(|a| a.id), Some(key), Some(peer)));
             return invalid_credentials();
         }
     };
-    state.limiter.success(&account.username);
+    state.limiter.success(&account.username, peer.ip());
     let identity = Identity { account_id: account.id, name: account.username.clone() };
     let token = match state.tokens.issue(&identity) {
         Ok(t) => t,

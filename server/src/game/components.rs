@@ -38,8 +38,11 @@ pub struct Avatar {
 /// slot* and the late input, should it come, is ignored — so the server
 /// advances exactly one input per slot and the client's prediction, which
 /// replays by sequence, stays in step. Play starts once two inputs are
-/// buffered (a small jitter buffer); a client running slightly fast gets
-/// two slots in one tick while more than [`InputQueue::CATCH_UP_ABOVE`] wait.
+/// buffered (a small jitter buffer). A client whose clock runs slightly
+/// fast may catch up — two slots in one tick while more than
+/// [`InputQueue::CATCH_UP_ABOVE`] wait — but only within a budget of
+/// [`InputQueue::RATE_ALLOWANCE`] slots per tick on average, so sending
+/// inputs faster never moves an avatar faster (a speed hack gains nothing).
 #[derive(Debug, Clone, Default, Component)]
 pub struct InputQueue {
     pending: VecDeque<InputCmd>,
@@ -49,6 +52,8 @@ pub struct InputQueue {
     last_intent: Intent,
     /// Whether the jitter buffer has filled once.
     started: bool,
+    /// Slots that may still be consumed (token bucket).
+    allowance: f32,
 }
 
 impl InputQueue {
@@ -56,6 +61,10 @@ impl InputQueue {
     pub const CAPACITY: usize = 8;
     /// Above this many waiting inputs, two slots are consumed in one tick.
     pub const CATCH_UP_ABOVE: usize = 3;
+    /// Average slots per tick a client may use: 10% above real time.
+    pub const RATE_ALLOWANCE: f32 = 1.1;
+    /// Most slots saved up in the bucket.
+    const BURST: f32 = 2.0;
 
     /// Buffers one input if it is newer than anything seen.
     pub fn push(&mut self, cmd: InputCmd) {
@@ -72,7 +81,7 @@ impl InputQueue {
     }
 
     /// The intents for this tick's slots, in order (none before play starts).
-    pub fn next_intents(&mut self) -> impl Iterator<Item = Intent> + '_ {
+    pub fn next_intents(&mut self) -> impl Iterator<Item = Intent> + use<> {
         if !self.started && self.pending.len() >= 2 {
             self.started = true;
             // Start right before the first buffered input.
@@ -80,12 +89,16 @@ impl InputQueue {
                 self.last_applied = first.seq.saturating_sub(1);
             }
         }
-        let slots = match (self.started, self.pending.len() > Self::CATCH_UP_ABOVE) {
-            (false, _) => 0,
-            (true, false) => 1,
-            (true, true) => 2,
-        };
-        (0..slots).map(move |_| self.consume_slot())
+        if !self.started {
+            return None.into_iter().chain(None);
+        }
+        self.allowance = (self.allowance + Self::RATE_ALLOWANCE).min(Self::BURST);
+        let wanted = if self.pending.len() > Self::CATCH_UP_ABOVE { 2 } else { 1 };
+        let slots = wanted.min(self.allowance as usize);
+        self.allowance -= slots as f32;
+        let first = (slots >= 1).then(|| self.consume_slot());
+        let second = (slots >= 2).then(|| self.consume_slot());
+        first.into_iter().chain(second)
     }
 
     fn consume_slot(&mut self) -> Intent {
@@ -181,14 +194,34 @@ mod tests {
     }
 
     #[test]
-    fn a_backlog_is_caught_up_two_slots_a_tick() {
+    fn sending_twice_as_fast_never_moves_faster() {
         let mut queue = InputQueue::default();
-        for seq in 1..=6 {
-            queue.push(cmd(seq));
+        let (mut seq, mut slots) = (0, 0);
+        for _ in 0..300 {
+            for _ in 0..2 {
+                seq += 1;
+                queue.push(cmd(seq));
+            }
+            slots += tick(&mut queue).len();
         }
-        assert_eq!(tick(&mut queue), [0.01, 0.02]);
-        assert_eq!(tick(&mut queue), [0.03, 0.04]);
-        assert_eq!(tick(&mut queue), [0.05]);
+        assert!((300..=332).contains(&slots), "{slots} slots in 300 ticks");
+    }
+
+    #[test]
+    fn a_slightly_fast_client_is_caught_up_without_losing_inputs() {
+        let mut queue = InputQueue::default();
+        let (mut seq, mut owed) = (0u32, 0.0f32);
+        for _ in 0..600 {
+            owed += 1.05;
+            while owed >= 1.0 {
+                owed -= 1.0;
+                seq += 1;
+                queue.push(cmd(seq));
+            }
+            let _ = tick(&mut queue);
+            assert!(queue.buffered() <= InputQueue::CATCH_UP_ABOVE + 2, "backlog {}", queue.buffered());
+        }
+        assert_eq!(queue.last_applied() as usize + queue.buffered(), seq as usize, "nothing dropped");
     }
 
     #[test]
@@ -199,6 +232,6 @@ mod tests {
         }
         assert_eq!(queue.buffered(), InputQueue::CAPACITY);
         let _ = tick(&mut queue);
-        assert_eq!(queue.last_applied(), 100 - InputQueue::CAPACITY as u32 + 2);
+        assert_eq!(queue.last_applied(), 100 - InputQueue::CAPACITY as u32 + 1);
     }
 }

@@ -35,8 +35,9 @@ pub fn queue_inputs(
         let Some((mut queue, mut view)) = roster.entity(*client).and_then(|e| avatars.get_mut(e).ok()) else {
             continue;
         };
-        // An ack from the future is a lie; one older than the last is stale.
-        if u64::from(*ack_tick) <= tick.tick && view.acked.is_none_or(|a| *ack_tick > a) {
+        // 0 means "nothing yet"; an ack from the future is a lie; one older
+        // than the last is stale.
+        if *ack_tick > 0 && u64::from(*ack_tick) <= tick.tick && view.acked.is_none_or(|a| *ack_tick > a) {
             view.acked = Some(*ack_tick);
         }
         for cmd in inputs {

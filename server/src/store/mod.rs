@@ -335,3 +335,41 @@ impl Drop for Store {
         self.stop();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn player(account_id: u64, x: f32) -> PlayerState {
+        PlayerState { account_id, x, y: 1.0, score: 2, last_seen_ms: unix_millis() }
+    }
+
+    #[test]
+    fn a_failing_write_fails_alone_and_everything_else_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let handle = store.handle();
+        let (reply, created) = oneshot::channel();
+        // Account 999 does not exist: its save breaks the foreign key.
+        handle.try_send(StoreCommand::SavePlayers(vec![player(999, 5.0)])).unwrap();
+        handle
+            .try_send(StoreCommand::CreateAccount { username: "alice".into(), password_hash: "h".into(), reply })
+            .unwrap();
+        handle.try_send(StoreCommand::LogAccess(AccessEvent::now(AccessKind::Connect, Some(1), None, None))).unwrap();
+        let id = created.blocking_recv().unwrap().unwrap();
+        handle.try_send(StoreCommand::SavePlayers(vec![player(id, 7.0)])).unwrap();
+        let (tx, rx) = crossbeam_channel::unbounded();
+        handle.try_send(StoreCommand::LoadPlayer { account_id: id, reply: tx }).unwrap();
+        let loaded = rx.recv_timeout(std::time::Duration::from_secs(5)).unwrap();
+        assert_eq!(loaded.state.unwrap().map(|s| s.x), Some(7.0));
+        let metrics = store.metrics();
+        store.shutdown();
+
+        let db = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+        let rows: i64 = db.query_row("SELECT COUNT(*) FROM access_log", [], |r| r.get(0)).unwrap();
+        assert_eq!(rows, 1);
+        let players: i64 = db.query_row("SELECT COUNT(*) FROM player_state", [], |r| r.get(0)).unwrap();
+        assert_eq!(players, 1, "only the valid save");
+        assert!(metrics.retries.load(std::sync::atomic::Ordering::Relaxed) >= 1, "the bad save was kept for retry");
+    }
+}

@@ -42,9 +42,10 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// Applies connection settings: WAL, sane sync level, busy timeout.
 pub fn configure(conn: &Connection) -> Result<(), StoreError> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
-    // In WAL mode NORMAL survives any process crash (kill -9); only an OS
-    // crash can lose the last transactions.
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // FULL: a commit is on stable storage before it is acknowledged, so an
+    // acknowledged write survives kill -9 and power loss alike; batching
+    // keeps the cost to one sync per batch.
+    conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     Ok(())

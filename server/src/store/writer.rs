@@ -1,15 +1,19 @@
 //! The store thread's loop: drain, commit in one transaction, then answer.
 //!
-//! When a transaction fails, callers waiting for an answer get the error;
-//! fire-and-forget writes (access-log rows, player states) are kept and
-//! retried after [`RETRY_AFTER`], so none is dropped by a passing fault.
+//! Every command runs in its own savepoint, so one that fails (a constraint,
+//! a bad row) is rolled back alone and the rest of the batch commits. Callers
+//! waiting for an answer always get one. Fire-and-forget writes (access-log
+//! rows, player states) that fail — alone, or because the whole transaction
+//! failed (disk full, I/O error) — are kept and retried after
+//! [`RETRY_AFTER`], newest player state winning, up to [`MAX_ATTEMPTS`] tries;
+//! a write given up on is logged with everything needed to replay it.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Savepoint, Transaction, params};
 use tokio::sync::oneshot;
 
 use super::{
@@ -22,6 +26,9 @@ const MAX_BATCH: usize = 512;
 /// Wait before retrying writes that failed.
 pub const RETRY_AFTER: Duration = Duration::from_millis(500);
 
+/// Most attempts at one fire-and-forget write before it is given up (and logged).
+pub const MAX_ATTEMPTS: u32 = 20;
+
 /// An answer held back until its transaction commits.
 enum Reply {
     Created(oneshot::Sender<Result<u64, StoreError>>, Result<u64, StoreError>),
@@ -30,24 +37,81 @@ enum Reply {
     Leaders(oneshot::Sender<Result<Vec<Leader>, StoreError>>, Result<Vec<Leader>, StoreError>),
 }
 
-/// Writes that must not be lost, kept across a failed transaction.
-#[derive(Default)]
-struct Retry {
-    access: Vec<AccessEvent>,
-    /// Newest state per account.
-    players: HashMap<u64, PlayerState>,
+impl Reply {
+    /// Answers the caller; `Some(error)` when the transaction failed.
+    fn send(self, failed: Option<&str>) {
+        let err = |m: &str| StoreError::Sqlite(rusqlite::Error::ToSqlConversionFailure(m.to_owned().into()));
+        match (self, failed) {
+            (Reply::Created(tx, result), None) => drop(tx.send(result)),
+            (Reply::Found(tx, result), None) => drop(tx.send(result)),
+            (Reply::Loaded(tx, loaded), None) => drop(tx.send(loaded)),
+            (Reply::Leaders(tx, result), None) => drop(tx.send(result)),
+            (Reply::Created(tx, _), Some(m)) => drop(tx.send(Err(err(m)))),
+            (Reply::Found(tx, _), Some(m)) => drop(tx.send(Err(err(m)))),
+            (Reply::Loaded(tx, loaded), Some(m)) => {
+                drop(tx.send(LoadedPlayer { account_id: loaded.account_id, state: Err(m.to_owned()) }))
+            }
+            (Reply::Leaders(tx, _), Some(m)) => drop(tx.send(Err(err(m)))),
+        }
+    }
 }
 
-impl Retry {
+/// Fire-and-forget writes with their attempt counts.
+#[derive(Default)]
+struct Writes {
+    access: Vec<(AccessEvent, u32)>,
+    /// Newest state per account.
+    players: HashMap<u64, (PlayerState, u32)>,
+}
+
+impl Writes {
     fn is_empty(&self) -> bool {
         self.access.is_empty() && self.players.is_empty()
     }
+
+    fn len(&self) -> usize {
+        self.access.len() + self.players.len()
+    }
+
+    fn keep_player(&mut self, state: PlayerState, attempts: u32) {
+        // A newer state (a later save) replaces an older failed one.
+        let entry = self.players.entry(state.account_id).or_insert((state, attempts));
+        if state.last_seen_ms >= entry.0.last_seen_ms {
+            *entry = (state, attempts.max(entry.1));
+        }
+    }
+
+    /// Moves `other` in, counting one more attempt; drops (and logs) what
+    /// has been tried too often.
+    fn absorb_failed(&mut self, other: Writes) {
+        for (event, attempts) in other.access {
+            if attempts + 1 >= MAX_ATTEMPTS {
+                tracing::error!(?event, "giving up on an access log row after {MAX_ATTEMPTS} attempts");
+            } else {
+                self.access.push((event, attempts + 1));
+            }
+        }
+        for (state, attempts) in other.players.into_values() {
+            if attempts + 1 >= MAX_ATTEMPTS {
+                tracing::error!(?state, "giving up on a player state after {MAX_ATTEMPTS} attempts");
+            } else {
+                self.keep_player(state, attempts + 1);
+            }
+        }
+    }
+}
+
+/// One unit of work: a command from outside, or a write being retried.
+enum Work {
+    Command(StoreCommand),
+    Access(AccessEvent, u32),
+    Player(PlayerState, u32),
 }
 
 /// Runs until [`StoreCommand::Shutdown`] arrives or every sender is gone.
 pub(super) fn run(mut conn: Connection, rx: Receiver<StoreCommand>, metrics: &StoreMetrics) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    let mut retry = Retry::default();
+    let mut retry = Writes::default();
     let mut stopping = false;
     loop {
         if !stopping {
@@ -70,52 +134,50 @@ pub(super) fn run(mut conn: Connection, rx: Receiver<StoreCommand>, metrics: &St
             stopping |= batch.iter().any(|c| matches!(c, StoreCommand::Shutdown));
         }
         // Earlier failed writes go first, so newer states overwrite them.
-        let mut work: Vec<StoreCommand> = Vec::with_capacity(batch.len() + 2);
-        if !retry.access.is_empty() {
-            work.extend(retry.access.drain(..).map(StoreCommand::LogAccess));
-        }
-        if !retry.players.is_empty() {
-            work.push(StoreCommand::SavePlayers(retry.players.drain().map(|(_, s)| s).collect()));
-        }
-        work.append(&mut batch);
+        let mut work: Vec<Work> = Vec::with_capacity(batch.len() + retry.len());
+        let earlier = std::mem::take(&mut retry);
+        work.extend(earlier.access.into_iter().map(|(e, n)| Work::Access(e, n)));
+        work.extend(earlier.players.into_values().map(|(s, n)| Work::Player(s, n)));
+        work.extend(batch.drain(..).map(Work::Command));
         commit_batch(&mut conn, work, &mut retry, metrics);
         if stopping {
-            if retry.is_empty() {
-                tracing::debug!("store flushed and stopped");
-                return;
-            }
-            // Shutting down with writes that keep failing: try a few more times.
+            // Shutting down: a few more tries for writes that keep failing.
             for _ in 0..3 {
-                std::thread::sleep(RETRY_AFTER);
-                let work = std::mem::take(&mut retry);
-                let mut again: Vec<StoreCommand> = work.access.into_iter().map(StoreCommand::LogAccess).collect();
-                again.push(StoreCommand::SavePlayers(work.players.into_values().collect()));
-                commit_batch(&mut conn, again, &mut retry, metrics);
                 if retry.is_empty() {
-                    return;
+                    break;
                 }
+                std::thread::sleep(RETRY_AFTER);
+                let earlier = std::mem::take(&mut retry);
+                let mut work: Vec<Work> = earlier.access.into_iter().map(|(e, n)| Work::Access(e, n)).collect();
+                work.extend(earlier.players.into_values().map(|(s, n)| Work::Player(s, n)));
+                commit_batch(&mut conn, work, &mut retry, metrics);
             }
-            tracing::error!(
-                access_rows = retry.access.len(),
-                players = retry.players.len(),
-                "store stopping with writes it could not commit"
-            );
+            if !retry.is_empty() {
+                tracing::error!(
+                    access_rows = retry.access.len(),
+                    players = retry.players.len(),
+                    "store stopping with writes it could not commit"
+                );
+            }
+            tracing::debug!("store flushed and stopped");
             return;
         }
     }
 }
 
-fn commit_batch(conn: &mut Connection, work: Vec<StoreCommand>, retry: &mut Retry, metrics: &StoreMetrics) {
+fn commit_batch(conn: &mut Connection, work: Vec<Work>, retry: &mut Writes, metrics: &StoreMetrics) {
     if work.is_empty() {
         return;
     }
     let started = Instant::now();
     let mut replies = Vec::new();
-    let mut kept = Retry::default();
+    // Writes that succeeded (to retry if the commit itself fails) and failed.
+    let mut written = Writes::default();
+    let mut failed = Writes::default();
     let outcome = (|| -> Result<(), rusqlite::Error> {
-        let tx = conn.transaction()?;
-        for command in work {
-            apply(&tx, command, &mut replies, &mut kept)?;
+        let mut tx = conn.transaction()?;
+        for item in work {
+            apply(&mut tx, item, &mut replies, &mut written, &mut failed)?;
         }
         tx.commit()
     })();
@@ -124,86 +186,97 @@ fn commit_batch(conn: &mut Connection, work: Vec<StoreCommand>, retry: &mut Retr
             metrics.commits.fetch_add(1, Ordering::Relaxed);
             metrics.commit_latency.observe(started.elapsed());
             for reply in replies {
-                match reply {
-                    Reply::Created(tx, result) => drop(tx.send(result)),
-                    Reply::Found(tx, result) => drop(tx.send(result)),
-                    Reply::Loaded(tx, loaded) => drop(tx.send(loaded)),
-                    Reply::Leaders(tx, result) => drop(tx.send(result)),
-                }
+                reply.send(None);
             }
         }
         Err(e) => {
+            // Nothing was written: everything is retried, every caller hears the error.
             metrics.errors.fetch_add(1, Ordering::Relaxed);
-            let kept_count = kept.access.len() + kept.players.len();
-            metrics.retries.fetch_add(kept_count as u64, Ordering::Relaxed);
-            tracing::error!(error = %e, retrying = kept_count, "store transaction failed");
+            tracing::error!(error = %e, "store transaction failed");
             let message = e.to_string();
-            let err = || StoreError::Sqlite(rusqlite::Error::ToSqlConversionFailure(message.clone().into()));
             for reply in replies {
-                match reply {
-                    Reply::Created(tx, _) => drop(tx.send(Err(err()))),
-                    Reply::Found(tx, _) => drop(tx.send(Err(err()))),
-                    Reply::Loaded(tx, loaded) => {
-                        drop(tx.send(LoadedPlayer { account_id: loaded.account_id, state: Err(message.clone()) }))
-                    }
-                    Reply::Leaders(tx, _) => drop(tx.send(Err(err()))),
-                }
+                reply.send(Some(&message));
             }
-            retry.access.extend(kept.access);
-            for (id, state) in kept.players {
-                retry.players.insert(id, state);
+            failed.access.append(&mut written.access);
+            for (state, attempts) in written.players.into_values() {
+                failed.keep_player(state, attempts);
             }
         }
     }
+    if !failed.is_empty() {
+        metrics.retries.fetch_add(failed.len() as u64, Ordering::Relaxed);
+        retry.absorb_failed(failed);
+    }
 }
 
-/// Runs one command inside the transaction. Writes that must survive a
-/// failure are also copied into `kept`; a SQL error aborts the transaction.
+/// Runs `f` in a savepoint, rolled back alone if it fails.
+fn in_savepoint<T>(
+    tx: &mut Transaction<'_>,
+    f: impl FnOnce(&Savepoint<'_>) -> Result<T, rusqlite::Error>,
+) -> Result<Result<T, rusqlite::Error>, rusqlite::Error> {
+    let sp = tx.savepoint()?;
+    let result = f(&sp);
+    if result.is_ok() {
+        sp.commit()?
+    } else {
+        sp.finish()?
+    }
+    Ok(result)
+}
+
+/// Runs one unit of work. The outer `Err` is a failure of the transaction
+/// itself (it aborts the batch); a failing command only fails itself.
 fn apply(
-    tx: &Transaction<'_>,
-    command: StoreCommand,
+    tx: &mut Transaction<'_>,
+    item: Work,
     replies: &mut Vec<Reply>,
-    kept: &mut Retry,
+    written: &mut Writes,
+    failed: &mut Writes,
 ) -> Result<(), rusqlite::Error> {
-    match command {
-        StoreCommand::CreateAccount { username, password_hash, reply } => {
-            let result = create_account(tx, &username, &password_hash);
-            let failed = matches!(result, Err(StoreError::Sqlite(_)));
-            replies.push(Reply::Created(reply, result));
-            if failed {
-                return Err(rusqlite::Error::InvalidQuery);
+    match item {
+        Work::Access(event, attempts) => match in_savepoint(tx, |sp| log_access(sp, &event))? {
+            Ok(()) => written.access.push((event, attempts)),
+            Err(e) => {
+                tracing::warn!(error = %e, "access log row not written; will retry");
+                failed.access.push((event, attempts));
+            }
+        },
+        Work::Player(state, attempts) => match in_savepoint(tx, |sp| save_player(sp, &state))? {
+            Ok(()) => written.keep_player(state, attempts),
+            Err(e) => {
+                tracing::warn!(error = %e, account = state.account_id, "player state not written; will retry");
+                failed.keep_player(state, attempts);
+            }
+        },
+        Work::Command(StoreCommand::LogAccess(event)) => apply(tx, Work::Access(event, 0), replies, written, failed)?,
+        Work::Command(StoreCommand::SavePlayers(states)) => {
+            for state in states {
+                apply(tx, Work::Player(state, 0), replies, written, failed)?;
             }
         }
-        StoreCommand::FindAccount { username, reply } => {
-            let result = find_account(tx, &username);
-            replies.push(Reply::Found(reply, result.map_err(StoreError::from)));
+        Work::Command(StoreCommand::CreateAccount { username, password_hash, reply }) => {
+            let result = match in_savepoint(tx, |sp| create_account(sp, &username, &password_hash))? {
+                Ok(result) => result,
+                Err(e) => Err(StoreError::Sqlite(e)),
+            };
+            replies.push(Reply::Created(reply, result));
         }
-        StoreCommand::LogAccess(event) => {
-            let result = log_access(tx, &event);
-            kept.access.push(event);
-            result?;
+        Work::Command(StoreCommand::FindAccount { username, reply }) => {
+            replies.push(Reply::Found(reply, find_account(tx, &username).map_err(StoreError::from)));
         }
-        StoreCommand::LoadPlayer { account_id, reply } => {
+        Work::Command(StoreCommand::LoadPlayer { account_id, reply }) => {
             let state = load_player(tx, account_id).map_err(|e| e.to_string());
             replies.push(Reply::Loaded(reply, LoadedPlayer { account_id, state }));
         }
-        StoreCommand::SavePlayers(states) => {
-            for state in &states {
-                kept.players.insert(state.account_id, *state);
-            }
-            for state in &states {
-                save_player(tx, state)?;
-            }
-        }
-        StoreCommand::Leaderboard { limit, reply } => {
+        Work::Command(StoreCommand::Leaderboard { limit, reply }) => {
             replies.push(Reply::Leaders(reply, leaderboard(tx, limit).map_err(StoreError::from)));
         }
-        StoreCommand::Shutdown => {}
+        Work::Command(StoreCommand::Shutdown) => {}
     }
     Ok(())
 }
 
-fn create_account(tx: &Transaction<'_>, username: &str, hash: &str) -> Result<u64, StoreError> {
+fn create_account(tx: &Connection, username: &str, hash: &str) -> Result<Result<u64, StoreError>, rusqlite::Error> {
     let now = unix_millis() / 1000;
     // DO NOTHING on a taken name, so it fails alone rather than aborting the batch.
     let inserted = tx.execute(
@@ -211,19 +284,19 @@ fn create_account(tx: &Transaction<'_>, username: &str, hash: &str) -> Result<u6
         params![username, hash, now],
     )?;
     if inserted == 0 {
-        return Err(StoreError::UsernameTaken);
+        return Ok(Err(StoreError::UsernameTaken));
     }
-    Ok(tx.last_insert_rowid() as u64)
+    Ok(Ok(tx.last_insert_rowid() as u64))
 }
 
-fn find_account(tx: &Transaction<'_>, username: &str) -> Result<Option<AccountRow>, rusqlite::Error> {
+fn find_account(tx: &Connection, username: &str) -> Result<Option<AccountRow>, rusqlite::Error> {
     tx.query_row("SELECT id, username, password_hash FROM accounts WHERE username = ?1", params![username], |row| {
         Ok(AccountRow { id: row.get::<_, i64>(0)? as u64, username: row.get(1)?, password_hash: row.get(2)? })
     })
     .optional()
 }
 
-fn log_access(tx: &Transaction<'_>, event: &AccessEvent) -> Result<(), rusqlite::Error> {
+fn log_access(tx: &Connection, event: &AccessEvent) -> Result<(), rusqlite::Error> {
     tx.execute(
         "INSERT INTO access_log (at_ms, event, account_id, username, peer) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![
@@ -237,7 +310,7 @@ fn log_access(tx: &Transaction<'_>, event: &AccessEvent) -> Result<(), rusqlite:
     Ok(())
 }
 
-fn load_player(tx: &Transaction<'_>, account_id: u64) -> Result<Option<PlayerState>, rusqlite::Error> {
+fn load_player(tx: &Connection, account_id: u64) -> Result<Option<PlayerState>, rusqlite::Error> {
     tx.query_row(
         "SELECT x, y, score, last_seen FROM player_state WHERE account_id = ?1",
         params![account_id as i64],
@@ -254,7 +327,7 @@ fn load_player(tx: &Transaction<'_>, account_id: u64) -> Result<Option<PlayerSta
     .optional()
 }
 
-fn save_player(tx: &Transaction<'_>, state: &PlayerState) -> Result<(), rusqlite::Error> {
+fn save_player(tx: &Connection, state: &PlayerState) -> Result<(), rusqlite::Error> {
     tx.execute(
         "INSERT INTO player_state (account_id, x, y, score, last_seen) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT(account_id) DO UPDATE SET x = excluded.x, y = excluded.y, score = excluded.score,
@@ -264,7 +337,7 @@ fn save_player(tx: &Transaction<'_>, state: &PlayerState) -> Result<(), rusqlite
     Ok(())
 }
 
-fn leaderboard(tx: &Transaction<'_>, limit: u32) -> Result<Vec<Leader>, rusqlite::Error> {
+fn leaderboard(tx: &Connection, limit: u32) -> Result<Vec<Leader>, rusqlite::Error> {
     let mut stmt = tx.prepare(
         "SELECT a.username, p.score FROM player_state p JOIN accounts a ON a.id = p.account_id
          ORDER BY p.score DESC, a.username ASC LIMIT ?1",
