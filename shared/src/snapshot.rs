@@ -2,7 +2,7 @@
 //! a baseline the client has acknowledged.
 //!
 //! **Precision.** Positions are quantized to 1/[`QUANT`] of a world unit
-//! (0.125 units; the world is 2000 units wide, an avatar 32 across), stored
+//! (0.25 units; the world is 2000 units wide, an avatar 32 across), stored
 //! in [`COORD_BITS`] bits per axis. Velocities of other entities are not sent:
 //! clients interpolate positions. A client's own avatar is sent exactly, in
 //! full `f32`, beside the packed payload, so its prediction can reconcile
@@ -12,12 +12,15 @@
 //! for a full snapshot), describing the target set `T`:
 //!
 //! 1. For every entity of `B` in id order: `0` = unchanged in `T`; or `1`
-//!    then `1` = removed from `T`, or `0` = moved: `0` + two 7-bit offsets
-//!    (each delta in -64..=63 quanta), or `1` + two absolute 14-bit coordinates.
+//!    then `1` = removed from `T`, or `0` = moved, then one of
+//!    `0` + two 7-bit offsets (each delta within ±64 quanta, 16 units),
+//!    `10` + two 10-bit offsets (within ±512 quanta, 128 units), or
+//!    `11` + two absolute 13-bit coordinates.
 //! 2. The number of entities new in `T` (varint), then for each: id delta
 //!    from the previous new id (varint), kind (2 bits), two absolute coordinates.
 //!
-//! So an idle entity costs 1 bit, a moving one 17 bits, a new one about 40.
+//! So an idle entity costs 1 bit, a moving one 17 bits (24 when the
+//! baseline is several ticks old), a new one about 40.
 //! Decoding never panics and never allocates more than [`MAX_ENTITIES`]
 //! entries, whatever the input.
 
@@ -25,16 +28,22 @@ use crate::protocol::{EntityKind, NetId};
 use crate::sim::Vec2;
 
 /// Quanta per world unit.
-pub const QUANT: f32 = 8.0;
+pub const QUANT: f32 = 4.0;
 /// Bits per absolute coordinate.
-pub const COORD_BITS: u32 = 14;
+pub const COORD_BITS: u32 = 13;
 /// Largest coordinate value.
 pub const COORD_MAX: u16 = (1 << COORD_BITS) - 1;
 /// The most entities one snapshot may describe.
 pub const MAX_ENTITIES: usize = 8192;
 /// Width of a small delta, per axis.
-const DELTA_BITS: u32 = 7;
-const DELTA_BIAS: i32 = 1 << (DELTA_BITS - 1);
+const SMALL_BITS: u32 = 7;
+/// Width of a medium delta, per axis.
+const MEDIUM_BITS: u32 = 10;
+
+fn fits(delta: i32, bits: u32) -> bool {
+    let bias = 1 << (bits - 1);
+    (-bias..bias).contains(&delta)
+}
 
 /// One entity as a client knows it: kind and quantized position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,13 +216,19 @@ fn kind_from_bits(bits: u64) -> Result<EntityKind, SnapshotError> {
 fn write_move(w: &mut BitWriter, from: &Known, to: &Known) {
     let dx = i32::from(to.qx) - i32::from(from.qx);
     let dy = i32::from(to.qy) - i32::from(from.qy);
-    let small = |d: i32| (-DELTA_BIAS..DELTA_BIAS).contains(&d);
-    if small(dx) && small(dy) {
+    let offsets = |w: &mut BitWriter, bits: u32| {
+        let bias = 1 << (bits - 1);
+        w.write((dx + bias) as u64, bits);
+        w.write((dy + bias) as u64, bits);
+    };
+    if fits(dx, SMALL_BITS) && fits(dy, SMALL_BITS) {
         w.write(0, 1);
-        w.write((dx + DELTA_BIAS) as u64, DELTA_BITS);
-        w.write((dy + DELTA_BIAS) as u64, DELTA_BITS);
+        offsets(w, SMALL_BITS);
+    } else if fits(dx, MEDIUM_BITS) && fits(dy, MEDIUM_BITS) {
+        w.write(0b10, 2);
+        offsets(w, MEDIUM_BITS);
     } else {
-        w.write(1, 1);
+        w.write(0b11, 2);
         w.write(u64::from(to.qx), COORD_BITS);
         w.write(u64::from(to.qy), COORD_BITS);
     }
@@ -224,9 +239,17 @@ fn read_coord(r: &mut BitReader<'_>) -> Result<u16, SnapshotError> {
 }
 
 fn read_move(r: &mut BitReader<'_>, from: &Known) -> Result<Known, SnapshotError> {
-    let (qx, qy) = if r.read(1)? == 0 {
-        let dx = r.read(DELTA_BITS)? as i32 - DELTA_BIAS;
-        let dy = r.read(DELTA_BITS)? as i32 - DELTA_BIAS;
+    let tier = if r.read(1)? == 0 {
+        Some(SMALL_BITS)
+    } else if r.read(1)? == 0 {
+        Some(MEDIUM_BITS)
+    } else {
+        None
+    };
+    let (qx, qy) = if let Some(bits) = tier {
+        let bias = 1 << (bits - 1);
+        let dx = r.read(bits)? as i32 - bias;
+        let dy = r.read(bits)? as i32 - bias;
         let x = i32::from(from.qx) + dx;
         let y = i32::from(from.qy) + dy;
         let ok = |v: i32| (0..=i32::from(COORD_MAX)).contains(&v);
@@ -353,6 +376,9 @@ mod tests {
         let moved: KnownSet = baseline.iter().map(|k| Known { qx: k.qx + 9, ..*k }).collect();
         let (_, bits) = encode(&baseline, &moved);
         assert_eq!(bits, 100 * 17 + 8);
+        let far: KnownSet = baseline.iter().map(|k| Known { qx: k.qx + 300, qy: k.qy - 200, ..*k }).collect();
+        let (_, bits) = encode(&baseline, &far);
+        assert_eq!(bits, 100 * 24 + 8, "a medium move");
     }
 
     #[test]
@@ -409,7 +435,7 @@ mod tests {
     /// A target derived from a baseline: some moved a little, some far, some
     /// gone, some new.
     fn arb_pair() -> impl Strategy<Value = (KnownSet, KnownSet)> {
-        (arb_set(), arb_set(), prop::collection::vec((-80i32..80, -80i32..80, any::<bool>()), 60)).prop_map(
+        (arb_set(), arb_set(), prop::collection::vec((-700i32..700, -700i32..700, any::<bool>()), 60)).prop_map(
             |(base, extra, moves)| {
                 let mut target: KnownSet = base
                     .iter()

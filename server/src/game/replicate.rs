@@ -130,7 +130,7 @@ pub fn build_for_client(
                     fixed_bits += 1;
                     target.push(*old);
                 } else {
-                    contenders.push((0.0, *item, 17));
+                    contenders.push((0.0, *item, 24));
                     target.push(*old); // until it wins a place
                 }
                 b += 1;
@@ -156,7 +156,7 @@ pub fn build_for_client(
     // Priority: nearer grows faster; new entities a little faster still.
     for (priority, item, cost) in contenders.iter_mut() {
         let closeness = 1.0 - (item.pos.distance(own_pos) / config.view_radius).min(1.0);
-        let boost = if *cost > 17 { 1.5 } else { 1.0 };
+        let boost = if *cost > 24 { 1.5 } else { 1.0 };
         let acc = view.priority.entry(item.known.id).or_insert(0.0);
         *acc += (0.2 + closeness) * boost;
         *priority = *acc;
