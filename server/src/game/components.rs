@@ -34,11 +34,13 @@ pub struct Avatar {
 /// Inputs received but not yet applied, consumed one slot per tick.
 ///
 /// Tick by tick the queue expects sequence `last_applied + 1`. If it has
-/// arrived it is applied; if not, the last intent is repeated *for that
-/// slot* and the late input, should it come, is ignored — so the server
-/// advances exactly one input per slot and the client's prediction, which
-/// replays by sequence, stays in step. Play starts once two inputs are
-/// buffered (a small jitter buffer). A client whose clock runs slightly
+/// arrived it is applied. If it is missing but later ones are here (it was
+/// lost beyond the redundancy), the last intent is repeated *for that slot*
+/// and the input, should it still come, is ignored. If nothing has arrived
+/// yet (it is only late), the avatar waits up to [`InputQueue::MAX_WAIT`]
+/// ticks before repeating. Either way the server advances exactly one input
+/// per slot, so the client's prediction, which replays by sequence, stays
+/// in step. Play starts once two inputs are buffered (a small jitter buffer). A client whose clock runs slightly
 /// fast may catch up — two slots in one tick while more than
 /// [`InputQueue::CATCH_UP_ABOVE`] wait — but only within a budget of
 /// [`InputQueue::RATE_ALLOWANCE`] slots per tick on average, so sending
@@ -54,6 +56,8 @@ pub struct InputQueue {
     started: bool,
     /// Slots that may still be consumed (token bucket).
     allowance: f32,
+    /// Ticks waited in a row for a late input.
+    waited: u32,
 }
 
 impl InputQueue {
@@ -65,6 +69,8 @@ impl InputQueue {
     pub const RATE_ALLOWANCE: f32 = 1.1;
     /// Most slots saved up in the bucket.
     const BURST: f32 = 2.0;
+    /// Ticks to wait for a late input before repeating the last one.
+    pub const MAX_WAIT: u32 = 3;
 
     /// Buffers one input if it is newer than anything seen.
     pub fn push(&mut self, cmd: InputCmd) {
@@ -96,22 +102,36 @@ impl InputQueue {
         let wanted = if self.pending.len() > Self::CATCH_UP_ABOVE { 2 } else { 1 };
         let slots = wanted.min(self.allowance as usize);
         self.allowance -= slots as f32;
-        let first = (slots >= 1).then(|| self.consume_slot());
-        let second = (slots >= 2).then(|| self.consume_slot());
+        let first = if slots >= 1 { self.consume_slot() } else { None };
+        let second = if slots >= 2 && first.is_some() { self.consume_slot() } else { None };
+        // A slot not consumed (waiting for a late input) gives its allowance back.
+        self.allowance += (slots - usize::from(first.is_some()) - usize::from(second.is_some())) as f32;
         first.into_iter().chain(second)
     }
 
-    fn consume_slot(&mut self) -> Intent {
+    /// Consumes the next slot, or `None` to wait a tick for a late input.
+    fn consume_slot(&mut self) -> Option<Intent> {
         let expected = self.last_applied.wrapping_add(1);
         while self.pending.front().is_some_and(|c| c.seq < expected) {
             self.pending.pop_front();
         }
-        if let Some(cmd) = self.pending.front().filter(|c| c.seq == expected).copied() {
-            self.pending.pop_front();
-            self.last_intent = Intent::new(cmd.move_x, cmd.move_y);
+        match self.pending.front().copied() {
+            Some(cmd) if cmd.seq == expected => {
+                self.pending.pop_front();
+                self.last_intent = Intent::new(cmd.move_x, cmd.move_y);
+            }
+            // Later inputs are here: this one was lost. Repeat for its slot.
+            Some(_) => {}
+            None if self.waited < Self::MAX_WAIT => {
+                self.waited += 1;
+                return None;
+            }
+            // Waited long enough: keep moving as before.
+            None => {}
         }
+        self.waited = 0;
         self.last_applied = expected;
-        self.last_intent
+        Some(self.last_intent)
     }
 
     /// Highest input sequence consumed so far.
@@ -174,7 +194,7 @@ mod tests {
     }
 
     #[test]
-    fn each_slot_once_in_order_repeating_when_starved() {
+    fn each_slot_once_in_order_waiting_when_late_repeating_when_lost() {
         let mut queue = InputQueue::default();
         queue.push(cmd(1));
         assert!(tick(&mut queue).is_empty(), "waits for the jitter buffer");
@@ -183,14 +203,21 @@ mod tests {
         }
         assert_eq!(tick(&mut queue), [0.01]);
         assert_eq!(tick(&mut queue), [0.02]);
-        // Seq 3 is late: slot 3 repeats seq 2's intent...
-        assert_eq!(tick(&mut queue), [0.02]);
-        assert_eq!(queue.last_applied(), 3);
-        // ...and when 3 arrives it is ignored; 4 plays in its own slot.
+        // Seq 3 is late: the avatar waits for it rather than guessing...
+        assert!(tick(&mut queue).is_empty());
         queue.push(cmd(3));
-        queue.push(cmd(4));
-        assert_eq!(tick(&mut queue), [0.04]);
+        assert_eq!(tick(&mut queue), [0.03]);
+        // ...but seq 4 is lost (5 is here): slot 4 repeats seq 3's intent.
+        queue.push(cmd(5));
+        assert_eq!(tick(&mut queue), [0.03]);
         assert_eq!(queue.last_applied(), 4);
+        queue.push(cmd(4));
+        assert_eq!(tick(&mut queue), [0.05], "the lost input, arriving after its slot, is ignored");
+        // Nothing arrives for a long time: after MAX_WAIT ticks the last intent repeats.
+        let waited: Vec<_> = (0..InputQueue::MAX_WAIT + 1).map(|_| tick(&mut queue)).collect();
+        assert!(waited[..InputQueue::MAX_WAIT as usize].iter().all(Vec::is_empty));
+        assert_eq!(waited[InputQueue::MAX_WAIT as usize], [0.05]);
+        assert_eq!(queue.last_applied(), 6);
     }
 
     #[test]
