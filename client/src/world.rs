@@ -98,6 +98,7 @@ impl ClientWorld {
             return;
         }
         let empty = Vec::new();
+        let baseline_tick = snapshot.baseline_tick.unwrap_or(0);
         let baseline = match snapshot.baseline_tick {
             None => &empty,
             Some(tick) => match self.history.iter().find(|(t, _)| *t == tick) {
@@ -109,7 +110,7 @@ impl ClientWorld {
                 }
             },
         };
-        let set = match snapshot::decode(baseline, &snapshot.payload) {
+        let set = match snapshot::decode(baseline, baseline_tick, &snapshot.payload, snapshot.tick) {
             Ok(set) => set,
             Err(e) => {
                 self.bad_snapshots += 1;
@@ -166,7 +167,8 @@ mod tests {
 
     fn snapshot(tick: u32, baseline: Option<(u32, &KnownSet)>, x: f32) -> ServerMessage {
         let target = vec![Known::new(NetId(1), EntityKind::Npc, Vec2::new(x, 0.0))];
-        let (payload, _) = snapshot::encode(baseline.map_or(&[][..], |b| b.1), &target);
+        let (payload, _) =
+            snapshot::encode(baseline.map_or(&[][..], |b| b.1), baseline.map_or(0, |b| b.0), &target, tick);
         ServerMessage::Snapshot(Snapshot {
             tick,
             baseline_tick: baseline.map(|b| b.0),

@@ -20,11 +20,14 @@ const DT: f32 = 1.0 / TICK_RATE;
 /// UDP + IPv4 headers, netcode header and MAC, renet packet header.
 const WIRE_OVERHEAD_PER_PACKET: usize = 28 + 25 + 6;
 
-/// Entities walking in circles (all moving) or standing still.
+/// Entities walking like the game's NPCs (straight lines at 100 units/s,
+/// a new heading every 1–4 s) or standing still.
 struct World {
     bodies: Vec<Body>,
+    headings: Vec<(f32, u32)>,
     moving: bool,
     t: u32,
+    rng: u64,
 }
 
 impl World {
@@ -35,7 +38,14 @@ impl World {
                 vel: Vec2::ZERO,
             })
             .collect();
-        Self { bodies, moving, t: 0 }
+        Self { bodies, headings: vec![(0.0, 0); n as usize], moving, t: 0, rng: 0x9E37_79B9_7F4A_7C15 }
+    }
+
+    fn random(&mut self) -> f32 {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        (self.rng >> 40) as f32 / (1u64 << 24) as f32
     }
 
     fn step(&mut self) {
@@ -43,9 +53,15 @@ impl World {
         if !self.moving {
             return;
         }
-        for (i, body) in self.bodies.iter_mut().enumerate() {
-            let a = self.t as f32 * 0.05 + i as f32;
-            *body = sim::step(*body, Intent::new(a.cos() * 0.4, a.sin() * 0.4), DT);
+        for i in 0..self.bodies.len() {
+            if self.headings[i].1 == 0 {
+                let angle = self.random() * std::f32::consts::TAU;
+                let ticks = 30 + (self.random() * 90.0) as u32;
+                self.headings[i] = (angle, ticks);
+            }
+            let (angle, left) = self.headings[i];
+            self.headings[i].1 = left - 1;
+            self.bodies[i] = sim::step(self.bodies[i], Intent::new(angle.cos() * 0.4, angle.sin() * 0.4), DT);
         }
     }
 
@@ -90,7 +106,7 @@ fn measure(world: &mut World, ticks: u32, ack_lag: u32) -> (f64, f64, f64) {
         world.step();
         let mut near = world.items();
         let (baseline, target, payload) =
-            build_for_client(&mut view, NetId(0), Vec2::new(1000.0, 1000.0), &mut near, &mut contenders, &config);
+            build_for_client(&mut view, tick, NetId(0), Vec2::new(1000.0, 1000.0), &mut near, &mut contenders, &config);
         view.history.push_back((tick, target));
         if view.history.len() > ClientView::HISTORY {
             view.history.pop_front();
@@ -100,7 +116,9 @@ fn measure(world: &mut World, ticks: u32, ack_lag: u32) -> (f64, f64, f64) {
         }
         let exact_bits = tickforge_shared::snapshot::encode(
             view.history.iter().find(|(t, _)| Some(*t) == baseline).map_or(&[][..], |(_, s)| s.as_slice()),
+            baseline.unwrap_or(0),
             &view.history.back().map(|h| h.1.clone()).unwrap_or_default(),
+            tick,
         )
         .1;
         let message = ServerMessage::Snapshot(Snapshot {
@@ -134,7 +152,7 @@ fn time_build(n: u32) -> Duration {
         let mut near = world.items();
         let started = Instant::now();
         let (_, target, payload) =
-            build_for_client(&mut view, NetId(0), Vec2::new(1000.0, 1000.0), &mut near, &mut contenders, &config);
+            build_for_client(&mut view, tick, NetId(0), Vec2::new(1000.0, 1000.0), &mut near, &mut contenders, &config);
         let took = started.elapsed();
         black_box(&payload);
         view.history.push_back((tick, target));
@@ -151,7 +169,9 @@ fn time_build(n: u32) -> Duration {
 
 fn main() {
     let entities = 100;
-    println!("Snapshot benchmark: {entities} visible entities at {TICK_RATE} Hz, moving at 100 units/s\n");
+    println!(
+        "Snapshot benchmark: {entities} visible entities at {TICK_RATE} Hz, walking like the game's NPCs (100 units/s)\n"
+    );
     for ack_lag in [2, 6, 12] {
         let mut moving = World::new(entities, true);
         let (bits, bytes, wire) = measure(&mut moving, 300, ack_lag);

@@ -8,10 +8,16 @@
 //! full `f32`, beside the packed payload, so its prediction can reconcile
 //! without quantization error.
 //!
+//! **Prediction.** Each entry carries its last observed motion (how far it
+//! moved between its baseline and its own snapshot, over how many ticks);
+//! both sides compute it the same way, from data both have. A delta is taken
+//! against where the baseline entry *would be* by now if it kept that
+//! motion, so an entity moving steadily costs 1 bit however old the baseline.
+//!
 //! **Layout** (bits, most significant first), against baseline `B` (empty
 //! for a full snapshot), describing the target set `T`:
 //!
-//! 1. For every entity of `B` in id order: `0` = unchanged in `T`; or `1`
+//! 1. For every entity of `B` in id order: `0` = at its predicted place in `T`; or `1`
 //!    then `1` = removed from `T`, or `0` = moved, then one of
 //!    `0` + two 7-bit offsets (each delta within ±64 quanta, 16 units),
 //!    `10` + two 10-bit offsets (within ±512 quanta, 128 units), or
@@ -45,7 +51,21 @@ fn fits(delta: i32, bits: u32) -> bool {
     (-bias..bias).contains(&delta)
 }
 
-/// One entity as a client knows it: kind and quantized position.
+/// How far an entity moved over how many ticks (quanta; `dt == 0`: still).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Motion {
+    /// Quanta moved along x.
+    pub dx: i32,
+    /// Quanta moved along y.
+    pub dy: i32,
+    /// Over this many ticks.
+    pub dt: u32,
+}
+
+/// Baselines older than this many ticks are not extrapolated.
+pub const MAX_PREDICT_TICKS: u32 = 64;
+
+/// One entity as a client knows it: kind, quantized position, last motion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Known {
     /// Stable id.
@@ -56,12 +76,28 @@ pub struct Known {
     pub qx: u16,
     /// Quantized y.
     pub qy: u16,
+    /// Observed motion, for prediction.
+    pub motion: Motion,
 }
 
 impl Known {
-    /// Quantizes a position (clamped to the representable range).
+    /// Quantizes a position (clamped to the representable range), no motion.
     pub fn new(id: NetId, kind: EntityKind, pos: Vec2) -> Self {
-        Self { id, kind, qx: quantize(pos.x), qy: quantize(pos.y) }
+        Self { id, kind, qx: quantize(pos.x), qy: quantize(pos.y), motion: Motion::default() }
+    }
+
+    /// Where this entry (known at tick `from`) is expected at tick `to`.
+    pub fn predict(&self, from: u32, to: u32) -> (u16, u16) {
+        let m = self.motion;
+        let ahead = to.wrapping_sub(from);
+        if m.dt == 0 || ahead == 0 || ahead > MAX_PREDICT_TICKS || m.dt > MAX_PREDICT_TICKS {
+            return (self.qx, self.qy);
+        }
+        let step = |q: u16, d: i32| {
+            let moved = i64::from(d) * i64::from(ahead) / i64::from(m.dt);
+            (i64::from(q) + moved).clamp(0, i64::from(COORD_MAX)) as u16
+        };
+        (step(self.qx, m.dx), step(self.qy, m.dy))
     }
 
     /// The position this entry stands for.
@@ -213,9 +249,9 @@ fn kind_from_bits(bits: u64) -> Result<EntityKind, SnapshotError> {
     }
 }
 
-fn write_move(w: &mut BitWriter, from: &Known, to: &Known) {
-    let dx = i32::from(to.qx) - i32::from(from.qx);
-    let dy = i32::from(to.qy) - i32::from(from.qy);
+fn write_move(w: &mut BitWriter, from: (u16, u16), to: &Known) {
+    let dx = i32::from(to.qx) - i32::from(from.0);
+    let dy = i32::from(to.qy) - i32::from(from.1);
     let offsets = |w: &mut BitWriter, bits: u32| {
         let bias = 1 << (bits - 1);
         w.write((dx + bias) as u64, bits);
@@ -238,7 +274,7 @@ fn read_coord(r: &mut BitReader<'_>) -> Result<u16, SnapshotError> {
     u16::try_from(r.read(COORD_BITS)?).map_err(|_| SnapshotError::BadCoordinate)
 }
 
-fn read_move(r: &mut BitReader<'_>, from: &Known) -> Result<Known, SnapshotError> {
+fn read_move(r: &mut BitReader<'_>, from: &Known, predicted: (u16, u16)) -> Result<Known, SnapshotError> {
     let tier = if r.read(1)? == 0 {
         Some(SMALL_BITS)
     } else if r.read(1)? == 0 {
@@ -250,8 +286,8 @@ fn read_move(r: &mut BitReader<'_>, from: &Known) -> Result<Known, SnapshotError
         let bias = 1 << (bits - 1);
         let dx = r.read(bits)? as i32 - bias;
         let dy = r.read(bits)? as i32 - bias;
-        let x = i32::from(from.qx) + dx;
-        let y = i32::from(from.qy) + dy;
+        let x = i32::from(predicted.0) + dx;
+        let y = i32::from(predicted.1) + dy;
         let ok = |v: i32| (0..=i32::from(COORD_MAX)).contains(&v);
         if !ok(x) || !ok(y) {
             return Err(SnapshotError::BadCoordinate);
@@ -263,20 +299,39 @@ fn read_move(r: &mut BitReader<'_>, from: &Known) -> Result<Known, SnapshotError
     Ok(Known { qx, qy, ..*from })
 }
 
-/// Encodes `target` against `baseline` (both sorted by id). Returns the
-/// payload and its length in bits.
-pub fn encode(baseline: &[Known], target: &[Known]) -> (Vec<u8>, usize) {
+/// Fills in the motion of each `target` entry (at `tick`) from `baseline`
+/// (at `baseline_tick`), exactly as [`decode`] does on the other side.
+pub fn with_motion(baseline: &[Known], baseline_tick: u32, target: &mut [Known], tick: u32) {
+    let dt = tick.wrapping_sub(baseline_tick);
+    let mut b = 0;
+    for k in target.iter_mut() {
+        while b < baseline.len() && baseline[b].id < k.id {
+            b += 1;
+        }
+        k.motion = match baseline.get(b).filter(|x| x.id == k.id) {
+            Some(old) if dt > 0 && dt <= MAX_PREDICT_TICKS => {
+                Motion { dx: i32::from(k.qx) - i32::from(old.qx), dy: i32::from(k.qy) - i32::from(old.qy), dt }
+            }
+            _ => Motion::default(),
+        };
+    }
+}
+
+/// Encodes `target` (at `tick`) against `baseline` (at `baseline_tick`),
+/// both sorted by id. Returns the payload and its length in bits.
+pub fn encode(baseline: &[Known], baseline_tick: u32, target: &[Known], tick: u32) -> (Vec<u8>, usize) {
     let mut w = BitWriter::default();
     let mut t = 0;
     for b in baseline {
         while t < target.len() && target[t].id < b.id {
             t += 1;
         }
+        let predicted = b.predict(baseline_tick, tick);
         match target.get(t).filter(|k| k.id == b.id) {
-            Some(k) if k.qx == b.qx && k.qy == b.qy => w.write(0, 1),
+            Some(k) if (k.qx, k.qy) == predicted => w.write(0, 1),
             Some(k) => {
                 w.write(0b10, 2);
-                write_move(&mut w, b, k);
+                write_move(&mut w, predicted, k);
             }
             None => w.write(0b11, 2),
         }
@@ -304,15 +359,17 @@ pub fn encode(baseline: &[Known], target: &[Known]) -> (Vec<u8>, usize) {
     (w.into_bytes(), bits)
 }
 
-/// Rebuilds the target set from `baseline` and a payload made by [`encode`].
-pub fn decode(baseline: &[Known], payload: &[u8]) -> Result<KnownSet, SnapshotError> {
+/// Rebuilds the target set (at `tick`, motions filled in) from `baseline`
+/// (at `baseline_tick`) and a payload made by [`encode`].
+pub fn decode(baseline: &[Known], baseline_tick: u32, payload: &[u8], tick: u32) -> Result<KnownSet, SnapshotError> {
     let mut r = BitReader::new(payload);
     let mut out: KnownSet = Vec::with_capacity(baseline.len());
     for b in baseline {
+        let predicted = b.predict(baseline_tick, tick);
         if r.read(1)? == 0 {
-            out.push(*b);
+            out.push(Known { qx: predicted.0, qy: predicted.1, ..*b });
         } else if r.read(1)? == 0 {
-            out.push(read_move(&mut r, b)?);
+            out.push(read_move(&mut r, b, predicted)?);
         }
     }
     let fresh = r.read_varint()?;
@@ -330,9 +387,10 @@ pub fn decode(baseline: &[Known], payload: &[u8]) -> Result<KnownSet, SnapshotEr
         prev = id;
         let kind = kind_from_bits(r.read(2)?)?;
         let (qx, qy) = (read_coord(&mut r)?, read_coord(&mut r)?);
-        added.push(Known { id: NetId(id as u32), kind, qx, qy });
+        added.push(Known { id: NetId(id as u32), kind, qx, qy, motion: Motion::default() });
     }
     if added.is_empty() {
+        with_motion(baseline, baseline_tick, &mut out, tick);
         return Ok(out);
     }
     // Merge the two sorted lists; an id present in both is invalid.
@@ -356,6 +414,7 @@ pub fn decode(baseline: &[Known], payload: &[u8]) -> Result<KnownSet, SnapshotEr
             (None, None) => break,
         }
     }
+    with_motion(baseline, baseline_tick, &mut merged, tick);
     Ok(merged)
 }
 
@@ -365,20 +424,38 @@ mod tests {
     use proptest::prelude::*;
 
     fn known(id: u32, qx: u16, qy: u16) -> Known {
-        Known { id: NetId(id), kind: EntityKind::Npc, qx, qy }
+        Known { id: NetId(id), kind: EntityKind::Npc, qx, qy, motion: Motion::default() }
+    }
+
+    /// Encodes at tick 20 against a baseline at tick 10 and checks the round trip.
+    fn round_trip(base: &[Known], target: &[Known]) -> usize {
+        let (bytes, bits) = encode(base, 10, target, 20);
+        let mut expected = target.to_vec();
+        with_motion(base, 10, &mut expected, 20);
+        assert_eq!(decode(base, 10, &bytes, 20).unwrap(), expected);
+        bits
     }
 
     #[test]
     fn idle_costs_one_bit_and_moving_seventeen() {
         let baseline: KnownSet = (1..=100).map(|i| known(i, 1000, 1000)).collect();
-        let (_, bits) = encode(&baseline, &baseline);
-        assert_eq!(bits, 100 + 8, "1 bit each plus an empty new-entity count");
+        assert_eq!(round_trip(&baseline, &baseline), 100 + 8, "1 bit each plus an empty new-entity count");
         let moved: KnownSet = baseline.iter().map(|k| Known { qx: k.qx + 9, ..*k }).collect();
-        let (_, bits) = encode(&baseline, &moved);
-        assert_eq!(bits, 100 * 17 + 8);
+        assert_eq!(round_trip(&baseline, &moved), 100 * 17 + 8);
         let far: KnownSet = baseline.iter().map(|k| Known { qx: k.qx + 300, qy: k.qy - 200, ..*k }).collect();
-        let (_, bits) = encode(&baseline, &far);
-        assert_eq!(bits, 100 * 24 + 8, "a medium move");
+        assert_eq!(round_trip(&baseline, &far), 100 * 24 + 8, "a medium move");
+    }
+
+    #[test]
+    fn steady_movers_cost_one_bit_whatever_the_baseline_age() {
+        // Each entity moved +30 quanta in x over the 10 ticks before its baseline...
+        let baseline: KnownSet =
+            (1..=100).map(|i| Known { motion: Motion { dx: 30, dy: 0, dt: 10 }, ..known(i, 1000, 1000) }).collect();
+        // ...and 10 ticks later has moved on at the same pace.
+        let target: KnownSet = baseline.iter().map(|k| Known { qx: k.qx + 30, ..*k }).collect();
+        assert_eq!(round_trip(&baseline, &target), 100 + 8);
+        // Stopping is a small correction, not a failure.
+        assert_eq!(round_trip(&baseline, &baseline), 100 * 17 + 8);
     }
 
     #[test]
@@ -397,9 +474,9 @@ mod tests {
         // A new-entity count far beyond the limit.
         let mut w = BitWriter::default();
         w.write_varint(1 << 40);
-        assert_eq!(decode(&[], &w.into_bytes()), Err(SnapshotError::TooMany));
+        assert_eq!(decode(&[], 0, &w.into_bytes(), 1), Err(SnapshotError::TooMany));
         // A new entity repeating a baseline id.
-        let base = vec![known(5, 1, 1)];
+        let base = [known(5, 1, 1)];
         let mut w = BitWriter::default();
         w.write(0, 1);
         w.write_varint(1);
@@ -407,26 +484,32 @@ mod tests {
         w.write(1, 2);
         w.write(1, 14);
         w.write(1, 14);
-        assert_eq!(decode(&base, &w.into_bytes()), Err(SnapshotError::BadId));
+        assert_eq!(decode(&base, 0, &w.into_bytes(), 1), Err(SnapshotError::BadId));
         // Kind 3 does not exist.
         let mut w = BitWriter::default();
         w.write_varint(1);
         w.write_varint(1);
         w.write(3, 2);
         w.write(0, 28);
-        assert_eq!(decode(&[], &w.into_bytes()), Err(SnapshotError::BadKind(3)));
+        assert_eq!(decode(&[], 0, &w.into_bytes(), 1), Err(SnapshotError::BadKind(3)));
         // An endless varint.
-        assert_eq!(decode(&[], &[0xff; 20]), Err(SnapshotError::BadVarint));
+        assert_eq!(decode(&[], 0, &[0xff; 20], 1), Err(SnapshotError::BadVarint));
     }
 
     fn arb_set() -> impl Strategy<Value = KnownSet> {
-        prop::collection::btree_map(1u32..500, (0u8..3, 0..=COORD_MAX, 0..=COORD_MAX), 0..60).prop_map(|m| {
+        prop::collection::btree_map(
+            1u32..500,
+            (0u8..3, 0..=COORD_MAX, 0..=COORD_MAX, (-300i32..300, -300i32..300, 0u32..20)),
+            0..60,
+        )
+        .prop_map(|m| {
             m.into_iter()
-                .map(|(id, (kind, qx, qy))| Known {
+                .map(|(id, (kind, qx, qy, (dx, dy, dt)))| Known {
                     id: NetId(id),
                     kind: kind_from_bits(u64::from(kind)).unwrap(),
                     qx,
                     qy,
+                    motion: Motion { dx, dy, dt },
                 })
                 .collect()
         })
@@ -460,29 +543,33 @@ mod tests {
 
     proptest! {
         #[test]
-        fn delta_round_trips((base, target) in arb_pair()) {
-            let (bytes, _) = encode(&base, &target);
-            prop_assert_eq!(decode(&base, &bytes).unwrap(), target);
+        fn delta_round_trips((base, target) in arb_pair(), age in 1u32..40) {
+            let (bytes, _) = encode(&base, 100, &target, 100 + age);
+            let mut expected = target.clone();
+            with_motion(&base, 100, &mut expected, 100 + age);
+            prop_assert_eq!(decode(&base, 100, &bytes, 100 + age).unwrap(), expected);
         }
 
         #[test]
         fn full_snapshots_round_trip(target in arb_set()) {
-            let (bytes, _) = encode(&[], &target);
-            prop_assert_eq!(decode(&[], &bytes).unwrap(), target);
+            let (bytes, _) = encode(&[], 0, &target, 7);
+            let still: KnownSet = target.iter().map(|k| Known { motion: Motion::default(), ..*k }).collect();
+            prop_assert_eq!(decode(&[], 0, &bytes, 7).unwrap(), still);
         }
 
         #[test]
         fn decoding_against_the_wrong_baseline_never_panics((base, target) in arb_pair(), other in arb_set()) {
             // A reordered or missing baseline: the result is garbage or an
             // error, never a panic or an unbounded allocation.
-            let (bytes, _) = encode(&base, &target);
-            let _ = decode(&other, &bytes);
-            let _ = decode(&[], &bytes);
+            let (bytes, _) = encode(&base, 3, &target, 9);
+            let _ = decode(&other, 3, &bytes, 9);
+            let _ = decode(&[], 0, &bytes, 9);
+            let _ = decode(&base, 9, &bytes, 3);
         }
 
         #[test]
         fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..256), base in arb_set()) {
-            if let Ok(set) = decode(&base, &bytes) {
+            if let Ok(set) = decode(&base, 5, &bytes, 6) {
                 prop_assert!(set.len() <= MAX_ENTITIES);
                 prop_assert!(set.windows(2).all(|w| w[0].id < w[1].id));
             }

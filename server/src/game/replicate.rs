@@ -101,8 +101,10 @@ pub struct Scratch {
 /// Builds one client's next entity set and payload from the entities near
 /// it (`grid_near`). Pure apart from the view's accumulators; used by the
 /// system and by the benchmark.
+#[allow(clippy::too_many_arguments)]
 pub fn build_for_client(
     view: &mut ClientView,
+    tick: u32,
     own_id: NetId,
     own_pos: Vec2,
     grid_near: &mut Vec<Item>,
@@ -113,6 +115,7 @@ pub fn build_for_client(
         Some((tick, set)) => (Some(*tick), set.as_slice()),
         None => (None, &[][..]),
     };
+    let base_tick = baseline_tick.unwrap_or(0);
     grid_near.retain(|i| i.known.id != own_id);
     grid_near.sort_unstable_by_key(|i| i.known.id);
 
@@ -126,13 +129,14 @@ pub fn build_for_client(
         let near = grid_near.get(n);
         match (base, near) {
             (Some(old), Some(item)) if old.id == item.known.id => {
-                if old.qx == item.known.qx && old.qy == item.known.qy {
-                    fixed_bits += 1;
-                    target.push(*old);
-                } else {
+                // The client will place it where its motion predicts.
+                let (qx, qy) = old.predict(base_tick, tick);
+                let predicted = Known { qx, qy, ..*old };
+                if (qx, qy) != (item.known.qx, item.known.qy) {
                     contenders.push((0.0, *item, 24));
-                    target.push(*old); // until it wins a place
                 }
+                fixed_bits += 1;
+                target.push(predicted); // replaced if it wins a place
                 b += 1;
                 n += 1;
             }
@@ -181,7 +185,8 @@ pub fn build_for_client(
         view.priority.retain(|id, _| live.contains(id));
     }
 
-    let (payload, _) = snapshot::encode(baseline, &target);
+    snapshot::with_motion(baseline, base_tick, &mut target, tick);
+    let (payload, _) = snapshot::encode(baseline, base_tick, &target, tick);
     (baseline_tick, target, payload)
 }
 
@@ -215,7 +220,7 @@ pub fn send_snapshots(
         near.clear();
         grid.near(body.0.pos, config.view_radius, near);
         let (baseline_tick, target, payload) =
-            build_for_client(&mut view, own.0, body.0.pos, near, contenders, &config);
+            build_for_client(&mut view, now, own.0, body.0.pos, near, contenders, &config);
         if view.history.len() == ClientView::HISTORY {
             view.history.pop_front();
         }
@@ -255,8 +260,15 @@ mod tests {
         let mut contenders = Vec::new();
         for tick in 1..200u32 {
             let mut near = items(20, tick as f32);
-            let (baseline, target, payload) =
-                build_for_client(&mut view, NetId(999), Vec2::new(300.0, 500.0), &mut near, &mut contenders, &config);
+            let (baseline, target, payload) = build_for_client(
+                &mut view,
+                tick,
+                NetId(999),
+                Vec2::new(300.0, 500.0),
+                &mut near,
+                &mut contenders,
+                &config,
+            );
             if view.history.len() == ClientView::HISTORY {
                 view.history.pop_front();
             }
@@ -270,7 +282,7 @@ mod tests {
                     client.iter().find(|(t, _)| *t == b).expect("server used a baseline the client has").1.clone()
                 }
             };
-            let decoded = snapshot::decode(&base, &payload).unwrap();
+            let decoded = snapshot::decode(&base, baseline.unwrap_or(0), &payload, tick).unwrap();
             assert_eq!(decoded, target, "tick {tick}");
             client.push((tick, decoded));
             if tick % 5 != 0 {
