@@ -84,8 +84,11 @@ pub struct Summary {
     pub score: u32,
     /// Own-avatar mispredictions over the run.
     pub mispredictions: Mispredictions,
-    /// Longest stretch of one second's extrapolation, in milliseconds.
+    /// Most extrapolation in any one second, in milliseconds.
     pub max_extrapolating_ms: f64,
+    /// Longest stretch with remote entities held still (past the
+    /// extrapolation limit), in milliseconds.
+    pub longest_freeze_ms: f64,
     /// Other players' avatars, by name.
     pub others: HashMap<String, OtherPlayer>,
     /// Why the run ended early, if it did.
@@ -116,6 +119,7 @@ pub fn run(session: &mut Session, mover: &mut Mover, duration: Duration, out: &m
         score: 0,
         mispredictions: Mispredictions { count: 0, max_distance: 0.0 },
         max_extrapolating_ms: 0.0,
+        longest_freeze_ms: 0.0,
         others: HashMap::new(),
         error: None,
     };
@@ -203,6 +207,7 @@ pub fn run(session: &mut Session, mover: &mut Mover, duration: Duration, out: &m
     summary.snapshots = session.world.snapshots;
     summary.own_position = session.world.own_state().map(|e| pos(e.pos));
     summary.score = session.world.score;
+    summary.longest_freeze_ms = session.feel.longest_freeze.as_secs_f64() * 1000.0;
     summary.mispredictions =
         Mispredictions { count: session.predictor.mispredictions, max_distance: session.predictor.max_correction };
     summary.duration_s = (start.elapsed().as_secs_f64() * 100.0).round() / 100.0;
@@ -221,6 +226,7 @@ pub fn failed(error: &SessionError) -> Summary {
         score: 0,
         mispredictions: Mispredictions { count: 0, max_distance: 0.0 },
         max_extrapolating_ms: 0.0,
+        longest_freeze_ms: 0.0,
         others: HashMap::new(),
         error: Some(error.to_string()),
     }

@@ -8,17 +8,32 @@
 //! above it is jitter. Entities are drawn at server time
 //! `now - (min + delay)`, where `delay` covers one snapshot interval plus
 //! twice the jitter, so the render point is normally between two received
-//! snapshots. When it runs past the newest one, the entities hold there and
-//! the time is counted as extrapolating.
+//! snapshots. When it runs past the newest one (snapshots lost or late),
+//! entities carry on along their last known motion for up to
+//! [`MAX_EXTRAPOLATION_TICKS`], then hold; both times are counted.
 
 use std::collections::{HashMap, VecDeque};
 
 use tickforge_shared::protocol::{EntityKind, NetId};
 use tickforge_shared::sim::Vec2;
-use tickforge_shared::snapshot::KnownSet;
+use tickforge_shared::snapshot::{KnownSet, QUANT};
 
 /// Samples kept for the clock estimate.
 const SAMPLES: usize = 90;
+
+/// How far past the newest snapshot entities are extrapolated (about 250 ms at 30 Hz).
+pub const MAX_EXTRAPOLATION_TICKS: f64 = 8.0;
+
+/// How the drawn positions were obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sampled {
+    /// Between two received snapshots.
+    Interpolated,
+    /// Past the newest snapshot, carried along the last motion.
+    Extrapolated,
+    /// Past the extrapolation limit: entities held still (frozen).
+    Held,
+}
 
 /// Server-time estimate from snapshot arrivals.
 #[derive(Debug, Clone, Default)]
@@ -69,21 +84,33 @@ pub struct Drawn {
     pub pos: Vec2,
 }
 
-/// Interpolates between the two snapshots around `render_tick`. Returns
-/// whether it had to hold at the newest snapshot (extrapolating).
-pub fn sample(history: &VecDeque<(u32, KnownSet)>, render_tick: f64, out: &mut Vec<Drawn>) -> bool {
+/// Positions at `render_tick`: interpolated between the two snapshots
+/// around it, or extrapolated past the newest.
+pub fn sample(history: &VecDeque<(u32, KnownSet)>, render_tick: f64, out: &mut Vec<Drawn>) -> Sampled {
     out.clear();
-    let Some((newest_tick, newest)) = history.back() else { return false };
+    let Some((newest_tick, newest)) = history.back() else { return Sampled::Interpolated };
     let after = history.iter().position(|(t, _)| f64::from(*t) >= render_tick);
     let (a, b, t) = match after {
         None => {
-            out.extend(newest.iter().map(|k| Drawn { id: k.id, kind: k.kind, pos: k.pos() }));
-            return render_tick > f64::from(*newest_tick);
+            let ahead = render_tick - f64::from(*newest_tick);
+            let carried = ahead.min(MAX_EXTRAPOLATION_TICKS) as f32;
+            out.extend(newest.iter().map(|k| {
+                let m = k.motion;
+                let pos = k.pos();
+                let pos = if m.dt > 0 {
+                    let per_tick = |d: i32| d as f32 / m.dt as f32 / QUANT;
+                    Vec2::new(pos.x + per_tick(m.dx) * carried, pos.y + per_tick(m.dy) * carried)
+                } else {
+                    pos
+                };
+                Drawn { id: k.id, kind: k.kind, pos }
+            }));
+            return if ahead > MAX_EXTRAPOLATION_TICKS { Sampled::Held } else { Sampled::Extrapolated };
         }
         Some(0) => {
             let (_, first) = &history[0];
             out.extend(first.iter().map(|k| Drawn { id: k.id, kind: k.kind, pos: k.pos() }));
-            return false;
+            return Sampled::Interpolated;
         }
         Some(i) => {
             let (ta, a) = &history[i - 1];
@@ -104,7 +131,7 @@ pub fn sample(history: &VecDeque<(u32, KnownSet)>, render_tick: f64, out: &mut V
         };
         out.push(Drawn { id: k.id, kind: k.kind, pos });
     }
-    false
+    Sampled::Interpolated
 }
 
 #[cfg(test)]
@@ -120,12 +147,28 @@ mod tests {
     fn interpolates_between_the_surrounding_snapshots() {
         let history: VecDeque<_> = [(10, set(100.0)), (12, set(110.0)), (14, set(130.0))].into_iter().collect();
         let mut out = Vec::new();
-        assert!(!sample(&history, 11.0, &mut out));
+        assert_eq!(sample(&history, 11.0, &mut out), Sampled::Interpolated);
         assert_eq!(out[0].pos.x, 105.0);
-        assert!(!sample(&history, 13.5, &mut out));
+        assert_eq!(sample(&history, 13.5, &mut out), Sampled::Interpolated);
         assert_eq!(out[0].pos.x, 125.0);
-        assert!(sample(&history, 15.0, &mut out), "past the newest: holding");
+        // The newest entry has no motion: past it, it stays put.
+        assert_eq!(sample(&history, 15.0, &mut out), Sampled::Extrapolated);
         assert_eq!(out[0].pos.x, 130.0);
+        assert_eq!(sample(&history, 14.0 + MAX_EXTRAPOLATION_TICKS + 1.0, &mut out), Sampled::Held);
+    }
+
+    #[test]
+    fn past_the_newest_snapshot_entities_carry_on_then_hold() {
+        use tickforge_shared::snapshot::Motion;
+        let mut moving = set(130.0);
+        // 8 quanta (2 units) per tick along x.
+        moving[0].motion = Motion { dx: 16, dy: 0, dt: 2 };
+        let history: VecDeque<_> = [(12, set(110.0)), (14, moving)].into_iter().collect();
+        let mut out = Vec::new();
+        assert_eq!(sample(&history, 17.0, &mut out), Sampled::Extrapolated);
+        assert_eq!(out[0].pos.x, 136.0);
+        assert_eq!(sample(&history, 40.0, &mut out), Sampled::Held);
+        assert_eq!(out[0].pos.x, 130.0 + 2.0 * MAX_EXTRAPOLATION_TICKS as f32, "stops at the limit");
     }
 
     #[test]

@@ -59,6 +59,10 @@ pub struct FeelStats {
     pub interp_delay_ms: f64,
     /// Total time spent with no newer snapshot to interpolate toward.
     pub extrapolating: Duration,
+    /// The current stretch with entities held still (past the extrapolation limit).
+    pub freeze: Duration,
+    /// The longest such stretch so far.
+    pub longest_freeze: Duration,
 }
 
 impl std::fmt::Debug for LoginOptions {
@@ -142,9 +146,12 @@ impl Session {
             self.world.apply(message);
         }
         let now = self.started.elapsed().as_secs_f64();
-        self.clock.dt = self.tick_dt() as f64;
-        for tick in self.world.fresh_ticks.drain(..) {
-            self.clock.observe(tick, now);
+        if self.world.tick_rate > 0 {
+            // Until the welcome says the tick rate, ticks cannot be timed.
+            self.clock.dt = self.tick_dt() as f64;
+            for tick in self.world.fresh_ticks.drain(..) {
+                self.clock.observe(tick, now);
+            }
         }
         if let Some((own, ack)) = self.world.fresh_own.take() {
             self.predictor.reconcile(Body { pos: own.pos, vel: own.vel }, ack, self.tick_dt());
@@ -202,12 +209,20 @@ impl Session {
             self.drawn.clear();
             return &self.drawn;
         };
+        // Two snapshot intervals (one lost snapshot does not starve the
+        // interpolation), or more when the measured jitter asks for it.
         let interval = snapshot_interval_ticks(&self.world) * dt;
-        let delay = interval + 2.0 * jitter + 0.005;
+        let delay = (2.0 * interval).max(interval + 2.0 * jitter) + 0.005;
         self.feel.interp_delay_ms = delay * 1000.0;
         let render_tick = (now - offset - delay) / dt;
-        if interpolate::sample(&self.world.history, render_tick, &mut self.drawn) {
-            self.feel.extrapolating += frame_dt;
+        match interpolate::sample(&self.world.history, render_tick, &mut self.drawn) {
+            interpolate::Sampled::Interpolated => self.feel.freeze = Duration::ZERO,
+            interpolate::Sampled::Extrapolated => self.feel.extrapolating += frame_dt,
+            interpolate::Sampled::Held => {
+                self.feel.extrapolating += frame_dt;
+                self.feel.freeze += frame_dt;
+                self.feel.longest_freeze = self.feel.longest_freeze.max(self.feel.freeze);
+            }
         }
         if let (Some(own), Some(pos)) = (self.world.own_entity, self.predictor.display_pos()) {
             self.drawn.retain(|d| d.id != own);
