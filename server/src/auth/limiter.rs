@@ -40,6 +40,9 @@ impl Default for LimitConfig {
 
 #[derive(Debug, Clone, Copy)]
 struct Entry {
+    /// Attempts being checked right now (counted against the limit, so
+    /// parallel guesses cannot all slip past the check).
+    in_flight: u32,
     failures: u32,
     since: Instant,
     locked_until: Option<Instant>,
@@ -49,7 +52,7 @@ struct Entry {
 
 impl Entry {
     fn new(now: Instant) -> Self {
-        Self { failures: 0, since: now, locked_until: None, strikes: 0 }
+        Self { in_flight: 0, failures: 0, since: now, locked_until: None, strikes: 0 }
     }
 
     fn locked(&self, now: Instant) -> Option<Duration> {
@@ -73,7 +76,13 @@ impl Entry {
     }
 
     fn stale(&self, now: Instant, cfg: &LimitConfig) -> bool {
-        self.locked(now).is_none() && now.duration_since(self.since) > cfg.window
+        self.in_flight == 0 && self.locked(now).is_none() && now.duration_since(self.since) > cfg.window
+    }
+
+    /// Whether one more attempt may start now.
+    fn room(&self, now: Instant, limit: u32, cfg: &LimitConfig) -> bool {
+        let failures = if now.duration_since(self.since) > cfg.window { 0 } else { self.failures };
+        failures + self.in_flight < limit
     }
 }
 
@@ -111,13 +120,34 @@ impl Limiter {
         }
     }
 
-    /// Checks and, if allowed, counts this attempt as a failure *before* the
-    /// password is verified, so parallel guesses cannot all slip past the
-    /// check; a successful login then calls [`Limiter::success`].
-    pub fn attempt(&self, account: &str, ip: IpAddr, now: Instant) -> Result<(), Duration> {
+    /// Starts a login attempt: refused while the account or address is
+    /// locked, or while the attempts already in flight would reach the limit
+    /// if they all failed. The returned [`Attempt`] must be settled with
+    /// [`Attempt::failed`] or [`Attempt::succeeded`]; dropped unsettled (the
+    /// client hung up, the server was busy) it counts for nothing.
+    pub fn attempt(self: &std::sync::Arc<Self>, account: &str, ip: IpAddr, now: Instant) -> Result<Attempt, Duration> {
         self.check(account, ip, now)?;
-        self.failure(account, ip, now);
-        Ok(())
+        let key = account.to_lowercase();
+        let cfg = self.cfg;
+        let mut tables = self.tables();
+        let account_room = tables.accounts.get(&key).is_none_or(|e| e.room(now, cfg.account_failures, &cfg));
+        let ip_room = tables.ips.get(&ip).is_none_or(|e| e.room(now, cfg.ip_failures, &cfg));
+        if !account_room || !ip_room {
+            return Err(Duration::from_secs(1));
+        }
+        tables.accounts.entry(key.clone()).or_insert_with(|| Entry::new(now)).in_flight += 1;
+        tables.ips.entry(ip).or_insert_with(|| Entry::new(now)).in_flight += 1;
+        Ok(Attempt { limiter: self.clone(), key, ip, settled: false })
+    }
+
+    fn release(&self, key: &str, ip: IpAddr) {
+        let mut tables = self.tables();
+        if let Some(e) = tables.accounts.get_mut(key) {
+            e.in_flight = e.in_flight.saturating_sub(1);
+        }
+        if let Some(e) = tables.ips.get_mut(&ip) {
+            e.in_flight = e.in_flight.saturating_sub(1);
+        }
     }
 
     /// Counts a failed login.
@@ -138,13 +168,44 @@ impl Limiter {
         tables.ips.entry(ip).or_insert_with(|| Entry::new(now)).fail(now, cfg.ip_failures, &cfg);
     }
 
-    /// A successful login clears the account's failures and refunds the
-    /// address the attempt [`Limiter::attempt`] counted.
-    pub fn success(&self, account: &str, ip: IpAddr) {
+    /// A successful login clears the account's failures.
+    pub fn success(&self, account: &str) {
         let mut tables = self.tables();
-        tables.accounts.remove(&account.to_lowercase());
-        if let Some(entry) = tables.ips.get_mut(&ip) {
-            entry.failures = entry.failures.saturating_sub(1);
+        if let Some(e) = tables.accounts.get_mut(&account.to_lowercase()) {
+            *e = Entry { in_flight: e.in_flight, ..Entry::new(e.since) };
+        }
+    }
+}
+
+/// A login attempt in progress (see [`Limiter::attempt`]).
+#[derive(Debug)]
+pub struct Attempt {
+    limiter: std::sync::Arc<Limiter>,
+    key: String,
+    ip: IpAddr,
+    settled: bool,
+}
+
+impl Attempt {
+    /// The credentials were wrong: counts a failure.
+    pub fn failed(mut self, now: Instant) {
+        self.settled = true;
+        self.limiter.release(&self.key, self.ip);
+        self.limiter.failure(&self.key, self.ip, now);
+    }
+
+    /// The credentials were right: clears the account's failures.
+    pub fn succeeded(mut self) {
+        self.settled = true;
+        self.limiter.release(&self.key, self.ip);
+        self.limiter.success(&self.key);
+    }
+}
+
+impl Drop for Attempt {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.limiter.release(&self.key, self.ip);
         }
     }
 }
@@ -155,13 +216,13 @@ mod tests {
 
     const IP: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
-    fn limiter() -> Limiter {
-        Limiter::new(LimitConfig {
+    fn limiter() -> std::sync::Arc<Limiter> {
+        std::sync::Arc::new(Limiter::new(LimitConfig {
             account_failures: 3,
             ip_failures: 5,
             window: Duration::from_secs(60),
             lockout: Duration::from_secs(10),
-        })
+        }))
     }
 
     #[test]
@@ -208,20 +269,26 @@ mod tests {
         let t0 = Instant::now();
         l.failure("alice", IP, t0);
         l.failure("alice", IP, t0);
-        l.success("alice", IP);
+        l.success("alice");
         l.failure("alice", IP, t0);
         assert!(l.check("alice", IP, t0).is_ok());
     }
 
     #[test]
-    fn parallel_attempts_are_counted_before_they_finish() {
+    fn parallel_attempts_count_against_the_limit_until_settled() {
         let l = limiter();
         let t0 = Instant::now();
-        // Three guesses in flight at once: the fourth is refused at once.
-        for _ in 0..3 {
-            assert!(l.attempt("alice", IP, t0).is_ok());
-        }
+        // Three guesses in flight at once: a fourth may not start.
+        let attempts: Vec<_> = (0..3).map(|_| l.attempt("alice", IP, t0).unwrap()).collect();
         assert!(l.attempt("alice", IP, t0).is_err());
+        // Abandoned attempts (busy server, client gone) count for nothing.
+        drop(attempts);
+        let a = l.attempt("alice", IP, t0).unwrap();
+        a.succeeded();
+        for _ in 0..3 {
+            l.attempt("alice", IP, t0).unwrap().failed(t0);
+        }
+        assert!(l.check("alice", IP, t0).is_err(), "three settled failures lock");
     }
 
     #[test]

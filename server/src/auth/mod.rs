@@ -242,12 +242,15 @@ async fn login(State(state): State<AuthState>, ConnectInfo(peer): ConnectInfo<Pe
     // but never logged or stored as typed: it may be a misplaced password.
     let username = validate::normalize_username(&creds.username).ok();
     let key = username.as_deref().unwrap_or(INVALID_NAME);
-    if let Err(wait) = state.limiter.attempt(key, peer.ip(), Instant::now()) {
-        state.metrics.logins_locked.fetch_add(1, Ordering::Relaxed);
-        tracing::info!(username = %key, %peer, "login refused: locked out");
-        log_access(&state, AccessEvent::now(AccessKind::LoginLocked, None, Some(key), Some(peer)));
-        return retry_later(StatusCode::TOO_MANY_REQUESTS, "too many attempts, try again later", wait);
-    }
+    let attempt = match state.limiter.attempt(key, peer.ip(), Instant::now()) {
+        Ok(attempt) => attempt,
+        Err(wait) => {
+            state.metrics.logins_locked.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(username = %key, %peer, "login refused: locked out");
+            log_access(&state, AccessEvent::now(AccessKind::LoginLocked, None, Some(key), Some(peer)));
+            return retry_later(StatusCode::TOO_MANY_REQUESTS, "too many attempts, try again later", wait);
+        }
+    };
     let account = match &username {
         Some(name) => match state.store.find_account(name).await {
             Ok(a) => a,
@@ -263,13 +266,14 @@ async fn login(State(state): State<AuthState>, ConnectInfo(peer): ConnectInfo<Pe
     let account = match account {
         Some(account) if ok => account,
         _ => {
+            attempt.failed(Instant::now());
             state.metrics.logins_failed.fetch_add(1, Ordering::Relaxed);
             tracing::info!(username = %key, %peer, "login failed");
             log_access(&state, AccessEvent::now(AccessKind::LoginFailed, account.map(|a| a.id), Some(key), Some(peer)));
             return invalid_credentials();
         }
     };
-    state.limiter.success(&account.username, peer.ip());
+    attempt.succeeded();
     let identity = Identity { account_id: account.id, name: account.username.clone() };
     let token = match state.tokens.issue(&identity) {
         Ok(t) => t,
