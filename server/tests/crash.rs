@@ -65,6 +65,8 @@ fn sigkill_during_a_registration_burst_loses_no_acknowledged_account() {
 
     integrity_ok(dir.path());
     let db = rusqlite::Connection::open(dir.path().join("tickforge.db")).unwrap();
+    let stored: i64 = db.query_row("SELECT COUNT(*) FROM accounts", [], |r| r.get(0)).unwrap();
+    eprintln!("acknowledged before SIGKILL: {}, accounts on disk after: {stored}", acknowledged.len());
     for name in &acknowledged {
         let found: i64 =
             db.query_row("SELECT COUNT(*) FROM accounts WHERE username = ?1", [name], |r| r.get(0)).unwrap();

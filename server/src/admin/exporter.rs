@@ -90,6 +90,18 @@ impl Collector for Exporter {
         counter(&mut e, "tickforge_store_commits", "Store transactions committed.", load(&s.commits))?;
         counter(&mut e, "tickforge_store_errors", "Store transactions that failed.", load(&s.errors))?;
         counter(&mut e, "tickforge_store_retries", "Writes kept for retry after a failure.", load(&s.retries))?;
+        counter(
+            &mut e,
+            "tickforge_store_backpressure",
+            "Ticks that found the store queue full and kept writes for later.",
+            load(&t.store_backpressure),
+        )?;
+        gauge(
+            &mut e,
+            "tickforge_tick_outbox_len",
+            "Writes waiting in the tick loop's outbox.",
+            load(&t.outbox_len) as f64,
+        )?;
         Ok(())
     }
 }

@@ -42,6 +42,10 @@ pub struct TickMetrics {
     pub bytes_out_per_s: AtomicU64,
     /// Client messages that failed to decode.
     pub malformed: AtomicU64,
+    /// Times the store queue was full and writes waited in the tick's outbox.
+    pub store_backpressure: AtomicU64,
+    /// Writes waiting in the tick's outbox.
+    pub outbox_len: AtomicU64,
 }
 
 impl TickMetrics {
