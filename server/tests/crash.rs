@@ -15,6 +15,16 @@ fn integrity_ok(dir: &std::path::Path) {
     assert_eq!(check, "ok");
 }
 
+/// Restarts the server on `dir` and checks Alice reappears at `pos`.
+fn rejoin_finds_alice_at(dir: &std::path::Path, pos: tickforge_shared::sim::Vec2) {
+    let server = spawn(dir, &[], &[]);
+    let mut again = join(&server.http_url, "alice");
+    assert!(pump_until(&mut again, Duration::from_secs(5), |s| s.world.own_state().is_some()));
+    assert_eq!(again.world.own_state().unwrap().pos, pos);
+    drop(again);
+    server.interrupt();
+}
+
 /// The saved (x, y, score) of the only player.
 fn saved_state(dir: &std::path::Path) -> (f32, f32, u32) {
     let db = rusqlite::Connection::open(dir.join("tickforge.db")).unwrap();
@@ -96,12 +106,7 @@ fn after_sigkill_player_state_is_at_most_one_save_interval_old() {
     integrity_ok(dir.path());
     assert_eq!(saved_state(dir.path()), (pos.x, pos.y, score));
 
-    let server = spawn(dir.path(), &[], &[]);
-    let mut again = join(&server.http_url, "alice");
-    assert!(pump_until(&mut again, Duration::from_secs(5), |s| s.world.own_state().is_some()));
-    assert_eq!(again.world.own_state().unwrap().pos, pos);
-    drop(again);
-    server.interrupt();
+    rejoin_finds_alice_at(dir.path(), pos);
 }
 
 #[test]
@@ -116,10 +121,5 @@ fn after_sigint_player_state_is_exact_without_any_periodic_save() {
     server.interrupt();
     assert_eq!(saved_state(dir.path()), (pos.x, pos.y, score));
 
-    let server = spawn(dir.path(), &[], &[]);
-    let mut again = join(&server.http_url, "alice");
-    assert!(pump_until(&mut again, Duration::from_secs(5), |s| s.world.own_state().is_some()));
-    assert_eq!(again.world.own_state().unwrap().pos, pos);
-    drop(again);
-    server.interrupt();
+    rejoin_finds_alice_at(dir.path(), pos);
 }
