@@ -5,20 +5,23 @@
 //! the messages of `tickforge_shared::protocol`. Identity comes from the
 //! connect token only ([`identity`]).
 
+pub mod guard;
 pub mod identity;
 pub mod token;
+pub mod transport;
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
 use renet::{RenetServer, ServerEvent};
-use renet_netcode::{NetcodeServerTransport, ServerAuthentication, ServerConfig};
+use renetcode::{ServerAuthentication, ServerConfig};
 use tickforge_shared::codec;
 use tickforge_shared::protocol::{Channel, ClientMessage, PROTOCOL_ID, ServerMessage, connection_config};
 
 use crate::secrets::PrivateKey;
 use identity::Identity;
+use transport::{Offence, Transport, TransportStats};
 
 /// Malformed messages tolerated from one client before it is dropped.
 pub const MAX_MALFORMED: u32 = 10;
@@ -93,8 +96,9 @@ pub enum NetError {
 #[derive(bevy_ecs::resource::Resource)]
 pub struct NetServer {
     renet: RenetServer,
-    transport: NetcodeServerTransport,
+    transport: Transport,
     clients: HashMap<ClientKey, ClientState>,
+    offences: Vec<Offence>,
     /// Total malformed payloads, for metrics.
     malformed_total: u64,
 }
@@ -121,11 +125,12 @@ impl NetServer {
             public_addresses: vec![public_addr],
             authentication: ServerAuthentication::Secure { private_key: key.0 },
         };
-        let transport = NetcodeServerTransport::new(config, socket)?;
+        let transport = Transport::new(config, socket)?;
         Ok(Self {
             renet: RenetServer::new(connection_config()),
             transport,
             clients: HashMap::new(),
+            offences: Vec::new(),
             malformed_total: 0,
         })
     }
@@ -133,7 +138,15 @@ impl NetServer {
     /// Advances time by `dt`, reads the socket and appends what happened to `events`.
     pub fn receive(&mut self, dt: Duration, events: &mut Vec<NetEvent>) -> Result<(), NetError> {
         self.renet.update(dt);
-        self.transport.update(dt, &mut self.renet).map_err(|e| NetError::Transport(e.to_string()))?;
+        self.transport.update(dt, &mut self.renet, &mut self.offences)?;
+        // Payloads the guard refused count like malformed messages.
+        for offence in std::mem::take(&mut self.offences) {
+            tracing::debug!(client = offence.client_id, refusal = %offence.refusal, "payload refused");
+            if let Some(state) = self.clients.get_mut(&ClientKey(offence.client_id)) {
+                state.malformed += 1;
+                self.malformed_total += 1;
+            }
+        }
 
         while let Some(event) = self.renet.get_event() {
             match event {
@@ -147,7 +160,6 @@ impl NetServer {
             }
         }
 
-        let mut offenders = Vec::new();
         for (&client, state) in &mut self.clients {
             for channel in [Channel::Reliable, Channel::Input] {
                 while let Some(bytes) = self.renet.receive_message(client.0, channel) {
@@ -157,18 +169,16 @@ impl NetServer {
                             state.malformed += 1;
                             self.malformed_total += 1;
                             tracing::debug!(client = client.0, error = %e, "malformed message");
-                            if state.malformed > MAX_MALFORMED {
-                                offenders.push(client);
-                                break;
-                            }
                         }
                     }
                 }
             }
         }
+        let offenders: Vec<ClientKey> =
+            self.clients.iter().filter(|(_, s)| s.malformed > MAX_MALFORMED).map(|(c, _)| *c).collect();
         for client in offenders {
             tracing::warn!(client = client.0, "dropping client after repeated malformed messages");
-            self.kick(client, "too many malformed messages");
+            self.drop_offender(client);
         }
         Ok(())
     }
@@ -221,7 +231,7 @@ impl NetServer {
 
     /// Sends everything queued.
     pub fn flush(&mut self) {
-        self.transport.send_packets(&mut self.renet);
+        self.transport.send(&mut self.renet);
     }
 
     /// Tells every client why, sends it, and closes every connection.
@@ -230,6 +240,15 @@ impl NetServer {
         self.flush();
         self.transport.disconnect_all(&mut self.renet);
         self.clients.clear();
+    }
+
+    /// Drops a client whose messages are malformed, once (it leaves the
+    /// client table at the next receive).
+    fn drop_offender(&mut self, client: ClientKey) {
+        if let Some(state) = self.clients.get_mut(&client) {
+            state.malformed = 0;
+        }
+        self.kick(client, "too many malformed messages");
     }
 
     /// Connected clients, in no particular order.
@@ -258,8 +277,13 @@ impl NetServer {
         })
     }
 
-    /// Total malformed payloads received.
+    /// Total malformed payloads and messages received from connected clients.
     pub fn malformed_total(&self) -> u64 {
         self.malformed_total
+    }
+
+    /// What the socket driver refused.
+    pub fn transport_stats(&self) -> TransportStats {
+        self.transport.stats()
     }
 }
