@@ -72,7 +72,25 @@ impl Collector for Exporter {
             "Bytes per second sent to players.",
             load(&t.bytes_out_per_s) as f64,
         )?;
-        counter(&mut e, "tickforge_malformed_messages", "Client messages that failed to decode.", load(&t.malformed))?;
+        counter(&mut e, "tickforge_malformed_messages", "Client messages and payloads refused.", load(&t.malformed))?;
+        counter(
+            &mut e,
+            "tickforge_bad_datagrams",
+            "Datagrams refused by the netcode header check.",
+            load(&t.bad_datagrams),
+        )?;
+        counter(
+            &mut e,
+            "tickforge_bad_payloads",
+            "Decrypted payloads refused by the payload check.",
+            load(&t.bad_payloads),
+        )?;
+        counter(
+            &mut e,
+            "tickforge_datagrams_over_budget",
+            "Datagrams left for a later tick by the receive budget.",
+            load(&t.over_budget),
+        )?;
         let a = &self.auth;
         counter(&mut e, "tickforge_logins_ok", "Successful logins.", load(&a.logins_ok))?;
         counter(&mut e, "tickforge_logins_failed", "Logins with bad credentials.", load(&a.logins_failed))?;

@@ -76,5 +76,9 @@ pub fn publish(
     metrics.0.bytes_in_per_s.store(bytes_in as u64, Ordering::Relaxed);
     metrics.0.bytes_out_per_s.store(bytes_out as u64, Ordering::Relaxed);
     metrics.0.malformed.store(net.malformed_total(), Ordering::Relaxed);
+    let transport = net.transport_stats();
+    metrics.0.bad_datagrams.store(transport.bad_datagrams, Ordering::Relaxed);
+    metrics.0.bad_payloads.store(transport.bad_payloads, Ordering::Relaxed);
+    metrics.0.over_budget.store(transport.over_budget, Ordering::Relaxed);
     live.0.try_publish(&mut rows);
 }

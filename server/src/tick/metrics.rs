@@ -42,6 +42,12 @@ pub struct TickMetrics {
     pub bytes_out_per_s: AtomicU64,
     /// Client messages that failed to decode.
     pub malformed: AtomicU64,
+    /// Datagrams refused by the netcode header check.
+    pub bad_datagrams: AtomicU64,
+    /// Decrypted payloads refused by the payload check.
+    pub bad_payloads: AtomicU64,
+    /// Datagrams skipped by the per-tick receive budget.
+    pub over_budget: AtomicU64,
     /// Times the store queue was full and writes waited in the tick's outbox.
     pub store_backpressure: AtomicU64,
     /// Writes waiting in the tick's outbox.

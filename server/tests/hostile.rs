@@ -1,0 +1,159 @@
+//! Hostile datagrams against a live server: each input that panics the
+//! released dependencies is sent for real, and the server must keep
+//! serving its honest players.
+
+mod common;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::{PASSWORD, join, play};
+use renetcode::{ClientAuthentication, ConnectToken, NetcodeClient};
+use tickforge_client::login::AuthClient;
+use tickforge_server::Config;
+use tickforge_server::embedded::EmbeddedServer;
+
+fn now() -> Duration {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap()
+}
+
+/// A netcode client driven by hand over its own socket, so the test can
+/// also send arbitrary bytes from the very same address.
+struct Raw {
+    socket: UdpSocket,
+    client: NetcodeClient,
+    server: SocketAddr,
+}
+
+impl Raw {
+    fn new(server: &EmbeddedServer, user: &str) -> Self {
+        let auth = AuthClient::new(&server.http_url());
+        auth.register(user, PASSWORD).unwrap();
+        let login = auth.login(user, PASSWORD).unwrap();
+        let token = ConnectToken::read(&mut &login.connect_token[..]).unwrap();
+        let client = NetcodeClient::new(now(), ClientAuthentication::Secure { connect_token: token }).unwrap();
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.set_nonblocking(true).unwrap();
+        Self { socket, client, server: server.udp_addr() }
+    }
+
+    /// One step: send what netcode wants to send, read what arrived.
+    fn pump(&mut self, dt: Duration) {
+        if let Some((packet, addr)) = self.client.update(dt) {
+            self.socket.send_to(packet, addr).unwrap();
+        }
+        let mut buf = [0u8; 1500];
+        while let Ok(len) = self.socket.recv(&mut buf) {
+            let _ = self.client.process_packet(&mut buf[..len]);
+        }
+    }
+
+    fn connect(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.client.is_connected() {
+            assert!(Instant::now() < deadline, "handshake did not finish");
+            self.pump(Duration::from_millis(10));
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn send_raw(&self, bytes: &[u8]) {
+        self.socket.send_to(bytes, self.server).unwrap();
+    }
+
+    /// Seals `payload` as this client's next payload packet and sends it.
+    fn send_payload(&mut self, payload: &[u8]) {
+        let (addr, packet) = self.client.generate_payload_packet(payload).unwrap();
+        self.socket.send_to(packet, addr).unwrap();
+    }
+}
+
+fn server() -> (tempfile::TempDir, EmbeddedServer) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = EmbeddedServer::start(Config { npcs: 5, orbs: 0, ..Config::ephemeral(dir.path()) }).unwrap();
+    (dir, server)
+}
+
+/// An honest player keeps getting snapshots for a while.
+fn still_served(alice: &mut tickforge_client::session::Session) {
+    let before = alice.world.snapshots;
+    play(&mut [(alice, (1.0, 0.0))], Duration::from_millis(600));
+    assert!(alice.world.snapshots > before + 5, "the honest player stopped receiving snapshots");
+}
+
+#[test]
+fn bad_netcode_headers_from_a_pending_address_are_dropped() {
+    let (_dir, server) = server();
+    let mut alice = join(&server.http_url(), "alice");
+    let mut mallory = Raw::new(&server, "mallory");
+    // The connection request makes mallory's address pending...
+    mallory.pump(Duration::ZERO);
+    // ...then a prefix claiming 9 sequence bytes (renetcode 2.0.0 panics on
+    // it), and a sequence at the top of the range (its replay window overflows).
+    let mut nine = vec![0x94];
+    nine.extend_from_slice(&[0xAA; 60]);
+    let mut top = vec![0x85];
+    top.extend_from_slice(&[0xff; 8]);
+    top.extend_from_slice(&[0; 30]);
+    for _ in 0..5 {
+        mallory.send_raw(&nine);
+        mallory.send_raw(&top);
+        mallory.send_raw(&[]);
+        mallory.send_raw(&[0x15]);
+    }
+    still_served(&mut alice);
+    let metrics = common::get(&format!("{}/metrics", server.admin_url()), None).body;
+    let bad = metrics.lines().find_map(|l| l.strip_prefix("tickforge_bad_datagrams_total ")).unwrap();
+    assert!(bad.parse::<f64>().unwrap() >= 10.0, "refusals are counted: {bad}");
+    server.stop().expect("the tick thread is alive and stops cleanly");
+}
+
+#[test]
+fn impossible_slices_from_an_authenticated_client_are_refused_and_it_is_dropped() {
+    let (_dir, server) = server();
+    let mut alice = join(&server.http_url(), "alice");
+    let mut mallory = Raw::new(&server, "mallory");
+    mallory.connect();
+    // A full-size reliable slice with index 5 of 5 (renet 2.0.1 panics in
+    // its slice constructor), then one on a channel clients may not use.
+    // The slice length 1200 is the two-byte varint 0x44B0.
+    let mut slice = vec![2, 1, 0, 0, 5, 5, 0x44, 0xB0];
+    slice.extend_from_slice(&[0xAB; 1200]);
+    let mut wrong_channel = vec![3, 2, 1, 0, 0, 1, 10];
+    wrong_channel.extend_from_slice(&[0xAB; 10]);
+    for _ in 0..8 {
+        mallory.send_payload(&slice);
+        mallory.send_payload(&wrong_channel);
+    }
+    still_served(&mut alice);
+    // Past the malformed-message threshold the offender is disconnected.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !mallory.client.is_disconnected() && Instant::now() < deadline {
+        mallory.pump(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(mallory.client.is_disconnected(), "the offender was not dropped");
+    still_served(&mut alice);
+    server.stop().expect("the tick thread is alive and stops cleanly");
+}
+
+#[test]
+fn random_junk_never_gets_a_reply_or_stops_the_server() {
+    let (_dir, server) = server();
+    let mut alice = join(&server.http_url(), "alice");
+    let junk = UdpSocket::bind("127.0.0.1:0").unwrap();
+    junk.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    let mut state = 0x1234_5678_9abc_def0u64;
+    for i in 0..2000 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let len = 1 + (state % 1400) as usize;
+        let bytes: Vec<u8> = (0..len).map(|j| (state >> (j % 56)) as u8 ^ i as u8).collect();
+        junk.send_to(&bytes, server.udp_addr()).unwrap();
+    }
+    let mut buf = [0u8; 2048];
+    assert!(junk.recv(&mut buf).is_err(), "junk got an answer");
+    still_served(&mut alice);
+    server.stop().unwrap();
+}
