@@ -9,7 +9,7 @@ use serde::Serialize;
 use tickforge_shared::protocol::EntityKind;
 use tickforge_shared::sim::Vec2;
 
-use crate::moves::Mover;
+use crate::moves::{Cheat, Mover};
 use crate::session::{Session, SessionError};
 
 /// Per-second stats line.
@@ -78,6 +78,8 @@ pub struct Summary {
     pub duration_s: f64,
     /// Most entities seen in one snapshot.
     pub max_entities: usize,
+    /// Our avatar's position when play started.
+    pub start_position: Option<[f32; 2]>,
     /// Our avatar's last position.
     pub own_position: Option<[f32; 2]>,
     /// Our final score.
@@ -106,8 +108,14 @@ fn pos(v: Vec2) -> [f32; 2] {
     [v.x, v.y]
 }
 
-/// Plays for `duration`, writing stats lines to `out`.
-pub fn run(session: &mut Session, mover: &mut Mover, duration: Duration, out: &mut impl Write) -> Summary {
+/// Plays for `duration`, writing stats lines to `out`; `cheat` misbehaves on purpose.
+pub fn run(
+    session: &mut Session,
+    mover: &mut Mover,
+    cheat: Option<Cheat>,
+    duration: Duration,
+    out: &mut impl Write,
+) -> Summary {
     let start = Instant::now();
     let mut summary = Summary {
         summary: true,
@@ -115,6 +123,7 @@ pub fn run(session: &mut Session, mover: &mut Mover, duration: Duration, out: &m
         snapshots: 0,
         duration_s: 0.0,
         max_entities: 0,
+        start_position: None,
         own_position: None,
         score: 0,
         mispredictions: Mispredictions { count: 0, max_distance: 0.0 },
@@ -126,6 +135,12 @@ pub fn run(session: &mut Session, mover: &mut Mover, duration: Duration, out: &m
     let mut first_seen: HashMap<String, Vec2> = HashMap::new();
     let tick_rate = session.world.tick_rate.max(1);
     let dt = Duration::from_secs(1) / u32::from(tick_rate);
+    // A speed cheat sends inputs faster than the tick rate.
+    let send_every = match cheat {
+        Some(Cheat::Speed(factor)) => dt.div_f32(factor),
+        _ => dt,
+    };
+    summary.start_position = session.world.own_state().map(|e| pos(e.pos));
     let mut next_tick = start;
     let mut next_report = start + Duration::from_secs(1);
     let mut snapshots_at_report = 0;
@@ -146,12 +161,19 @@ pub fn run(session: &mut Session, mover: &mut Mover, duration: Duration, out: &m
         session.frame(frame_dt);
 
         if now >= next_tick {
-            let (x, y) = mover.next(tick_rate);
+            let (x, y) = match (cheat, mover.next(tick_rate)) {
+                (Some(Cheat::Teleport), (x, y)) => (x * 1000.0, y * 1000.0 + 1000.0),
+                (Some(Cheat::Nan), _) => (f32::NAN, f32::NAN),
+                (_, intent) => intent,
+            };
+            if cheat == Some(Cheat::Flood) {
+                session.send_chat("flood");
+            }
             if let Err(e) = session.send_input(x, y) {
                 summary.error = Some(e.to_string());
                 break;
             }
-            next_tick += dt;
+            next_tick += send_every;
         }
 
         let world = &session.world;
@@ -222,6 +244,7 @@ pub fn failed(error: &SessionError) -> Summary {
         snapshots: 0,
         duration_s: 0.0,
         max_entities: 0,
+        start_position: None,
         own_position: None,
         score: 0,
         mispredictions: Mispredictions { count: 0, max_distance: 0.0 },

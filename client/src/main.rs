@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use tickforge_client::headless;
-use tickforge_client::moves::{Mover, Moves};
+use tickforge_client::moves::{Cheat, Mover, Moves};
 use tickforge_client::session::{LoginOptions, Session};
 
 /// Tickforge client.
@@ -31,9 +31,12 @@ struct Args {
     /// No window: scripted movement and JSON stats on stdout.
     #[arg(long)]
     headless: bool,
-    /// Headless movement pattern: random, circle or idle.
+    /// Headless movement pattern: random, circle, line or idle.
     #[arg(long, default_value = "random")]
     moves: Moves,
+    /// Misbehave on purpose (headless): speed:FACTOR, teleport, nan or flood.
+    #[arg(long)]
+    cheat: Option<Cheat>,
     /// Headless run time in seconds.
     #[arg(long, default_value_t = 10.0)]
     duration: f64,
@@ -79,7 +82,7 @@ fn main() -> ExitCode {
             eprintln!("tickforge-client: --duration must be a number of seconds");
             return ExitCode::FAILURE;
         };
-        let summary = headless::run(&mut session, &mut mover, duration, &mut std::io::stdout());
+        let summary = headless::run(&mut session, &mut mover, args.cheat, duration, &mut std::io::stdout());
         session.disconnect();
         println!("{}", serde_json::to_string(&summary).unwrap_or_default());
         if summary.ok() {

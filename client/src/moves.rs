@@ -11,6 +11,8 @@ pub enum Moves {
     Circle,
     /// Stand still.
     Idle,
+    /// Walk right in a straight line.
+    Line,
 }
 
 impl FromStr for Moves {
@@ -21,7 +23,37 @@ impl FromStr for Moves {
             "random" => Ok(Moves::Random),
             "circle" => Ok(Moves::Circle),
             "idle" => Ok(Moves::Idle),
-            other => Err(format!("unknown movement '{other}' (expected random, circle or idle)")),
+            "line" => Ok(Moves::Line),
+            other => Err(format!("unknown movement '{other}' (expected random, circle, line or idle)")),
+        }
+    }
+}
+
+/// A deliberate misbehaviour, to check the server holds the line.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Cheat {
+    /// Send inputs this many times faster than the tick rate.
+    Speed(f32),
+    /// Ask for a move far longer than one step.
+    Teleport,
+    /// Send NaN as the movement.
+    Nan,
+    /// Send a chat line every tick.
+    Flood,
+}
+
+impl FromStr for Cheat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "teleport" => Ok(Cheat::Teleport),
+            "nan" => Ok(Cheat::Nan),
+            "flood" => Ok(Cheat::Flood),
+            other => match other.strip_prefix("speed:").map(str::parse::<f32>) {
+                Some(Ok(factor)) if factor.is_finite() && (0.1..=100.0).contains(&factor) => Ok(Cheat::Speed(factor)),
+                _ => Err(format!("unknown cheat '{other}' (speed:FACTOR, teleport, nan or flood)")),
+            },
         }
     }
 }
@@ -56,6 +88,7 @@ impl Mover {
         self.tick += 1;
         match self.moves {
             Moves::Idle => (0.0, 0.0),
+            Moves::Line => (1.0, 0.0),
             Moves::Circle => (t.cos(), t.sin()),
             Moves::Random => {
                 if self.tick % rate == 1 {

@@ -11,6 +11,9 @@ use tickforge_netem::{Profile, Proxy};
 use tickforge_server::Config;
 use tickforge_server::embedded::EmbeddedServer;
 use tickforge_server::game::replicate::ReplicationConfig;
+use tickforge_server::secrets::AdminToken;
+
+const TOKEN: &str = "netcode-test-admin-token";
 
 #[test]
 fn an_entity_is_sent_when_it_enters_range_and_removed_when_it_leaves() {
@@ -47,6 +50,7 @@ fn two_players_see_each_other_move_through_a_lossy_reordering_link() {
         public_addr: Some(listen.local_addr().unwrap()),
         // They walk apart; keep both in each other's view throughout.
         replication: ReplicationConfig { view_radius: 5000.0, ..ReplicationConfig::default() },
+        admin_token: Some(AdminToken::new(TOKEN.into()).unwrap()),
         ..Config::ephemeral(dir.path())
     };
     let server = EmbeddedServer::start(config).unwrap();
@@ -76,5 +80,10 @@ fn two_players_see_each_other_move_through_a_lossy_reordering_link() {
     assert!(bob_now.distance(bob.world.own_state().unwrap().pos) < 0.2);
     let stats = proxy.stats();
     assert!(stats.lost.load(std::sync::atomic::Ordering::Relaxed) > 0, "the link did drop packets");
+    // Honest players on a bad link are never flagged as cheaters.
+    let players = common::get(&format!("{}/admin/players", server.admin_url()), Some(TOKEN)).json();
+    let rows = players["players"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().all(|r| r["flags"] == 0), "{players}");
     proxy.stop();
 }

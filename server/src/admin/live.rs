@@ -26,6 +26,8 @@ pub struct PlayerRow {
     pub bytes_out_per_s: f64,
     /// Unix seconds when the player connected.
     pub connected_since: i64,
+    /// Inputs and chat lines the server refused (invalid, too fast).
+    pub flags: u32,
 }
 
 /// The latest per-player figures.

@@ -9,7 +9,7 @@ use crossbeam_channel::Receiver;
 use tickforge_shared::protocol::{Channel, ServerMessage};
 
 use super::live::{AdminCommand, LiveStats, PlayerRow};
-use crate::game::components::Avatar;
+use crate::game::components::{Avatar, Conduct};
 use crate::net::NetServer;
 use crate::schedule::SharedMetrics;
 use crate::tick::TickInfo;
@@ -47,7 +47,7 @@ pub fn publish(
     net: Res<NetServer>,
     live: Res<Live>,
     metrics: Res<SharedMetrics>,
-    avatars: Query<&Avatar>,
+    avatars: Query<(&Avatar, &Conduct)>,
     mut rows: Local<Vec<PlayerRow>>,
 ) {
     let per_second = (1.0 / tick.dt).round().max(1.0) as u64;
@@ -56,7 +56,9 @@ pub fn publish(
     }
     rows.clear();
     let (mut bytes_in, mut bytes_out) = (0.0, 0.0);
-    for avatar in &avatars {
+    let mut flags = 0u64;
+    for (avatar, conduct) in &avatars {
+        flags += u64::from(conduct.flags());
         let stats = net.link_stats(avatar.client);
         let (rtt_ms, packet_loss, bytes_in_per_s, bytes_out_per_s) =
             stats.map_or((0.0, 0.0, 0.0, 0.0), |s| (s.rtt_ms, s.packet_loss, s.bytes_in_per_s, s.bytes_out_per_s));
@@ -71,11 +73,13 @@ pub fn publish(
             bytes_in_per_s: bytes_in_per_s.round(),
             bytes_out_per_s: bytes_out_per_s.round(),
             connected_since: avatar.connected_at_ms / 1000,
+            flags: conduct.flags(),
         });
     }
     metrics.0.bytes_in_per_s.store(bytes_in as u64, Ordering::Relaxed);
     metrics.0.bytes_out_per_s.store(bytes_out as u64, Ordering::Relaxed);
     metrics.0.malformed.store(net.malformed_total(), Ordering::Relaxed);
+    metrics.0.player_flags.store(flags, Ordering::Relaxed);
     let transport = net.transport_stats();
     metrics.0.bad_datagrams.store(transport.bad_datagrams, Ordering::Relaxed);
     metrics.0.bad_payloads.store(transport.bad_payloads, Ordering::Relaxed);

@@ -72,18 +72,22 @@ impl InputQueue {
     /// Ticks to wait for a late input before repeating the last one.
     pub const MAX_WAIT: u32 = 3;
 
-    /// Buffers one input if it is newer than anything seen.
-    pub fn push(&mut self, cmd: InputCmd) {
+    /// Buffers one input if it is newer than anything seen. Returns how many
+    /// buffered inputs had to be discarded (the client is running ahead).
+    pub fn push(&mut self, cmd: InputCmd) -> u32 {
         let newest = self.pending.back().map_or(self.last_applied, |c| c.seq);
         if cmd.seq <= newest {
-            return;
+            return 0;
         }
         self.pending.push_back(cmd);
+        let mut discarded = 0;
         while self.pending.len() > Self::CAPACITY {
             if let Some(dropped) = self.pending.pop_front() {
                 self.last_applied = dropped.seq;
+                discarded += 1;
             }
         }
+        discarded
     }
 
     /// The intents for this tick's slots, in order (none before play starts).
@@ -134,6 +138,11 @@ impl InputQueue {
         Some(self.last_intent)
     }
 
+    /// Newest sequence seen (buffered or consumed).
+    pub fn newest(&self) -> u32 {
+        self.pending.back().map_or(self.last_applied, |c| c.seq)
+    }
+
     /// Highest input sequence consumed so far.
     pub fn last_applied(&self) -> u32 {
         self.last_applied
@@ -142,6 +151,39 @@ impl InputQueue {
     /// Inputs waiting.
     pub fn buffered(&self) -> usize {
         self.pending.len()
+    }
+}
+
+/// How a player has behaved: inputs and chat the server had to refuse.
+#[derive(Debug, Clone, Component)]
+pub struct Conduct {
+    /// Inputs with non-finite or out-of-range values (replaced by "stand still").
+    pub invalid_inputs: u32,
+    /// Inputs discarded because the client sent faster than real time.
+    pub excess_inputs: u32,
+    /// Chat lines dropped by the rate limit.
+    pub chat_dropped: u32,
+    /// Chat lines that may still be sent now (token bucket).
+    pub chat_tokens: f32,
+}
+
+impl Default for Conduct {
+    fn default() -> Self {
+        Self { invalid_inputs: 0, excess_inputs: 0, chat_dropped: 0, chat_tokens: Self::CHAT_BURST }
+    }
+}
+
+impl Conduct {
+    /// Chat lines per second allowed on average.
+    pub const CHAT_RATE: f32 = 2.0;
+    /// Chat lines allowed in a burst.
+    pub const CHAT_BURST: f32 = 5.0;
+    /// Invalid inputs tolerated before the client is dropped.
+    pub const MAX_INVALID_INPUTS: u32 = 300;
+
+    /// Everything refused so far.
+    pub fn flags(&self) -> u32 {
+        self.invalid_inputs + self.excess_inputs + self.chat_dropped
     }
 }
 

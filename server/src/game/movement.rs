@@ -6,10 +6,10 @@ use tickforge_shared::protocol::{ClientMessage, MAX_INPUTS_PER_MESSAGE};
 use tickforge_shared::sim::{self, Intent, Vec2};
 
 use super::NetIds;
-use super::components::{ClientView, InputQueue, Kinematics, Npc};
+use super::components::{ClientView, Conduct, InputQueue, Kinematics, Npc};
 use super::rng::SplitMix64;
 use crate::game::components::NetEntity;
-use crate::net::NetEvent;
+use crate::net::{NetEvent, NetServer};
 use crate::schedule::{Inbox, Roster};
 use crate::tick::TickInfo;
 
@@ -22,7 +22,8 @@ pub fn queue_inputs(
     tick: Res<TickInfo>,
     inbox: Res<Inbox>,
     roster: Res<Roster>,
-    mut avatars: Query<(&mut InputQueue, &mut ClientView)>,
+    mut net: ResMut<NetServer>,
+    mut avatars: Query<(&mut InputQueue, &mut ClientView, &mut Conduct)>,
 ) {
     for event in &inbox.events {
         let NetEvent::Message { client, message: ClientMessage::Input { ack_tick, inputs }, .. } = event else {
@@ -32,7 +33,8 @@ pub fn queue_inputs(
             tracing::debug!(client = client.0, len = inputs.len(), "oversized input message ignored");
             continue;
         }
-        let Some((mut queue, mut view)) = roster.entity(*client).and_then(|e| avatars.get_mut(e).ok()) else {
+        let Some((mut queue, mut view, mut conduct)) = roster.entity(*client).and_then(|e| avatars.get_mut(e).ok())
+        else {
             continue;
         };
         // 0 means "nothing yet"; an ack from the future is a lie; one older
@@ -41,7 +43,26 @@ pub fn queue_inputs(
             view.acked = Some(*ack_tick);
         }
         for cmd in inputs {
-            queue.push(*cmd);
+            let mut cmd = *cmd;
+            // Intents are directions of length at most 1; anything else
+            // (NaN, infinities, huge values) is refused as "stand still".
+            let valid = cmd.move_x.is_finite() && cmd.move_y.is_finite() && cmd.move_x.hypot(cmd.move_y) <= 1.0 + 1e-3;
+            if !valid {
+                cmd.move_x = 0.0;
+                cmd.move_y = 0.0;
+            }
+            let before = queue.newest();
+            let discarded = queue.push(cmd);
+            // Count each refused input once (redundant copies repeat it).
+            if !valid && cmd.seq > before {
+                conduct.invalid_inputs += 1;
+            }
+            conduct.excess_inputs += discarded;
+        }
+        if conduct.invalid_inputs > Conduct::MAX_INVALID_INPUTS {
+            tracing::warn!(client = client.0, "dropping client after repeated invalid inputs");
+            conduct.invalid_inputs = 0;
+            net.kick(*client, "invalid input");
         }
     }
 }

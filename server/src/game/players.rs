@@ -15,7 +15,7 @@ use tickforge_shared::protocol::{Channel, ClientMessage, MAX_CHAT_CHARS, PlayerI
 use tickforge_shared::sim::{self, Body, Vec2};
 
 use super::NetIds;
-use super::components::{Avatar, ClientView, InputQueue, Kinematics, NetEntity, Score};
+use super::components::{Avatar, ClientView, Conduct, InputQueue, Kinematics, NetEntity, Score};
 use super::progress;
 use super::rng::SplitMix64;
 use crate::net::identity::Identity;
@@ -185,6 +185,7 @@ pub fn spawn_loaded(
                 Avatar { client, account_id: identity.account_id, name: identity.name, connected_at_ms },
                 InputQueue::default(),
                 ClientView::default(),
+                Conduct::default(),
                 Score(score),
             ))
             .id();
@@ -205,10 +206,33 @@ pub fn spawn_loaded(
 }
 
 /// Relays valid chat lines to everyone, with the sender's name from the token.
-pub fn chat(inbox: Res<Inbox>, roster: Res<Roster>, mut net: ResMut<NetServer>, avatars: Query<&Avatar>) {
+///
+/// Each player may send [`Conduct::CHAT_RATE`] lines a second on average
+/// (bursts of [`Conduct::CHAT_BURST`]); lines beyond that are dropped,
+/// counted, and the sender told once per burst.
+pub fn chat(
+    tick: Res<TickInfo>,
+    inbox: Res<Inbox>,
+    roster: Res<Roster>,
+    mut net: ResMut<NetServer>,
+    mut avatars: Query<(&Avatar, &mut Conduct)>,
+) {
+    for (_, mut conduct) in &mut avatars {
+        conduct.chat_tokens = (conduct.chat_tokens + Conduct::CHAT_RATE * tick.dt).min(Conduct::CHAT_BURST);
+    }
     for event in &inbox.events {
         let NetEvent::Message { client, message: ClientMessage::Chat { text }, .. } = event else { continue };
-        let Some(avatar) = roster.entity(*client).and_then(|e| avatars.get(e).ok()) else { continue };
+        let Some((avatar, mut conduct)) = roster.entity(*client).and_then(|e| avatars.get_mut(e).ok()) else {
+            continue;
+        };
+        if conduct.chat_tokens < 1.0 {
+            if conduct.chat_dropped % 20 == 0 {
+                net.send(*client, Channel::Reliable, &ServerMessage::Notice { text: "slow down: chat dropped".into() });
+            }
+            conduct.chat_dropped += 1;
+            continue;
+        }
+        conduct.chat_tokens -= 1.0;
         let text = text.trim();
         if text.is_empty() || text.chars().count() > MAX_CHAT_CHARS || text.chars().any(char::is_control) {
             net.send(*client, Channel::Reliable, &ServerMessage::Notice { text: "chat line rejected".into() });

@@ -42,6 +42,8 @@ pub struct TickMetrics {
     pub bytes_out_per_s: AtomicU64,
     /// Client messages that failed to decode.
     pub malformed: AtomicU64,
+    /// Inputs and chat lines refused, summed over connected players.
+    pub player_flags: AtomicU64,
     /// Datagrams refused by the netcode header check.
     pub bad_datagrams: AtomicU64,
     /// Decrypted payloads refused by the payload check.
