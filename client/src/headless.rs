@@ -93,6 +93,11 @@ pub struct Summary {
     pub longest_freeze_ms: f64,
     /// Other players' avatars, by name.
     pub others: HashMap<String, OtherPlayer>,
+    /// Numbered chat lines (from `--chat-rate` senders) received.
+    pub chat_received: u64,
+    /// Numbered chat lines that arrived out of order or with a gap (the
+    /// reliable channel must deliver each sender's lines exactly in order).
+    pub chat_out_of_order: u64,
     /// Why the run ended early, if it did.
     pub error: Option<String>,
 }
@@ -108,14 +113,27 @@ fn pos(v: Vec2) -> [f32; 2] {
     [v.x, v.y]
 }
 
-/// Plays for `duration`, writing stats lines to `out`; `cheat` misbehaves on purpose.
+/// What the headless run does besides moving.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Behaviour {
+    /// Misbehave on purpose.
+    pub cheat: Option<Cheat>,
+    /// Numbered chat lines to send per second (0: none).
+    pub chat_rate: f32,
+}
+
+/// Prefix of the numbered chat lines used to check ordering.
+const CHAT_PREFIX: &str = "#";
+
+/// Plays for `duration`, writing stats lines to `out`.
 pub fn run(
     session: &mut Session,
     mover: &mut Mover,
-    cheat: Option<Cheat>,
+    behaviour: Behaviour,
     duration: Duration,
     out: &mut impl Write,
 ) -> Summary {
+    let cheat = behaviour.cheat;
     let start = Instant::now();
     let mut summary = Summary {
         summary: true,
@@ -130,6 +148,8 @@ pub fn run(
         max_extrapolating_ms: 0.0,
         longest_freeze_ms: 0.0,
         others: HashMap::new(),
+        chat_received: 0,
+        chat_out_of_order: 0,
         error: None,
     };
     let mut first_seen: HashMap<String, Vec2> = HashMap::new();
@@ -147,6 +167,8 @@ pub fn run(
     let mut last_update = start;
     let mut seen_tick = 0;
     let mut correction_at_report = 0.0f32;
+    let mut chat_sent = 0u64;
+    let mut last_line: HashMap<String, u64> = HashMap::new();
     let mut extrapolating_at_report = Duration::ZERO;
 
     while start.elapsed() < duration {
@@ -169,11 +191,30 @@ pub fn run(
             if cheat == Some(Cheat::Flood) {
                 session.send_chat("flood");
             }
+            let due = (start.elapsed().as_secs_f32() * behaviour.chat_rate) as u64;
+            if chat_sent < due {
+                chat_sent += 1;
+                session.send_chat(&format!("{CHAT_PREFIX}{chat_sent}"));
+            }
             if let Err(e) = session.send_input(x, y) {
                 summary.error = Some(e.to_string());
                 break;
             }
             next_tick += send_every;
+        }
+
+        // Numbered lines from each sender must arrive as 1, 2, 3, ...
+        for (from, text) in session.world.chat_new.drain(..) {
+            if let Some(n) = text.strip_prefix(CHAT_PREFIX).and_then(|n| n.parse::<u64>().ok()) {
+                summary.chat_received += 1;
+                // The first line seen from a sender sets where it starts
+                // (lines sent before we joined never reach us).
+                if let Some(last) = last_line.insert(from, n)
+                    && n != last + 1
+                {
+                    summary.chat_out_of_order += 1;
+                }
+            }
         }
 
         let world = &session.world;
@@ -251,6 +292,8 @@ pub fn failed(error: &SessionError) -> Summary {
         max_extrapolating_ms: 0.0,
         longest_freeze_ms: 0.0,
         others: HashMap::new(),
+        chat_received: 0,
+        chat_out_of_order: 0,
         error: Some(error.to_string()),
     }
 }

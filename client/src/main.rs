@@ -37,6 +37,9 @@ struct Args {
     /// Misbehave on purpose (headless): speed:FACTOR, teleport, nan or flood.
     #[arg(long)]
     cheat: Option<Cheat>,
+    /// Headless: numbered chat lines to send per second (receivers check their order).
+    #[arg(long, default_value_t = 0.0)]
+    chat_rate: f32,
     /// Headless run time in seconds.
     #[arg(long, default_value_t = 10.0)]
     duration: f64,
@@ -82,7 +85,8 @@ fn main() -> ExitCode {
             eprintln!("tickforge-client: --duration must be a number of seconds");
             return ExitCode::FAILURE;
         };
-        let summary = headless::run(&mut session, &mut mover, args.cheat, duration, &mut std::io::stdout());
+        let behaviour = headless::Behaviour { cheat: args.cheat, chat_rate: args.chat_rate.clamp(0.0, 100.0) };
+        let summary = headless::run(&mut session, &mut mover, behaviour, duration, &mut std::io::stdout());
         session.disconnect();
         println!("{}", serde_json::to_string(&summary).unwrap_or_default());
         if summary.ok() {

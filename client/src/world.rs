@@ -14,6 +14,9 @@ use tickforge_shared::snapshot::{self, KnownSet};
 /// Chat lines kept for display.
 pub const CHAT_HISTORY: usize = 8;
 
+/// Undrained chat lines kept.
+pub const CHAT_BACKLOG: usize = 4096;
+
 /// Decoded snapshots kept as baselines and for interpolation.
 pub const SNAPSHOT_HISTORY: usize = 64;
 
@@ -57,6 +60,9 @@ pub struct ClientWorld {
     pub names: HashMap<NetId, String>,
     /// Recent chat lines and notices: (from, text); notices come from "server".
     pub chat: VecDeque<(String, String)>,
+    /// Every chat line and notice since the consumer last drained it
+    /// (at most [`CHAT_BACKLOG`]; older ones go first).
+    pub chat_new: VecDeque<(String, String)>,
     /// Why the server said it is dropping us.
     pub disconnect_reason: Option<String>,
     /// Snapshots applied so far.
@@ -137,6 +143,10 @@ impl ClientWorld {
     }
 
     fn push_chat(&mut self, from: String, text: String) {
+        if self.chat_new.len() == CHAT_BACKLOG {
+            self.chat_new.pop_front();
+        }
+        self.chat_new.push_back((from.clone(), text.clone()));
         self.chat.push_back((from, text));
         while self.chat.len() > CHAT_HISTORY {
             self.chat.pop_front();

@@ -74,3 +74,55 @@ fn unreachable_server_exits_non_zero() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot talk to auth server"));
 }
+
+#[test]
+fn numbered_chat_arrives_in_order_through_a_lossy_link() {
+    use std::net::UdpSocket;
+    use std::time::Duration;
+    use tickforge_netem::{Profile, Proxy};
+
+    let dir = tempfile::tempdir().unwrap();
+    let listen = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let config = Config { npcs: 5, public_addr: Some(listen.local_addr().unwrap()), ..Config::ephemeral(dir.path()) };
+    let server = EmbeddedServer::start(config).unwrap();
+    let link = Profile {
+        delay: Duration::from_millis(20),
+        jitter: Duration::from_millis(10),
+        loss: 0.10,
+        duplicate: 0.03,
+        reorder: 0.05,
+    };
+    let _proxy = Proxy::start(listen, server.udp_addr(), link, link, 3).unwrap();
+    let summaries: Vec<serde_json::Value> = std::thread::scope(|s| {
+        let runs: Vec<_> = ["talker1", "talker2"]
+            .into_iter()
+            .map(|user| {
+                let server = &server;
+                s.spawn(move || {
+                    let out = client(
+                        server,
+                        &[
+                            "--register",
+                            "--user",
+                            user,
+                            "--password",
+                            "correct horse",
+                            "--chat-rate",
+                            "1.8",
+                            "--duration",
+                            "7",
+                        ],
+                    );
+                    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+                    serde_json::from_str::<serde_json::Value>(stdout.lines().last().unwrap()).unwrap()
+                })
+            })
+            .collect();
+        runs.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    for summary in &summaries {
+        // Within the server's chat rate limit (2 lines/s), so none is dropped.
+        assert!(summary["chat_received"].as_u64().unwrap() >= 8, "{summary}");
+        assert_eq!(summary["chat_out_of_order"], 0, "reliable lines arrive once each, in order: {summary}");
+    }
+}
