@@ -168,6 +168,9 @@ pub fn run(
     let mut seen_tick = 0;
     let mut correction_at_report = 0.0f32;
     let mut chat_sent = 0u64;
+    // Numbering restarts with every run: the run id tells receivers apart a
+    // sender that reconnected from one that skipped lines.
+    let run_id = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
     let mut last_line: HashMap<String, u64> = HashMap::new();
     let mut extrapolating_at_report = Duration::ZERO;
 
@@ -194,7 +197,7 @@ pub fn run(
             let due = (start.elapsed().as_secs_f32() * behaviour.chat_rate) as u64;
             if chat_sent < due {
                 chat_sent += 1;
-                session.send_chat(&format!("{CHAT_PREFIX}{chat_sent}"));
+                session.send_chat(&format!("{CHAT_PREFIX}{run_id}:{chat_sent}"));
             }
             if let Err(e) = session.send_input(x, y) {
                 summary.error = Some(e.to_string());
@@ -205,11 +208,12 @@ pub fn run(
 
         // Numbered lines from each sender must arrive as 1, 2, 3, ...
         for (from, text) in session.world.chat_new.drain(..) {
-            if let Some(n) = text.strip_prefix(CHAT_PREFIX).and_then(|n| n.parse::<u64>().ok()) {
+            let numbered = text.strip_prefix(CHAT_PREFIX).and_then(|rest| rest.split_once(':'));
+            if let Some((run, n)) = numbered.and_then(|(run, n)| Some((run.to_owned(), n.parse::<u64>().ok()?))) {
                 summary.chat_received += 1;
                 // The first line seen from a sender sets where it starts
                 // (lines sent before we joined never reach us).
-                if let Some(last) = last_line.insert(from, n)
+                if let Some(last) = last_line.insert(format!("{from}/{run}"), n)
                     && n != last + 1
                 {
                     summary.chat_out_of_order += 1;

@@ -1,11 +1,15 @@
 //! The client side of the game transport: renet over netcode.io UDP.
-//! All renet and netcode types stay in this module.
+//! All renet and netcode types stay in this module. The socket is driven
+//! here directly (around renetcode's `NetcodeClient`), so the goodbye can be
+//! sent several times: one lost disconnect packet would otherwise keep the
+//! account "connected" on the server until it times out, and a quick
+//! reconnect would be refused.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use renet::RenetClient;
-use renet_netcode::{ClientAuthentication, ConnectToken, NetcodeClientTransport};
+use renetcode::{ClientAuthentication, ConnectToken, NETCODE_MAX_PACKET_BYTES, NetcodeClient};
 use tickforge_shared::codec;
 use tickforge_shared::protocol::{Channel, ClientMessage, ServerMessage, connection_config};
 
@@ -23,10 +27,15 @@ pub enum NetError {
     Disconnected(String),
 }
 
+/// Copies of the disconnect packet sent when leaving.
+const DISCONNECT_COPIES: usize = 5;
+
 /// A connection to a game server.
 pub struct Connection {
     renet: RenetClient,
-    transport: NetcodeClientTransport,
+    netcode: NetcodeClient,
+    socket: UdpSocket,
+    buffer: Box<[u8; NETCODE_MAX_PACKET_BYTES]>,
     /// Payloads that failed to decode (a server bug or corruption).
     pub malformed: u64,
     /// A payload has arrived, so netcode is connected even if renet only
@@ -54,16 +63,24 @@ impl Connection {
             if server.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { "[::]:0".parse().expect("valid") };
         let socket = UdpSocket::bind(bind)?;
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-        let transport = NetcodeClientTransport::new(now, ClientAuthentication::Secure { connect_token: token }, socket)
+        socket.set_nonblocking(true)?;
+        let netcode = NetcodeClient::new(now, ClientAuthentication::Secure { connect_token: token })
             .map_err(|e| NetError::Token(e.to_string()))?;
-        Ok(Self { renet: RenetClient::new(connection_config()), transport, malformed: 0, established: false })
+        Ok(Self {
+            renet: RenetClient::new(connection_config()),
+            netcode,
+            socket,
+            buffer: Box::new([0; NETCODE_MAX_PACKET_BYTES]),
+            malformed: 0,
+            established: false,
+        })
     }
 
     /// Advances time, reads the socket and returns every message received.
     pub fn update(&mut self, dt: Duration, out: &mut Vec<ServerMessage>) -> Result<(), NetError> {
         self.renet.update(dt);
         // Messages that arrived with the final packets are still delivered.
-        let transport = self.transport.update(dt, &mut self.renet);
+        let transport = self.pump(dt);
         for channel in [Channel::Reliable, Channel::Snapshot] {
             while let Some(bytes) = self.renet.receive_message(channel) {
                 self.established = true;
@@ -76,7 +93,42 @@ impl Connection {
                 }
             }
         }
-        transport.map_err(|e| NetError::Disconnected(e.to_string()))
+        transport
+    }
+
+    /// Reads the socket into netcode and renet, and lets netcode send its
+    /// handshake and keep-alive packets.
+    fn pump(&mut self, dt: Duration) -> Result<(), NetError> {
+        if let Some(reason) = self.netcode.disconnect_reason() {
+            self.renet.disconnect_due_to_transport();
+            return Err(NetError::Disconnected(format!("{reason:?}")));
+        }
+        if self.renet.is_disconnected() {
+            self.disconnect();
+            return Err(NetError::Disconnected("connection closed".into()));
+        }
+        if self.netcode.is_connected() {
+            self.renet.set_connected();
+        } else if self.netcode.is_connecting() {
+            self.renet.set_connecting();
+        }
+        let server = self.netcode.server_addr();
+        loop {
+            let len = match self.socket.recv_from(&mut self.buffer[..]) {
+                Ok((len, from)) if from == server => len,
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e.into()),
+            };
+            if let Some(payload) = self.netcode.process_packet(&mut self.buffer[..len]) {
+                self.renet.process_packet(payload);
+            }
+        }
+        if let Some((packet, addr)) = self.netcode.update(dt) {
+            self.socket.send_to(packet, addr)?;
+        }
+        Ok(())
     }
 
     /// Queues a message; before the handshake completes it is dropped.
@@ -90,7 +142,18 @@ impl Connection {
 
     /// Sends everything queued.
     pub fn flush(&mut self) -> Result<(), NetError> {
-        self.transport.send_packets(&mut self.renet).map_err(|e| NetError::Disconnected(e.to_string()))
+        if let Some(reason) = self.netcode.disconnect_reason() {
+            return Err(NetError::Disconnected(format!("{reason:?}")));
+        }
+        if !self.netcode.is_connected() {
+            return Ok(());
+        }
+        for packet in self.renet.get_packets_to_send() {
+            let (addr, datagram) =
+                self.netcode.generate_payload_packet(&packet).map_err(|e| NetError::Disconnected(e.to_string()))?;
+            self.socket.send_to(datagram, addr)?;
+        }
+        Ok(())
     }
 
     /// Handshake complete.
@@ -100,7 +163,7 @@ impl Connection {
 
     /// The connection has ended.
     pub fn is_disconnected(&self) -> bool {
-        self.renet.is_disconnected() || self.transport.disconnect_reason().is_some()
+        self.renet.is_disconnected() || self.netcode.is_disconnected()
     }
 
     /// Round-trip time in milliseconds.
@@ -118,8 +181,16 @@ impl Connection {
         self.renet.bytes_sent_per_sec()
     }
 
-    /// Says goodbye to the server at once.
+    /// Says goodbye to the server at once, several times over (a lost
+    /// goodbye would block a quick reconnect until the server times out).
     pub fn disconnect(&mut self) {
-        self.transport.disconnect();
+        if self.netcode.is_disconnected() {
+            return;
+        }
+        if let Ok((addr, packet)) = self.netcode.disconnect() {
+            for _ in 0..DISCONNECT_COPIES {
+                let _ = self.socket.send_to(packet, addr);
+            }
+        }
     }
 }
