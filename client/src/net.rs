@@ -43,6 +43,14 @@ pub struct Connection {
     established: bool,
 }
 
+impl Drop for Connection {
+    /// Whatever ends the connection (an error, a timeout, the end of the
+    /// program), the server is told at once rather than left to time out.
+    fn drop(&mut self) {
+        self.disconnect();
+    }
+}
+
 impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connection").field("connected", &self.is_connected()).finish_non_exhaustive()

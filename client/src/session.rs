@@ -22,9 +22,9 @@ pub enum SessionError {
     /// The transport failed.
     #[error(transparent)]
     Net(#[from] NetError),
-    /// The handshake did not finish in time.
-    #[error("no connection to the game server within {0:?} (is UDP reachable?)")]
-    ConnectTimeout(Duration),
+    /// The handshake, or the welcome after it, did not come in time.
+    #[error("no connection to the game server within {0:?} (handshake done: {1}; is UDP reachable?)")]
+    ConnectTimeout(Duration, bool),
 }
 
 /// The usual gap between snapshots, in ticks (median of recent gaps).
@@ -131,7 +131,7 @@ impl Session {
         let step = Duration::from_millis(5);
         while self.world.own_entity.is_none() {
             if start.elapsed() > timeout {
-                return Err(SessionError::ConnectTimeout(timeout));
+                return Err(SessionError::ConnectTimeout(timeout, self.conn.is_connected()));
             }
             self.update(step)?;
             std::thread::sleep(step);
