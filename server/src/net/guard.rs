@@ -6,7 +6,8 @@
 //!   netcode layer sees the datagram. renetcode 2.0.0 trusts the prefix's
 //!   sequence-byte count (a first byte of `0x94` makes it slice past its
 //!   buffer and panic) and computes `sequence + 256` (overflowing near
-//!   `u64::MAX`); both are refused here.
+//!   `u64::MAX`); both are refused here. (renetcode itself writes sequence
+//!   0 with zero sequence bytes, so 0–8 are accepted.)
 //! - [`payload`]: a decrypted payload, before renet sees it. renet 2.0.1
 //!   panics on a slice whose index is not below its count; here every
 //!   field is bounds-checked and only the channels clients may use are let
@@ -40,7 +41,7 @@ pub enum Refusal {
     /// An unknown netcode.io packet type.
     #[error("unknown packet type")]
     PacketType,
-    /// The prefix's sequence-byte count is not 1–8.
+    /// The prefix's sequence-byte count is over 8.
     #[error("bad sequence length")]
     SequenceLength,
     /// A sequence number near the top of the range.
@@ -70,15 +71,17 @@ pub fn datagram(bytes: &[u8]) -> Result<(), Refusal> {
     if kind == CONNECTION_REQUEST {
         return if prefix == 0 && bytes.len() == CONNECTION_REQUEST_BYTES { Ok(()) } else { Err(Refusal::Length) };
     }
+    // renetcode writes sequence 0 with no sequence bytes (the standard says
+    // 1–8); accept 0–8 so its clients keep working, refuse anything longer.
     let sequence_bytes = usize::from(prefix >> 4);
-    if !(1..=8).contains(&sequence_bytes) {
+    if sequence_bytes > 8 {
         return Err(Refusal::SequenceLength);
     }
     if bytes.len() < 1 + sequence_bytes + MAC_BYTES {
         return Err(Refusal::Length);
     }
     let mut sequence = 0u64;
-    for (i, byte) in bytes[1..=sequence_bytes].iter().enumerate() {
+    for (i, byte) in bytes[1..1 + sequence_bytes].iter().enumerate() {
         sequence |= u64::from(*byte) << (8 * i);
     }
     if sequence > u64::MAX - SEQUENCE_HEADROOM {
@@ -191,7 +194,8 @@ mod tests {
         let cases: &[(Vec<u8>, Result<(), Refusal>)] = &[
             (vec![], Err(Refusal::Length)),
             (packet(0x94, &[1, 2, 3, 4, 5, 6, 7, 8, 9]), Err(Refusal::SequenceLength)),
-            (packet(0x04, &[]), Err(Refusal::SequenceLength)),
+            (packet(0x03, &[]), Ok(())),
+            (packet(0xa5, &[1; 10]), Err(Refusal::SequenceLength)),
             (packet(0x15, &[7]), Ok(())),
             (packet(0x85, &[0xff; 8]), Err(Refusal::Sequence)),
             (packet(0x85, &[1, 0, 0, 0, 0, 0, 0, 0]), Ok(())),
