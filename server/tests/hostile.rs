@@ -165,3 +165,33 @@ fn random_junk_never_gets_a_reply_or_stops_the_server() {
     still_served(&mut alice);
     server.stop().unwrap();
 }
+
+#[test]
+fn handshake_replies_are_never_larger_than_requests_and_truncations_get_none() {
+    let (_dir, server) = server();
+    let mut mallory = Raw::new(&server, "mallory");
+    let (request, addr) = mallory.client.update(Duration::ZERO).map(|(p, a)| (p.to_vec(), a)).unwrap();
+    let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
+    probe.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    let mut buf = [0u8; 2048];
+    // Truncated or padded requests get nothing back.
+    for len in [1, 13, 500, request.len() - 1] {
+        probe.send_to(&request[..len], addr).unwrap();
+    }
+    let mut padded = request.clone();
+    padded.push(0);
+    probe.send_to(&padded, addr).unwrap();
+    assert!(probe.recv(&mut buf).is_err(), "a malformed request was answered");
+    // A whole request (here replayed from another address) is answered
+    // with a challenge no larger than itself: no amplification.
+    for _ in 0..3 {
+        probe.send_to(&request, addr).unwrap();
+    }
+    let mut replies = 0;
+    while let Ok(len) = probe.recv(&mut buf) {
+        assert!(len <= request.len(), "reply of {len} bytes to a {}-byte request", request.len());
+        replies += 1;
+    }
+    assert!(replies <= 3);
+    server.stop().unwrap();
+}
