@@ -1,15 +1,14 @@
-//! The client side of the game transport: renet over netcode.io UDP.
-//! All renet and netcode types stay in this module. The socket is driven
-//! here directly (around renetcode's `NetcodeClient`), so the goodbye can be
-//! sent several times: one lost disconnect packet would otherwise keep the
-//! account "connected" on the server until it times out, and a quick
-//! reconnect would be refused.
+//! The client side of the game transport: renet over our netcode.io layer
+//! ([`tickforge_netcode::Client`]) on a UDP socket. All renet and netcode
+//! types stay in this module. The goodbye is sent several times: one lost
+//! disconnect packet would otherwise keep the account "connected" on the
+//! server until it times out, and a quick reconnect would be refused.
 
 use std::net::{SocketAddr, UdpSocket};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use renet::RenetClient;
-use renetcode::{ClientAuthentication, ConnectToken, NETCODE_MAX_PACKET_BYTES, NetcodeClient};
+use tickforge_netcode::{Client, ConnectToken, MAX_PACKET_BYTES};
 use tickforge_shared::codec;
 use tickforge_shared::protocol::{Channel, ClientMessage, ServerMessage, connection_config};
 
@@ -27,20 +26,16 @@ pub enum NetError {
     Disconnected(String),
 }
 
-/// Copies of the disconnect packet sent when leaving.
-const DISCONNECT_COPIES: usize = 5;
-
 /// A connection to a game server.
 pub struct Connection {
     renet: RenetClient,
-    netcode: NetcodeClient,
+    netcode: Client,
     socket: UdpSocket,
-    buffer: Box<[u8; NETCODE_MAX_PACKET_BYTES]>,
+    buffer: Box<[u8; MAX_PACKET_BYTES]>,
+    /// Origin of the netcode clock.
+    epoch: Instant,
     /// Payloads that failed to decode (a server bug or corruption).
     pub malformed: u64,
-    /// A payload has arrived, so netcode is connected even if renet only
-    /// learns it on the next update; sending is safe from then on.
-    established: bool,
 }
 
 impl Drop for Connection {
@@ -57,41 +52,45 @@ impl std::fmt::Debug for Connection {
     }
 }
 
+/// A `send` for the netcode core that writes to the socket.
+fn sender(socket: &UdpSocket) -> impl FnMut(SocketAddr, &[u8]) + '_ {
+    move |addr, bytes| {
+        if let Err(e) = socket.send_to(bytes, addr) {
+            tracing::debug!(%addr, error = %e, "send failed");
+        }
+    }
+}
+
 impl Connection {
     /// Starts the handshake with the server the token names.
     pub fn connect(token: &[u8]) -> Result<Self, NetError> {
-        let token = ConnectToken::read(&mut &token[..]).map_err(|e| NetError::Token(e.to_string()))?;
-        let server = *token
-            .server_addresses
-            .iter()
-            .flatten()
-            .next()
-            .ok_or_else(|| NetError::Token("no server address".into()))?;
+        let token = ConnectToken::read(token).map_err(|e| NetError::Token(e.to_string()))?;
+        let server = token.server_addresses[0];
         let bind: SocketAddr =
             if server.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { "[::]:0".parse().expect("valid") };
         let socket = UdpSocket::bind(bind)?;
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         socket.set_nonblocking(true)?;
-        let netcode = NetcodeClient::new(now, ClientAuthentication::Secure { connect_token: token })
-            .map_err(|e| NetError::Token(e.to_string()))?;
         Ok(Self {
             renet: RenetClient::new(connection_config()),
-            netcode,
+            netcode: Client::new(token, Duration::ZERO),
             socket,
-            buffer: Box::new([0; NETCODE_MAX_PACKET_BYTES]),
+            buffer: Box::new([0; MAX_PACKET_BYTES]),
+            epoch: Instant::now(),
             malformed: 0,
-            established: false,
         })
+    }
+
+    fn now(&self) -> Duration {
+        self.epoch.elapsed()
     }
 
     /// Advances time, reads the socket and returns every message received.
     pub fn update(&mut self, dt: Duration, out: &mut Vec<ServerMessage>) -> Result<(), NetError> {
         self.renet.update(dt);
         // Messages that arrived with the final packets are still delivered.
-        let transport = self.pump(dt);
+        let transport = self.pump();
         for channel in [Channel::Reliable, Channel::Snapshot] {
             while let Some(bytes) = self.renet.receive_message(channel) {
-                self.established = true;
                 match codec::decode::<ServerMessage>(&bytes) {
                     Ok(message) => out.push(message),
                     Err(e) => {
@@ -106,19 +105,17 @@ impl Connection {
 
     /// Reads the socket into netcode and renet, and lets netcode send its
     /// handshake and keep-alive packets.
-    fn pump(&mut self, dt: Duration) -> Result<(), NetError> {
+    fn pump(&mut self) -> Result<(), NetError> {
+        let now = self.now();
+        // An ending seen last time is reported now, so the messages that
+        // came with it were delivered first.
         if let Some(reason) = self.netcode.disconnect_reason() {
             self.renet.disconnect_due_to_transport();
-            return Err(NetError::Disconnected(format!("{reason:?}")));
+            return Err(NetError::Disconnected(reason.to_string()));
         }
         if self.renet.is_disconnected() {
             self.disconnect();
             return Err(NetError::Disconnected("connection closed".into()));
-        }
-        if self.netcode.is_connected() {
-            self.renet.set_connected();
-        } else if self.netcode.is_connecting() {
-            self.renet.set_connecting();
         }
         let server = self.netcode.server_addr();
         loop {
@@ -129,12 +126,17 @@ impl Connection {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e.into()),
             };
-            if let Some(payload) = self.netcode.process_packet(&mut self.buffer[..len]) {
-                self.renet.process_packet(payload);
+            match self.netcode.process(now, &mut self.buffer[..len]) {
+                Ok(Some(payload)) => self.renet.process_packet(payload),
+                Ok(None) => {}
+                Err(refused) => tracing::trace!(%refused, "datagram ignored"),
             }
         }
-        if let Some((packet, addr)) = self.netcode.update(dt) {
-            self.socket.send_to(packet, addr)?;
+        self.netcode.update(now, &mut sender(&self.socket));
+        if self.netcode.is_connected() {
+            self.renet.set_connected();
+        } else if self.netcode.is_connecting() {
+            self.renet.set_connecting();
         }
         Ok(())
     }
@@ -151,27 +153,32 @@ impl Connection {
     /// Sends everything queued.
     pub fn flush(&mut self) -> Result<(), NetError> {
         if let Some(reason) = self.netcode.disconnect_reason() {
-            return Err(NetError::Disconnected(format!("{reason:?}")));
+            return Err(NetError::Disconnected(reason.to_string()));
         }
         if !self.netcode.is_connected() {
             return Ok(());
         }
+        let now = self.now();
+        let mut send = sender(&self.socket);
         for packet in self.renet.get_packets_to_send() {
-            let (addr, datagram) =
-                self.netcode.generate_payload_packet(&packet).map_err(|e| NetError::Disconnected(e.to_string()))?;
-            self.socket.send_to(datagram, addr)?;
+            self.netcode.send_payload(now, &packet, &mut send).map_err(|e| NetError::Disconnected(e.to_string()))?;
         }
         Ok(())
     }
 
     /// Handshake complete.
     pub fn is_connected(&self) -> bool {
-        (self.renet.is_connected() || self.established) && !self.is_disconnected()
+        self.netcode.is_connected() && !self.renet.is_disconnected()
     }
 
     /// The connection has ended.
     pub fn is_disconnected(&self) -> bool {
-        self.renet.is_disconnected() || self.netcode.is_disconnected()
+        self.renet.is_disconnected() || self.netcode.disconnect_reason().is_some()
+    }
+
+    /// Whether the netcode handshake is still under way.
+    pub fn is_connecting(&self) -> bool {
+        self.netcode.is_connecting()
     }
 
     /// Round-trip time in milliseconds.
@@ -192,13 +199,6 @@ impl Connection {
     /// Says goodbye to the server at once, several times over (a lost
     /// goodbye would block a quick reconnect until the server times out).
     pub fn disconnect(&mut self) {
-        if self.netcode.is_disconnected() {
-            return;
-        }
-        if let Ok((addr, packet)) = self.netcode.disconnect() {
-            for _ in 0..DISCONNECT_COPIES {
-                let _ = self.socket.send_to(packet, addr);
-            }
-        }
+        self.netcode.disconnect(&mut sender(&self.socket));
     }
 }

@@ -15,7 +15,7 @@ use crate::{
 };
 
 /// Packet types, as the prefix byte's low nibble.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum Kind {
     /// Connection request (unencrypted).

@@ -264,7 +264,7 @@ impl Server {
     ) -> Result<Option<ServerEvent<'a>>, Refused> {
         let header = packet::header(datagram)?;
         if let Some(&slot) = self.by_addr.get(&addr) {
-            return self.from_connected(now, slot, header, datagram);
+            return self.on_connected(now, slot, header, datagram);
         }
         match header.kind {
             Kind::Request => self.on_request(now, addr, datagram, send).map(|()| None),
@@ -274,7 +274,7 @@ impl Server {
         }
     }
 
-    fn from_connected<'a>(
+    fn on_connected<'a>(
         &mut self,
         now: Duration,
         slot: usize,

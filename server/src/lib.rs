@@ -25,7 +25,7 @@ pub mod tick;
 
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use bevy_ecs::schedule::Schedule;
 use bevy_ecs::world::World;
@@ -114,10 +114,6 @@ impl std::fmt::Debug for Server {
     }
 }
 
-fn unix_now() -> Duration {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
-}
-
 impl Server {
     /// Opens the data dir, database and key, binds HTTP and UDP, starts the
     /// store and side threads. With `handle_signals`, SIGINT/SIGTERM trigger
@@ -162,7 +158,7 @@ impl Server {
         })?;
         let tls = config.tls.as_ref().map(auth::tls::load).transpose()?;
 
-        let net = NetServer::new(udp, public_addr, &key, config.max_players, unix_now())?;
+        let net = NetServer::new(udp, public_addr, &key, config.max_players)?;
         let shutdown = Shutdown::new();
         let metrics = Arc::new(TickMetrics::default());
 

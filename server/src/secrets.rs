@@ -95,7 +95,7 @@ impl PrivateKey {
         match fs::read_to_string(&path) {
             Ok(text) => Self::from_hex(&text),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let key = Self(renet_netcode::generate_random_bytes());
+                let key = Self(tickforge_netcode::random_bytes());
                 let mut options = fs::OpenOptions::new();
                 options.write(true).create_new(true);
                 #[cfg(unix)]

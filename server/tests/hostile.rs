@@ -23,6 +23,8 @@ struct Raw {
     socket: UdpSocket,
     client: NetcodeClient,
     server: SocketAddr,
+    /// The packet sequence (the nonce) of every datagram received.
+    nonces: Vec<u64>,
 }
 
 impl Raw {
@@ -34,7 +36,7 @@ impl Raw {
         let client = NetcodeClient::new(now(), ClientAuthentication::Secure { connect_token: token }).unwrap();
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         socket.set_nonblocking(true).unwrap();
-        Self { socket, client, server: server.udp_addr() }
+        Self { socket, client, server: server.udp_addr(), nonces: Vec::new() }
     }
 
     /// One step: send what netcode wants to send, read what arrived.
@@ -44,6 +46,8 @@ impl Raw {
         }
         let mut buf = [0u8; 1500];
         while let Ok(len) = self.socket.recv(&mut buf) {
+            self.nonces
+                .push(tickforge_netcode::packet::header(&buf[..len]).expect("server packets are well formed").sequence);
             let _ = self.client.process_packet(&mut buf[..len]);
         }
     }
@@ -192,6 +196,39 @@ fn handshake_replies_are_never_larger_than_requests_and_truncations_get_none() {
         assert!(len <= request.len(), "reply of {len} bytes to a {}-byte request", request.len());
         replies += 1;
     }
-    assert!(replies <= 3);
+    assert!((1..=3).contains(&replies), "{replies} challenges");
+    // The token is now bound to the address that used it first: the same
+    // request from its owner's socket is ignored.
+    mallory.send_raw(&request);
+    mallory.socket.set_nonblocking(false).unwrap();
+    mallory.socket.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    assert!(mallory.socket.recv(&mut buf).is_err(), "a token was accepted from a second address");
+    server.stop().unwrap();
+}
+
+#[test]
+fn no_nonce_is_used_twice_across_challenges_and_payloads() {
+    let (_dir, server) = server();
+    let mut mallory = Raw::new(&server, "mallory");
+    // Requests repeated as on a lossy link: a challenge for each.
+    let (request, _) = mallory.client.update(Duration::ZERO).map(|(p, a)| (p.to_vec(), a)).unwrap();
+    for _ in 0..3 {
+        mallory.send_raw(&request);
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    mallory.connect();
+    let deadline = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < deadline {
+        mallory.pump(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut unique = mallory.nonces.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), mallory.nonces.len(), "a nonce was used twice under the server-to-client key");
+    let server_wide = mallory.nonces.iter().filter(|&&n| n >= 1 << 63).count();
+    let per_connection = mallory.nonces.len() - server_wide;
+    assert!(server_wide >= 3, "challenges seen: {server_wide}");
+    assert!(per_connection >= 20, "snapshots and keep-alives seen: {per_connection}");
     server.stop().unwrap();
 }

@@ -4,6 +4,8 @@
 use std::fs;
 use std::path::Path;
 
+use tickforge_fuzz::{PROTOCOL, sealed};
+use tickforge_netcode::packet::{Kind, challenge_body, keep_alive_body};
 use tickforge_shared::codec;
 use tickforge_shared::protocol::{ClientMessage, InputCmd, NetId, OwnState, PlayerInfo, ServerMessage, Snapshot};
 use tickforge_shared::sim::Vec2;
@@ -59,13 +61,32 @@ fn main() {
     write("payload_guard", "small_unreliable", &small);
     write("payload_guard", "ack", &[4, 3, 2, 1, 0]);
 
-    // netcode: the first byte picks pending (even) or connected (odd).
-    let mut payload_packet = vec![1u8, 0x15, 7];
-    payload_packet.extend_from_slice(&[0; 40]);
-    write("netcode_datagram", "payload_connected", &payload_packet);
-    let mut keep_alive = vec![0u8, 0x14, 1];
-    keep_alive.extend_from_slice(&[0; 24]);
-    write("netcode_datagram", "keep_alive_pending", &keep_alive);
+    // netcode, sealed with the fixture's keys. The first byte picks the
+    // side and state: 0 server/pending, 1 server/connected, 2 client/connecting, 3 client/connected.
+    let tagged = |which: u8, packet: Vec<u8>| [vec![which], packet].concat();
+    let mut request = [0u8; tickforge_netcode::MAX_PACKET_BYTES];
+    let token = tickforge_fuzz::token();
+    let len = tickforge_netcode::packet::write_request(
+        &mut request,
+        PROTOCOL,
+        token.expire_timestamp,
+        &token.xnonce,
+        &token.private_data,
+    );
+    write("netcode_datagram", "request", &tagged(0, request[..len].to_vec()));
+    let response = challenge_body(1, &[0x5A; 300]);
+    write("netcode_datagram", "response", &tagged(0, sealed(Kind::Response, 1, &response, true)));
+    write("netcode_datagram", "keep_alive", &tagged(1, sealed(Kind::KeepAlive, 1, &keep_alive_body(0, 8), true)));
+    write("netcode_datagram", "disconnect", &tagged(1, sealed(Kind::Disconnect, 2, &[], true)));
+    write("netcode_datagram", "payload_small", &tagged(1, sealed(Kind::Payload, 3, &small, true)));
+    write("netcode_datagram", "payload_full_slice", &tagged(1, sealed(Kind::Payload, 4, &slice, true)));
+    write("netcode_datagram", "payload_top_sequence", &tagged(1, sealed(Kind::Payload, u64::MAX - 1, &small, true)));
+    write("netcode_datagram", "challenge", &tagged(2, sealed(Kind::Challenge, 1 << 63, &response, false)));
+    write("netcode_datagram", "denied", &tagged(2, sealed(Kind::Denied, (1 << 63) + 1, &[], false)));
+    write("netcode_datagram", "server_payload", &tagged(3, sealed(Kind::Payload, 5, &slice, false)));
+    write("netcode_datagram", "server_disconnect", &tagged(3, sealed(Kind::Disconnect, 6, &[], false)));
+    write("connect_token", "token", &token.to_bytes().unwrap());
+    write("connect_token", "request", &request[..len]);
 
     write("login_body", "ok", br#"{"username":"alice","password":"correct horse"}"#);
     write("login_body", "fullwidth", "{\"username\":\"ａｌｉｃｅ\",\"password\":\"x\"}".as_bytes());

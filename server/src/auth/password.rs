@@ -63,7 +63,7 @@ impl Hasher {
         let params =
             Params::new(params.m_kib, params.t, params.p, None).map_err(|e| HashError::Params(e.to_string()))?;
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-        let random: [u8; 32] = renet_netcode::generate_random_bytes();
+        let random: [u8; 32] = tickforge_netcode::random_bytes();
         let dummy = argon2.hash_password(&random).map_err(|e| HashError::Hash(e.to_string()))?.to_string();
         Ok(Self {
             argon2,

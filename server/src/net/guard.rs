@@ -1,52 +1,20 @@
-//! Checks on bytes from the network before any dependency parses them.
-//!
-//! Two layers, both pure functions of the bytes:
-//!
-//! - [`datagram`]: the netcode.io prefix byte and sequence, before the
-//!   netcode layer sees the datagram. renetcode 2.0.0 trusts the prefix's
-//!   sequence-byte count (a first byte of `0x94` makes it slice past its
-//!   buffer and panic) and computes `sequence + 256` (overflowing near
-//!   `u64::MAX`); both are refused here. (renetcode itself writes sequence
-//!   0 with zero sequence bytes, so 0–8 are accepted.)
-//! - [`payload`]: a decrypted payload, before renet sees it. renet 2.0.1
-//!   panics on a slice whose index is not below its count; here every
-//!   field is bounds-checked and only the channels clients may use are let
-//!   through.
+//! The check on a decrypted payload before renet sees it (a pure function
+//! of the bytes). renet 2.0.1 panics on a slice whose index is not below
+//! its count; here every field is bounds-checked and only the channels
+//! clients may use are let through. (Datagram headers are validated by
+//! the netcode layer itself, `tickforge_netcode::packet::header`.)
 
 use tickforge_shared::codec::MAX_MESSAGE_BYTES;
 use tickforge_shared::protocol::Channel;
 
-/// netcode.io packet types.
-const CONNECTION_REQUEST: u8 = 0;
-const LAST_PACKET_TYPE: u8 = 6;
-/// netcode.io connection requests are exactly this long.
-const CONNECTION_REQUEST_BYTES: usize = 1078;
-/// Poly1305 tag on every encrypted packet.
-const MAC_BYTES: usize = 16;
-/// Largest datagram netcode.io sends.
-pub const MAX_DATAGRAM_BYTES: usize = 1400;
 /// Largest slice renet sends.
 const SLICE_BYTES: usize = 1200;
 /// Most slices one of our messages can need.
 const MAX_SLICES: u64 = (MAX_MESSAGE_BYTES / SLICE_BYTES + 1) as u64;
-/// Sequences this close to `u64::MAX` are refused (no honest peer gets there).
-const SEQUENCE_HEADROOM: u64 = 1 << 16;
 
 /// Why bytes were refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
-    /// Empty, or longer than any netcode.io datagram.
-    #[error("datagram length")]
-    Length,
-    /// An unknown netcode.io packet type.
-    #[error("unknown packet type")]
-    PacketType,
-    /// The prefix's sequence-byte count is over 8.
-    #[error("bad sequence length")]
-    SequenceLength,
-    /// A sequence number near the top of the range.
-    #[error("sequence out of range")]
-    Sequence,
     /// A renet packet that does not parse.
     #[error("malformed payload")]
     Malformed,
@@ -56,38 +24,6 @@ pub enum Refusal {
     /// A slice whose index, count or size is impossible.
     #[error("bad slice")]
     Slice,
-}
-
-/// Checks a raw datagram's netcode.io header.
-pub fn datagram(bytes: &[u8]) -> Result<(), Refusal> {
-    let Some(&prefix) = bytes.first() else { return Err(Refusal::Length) };
-    if bytes.len() > MAX_DATAGRAM_BYTES {
-        return Err(Refusal::Length);
-    }
-    let kind = prefix & 0x0f;
-    if kind > LAST_PACKET_TYPE {
-        return Err(Refusal::PacketType);
-    }
-    if kind == CONNECTION_REQUEST {
-        return if prefix == 0 && bytes.len() == CONNECTION_REQUEST_BYTES { Ok(()) } else { Err(Refusal::Length) };
-    }
-    // renetcode writes sequence 0 with no sequence bytes (the standard says
-    // 1–8); accept 0–8 so its clients keep working, refuse anything longer.
-    let sequence_bytes = usize::from(prefix >> 4);
-    if sequence_bytes > 8 {
-        return Err(Refusal::SequenceLength);
-    }
-    if bytes.len() < 1 + sequence_bytes + MAC_BYTES {
-        return Err(Refusal::Length);
-    }
-    let mut sequence = 0u64;
-    for (i, byte) in bytes[1..1 + sequence_bytes].iter().enumerate() {
-        sequence |= u64::from(*byte) << (8 * i);
-    }
-    if sequence > u64::MAX - SEQUENCE_HEADROOM {
-        return Err(Refusal::Sequence);
-    }
-    Ok(())
 }
 
 /// A cursor over a renet packet (the `octets` wire format).
@@ -181,34 +117,6 @@ pub fn payload(bytes: &[u8]) -> Result<(), Refusal> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn packet(prefix: u8, sequence: &[u8]) -> Vec<u8> {
-        let mut p = vec![prefix];
-        p.extend_from_slice(sequence);
-        p.extend_from_slice(&[0u8; 40]);
-        p
-    }
-
-    #[test]
-    fn datagram_headers() {
-        let cases: &[(Vec<u8>, Result<(), Refusal>)] = &[
-            (vec![], Err(Refusal::Length)),
-            (packet(0x94, &[1, 2, 3, 4, 5, 6, 7, 8, 9]), Err(Refusal::SequenceLength)),
-            (packet(0x03, &[]), Ok(())),
-            (packet(0xa5, &[1; 10]), Err(Refusal::SequenceLength)),
-            (packet(0x15, &[7]), Ok(())),
-            (packet(0x85, &[0xff; 8]), Err(Refusal::Sequence)),
-            (packet(0x85, &[1, 0, 0, 0, 0, 0, 0, 0]), Ok(())),
-            (packet(0x17, &[1]), Err(Refusal::PacketType)),
-            (vec![0x15, 1, 2], Err(Refusal::Length)),
-            (vec![0; CONNECTION_REQUEST_BYTES], Ok(())),
-            (vec![0; 40], Err(Refusal::Length)),
-            (vec![0x15; MAX_DATAGRAM_BYTES + 1], Err(Refusal::Length)),
-        ];
-        for (bytes, expected) in cases {
-            assert_eq!(datagram(bytes), *expected, "{:02x?}", &bytes[..bytes.len().min(4)]);
-        }
-    }
 
     /// A slice packet: type, sequence, channel, message id, index, count, payload.
     fn slice(kind: u8, channel: u8, index: u8, count: u8, len: u8) -> Vec<u8> {

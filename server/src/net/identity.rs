@@ -4,7 +4,7 @@
 //! length (u8), name (UTF-8), zero padding. The auth API writes it; the game
 //! reads it after the handshake. Nothing a client sends later can change it.
 
-use renet_netcode::NETCODE_USER_DATA_BYTES;
+use tickforge_netcode::USER_DATA_BYTES;
 
 /// Longest account name that fits the token.
 pub const MAX_NAME_BYTES: usize = 64;
@@ -20,12 +20,12 @@ pub struct Identity {
 
 impl Identity {
     /// Encodes into token user data. Names longer than [`MAX_NAME_BYTES`] are refused.
-    pub fn to_user_data(&self) -> Option<[u8; NETCODE_USER_DATA_BYTES]> {
+    pub fn to_user_data(&self) -> Option<[u8; USER_DATA_BYTES]> {
         let name = self.name.as_bytes();
         if name.len() > MAX_NAME_BYTES {
             return None;
         }
-        let mut data = [0u8; NETCODE_USER_DATA_BYTES];
+        let mut data = [0u8; USER_DATA_BYTES];
         data[..8].copy_from_slice(&self.account_id.to_le_bytes());
         data[8] = name.len() as u8;
         data[9..9 + name.len()].copy_from_slice(name);
@@ -33,7 +33,7 @@ impl Identity {
     }
 
     /// Decodes token user data; `None` if it is not a valid identity.
-    pub fn from_user_data(data: &[u8; NETCODE_USER_DATA_BYTES]) -> Option<Self> {
+    pub fn from_user_data(data: &[u8; USER_DATA_BYTES]) -> Option<Self> {
         let account_id = u64::from_le_bytes(data[..8].try_into().ok()?);
         let len = usize::from(data[8]);
         if len == 0 || len > MAX_NAME_BYTES {
@@ -56,7 +56,7 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        let mut data = [0u8; NETCODE_USER_DATA_BYTES];
+        let mut data = [0u8; USER_DATA_BYTES];
         assert_eq!(Identity::from_user_data(&data), None, "empty name");
         data[8] = 200;
         assert_eq!(Identity::from_user_data(&data), None, "length past the limit");

@@ -15,7 +15,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
 use renet::{RenetServer, ServerEvent};
-use renetcode::{ServerAuthentication, ServerConfig};
+use tickforge_netcode::ServerConfig;
 use tickforge_shared::codec;
 use tickforge_shared::protocol::{Channel, ClientMessage, PROTOCOL_ID, ServerMessage, connection_config};
 
@@ -116,14 +116,12 @@ impl NetServer {
         public_addr: SocketAddr,
         key: &PrivateKey,
         max_clients: usize,
-        now: Duration,
     ) -> Result<Self, NetError> {
         let config = ServerConfig {
-            current_time: now,
-            max_clients,
             protocol_id: PROTOCOL_ID,
+            max_clients,
             public_addresses: vec![public_addr],
-            authentication: ServerAuthentication::Secure { private_key: key.0 },
+            private_key: key.0,
         };
         let transport = Transport::new(config, socket)?;
         Ok(Self {
@@ -138,7 +136,7 @@ impl NetServer {
     /// Advances time by `dt`, reads the socket and appends what happened to `events`.
     pub fn receive(&mut self, dt: Duration, events: &mut Vec<NetEvent>) -> Result<(), NetError> {
         self.renet.update(dt);
-        self.transport.update(dt, &mut self.renet, &mut self.offences)?;
+        self.transport.update(&mut self.renet, &mut self.offences)?;
         // Payloads the guard refused count like malformed messages.
         for offence in std::mem::take(&mut self.offences) {
             tracing::debug!(client = offence.client_id, refusal = %offence.refusal, "payload refused");

@@ -6,14 +6,14 @@
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use renet_netcode::ConnectToken;
+use tickforge_netcode::ConnectToken;
 use tickforge_shared::protocol::PROTOCOL_ID;
 
 use super::identity::Identity;
 use crate::secrets::PrivateKey;
 
 /// Size of a serialized connect token, as the netcode.io standard fixes it.
-pub const CONNECT_TOKEN_BYTES: usize = 2048;
+pub const CONNECT_TOKEN_BYTES: usize = tickforge_netcode::CONNECT_TOKEN_BYTES;
 
 /// Why a token could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -70,14 +70,11 @@ impl TokenIssuer {
             identity.account_id,
             self.timeout_secs,
             self.servers.clone(),
-            Some(&user_data),
+            &user_data,
             &self.key.0,
         )
         .map_err(|e| TokenError::Generate(e.to_string()))?;
-        let mut bytes = Vec::with_capacity(CONNECT_TOKEN_BYTES);
-        token.write(&mut bytes).map_err(|e| TokenError::Generate(e.to_string()))?;
-        // The netcode.io standard pads a connect token to a fixed size.
-        bytes.resize(CONNECT_TOKEN_BYTES, 0);
+        let bytes = token.to_bytes().map_err(|e| TokenError::Generate(e.to_string()))?;
         Ok(IssuedToken { bytes, expires_at: now.as_secs() + self.ttl.as_secs() })
     }
 }

@@ -1,19 +1,20 @@
-//! The UDP socket driver: datagrams in and out of the netcode.io layer
-//! (renetcode's `NetcodeServer`), with the [`super::guard`] checks in front
-//! of every dependency and a per-tick receive budget.
+//! The UDP socket driver around our netcode.io core
+//! ([`tickforge_netcode::Server`]), with the payload [`super::guard`] in
+//! front of renet and a per-tick receive budget.
 //!
 //! Each receive reads at most [`RECV_PACKETS`] datagrams and [`RECV_BYTES`]
-//! bytes in total, and at most [`RECV_PACKETS_PER_ADDR`] from any one
-//! address, so a flood cannot stretch a tick; the rest waits in the socket
-//! buffer (and is dropped by the kernel if it overflows).
+//! bytes in total, and at most [`RECV_PACKETS_PER_ADDR`] datagrams and
+//! [`RECV_BYTES_PER_ADDR`] bytes from any one address, so a flood cannot
+//! stretch a tick; the rest waits in the socket buffer (and is dropped by
+//! the kernel if it overflows).
 
 use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use renet::RenetServer;
-use renetcode::{NETCODE_MAX_PACKET_BYTES, NETCODE_USER_DATA_BYTES, NetcodeServer, ServerConfig, ServerResult};
+use tickforge_netcode::{MAX_PACKET_BYTES, Server, ServerConfig, ServerEvent, USER_DATA_BYTES};
 
 use super::guard;
 
@@ -23,11 +24,14 @@ pub const RECV_PACKETS: usize = 4096;
 pub const RECV_BYTES: usize = 4 * 1024 * 1024;
 /// Most datagrams read per tick from one address.
 pub const RECV_PACKETS_PER_ADDR: u32 = 64;
+/// Most bytes read per tick from one address.
+pub const RECV_BYTES_PER_ADDR: usize = 64 * 1024;
 
 /// What the driver refused or cut short, for metrics.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct TransportStats {
-    /// Datagrams refused by the header check.
+    /// Datagrams the netcode layer ignored (malformed, forged, replayed,
+    /// out of phase, from unknown senders).
     pub bad_datagrams: u64,
     /// Decrypted payloads refused by the payload check.
     pub bad_payloads: u64,
@@ -47,9 +51,10 @@ pub struct Offence {
 /// Owns the socket and the netcode server.
 pub struct Transport {
     socket: UdpSocket,
-    netcode: NetcodeServer,
-    buffer: Box<[u8; NETCODE_MAX_PACKET_BYTES]>,
-    per_addr: HashMap<SocketAddr, u32>,
+    netcode: Server,
+    buffer: Box<[u8; MAX_PACKET_BYTES]>,
+    per_addr: HashMap<SocketAddr, (u32, usize)>,
+    departed: Vec<(u64, SocketAddr, tickforge_netcode::server::Departure)>,
     stats: TransportStats,
 }
 
@@ -59,15 +64,30 @@ impl std::fmt::Debug for Transport {
     }
 }
 
+/// The netcode layer's clock: Unix time, which connect-token expiry uses.
+fn unix_now() -> Duration {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
+}
+
+/// A `send` for the netcode core that writes to the socket.
+fn sender(socket: &UdpSocket) -> impl FnMut(SocketAddr, &[u8]) + '_ {
+    move |addr, bytes| {
+        if let Err(e) = socket.send_to(bytes, addr) {
+            tracing::debug!(%addr, error = %e, "send failed");
+        }
+    }
+}
+
 impl Transport {
     /// Wraps a bound socket.
     pub fn new(config: ServerConfig, socket: UdpSocket) -> io::Result<Self> {
         socket.set_nonblocking(true)?;
         Ok(Self {
             socket,
-            netcode: NetcodeServer::new(config),
-            buffer: Box::new([0; NETCODE_MAX_PACKET_BYTES]),
+            netcode: Server::new(config),
+            buffer: Box::new([0; MAX_PACKET_BYTES]),
             per_addr: HashMap::new(),
+            departed: Vec::new(),
             stats: TransportStats::default(),
         })
     }
@@ -78,7 +98,7 @@ impl Transport {
     }
 
     /// The token user data of a connected client.
-    pub fn user_data(&self, client_id: u64) -> Option<[u8; NETCODE_USER_DATA_BYTES]> {
+    pub fn user_data(&self, client_id: u64) -> Option<[u8; USER_DATA_BYTES]> {
         self.netcode.user_data(client_id)
     }
 
@@ -87,10 +107,11 @@ impl Transport {
         self.netcode.client_addr(client_id)
     }
 
-    /// Advances time, reads this tick's share of the socket, and feeds
-    /// renet. Payloads the guard refuses are returned as offences.
-    pub fn update(&mut self, dt: Duration, renet: &mut RenetServer, offences: &mut Vec<Offence>) -> io::Result<()> {
-        self.netcode.update(dt);
+    /// Reads this tick's share of the socket, feeds renet, and runs the
+    /// netcode timers. Payloads the guard refuses are returned as offences.
+    pub fn update(&mut self, renet: &mut RenetServer, offences: &mut Vec<Offence>) -> io::Result<()> {
+        let now = unix_now();
+        let mut send = sender(&self.socket);
         self.per_addr.clear();
         let (mut packets, mut bytes) = (0usize, 0usize);
         while packets < RECV_PACKETS && bytes < RECV_BYTES {
@@ -102,95 +123,63 @@ impl Transport {
             };
             packets += 1;
             bytes += len;
-            let seen = self.per_addr.entry(addr).or_insert(0);
-            *seen += 1;
-            if *seen > RECV_PACKETS_PER_ADDR {
+            let seen = self.per_addr.entry(addr).or_insert((0, 0));
+            seen.0 += 1;
+            seen.1 += len;
+            if seen.0 > RECV_PACKETS_PER_ADDR || seen.1 > RECV_BYTES_PER_ADDR {
                 self.stats.over_budget += 1;
                 continue;
             }
-            let datagram = &mut self.buffer[..len];
-            if guard::datagram(datagram).is_err() {
-                self.stats.bad_datagrams += 1;
-                continue;
+            match self.netcode.process(now, addr, &mut self.buffer[..len], &mut send) {
+                Ok(None) => {}
+                Ok(Some(ServerEvent::Connected { client_id, .. })) => renet.add_connection(client_id),
+                Ok(Some(ServerEvent::Payload { client_id, payload })) => match guard::payload(payload) {
+                    Ok(()) => {
+                        let _ = renet.process_packet_from(payload, client_id);
+                    }
+                    Err(refusal) => {
+                        self.stats.bad_payloads += 1;
+                        offences.push(Offence { client_id, refusal });
+                    }
+                },
+                Ok(Some(ServerEvent::Disconnected { client_id, .. })) => renet.remove_connection(client_id),
+                Err(refused) => {
+                    self.stats.bad_datagrams += 1;
+                    tracing::trace!(%addr, %refused, "datagram ignored");
+                }
             }
-            let result = self.netcode.process_packet(addr, datagram);
-            handle(result, &self.socket, renet, &mut self.stats, offences);
         }
-        for client_id in self.netcode.clients_id() {
-            let result = self.netcode.update_client(client_id);
-            handle(result, &self.socket, renet, &mut self.stats, offences);
+        self.netcode.update(now, &mut send, &mut self.departed);
+        for (client_id, _, _) in self.departed.drain(..) {
+            renet.remove_connection(client_id);
         }
         for client_id in renet.disconnections_id() {
-            let result = self.netcode.disconnect(client_id);
-            handle(result, &self.socket, renet, &mut self.stats, offences);
+            self.netcode.disconnect(client_id, &mut send);
+            renet.remove_connection(client_id);
         }
         Ok(())
     }
 
-    /// Encrypts and sends everything renet has queued.
+    /// Seals and sends everything renet has queued.
     pub fn send(&mut self, renet: &mut RenetServer) {
+        let now = unix_now();
+        let mut send = sender(&self.socket);
         for client_id in renet.clients_id() {
             let Ok(packets) = renet.get_packets_to_send(client_id) else { continue };
             for packet in packets {
-                match self.netcode.generate_payload_packet(client_id, &packet) {
-                    Ok((addr, datagram)) => {
-                        if let Err(e) = self.socket.send_to(datagram, addr) {
-                            tracing::debug!(client = client_id, error = %e, "send failed");
-                            break;
-                        }
-                    }
-                    Err(e) => {
-                        tracing::debug!(client = client_id, error = %e, "cannot seal payload");
-                        break;
-                    }
+                if let Err(e) = self.netcode.send_payload(now, client_id, &packet, &mut send) {
+                    tracing::debug!(client = client_id, error = %e, "cannot seal payload");
+                    break;
                 }
             }
         }
     }
 
-    /// Sends every client a disconnect packet now and forgets them.
+    /// Sends every client disconnect packets now and forgets them.
     pub fn disconnect_all(&mut self, renet: &mut RenetServer) {
-        let mut offences = Vec::new();
-        for client_id in self.netcode.clients_id() {
-            let result = self.netcode.disconnect(client_id);
-            handle(result, &self.socket, renet, &mut self.stats, &mut offences);
-        }
-    }
-}
-
-fn handle(
-    result: ServerResult<'_, '_>,
-    socket: &UdpSocket,
-    renet: &mut RenetServer,
-    stats: &mut TransportStats,
-    offences: &mut Vec<Offence>,
-) {
-    let send = |bytes: &[u8], addr: SocketAddr| {
-        if let Err(e) = socket.send_to(bytes, addr) {
-            tracing::debug!(%addr, error = %e, "send failed");
-        }
-    };
-    match result {
-        ServerResult::None => {}
-        ServerResult::PacketToSend { payload, addr } => send(payload, addr),
-        ServerResult::Payload { client_id, payload } => match guard::payload(payload) {
-            Ok(()) => {
-                let _ = renet.process_packet_from(payload, client_id);
-            }
-            Err(refusal) => {
-                stats.bad_payloads += 1;
-                offences.push(Offence { client_id, refusal });
-            }
-        },
-        ServerResult::ClientConnected { client_id, payload, addr, .. } => {
-            renet.add_connection(client_id);
-            send(payload, addr);
-        }
-        ServerResult::ClientDisconnected { client_id, addr, payload } => {
+        let mut send = sender(&self.socket);
+        for (client_id, _) in self.netcode.disconnect_all(&mut send) {
             renet.remove_connection(client_id);
-            if let Some(payload) = payload {
-                send(payload, addr);
-            }
         }
     }
 }
