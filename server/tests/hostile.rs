@@ -232,3 +232,42 @@ fn no_nonce_is_used_twice_across_challenges_and_payloads() {
     assert!(per_connection >= 20, "snapshots and keep-alives seen: {per_connection}");
     server.stop().unwrap();
 }
+
+#[test]
+fn messages_on_the_wrong_channel_are_counted_and_the_sender_dropped() {
+    let (_dir, server) = server();
+    let mut alice = join(&server.http_url(), "alice");
+    let mut mallory = Raw::new(&server, "mallory");
+    mallory.connect();
+    // An input message on the reliable channel: well formed, but no honest
+    // client sends it there. A renet small-reliable packet: type 0,
+    // sequence, channel 0, one message (id, length, bytes).
+    let input = tickforge_shared::codec::encode(&tickforge_shared::protocol::ClientMessage::Input {
+        ack_tick: 0,
+        inputs: vec![],
+    })
+    .unwrap();
+    for id in 0..12u8 {
+        let mut packet = vec![0, id, 0, 0, 1, id, input.len() as u8];
+        packet.extend_from_slice(&input);
+        mallory.send_payload(&packet);
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !mallory.client.is_disconnected() && Instant::now() < deadline {
+        mallory.pump(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(mallory.client.is_disconnected(), "the offender was not dropped");
+    still_served(&mut alice);
+    let counted = || {
+        let metrics = common::get(&format!("{}/metrics", server.admin_url()), None).body;
+        let n = metrics.lines().find_map(|l| l.strip_prefix("tickforge_out_of_phase_messages_total ")).unwrap_or("0");
+        n.parse::<f64>().unwrap_or(0.0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while counted() < 11.0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(counted() >= 11.0, "out-of-phase messages are counted in /metrics");
+    server.stop().unwrap();
+}

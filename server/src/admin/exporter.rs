@@ -75,8 +75,14 @@ impl Collector for Exporter {
         counter(&mut e, "tickforge_malformed_messages", "Client messages and payloads refused.", load(&t.malformed))?;
         counter(
             &mut e,
+            "tickforge_out_of_phase_messages",
+            "Client messages refused for their channel or connection phase.",
+            load(&t.out_of_phase),
+        )?;
+        counter(
+            &mut e,
             "tickforge_bad_datagrams",
-            "Datagrams refused by the netcode header check.",
+            "Datagrams the netcode layer ignored (malformed, forged, replayed, out of phase).",
             load(&t.bad_datagrams),
         )?;
         counter(

@@ -115,6 +115,7 @@ async fn status(State(state): State<AdminState>) -> Response {
         "bytes_out_per_s": load(&t.bytes_out_per_s),
         "store_queue_depth": state.store.queue_depth(),
         "malformed_messages": load(&t.malformed),
+        "out_of_phase_messages": load(&t.out_of_phase),
         "uptime_s": (state.started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
     }))
     .into_response()

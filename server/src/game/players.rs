@@ -167,6 +167,7 @@ pub fn spawn_loaded(
             avatars.iter().map(|(n, a)| PlayerInfo { id: n.0, name: a.name.clone() }).collect();
         players.push(info.clone());
         net.broadcast(Channel::Reliable, &ServerMessage::PlayerJoined(info));
+        net.set_playing(client);
         net.send(
             client,
             Channel::Reliable,

@@ -5,6 +5,7 @@
 //! the messages of `tickforge_shared::protocol`. Identity comes from the
 //! connect token only ([`identity`]).
 
+pub mod discipline;
 pub mod guard;
 pub mod identity;
 pub mod token;
@@ -20,11 +21,15 @@ use tickforge_shared::codec;
 use tickforge_shared::protocol::{Channel, ClientMessage, PROTOCOL_ID, ServerMessage, connection_config};
 
 use crate::secrets::PrivateKey;
+use discipline::{Phase, Verdict};
 use identity::Identity;
 use transport::{Offence, Transport, TransportStats};
 
-/// Malformed messages tolerated from one client before it is dropped.
+/// Malformed or out-of-phase messages tolerated from one client before it is dropped.
 pub const MAX_MALFORMED: u32 = 10;
+/// Messages a joining client may send before its welcome without it
+/// counting against it (3 s of inputs at 30 Hz: its state is loading).
+pub const JOINING_GRACE: u32 = 90;
 
 /// Our handle for a connected client (the netcode client id, which is the account id).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -64,8 +69,12 @@ pub enum NetEvent {
 #[derive(Debug)]
 struct ClientState {
     addr: Option<SocketAddr>,
-    /// Malformed payloads seen; past [`MAX_MALFORMED`] the client is dropped.
+    phase: Phase,
+    /// Malformed payloads and out-of-phase messages seen; past
+    /// [`MAX_MALFORMED`] the client is dropped.
     malformed: u32,
+    /// Messages that arrived before the welcome.
+    early: u32,
 }
 
 /// Link figures for one client.
@@ -101,6 +110,8 @@ pub struct NetServer {
     offences: Vec<Offence>,
     /// Total malformed payloads, for metrics.
     malformed_total: u64,
+    /// Total out-of-phase messages, for metrics.
+    out_of_phase_total: u64,
 }
 
 impl std::fmt::Debug for NetServer {
@@ -130,6 +141,7 @@ impl NetServer {
             clients: HashMap::new(),
             offences: Vec::new(),
             malformed_total: 0,
+            out_of_phase_total: 0,
         })
     }
 
@@ -162,7 +174,21 @@ impl NetServer {
             for channel in [Channel::Reliable, Channel::Input] {
                 while let Some(bytes) = self.renet.receive_message(client.0, channel) {
                     match codec::decode::<ClientMessage>(&bytes) {
-                        Ok(message) => events.push(NetEvent::Message { client, channel, message }),
+                        Ok(message) => match discipline::judge(state.phase, channel, &message) {
+                            Verdict::Deliver => events.push(NetEvent::Message { client, channel, message }),
+                            Verdict::Early => {
+                                state.early += 1;
+                                if state.early > JOINING_GRACE {
+                                    state.malformed += 1;
+                                    self.out_of_phase_total += 1;
+                                }
+                            }
+                            Verdict::Violation(why) => {
+                                state.malformed += 1;
+                                self.out_of_phase_total += 1;
+                                tracing::debug!(client = client.0, why, "out-of-phase message");
+                            }
+                        },
                         Err(e) => {
                             state.malformed += 1;
                             self.malformed_total += 1;
@@ -175,7 +201,7 @@ impl NetServer {
         let offenders: Vec<ClientKey> =
             self.clients.iter().filter(|(_, s)| s.malformed > MAX_MALFORMED).map(|(c, _)| *c).collect();
         for client in offenders {
-            tracing::warn!(client = client.0, "dropping client after repeated malformed messages");
+            tracing::warn!(client = client.0, "dropping client after repeated malformed or out-of-phase messages");
             self.drop_offender(client);
         }
         Ok(())
@@ -187,7 +213,7 @@ impl NetServer {
             Some(identity) if identity.account_id == client_id => {
                 let client = ClientKey(client_id);
                 let addr = self.transport.client_addr(client_id);
-                self.clients.insert(client, ClientState { addr, malformed: 0 });
+                self.clients.insert(client, ClientState { addr, phase: Phase::Joining, malformed: 0, early: 0 });
                 events.push(NetEvent::Connected { client, identity, addr });
             }
             _ => {
@@ -246,7 +272,7 @@ impl NetServer {
         if let Some(state) = self.clients.get_mut(&client) {
             state.malformed = 0;
         }
-        self.kick(client, "too many malformed messages");
+        self.kick(client, "too many malformed or out-of-phase messages");
     }
 
     /// Connected clients, in no particular order.
@@ -273,6 +299,18 @@ impl NetServer {
             bytes_out_per_s: info.bytes_sent_per_second,
             bytes_in_per_s: info.bytes_received_per_second,
         })
+    }
+
+    /// The avatar of `client` is in the world: its messages are delivered from now on.
+    pub fn set_playing(&mut self, client: ClientKey) {
+        if let Some(state) = self.clients.get_mut(&client) {
+            state.phase = Phase::Playing;
+        }
+    }
+
+    /// Total messages refused for their channel or phase.
+    pub fn out_of_phase_total(&self) -> u64 {
+        self.out_of_phase_total
     }
 
     /// Total malformed payloads and messages received from connected clients.
