@@ -9,6 +9,7 @@ use serde::Serialize;
 use tickforge_shared::protocol::EntityKind;
 use tickforge_shared::sim::Vec2;
 
+use crate::chatcheck::ChatCheck;
 use crate::moves::{Cheat, Mover};
 use crate::session::{Session, SessionError};
 
@@ -122,9 +123,6 @@ pub struct Behaviour {
     pub chat_rate: f32,
 }
 
-/// Prefix of the numbered chat lines used to check ordering.
-const CHAT_PREFIX: &str = "#";
-
 /// Plays for `duration`, writing stats lines to `out`.
 pub fn run(
     session: &mut Session,
@@ -167,11 +165,7 @@ pub fn run(
     let mut last_update = start;
     let mut seen_tick = 0;
     let mut correction_at_report = 0.0f32;
-    let mut chat_sent = 0u64;
-    // Numbering restarts with every run: the run id tells receivers apart a
-    // sender that reconnected from one that skipped lines.
-    let run_id = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-    let mut last_line: HashMap<String, u64> = HashMap::new();
+    let mut chat = ChatCheck::new();
     let mut extrapolating_at_report = Duration::ZERO;
 
     while start.elapsed() < duration {
@@ -194,10 +188,8 @@ pub fn run(
             if cheat == Some(Cheat::Flood) {
                 session.send_chat("flood");
             }
-            let due = (start.elapsed().as_secs_f32() * behaviour.chat_rate) as u64;
-            if chat_sent < due {
-                chat_sent += 1;
-                session.send_chat(&format!("{CHAT_PREFIX}{run_id}:{chat_sent}"));
+            if let Some(line) = chat.due(start.elapsed().as_secs_f32(), behaviour.chat_rate) {
+                session.send_chat(&line);
             }
             if let Err(e) = session.send_input(x, y) {
                 summary.error = Some(e.to_string());
@@ -208,17 +200,7 @@ pub fn run(
 
         // Numbered lines from each sender must arrive as 1, 2, 3, ...
         for (from, text) in session.world.chat_new.drain(..) {
-            let numbered = text.strip_prefix(CHAT_PREFIX).and_then(|rest| rest.split_once(':'));
-            if let Some((run, n)) = numbered.and_then(|(run, n)| Some((run.to_owned(), n.parse::<u64>().ok()?))) {
-                summary.chat_received += 1;
-                // The first line seen from a sender sets where it starts
-                // (lines sent before we joined never reach us).
-                if let Some(last) = last_line.insert(format!("{from}/{run}"), n)
-                    && n != last + 1
-                {
-                    summary.chat_out_of_order += 1;
-                }
-            }
+            chat.observe(&from, &text);
         }
 
         let world = &session.world;
@@ -271,6 +253,8 @@ pub fn run(
         std::thread::sleep(Duration::from_millis(2).min(next_tick.saturating_duration_since(Instant::now())));
     }
 
+    summary.chat_received = chat.received;
+    summary.chat_out_of_order = chat.out_of_order;
     summary.snapshots = session.world.snapshots;
     summary.own_position = session.world.own_state().map(|e| pos(e.pos));
     summary.score = session.world.score;

@@ -5,8 +5,11 @@
 //! predicts the own avatar ([`predict`]) and interpolates the rest
 //! ([`interpolate`]), and
 //! shows it in a window (`render`, feature `graphics`) or drives it
-//! headless with scripted movement ([`headless`], [`moves`]).
+//! headless with scripted movement ([`headless`], [`moves`]); [`bots`]
+//! runs many headless clients in one process for load tests.
 
+pub mod bots;
+pub mod chatcheck;
 pub mod headless;
 pub mod interpolate;
 pub mod login;

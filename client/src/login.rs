@@ -15,7 +15,13 @@ pub enum LoginError {
     /// Registration of a name that exists.
     #[error("username is taken")]
     UsernameTaken,
-    /// The server refused the request (bad input, busy, …).
+    /// The server is busy (its hashing queue is full); try again after the delay.
+    #[error("server busy, retry after {retry_after:?}")]
+    Busy {
+        /// From the `Retry-After` header (1 s if missing).
+        retry_after: Duration,
+    },
+    /// The server refused the request (bad input, …).
     #[error("server answered {status}: {message}")]
     Rejected {
         /// HTTP status.
@@ -112,6 +118,15 @@ impl AuthClient {
             .send_json(Credentials { username, password })
             .map_err(|e| transport(e.to_string()))?;
         let status = response.status().as_u16();
+        if status == 503 {
+            let seconds = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(1);
+            return Err(LoginError::Busy { retry_after: Duration::from_secs(seconds.clamp(1, 60)) });
+        }
         let body = response.body_mut().read_to_string().map_err(|e| transport(e.to_string()))?;
         Ok((status, body))
     }

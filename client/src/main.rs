@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use tickforge_client::bots::{self, BotsConfig};
 use tickforge_client::headless;
 use tickforge_client::moves::{Cheat, Mover, Moves};
 use tickforge_client::session::{LoginOptions, Session};
@@ -19,9 +20,9 @@ struct Args {
     /// Account name.
     #[arg(long, default_value = "player")]
     user: String,
-    /// Password (or set TICKFORGE_PASSWORD).
+    /// Password (or set TICKFORGE_PASSWORD). Bots default to "bot-password".
     #[arg(long, env = "TICKFORGE_PASSWORD", hide_env_values = true)]
-    password: String,
+    password: Option<String>,
     /// Create the account first if it does not exist.
     #[arg(long)]
     register: bool,
@@ -43,6 +44,19 @@ struct Args {
     /// Headless run time in seconds.
     #[arg(long, default_value_t = 10.0)]
     duration: f64,
+    /// Run N bots in this process (headless): accounts `--bot-prefix` + index,
+    /// registered if missing; per-second aggregate JSON and a summary.
+    #[arg(long, value_name = "N")]
+    bots: Option<usize>,
+    /// Account name prefix of bots.
+    #[arg(long, default_value = "bot")]
+    bot_prefix: String,
+    /// Bots: parallel logins.
+    #[arg(long, default_value_t = 8)]
+    login_threads: usize,
+    /// Bots: threads playing them (default: one per core).
+    #[arg(long)]
+    workers: Option<usize>,
 }
 
 fn main() -> ExitCode {
@@ -58,10 +72,35 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let Ok(duration) = Duration::try_from_secs_f64(args.duration.max(0.0)) else {
+        eprintln!("tickforge-client: --duration must be a number of seconds");
+        return ExitCode::FAILURE;
+    };
+    if let Some(count) = args.bots {
+        let config = BotsConfig {
+            server_url: args.server.clone(),
+            ca_cert,
+            prefix: args.bot_prefix.clone(),
+            password: args.password.clone().unwrap_or_else(|| "bot-password".into()),
+            count,
+            moves: args.moves,
+            chat_rate: args.chat_rate.clamp(0.0, 100.0),
+            duration,
+            login_threads: args.login_threads.clamp(1, 256),
+            workers: args.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+        };
+        let summary = bots::run(&config, &mut std::io::stdout());
+        println!("{}", serde_json::to_string(&summary).unwrap_or_default());
+        return if summary.logins > 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+    }
+    let Some(password) = args.password.clone() else {
+        eprintln!("tickforge-client: --password (or TICKFORGE_PASSWORD) is required");
+        return ExitCode::FAILURE;
+    };
     let options = LoginOptions {
         server_url: args.server.clone(),
         username: args.user.clone(),
-        password: args.password.clone(),
+        password,
         register: args.register,
         ca_cert,
     };
@@ -81,10 +120,6 @@ fn main() -> ExitCode {
         let seed =
             args.user.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
         let mut mover = Mover::new(args.moves, seed);
-        let Ok(duration) = Duration::try_from_secs_f64(args.duration.max(0.0)) else {
-            eprintln!("tickforge-client: --duration must be a number of seconds");
-            return ExitCode::FAILURE;
-        };
         let behaviour = headless::Behaviour { cheat: args.cheat, chat_rate: args.chat_rate.clamp(0.0, 100.0) };
         let summary = headless::run(&mut session, &mut mover, behaviour, duration, &mut std::io::stdout());
         session.disconnect();

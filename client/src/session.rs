@@ -251,6 +251,11 @@ impl Session {
         self.conn.bytes_in_per_s()
     }
 
+    /// Bytes per second sent.
+    pub fn bytes_out_per_s(&self) -> f64 {
+        self.conn.bytes_out_per_s()
+    }
+
     /// Leaves the server politely.
     pub fn disconnect(&mut self) {
         self.conn.disconnect();

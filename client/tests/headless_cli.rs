@@ -126,3 +126,56 @@ fn numbered_chat_arrives_in_order_through_a_lossy_link() {
         assert_eq!(summary["chat_out_of_order"], 0, "reliable lines arrive once each, in order: {summary}");
     }
 }
+
+#[test]
+fn bots_mode_reports_each_second_and_a_complete_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = EmbeddedServer::start(Config { npcs: 20, orbs: 0, ..Config::ephemeral(dir.path()) }).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tickforge-client"))
+        .args(["--server", &server.http_url(), "--bots", "4", "--bot-prefix", "smoke", "--chat-rate", "1"])
+        .args(["--duration", "5", "--login-threads", "2", "--workers", "1"])
+        .env_remove("TICKFORGE_PASSWORD")
+        .output()
+        .expect("run bots");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "stdout: {stdout}\nstderr: {}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
+    assert!(lines.len() >= 4, "per-second lines and a summary: {stdout}");
+    let last_second = &lines[lines.len() - 2];
+    for field in [
+        "connected",
+        "rtt_p50_ms",
+        "rtt_p99_ms",
+        "snapshots_per_s_p50",
+        "bytes_in_per_client",
+        "bytes_out_per_client",
+        "mispredictions",
+    ] {
+        assert!(last_second.get(field).is_some(), "missing {field}: {last_second}");
+    }
+    assert_eq!(last_second["connected"], 4, "{last_second}");
+    assert!(last_second["snapshots_per_s_p50"].as_f64().unwrap() >= 20.0, "about 30 Hz: {last_second}");
+    assert!(last_second["bytes_in_per_client"].as_f64().unwrap() > 0.0);
+    assert!(last_second["bytes_out_per_client"].as_f64().unwrap() > 0.0);
+    let summary = lines.last().unwrap();
+    assert_eq!(summary["summary"], true);
+    assert_eq!(summary["logins"], 4, "{summary}");
+    assert_eq!(summary["connected_peak"], 4);
+    assert!(summary["login_errors"].as_object().unwrap().is_empty(), "{summary}");
+    assert!(summary["rtt_p50_ms"].as_f64().unwrap() > 0.0, "{summary}");
+    assert!(summary["rtt_p99_ms"].as_f64().unwrap() >= summary["rtt_p50_ms"].as_f64().unwrap());
+    assert!(summary["logins_per_s"].as_f64().unwrap() > 0.0);
+    // Every bot hears the others' numbered lines, in order.
+    assert!(summary["chat_sent"].as_u64().unwrap() >= 4, "{summary}");
+    assert!(summary["chat_received"].as_u64().unwrap() >= 4, "{summary}");
+    assert_eq!(summary["chat_out_of_order"], 0);
+    // The accounts were registered under the prefix: a second run logs them in again.
+    let again = Command::new(env!("CARGO_BIN_EXE_tickforge-client"))
+        .args(["--server", &server.http_url(), "--bots", "2", "--bot-prefix", "smoke", "--duration", "2"])
+        .env_remove("TICKFORGE_PASSWORD")
+        .output()
+        .expect("run bots");
+    let summary: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&again.stdout).lines().last().unwrap()).unwrap();
+    assert_eq!(summary["logins"], 2, "{summary}");
+}

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// Largest number of simultaneous players the netcode layer supports.
-pub const MAX_PLAYERS_LIMIT: usize = 1024;
+pub const MAX_PLAYERS_LIMIT: usize = tickforge_netcode::MAX_CLIENTS;
 
 /// Argon2id cost parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,7 +91,7 @@ impl Default for Config {
             orbs: 40,
             save_interval: Duration::from_secs(5),
             replication: crate::game::replicate::ReplicationConfig::default(),
-            max_players: 64,
+            max_players: 1024,
             token_ttl: Duration::from_secs(30),
             connection_timeout_secs: 10,
             hash_params: HashParams::default(),

@@ -68,8 +68,8 @@ struct Args {
     /// Most snapshot payload bytes per player per snapshot.
     #[arg(long, default_value_t = 1000)]
     snapshot_budget: usize,
-    /// Maximum simultaneous players (at most 1024).
-    #[arg(long, default_value_t = 64)]
+    /// Maximum simultaneous players (at most 4096).
+    #[arg(long, default_value_t = 1024)]
     max_players: usize,
     /// Connect token lifetime in seconds.
     #[arg(long, default_value_t = 30)]

@@ -75,6 +75,12 @@ impl Collector for Exporter {
         counter(&mut e, "tickforge_malformed_messages", "Client messages and payloads refused.", load(&t.malformed))?;
         counter(
             &mut e,
+            "tickforge_reliable_messages_sent",
+            "Reliable messages queued, once per recipient (chat relays, notices, joins).",
+            load(&t.reliable_sent),
+        )?;
+        counter(
+            &mut e,
             "tickforge_out_of_phase_messages",
             "Client messages refused for their channel or connection phase.",
             load(&t.out_of_phase),

@@ -80,6 +80,7 @@ pub fn publish(
     metrics.0.bytes_out_per_s.store(bytes_out as u64, Ordering::Relaxed);
     metrics.0.malformed.store(net.malformed_total(), Ordering::Relaxed);
     metrics.0.out_of_phase.store(net.out_of_phase_total(), Ordering::Relaxed);
+    metrics.0.reliable_sent.store(net.reliable_sent_total(), Ordering::Relaxed);
     metrics.0.player_flags.store(flags, Ordering::Relaxed);
     let transport = net.transport_stats();
     metrics.0.bad_datagrams.store(transport.bad_datagrams, Ordering::Relaxed);

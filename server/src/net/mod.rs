@@ -112,6 +112,8 @@ pub struct NetServer {
     malformed_total: u64,
     /// Total out-of-phase messages, for metrics.
     out_of_phase_total: u64,
+    /// Reliable messages queued, counted per recipient, for metrics.
+    reliable_sent: u64,
 }
 
 impl std::fmt::Debug for NetServer {
@@ -142,6 +144,7 @@ impl NetServer {
             offences: Vec::new(),
             malformed_total: 0,
             out_of_phase_total: 0,
+            reliable_sent: 0,
         })
     }
 
@@ -234,6 +237,9 @@ impl NetServer {
     /// Queues already-encoded bytes for one client (for messages shared by many).
     pub fn send_raw(&mut self, client: ClientKey, channel: Channel, bytes: impl Into<renet::Bytes>) {
         if self.renet.is_connected(client.0) {
+            if channel == Channel::Reliable {
+                self.reliable_sent += 1;
+            }
             self.renet.send_message(client.0, channel, bytes);
         }
     }
@@ -241,7 +247,12 @@ impl NetServer {
     /// Queues a message for every connected client.
     pub fn broadcast(&mut self, channel: Channel, message: &ServerMessage) {
         match codec::encode(message) {
-            Ok(bytes) => self.renet.broadcast_message(channel, bytes),
+            Ok(bytes) => {
+                if channel == Channel::Reliable {
+                    self.reliable_sent += self.renet.connected_clients() as u64;
+                }
+                self.renet.broadcast_message(channel, bytes);
+            }
             Err(e) => tracing::error!(error = %e, "cannot encode server message"),
         }
     }
@@ -306,6 +317,11 @@ impl NetServer {
         if let Some(state) = self.clients.get_mut(&client) {
             state.phase = Phase::Playing;
         }
+    }
+
+    /// Reliable messages queued so far, counted once per recipient.
+    pub fn reliable_sent_total(&self) -> u64 {
+        self.reliable_sent
     }
 
     /// Total messages refused for their channel or phase.

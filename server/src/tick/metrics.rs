@@ -42,6 +42,8 @@ pub struct TickMetrics {
     pub bytes_out_per_s: AtomicU64,
     /// Client messages that failed to decode.
     pub malformed: AtomicU64,
+    /// Reliable messages queued, once per recipient (chat relays, notices, joins).
+    pub reliable_sent: AtomicU64,
     /// Client messages refused for their channel or connection phase.
     pub out_of_phase: AtomicU64,
     /// Inputs and chat lines refused, summed over connected players.

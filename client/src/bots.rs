@@ -1,0 +1,417 @@
+//! Many real clients in one process, for load tests: each bot has its own
+//! account (registered if missing), its own UDP socket and session. Login
+//! threads bring bots in (waiting out `503 Retry-After`), worker threads
+//! play them, and once a second the aggregate is printed as one JSON line;
+//! a summary line ends the run.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::chatcheck::ChatCheck;
+use crate::login::{AuthClient, LoginError};
+use crate::moves::{Mover, Moves};
+use crate::session::Session;
+
+/// What the bots do.
+#[derive(Debug, Clone)]
+pub struct BotsConfig {
+    /// Auth API base URL.
+    pub server_url: String,
+    /// PEM CA certificate to trust for https.
+    pub ca_cert: Option<Vec<u8>>,
+    /// Account names are this prefix and the bot's index.
+    pub prefix: String,
+    /// Password of every bot account.
+    pub password: String,
+    /// How many bots.
+    pub count: usize,
+    /// Movement pattern.
+    pub moves: Moves,
+    /// Numbered chat lines each bot sends per second.
+    pub chat_rate: f32,
+    /// How long the run lasts, from the start (logins included).
+    pub duration: Duration,
+    /// Parallel logins.
+    pub login_threads: usize,
+    /// Threads playing the bots.
+    pub workers: usize,
+}
+
+/// One bot's figures, refreshed once a second by its worker.
+#[derive(Debug, Clone, Default)]
+struct Sample {
+    connected: bool,
+    rtt_ms: f64,
+    snapshots: u64,
+    entities: usize,
+    bytes_in_per_s: f64,
+    bytes_out_per_s: f64,
+    mispredictions: u64,
+    chat_sent: u64,
+    chat_received: u64,
+    chat_out_of_order: u64,
+    ended: Option<String>,
+}
+
+/// The per-second aggregate line.
+#[derive(Debug, Clone, Serialize)]
+pub struct BotsSecond {
+    /// Seconds since the start.
+    pub t: u64,
+    /// Bots connected now.
+    pub connected: usize,
+    /// Logins done so far.
+    pub logins: usize,
+    /// Round-trip time over connected bots: median.
+    pub rtt_p50_ms: f64,
+    /// Round-trip time over connected bots: 99th percentile.
+    pub rtt_p99_ms: f64,
+    /// Snapshots received in the last second, median over connected bots.
+    pub snapshots_per_s_p50: f64,
+    /// Entities in view, median over connected bots.
+    pub entities_p50: f64,
+    /// Mean bytes received per connected bot per second.
+    pub bytes_in_per_client: f64,
+    /// Mean bytes sent per connected bot per second.
+    pub bytes_out_per_client: f64,
+    /// Own-avatar mispredictions so far, all bots.
+    pub mispredictions: u64,
+}
+
+/// The final line.
+#[derive(Debug, Clone, Serialize)]
+pub struct BotsSummary {
+    /// Always true: marks the summary line.
+    pub summary: bool,
+    /// Bots asked for.
+    pub bots: usize,
+    /// Most bots connected at once.
+    pub connected_peak: usize,
+    /// Bots connected when the run ended.
+    pub connected_at_end: usize,
+    /// Successful logins (with connection).
+    pub logins: usize,
+    /// Logins per second while logging in.
+    pub logins_per_s: f64,
+    /// Seconds from the start until the last login finished.
+    pub login_phase_s: f64,
+    /// Failed logins or connections, by error.
+    pub login_errors: BTreeMap<String, u64>,
+    /// Sessions that ended before the run did, by reason.
+    pub ended_early: BTreeMap<String, u64>,
+    /// Round-trip time over all per-second samples of connected bots.
+    pub rtt_p50_ms: f64,
+    /// 99th percentile of the same.
+    pub rtt_p99_ms: f64,
+    /// Snapshots per second per bot, median over all samples.
+    pub snapshots_per_s_p50: f64,
+    /// Entities in view, median over all samples.
+    pub entities_p50: f64,
+    /// Mean bytes received per connected bot per second.
+    pub bytes_in_per_client: f64,
+    /// Mean bytes sent per connected bot per second.
+    pub bytes_out_per_client: f64,
+    /// Own-avatar mispredictions, all bots.
+    pub mispredictions: u64,
+    /// Numbered chat lines sent.
+    pub chat_sent: u64,
+    /// Numbered chat lines received, all bots.
+    pub chat_received: u64,
+    /// Lines received out of order or after a gap.
+    pub chat_out_of_order: u64,
+    /// Seconds run.
+    pub duration_s: f64,
+}
+
+/// The `q` quantile (0–1) of `values` (sorted in place); 0 when empty.
+fn quantile(values: &mut [f64], q: f64) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(f64::total_cmp);
+    let index = ((values.len() - 1) as f64 * q).round() as usize;
+    (values[index] * 10.0).round() / 10.0
+}
+
+/// State shared by the threads.
+struct Shared {
+    samples: Mutex<Vec<Sample>>,
+    logins: AtomicUsize,
+    login_errors: Mutex<BTreeMap<String, u64>>,
+    last_login: Mutex<Option<Instant>>,
+}
+
+/// A bot being played.
+struct Bot {
+    index: usize,
+    session: Session,
+    mover: Mover,
+    chat: ChatCheck,
+    last_update: Instant,
+    next_tick: Instant,
+    started: Instant,
+    ended: Option<String>,
+}
+
+fn seed(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+}
+
+/// Logs in `name` (registering if missing), waiting out busy answers.
+fn login(auth: &AuthClient, name: &str, password: &str, deadline: Instant) -> Result<Session, String> {
+    let token = loop {
+        match auth.register_and_login(name, password) {
+            Ok(login) => break login.connect_token,
+            Err(LoginError::Busy { retry_after }) if Instant::now() + retry_after < deadline => {
+                std::thread::sleep(retry_after);
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    };
+    let mut session = Session::connect(&token).map_err(|e| e.to_string())?;
+    session.wait_connected(Duration::from_secs(10)).map_err(|e| e.to_string())?;
+    Ok(session)
+}
+
+fn login_thread(
+    config: &BotsConfig,
+    next: &AtomicUsize,
+    shared: &Shared,
+    workers: &[mpsc::Sender<Bot>],
+    deadline: Instant,
+) {
+    let auth = match &config.ca_cert {
+        Some(pem) => match AuthClient::with_ca_pem(&config.server_url, pem) {
+            Ok(auth) => auth,
+            Err(e) => {
+                *shared.login_errors.lock().unwrap_or_else(|p| p.into_inner()).entry(e.to_string()).or_default() += 1;
+                return;
+            }
+        },
+        None => AuthClient::new(&config.server_url),
+    };
+    loop {
+        let index = next.fetch_add(1, Ordering::Relaxed);
+        if index >= config.count || Instant::now() >= deadline {
+            return;
+        }
+        let name = format!("{}{index}", config.prefix);
+        match login(&auth, &name, &config.password, deadline) {
+            Ok(session) => {
+                shared.logins.fetch_add(1, Ordering::Relaxed);
+                *shared.last_login.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+                let now = Instant::now();
+                let bot = Bot {
+                    index,
+                    session,
+                    mover: Mover::new(config.moves, seed(&name)),
+                    chat: ChatCheck::new(),
+                    last_update: now,
+                    next_tick: now,
+                    started: now,
+                    ended: None,
+                };
+                let _ = workers[index % workers.len()].send(bot);
+            }
+            Err(error) => {
+                tracing::debug!(bot = %name, %error, "bot login failed");
+                *shared.login_errors.lock().unwrap_or_else(|p| p.into_inner()).entry(error).or_default() += 1;
+            }
+        }
+    }
+}
+
+fn publish(bots: &[Bot], shared: &Shared) {
+    let mut samples = shared.samples.lock().unwrap_or_else(|p| p.into_inner());
+    for bot in bots {
+        let s = &bot.session;
+        samples[bot.index] = Sample {
+            connected: bot.ended.is_none() && s.is_connected(),
+            rtt_ms: s.rtt_ms(),
+            snapshots: s.world.snapshots,
+            entities: s.world.entities.len(),
+            bytes_in_per_s: s.bytes_in_per_s(),
+            bytes_out_per_s: s.bytes_out_per_s(),
+            mispredictions: s.predictor.mispredictions,
+            chat_sent: bot.chat.sent,
+            chat_received: bot.chat.received,
+            chat_out_of_order: bot.chat.out_of_order,
+            ended: bot.ended.clone(),
+        };
+    }
+}
+
+fn worker(config: &BotsConfig, inbox: &mpsc::Receiver<Bot>, shared: &Shared, deadline: Instant) {
+    let mut bots: Vec<Bot> = Vec::new();
+    let mut next_publish = Instant::now();
+    while Instant::now() < deadline {
+        while let Ok(bot) = inbox.try_recv() {
+            bots.push(bot);
+        }
+        let now = Instant::now();
+        for bot in bots.iter_mut().filter(|b| b.ended.is_none()) {
+            if let Err(e) = bot.session.update(now - bot.last_update) {
+                bot.ended = Some(e.to_string());
+                continue;
+            }
+            bot.last_update = now;
+            for (from, text) in bot.session.world.chat_new.drain(..) {
+                bot.chat.observe(&from, &text);
+            }
+            if now >= bot.next_tick {
+                let tick_rate = bot.session.world.tick_rate.max(1);
+                let (x, y) = bot.mover.next(tick_rate);
+                if let Some(line) = bot.chat.due(bot.started.elapsed().as_secs_f32(), config.chat_rate) {
+                    bot.session.send_chat(&line);
+                }
+                if let Err(e) = bot.session.send_input(x, y) {
+                    bot.ended = Some(e.to_string());
+                    continue;
+                }
+                let dt = Duration::from_secs(1) / u32::from(tick_rate);
+                bot.next_tick = (bot.next_tick + dt).max(now);
+            }
+        }
+        if now >= next_publish {
+            publish(&bots, shared);
+            next_publish += Duration::from_millis(500);
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    publish(&bots, shared);
+    for bot in &mut bots {
+        bot.session.disconnect();
+    }
+}
+
+/// Runs the bots, printing a JSON line a second to `out`; returns the summary.
+pub fn run(config: &BotsConfig, out: &mut impl Write) -> BotsSummary {
+    let start = Instant::now();
+    let deadline = start + config.duration;
+    let shared = Shared {
+        samples: Mutex::new(vec![Sample::default(); config.count]),
+        logins: AtomicUsize::new(0),
+        login_errors: Mutex::new(BTreeMap::new()),
+        last_login: Mutex::new(None),
+    };
+    let next = AtomicUsize::new(0);
+    let mut summary = BotsSummary {
+        summary: true,
+        bots: config.count,
+        connected_peak: 0,
+        connected_at_end: 0,
+        logins: 0,
+        logins_per_s: 0.0,
+        login_phase_s: 0.0,
+        login_errors: BTreeMap::new(),
+        ended_early: BTreeMap::new(),
+        rtt_p50_ms: 0.0,
+        rtt_p99_ms: 0.0,
+        snapshots_per_s_p50: 0.0,
+        entities_p50: 0.0,
+        bytes_in_per_client: 0.0,
+        bytes_out_per_client: 0.0,
+        mispredictions: 0,
+        chat_sent: 0,
+        chat_received: 0,
+        chat_out_of_order: 0,
+        duration_s: 0.0,
+    };
+    let (mut all_rtt, mut all_snapshots, mut all_entities) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut bytes_in_sum, mut bytes_out_sum, mut bytes_samples) = (0.0, 0.0, 0usize);
+    std::thread::scope(|scope| {
+        let mut senders = Vec::new();
+        for _ in 0..config.workers.max(1) {
+            let (tx, rx) = mpsc::channel();
+            senders.push(tx);
+            let shared = &shared;
+            scope.spawn(move || worker(config, &rx, shared, deadline));
+        }
+        for _ in 0..config.login_threads.max(1) {
+            let (shared, next, senders) = (&shared, &next, senders.clone());
+            scope.spawn(move || login_thread(config, next, shared, &senders, deadline));
+        }
+        drop(senders);
+        let mut previous: Vec<u64> = vec![0; config.count];
+        let mut next_report = start + Duration::from_secs(1);
+        while Instant::now() < deadline {
+            std::thread::sleep(next_report.saturating_duration_since(Instant::now()).min(deadline - start));
+            if Instant::now() >= deadline {
+                break;
+            }
+            let samples = shared.samples.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let live: Vec<(usize, &Sample)> = samples.iter().enumerate().filter(|(_, s)| s.connected).collect();
+            let mut rtt: Vec<f64> = live.iter().map(|(_, s)| s.rtt_ms).collect();
+            let mut snaps: Vec<f64> = live
+                .iter()
+                .filter(|(i, _)| previous[*i] > 0)
+                .map(|(i, s)| s.snapshots.saturating_sub(previous[*i]) as f64)
+                .collect();
+            let mut entities: Vec<f64> = live.iter().map(|(_, s)| s.entities as f64).collect();
+            let n = live.len().max(1) as f64;
+            let bytes_in: f64 = live.iter().map(|(_, s)| s.bytes_in_per_s).sum();
+            let bytes_out: f64 = live.iter().map(|(_, s)| s.bytes_out_per_s).sum();
+            // A bot's first second after joining has a partial count.
+            for (i, s) in samples.iter().enumerate() {
+                if s.connected && previous[i] > 0 {
+                    all_snapshots.push(s.snapshots.saturating_sub(previous[i]) as f64);
+                }
+                previous[i] = s.snapshots;
+            }
+            all_rtt.extend_from_slice(&rtt);
+            all_entities.extend_from_slice(&entities);
+            bytes_in_sum += bytes_in;
+            bytes_out_sum += bytes_out;
+            bytes_samples += live.len();
+            summary.connected_peak = summary.connected_peak.max(live.len());
+            let line = BotsSecond {
+                t: start.elapsed().as_secs_f64().round() as u64,
+                connected: live.len(),
+                logins: shared.logins.load(Ordering::Relaxed),
+                rtt_p50_ms: quantile(&mut rtt, 0.5),
+                rtt_p99_ms: quantile(&mut rtt, 0.99),
+                snapshots_per_s_p50: quantile(&mut snaps, 0.5),
+                entities_p50: quantile(&mut entities, 0.5),
+                bytes_in_per_client: (bytes_in / n).round(),
+                bytes_out_per_client: (bytes_out / n).round(),
+                mispredictions: samples.iter().map(|s| s.mispredictions).sum(),
+            };
+            let _ = writeln!(out, "{}", serde_json::to_string(&line).unwrap_or_default());
+            let _ = out.flush();
+            next_report += Duration::from_secs(1);
+        }
+    });
+    let samples = shared.samples.into_inner().unwrap_or_else(|p| p.into_inner());
+    summary.connected_at_end = samples.iter().filter(|s| s.connected).count();
+    summary.logins = shared.logins.load(Ordering::Relaxed);
+    summary.login_errors = shared.login_errors.into_inner().unwrap_or_else(|p| p.into_inner());
+    let last_login = shared.last_login.into_inner().unwrap_or_else(|p| p.into_inner());
+    summary.login_phase_s = last_login.map_or(0.0, |t| ((t - start).as_secs_f64() * 100.0).round() / 100.0);
+    if summary.login_phase_s > 0.0 {
+        summary.logins_per_s = ((summary.logins as f64 / summary.login_phase_s) * 10.0).round() / 10.0;
+    }
+    for s in &samples {
+        if let Some(reason) = &s.ended {
+            *summary.ended_early.entry(reason.clone()).or_default() += 1;
+        }
+    }
+    summary.rtt_p50_ms = quantile(&mut all_rtt, 0.5);
+    summary.rtt_p99_ms = quantile(&mut all_rtt, 0.99);
+    summary.snapshots_per_s_p50 = quantile(&mut all_snapshots, 0.5);
+    summary.entities_p50 = quantile(&mut all_entities, 0.5);
+    let samples_n = bytes_samples.max(1) as f64;
+    summary.bytes_in_per_client = (bytes_in_sum / samples_n).round();
+    summary.bytes_out_per_client = (bytes_out_sum / samples_n).round();
+    summary.mispredictions = samples.iter().map(|s| s.mispredictions).sum();
+    summary.chat_sent = samples.iter().map(|s| s.chat_sent).sum();
+    summary.chat_received = samples.iter().map(|s| s.chat_received).sum();
+    summary.chat_out_of_order = samples.iter().map(|s| s.chat_out_of_order).sum();
+    summary.duration_s = (start.elapsed().as_secs_f64() * 100.0).round() / 100.0;
+    summary
+}

@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# Load report: a release server and a bots process for one scenario, then a
+# table for people and a JSON file for tools.
+#
+#   scripts/loadtest.sh arena       [--players N] [--npcs M]      [--duration S] [--out FILE]
+#   scripts/loadtest.sh broadcast   [--players N] [--chat-rate R] [--duration S] [--out FILE]
+#   scripts/loadtest.sh login-storm [--players N] [--logins L]    [--duration S] [--out FILE]
+#
+# arena: everyone moving among NPCs. broadcast: each bot sends R numbered
+# chat lines a second and the server relays every line to every player.
+# login-storm: L parallel logins (fresh accounts) while N play.
+#
+# The measurement window starts once every bot is connected (or the ramp
+# time is up) and lasts S seconds. Tick figures: the server's 10-s windows
+# sampled through it (p50 = median of the windows' p50s, p99 = worst
+# window's p99, max = worst). CPU % is of one core (200 % = both cores).
+# Needs curl and jq.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ $# -ge 1 ] || usage
+scenario=$1
+shift
+case $scenario in arena | broadcast | login-storm) ;; *) usage ;; esac
+players=200 npcs="" chat_rate=1 logins=200 duration=60 out=""
+while [ $# -gt 0 ]; do
+    case $1 in
+        --players) players=$2 ;;
+        --npcs) npcs=$2 ;;
+        --chat-rate) chat_rate=$2 ;;
+        --logins) logins=$2 ;;
+        --duration) duration=$2 ;;
+        --out) out=$2 ;;
+        *) usage ;;
+    esac
+    shift 2
+done
+if [ -z "$npcs" ]; then if [ "$scenario" = arena ]; then npcs=200; else npcs=0; fi; fi
+[ "$scenario" = broadcast ] || chat_rate=0
+out=${out:-loadtest-$scenario.json}
+
+for tool in curl jq; do
+    command -v "$tool" >/dev/null || { echo "loadtest: needs $tool" >&2; exit 1; }
+done
+# Each bot is a socket; each login an HTTP connection.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+data=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$data"' EXIT
+token="load-admin-$RANDOM$RANDOM"
+cargo build --release -q -p tickforge-server -p tickforge-client
+
+max_players=$(( players + 64 ))
+[ "$max_players" -lt 1024 ] && max_players=1024
+TICKFORGE_ADMIN_TOKEN=$token ./target/release/tickforge-server --data-dir "$data/db" \
+    --http 127.0.0.1:0 --udp 127.0.0.1:0 --admin 127.0.0.1:0 \
+    --max-players "$max_players" --npcs "$npcs" >"$data/out" 2>"$data/log" &
+server=$!
+until grep -q "http=" "$data/out" 2>/dev/null; do
+    kill -0 "$server" 2>/dev/null || { cat "$data/log" >&2; exit 1; }
+    sleep 0.1
+done
+api=http://$(grep -o 'http=[^ ]*' "$data/out" | cut -d= -f2)
+admin=http://$(grep -o 'admin=[^ ]*' "$data/out" | cut -d= -f2)
+status() { curl -sf -H "Authorization: Bearer $token" "$admin/admin/status"; }
+metric() { curl -sf "$admin/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
+rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$server/status"; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$server/stat"; }
+hz=$(getconf CLK_TCK)
+
+sleep 2
+rss_idle=$(rss_kib)
+
+# Bots: a ramp for logging in, then the window.
+ramp=$(( 20 + players / 15 ))
+bots_duration=$(( ramp + duration + 5 ))
+./target/release/tickforge-client --server "$api" --bots "$players" --bot-prefix "load" \
+    --moves random --chat-rate "$chat_rate" --duration "$bots_duration" >"$data/bots.jsonl" 2>"$data/bots.log" &
+bots=$!
+ramp_start=$(date +%s)
+while [ "$(status | jq .players)" -lt "$players" ] && [ $(( $(date +%s) - ramp_start )) -lt "$ramp" ]; do sleep 1; done
+connected_at_start=$(status | jq .players)
+echo "loadtest $scenario: $connected_at_start/$players players connected after $(( $(date +%s) - ramp_start )) s; measuring ${duration} s" >&2
+
+window_start=$(date +%s.%N)
+cpu_start=$(cpu_ticks)
+reliable_start=$(metric tickforge_reliable_messages_sent_total)
+: >"$data/ticks.jsonl"
+storm_codes="" storm_rate=0 before="" during=""
+sample_ticks() { status | jq -c '.tick_ms_10s + {overruns, skipped_ticks, players}' >>"$data/ticks.jsonl"; }
+
+if [ "$scenario" = login-storm ]; then
+    # Accounts first (not timed), then the quiet half, then the storm.
+    seq 1 "$logins" | xargs -P 4 -I{} curl -s -o /dev/null --retry 30 --retry-max-time 120 -X POST "$api/v1/register" \
+        -d "{\"username\":\"storm{}\",\"password\":\"storm-password\"}"
+    sleep 11
+    before=$(status | jq -c .tick_ms_10s)
+    storm_start=$(date +%s.%N)
+    storm_codes=$(seq 1 "$logins" | xargs -P "$logins" -I{} curl -s --retry 30 --retry-max-time 120 -o /dev/null \
+        -w '%{http_code}\n' -X POST "$api/v1/login" -d "{\"username\":\"storm{}\",\"password\":\"storm-password\"}" |
+        sort | uniq -c | awk '{printf "%s%s: %s", (NR > 1 ? ", " : ""), $2, $1}')
+    storm_end=$(date +%s.%N)
+    during=$(status | jq -c .tick_ms_10s)
+    storm_rate=$(awk -v s="$storm_start" -v e="$storm_end" -v n="$logins" 'BEGIN { printf "%.1f", n / (e - s) }')
+fi
+window_end_at=$(( ${window_start%.*} + duration ))
+while [ "$(date +%s)" -lt "$window_end_at" ]; do
+    left=$(( window_end_at - $(date +%s) ))
+    sleep $(( left < 10 ? (left > 0 ? left : 1) : 10 ))
+    sample_ticks
+done
+cpu_end=$(cpu_ticks)
+window_end=$(date +%s.%N)
+rss_end=$(rss_kib)
+reliable_end=$(metric tickforge_reliable_messages_sent_total)
+final=$(status)
+wait "$bots" || true
+summary=$(tail -n 1 "$data/bots.jsonl")
+echo "$summary" | jq -e .summary >/dev/null || { echo "loadtest: the bots printed no summary" >&2; cat "$data/bots.log" >&2; exit 1; }
+
+jq -n \
+    --arg scenario "$scenario" --argjson players "$players" --argjson npcs "$npcs" --argjson chat_rate "$chat_rate" \
+    --argjson logins "$logins" --argjson duration "$duration" --argjson connected "$connected_at_start" \
+    --argjson window_start "$window_start" --argjson window_end "$window_end" \
+    --argjson cpu_start "$cpu_start" --argjson cpu_end "$cpu_end" --argjson hz "$hz" \
+    --argjson rss_idle "$rss_idle" --argjson rss_end "$rss_end" \
+    --argjson reliable_start "${reliable_start:-0}" --argjson reliable_end "${reliable_end:-0}" \
+    --slurpfile ticks "$data/ticks.jsonl" --argjson final "$final" --argjson bots "$summary" \
+    --arg storm_codes "$storm_codes" --argjson storm_rate "$storm_rate" \
+    --arg before "$before" --arg during "$during" \
+    --arg machine "$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), $(uname -sr)" '
+    def r1: (. * 10 | round) / 10;
+    def r3: (. * 1000 | round) / 1000;
+    ($window_end - $window_start) as $secs
+    | (($cpu_end - $cpu_start) / $hz) as $cpu_s
+    | ($ticks | map(.p50) | sort) as $p50s
+    | {
+        scenario: $scenario, machine: $machine,
+        players: $players, connected: $connected, npcs: $npcs, window_s: ($secs | r1),
+        tick_ms: {
+          p50: (if ($p50s | length) > 0 then $p50s[(($p50s | length) / 2 | floor)] else null end),
+          p99: ($ticks | map(.p99) | max), max: ($ticks | map(.max) | max)
+        },
+        overruns: $final.overruns, skipped_ticks: $final.skipped_ticks,
+        server_cpu_percent: ($cpu_s / $secs * 100 | r1),
+        server_rss_mib: ($rss_end / 1024 | r1),
+        server_rss_idle_mib: ($rss_idle / 1024 | r1),
+        rss_per_player_kib: (if $players > 0 then (($rss_end - $rss_idle) / $players | r1) else null end),
+        bytes_per_player_per_s: { to_player: $bots.bytes_in_per_client, from_player: $bots.bytes_out_per_client },
+        server_bytes_per_player_per_s: (if $final.players > 0 then
+          { to_player: ($final.bytes_out_per_s / $final.players | round), from_player: ($final.bytes_in_per_s / $final.players | round) }
+          else null end),
+        rtt_ms: { p50: $bots.rtt_p50_ms, p99: $bots.rtt_p99_ms },
+        snapshots_per_s_p50: $bots.snapshots_per_s_p50, entities_in_view_p50: $bots.entities_p50,
+        logins_per_s: $bots.logins_per_s, mispredictions: $bots.mispredictions,
+        login_errors: $bots.login_errors, ended_early: $bots.ended_early
+      }
+    + (if $scenario == "broadcast" then {
+        chat_rate: $chat_rate,
+        reliable_messages_delivered: ($reliable_end - $reliable_start),
+        messages_per_s: (($reliable_end - $reliable_start) / $secs | round),
+        server_cpu_us_per_message: (if $reliable_end > $reliable_start then ($cpu_s * 1e6 / ($reliable_end - $reliable_start) | r3) else null end),
+        chat_out_of_order: $bots.chat_out_of_order
+      } else {} end)
+    + (if $scenario == "login-storm" then {
+        logins: $logins, storm_logins_per_s: $storm_rate, storm_answers: $storm_codes,
+        tick_ms_before: ($before | fromjson), tick_ms_during: ($during | fromjson),
+        p99_ratio: (($during | fromjson).p99 / (($before | fromjson).p99) | r3)
+      } else {} end)' >"$out"
+
+jq -r '
+  def row(k; v): "\(k | . + " " * (34 - length))\(v)";
+  row("scenario"; .scenario),
+  row("machine"; .machine),
+  row("players connected / asked"; "\(.connected) / \(.players)"),
+  row("NPCs"; .npcs),
+  row("window"; "\(.window_s) s"),
+  row("tick ms p50 / p99 / max"; "\(.tick_ms.p50) / \(.tick_ms.p99) / \(.tick_ms.max)"),
+  row("overruns / skipped ticks (total)"; "\(.overruns) / \(.skipped_ticks)"),
+  row("server CPU (one core = 100%)"; "\(.server_cpu_percent) %"),
+  row("server RSS (idle → loaded)"; "\(.server_rss_idle_mib) → \(.server_rss_mib) MiB"),
+  row("RSS per player"; "\(.rss_per_player_kib) KiB"),
+  row("bytes/s per player (to / from)"; "\(.bytes_per_player_per_s.to_player) / \(.bytes_per_player_per_s.from_player) (bots), \(.server_bytes_per_player_per_s.to_player) / \(.server_bytes_per_player_per_s.from_player) (server)"),
+  row("RTT ms p50 / p99 (bots)"; "\(.rtt_ms.p50) / \(.rtt_ms.p99)"),
+  row("snapshots/s per bot (p50)"; .snapshots_per_s_p50),
+  row("entities in view (p50)"; .entities_in_view_p50),
+  row("bot logins/s"; .logins_per_s),
+  row("mispredictions"; .mispredictions),
+  (if .scenario == "broadcast" then
+     row("reliable messages delivered"; "\(.reliable_messages_delivered) (\(.messages_per_s)/s)"),
+     row("server CPU per message"; "\(.server_cpu_us_per_message) µs"),
+     row("chat out of order"; .chat_out_of_order)
+   else empty end),
+  (if .scenario == "login-storm" then
+     row("storm"; "\(.logins) logins, \(.storm_logins_per_s)/s (\(.storm_answers))"),
+     row("tick ms before (10 s)"; .tick_ms_before | tostring),
+     row("tick ms during (10 s)"; .tick_ms_during | tostring),
+     row("p99 during / before"; .p99_ratio)
+   else empty end),
+  (if (.login_errors | length) > 0 then row("login errors"; .login_errors | tostring) else empty end),
+  (if (.ended_early | length) > 0 then row("sessions ended early"; .ended_early | tostring) else empty end)
+' "$out"
+echo "JSON: $out"
