@@ -267,6 +267,17 @@ impl Server {
         self.metrics.clone()
     }
 
+    /// Runs one tick now, outside the timed loop (for benchmarks).
+    pub fn step(&mut self) {
+        {
+            let mut info = self.world.resource_mut::<TickInfo>();
+            info.tick += 1;
+            let dt = Duration::from_secs_f32(info.dt);
+            info.elapsed += dt;
+        }
+        self.schedule.run(&mut self.world);
+    }
+
     /// Runs the tick loop on this thread until shutdown, then tells clients,
     /// flushes the store and stops every thread.
     pub fn run(self) -> Result<(), ServerError> {

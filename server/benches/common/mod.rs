@@ -1,0 +1,106 @@
+//! A walking world shared by the benchmarks: entities moving like the
+//! game's NPCs (straight lines at 100 units/s, a new heading every 1–4 s)
+//! or standing still, and one client's snapshot built from it.
+#![allow(dead_code)]
+
+use tickforge_server::game::components::ClientView;
+use tickforge_server::game::replicate::{Item, ReplicationConfig, build_for_client};
+use tickforge_shared::protocol::{EntityKind, NetId};
+use tickforge_shared::sim::{self, Body, Intent, Vec2};
+use tickforge_shared::snapshot::Known;
+
+pub const TICK_RATE: f32 = 30.0;
+pub const DT: f32 = 1.0 / TICK_RATE;
+/// UDP + IPv4 headers, netcode header and MAC, renet packet header.
+pub const WIRE_OVERHEAD_PER_PACKET: usize = 28 + 25 + 6;
+
+/// Entities walking or standing.
+pub struct World {
+    pub bodies: Vec<Body>,
+    headings: Vec<(f32, u32)>,
+    moving: bool,
+    t: u32,
+    rng: u64,
+}
+
+impl World {
+    pub fn new(n: u32, moving: bool) -> Self {
+        let bodies = (0..n)
+            .map(|i| Body {
+                pos: Vec2::new(700.0 + (i % 30) as f32 * 20.0, 700.0 + (i / 30) as f32 * 20.0),
+                vel: Vec2::ZERO,
+            })
+            .collect();
+        Self { bodies, headings: vec![(0.0, 0); n as usize], moving, t: 0, rng: 0x9E37_79B9_7F4A_7C15 }
+    }
+
+    fn random(&mut self) -> f32 {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        (self.rng >> 40) as f32 / (1u64 << 24) as f32
+    }
+
+    pub fn step(&mut self) {
+        self.t += 1;
+        if !self.moving {
+            return;
+        }
+        for i in 0..self.bodies.len() {
+            if self.headings[i].1 == 0 {
+                let angle = self.random() * std::f32::consts::TAU;
+                let ticks = 30 + (self.random() * 90.0) as u32;
+                self.headings[i] = (angle, ticks);
+            }
+            let (angle, left) = self.headings[i];
+            self.headings[i].1 = left - 1;
+            self.bodies[i] = sim::step(self.bodies[i], Intent::new(angle.cos() * 0.4, angle.sin() * 0.4), DT);
+        }
+    }
+
+    pub fn items(&self) -> Vec<Item> {
+        self.bodies
+            .iter()
+            .enumerate()
+            .map(|(i, b)| Item { known: Known::new(NetId(i as u32 + 1), EntityKind::Npc, b.pos), pos: b.pos })
+            .collect()
+    }
+}
+
+/// One client's view of a [`World`], snapshot after snapshot, with acks
+/// arriving a few ticks late.
+pub struct Viewer {
+    pub view: ClientView,
+    pub config: ReplicationConfig,
+    contenders: Vec<(f32, Item, u32)>,
+    pub tick: u32,
+    pub ack_lag: u32,
+}
+
+impl Viewer {
+    pub fn new(config: ReplicationConfig, ack_lag: u32) -> Self {
+        Self { view: ClientView::default(), config, contenders: Vec::new(), tick: 0, ack_lag }
+    }
+
+    /// Builds the next snapshot from `near`; returns (baseline tick, payload).
+    pub fn build(&mut self, near: &mut Vec<Item>) -> (Option<u32>, Vec<u8>) {
+        self.tick += 1;
+        let (baseline, target, payload) = build_for_client(
+            &mut self.view,
+            self.tick,
+            NetId(0),
+            Vec2::new(1000.0, 1000.0),
+            near,
+            &mut self.contenders,
+            &self.config,
+        );
+        self.view.history.push_back((self.tick, target));
+        if self.view.history.len() > ClientView::HISTORY {
+            self.view.history.pop_front();
+        }
+        if self.tick > self.ack_lag {
+            self.view.acked = Some(self.tick - self.ack_lag);
+        }
+        (baseline, payload)
+    }
+}

@@ -1,0 +1,89 @@
+//! Criterion benchmarks of the hot paths: one server tick at 1k, 10k and
+//! 100k entities, one client's snapshot build at 100 and 1000 visible
+//! entities, and message encode/decode.
+//!
+//! Run: `cargo bench -p tickforge-server --bench hot_paths`
+
+// criterion_group! generates an undocumented function.
+#![allow(missing_docs)]
+
+mod common;
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use common::{Viewer, World};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use tickforge_server::game::replicate::ReplicationConfig;
+use tickforge_server::{Config, Server};
+use tickforge_shared::codec;
+use tickforge_shared::protocol::{ClientMessage, InputCmd, NetId, OwnState, ServerMessage, Snapshot};
+use tickforge_shared::sim::Vec2;
+
+/// A whole tick of a real server (sockets bound, store running, no
+/// players): input, simulation, replication, metrics.
+fn tick(c: &mut Criterion) {
+    let mut group = c.benchmark_group("tick");
+    for npcs in [1_000u32, 10_000, 100_000] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut server = Server::bind(Config { npcs, orbs: 0, ..Config::ephemeral(dir.path()) }, false).expect("bind");
+        group.bench_with_input(BenchmarkId::from_parameter(npcs), &npcs, |b, _| b.iter(|| server.step()));
+    }
+    group.finish();
+}
+
+/// One client's snapshot: interest set, priorities, delta against an
+/// acknowledged baseline (acks 3 ticks late), entities walking.
+fn snapshot_build(c: &mut Criterion) {
+    let mut group = c.benchmark_group("snapshot_build");
+    for visible in [100u32, 1000] {
+        let mut world = World::new(visible, true);
+        let config = ReplicationConfig { view_radius: 5000.0, every_ticks: 1, budget_bytes: 1_000_000 };
+        let mut viewer = Viewer::new(config, 3);
+        for _ in 0..20 {
+            world.step();
+            viewer.build(&mut world.items());
+        }
+        group.bench_with_input(BenchmarkId::from_parameter(visible), &visible, |b, _| {
+            b.iter_custom(|iterations| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iterations {
+                    world.step();
+                    let mut near = world.items();
+                    let started = Instant::now();
+                    black_box(viewer.build(&mut near));
+                    total += started.elapsed();
+                }
+                total
+            })
+        });
+    }
+    group.finish();
+}
+
+/// The messages sent every tick, through the one codec.
+fn messages(c: &mut Criterion) {
+    let input = ClientMessage::Input {
+        ack_tick: 1000,
+        inputs: (0..4).map(|i| InputCmd { seq: 500 + i, tick: 1000 + i, move_x: 0.6, move_y: -0.8 }).collect(),
+    };
+    let snapshot = ServerMessage::Snapshot(Snapshot {
+        tick: 1000,
+        baseline_tick: Some(997),
+        ack_input_seq: 500,
+        your_score: 7,
+        own: Some(OwnState { id: NetId(3), pos: Vec2::new(10.0, 20.0), vel: Vec2::new(1.0, 0.0) }),
+        payload: vec![0x5A; 900],
+    });
+    let input_bytes = codec::encode(&input).expect("encode");
+    let snapshot_bytes = codec::encode(&snapshot).expect("encode");
+    let mut group = c.benchmark_group("codec");
+    group.bench_function("encode_input", |b| b.iter(|| codec::encode(black_box(&input))));
+    group.bench_function("decode_input", |b| b.iter(|| codec::decode::<ClientMessage>(black_box(&input_bytes))));
+    group.bench_function("encode_snapshot", |b| b.iter(|| codec::encode(black_box(&snapshot))));
+    group.bench_function("decode_snapshot", |b| b.iter(|| codec::decode::<ServerMessage>(black_box(&snapshot_bytes))));
+    group.finish();
+}
+
+criterion_group!(benches, tick, snapshot_build, messages);
+criterion_main!(benches);
