@@ -12,7 +12,7 @@ seconds=${1:-60}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(netcode_datagram payload_guard client_message server_message snapshot connect_token login_body)
+    targets=(netcode_datagram payload_guard client_message server_message snapshot connect_token login_body replay)
 fi
 export RUSTC_BOOTSTRAP=1
 cargo run -q --bin seeds || exit 1

@@ -15,8 +15,11 @@ pub mod interpolate;
 pub mod login;
 pub mod moves;
 pub mod net;
+pub mod playback;
 pub mod predict;
 #[cfg(feature = "graphics")]
 pub mod render;
+#[cfg(feature = "graphics")]
+pub mod replay_view;
 pub mod session;
 pub mod world;

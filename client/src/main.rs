@@ -7,6 +7,7 @@ use clap::Parser;
 use tickforge_client::bots::{self, BotsConfig};
 use tickforge_client::headless;
 use tickforge_client::moves::{Cheat, Mover, Moves};
+use tickforge_client::playback;
 use tickforge_client::session::{LoginOptions, Session};
 
 /// Tickforge client.
@@ -57,6 +58,16 @@ struct Args {
     /// Bots: threads playing them (default: one per core).
     #[arg(long)]
     workers: Option<usize>,
+    /// Play a replay file instead of connecting (graphical, or per-second
+    /// JSON with --headless).
+    #[arg(long, value_name = "FILE")]
+    replay: Option<std::path::PathBuf>,
+    /// Replay: first tick to play.
+    #[arg(long, value_name = "TICK")]
+    from: Option<u32>,
+    /// Replay: last tick to play.
+    #[arg(long, value_name = "TICK")]
+    to: Option<u32>,
 }
 
 fn main() -> ExitCode {
@@ -76,6 +87,9 @@ fn main() -> ExitCode {
         eprintln!("tickforge-client: --duration must be a number of seconds");
         return ExitCode::FAILURE;
     };
+    if let Some(path) = &args.replay {
+        return play_replay(path, &args);
+    }
     if let Some(count) = args.bots {
         let config = BotsConfig {
             server_url: args.server.clone(),
@@ -136,6 +150,41 @@ fn main() -> ExitCode {
     } else {
         run_graphical(session, &args.user)
     }
+}
+
+fn play_replay(path: &std::path::Path, args: &Args) -> ExitCode {
+    let mut replay = match playback::open(path) {
+        Ok(replay) => replay,
+        Err(e) => {
+            eprintln!("tickforge-client: {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(damage) = replay.damage() {
+        eprintln!("tickforge-client: {}: plays up to the damage: {damage}", path.display());
+    }
+    if args.headless {
+        return match playback::headless(&mut replay, args.from, args.to, &mut std::io::stdout()) {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("tickforge-client: {}: {e}", path.display());
+                ExitCode::FAILURE
+            }
+        };
+    }
+    run_replay_window(replay, path, args.from)
+}
+
+#[cfg(feature = "graphics")]
+fn run_replay_window(replay: playback::ReplayFile, path: &std::path::Path, from: Option<u32>) -> ExitCode {
+    tickforge_client::replay_view::run(replay, from, format!("Tickforge replay — {}", path.display()));
+    ExitCode::SUCCESS
+}
+
+#[cfg(not(feature = "graphics"))]
+fn run_replay_window(_replay: playback::ReplayFile, _path: &std::path::Path, _from: Option<u32>) -> ExitCode {
+    eprintln!("tickforge-client: built without the `graphics` feature; use --headless");
+    ExitCode::FAILURE
 }
 
 #[cfg(feature = "graphics")]

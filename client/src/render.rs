@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use macroquad::prelude::*;
-use tickforge_shared::protocol::EntityKind;
+use tickforge_shared::protocol::{EntityKind, NetId};
 use tickforge_shared::sim::{AVATAR_RADIUS, ORB_RADIUS, WORLD_HEIGHT, WORLD_WIDTH};
 
 use crate::interpolate::Drawn;
@@ -34,7 +34,7 @@ pub fn run(session: Session, title: String) {
 
 /// Maps world units to screen pixels: the camera follows the own avatar and
 /// shows a little more than the server's view radius around it.
-struct View {
+pub(crate) struct View {
     scale: f32,
     origin: Vec2,
 }
@@ -43,14 +43,14 @@ struct View {
 const VISIBLE_SPAN: f32 = 1300.0;
 
 impl View {
-    fn follow(center: tickforge_shared::sim::Vec2) -> Self {
+    pub(crate) fn follow(center: tickforge_shared::sim::Vec2) -> Self {
         let avail = (screen_width()).min(screen_height() - HUD_HEIGHT).max(1.0);
         let scale = avail / VISIBLE_SPAN;
         let screen_center = vec2(screen_width() / 2.0, HUD_HEIGHT + (screen_height() - HUD_HEIGHT) / 2.0);
         Self { scale, origin: screen_center - vec2(center.x, center.y) * scale }
     }
 
-    fn to_screen(&self, p: tickforge_shared::sim::Vec2) -> Vec2 {
+    pub(crate) fn to_screen(&self, p: tickforge_shared::sim::Vec2) -> Vec2 {
         self.origin + vec2(p.x, p.y) * self.scale
     }
 }
@@ -131,11 +131,54 @@ async fn play(mut session: Session) {
 }
 
 fn draw(session: &Session, drawn: &[Drawn], chat_line: Option<&str>, status: Option<&str>) {
-    clear_background(Color::from_rgba(18, 20, 28, 255));
     let world = &session.world;
     let center =
         session.own_display_pos().unwrap_or(tickforge_shared::sim::Vec2::new(WORLD_WIDTH / 2.0, WORLD_HEIGHT / 2.0));
     let view = View::follow(center);
+    draw_arena(&view);
+    draw_entities(&view, drawn, |id| world.names.get(&id).map(String::as_str), world.own_entity);
+    draw_hud(&format!(
+        "score {}   tick {}   rtt {:.0} ms   interp {:.0} ms   entities {}   players {}   fps {}",
+        world.score,
+        world.server_tick,
+        session.rtt_ms(),
+        session.feel.interp_delay_ms,
+        drawn.len(),
+        world.names.len(),
+        get_fps()
+    ));
+
+    let mut y = screen_height() - 14.0;
+    if let Some(line) = chat_line {
+        draw_text(format!("> {line}_"), 12.0, y, 20.0, YELLOW);
+        y -= 22.0;
+    }
+    draw_chat(world.chat.iter().map(|(from, text)| (from.as_str(), text.as_str())), y);
+    if let Some(status) = status {
+        let size = measure_text(status, None, 24, 1.0);
+        draw_text(status, (screen_width() - size.width) / 2.0, screen_height() / 2.0, 24.0, RED);
+    } else if world.own_entity.is_none() {
+        draw_text("connecting…", 12.0, HUD_HEIGHT + 24.0, 20.0, GRAY);
+    }
+}
+
+/// The HUD strip.
+pub(crate) fn draw_hud(text: &str) {
+    draw_rectangle(0.0, 0.0, screen_width(), HUD_HEIGHT, Color::from_rgba(0, 0, 0, 200));
+    draw_text(text, 10.0, 20.0, 20.0, WHITE);
+}
+
+/// Chat lines, newest at the bottom, upward from `y`.
+pub(crate) fn draw_chat<'a>(lines: impl DoubleEndedIterator<Item = (&'a str, &'a str)>, mut y: f32) {
+    for (from, text) in lines.rev() {
+        draw_text(format!("{from}: {text}"), 12.0, y, 18.0, LIGHTGRAY);
+        y -= 20.0;
+    }
+}
+
+/// The background, the world's floor and its grid.
+pub(crate) fn draw_arena(view: &View) {
+    clear_background(Color::from_rgba(18, 20, 28, 255));
     let top_left = view.to_screen(tickforge_shared::sim::Vec2::ZERO);
     draw_rectangle(
         top_left.x,
@@ -153,7 +196,15 @@ fn draw(session: &Session, drawn: &[Drawn], chat_line: Option<&str>, status: Opt
         draw_line(a.x, top_left.y, a.x, top_left.y + WORLD_HEIGHT * view.scale, 1.0, grid);
         draw_line(top_left.x, b.y, top_left.x + WORLD_WIDTH * view.scale, b.y, 1.0, grid);
     }
+}
 
+/// Orbs, NPCs, then avatars with their names; `own` is ringed.
+pub(crate) fn draw_entities<'a>(
+    view: &View,
+    drawn: &[Drawn],
+    name_of: impl Fn(NetId) -> Option<&'a str>,
+    own: Option<NetId>,
+) {
     let radius = |units: f32, min: f32| (units * view.scale).max(min);
     for entity in drawn.iter().filter(|e| e.kind == EntityKind::Orb) {
         let p = view.to_screen(entity.pos);
@@ -165,44 +216,15 @@ fn draw(session: &Session, drawn: &[Drawn], chat_line: Option<&str>, status: Opt
     }
     for entity in drawn.iter().filter(|e| e.kind == EntityKind::Avatar) {
         let p = view.to_screen(entity.pos);
-        let own = world.own_entity == Some(entity.id);
+        let own = own == Some(entity.id);
         let color = if own { GOLD } else { Color::from_rgba(90, 160, 255, 255) };
         let r = radius(AVATAR_RADIUS, 6.0);
         if own {
             draw_circle_lines(p.x, p.y, r + 4.0, 2.0, WHITE);
         }
         draw_circle(p.x, p.y, r, color);
-        let name = world.names.get(&entity.id).map_or("?", String::as_str);
+        let name = name_of(entity.id).unwrap_or("?");
         let size = measure_text(name, None, 18, 1.0);
         draw_text(name, p.x - size.width / 2.0, p.y - r - 6.0, 18.0, WHITE);
-    }
-
-    let hud = format!(
-        "score {}   tick {}   rtt {:.0} ms   interp {:.0} ms   entities {}   players {}   fps {}",
-        world.score,
-        world.server_tick,
-        session.rtt_ms(),
-        session.feel.interp_delay_ms,
-        drawn.len(),
-        world.names.len(),
-        get_fps()
-    );
-    draw_rectangle(0.0, 0.0, screen_width(), HUD_HEIGHT, Color::from_rgba(0, 0, 0, 200));
-    draw_text(&hud, 10.0, 20.0, 20.0, WHITE);
-
-    let mut y = screen_height() - 14.0;
-    if let Some(line) = chat_line {
-        draw_text(format!("> {line}_"), 12.0, y, 20.0, YELLOW);
-        y -= 22.0;
-    }
-    for (from, text) in world.chat.iter().rev() {
-        draw_text(format!("{from}: {text}"), 12.0, y, 18.0, LIGHTGRAY);
-        y -= 20.0;
-    }
-    if let Some(status) = status {
-        let size = measure_text(status, None, 24, 1.0);
-        draw_text(status, (screen_width() - size.width) / 2.0, screen_height() / 2.0, 24.0, RED);
-    } else if world.own_entity.is_none() {
-        draw_text("connecting…", 12.0, HUD_HEIGHT + 24.0, 20.0, GRAY);
     }
 }

@@ -74,6 +74,8 @@ pub struct Config {
     /// A private key given from the environment (otherwise read from or
     /// generated into the data dir).
     pub private_key: Option<crate::secrets::PrivateKey>,
+    /// Record a replay of the whole run to this file.
+    pub record: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -99,6 +101,7 @@ impl Default for Config {
             hash_queue: 16,
             login_limits: crate::auth::limiter::LimitConfig::default(),
             private_key: None,
+            record: None,
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod embedded;
 pub mod game;
 pub mod metrics;
 pub mod net;
+pub mod record;
 pub mod schedule;
 pub mod secrets;
 pub mod shutdown;
@@ -192,6 +193,7 @@ impl Server {
             registry: Arc::new(admin::exporter::registry(exporter)),
             tick_rate: config.tick_rate,
             started: Instant::now(),
+            replays_dir: config.data_dir.join("replays"),
         };
         if config.admin_token.is_none() {
             tracing::warn!(%admin_addr, "no admin token: admin routes are off (only /metrics is served)");
@@ -216,6 +218,12 @@ impl Server {
         world.insert_resource(admin::tick::Live(live));
         world.insert_resource(game::progress::SaveEvery(config.save_every_ticks()));
         world.insert_resource(config.replication);
+        let mut recorder = record::Recorder::default();
+        if let Some(path) = &config.record {
+            recorder.start(path.clone(), config.tick_rate).map_err(ServerError::Thread)?;
+            tracing::info!(path = %path.display(), "recording a replay");
+        }
+        world.insert_resource(recorder);
         game::movement::spawn_npcs(&mut world, config.npcs, 0x7469_636b);
         game::orbs::spawn_orbs(&mut world, config.orbs, 0x6f72_6273);
         let mut schedule = schedule::build_schedule();
@@ -302,6 +310,7 @@ impl Server {
         tracing::info!("shutting down: telling clients, flushing the store");
         shutdown.trigger();
         world.resource_mut::<NetServer>().shutdown("server shutting down");
+        world.resource_mut::<record::Recorder>().finish();
         // Save everyone and log their goodbyes, then flush.
         game::progress::save_all(&mut world);
         let leaving: Vec<_> = world

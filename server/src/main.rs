@@ -95,6 +95,9 @@ struct Args {
     /// Failed logins from one IP address before it is locked out.
     #[arg(long, default_value_t = 20)]
     max_ip_failures: u32,
+    /// Record a replay of the run to FILE (play it with `tickforge-client --replay FILE`).
+    #[arg(long, value_name = "FILE")]
+    record: Option<std::path::PathBuf>,
     /// First lockout length in seconds (doubles for repeated lockouts, up to 16x).
     #[arg(long, default_value_t = 60)]
     lockout_secs: u64,
@@ -144,6 +147,7 @@ fn main() -> anyhow::Result<()> {
             ..LimitConfig::default()
         },
         private_key,
+        record: args.record,
         ..Config::default()
     };
     let config_tls = config.tls.is_some();

@@ -239,7 +239,9 @@ pub fn build_schedule() -> Schedule {
         (movement::wander, orbs::collect).chain().in_set(Phase::Simulate),
         replicate::send_snapshots.in_set(Phase::Replicate),
         send.in_set(Phase::Send),
-        (progress::save_periodically, persist, publish_metrics, admin::tick::publish).chain().in_set(Phase::Persist),
+        (progress::save_periodically, persist, publish_metrics, admin::tick::publish, crate::record::record)
+            .chain()
+            .in_set(Phase::Persist),
     ));
     schedule
 }

@@ -1,5 +1,5 @@
 //! The admin surface against a real server: token gate, status, players,
-//! kick, broadcast, Prometheus metrics.
+//! kick, broadcast, replay recording, Prometheus metrics.
 
 mod common;
 
@@ -150,4 +150,39 @@ fn metrics_parse_as_prometheus_text() {
     ] {
         assert!(samples.contains_key(name), "missing {name}");
     }
+}
+
+#[test]
+fn an_operator_records_a_replay_into_the_data_dir() {
+    let (dir, server) = start(Some(TOKEN));
+    let url = |route: &str| format!("{}/admin/record/{route}", server.admin_url());
+    assert_eq!(post(&url("stop"), "", Some(TOKEN)).status, 409, "not recording yet");
+    assert_eq!(post(&url("start"), r#"{"file":"../escape.replay"}"#, Some(TOKEN)).status, 400);
+    assert_eq!(post(&url("start"), r#"{"file":"a/b"}"#, None).status, 401);
+    let started = post(&url("start"), r#"{"file":"match-1.replay"}"#, Some(TOKEN));
+    assert_eq!(started.status, 200, "{}", started.body);
+    std::thread::sleep(Duration::from_millis(700));
+    let stopped = post(&url("stop"), "", Some(TOKEN));
+    assert_eq!(stopped.status, 200, "{}", stopped.body);
+    let file = dir.path().join("replays").join("match-1.replay");
+    assert!(stopped.json()["stopped"].as_str().unwrap().ends_with("match-1.replay"));
+    // The writer finishes on its own thread; the index appears shortly.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut replay = loop {
+        if let Ok(replay) = tickforge_shared::replay::Replay::open(&file)
+            && replay.indexed()
+        {
+            break replay;
+        }
+        assert!(std::time::Instant::now() < deadline, "the replay was finished");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut frames = 0;
+    for state in replay.by_ref() {
+        state.expect("every frame verifies");
+        frames += 1;
+    }
+    assert!(frames >= 15, "{frames} frames in 0.7 s at 30 Hz");
+    assert!(!dir.path().join("escape.replay").exists());
+    server.stop().unwrap();
 }

@@ -11,5 +11,6 @@
 
 pub mod codec;
 pub mod protocol;
+pub mod replay;
 pub mod sim;
 pub mod snapshot;

@@ -91,5 +91,27 @@ fn main() {
     write("login_body", "ok", br#"{"username":"alice","password":"correct horse"}"#);
     write("login_body", "fullwidth", "{\"username\":\"ａｌｉｃｅ\",\"password\":\"x\"}".as_bytes());
     write("connect_token", "short", &[1, 0, 0, 0, 0, 0, 0, 0]);
+    // A short replay, finished (with its index) and cut off mid-frame.
+    let header = tickforge_shared::replay::Header {
+        protocol_id: tickforge_shared::protocol::PROTOCOL_ID,
+        tick_rate: 30,
+        world: (2000.0, 2000.0),
+        started_unix_ms: 0,
+        server_build: "seed".into(),
+        keyframe_every: 10,
+    };
+    let mut writer = tickforge_shared::replay::Writer::new(Vec::new(), &header).unwrap();
+    for tick in 1..=25u32 {
+        let moved: Vec<Known> = set.iter().map(|k| Known { qx: k.qx + tick as u16, ..*k }).collect();
+        let events = if tick == 3 {
+            vec![tickforge_shared::replay::Event::Chat { from: "a".into(), text: "hi".into() }]
+        } else {
+            vec![]
+        };
+        writer.push(tick, moved, events).unwrap();
+    }
+    let replay = writer.finish().unwrap();
+    write("replay", "finished", &replay);
+    write("replay", "cut", &replay[..replay.len() * 2 / 3]);
     println!("seed corpora written under fuzz/corpus/");
 }

@@ -71,4 +71,16 @@ pub enum AdminCommand {
         /// The text.
         text: String,
     },
+    /// Start recording a replay to this file (ending any recording).
+    RecordStart {
+        /// Where.
+        path: std::path::PathBuf,
+        /// Whether the writer thread started.
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    /// Stop recording.
+    RecordStop {
+        /// The file that was being recorded, if any.
+        reply: oneshot::Sender<Option<std::path::PathBuf>>,
+    },
 }

@@ -6,6 +6,8 @@
 //! | `GET /admin/players` | each player's address, RTT, loss, traffic, connected since |
 //! | `POST /admin/kick` `{"username"}` | disconnects the player, who is told why |
 //! | `POST /admin/broadcast` `{"text"}` | a notice to every player |
+//! | `POST /admin/record/start` `{"file"}` | record a replay to `<data-dir>/replays/FILE` (default `replay-<unix>.replay`) |
+//! | `POST /admin/record/stop` | stop recording; the file gets its index |
 //! | `GET /metrics` | Prometheus text (no token needed) |
 //!
 //! Every `/admin` route needs `Authorization: Bearer <token>`; without a
@@ -59,6 +61,8 @@ pub struct AdminState {
     pub tick_rate: u16,
     /// For uptime.
     pub started: Instant,
+    /// Where operator-started replays are written.
+    pub replays_dir: std::path::PathBuf,
 }
 
 /// The admin routes and `/metrics`.
@@ -68,6 +72,8 @@ pub fn router(state: AdminState) -> Router {
         .route("/admin/players", get(players))
         .route("/admin/kick", post(kick))
         .route("/admin/broadcast", post(broadcast))
+        .route("/admin/record/start", post(record_start))
+        .route("/admin/record/stop", post(record_stop))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     admin.route("/metrics", get(metrics)).layer(DefaultBodyLimit::max(4096)).with_state(state)
 }
@@ -172,6 +178,65 @@ async fn broadcast(State(state): State<AdminState>, body: Bytes) -> Response {
     match state.commands.try_send(AdminCommand::Broadcast { text: text.to_owned() }) {
         Ok(()) => (StatusCode::ACCEPTED, Json(json!({ "sent": true }))).into_response(),
         Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "server busy, try again"),
+    }
+}
+
+#[derive(serde::Deserialize, Default)]
+struct RecordBody {
+    file: Option<String>,
+}
+
+/// A replay file name: letters, digits, `.`, `_`, `-`; no leading dot.
+fn valid_replay_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && !name.starts_with('.')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+async fn record_start(State(state): State<AdminState>, body: Bytes) -> Response {
+    let body: RecordBody = if body.is_empty() {
+        RecordBody::default()
+    } else {
+        match parse(&body) {
+            Ok(b) => b,
+            Err(message) => return error(StatusCode::BAD_REQUEST, &message),
+        }
+    };
+    let unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let name = body.file.unwrap_or_else(|| format!("replay-{unix}.replay"));
+    if !valid_replay_name(&name) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "file must be a plain name (letters, digits, . _ -), saved under the data dir's replays/",
+        );
+    }
+    let dir = state.replays_dir.clone();
+    let made = tokio::task::spawn_blocking(move || std::fs::create_dir_all(dir)).await;
+    if let Err(e) = made.map_err(std::io::Error::other).and_then(|r| r) {
+        tracing::error!(error = %e, "cannot create the replays directory");
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "cannot create the replays directory");
+    }
+    let path = state.replays_dir.join(&name);
+    let (reply, answer) = oneshot::channel();
+    if state.commands.try_send(AdminCommand::RecordStart { path: path.clone(), reply }).is_err() {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "server busy, try again");
+    }
+    match tokio::time::timeout(Duration::from_secs(5), answer).await {
+        Ok(Ok(Ok(()))) => Json(json!({ "recording": path.display().to_string() })).into_response(),
+        Ok(Ok(Err(message))) => error(StatusCode::INTERNAL_SERVER_ERROR, &message),
+        _ => error(StatusCode::SERVICE_UNAVAILABLE, "tick loop did not answer"),
+    }
+}
+
+async fn record_stop(State(state): State<AdminState>) -> Response {
+    let (reply, answer) = oneshot::channel();
+    if state.commands.try_send(AdminCommand::RecordStop { reply }).is_err() {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "server busy, try again");
+    }
+    match tokio::time::timeout(Duration::from_secs(5), answer).await {
+        Ok(Ok(Some(path))) => Json(json!({ "stopped": path.display().to_string() })).into_response(),
+        Ok(Ok(None)) => error(StatusCode::CONFLICT, "not recording"),
+        _ => error(StatusCode::SERVICE_UNAVAILABLE, "tick loop did not answer"),
     }
 }
 

@@ -23,7 +23,13 @@ pub struct AdminInbox(pub Receiver<AdminCommand>);
 pub struct Live(pub Arc<LiveStats>);
 
 /// Applies queued operator commands.
-pub fn apply_commands(inbox: Res<AdminInbox>, mut net: ResMut<NetServer>, avatars: Query<&Avatar>) {
+pub fn apply_commands(
+    inbox: Res<AdminInbox>,
+    tick: Res<TickInfo>,
+    mut net: ResMut<NetServer>,
+    mut recorder: ResMut<crate::record::Recorder>,
+    avatars: Query<&Avatar>,
+) {
     while let Ok(command) = inbox.0.try_recv() {
         match command {
             AdminCommand::Kick { username, reason, reply } => {
@@ -36,6 +42,17 @@ pub fn apply_commands(inbox: Res<AdminInbox>, mut net: ResMut<NetServer>, avatar
             }
             AdminCommand::Broadcast { text } => {
                 net.broadcast(Channel::Reliable, &ServerMessage::Notice { text });
+            }
+            AdminCommand::RecordStart { path, reply } => {
+                let rate = (1.0 / tick.dt).round() as u16;
+                let started = recorder.start(path.clone(), rate).map_err(|e| e.to_string());
+                if started.is_ok() {
+                    tracing::info!(path = %path.display(), "recording a replay (operator)");
+                }
+                let _ = reply.send(started);
+            }
+            AdminCommand::RecordStop { reply } => {
+                let _ = reply.send(recorder.stop());
             }
         }
     }

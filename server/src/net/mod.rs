@@ -114,6 +114,8 @@ pub struct NetServer {
     out_of_phase_total: u64,
     /// Reliable messages queued, counted per recipient, for metrics.
     reliable_sent: u64,
+    /// Messages broadcast since the last [`NetServer::take_broadcasts`] (for replays).
+    broadcasts: Vec<ServerMessage>,
 }
 
 impl std::fmt::Debug for NetServer {
@@ -145,6 +147,7 @@ impl NetServer {
             malformed_total: 0,
             out_of_phase_total: 0,
             reliable_sent: 0,
+            broadcasts: Vec::new(),
         })
     }
 
@@ -250,6 +253,7 @@ impl NetServer {
             Ok(bytes) => {
                 if channel == Channel::Reliable {
                     self.reliable_sent += self.renet.connected_clients() as u64;
+                    self.broadcasts.push(message.clone());
                 }
                 self.renet.broadcast_message(channel, bytes);
             }
@@ -317,6 +321,12 @@ impl NetServer {
         if let Some(state) = self.clients.get_mut(&client) {
             state.phase = Phase::Playing;
         }
+    }
+
+    /// The reliable messages broadcast since the last call (joins, leaves,
+    /// chat, notices), oldest first.
+    pub fn take_broadcasts(&mut self) -> Vec<ServerMessage> {
+        std::mem::take(&mut self.broadcasts)
     }
 
     /// Reliable messages queued so far, counted once per recipient.
