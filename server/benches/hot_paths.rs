@@ -1,5 +1,5 @@
 //! Criterion benchmarks of the hot paths: one server tick at 1k, 10k and
-//! 100k entities, one client's snapshot build at 100 and 1000 visible
+//! 100k entities (and at 1k while recording a replay), one client's snapshot build at 100 and 1000 visible
 //! entities, and message encode/decode.
 //!
 //! Run: `cargo bench -p tickforge-server --bench hot_paths`
@@ -30,6 +30,12 @@ fn tick(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::from_parameter(npcs), &npcs, |b, _| b.iter(|| server.step()));
     }
     group.finish();
+    // The same 1000-entity tick while recording a replay.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let record = Some(dir.path().join("bench.replay"));
+    let mut server =
+        Server::bind(Config { npcs: 1000, orbs: 0, record, ..Config::ephemeral(dir.path()) }, false).expect("bind");
+    c.bench_function("tick_recording/1000", |b| b.iter(|| server.step()));
 }
 
 /// One client's snapshot: interest set, priorities, delta against an
