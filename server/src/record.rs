@@ -18,9 +18,9 @@ use std::thread::JoinHandle;
 
 use bevy_ecs::prelude::*;
 use crossbeam_channel::{Sender, TrySendError};
-use tickforge_shared::protocol::{EntityKind, PROTOCOL_ID, ServerMessage};
+use tickforge_shared::protocol::{EntityKind, NetId, PROTOCOL_ID, ServerMessage};
 use tickforge_shared::replay::{DEFAULT_KEYFRAME_EVERY, Event, Header, Writer};
-use tickforge_shared::sim::{WORLD_HEIGHT, WORLD_WIDTH};
+use tickforge_shared::sim::{Vec2, WORLD_HEIGHT, WORLD_WIDTH};
 use tickforge_shared::snapshot::{Known, KnownSet};
 
 use crate::game::components::{Kinematics, NetEntity, Npc, Orb};
@@ -43,9 +43,11 @@ pub struct RecordStats {
     pub failed: AtomicBool,
 }
 
+/// One tick as the tick thread hands it over: raw positions (quantizing
+/// and sorting happen on the writer thread).
 struct Frame {
     tick: u32,
-    entities: KnownSet,
+    entities: Vec<(NetId, EntityKind, Vec2)>,
     events: Vec<Event>,
 }
 
@@ -57,6 +59,8 @@ pub struct Recorder {
     path: Option<PathBuf>,
     /// Events of frames that could not be queued, sent with the next one.
     held: Vec<Event>,
+    /// Entities in the last frame (the next one's capacity).
+    last_len: usize,
     /// Figures for metrics.
     pub stats: Arc<RecordStats>,
 }
@@ -110,7 +114,10 @@ impl Recorder {
                 }
             };
             for frame in rx {
-                if let Err(error) = writer.push(frame.tick, frame.entities, frame.events) {
+                let mut set: KnownSet =
+                    frame.entities.into_iter().map(|(id, kind, pos)| Known::new(id, kind, pos)).collect();
+                set.sort_unstable_by_key(|k| k.id);
+                if let Err(error) = writer.push(frame.tick, set, frame.events) {
                     tracing::error!(path = %target.display(), %error, "replay write failed (disk full?); recording stopped, the file plays up to here");
                     stats.failed.store(true, Ordering::Relaxed);
                     return;
@@ -176,18 +183,16 @@ pub fn record(
     let Some(tx) = recorder.tx.clone() else { return };
     let mut events = std::mem::take(&mut recorder.held);
     events.extend(broadcasts.iter().filter_map(event_of));
-    let mut set: KnownSet = entities
-        .iter()
-        .map(|(id, body, is_npc, is_orb)| {
-            let kind = match (is_npc, is_orb) {
-                (true, _) => EntityKind::Npc,
-                (_, true) => EntityKind::Orb,
-                _ => EntityKind::Avatar,
-            };
-            Known::new(id.0, kind, body.0.pos)
-        })
-        .collect();
-    set.sort_unstable_by_key(|k| k.id);
+    let mut set = Vec::with_capacity(recorder.last_len + 16);
+    set.extend(entities.iter().map(|(id, body, is_npc, is_orb)| {
+        let kind = match (is_npc, is_orb) {
+            (true, _) => EntityKind::Npc,
+            (_, true) => EntityKind::Orb,
+            _ => EntityKind::Avatar,
+        };
+        (id.0, kind, body.0.pos)
+    }));
+    recorder.last_len = set.len();
     match tx.try_send(Frame { tick: tick.tick as u32, entities: set, events }) {
         Ok(()) => {}
         Err(TrySendError::Full(frame)) => {
