@@ -3,6 +3,7 @@
 # table for people and a JSON file for tools.
 #
 #   scripts/loadtest.sh arena       [--players N] [--npcs M]      [--duration S] [--out FILE]
+#                                   [--snapshot-rate HZ] [--view-radius UNITS]
 #   scripts/loadtest.sh broadcast   [--players N] [--chat-rate R] [--duration S] [--out FILE]
 #   scripts/loadtest.sh login-storm [--players N] [--logins L]    [--duration S] [--out FILE]
 #
@@ -14,7 +15,8 @@
 # time is up) and lasts S seconds. Tick figures: the server's 10-s windows
 # sampled through it (p50 = median of the windows' p50s, p99 = worst
 # window's p99, max = worst). CPU % is of one core (200 % = both cores).
-# Needs curl and jq.
+# The server hashes passwords on every core (--hash-workers) so the bots'
+# registrations and logins take less of the run. Needs curl and jq.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,7 +25,7 @@ usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 scenario=$1
 shift
 case $scenario in arena | broadcast | login-storm) ;; *) usage ;; esac
-players=200 npcs="" chat_rate=1 logins=200 duration=60 out=""
+players=200 npcs="" chat_rate=1 logins=200 duration=60 out="" snapshot_rate=30 view_radius=""
 while [ $# -gt 0 ]; do
     case $1 in
         --players) players=$2 ;;
@@ -32,6 +34,8 @@ while [ $# -gt 0 ]; do
         --logins) logins=$2 ;;
         --duration) duration=$2 ;;
         --out) out=$2 ;;
+        --snapshot-rate) snapshot_rate=$2 ;;
+        --view-radius) view_radius=$2 ;;
         *) usage ;;
     esac
     shift 2
@@ -39,6 +43,11 @@ done
 if [ -z "$npcs" ]; then if [ "$scenario" = arena ]; then npcs=200; else npcs=0; fi; fi
 [ "$scenario" = broadcast ] || chat_rate=0
 out=${out:-loadtest-$scenario.json}
+# About 100 entities in each player's view: the radius of a circle holding
+# 100 of (players + NPCs) spread over the 2000 x 2000 world.
+if [ -z "$view_radius" ]; then
+    view_radius=$(awk -v n=$(( players + npcs )) 'BEGIN { r = sqrt(100 * 4000000 / (3.14159 * (n > 100 ? n : 100))); if (r > 1000) r = 1000; printf "%.0f", r }')
+fi
 
 for tool in curl jq; do
     command -v "$tool" >/dev/null || { echo "loadtest: needs $tool" >&2; exit 1; }
@@ -55,7 +64,7 @@ max_players=$(( players + 64 ))
 [ "$max_players" -lt 1024 ] && max_players=1024
 TICKFORGE_ADMIN_TOKEN=$token ./target/release/tickforge-server --data-dir "$data/db" \
     --http 127.0.0.1:0 --udp 127.0.0.1:0 --admin 127.0.0.1:0 \
-    --max-players "$max_players" --npcs "$npcs" >"$data/out" 2>"$data/log" &
+    --max-players "$max_players" --npcs "$npcs" --view-radius "$view_radius" --snapshot-rate "$snapshot_rate" --hash-workers "$(nproc)" --hash-queue 256 >"$data/out" 2>"$data/log" &
 server=$!
 until grep -q "http=" "$data/out" 2>/dev/null; do
     kill -0 "$server" 2>/dev/null || { cat "$data/log" >&2; exit 1; }
@@ -73,7 +82,7 @@ sleep 2
 rss_idle=$(rss_kib)
 
 # Bots: a ramp for logging in, then the window.
-ramp=$(( 20 + players / 15 ))
+ramp=$(( 20 + players / 8 ))
 bots_duration=$(( ramp + duration + 5 ))
 ./target/release/tickforge-client --server "$api" --bots "$players" --bot-prefix "load" \
     --moves random --chat-rate "$chat_rate" --duration "$bots_duration" >"$data/bots.jsonl" 2>"$data/bots.log" &
@@ -121,6 +130,7 @@ echo "$summary" | jq -e .summary >/dev/null || { echo "loadtest: the bots printe
 
 jq -n \
     --arg scenario "$scenario" --argjson players "$players" --argjson npcs "$npcs" --argjson chat_rate "$chat_rate" \
+    --argjson view_radius "$view_radius" --argjson snapshot_rate "$snapshot_rate" \
     --argjson logins "$logins" --argjson duration "$duration" --argjson connected "$connected_at_start" \
     --argjson window_start "$window_start" --argjson window_end "$window_end" \
     --argjson cpu_start "$cpu_start" --argjson cpu_end "$cpu_end" --argjson hz "$hz" \
@@ -138,6 +148,7 @@ jq -n \
     | {
         scenario: $scenario, machine: $machine,
         players: $players, connected: $connected, npcs: $npcs, window_s: ($secs | r1),
+        view_radius: $view_radius, snapshot_rate: $snapshot_rate,
         tick_ms: {
           p50: (if ($p50s | length) > 0 then $p50s[(($p50s | length) / 2 | floor)] else null end),
           p99: ($ticks | map(.p99) | max), max: ($ticks | map(.max) | max)
@@ -175,6 +186,7 @@ jq -r '
   row("machine"; .machine),
   row("players connected / asked"; "\(.connected) / \(.players)"),
   row("NPCs"; .npcs),
+  row("view radius / snapshot rate"; "\(.view_radius) / \(.snapshot_rate) Hz"),
   row("window"; "\(.window_s) s"),
   row("tick ms p50 / p99 / max"; "\(.tick_ms.p50) / \(.tick_ms.p99) / \(.tick_ms.max)"),
   row("overruns / skipped ticks (total)"; "\(.overruns) / \(.skipped_ticks)"),

@@ -200,9 +200,13 @@ pub fn send_snapshots(
     mut owners: Query<(&Avatar, &NetEntity, &Kinematics, &InputQueue, &Score, &mut ClientView)>,
     mut scratch: Local<Scratch>,
 ) {
-    if owners.is_empty() || !tick.tick.is_multiple_of(config.every_ticks.max(1)) {
+    if owners.is_empty() {
         return;
     }
+    // Below the tick rate, each client has its own phase (from its entity
+    // id), so the work is spread evenly over the ticks instead of bunching
+    // on every n-th one.
+    let every = config.every_ticks.max(1);
     let Scratch { grid, near, contenders } = &mut *scratch;
     grid.rebuild(
         config.view_radius,
@@ -217,6 +221,9 @@ pub fn send_snapshots(
     );
     let now = tick.tick as u32;
     for (avatar, own, body, queue, score, mut view) in &mut owners {
+        if !(tick.tick + u64::from(own.0.0)).is_multiple_of(every) {
+            continue;
+        }
         near.clear();
         grid.near(body.0.pos, config.view_radius, near);
         let (baseline_tick, target, payload) =
