@@ -75,7 +75,7 @@ admin=http://$(grep -o 'admin=[^ ]*' "$data/out" | cut -d= -f2)
 status() { curl -sf -H "Authorization: Bearer $token" "$admin/admin/status"; }
 metric() { curl -sf "$admin/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$server/status"; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$server/stat"; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/${1:-$server}/stat"; }
 hz=$(getconf CLK_TCK)
 
 sleep 2
@@ -94,6 +94,7 @@ echo "loadtest $scenario: $connected_at_start/$players players connected after $
 
 window_start=$(date +%s.%N)
 cpu_start=$(cpu_ticks)
+bots_cpu_start=$(cpu_ticks "$bots")
 reliable_start=$(metric tickforge_reliable_messages_sent_total)
 : >"$data/ticks.jsonl"
 storm_codes="" storm_rate=0 before="" during=""
@@ -120,6 +121,7 @@ while [ "$(date +%s)" -lt "$window_end_at" ]; do
     sample_ticks
 done
 cpu_end=$(cpu_ticks)
+bots_cpu_end=$(cpu_ticks "$bots")
 window_end=$(date +%s.%N)
 rss_end=$(rss_kib)
 reliable_end=$(metric tickforge_reliable_messages_sent_total)
@@ -134,6 +136,7 @@ jq -n \
     --argjson logins "$logins" --argjson duration "$duration" --argjson connected "$connected_at_start" \
     --argjson window_start "$window_start" --argjson window_end "$window_end" \
     --argjson cpu_start "$cpu_start" --argjson cpu_end "$cpu_end" --argjson hz "$hz" \
+    --argjson bots_cpu_start "$bots_cpu_start" --argjson bots_cpu_end "$bots_cpu_end" \
     --argjson rss_idle "$rss_idle" --argjson rss_end "$rss_end" \
     --argjson reliable_start "${reliable_start:-0}" --argjson reliable_end "${reliable_end:-0}" \
     --slurpfile ticks "$data/ticks.jsonl" --argjson final "$final" --argjson bots "$summary" \
@@ -155,6 +158,7 @@ jq -n \
         },
         overruns: $final.overruns, skipped_ticks: $final.skipped_ticks,
         server_cpu_percent: ($cpu_s / $secs * 100 | r1),
+        bots_cpu_percent: (($bots_cpu_end - $bots_cpu_start) / $hz / $secs * 100 | r1),
         server_rss_mib: ($rss_end / 1024 | r1),
         server_rss_idle_mib: ($rss_idle / 1024 | r1),
         rss_per_player_kib: (if $players > 0 then (($rss_end - $rss_idle) / $players | r1) else null end),
@@ -191,6 +195,7 @@ jq -r '
   row("tick ms p50 / p99 / max"; "\(.tick_ms.p50) / \(.tick_ms.p99) / \(.tick_ms.max)"),
   row("overruns / skipped ticks (total)"; "\(.overruns) / \(.skipped_ticks)"),
   row("server CPU (one core = 100%)"; "\(.server_cpu_percent) %"),
+  row("bots CPU (same machine)"; "\(.bots_cpu_percent) %"),
   row("server RSS (idle → loaded)"; "\(.server_rss_idle_mib) → \(.server_rss_mib) MiB"),
   row("RSS per player"; "\(.rss_per_player_kib) KiB"),
   row("bytes/s per player (to / from)"; "\(.bytes_per_player_per_s.to_player) / \(.bytes_per_player_per_s.from_player) (bots), \(.server_bytes_per_player_per_s.to_player) / \(.server_bytes_per_player_per_s.from_player) (server)"),
