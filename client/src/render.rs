@@ -22,14 +22,12 @@ const HUD_HEIGHT: f32 = 28.0;
 
 /// Opens the window and plays until it is closed or the connection ends.
 pub fn run(session: Session, title: String) {
-    let conf = Conf {
-        window_title: title,
-        window_width: 1024,
-        window_height: 800,
-        window_resizable: true,
-        ..Default::default()
-    };
-    macroquad::Window::from_config(conf, play(session));
+    macroquad::Window::from_config(window(title), play(session));
+}
+
+/// The window both the game and the replay viewer open.
+pub(crate) fn window(title: String) -> Conf {
+    Conf { window_title: title, window_width: 1024, window_height: 800, window_resizable: true, ..Default::default() }
 }
 
 /// Maps world units to screen pixels: the camera follows the own avatar and

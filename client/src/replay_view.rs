@@ -15,7 +15,7 @@ use tickforge_shared::sim::{WORLD_HEIGHT, WORLD_WIDTH};
 
 use crate::interpolate::Drawn;
 use crate::playback::ReplayFile;
-use crate::render::{MAX_FPS, View, draw_arena, draw_chat, draw_entities, draw_hud};
+use crate::render::{MAX_FPS, View, draw_arena, draw_chat, draw_entities, draw_hud, window};
 
 /// Slowest and fastest playback.
 const SPEEDS: (f32, f32) = (0.25, 8.0);
@@ -24,14 +24,7 @@ const BAR_HEIGHT: f32 = 18.0;
 
 /// Opens the window and plays `replay` from `from` (or its start).
 pub fn run(replay: ReplayFile, from: Option<u32>, title: String) {
-    let conf = Conf {
-        window_title: title,
-        window_width: 1024,
-        window_height: 800,
-        window_resizable: true,
-        ..Default::default()
-    };
-    macroquad::Window::from_config(conf, play(replay, from));
+    macroquad::Window::from_config(window(title), play(replay, from));
 }
 
 /// Playback position and controls.

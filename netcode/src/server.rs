@@ -185,6 +185,20 @@ fn emit(
     }
 }
 
+/// Sends `conn` a keep-alive naming its slot.
+fn keep_alive(
+    out: &mut [u8; MAX_PACKET_BYTES],
+    send: Send<'_>,
+    conn: &mut Connection,
+    slot: usize,
+    max_clients: u32,
+    protocol_id: u64,
+) {
+    let body = packet::keep_alive_body(slot as u32, max_clients);
+    emit(out, send, conn.addr, Kind::KeepAlive, conn.sequence, &body, protocol_id, &conn.send_key);
+    conn.sequence += 1;
+}
+
 impl Server {
     /// A server with no clients.
     pub fn new(config: ServerConfig) -> Self {
@@ -477,18 +491,7 @@ impl Server {
         let max_clients = self.slots.len() as u32;
         let conn = self.slots[slot].as_mut().ok_or(SendError::NotConnected)?;
         if !conn.confirmed {
-            let body = packet::keep_alive_body(slot as u32, max_clients);
-            emit(
-                &mut self.out,
-                send,
-                conn.addr,
-                Kind::KeepAlive,
-                conn.sequence,
-                &body,
-                self.protocol_id,
-                &conn.send_key,
-            );
-            conn.sequence += 1;
+            keep_alive(&mut self.out, send, conn, slot, max_clients, self.protocol_id);
         }
         emit(&mut self.out, send, conn.addr, Kind::Payload, conn.sequence, payload, self.protocol_id, &conn.send_key);
         conn.sequence += 1;
@@ -518,18 +521,7 @@ impl Server {
                 continue;
             }
             if now.saturating_sub(conn.last_sent) >= SEND_INTERVAL {
-                let body = packet::keep_alive_body(slot as u32, max_clients);
-                emit(
-                    &mut self.out,
-                    send,
-                    conn.addr,
-                    Kind::KeepAlive,
-                    conn.sequence,
-                    &body,
-                    self.protocol_id,
-                    &conn.send_key,
-                );
-                conn.sequence += 1;
+                keep_alive(&mut self.out, send, conn, slot, max_clients, self.protocol_id);
                 conn.last_sent = now;
             }
         }

@@ -317,22 +317,28 @@ fn a_response_whose_challenge_token_does_not_decrypt_is_ignored() {
     assert_eq!(rig.server.connected(), 0);
 }
 
-#[test]
-fn a_response_for_a_client_id_already_connected_is_ignored() {
-    let mut rig = Rig::new(4);
-    let mut a = Client::new(token(1), rig.now);
-    let mut b = Client::new(token(1), rig.now);
-    // Both get challenged before either connects.
-    for (client, from) in [(&mut a, addr(1)), (&mut b, addr(2))] {
+/// Both clients get challenged before either connects; then `a` connects
+/// and `b`'s next response is returned.
+fn challenge_both_connect_a(rig: &mut Rig, a: &mut Client, b: &mut Client) -> Vec<Vec<u8>> {
+    for (client, from) in [(&mut *a, addr(1)), (&mut *b, addr(2))] {
         let mut out = Vec::new();
         client.update(rig.now, &mut |_, d| out.push(d.to_vec()));
         let (_, mut replies) = rig.feed(from, &out[0]);
         client.process(rig.now, &mut replies[0]).unwrap();
     }
-    rig.connect(&mut a, addr(1), |_| false);
+    rig.connect(a, addr(1), |_| false);
     rig.now += Duration::from_millis(200);
     let mut out = Vec::new();
     b.update(rig.now, &mut |_, d| out.push(d.to_vec()));
+    out
+}
+
+#[test]
+fn a_response_for_a_client_id_already_connected_is_ignored() {
+    let mut rig = Rig::new(4);
+    let mut a = Client::new(token(1), rig.now);
+    let mut b = Client::new(token(1), rig.now);
+    let out = challenge_both_connect_a(&mut rig, &mut a, &mut b);
     let (seen, replies) = rig.feed(addr(2), &out[0]);
     assert_eq!((seen, replies.len()), (Err(Refused::AlreadyConnected), 0));
 }
@@ -342,16 +348,7 @@ fn a_response_when_the_server_filled_up_meanwhile_is_denied() {
     let mut rig = Rig::new(1);
     let mut a = Client::new(token(1), rig.now);
     let mut b = Client::new(token(2), rig.now);
-    for (client, from) in [(&mut a, addr(1)), (&mut b, addr(2))] {
-        let mut out = Vec::new();
-        client.update(rig.now, &mut |_, d| out.push(d.to_vec()));
-        let (_, mut replies) = rig.feed(from, &out[0]);
-        client.process(rig.now, &mut replies[0]).unwrap();
-    }
-    rig.connect(&mut a, addr(1), |_| false);
-    rig.now += Duration::from_millis(200);
-    let mut out = Vec::new();
-    b.update(rig.now, &mut |_, d| out.push(d.to_vec()));
+    let out = challenge_both_connect_a(&mut rig, &mut a, &mut b);
     let (seen, mut replies) = rig.feed(addr(2), &out[0]);
     assert_eq!(seen, Ok(Seen::Nothing));
     assert_eq!(kind(&replies[0]), Kind::Denied);

@@ -78,6 +78,21 @@ fn server() -> (tempfile::TempDir, EmbeddedServer) {
     (dir, server)
 }
 
+/// Whether the `/metrics` counter `name` reaches `at_least` within 5 s
+/// (figures are published once a second).
+fn metric_reaches(server: &EmbeddedServer, name: &str, at_least: f64) -> bool {
+    let value = || {
+        let metrics = common::get(&format!("{}/metrics", server.admin_url()), None).body;
+        let line = metrics.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ').map(str::to_owned));
+        line.and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while value() < at_least && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    value() >= at_least
+}
+
 /// An honest player keeps getting snapshots for a while.
 fn still_served(alice: &mut tickforge_client::session::Session) {
     let before = alice.world.snapshots;
@@ -106,17 +121,7 @@ fn bad_netcode_headers_from_a_pending_address_are_dropped() {
         mallory.send_raw(&[0x15]);
     }
     still_served(&mut alice);
-    // Figures are published once a second.
-    let counted = || {
-        let metrics = common::get(&format!("{}/metrics", server.admin_url()), None).body;
-        let bad = metrics.lines().find_map(|l| l.strip_prefix("tickforge_bad_datagrams_total ")).unwrap_or("0");
-        bad.parse::<f64>().unwrap_or(0.0)
-    };
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while counted() < 10.0 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(counted() >= 10.0, "refusals are counted");
+    assert!(metric_reaches(&server, "tickforge_bad_datagrams_total", 10.0), "refusals are counted");
     server.stop().expect("the tick thread is alive and stops cleanly");
 }
 
@@ -259,15 +264,9 @@ fn messages_on_the_wrong_channel_are_counted_and_the_sender_dropped() {
     }
     assert!(mallory.client.is_disconnected(), "the offender was not dropped");
     still_served(&mut alice);
-    let counted = || {
-        let metrics = common::get(&format!("{}/metrics", server.admin_url()), None).body;
-        let n = metrics.lines().find_map(|l| l.strip_prefix("tickforge_out_of_phase_messages_total ")).unwrap_or("0");
-        n.parse::<f64>().unwrap_or(0.0)
-    };
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while counted() < 11.0 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(counted() >= 11.0, "out-of-phase messages are counted in /metrics");
+    assert!(
+        metric_reaches(&server, "tickforge_out_of_phase_messages_total", 11.0),
+        "out-of-phase messages are counted in /metrics"
+    );
     server.stop().unwrap();
 }
