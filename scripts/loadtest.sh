@@ -58,11 +58,17 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 data=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$data"' EXIT
 token="load-admin-$RANDOM$RANDOM"
-cargo build --release -q -p tickforge-server -p tickforge-client
+# TICKFORGE_BIN_DIR: use binaries already built there (the smoke test uses
+# the test build); otherwise build release binaries.
+bin=${TICKFORGE_BIN_DIR:-}
+if [ -z "$bin" ]; then
+    cargo build --release -q -p tickforge-server -p tickforge-client
+    bin=./target/release
+fi
 
 max_players=$(( players + 64 ))
 [ "$max_players" -lt 1024 ] && max_players=1024
-TICKFORGE_ADMIN_TOKEN=$token ./target/release/tickforge-server --data-dir "$data/db" \
+TICKFORGE_ADMIN_TOKEN=$token "$bin/tickforge-server" --data-dir "$data/db" \
     --http 127.0.0.1:0 --udp 127.0.0.1:0 --admin 127.0.0.1:0 \
     --max-players "$max_players" --npcs "$npcs" --view-radius "$view_radius" --snapshot-rate "$snapshot_rate" --hash-workers "$(nproc)" --hash-queue 256 >"$data/out" 2>"$data/log" &
 server=$!
@@ -84,7 +90,7 @@ rss_idle=$(rss_kib)
 # Bots: a ramp for logging in, then the window.
 ramp=$(( 20 + players / 8 ))
 bots_duration=$(( ramp + duration + 5 ))
-./target/release/tickforge-client --server "$api" --bots "$players" --bot-prefix "load" \
+"$bin/tickforge-client" --server "$api" --bots "$players" --bot-prefix "load" \
     --moves random --chat-rate "$chat_rate" --duration "$bots_duration" >"$data/bots.jsonl" 2>"$data/bots.log" &
 bots=$!
 ramp_start=$(date +%s)
@@ -104,7 +110,7 @@ if [ "$scenario" = login-storm ]; then
     # Accounts first (not timed), then the quiet half, then the storm.
     seq 1 "$logins" | xargs -P 4 -I{} curl -s -o /dev/null --retry 30 --retry-max-time 120 -X POST "$api/v1/register" \
         -d "{\"username\":\"storm{}\",\"password\":\"storm-password\"}" || true
-    sleep 11
+    sleep "${TICKFORGE_STORM_QUIET:-11}"
     before=$(status | jq -c .tick_ms_10s)
     storm_start=$(date +%s.%N)
     # A failed connection is answered "000" (and counted), not fatal.
@@ -121,6 +127,8 @@ while [ "$(date +%s)" -lt "$window_end_at" ]; do
     sleep $(( left < 10 ? (left > 0 ? left : 1) : 10 ))
     sample_ticks
 done
+# At least one sample, even when the storm outlasted the window.
+[ -s "$data/ticks.jsonl" ] || sample_ticks
 cpu_end=$(cpu_ticks)
 bots_cpu_end=$(cpu_ticks "$bots")
 window_end=$(date +%s.%N)

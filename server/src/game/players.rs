@@ -217,9 +217,14 @@ pub fn chat(
     roster: Res<Roster>,
     mut net: ResMut<NetServer>,
     mut avatars: Query<(&Avatar, &mut Conduct)>,
+    mut last_refill: Local<Option<std::time::Duration>>,
 ) {
+    // Refill by real time, not by ticks run: skipped ticks (an overloaded
+    // server) must not make the limit stricter than its stated rate.
+    let since = tick.elapsed.saturating_sub(last_refill.replace(tick.elapsed).unwrap_or(tick.elapsed));
+    let refill = Conduct::CHAT_RATE * since.as_secs_f32();
     for (_, mut conduct) in &mut avatars {
-        conduct.chat_tokens = (conduct.chat_tokens + Conduct::CHAT_RATE * tick.dt).min(Conduct::CHAT_BURST);
+        conduct.chat_tokens = (conduct.chat_tokens + refill).min(Conduct::CHAT_BURST);
     }
     for event in &inbox.events {
         let NetEvent::Message { client, message: ClientMessage::Chat { text }, .. } = event else { continue };
