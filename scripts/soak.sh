@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 minutes=${1:-10}
 clients=${2:-64}
 data=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$data"' EXIT
 
 cargo build --release -q -p tickforge-server -p tickforge-client -p tickforge-netem
 proxy_port=$((20000 + RANDOM % 20000))
@@ -38,19 +38,29 @@ for i in $(seq 1 "$clients"); do
             [ "$secs" -lt 2 ] && break
             ./target/release/tickforge-client --server "$api" --headless --register --user "soak$i" \
                 --password soak-password --moves random --chat-rate 1 --duration "$secs" \
-                2>/dev/null | tail -n 1 >"$data/runs/$i-$run.json" || true
+                2>/dev/null | tail -n 1 >"$data/runs/$i-$run.json" || sleep 1  # a failed run backs off
         done
     ) &
     sleep 0.05
 done
 sleep 20
 rss_start=$(rss)
+: >"$data/rss"
 wait_until=$(( end + 40 ))
-while [ "$(date +%s)" -lt "$wait_until" ] && [ "$(jobs -p | wc -l)" -gt 2 ]; do sleep 2; done
+next_sample=$(date +%s)
+while [ "$(date +%s)" -lt "$wait_until" ] && [ "$(jobs -p | wc -l)" -gt 2 ]; do
+    if [ "$(date +%s)" -ge "$next_sample" ]; then
+        rss >>"$data/rss"
+        next_sample=$(( next_sample + 30 ))
+    fi
+    sleep 2
+done
 rss_end=$(rss)
 
 echo "soak: $minutes min, $clients clients churning through 40 ms ± 10 ms, 5% loss, 2% duplication, 3% reordering"
-cat "$data"/runs/*.json | jq -s '
+echo "server RSS: ${rss_start} KiB after warm-up, ${rss_end} KiB at the end; every 30 s: min $(sort -n "$data/rss" | head -1), max $(sort -n "$data/rss" | tail -1) KiB"
+awk -v a="$rss_start" -v b="$rss_end" 'BEGIN { printf "change: %+.1f%%\n", (b - a) * 100 / a }'
+find "$data/runs" -name '*.json' -exec cat {} + | jq -s '
   {
     runs: length,
     connected: map(select(.connected)) | length,
@@ -60,5 +70,3 @@ cat "$data"/runs/*.json | jq -s '
     mispredictions: map(.mispredictions.count // 0) | add,
     longest_freeze_ms: map(.longest_freeze_ms // 0) | max
   }'
-echo "server RSS: ${rss_start} KiB after warm-up, ${rss_end} KiB at the end"
-awk -v a="$rss_start" -v b="$rss_end" 'BEGIN { printf "change: %+.1f%%\n", (b - a) * 100 / a }'

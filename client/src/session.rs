@@ -101,10 +101,21 @@ impl Session {
             Some(pem) => AuthClient::with_ca_pem(&options.server_url, pem)?,
             None => AuthClient::new(&options.server_url),
         };
-        let login = if options.register {
-            auth.register_and_login(&options.username, &options.password)?
-        } else {
-            auth.login(&options.username, &options.password)?
+        // A busy server (its hashing queue full) says when to come back;
+        // wait as told, for up to a minute, instead of giving up at once.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let login = loop {
+            let attempt = if options.register {
+                auth.register_and_login(&options.username, &options.password)
+            } else {
+                auth.login(&options.username, &options.password)
+            };
+            match attempt {
+                Err(LoginError::Busy { retry_after }) if Instant::now() + retry_after < deadline => {
+                    std::thread::sleep(retry_after);
+                }
+                other => break other?,
+            }
         };
         Self::connect(&login.connect_token)
     }
