@@ -79,7 +79,9 @@ pub fn play(
     Ok(count)
 }
 
-/// Prints a [`SecondLine`] for every second of replay time in the range.
+/// Prints a [`SecondLine`] for every second of replay time in the range
+/// (the first recorded tick at or after each whole second: a server that
+/// skipped ticks has no frame for some ticks).
 pub fn headless(
     replay: &mut ReplayFile,
     from: Option<u32>,
@@ -88,9 +90,11 @@ pub fn headless(
 ) -> Result<u64, ReplayError> {
     let rate = u32::from(replay.header.tick_rate.max(1));
     let first = replay.first_tick();
+    let mut next_second = from.map_or(0, |f| f.saturating_sub(first).div_ceil(rate));
     play(replay, from, to, |state| {
         let since = state.tick - first;
-        if since.is_multiple_of(rate) {
+        if since >= next_second * rate {
+            next_second = since / rate + 1;
             let line = SecondLine {
                 tick: state.tick,
                 t_s: f64::from(since) / f64::from(rate),
