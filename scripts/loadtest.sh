@@ -114,9 +114,15 @@ if [ "$scenario" = login-storm ]; then
     before=$(status | jq -c .tick_ms_10s)
     storm_start=$(date +%s.%N)
     # A failed connection is answered "000" (and counted), not fatal.
-    storm_codes=$({ seq 1 "$logins" | xargs -P "$logins" -I{} curl -s --retry 30 --retry-max-time 120 -o /dev/null \
-        -w '%{http_code}\n' -X POST "$api/v1/login" -d "{\"username\":\"storm{}\",\"password\":\"storm-password\"}" || true; } |
-        sort | uniq -c | awk '{printf "%s%s: %s", (NR > 1 ? ", " : ""), $2, $1}')
+    { seq 1 "$logins" | xargs -P "$logins" -I{} curl -s --retry 30 --retry-max-time 120 -o /dev/null \
+        -w '%{http_code}\n' -X POST "$api/v1/login" -d "{\"username\":\"storm{}\",\"password\":\"storm-password\"}" \
+        >"$data/codes" 2>"$data/xargs.err" || true; }
+    storm_codes=$(sort "$data/codes" | uniq -c | awk '{printf "%s%s: %s", (NR > 1 ? ", " : ""), $2, $1}')
+    answered=$(wc -l <"$data/codes")
+    if [ "$answered" -lt "$logins" ]; then
+        storm_codes="$storm_codes, unanswered: $(( logins - answered ))"
+        sed 's/^/loadtest: /' "$data/xargs.err" | head -5 >&2
+    fi
     storm_end=$(date +%s.%N)
     during=$(status | jq -c .tick_ms_10s)
     storm_rate=$(awk -v s="$storm_start" -v e="$storm_end" -v n="$logins" 'BEGIN { printf "%.1f", n / (e - s) }')
