@@ -176,11 +176,6 @@ impl Connection {
         self.renet.is_disconnected() || self.netcode.disconnect_reason().is_some()
     }
 
-    /// Whether the netcode handshake is still under way.
-    pub fn is_connecting(&self) -> bool {
-        self.netcode.is_connecting()
-    }
-
     /// Round-trip time in milliseconds.
     pub fn rtt_ms(&self) -> f64 {
         self.renet.rtt() * 1000.0

@@ -11,7 +11,7 @@
 
 use std::fs::File;
 use std::io::BufWriter;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
@@ -72,11 +72,6 @@ impl std::fmt::Debug for Recorder {
 }
 
 impl Recorder {
-    /// Whether frames are being recorded.
-    pub fn recording(&self) -> Option<&Path> {
-        self.tx.as_ref().and(self.path.as_deref())
-    }
-
     /// Starts recording to `path` (ending any recording under way). The
     /// file is created by the writer thread, never on the tick thread.
     pub fn start(&mut self, path: PathBuf, tick_rate: u16) -> std::io::Result<()> {

@@ -186,11 +186,6 @@ impl<R: Read + Seek> Replay<R> {
         &self.keyframes
     }
 
-    /// Bytes of frames (header and index excluded).
-    pub fn frame_bytes(&self) -> u64 {
-        self.frames_end - self.frames_start
-    }
-
     /// Back to the first frame.
     pub fn rewind(&mut self) {
         self.pos = self.frames_start;
