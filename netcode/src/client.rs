@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::packet::{self, Kind, Refused};
 use crate::replay::Window;
-use crate::server::{Send, SendError};
+use crate::server::{SendError, Sink};
 use crate::token::ConnectToken;
 use crate::{CHALLENGE_TOKEN_BYTES, DISCONNECT_COPIES, MAX_PACKET_BYTES, MAX_PAYLOAD_BYTES, SEND_INTERVAL};
 
@@ -174,7 +174,7 @@ impl Client {
     }
 
     /// Checks timeouts and sends this moment's handshake or keep-alive packet.
-    pub fn update(&mut self, now: Duration, send: Send<'_>) {
+    pub fn update(&mut self, now: Duration, send: Sink<'_>) {
         self.check_timeouts(now);
         let due = self.last_sent.is_none_or(|t| now.saturating_sub(t) >= SEND_INTERVAL);
         if !due {
@@ -206,7 +206,7 @@ impl Client {
         self.last_sent = Some(now);
     }
 
-    fn seal_and_send(&mut self, kind: Kind, body: &[u8], send: Send<'_>) {
+    fn seal_and_send(&mut self, kind: Kind, body: &[u8], send: Sink<'_>) {
         let server = self.server_addr();
         match packet::seal(
             &mut self.out,
@@ -252,7 +252,7 @@ impl Client {
     }
 
     /// Seals and sends a payload; only while connected.
-    pub fn send_payload(&mut self, now: Duration, payload: &[u8], send: Send<'_>) -> Result<(), SendError> {
+    pub fn send_payload(&mut self, now: Duration, payload: &[u8], send: Sink<'_>) -> Result<(), SendError> {
         if self.state != ClientState::Connected {
             return Err(SendError::NotConnected);
         }
@@ -265,7 +265,7 @@ impl Client {
     }
 
     /// Leaves: redundant disconnect packets if connected, then disconnected.
-    pub fn disconnect(&mut self, send: Send<'_>) {
+    pub fn disconnect(&mut self, send: Sink<'_>) {
         if self.state == ClientState::Connected {
             for _ in 0..DISCONNECT_COPIES {
                 self.seal_and_send(Kind::Disconnect, &[], send);

@@ -25,7 +25,7 @@ pub const PENDING_TIMEOUT_FALLBACK: Duration = Duration::from_secs(10);
 pub const PENDING_PER_SLOT: usize = 4;
 
 /// Where `send` delivers a datagram.
-pub type Send<'s> = &'s mut dyn FnMut(SocketAddr, &[u8]);
+pub type Sink<'s> = &'s mut dyn FnMut(SocketAddr, &[u8]);
 
 /// How a server is set up.
 #[derive(Clone)]
@@ -171,7 +171,7 @@ fn timeout(seconds: i32) -> Option<Duration> {
 #[allow(clippy::too_many_arguments)]
 fn emit(
     out: &mut [u8; MAX_PACKET_BYTES],
-    send: Send<'_>,
+    send: Sink<'_>,
     addr: SocketAddr,
     kind: Kind,
     sequence: u64,
@@ -188,7 +188,7 @@ fn emit(
 /// Sends `conn` a keep-alive naming its slot.
 fn keep_alive(
     out: &mut [u8; MAX_PACKET_BYTES],
-    send: Send<'_>,
+    send: Sink<'_>,
     conn: &mut Connection,
     slot: usize,
     max_clients: u32,
@@ -274,7 +274,7 @@ impl Server {
         now: Duration,
         addr: SocketAddr,
         datagram: &'a mut [u8],
-        send: Send<'_>,
+        send: Sink<'_>,
     ) -> Result<Option<ServerEvent<'a>>, Refused> {
         let header = packet::header(datagram)?;
         if let Some(&slot) = self.by_addr.get(&addr) {
@@ -324,7 +324,7 @@ impl Server {
         }
     }
 
-    fn on_request(&mut self, now: Duration, addr: SocketAddr, datagram: &[u8], send: Send<'_>) -> Result<(), Refused> {
+    fn on_request(&mut self, now: Duration, addr: SocketAddr, datagram: &[u8], send: Sink<'_>) -> Result<(), Refused> {
         let request = packet::read_request(datagram)?;
         if request.version != VERSION_INFO {
             return Err(Refused::Version);
@@ -418,7 +418,7 @@ impl Server {
         addr: SocketAddr,
         header: Header,
         datagram: &'a mut [u8],
-        send: Send<'_>,
+        send: Sink<'_>,
     ) -> Result<Option<ServerEvent<'a>>, Refused> {
         let Some(pending) = self.pending.get(&addr) else { return Err(Refused::UnknownSender) };
         let body = packet::open(datagram, &header, self.protocol_id, &pending.receive_key)?;
@@ -482,7 +482,7 @@ impl Server {
         now: Duration,
         client_id: u64,
         payload: &[u8],
-        send: Send<'_>,
+        send: Sink<'_>,
     ) -> Result<(), SendError> {
         if payload.is_empty() || payload.len() > MAX_PAYLOAD_BYTES {
             return Err(SendError::Size(payload.len()));
@@ -502,7 +502,7 @@ impl Server {
     /// Expires half-open connections and silent clients, and sends
     /// keep-alives to clients nothing was sent to lately. Ended
     /// connections are appended to `departed` as `(client_id, addr, reason)`.
-    pub fn update(&mut self, now: Duration, send: Send<'_>, departed: &mut Vec<(u64, SocketAddr, Departure)>) {
+    pub fn update(&mut self, now: Duration, send: Sink<'_>, departed: &mut Vec<(u64, SocketAddr, Departure)>) {
         let now_secs = now.as_secs();
         self.pending.retain(|_, p| {
             now.saturating_sub(p.last_received) <= p.timeout.unwrap_or(PENDING_TIMEOUT_FALLBACK)
@@ -528,7 +528,7 @@ impl Server {
     }
 
     /// Closes a connection, telling the client with redundant disconnect packets.
-    pub fn disconnect(&mut self, client_id: u64, send: Send<'_>) -> Option<SocketAddr> {
+    pub fn disconnect(&mut self, client_id: u64, send: Sink<'_>) -> Option<SocketAddr> {
         let slot = *self.by_id.get(&client_id)?;
         let mut conn = self.free(slot)?;
         for _ in 0..DISCONNECT_COPIES {
@@ -548,7 +548,7 @@ impl Server {
     }
 
     /// Closes every connection.
-    pub fn disconnect_all(&mut self, send: Send<'_>) -> Vec<(u64, SocketAddr)> {
+    pub fn disconnect_all(&mut self, send: Sink<'_>) -> Vec<(u64, SocketAddr)> {
         let ids: Vec<u64> = self.by_id.keys().copied().collect();
         ids.into_iter().filter_map(|id| self.disconnect(id, send).map(|addr| (id, addr))).collect()
     }
