@@ -83,6 +83,9 @@ pub struct Summary {
     pub start_position: Option<[f32; 2]>,
     /// Our avatar's last position.
     pub own_position: Option<[f32; 2]>,
+    /// How far our avatar travelled: the server's positions of it, one
+    /// snapshot to the next, summed (world units).
+    pub path_length: f32,
     /// Our final score.
     pub score: u32,
     /// Own-avatar mispredictions over the run.
@@ -141,6 +144,7 @@ pub fn run(
         max_entities: 0,
         start_position: None,
         own_position: None,
+        path_length: 0.0,
         score: 0,
         mispredictions: Mispredictions { count: 0, max_distance: 0.0 },
         max_extrapolating_ms: 0.0,
@@ -164,6 +168,7 @@ pub fn run(
     let mut snapshots_at_report = 0;
     let mut last_update = start;
     let mut seen_tick = 0;
+    let mut last_own: Option<Vec2> = None;
     let mut correction_at_report = 0.0f32;
     let mut chat = ChatCheck::new();
     let mut extrapolating_at_report = Duration::ZERO;
@@ -180,18 +185,21 @@ pub fn run(
         session.frame(frame_dt);
 
         if now >= next_tick {
-            let (x, y) = match (cheat, mover.next(tick_rate)) {
-                (Some(Cheat::Teleport), (x, y)) => (x * 1000.0, y * 1000.0 + 1000.0),
-                (Some(Cheat::Nan), _) => (f32::NAN, f32::NAN),
-                (_, intent) => intent,
-            };
+            let (x, y) = mover.next(tick_rate);
             if cheat == Some(Cheat::Flood) {
                 session.send_chat("flood");
             }
             if let Some(line) = chat.due(start.elapsed().as_secs_f32(), behaviour.chat_rate) {
                 session.send_chat(&line);
             }
-            if let Err(e) = session.send_input(x, y) {
+            // The honest path checks input before sending; the input
+            // cheats send what no honest client would.
+            let sent = match cheat {
+                Some(Cheat::Teleport) => session.send_raw_input(x * 1000.0, y * 1000.0 + 1000.0),
+                Some(Cheat::Nan) => session.send_raw_input(f32::NAN, f32::NAN),
+                _ => session.send_input(x, y),
+            };
+            if let Err(e) = sent {
                 summary.error = Some(e.to_string());
                 break;
             }
@@ -206,6 +214,12 @@ pub fn run(
         let world = &session.world;
         if world.server_tick != seen_tick {
             seen_tick = world.server_tick;
+            if let Some(own) = world.own_state() {
+                if let Some(last) = last_own {
+                    summary.path_length += last.distance(own.pos);
+                }
+                last_own = Some(own.pos);
+            }
             summary.max_entities = summary.max_entities.max(world.entities.len());
             for (id, name) in &world.names {
                 if Some(*id) == world.own_entity {
@@ -275,6 +289,7 @@ pub fn failed(error: &SessionError) -> Summary {
         max_entities: 0,
         start_position: None,
         own_position: None,
+        path_length: 0.0,
         score: 0,
         mispredictions: Mispredictions { count: 0, max_distance: 0.0 },
         max_extrapolating_ms: 0.0,

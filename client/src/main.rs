@@ -33,7 +33,7 @@ struct Args {
     /// No window: scripted movement and JSON stats on stdout.
     #[arg(long)]
     headless: bool,
-    /// Headless movement pattern: random, circle, line or idle.
+    /// Headless movement pattern: random, circle, line, diagonal or idle.
     #[arg(long, default_value = "random")]
     moves: Moves,
     /// Misbehave on purpose (headless): speed:FACTOR, teleport, nan or flood.

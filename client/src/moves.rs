@@ -13,6 +13,9 @@ pub enum Moves {
     Idle,
     /// Walk right in a straight line.
     Line,
+    /// Back and forth along the down-right diagonal, 2 s each way, as raw
+    /// (±1, ±1): two keys held, as a keyboard gives it.
+    Diagonal,
 }
 
 impl FromStr for Moves {
@@ -24,7 +27,8 @@ impl FromStr for Moves {
             "circle" => Ok(Moves::Circle),
             "idle" => Ok(Moves::Idle),
             "line" => Ok(Moves::Line),
-            other => Err(format!("unknown movement '{other}' (expected random, circle, line or idle)")),
+            "diagonal" => Ok(Moves::Diagonal),
+            other => Err(format!("unknown movement '{other}' (expected random, circle, line, diagonal or idle)")),
         }
     }
 }
@@ -89,6 +93,8 @@ impl Mover {
         match self.moves {
             Moves::Idle => (0.0, 0.0),
             Moves::Line => (1.0, 0.0),
+            Moves::Diagonal if ((t / 2.0) as u64).is_multiple_of(2) => (1.0, 1.0),
+            Moves::Diagonal => (-1.0, -1.0),
             Moves::Circle => (t.cos(), t.sin()),
             Moves::Random => {
                 if self.tick % rate == 1 {

@@ -185,8 +185,20 @@ impl Session {
     }
 
     /// Sends this tick's input (with the previous few repeated) and applies
-    /// it to the own avatar's prediction at once.
+    /// it to the own avatar's prediction at once. Raw input (two keys give
+    /// (1, 1)) goes through the shared [`Intent::check`] first, so the
+    /// server gets a direction it accepts as is and the prediction applies
+    /// exactly what the server will; input the rule refuses is sent as
+    /// standing still.
     pub fn send_input(&mut self, move_x: f32, move_y: f32) -> Result<(), SessionError> {
+        let wire = Intent::new(move_x, move_y).vector();
+        self.send_raw_input(wire.x, wire.y)
+    }
+
+    /// Sends the values as given, unchecked (the headless cheat modes use
+    /// this to test the server). The prediction applies what the server's
+    /// check will make of them.
+    pub fn send_raw_input(&mut self, move_x: f32, move_y: f32) -> Result<(), SessionError> {
         let now = self.started.elapsed().as_secs_f64();
         let tick = self.clock.server_tick_now(now).map_or(self.world.server_tick, |t| t.max(0.0) as u32);
         let cmd = InputCmd { seq: self.next_seq, tick, move_x, move_y };

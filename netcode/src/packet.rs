@@ -113,6 +113,51 @@ pub enum Refused {
     UnknownSender,
 }
 
+impl Refused {
+    /// Every reason, in declaration order ([`Refused::index`] indexes it).
+    pub const ALL: [Refused; 14] = [
+        Refused::Size,
+        Refused::Prefix,
+        Refused::Length,
+        Refused::Version,
+        Refused::ProtocolId,
+        Refused::Expired,
+        Refused::Forged,
+        Refused::Replayed,
+        Refused::NotInHostList,
+        Refused::AlreadyConnected,
+        Refused::TokenReused,
+        Refused::PendingFull,
+        Refused::OutOfPhase,
+        Refused::UnknownSender,
+    ];
+
+    /// Position in [`Refused::ALL`], for counters kept in an array.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// A short snake_case name, for metric labels and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Refused::Size => "size",
+            Refused::Prefix => "prefix",
+            Refused::Length => "length",
+            Refused::Version => "version",
+            Refused::ProtocolId => "protocol_id",
+            Refused::Expired => "expired",
+            Refused::Forged => "forged",
+            Refused::Replayed => "replayed",
+            Refused::NotInHostList => "not_in_host_list",
+            Refused::AlreadyConnected => "already_connected",
+            Refused::TokenReused => "token_reused",
+            Refused::PendingFull => "pending_full",
+            Refused::OutOfPhase => "out_of_phase",
+            Refused::UnknownSender => "unknown_sender",
+        }
+    }
+}
+
 /// The readable header of an encrypted packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header {
@@ -289,6 +334,15 @@ pub fn read_keep_alive(body: &[u8]) -> Option<(u32, u32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_refusal_has_its_own_index_and_name() {
+        for (i, refused) in Refused::ALL.iter().enumerate() {
+            assert_eq!(refused.index(), i, "{refused:?}");
+        }
+        let names: std::collections::HashSet<_> = Refused::ALL.iter().map(|r| r.name()).collect();
+        assert_eq!(names.len(), Refused::ALL.len());
+    }
 
     #[test]
     fn every_prefix_byte_is_classified_without_panicking() {

@@ -73,6 +73,12 @@ pub enum ServerEvent<'a> {
         addr: SocketAddr,
         /// The token's user data.
         user_data: Box<[u8; USER_DATA_BYTES]>,
+        /// The address of an older connection of the same client id that
+        /// this one replaced (closed with disconnect packets): a newer
+        /// token proves a newer login, and the old connection is most
+        /// likely a client that left without a goodbye and is still
+        /// timing out.
+        replaced: Option<SocketAddr>,
     },
     /// A payload arrived from a connected client.
     Payload {
@@ -346,13 +352,15 @@ impl Server {
         if !token.server_addresses.iter().any(|a| self.public_addresses.contains(a)) {
             return Err(Refused::NotInHostList);
         }
-        if self.by_id.contains_key(&token.client_id) {
-            return Err(Refused::AlreadyConnected);
-        }
+        // A client id connected from another address is not refused: the
+        // handshake goes on, and a valid response replaces that connection
+        // (see `on_response`). The same token from another address is
+        // refused below.
+        let replaces = self.by_id.contains_key(&token.client_id);
         let mut mac = [0u8; MAC_BYTES];
         mac.copy_from_slice(&request.private_data[PRIVATE_TOKEN_BYTES - MAC_BYTES..]);
         self.remember_token(now, mac, addr, request.expire_timestamp)?;
-        if self.by_id.len() >= self.slots.len() {
+        if !replaces && self.by_id.len() >= self.slots.len() {
             let sequence = self.next_global();
             emit(&mut self.out, send, addr, Kind::Denied, sequence, &[], self.protocol_id, &token.server_to_client_key);
             return Ok(());
@@ -427,10 +435,13 @@ impl Server {
         if challenge.client_id != pending.client_id {
             return Err(Refused::Forged);
         }
-        if self.by_id.contains_key(&challenge.client_id) {
-            return Err(Refused::AlreadyConnected);
-        }
         let Some(pending) = self.pending.remove(&addr) else { return Err(Refused::UnknownSender) };
+        // The response proves this sender holds the keys of a token newer
+        // than the connected one's: the newer session wins.
+        let replaced = match self.by_id.get(&pending.client_id) {
+            Some(&old) => self.close(old, &mut *send),
+            None => None,
+        };
         let Some(slot) = self.slots.iter().position(Option::is_none) else {
             let sequence = self.next_global();
             emit(&mut self.out, send, addr, Kind::Denied, sequence, &[], self.protocol_id, &pending.send_key);
@@ -459,6 +470,7 @@ impl Server {
             client_id: pending.client_id,
             addr,
             user_data: Box::new(challenge.user_data),
+            replaced,
         }))
     }
 
@@ -530,6 +542,11 @@ impl Server {
     /// Closes a connection, telling the client with redundant disconnect packets.
     pub fn disconnect(&mut self, client_id: u64, send: Sink<'_>) -> Option<SocketAddr> {
         let slot = *self.by_id.get(&client_id)?;
+        self.close(slot, send)
+    }
+
+    /// Frees `slot`, sending its client redundant disconnect packets.
+    fn close(&mut self, slot: usize, send: Sink<'_>) -> Option<SocketAddr> {
         let mut conn = self.free(slot)?;
         for _ in 0..DISCONNECT_COPIES {
             emit(

@@ -38,7 +38,7 @@ fn token(client_id: u64) -> ConnectToken {
 #[derive(Debug, PartialEq, Eq)]
 enum Seen {
     Nothing,
-    Connected(u64),
+    Connected(u64, Option<SocketAddr>),
     Payload(u64, Vec<u8>),
     Left(u64, Departure),
 }
@@ -49,6 +49,8 @@ type Sent = Vec<(SocketAddr, Vec<u8>)>;
 struct Rig {
     server: Server,
     now: Duration,
+    /// Datagrams the server sent to others than the sender it was answering.
+    elsewhere: Sent,
 }
 
 impl Rig {
@@ -59,22 +61,26 @@ impl Rig {
             public_addresses: vec![server_addr()],
             private_key: KEY,
         });
-        Self { server, now: T0 }
+        Self { server, now: T0, elsewhere: Vec::new() }
     }
 
     /// Feeds one datagram; returns the outcome and the server's replies.
     fn feed(&mut self, from: SocketAddr, datagram: &[u8]) -> (Result<Seen, Refused>, Vec<Vec<u8>>) {
         let mut replies = Vec::new();
         let mut bytes = datagram.to_vec();
+        let elsewhere = &mut self.elsewhere;
         let seen = self
             .server
             .process(self.now, from, &mut bytes, &mut |to, b| {
-                assert_eq!(to, from, "replies go to the sender");
-                replies.push(b.to_vec())
+                if to == from {
+                    replies.push(b.to_vec());
+                } else {
+                    elsewhere.push((to, b.to_vec()));
+                }
             })
             .map(|event| match event {
                 None => Seen::Nothing,
-                Some(ServerEvent::Connected { client_id, .. }) => Seen::Connected(client_id),
+                Some(ServerEvent::Connected { client_id, replaced, .. }) => Seen::Connected(client_id, replaced),
                 Some(ServerEvent::Payload { client_id, payload }) => Seen::Payload(client_id, payload.to_vec()),
                 Some(ServerEvent::Disconnected { client_id, reason, .. }) => Seen::Left(client_id, reason),
             });
@@ -202,16 +208,50 @@ fn a_request_for_another_server_is_ignored() {
 }
 
 #[test]
-fn a_request_from_a_connected_client_id_or_address_is_ignored() {
+fn a_request_from_a_connected_address_is_ignored() {
     let mut rig = Rig::new(4);
     let mut client = Client::new(token(1), rig.now);
     rig.connect(&mut client, addr(1), |_| false);
-    let same_id = rig.request(token(1));
-    let (seen, replies) = rig.feed(addr(2), &same_id);
-    assert_eq!((seen, replies.len()), (Err(Refused::AlreadyConnected), 0));
     let same_addr = rig.request(token(2));
     let (seen, replies) = rig.feed(addr(1), &same_addr);
     assert_eq!((seen, replies.len()), (Err(Refused::AlreadyConnected), 0));
+}
+
+// Deviation from the standard, which ignores a request whose client id is
+// connected: a newer token for a connected client id (a fresh login) is
+// challenged, and its response replaces the older connection. A client
+// that came back before its old connection timed out must get in.
+#[test]
+fn a_newer_token_for_a_connected_client_id_is_challenged_even_when_full() {
+    let mut rig = Rig::new(1);
+    let mut client = Client::new(token(1), rig.now);
+    rig.connect(&mut client, addr(1), |_| false);
+    let newer = rig.request(token(1));
+    let (seen, replies) = rig.feed(addr(2), &newer);
+    assert_eq!(seen, Ok(Seen::Nothing));
+    assert_eq!(replies.iter().map(|r| kind(r)).collect::<Vec<_>>(), [Kind::Challenge], "not denied: it replaces");
+    assert_eq!(rig.server.connected(), 1, "the old connection stays until the response proves the new one");
+}
+
+#[test]
+fn a_response_for_a_client_id_connected_elsewhere_replaces_that_connection() {
+    let mut rig = Rig::new(4);
+    let mut a = Client::new(token(1), rig.now);
+    let mut b = Client::new(token(1), rig.now);
+    let out = challenge_both_connect_a(&mut rig, &mut a, &mut b);
+    let (seen, replies) = rig.feed(addr(2), &out[0]);
+    assert_eq!(seen, Ok(Seen::Connected(1, Some(addr(1)))));
+    assert_eq!(replies.iter().map(|r| kind(r)).collect::<Vec<_>>(), [Kind::KeepAlive]);
+    assert_eq!((rig.server.connected(), rig.server.client_addr(1)), (1, Some(addr(2))));
+    // The older connection is told, with the redundant disconnect packets.
+    let told: Vec<Vec<u8>> = rig.elsewhere.drain(..).filter(|(to, _)| *to == addr(1)).map(|(_, d)| d).collect();
+    assert_eq!(told.len(), DISCONNECT_COPIES);
+    for mut d in told {
+        let _ = a.process(rig.now, &mut d);
+    }
+    assert_eq!(a.state(), ClientState::Disconnected(DisconnectReason::ClosedByServer));
+    b.process(rig.now, &mut replies[0].clone()).unwrap();
+    assert!(b.is_connected());
 }
 
 #[test]
@@ -331,16 +371,6 @@ fn challenge_both_connect_a(rig: &mut Rig, a: &mut Client, b: &mut Client) -> Ve
     let mut out = Vec::new();
     b.update(rig.now, &mut |_, d| out.push(d.to_vec()));
     out
-}
-
-#[test]
-fn a_response_for_a_client_id_already_connected_is_ignored() {
-    let mut rig = Rig::new(4);
-    let mut a = Client::new(token(1), rig.now);
-    let mut b = Client::new(token(1), rig.now);
-    let out = challenge_both_connect_a(&mut rig, &mut a, &mut b);
-    let (seen, replies) = rig.feed(addr(2), &out[0]);
-    assert_eq!((seen, replies.len()), (Err(Refused::AlreadyConnected), 0));
 }
 
 #[test]

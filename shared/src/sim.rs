@@ -62,6 +62,30 @@ pub struct Body {
     pub vel: Vec2,
 }
 
+/// Longest raw intent read as a direction. Two keys held at once give
+/// (1, 1), a stick with a square gate up to the same √2; anything longer
+/// comes from no input device (see [`Intent::check`]).
+pub const MAX_RAW_INTENT: f32 = 2.0;
+
+/// Slack over unit length that still counts as unit length: a vector
+/// normalised in `f32` can come out a few ulps long, and normalising it
+/// again must not change its bits (the client predicts with what it sends).
+const UNIT_SLACK: f32 = 1e-6;
+
+/// What [`Intent::check`] made of a raw movement input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntentVerdict {
+    /// A direction: used as is, or clamped to unit length (no speed gain).
+    Accepted,
+    /// Finite but longer than [`MAX_RAW_INTENT`]: no device sends that
+    /// (the `teleport` cheat does). Refused as standing still and flagged,
+    /// but harmless, so it never gets the sender dropped.
+    Implausible,
+    /// NaN or infinite: refused as standing still; repeated, the sender is
+    /// dropped.
+    NonFinite,
+}
+
 /// A movement intent, already validated: finite, length at most 1.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Intent(Vec2);
@@ -70,15 +94,33 @@ impl Intent {
     /// No movement.
     pub const IDLE: Intent = Intent(Vec2::ZERO);
 
-    /// Sanitises raw input: non-finite values become zero, and the vector is
-    /// clamped to unit length so diagonal or oversized input is no faster.
-    pub fn new(x: f32, y: f32) -> Self {
+    /// The one rule for raw movement input, used by the client before it
+    /// predicts and sends and by the server on what arrives:
+    ///
+    /// - a finite vector up to [`MAX_RAW_INTENT`] long is a direction,
+    ///   clamped to unit length (a diagonal is no faster);
+    /// - a longer finite vector is [`IntentVerdict::Implausible`];
+    /// - NaN or infinity is [`IntentVerdict::NonFinite`].
+    ///
+    /// Refused input is [`Intent::IDLE`]. The rule is idempotent:
+    /// checking an accepted intent's own vector gives it back bit for bit,
+    /// so what the client predicts with is exactly what the server applies.
+    pub fn check(x: f32, y: f32) -> (Intent, IntentVerdict) {
         let v = Vec2::new(x, y);
         if !v.is_finite() {
-            return Self::IDLE;
+            return (Self::IDLE, IntentVerdict::NonFinite);
         }
         let len = v.length();
-        if len > 1.0 { Intent(Vec2::new(x / len, y / len)) } else { Intent(v) }
+        if len > MAX_RAW_INTENT {
+            return (Self::IDLE, IntentVerdict::Implausible);
+        }
+        let intent = if len > 1.0 + UNIT_SLACK { Intent(Vec2::new(x / len, y / len)) } else { Intent(v) };
+        (intent, IntentVerdict::Accepted)
+    }
+
+    /// [`Intent::check`] without the verdict.
+    pub fn new(x: f32, y: f32) -> Self {
+        Self::check(x, y).0
     }
 
     /// The clamped direction vector.
@@ -129,19 +171,44 @@ mod tests {
     }
 
     #[test]
-    fn speed_never_exceeds_the_limit_even_with_oversized_input() {
+    fn a_diagonal_is_no_faster_than_a_straight_line() {
         let mut body = Body { pos: Vec2::new(1000.0, 1000.0), vel: Vec2::ZERO };
         for _ in 0..60 {
-            body = step(body, Intent::new(50.0, 50.0), DT);
+            body = step(body, Intent::new(1.0, 1.0), DT);
             assert!(body.vel.length() <= MAX_SPEED * 1.0001, "{:?}", body.vel);
         }
         assert!((body.vel.length() - MAX_SPEED).abs() < 0.01);
+        assert_eq!(body.vel.x, body.vel.y, "along the diagonal");
     }
 
     #[test]
-    fn non_finite_input_is_idle() {
-        assert_eq!(Intent::new(f32::NAN, 1.0), Intent::IDLE);
-        assert_eq!(Intent::new(f32::INFINITY, 0.0), Intent::IDLE);
+    fn the_intent_rule() {
+        let accepted = |x: f32, y: f32| {
+            let (intent, verdict) = Intent::check(x, y);
+            assert_eq!(verdict, IntentVerdict::Accepted, "({x}, {y})");
+            intent.vector()
+        };
+        assert_eq!(accepted(0.3, -0.4), Vec2::new(0.3, -0.4), "short vectors are kept");
+        let d = accepted(1.0, 1.0);
+        assert!((d.length() - 1.0).abs() < 1e-6 && d.x == d.y, "{d:?}");
+        assert_eq!(accepted(0.9, 0.9), d, "any diagonal of the same direction is the same intent");
+        assert!((accepted(-1.4, 1.4).length() - 1.0).abs() < 1e-6);
+        assert_eq!(Intent::check(1000.0, 2000.0), (Intent::IDLE, IntentVerdict::Implausible));
+        assert_eq!(Intent::check(f32::NAN, 1.0), (Intent::IDLE, IntentVerdict::NonFinite));
+        assert_eq!(Intent::check(f32::INFINITY, 0.0), (Intent::IDLE, IntentVerdict::NonFinite));
+        assert_eq!(Intent::check(f32::MAX, f32::MAX), (Intent::IDLE, IntentVerdict::Implausible));
+    }
+
+    proptest::proptest! {
+        /// What the client sends after checking, the server's check gives
+        /// back bit for bit: prediction and server apply the same intent.
+        #[test]
+        fn the_rule_is_idempotent(x in -2.0f32..2.0, y in -2.0f32..2.0) {
+            let (first, _) = Intent::check(x, y);
+            let again = Intent::check(first.vector().x, first.vector().y);
+            proptest::prop_assert_eq!(again, (first, IntentVerdict::Accepted));
+            proptest::prop_assert!(first.vector().length() <= 1.0 + UNIT_SLACK);
+        }
     }
 
     #[test]

@@ -50,6 +50,18 @@ fn histogram(encoder: &mut DescriptorEncoder, name: &str, help: &str, h: &Histog
     )
 }
 
+/// One counter per netcode refusal reason, labelled `reason`.
+fn encode_by_reason(
+    mut family: prometheus_client::encoding::MetricEncoder<'_>,
+    counts: &[std::sync::atomic::AtomicU64],
+) -> Result<(), std::fmt::Error> {
+    for (reason, count) in tickforge_netcode::Refused::ALL.iter().zip(counts) {
+        let labels = [("reason", reason.name())];
+        ConstCounter::new(count.load(Ordering::Relaxed)).encode(family.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
 impl Collector for Exporter {
     fn encode(&self, mut e: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let t = &self.tick;
@@ -102,6 +114,19 @@ impl Collector for Exporter {
             "tickforge_datagrams_over_budget",
             "Datagrams left for a later tick by the receive budget.",
             load(&t.over_budget),
+        )?;
+        let refused = e.encode_descriptor(
+            "tickforge_handshake_refused",
+            "Connection requests and challenge responses left unanswered, by reason.",
+            None,
+            MetricType::Counter,
+        )?;
+        encode_by_reason(refused, &t.handshake_refused)?;
+        counter(
+            &mut e,
+            "tickforge_connections_replaced",
+            "Connections replaced by a newer connection of the same account.",
+            load(&t.connections_replaced),
         )?;
         let a = &self.auth;
         counter(&mut e, "tickforge_logins_ok", "Successful logins.", load(&a.logins_ok))?;

@@ -103,5 +103,9 @@ pub fn publish(
     metrics.0.bad_datagrams.store(transport.bad_datagrams, Ordering::Relaxed);
     metrics.0.bad_payloads.store(transport.bad_payloads, Ordering::Relaxed);
     metrics.0.over_budget.store(transport.over_budget, Ordering::Relaxed);
+    for (counter, value) in metrics.0.handshake_refused.iter().zip(transport.handshake_refused) {
+        counter.store(value, Ordering::Relaxed);
+    }
+    metrics.0.connections_replaced.store(transport.replaced, Ordering::Relaxed);
     live.0.try_publish(&mut rows);
 }

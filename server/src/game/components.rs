@@ -157,8 +157,12 @@ impl InputQueue {
 /// How a player has behaved: inputs and chat the server had to refuse.
 #[derive(Debug, Clone, Component)]
 pub struct Conduct {
-    /// Inputs with non-finite or out-of-range values (replaced by "stand still").
+    /// Inputs with NaN or infinite values (replaced by "stand still";
+    /// past [`Conduct::MAX_INVALID_INPUTS`] the client is dropped).
     pub invalid_inputs: u32,
+    /// Finite inputs longer than any device sends (replaced by "stand
+    /// still" and flagged, never a reason to drop the client).
+    pub implausible_inputs: u32,
     /// Inputs discarded because the client sent faster than real time.
     pub excess_inputs: u32,
     /// Chat lines dropped by the rate limit.
@@ -169,7 +173,13 @@ pub struct Conduct {
 
 impl Default for Conduct {
     fn default() -> Self {
-        Self { invalid_inputs: 0, excess_inputs: 0, chat_dropped: 0, chat_tokens: Self::CHAT_BURST }
+        Self {
+            invalid_inputs: 0,
+            implausible_inputs: 0,
+            excess_inputs: 0,
+            chat_dropped: 0,
+            chat_tokens: Self::CHAT_BURST,
+        }
     }
 }
 
@@ -178,12 +188,12 @@ impl Conduct {
     pub const CHAT_RATE: f32 = 2.0;
     /// Chat lines allowed in a burst.
     pub const CHAT_BURST: f32 = 5.0;
-    /// Invalid inputs tolerated before the client is dropped.
+    /// Non-finite inputs tolerated before the client is dropped.
     pub const MAX_INVALID_INPUTS: u32 = 300;
 
     /// Everything refused so far.
     pub fn flags(&self) -> u32 {
-        self.invalid_inputs + self.excess_inputs + self.chat_dropped
+        self.invalid_inputs + self.implausible_inputs + self.excess_inputs + self.chat_dropped
     }
 }
 

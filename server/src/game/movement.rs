@@ -2,8 +2,8 @@
 //! shared `sim::step`, so the client's prediction runs the same code.
 
 use bevy_ecs::prelude::*;
-use tickforge_shared::protocol::{ClientMessage, MAX_INPUTS_PER_MESSAGE};
-use tickforge_shared::sim::{self, Intent, Vec2};
+use tickforge_shared::protocol::{ClientMessage, InputCmd, MAX_INPUTS_PER_MESSAGE};
+use tickforge_shared::sim::{self, Intent, IntentVerdict, Vec2};
 
 use super::NetIds;
 use super::components::{ClientView, Conduct, InputQueue, Kinematics, Npc};
@@ -43,24 +43,24 @@ pub fn queue_inputs(
             view.acked = Some(*ack_tick);
         }
         for cmd in inputs {
-            let mut cmd = *cmd;
-            // Intents are directions of length at most 1; anything else
-            // (NaN, infinities, huge values) is refused as "stand still".
-            let valid = cmd.move_x.is_finite() && cmd.move_y.is_finite() && cmd.move_x.hypot(cmd.move_y) <= 1.0 + 1e-3;
-            if !valid {
-                cmd.move_x = 0.0;
-                cmd.move_y = 0.0;
-            }
+            // The shared rule: directions are clamped to unit length; what
+            // no device sends is refused as "stand still" and flagged.
+            let (intent, verdict) = Intent::check(cmd.move_x, cmd.move_y);
+            let cmd = InputCmd { move_x: intent.vector().x, move_y: intent.vector().y, ..*cmd };
             let before = queue.newest();
             let discarded = queue.push(cmd);
             // Count each refused input once (redundant copies repeat it).
-            if !valid && cmd.seq > before {
-                conduct.invalid_inputs += 1;
+            if cmd.seq > before {
+                match verdict {
+                    IntentVerdict::Accepted => {}
+                    IntentVerdict::Implausible => conduct.implausible_inputs += 1,
+                    IntentVerdict::NonFinite => conduct.invalid_inputs += 1,
+                }
             }
             conduct.excess_inputs += discarded;
         }
         if conduct.invalid_inputs > Conduct::MAX_INVALID_INPUTS {
-            tracing::warn!(client = client.0, "dropping client after repeated invalid inputs");
+            tracing::warn!(client = client.0, "dropping client after repeated non-finite inputs");
             conduct.invalid_inputs = 0;
             net.kick(*client, "invalid input");
         }

@@ -169,8 +169,13 @@ impl NetServer {
                 ServerEvent::ClientConnected { client_id } => self.admit(client_id, events),
                 ServerEvent::ClientDisconnected { client_id, reason } => {
                     let client = ClientKey(client_id);
+                    let reason = if self.transport.was_replaced(client_id) {
+                        "replaced by a newer connection".to_owned()
+                    } else {
+                        reason.to_string()
+                    };
                     if self.clients.remove(&client).is_some() {
-                        events.push(NetEvent::Disconnected { client, reason: reason.to_string() });
+                        events.push(NetEvent::Disconnected { client, reason });
                     }
                 }
             }

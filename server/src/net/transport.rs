@@ -14,7 +14,8 @@ use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use renet::RenetServer;
-use tickforge_netcode::{MAX_PACKET_BYTES, Server, ServerConfig, ServerEvent, USER_DATA_BYTES};
+use tickforge_netcode::packet::{self, Kind};
+use tickforge_netcode::{MAX_PACKET_BYTES, Refused, Server, ServerConfig, ServerEvent, USER_DATA_BYTES};
 
 use super::guard;
 
@@ -33,6 +34,11 @@ pub struct TransportStats {
     /// Datagrams the netcode layer ignored (malformed, forged, replayed,
     /// out of phase, from unknown senders).
     pub bad_datagrams: u64,
+    /// Connection requests and challenge responses left unanswered, by
+    /// reason (indexed by [`Refused::index`]).
+    pub handshake_refused: [u64; Refused::ALL.len()],
+    /// Connections replaced by a newer connection of the same client id.
+    pub replaced: u64,
     /// Decrypted payloads refused by the payload check.
     pub bad_payloads: u64,
     /// Datagrams skipped because their sender used up its share of a tick.
@@ -55,6 +61,8 @@ pub struct Transport {
     buffer: Box<[u8; MAX_PACKET_BYTES]>,
     per_addr: HashMap<SocketAddr, (u32, usize)>,
     departed: Vec<(u64, SocketAddr, tickforge_netcode::server::Departure)>,
+    /// Client ids whose connection was replaced during the last update.
+    replaced: Vec<u64>,
     stats: TransportStats,
 }
 
@@ -88,6 +96,7 @@ impl Transport {
             buffer: Box::new([0; MAX_PACKET_BYTES]),
             per_addr: HashMap::new(),
             departed: Vec::new(),
+            replaced: Vec::new(),
             stats: TransportStats::default(),
         })
     }
@@ -102,6 +111,12 @@ impl Transport {
         self.netcode.user_data(client_id)
     }
 
+    /// Whether `client_id`'s connection was replaced by a newer one during
+    /// the last update (its departure is not a real goodbye).
+    pub fn was_replaced(&self, client_id: u64) -> bool {
+        self.replaced.contains(&client_id)
+    }
+
     /// A connected client's address.
     pub fn client_addr(&self, client_id: u64) -> Option<SocketAddr> {
         self.netcode.client_addr(client_id)
@@ -113,6 +128,7 @@ impl Transport {
         let now = unix_now();
         let mut send = sender(&self.socket);
         self.per_addr.clear();
+        self.replaced.clear();
         let (mut packets, mut bytes) = (0usize, 0usize);
         while packets < RECV_PACKETS && bytes < RECV_BYTES {
             let (len, addr) = match self.socket.recv_from(&mut self.buffer[..]) {
@@ -130,9 +146,19 @@ impl Transport {
                 self.stats.over_budget += 1;
                 continue;
             }
+            let handshake =
+                matches!(packet::header(&self.buffer[..len]).map(|h| h.kind), Ok(Kind::Request | Kind::Response));
             match self.netcode.process(now, addr, &mut self.buffer[..len], &mut send) {
                 Ok(None) => {}
-                Ok(Some(ServerEvent::Connected { client_id, .. })) => renet.add_connection(client_id),
+                Ok(Some(ServerEvent::Connected { client_id, replaced, .. })) => {
+                    if let Some(old) = replaced {
+                        tracing::info!(client = client_id, peer = %addr, old_peer = %old, "a newer connection replaces the older one");
+                        self.stats.replaced += 1;
+                        self.replaced.push(client_id);
+                        renet.remove_connection(client_id);
+                    }
+                    renet.add_connection(client_id);
+                }
                 Ok(Some(ServerEvent::Payload { client_id, payload })) => match guard::payload(payload) {
                     Ok(()) => {
                         let _ = renet.process_packet_from(payload, client_id);
@@ -143,6 +169,11 @@ impl Transport {
                     }
                 },
                 Ok(Some(ServerEvent::Disconnected { client_id, .. })) => renet.remove_connection(client_id),
+                Err(refused) if handshake => {
+                    self.stats.bad_datagrams += 1;
+                    self.stats.handshake_refused[refused.index()] += 1;
+                    tracing::debug!(peer = %addr, reason = refused.name(), "connection handshake packet refused");
+                }
                 Err(refused) => {
                     self.stats.bad_datagrams += 1;
                     tracing::trace!(%addr, %refused, "datagram ignored");

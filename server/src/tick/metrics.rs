@@ -54,6 +54,11 @@ pub struct TickMetrics {
     pub bad_payloads: AtomicU64,
     /// Datagrams skipped by the per-tick receive budget.
     pub over_budget: AtomicU64,
+    /// Connection requests and responses left unanswered, by netcode
+    /// refusal reason (indexed by `tickforge_netcode::Refused::index`).
+    pub handshake_refused: [AtomicU64; tickforge_netcode::Refused::ALL.len()],
+    /// Connections replaced by a newer one of the same account.
+    pub connections_replaced: AtomicU64,
     /// Times the store queue was full and writes waited in the tick's outbox.
     pub store_backpressure: AtomicU64,
     /// Writes waiting in the tick's outbox.
