@@ -93,6 +93,7 @@ bots_duration=$(( ramp + duration + 5 ))
 "$bin/tickforge-client" --server "$api" --bots "$players" --bot-prefix "load" \
     --moves random --chat-rate "$chat_rate" --duration "$bots_duration" >"$data/bots.jsonl" 2>"$data/bots.log" &
 bots=$!
+bots_start=$(date +%s.%N)
 ramp_start=$(date +%s)
 while [ "$(status | jq .players)" -lt "$players" ] && [ $(( $(date +%s) - ramp_start )) -lt "$ramp" ]; do sleep 1; done
 connected_at_start=$(status | jq .players)
@@ -101,7 +102,8 @@ echo "loadtest $scenario: $connected_at_start/$players players connected after $
 window_start=$(date +%s.%N)
 cpu_start=$(cpu_ticks)
 bots_cpu_start=$(cpu_ticks "$bots")
-reliable_start=$(metric tickforge_reliable_messages_sent_total)
+reliable_queued_start=$(metric tickforge_reliable_messages_sent_total)
+chat_dropped_start=$(metric tickforge_chat_dropped_total)
 : >"$data/ticks.jsonl"
 storm_codes="" storm_rate=0 before="" during=""
 sample_ticks() { status | jq -c '.tick_ms_10s + {overruns, skipped_ticks, players}' >>"$data/ticks.jsonl"; }
@@ -139,7 +141,8 @@ cpu_end=$(cpu_ticks)
 bots_cpu_end=$(cpu_ticks "$bots")
 window_end=$(date +%s.%N)
 rss_end=$(rss_kib)
-reliable_end=$(metric tickforge_reliable_messages_sent_total)
+reliable_queued_end=$(metric tickforge_reliable_messages_sent_total)
+chat_dropped_end=$(metric tickforge_chat_dropped_total)
 final=$(status)
 wait "$bots" || true
 summary=$(tail -n 1 "$data/bots.jsonl")
@@ -153,7 +156,9 @@ jq -n \
     --argjson cpu_start "$cpu_start" --argjson cpu_end "$cpu_end" --argjson hz "$hz" \
     --argjson bots_cpu_start "$bots_cpu_start" --argjson bots_cpu_end "$bots_cpu_end" \
     --argjson rss_idle "$rss_idle" --argjson rss_end "$rss_end" \
-    --argjson reliable_start "${reliable_start:-0}" --argjson reliable_end "${reliable_end:-0}" \
+    --argjson reliable_queued_start "${reliable_queued_start:-0}" --argjson reliable_queued_end "${reliable_queued_end:-0}" \
+    --argjson bots_start "$bots_start" --slurpfile bot_seconds "$data/bots.jsonl" \
+    --argjson chat_dropped_start "${chat_dropped_start:-0}" --argjson chat_dropped_end "${chat_dropped_end:-0}" \
     --slurpfile ticks "$data/ticks.jsonl" --argjson final "$final" --argjson bots "$summary" \
     --arg storm_codes "$storm_codes" --argjson storm_rate "$storm_rate" \
     --arg before "$before" --arg during "$during" \
@@ -163,6 +168,14 @@ jq -n \
     ($window_end - $window_start) as $secs
     | (($cpu_end - $cpu_start) / $hz) as $cpu_s
     | ($ticks | map(.p50) | sort) as $p50s
+    # What the bots received in the window: their cumulative count from the
+    # per-second lines nearest the window start and end.
+    | ($bot_seconds | map(select(.summary | not))) as $lines
+    | ($lines | map(select(.t >= ($window_start - $bots_start))) | first) as $first
+    | ($lines | map(select(.t <= ($window_end - $bots_start))) | last) as $last
+    | (if $first != null and $last != null and $last.t > $first.t
+       then {n: ($last.reliable_received - $first.reliable_received), secs: ($last.t - $first.t)}
+       else {n: 0, secs: 1} end) as $received
     | {
         scenario: $scenario, machine: $machine,
         players: $players, connected: $connected, npcs: $npcs, window_s: ($secs | r1),
@@ -188,10 +201,12 @@ jq -n \
       }
     + (if $scenario == "broadcast" then {
         chat_rate: $chat_rate,
-        reliable_messages_delivered: ($reliable_end - $reliable_start),
-        messages_per_s: (($reliable_end - $reliable_start) / $secs | round),
-        server_cpu_us_per_message: (if $reliable_end > $reliable_start then ($cpu_s * 1e6 / ($reliable_end - $reliable_start) | r3) else null end),
-        chat_out_of_order: $bots.chat_out_of_order
+        reliable_messages_received: $received.n,
+        messages_per_s: ($received.n / $received.secs | round),
+        reliable_messages_queued: ($reliable_queued_end - $reliable_queued_start),
+        server_cpu_us_per_message: (if $received.n > 0 then ($cpu_s * 1e6 / ($received.n / $received.secs * $secs) | r3) else null end),
+        chat_out_of_order: $bots.chat_out_of_order,
+        chat_dropped_by_server_limit: ($chat_dropped_end - $chat_dropped_start)
       } else {} end)
     + (if $scenario == "login-storm" then {
         logins: $logins, storm_logins_per_s: $storm_rate, storm_answers: $storm_codes,
@@ -220,9 +235,10 @@ jq -r '
   row("bot logins/s"; .logins_per_s),
   row("mispredictions"; .mispredictions),
   (if .scenario == "broadcast" then
-     row("reliable messages delivered"; "\(.reliable_messages_delivered) (\(.messages_per_s)/s)"),
+     row("reliable messages received"; "\(.reliable_messages_received) (\(.messages_per_s)/s; queued: \(.reliable_messages_queued))"),
      row("server CPU per message"; "\(.server_cpu_us_per_message) µs"),
-     row("chat out of order"; .chat_out_of_order)
+     row("chat out of order (bots)"; .chat_out_of_order),
+     row("chat dropped by the server limit"; .chat_dropped_by_server_limit)
    else empty end),
   (if .scenario == "login-storm" then
      row("storm"; "\(.logins) logins, \(.storm_logins_per_s)/s (\(.storm_answers))"),

@@ -56,6 +56,7 @@ struct Sample {
     chat_sent: u64,
     chat_received: u64,
     chat_out_of_order: u64,
+    reliable_received: u64,
     ended: Option<String>,
 }
 
@@ -82,6 +83,8 @@ pub struct BotsSecond {
     pub bytes_out_per_client: f64,
     /// Own-avatar mispredictions so far, all bots.
     pub mispredictions: u64,
+    /// Reliable messages (chat, notices, roster) received so far, all bots.
+    pub reliable_received: u64,
 }
 
 /// The final line.
@@ -125,6 +128,8 @@ pub struct BotsSummary {
     pub chat_received: u64,
     /// Lines received out of order or after a gap.
     pub chat_out_of_order: u64,
+    /// Reliable messages (chat, notices, roster) received, all bots.
+    pub reliable_messages_received: u64,
     /// Seconds run.
     pub duration_s: f64,
 }
@@ -242,6 +247,7 @@ fn publish(bots: &[Bot], shared: &Shared) {
             chat_sent: bot.chat.sent,
             chat_received: bot.chat.received,
             chat_out_of_order: bot.chat.out_of_order,
+            reliable_received: s.reliable_received(),
             ended: bot.ended.clone(),
         };
     }
@@ -321,6 +327,7 @@ pub fn run(config: &BotsConfig, out: &mut impl Write) -> BotsSummary {
         chat_sent: 0,
         chat_received: 0,
         chat_out_of_order: 0,
+        reliable_messages_received: 0,
         duration_s: 0.0,
     };
     let (mut all_rtt, mut all_snapshots, mut all_entities) = (Vec::new(), Vec::new(), Vec::new());
@@ -381,6 +388,7 @@ pub fn run(config: &BotsConfig, out: &mut impl Write) -> BotsSummary {
                 bytes_in_per_client: (bytes_in / n).round(),
                 bytes_out_per_client: (bytes_out / n).round(),
                 mispredictions: samples.iter().map(|s| s.mispredictions).sum(),
+                reliable_received: samples.iter().map(|s| s.reliable_received).sum(),
             };
             let _ = writeln!(out, "{}", serde_json::to_string(&line).unwrap_or_default());
             let _ = out.flush();
@@ -412,6 +420,7 @@ pub fn run(config: &BotsConfig, out: &mut impl Write) -> BotsSummary {
     summary.chat_sent = samples.iter().map(|s| s.chat_sent).sum();
     summary.chat_received = samples.iter().map(|s| s.chat_received).sum();
     summary.chat_out_of_order = samples.iter().map(|s| s.chat_out_of_order).sum();
+    summary.reliable_messages_received = samples.iter().map(|s| s.reliable_received).sum();
     summary.duration_s = (start.elapsed().as_secs_f64() * 100.0).round() / 100.0;
     summary
 }

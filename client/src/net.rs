@@ -36,6 +36,9 @@ pub struct Connection {
     epoch: Instant,
     /// Payloads that failed to decode (a server bug or corruption).
     pub malformed: u64,
+    /// Messages received on the reliable channel (welcome, roster, chat,
+    /// notices): what was delivered, as load reports count it.
+    pub reliable_received: u64,
 }
 
 impl Drop for Connection {
@@ -77,6 +80,7 @@ impl Connection {
             buffer: Box::new([0; MAX_PACKET_BYTES]),
             epoch: Instant::now(),
             malformed: 0,
+            reliable_received: 0,
         })
     }
 
@@ -92,7 +96,10 @@ impl Connection {
         for channel in [Channel::Reliable, Channel::Snapshot] {
             while let Some(bytes) = self.renet.receive_message(channel) {
                 match codec::decode::<ServerMessage>(&bytes) {
-                    Ok(message) => out.push(message),
+                    Ok(message) => {
+                        self.reliable_received += u64::from(channel == Channel::Reliable);
+                        out.push(message);
+                    }
                     Err(e) => {
                         self.malformed += 1;
                         tracing::warn!(error = %e, "malformed server message");

@@ -269,6 +269,11 @@ impl Session {
         self.conn.rtt_ms()
     }
 
+    /// Messages received on the reliable channel so far.
+    pub fn reliable_received(&self) -> u64 {
+        self.conn.reliable_received
+    }
+
     /// Bytes per second received.
     pub fn bytes_in_per_s(&self) -> f64 {
         self.conn.bytes_in_per_s()

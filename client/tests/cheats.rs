@@ -115,7 +115,7 @@ fn chat_floods_are_rate_limited_and_honest_players_are_not_flagged() {
     let (_, honest_flags) = flags_while_playing(&server, "honest", &["--moves", "random"]);
     assert_eq!(honest_flags, 0, "an honest player is never flagged");
     let (_, flood_flags) = flags_while_playing(&server, "flooder", &["--moves", "idle", "--cheat", "flood"]);
-    // 30 lines a second for about 2 s against 2 a second (burst 5).
+    // 30 lines a second for about 2 s against 2 a second (burst 20).
     assert!(flood_flags > 10, "dropped chat is flagged: {flood_flags}");
 }
 

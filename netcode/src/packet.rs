@@ -96,7 +96,10 @@ pub enum Refused {
     /// This server is not among the token's addresses.
     #[error("server not in the token's address list")]
     NotInHostList,
-    /// The client id or address is already connected.
+    /// A request or response from an address that is already connected:
+    /// a repeat sent before the handshake's keep-alive reached the client.
+    /// (A connected client id at another address is not refused: a newer
+    /// token replaces the older connection.)
     #[error("already connected")]
     AlreadyConnected,
     /// The token was first used from another address.

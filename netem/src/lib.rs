@@ -25,6 +25,10 @@ const MAX_IN_FLIGHT: usize = 65_536;
 const MAX_CLIENTS: usize = 4096;
 /// How often blocked threads look at the stop flag.
 const POLL: Duration = Duration::from_millis(50);
+/// A client's upstream socket (and its thread) goes after the server has
+/// sent it nothing for this long: that client has left. A client that
+/// speaks again gets a new one.
+const IDLE: Duration = Duration::from_secs(30);
 
 /// Counters, readable while the proxy runs.
 #[derive(Debug, Default)]
@@ -90,13 +94,22 @@ struct Shared {
     dice: Mutex<Dice>,
     upstreams: Mutex<HashMap<SocketAddr, Arc<UdpSocket>>>,
     stop: AtomicBool,
+    /// Every datagram toward the server is lost while set.
+    blackout_up: AtomicBool,
+    /// Every datagram toward the clients is lost while set.
+    blackout_down: AtomicBool,
     stats: Stats,
 }
 
 impl Shared {
     /// Decides the fate of one datagram and queues its copies.
     fn schedule(&self, bytes: &[u8], from_client: SocketAddr, to_client: Option<SocketAddr>) {
-        let profile = if to_client.is_some() { &self.down } else { &self.up };
+        let (profile, blackout) =
+            if to_client.is_some() { (&self.down, &self.blackout_down) } else { (&self.up, &self.blackout_up) };
+        if blackout.load(Ordering::Relaxed) {
+            self.stats.lost.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         let now = Instant::now();
         let mut dice = self.dice.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if dice.unit() < profile.loss {
@@ -152,17 +165,27 @@ impl Shared {
             .name("netem-down".into())
             .spawn(move || {
                 let mut buf = [0u8; 2048];
+                let mut last = Instant::now();
                 while !shared.stop.load(Ordering::Relaxed) {
                     if let Ok((len, from)) = reader.recv_from(&mut buf)
                         && from == shared.forward
                     {
+                        last = Instant::now();
                         shared.stats.down_in.fetch_add(1, Ordering::Relaxed);
                         shared.schedule(&buf[..len], client, Some(client));
+                    } else if last.elapsed() > IDLE {
+                        let mut upstreams = shared.upstreams.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                        if upstreams.get(&client).is_some_and(|s| Arc::ptr_eq(s, &reader)) {
+                            upstreams.remove(&client);
+                        }
+                        return;
                     }
                 }
             })
             .ok()?;
-        threads.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(handle);
+        let mut threads = threads.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        threads.retain(|t| !t.is_finished());
+        threads.push(handle);
         Some(socket)
     }
 }
@@ -202,6 +225,8 @@ impl Proxy {
             dice: Mutex::new(Dice(seed | 1)),
             upstreams: Mutex::new(HashMap::new()),
             stop: AtomicBool::new(false),
+            blackout_up: AtomicBool::new(false),
+            blackout_down: AtomicBool::new(false),
             stats: Stats::default(),
         });
         let threads = Arc::new(Mutex::new(Vec::new()));
@@ -229,6 +254,14 @@ impl Proxy {
     /// The address clients should send to.
     pub fn local_addr(&self) -> SocketAddr {
         self.local
+    }
+
+    /// Starts or ends a blackout: while on, every datagram in that
+    /// direction (`up`: toward the server) is lost, as when a link goes
+    /// down for a while.
+    pub fn blackout(&self, up: bool, down: bool) {
+        self.shared.blackout_up.store(up, Ordering::Relaxed);
+        self.shared.blackout_down.store(down, Ordering::Relaxed);
     }
 
     /// Counters so far.

@@ -33,8 +33,10 @@ impl Default for HashParams {
 /// Everything the server needs to start.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Where the database and the private key live.
+    /// Where the private key (and, by default, the SQLite database) live.
     pub data_dir: PathBuf,
+    /// The database; `None`: SQLite at `<data_dir>/tickforge.db`.
+    pub database: Option<crate::store::DatabaseUrl>,
     /// Auth API listen address (port 0 = any free port).
     pub http_addr: SocketAddr,
     /// Admin API and metrics listen address (port 0 = any free port).
@@ -82,6 +84,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             data_dir: PathBuf::from("data"),
+            database: None,
             http_addr: SocketAddr::from(([127, 0, 0, 1], 7000)),
             admin_addr: SocketAddr::from(([127, 0, 0, 1], 7002)),
             admin_token: None,
@@ -127,6 +130,11 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// The database this server uses: `--database`, or SQLite in the data dir.
+    pub fn database_url(&self) -> crate::store::DatabaseUrl {
+        self.database.clone().unwrap_or_else(|| crate::store::DatabaseUrl::in_data_dir(&self.data_dir))
+    }
+
     /// Loopback on free ports with `data_dir`: for tests and embedding.
     pub fn ephemeral(data_dir: impl Into<PathBuf>) -> Self {
         Self {

@@ -127,7 +127,9 @@ impl Server {
             Some(key) => key.clone(),
             None => secrets::PrivateKey::load_or_create(&config.data_dir)?,
         };
-        let store = Store::open(&config.data_dir)?;
+        let database = config.database_url();
+        let store = Store::open(&database)?;
+        tracing::info!(%database, "store open");
 
         let udp = UdpSocket::bind(config.udp_addr).map_err(|source| ServerError::Bind {
             what: "UDP",
@@ -323,8 +325,12 @@ impl Server {
             outbox.push_access(event);
         }
         outbox.drain_blocking();
-        store.shutdown();
+        // In reverse order of start: the HTTP services (started after the
+        // store) finish their requests in flight against a store that is
+        // still open, so a registration is answered only after it
+        // committed; then the store drains its queue and closes.
         side.join();
+        store.shutdown();
         tracing::info!("shutdown complete");
         Ok(())
     }

@@ -15,6 +15,7 @@ use tickforge_server::auth::tls::TlsFiles;
 use tickforge_server::config::HashParams;
 use tickforge_server::game::replicate::ReplicationConfig;
 use tickforge_server::secrets::{AdminToken, PrivateKey};
+use tickforge_server::store::DatabaseUrl;
 use tickforge_server::{Config, Server};
 
 /// Tickforge dedicated server: auth API over HTTP, the world over UDP.
@@ -22,9 +23,14 @@ use tickforge_server::{Config, Server};
 #[derive(Parser)]
 #[command(name = "tickforge-server", version)]
 struct Args {
-    /// Directory for the database and the private key.
+    /// Directory for the private key and (by default) the SQLite database.
     #[arg(long, default_value = "./data")]
     data_dir: PathBuf,
+    /// Database: sqlite://PATH (default: <data-dir>/tickforge.db) or
+    /// postgres://USER:PASSWORD@HOST:PORT/DB. Prefer the environment
+    /// variable when the URL holds a password.
+    #[arg(long, env = "TICKFORGE_DATABASE_URL", hide_env_values = true, value_parser = DatabaseUrl::parse)]
+    database: Option<DatabaseUrl>,
     /// Auth API listen address (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:7000")]
     http: SocketAddr,
@@ -104,9 +110,14 @@ struct Args {
 }
 
 fn main() -> anyhow::Result<()> {
+    // Logs go through a non-blocking writer: a slow or blocked stderr drops
+    // lines (lossy) instead of stalling the tick thread. The guard flushes
+    // what is buffered when main returns.
+    let (log_writer, _log_guard) = tracing_appender::non_blocking(std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
+        .with_writer(log_writer)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let args = Args::parse();
     let private_key = match std::env::var("TICKFORGE_PRIVATE_KEY") {
@@ -115,6 +126,7 @@ fn main() -> anyhow::Result<()> {
     };
     let config = Config {
         data_dir: args.data_dir,
+        database: args.database,
         http_addr: args.http,
         admin_addr: args.admin,
         admin_token: args.admin_token.map(AdminToken::new).transpose().context("--admin-token")?,

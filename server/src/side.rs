@@ -10,6 +10,9 @@ use crate::auth::PeerAddr;
 use crate::auth::tls::TlsListener;
 use crate::shutdown::Shutdown;
 
+/// How long requests in flight may take to finish after the shutdown.
+pub const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// One HTTP service to run: where, what, and whether over TLS.
 #[derive(Debug)]
 pub struct Service {
@@ -57,7 +60,18 @@ impl SideThread {
                 for service in services {
                     tasks.spawn(serve(service, shutdown.clone()));
                 }
-                while tasks.join_next().await.is_some() {}
+                // After the shutdown, requests in flight get a bounded
+                // time to finish; a client holding its connection open
+                // cannot keep the process alive.
+                let drained = async move { while tasks.join_next().await.is_some() {} };
+                let limit = async {
+                    shutdown.wait().await;
+                    tokio::time::sleep(DRAIN_LIMIT).await;
+                };
+                tokio::select! {
+                    () = drained => {}
+                    () = limit => tracing::warn!(limit = ?DRAIN_LIMIT, "HTTP requests still open at shutdown; closing them"),
+                }
             });
         })?;
         Ok(Self { thread: Some(thread) })

@@ -1,5 +1,7 @@
 //! Durability under SIGKILL: acknowledged registrations survive, player
-//! state is at most one save interval old, the database stays intact.
+//! state is at most one save interval old, the database stays intact; and
+//! under SIGTERM, a registration in flight is answered only after it
+//! committed, or refused with a clear error.
 
 mod common;
 
@@ -122,4 +124,55 @@ fn after_sigint_player_state_is_exact_without_any_periodic_save() {
     assert_eq!(saved_state(dir.path()), (pos.x, pos.y, score));
 
     rejoin_finds_alice_at(dir.path(), pos);
+}
+
+#[test]
+fn sigterm_during_a_registration_burst_answers_after_commit_or_refuses_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    // One hash worker: the burst takes about a second to work through, so
+    // most of it is in flight when the signal comes.
+    let server = spawn(dir.path(), &["--hash-workers", "1", "--hash-queue", "64"], &[]);
+    let url = server.http_url.clone();
+    let burst: Vec<_> = (0..24)
+        .map(|i| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let name = format!("late{i}");
+                let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+                let answer = agent.post(format!("{url}/v1/register")).send(creds(&name, PASSWORD));
+                (name, answer.map(|mut r| (r.status().as_u16(), r.body_mut().read_to_string().unwrap_or_default())))
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    server.signal("TERM");
+    let answers: Vec<_> = burst.into_iter().map(|t| t.join().unwrap()).collect();
+    let (exit, logs) = server.wait();
+    assert!(exit.success(), "SIGTERM exits 0: {exit:?}");
+    assert!(!logs.contains("row lost"), "no access-log row lost: {logs}");
+
+    let mut acknowledged = Vec::new();
+    for (name, answer) in &answers {
+        match answer {
+            Ok((201, _)) => acknowledged.push(name.clone()),
+            Ok((503, body)) => assert!(body.contains("shutting down"), "{name}: unclear refusal {body}"),
+            Ok((status, body)) => panic!("{name}: neither committed nor refused clearly: {status} {body}"),
+            // The listener had closed: the client knows it got no answer.
+            Err(_) => {}
+        }
+    }
+    eprintln!("registrations answered 201 around SIGTERM: {} of {}", acknowledged.len(), answers.len());
+    assert!(acknowledged.len() > 6, "registrations in flight at the signal were finished, not dropped");
+    let db = rusqlite::Connection::open(dir.path().join("tickforge.db")).unwrap();
+    for name in &acknowledged {
+        let (accounts, logged): (i64, i64) = db
+            .query_row(
+                "SELECT (SELECT COUNT(*) FROM accounts WHERE username = ?1),
+                        (SELECT COUNT(*) FROM access_log WHERE username = ?1 AND event = 'register')",
+                [name],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((accounts, logged), (1, 1), "{name} was acknowledged: account and its access-log row");
+    }
 }

@@ -60,7 +60,9 @@ fn arena_report_is_complete() {
 fn broadcast_report_is_complete() {
     let report = run(&["broadcast", "--players", "3", "--chat-rate", "2", "--duration", "4"]);
     sane_common(&report, 3);
-    assert!(report["reliable_messages_delivered"].as_u64().is_some_and(|v| v >= 9), "{report}");
+    // 3 senders x 2 lines/s, each line to 3 players, over a window of ~4 s.
+    assert!(report["reliable_messages_received"].as_u64().is_some_and(|v| v >= 18), "{report}");
+    assert!(report["reliable_messages_queued"].as_u64().is_some_and(|v| v >= 18), "{report}");
     assert!(report["server_cpu_us_per_message"].as_f64().is_some_and(|v| v > 0.0));
     assert_eq!(report["chat_out_of_order"], 0, "{report}");
 }

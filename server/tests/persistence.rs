@@ -73,13 +73,14 @@ fn state_is_restored_exactly_after_a_clean_restart() {
 }
 
 #[test]
-fn a_new_account_starts_fresh_and_a_second_connection_is_refused() {
+fn a_new_account_starts_fresh_and_a_newer_connection_replaces_the_older() {
     let dir = tempfile::tempdir().unwrap();
     let server = EmbeddedServer::start(config(dir.path())).unwrap();
-    let alice = join(&server.http_url(), "alice");
+    let mut alice = join(&server.http_url(), "alice");
     assert_eq!(alice.world.score, 0);
-    // The same account cannot be in the world twice: netcode refuses the
-    // second connection while the first is live.
+    // The same account is never in the world twice: a newer login's
+    // connection replaces the older one (which the server closes), as when
+    // a client comes back before its lost connection has timed out.
     let options = tickforge_client::session::LoginOptions {
         server_url: server.http_url(),
         username: "alice".into(),
@@ -88,6 +89,14 @@ fn a_new_account_starts_fresh_and_a_second_connection_is_refused() {
         ca_cert: None,
     };
     let mut twin = tickforge_client::session::Session::login(&options).unwrap();
-    assert!(twin.wait_connected(Duration::from_secs(3)).is_err());
-    drop(alice);
+    twin.wait_connected(Duration::from_secs(10)).expect("the newer connection gets in");
+    assert!(pump_until(&mut alice, Duration::from_secs(5), |s| !s.is_connected()), "the older one is closed");
+    assert!(pump_until(&mut twin, Duration::from_secs(2), |s| s
+        .world
+        .names
+        .values()
+        .filter(|n| *n == "alice")
+        .count()
+        == 1));
+    assert_eq!(twin.world.names.len(), 1, "one avatar: {:?}", twin.world.names);
 }

@@ -26,7 +26,9 @@
 //!    from the previous new id (varint), kind (2 bits), two absolute coordinates.
 //!
 //! So an idle entity costs 1 bit, a moving one 17 bits (24 when the
-//! baseline is several ticks old), a new one about 40.
+//! baseline is several ticks old, 30 for a jump), a new one about 40.
+//! [`SizePlan`] gives these costs exactly, so a sender choosing what fits a
+//! budget counts what [`encode`] will write, bit for bit.
 //! Decoding never panics and never allocates more than [`MAX_ENTITIES`]
 //! entries, whatever the input.
 
@@ -299,6 +301,109 @@ fn read_move(r: &mut BitReader<'_>, from: &Known, predicted: (u16, u16)) -> Resu
     Ok(Known { qx, qy, ..*from })
 }
 
+/// Bits of an unsigned varint as [`BitWriter::write_varint`] writes it:
+/// 8 per started group of 7 value bits.
+pub fn varint_bits(value: u64) -> usize {
+    let significant = (64 - value.leading_zeros()).max(1) as usize;
+    significant.div_ceil(7) * 8
+}
+
+/// Bits [`encode`] spends on a baseline entry that moved from where it was
+/// predicted to `to` (its flag bits included).
+pub fn moved_bits(predicted: (u16, u16), to: (u16, u16)) -> usize {
+    let dx = i32::from(to.0) - i32::from(predicted.0);
+    let dy = i32::from(to.1) - i32::from(predicted.1);
+    if fits(dx, SMALL_BITS) && fits(dy, SMALL_BITS) {
+        2 + 1 + 2 * SMALL_BITS as usize
+    } else if fits(dx, MEDIUM_BITS) && fits(dy, MEDIUM_BITS) {
+        2 + 2 + 2 * MEDIUM_BITS as usize
+    } else {
+        2 + 2 + 2 * COORD_BITS as usize
+    }
+}
+
+/// The exact size of a payload being planned, entry by entry, in the
+/// codec's own cost model (so the planner and [`encode`] can never
+/// disagree). Start with [`SizePlan::new`], then for each baseline entry
+/// call [`SizePlan::keep`], [`SizePlan::remove`] or [`SizePlan::add_move`],
+/// and [`SizePlan::add_fresh`] for each new entity; [`SizePlan::bits`] is
+/// then what `encode` returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SizePlan {
+    bits: usize,
+    /// Ids of the new entities so far, sorted: each is written as a delta
+    /// from the one before it, so a new id's cost depends on its neighbours.
+    fresh: Vec<u32>,
+}
+
+impl SizePlan {
+    /// Bits of a baseline entry at its predicted place.
+    pub const KEPT_BITS: usize = 1;
+    /// Bits of a baseline entry gone from the target.
+    pub const REMOVED_BITS: usize = 2;
+    /// Bits of a new entity besides its id delta: kind and coordinates.
+    const FRESH_BODY_BITS: usize = 2 + 2 * COORD_BITS as usize;
+
+    /// An empty payload: no baseline entries, an empty new-entity list.
+    pub fn new() -> Self {
+        Self { bits: varint_bits(0), fresh: Vec::new() }
+    }
+
+    /// Starts over, keeping the allocation.
+    pub fn clear(&mut self) {
+        self.bits = varint_bits(0);
+        self.fresh.clear();
+    }
+
+    /// Bits planned so far.
+    pub fn bits(&self) -> usize {
+        self.bits
+    }
+
+    /// A baseline entry stays at its predicted place.
+    pub fn keep(&mut self) {
+        self.bits += Self::KEPT_BITS;
+    }
+
+    /// A baseline entry is removed.
+    pub fn remove(&mut self) {
+        self.bits += Self::REMOVED_BITS;
+    }
+
+    /// Extra bits for turning a kept entry into a move from `predicted` to `to`.
+    pub fn move_cost(predicted: (u16, u16), to: (u16, u16)) -> usize {
+        moved_bits(predicted, to) - Self::KEPT_BITS
+    }
+
+    /// A kept entry becomes a move costing `move_cost` more bits.
+    pub fn add_move(&mut self, move_cost: usize) {
+        self.bits += move_cost;
+    }
+
+    /// What adding the new entity `id` would cost now: its id delta, kind
+    /// and coordinates, the re-written delta of the next new id after it,
+    /// and a longer count when the count needs another varint group.
+    pub fn fresh_cost(&self, id: NetId) -> usize {
+        let at = self.fresh.partition_point(|&f| f < id.0);
+        let prev = at.checked_sub(1).map_or(0, |i| u64::from(self.fresh[i]));
+        let id = u64::from(id.0);
+        let mut cost = varint_bits(id - prev) + Self::FRESH_BODY_BITS;
+        if let Some(&next) = self.fresh.get(at) {
+            let next = u64::from(next);
+            cost = cost + varint_bits(next - id) - varint_bits(next - prev);
+        }
+        let count = self.fresh.len() as u64;
+        cost + varint_bits(count + 1) - varint_bits(count)
+    }
+
+    /// Adds the new entity `id` (not already added), at [`SizePlan::fresh_cost`].
+    pub fn add_fresh(&mut self, id: NetId) {
+        self.bits += self.fresh_cost(id);
+        let at = self.fresh.partition_point(|&f| f < id.0);
+        self.fresh.insert(at, id.0);
+    }
+}
+
 /// Fills in the motion of each `target` entry (at `tick`) from `baseline`
 /// (at `baseline_tick`), exactly as [`decode`] does on the other side.
 pub fn with_motion(baseline: &[Known], baseline_tick: u32, target: &mut [Known], tick: u32) {
@@ -541,7 +646,63 @@ mod tests {
         )
     }
 
+    /// Plans the encoding of `target` against `baseline` the way a sender
+    /// does, new entities in the order given.
+    fn plan(base: &[Known], base_tick: u32, target: &[Known], tick: u32, fresh_order: &[usize]) -> usize {
+        let mut plan = SizePlan::new();
+        for b in base {
+            let predicted = b.predict(base_tick, tick);
+            match target.iter().find(|k| k.id == b.id) {
+                None => plan.remove(),
+                Some(k) => {
+                    plan.keep();
+                    if (k.qx, k.qy) != predicted {
+                        plan.add_move(SizePlan::move_cost(predicted, (k.qx, k.qy)));
+                    }
+                }
+            }
+        }
+        let fresh: Vec<&Known> = target.iter().filter(|k| !base.iter().any(|b| b.id == k.id)).collect();
+        let mut order: Vec<usize> = (0..fresh.len()).collect();
+        order.sort_by_key(|&i| fresh_order.get(i).copied().unwrap_or(i));
+        for i in order {
+            plan.add_fresh(fresh[i].id);
+        }
+        plan.bits()
+    }
+
+    #[test]
+    fn varints_cost_a_byte_per_seven_bits() {
+        for (value, bits) in [(0u64, 8), (127, 8), (128, 16), (16_383, 16), (16_384, 24), (u64::MAX, 80)] {
+            let mut w = BitWriter::default();
+            w.write_varint(value);
+            assert_eq!((varint_bits(value), w.bit_len()), (bits, bits), "{value}");
+        }
+    }
+
     proptest! {
+        /// The plan is what `encode` writes, bit for bit, whatever order
+        /// the new entities were planned in; ids spread wide (deltas of
+        /// several varint groups) and up to 300 new entities (a count of
+        /// two groups) included.
+        #[test]
+        fn the_size_plan_is_exact(
+            (base, target) in arb_pair(),
+            wide in prop::collection::btree_set(1u32..3_000_000, 0..300),
+            order in prop::collection::vec(any::<usize>(), 300),
+            age in 1u32..40,
+        ) {
+            let mut target = target;
+            for id in wide {
+                if !target.iter().any(|k| k.id.0 == id) && !base.iter().any(|k| k.id.0 == id) {
+                    target.push(known(id, (id % 8000) as u16, (id % 7000) as u16));
+                }
+            }
+            target.sort_by_key(|k| k.id);
+            let (_, bits) = encode(&base, 100, &target, 100 + age);
+            prop_assert_eq!(plan(&base, 100, &target, 100 + age, &order), bits);
+        }
+
         #[test]
         fn delta_round_trips((base, target) in arb_pair(), age in 1u32..40) {
             let (bytes, _) = encode(&base, 100, &target, 100 + age);

@@ -4,10 +4,11 @@
 #![allow(dead_code)]
 
 use tickforge_server::game::components::ClientView;
-use tickforge_server::game::replicate::{Item, ReplicationConfig, build_for_client};
+use tickforge_server::game::replicate::{Contender, Item, ReplicationConfig, build_for_client};
 use tickforge_shared::protocol::{EntityKind, NetId};
 use tickforge_shared::sim::{self, Body, Intent, Vec2};
 use tickforge_shared::snapshot::Known;
+use tickforge_shared::snapshot::SizePlan;
 
 pub const TICK_RATE: f32 = 30.0;
 pub const DT: f32 = 1.0 / TICK_RATE;
@@ -72,14 +73,15 @@ impl World {
 pub struct Viewer {
     pub view: ClientView,
     pub config: ReplicationConfig,
-    contenders: Vec<(f32, Item, u32)>,
+    contenders: Vec<Contender>,
+    plan: SizePlan,
     pub tick: u32,
     pub ack_lag: u32,
 }
 
 impl Viewer {
     pub fn new(config: ReplicationConfig, ack_lag: u32) -> Self {
-        Self { view: ClientView::default(), config, contenders: Vec::new(), tick: 0, ack_lag }
+        Self { view: ClientView::default(), config, contenders: Vec::new(), plan: SizePlan::new(), tick: 0, ack_lag }
     }
 
     /// Builds the next snapshot from `near`; returns (baseline tick, payload).
@@ -92,6 +94,7 @@ impl Viewer {
             Vec2::new(1000.0, 1000.0),
             near,
             &mut self.contenders,
+            &mut self.plan,
             &self.config,
         );
         self.view.history.push_back((self.tick, target));

@@ -128,6 +128,12 @@ impl Collector for Exporter {
             "Connections replaced by a newer connection of the same account.",
             load(&t.connections_replaced),
         )?;
+        counter(
+            &mut e,
+            "tickforge_chat_dropped",
+            "Chat lines dropped by the per-player chat limit.",
+            load(&t.chat_dropped),
+        )?;
         let a = &self.auth;
         counter(&mut e, "tickforge_logins_ok", "Successful logins.", load(&a.logins_ok))?;
         counter(&mut e, "tickforge_logins_failed", "Logins with bad credentials.", load(&a.logins_failed))?;

@@ -141,6 +141,19 @@ fn busy(state: &AuthState) -> Response {
 fn store_failure(state: &AuthState, e: &StoreError) -> Response {
     match e {
         StoreError::Busy => busy(state),
+        StoreError::Closed => retry_later(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server shutting down, try again shortly",
+            Duration::from_secs(5),
+        ),
+        e if e.is_unavailable() => {
+            tracing::warn!(error = %e, "database unreachable; answering 503");
+            retry_later(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database unavailable, try again shortly",
+                Duration::from_secs(2),
+            )
+        }
         _ => {
             tracing::error!(error = %e, "store failure in auth API");
             error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")

@@ -186,8 +186,13 @@ impl Default for Conduct {
 impl Conduct {
     /// Chat lines per second allowed on average.
     pub const CHAT_RATE: f32 = 2.0;
-    /// Chat lines allowed in a burst.
-    pub const CHAT_BURST: f32 = 5.0;
+    /// Chat lines allowed in a burst: ten seconds at [`Conduct::CHAT_RATE`].
+    /// When a link goes quiet for a while (a blackout, a lossy stretch), the
+    /// reliable channel delivers the lines held back all at once when it
+    /// recovers; an honest sender's backlog is at most what it sent in the
+    /// connection timeout (10 s), so it passes whole, while a sustained
+    /// flood is still held to the rate.
+    pub const CHAT_BURST: f32 = 20.0;
     /// Non-finite inputs tolerated before the client is dropped.
     pub const MAX_INVALID_INPUTS: u32 = 300;
 

@@ -215,6 +215,7 @@ pub fn chat(
     tick: Res<TickInfo>,
     inbox: Res<Inbox>,
     roster: Res<Roster>,
+    metrics: Res<crate::schedule::SharedMetrics>,
     mut net: ResMut<NetServer>,
     mut avatars: Query<(&Avatar, &mut Conduct)>,
     mut last_refill: Local<Option<std::time::Duration>>,
@@ -236,6 +237,7 @@ pub fn chat(
                 net.send(*client, Channel::Reliable, &ServerMessage::Notice { text: "slow down: chat dropped".into() });
             }
             conduct.chat_dropped += 1;
+            metrics.0.chat_dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             continue;
         }
         conduct.chat_tokens -= 1.0;

@@ -6,10 +6,13 @@
 //! 2. per client, the entities within the view radius form the candidate
 //!    set; the baseline is the newest acknowledged set still in the
 //!    client's history (none: a full snapshot);
-//! 3. entities that left the view are removed (always sent, 2 bits each);
-//!    unchanged ones cost 1 bit; changed and new ones compete for the byte
-//!    budget by a priority accumulator (nearer and newer grow faster, the
-//!    sent ones reset), so everything is sent eventually and nothing starves;
+//! 3. entities that left the view are removed and unchanged ones kept
+//!    (always sent); changed and new ones compete for the byte budget by a
+//!    priority accumulator (nearer and newer grow faster, the sent ones
+//!    reset), so everything is sent eventually and nothing starves. Sizes
+//!    come from the codec's own cost model (`snapshot::SizePlan`), so the
+//!    payload never exceeds the budget (unless the entries that must be sent
+//!    alone do);
 //! 4. the resulting set is encoded against the baseline (`shared::snapshot`)
 //!    and remembered as a possible future baseline.
 //!
@@ -20,7 +23,7 @@ use std::collections::HashMap;
 use bevy_ecs::prelude::*;
 use tickforge_shared::protocol::{Channel, EntityKind, NetId, OwnState, ServerMessage, Snapshot};
 use tickforge_shared::sim::Vec2;
-use tickforge_shared::snapshot::{self, Known, KnownSet};
+use tickforge_shared::snapshot::{self, Known, KnownSet, SizePlan};
 
 use super::components::{Avatar, ClientView, InputQueue, Kinematics, NetEntity, Npc, Orb, Score};
 use crate::net::NetServer;
@@ -90,17 +93,30 @@ impl Grid {
     }
 }
 
+/// A changed or new entity waiting for a place in one client's snapshot.
+#[derive(Debug, Clone, Copy)]
+pub struct Contender {
+    /// Its accumulated priority.
+    priority: f32,
+    /// The entity now.
+    item: Item,
+    /// Extra bits to send its move (it is in the baseline), or `None`: it
+    /// is new, and its cost depends on the other new ones (see `SizePlan`).
+    move_cost: Option<usize>,
+}
+
 /// Reusable buffers, so a snapshot tick allocates little.
 #[derive(Debug, Default)]
 pub struct Scratch {
     grid: Grid,
     near: Vec<Item>,
-    contenders: Vec<(f32, Item, u32)>,
+    contenders: Vec<Contender>,
+    plan: SizePlan,
 }
 
 /// Builds one client's next entity set and payload from the entities near
 /// it (`grid_near`). Pure apart from the view's accumulators; used by the
-/// system and by the benchmark.
+/// system and by the benchmark. `plan` and `contenders` are scratch space.
 #[allow(clippy::too_many_arguments)]
 pub fn build_for_client(
     view: &mut ClientView,
@@ -108,7 +124,8 @@ pub fn build_for_client(
     own_id: NetId,
     own_pos: Vec2,
     grid_near: &mut Vec<Item>,
-    contenders: &mut Vec<(f32, Item, u32)>,
+    contenders: &mut Vec<Contender>,
+    plan: &mut SizePlan,
     config: &ReplicationConfig,
 ) -> (Option<u32>, KnownSet, Vec<u8>) {
     let (baseline_tick, baseline) = match view.acked.and_then(|a| view.history.iter().find(|(t, _)| *t == a)) {
@@ -122,7 +139,7 @@ pub fn build_for_client(
     // Baseline entries: kept, removed or changed; new candidates compete too.
     let mut target: KnownSet = Vec::with_capacity(grid_near.len());
     contenders.clear();
-    let mut fixed_bits = 8usize; // the new-entity count
+    plan.clear();
     let (mut b, mut n) = (0, 0);
     while b < baseline.len() || n < grid_near.len() {
         let base = baseline.get(b);
@@ -133,24 +150,24 @@ pub fn build_for_client(
                 let (qx, qy) = old.predict(base_tick, tick);
                 let predicted = Known { qx, qy, ..*old };
                 if (qx, qy) != (item.known.qx, item.known.qy) {
-                    contenders.push((0.0, *item, 24));
+                    let move_cost = SizePlan::move_cost((qx, qy), (item.known.qx, item.known.qy));
+                    contenders.push(Contender { priority: 0.0, item: *item, move_cost: Some(move_cost) });
                 }
-                fixed_bits += 1;
+                plan.keep();
                 target.push(predicted); // replaced if it wins a place
                 b += 1;
                 n += 1;
             }
             (Some(old), Some(item)) if old.id < item.known.id => {
-                fixed_bits += 2; // removed
+                plan.remove();
                 b += 1;
-                let _ = item;
             }
             (Some(_), None) => {
-                fixed_bits += 2;
+                plan.remove();
                 b += 1;
             }
             (_, Some(item)) => {
-                contenders.push((0.0, *item, 44));
+                contenders.push(Contender { priority: 0.0, item: *item, move_cost: None });
                 n += 1;
             }
             (None, None) => break,
@@ -158,35 +175,40 @@ pub fn build_for_client(
     }
 
     // Priority: nearer grows faster; new entities a little faster still.
-    for (priority, item, cost) in contenders.iter_mut() {
-        let closeness = 1.0 - (item.pos.distance(own_pos) / config.view_radius).min(1.0);
-        let boost = if *cost > 24 { 1.5 } else { 1.0 };
-        let acc = view.priority.entry(item.known.id).or_insert(0.0);
+    for contender in contenders.iter_mut() {
+        let closeness = 1.0 - (contender.item.pos.distance(own_pos) / config.view_radius).min(1.0);
+        let boost = if contender.move_cost.is_none() { 1.5 } else { 1.0 };
+        let acc = view.priority.entry(contender.item.known.id).or_insert(0.0);
         *acc += (0.2 + closeness) * boost;
-        *priority = *acc;
+        contender.priority = *acc;
     }
-    contenders.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
-    let mut budget = (config.budget_bytes * 8).saturating_sub(fixed_bits);
-    for (_, item, cost) in contenders.iter() {
-        let cost = *cost as usize;
-        if cost > budget {
+    contenders.sort_unstable_by(|a, b| b.priority.total_cmp(&a.priority));
+    let budget = config.budget_bytes * 8;
+    for contender in contenders.iter() {
+        let id = contender.item.known.id;
+        let cost = contender.move_cost.unwrap_or_else(|| plan.fresh_cost(id));
+        if plan.bits() + cost > budget {
             continue;
         }
-        budget -= cost;
-        view.priority.remove(&item.known.id);
-        match target.binary_search_by_key(&item.known.id, |k| k.id) {
-            Ok(i) => target[i] = item.known,
-            Err(i) => target.insert(i, item.known),
+        match contender.move_cost {
+            Some(cost) => plan.add_move(cost),
+            None => plan.add_fresh(id),
+        }
+        view.priority.remove(&id);
+        match target.binary_search_by_key(&id, |k| k.id) {
+            Ok(i) => target[i] = contender.item.known,
+            Err(i) => target.insert(i, contender.item.known),
         }
     }
     // Forget accumulators of entities no longer in view.
     if view.priority.len() > contenders.len() * 2 + 64 {
-        let live: std::collections::HashSet<NetId> = contenders.iter().map(|c| c.1.known.id).collect();
+        let live: std::collections::HashSet<NetId> = contenders.iter().map(|c| c.item.known.id).collect();
         view.priority.retain(|id, _| live.contains(id));
     }
 
     snapshot::with_motion(baseline, base_tick, &mut target, tick);
-    let (payload, _) = snapshot::encode(baseline, base_tick, &target, tick);
+    let (payload, bits) = snapshot::encode(baseline, base_tick, &target, tick);
+    debug_assert_eq!(bits, plan.bits(), "the codec's cost model and its encoder agree");
     (baseline_tick, target, payload)
 }
 
@@ -207,7 +229,7 @@ pub fn send_snapshots(
     // id), so the work is spread evenly over the ticks instead of bunching
     // on every n-th one.
     let every = config.every_ticks.max(1);
-    let Scratch { grid, near, contenders } = &mut *scratch;
+    let Scratch { grid, near, contenders, plan } = &mut *scratch;
     grid.rebuild(
         config.view_radius,
         entities.iter().map(|(id, body, is_npc, is_orb)| {
@@ -227,7 +249,7 @@ pub fn send_snapshots(
         near.clear();
         grid.near(body.0.pos, config.view_radius, near);
         let (baseline_tick, target, payload) =
-            build_for_client(&mut view, now, own.0, body.0.pos, near, contenders, &config);
+            build_for_client(&mut view, now, own.0, body.0.pos, near, contenders, plan, &config);
         if view.history.len() == ClientView::HISTORY {
             view.history.pop_front();
         }
@@ -264,7 +286,7 @@ mod tests {
         let config = ReplicationConfig { view_radius: 5000.0, every_ticks: 1, budget_bytes: 1000 };
         let mut view = ClientView::default();
         let mut client: Vec<(u32, KnownSet)> = Vec::new();
-        let mut contenders = Vec::new();
+        let (mut contenders, mut plan) = (Vec::new(), SizePlan::new());
         for tick in 1..200u32 {
             let mut near = items(20, tick as f32);
             let (baseline, target, payload) = build_for_client(
@@ -274,6 +296,7 @@ mod tests {
                 Vec2::new(300.0, 500.0),
                 &mut near,
                 &mut contenders,
+                &mut plan,
                 &config,
             );
             if view.history.len() == ClientView::HISTORY {
@@ -297,5 +320,69 @@ mod tests {
             }
         }
         assert_eq!(client.last().unwrap().1.len(), 20, "every entity known in the end");
+    }
+
+    /// Bits that must be sent whatever the budget: every baseline entry is
+    /// either kept (1 bit) or removed (2), plus the empty new-entity count.
+    fn mandatory_bits(view: &ClientView, near: &[Item]) -> usize {
+        let baseline = view.acked.and_then(|a| view.history.iter().find(|(t, _)| *t == a)).map(|(_, set)| set);
+        let kept_or_removed: usize = baseline
+            .map_or(0, |set| set.iter().map(|k| if near.iter().any(|i| i.known.id == k.id) { 1 } else { 2 }).sum());
+        kept_or_removed + 8
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+        /// Random worlds — entities walking, jumping far (a move of the
+        /// widest kind), entering and leaving the view, ids far apart (new
+        /// ids of two varint groups), sometimes more than 127 new at once
+        /// — under random budgets and lost acks: the payload never exceeds
+        /// the budget unless what must be sent alone does.
+        #[test]
+        fn the_payload_never_exceeds_the_budget(
+            count in 1usize..400,
+            id_gap in 1u32..400,
+            budget_bytes in 64usize..1200,
+            seed in proptest::prelude::any::<u64>(),
+        ) {
+            let config = ReplicationConfig { view_radius: 700.0, every_ticks: 1, budget_bytes };
+            let mut rng = crate::game::rng::SplitMix64::new(seed);
+            let mut pos: Vec<Vec2> = (0..count).map(|_| Vec2::new(rng.next_f32() * 2000.0, rng.next_f32() * 2000.0)).collect();
+            let mut view = ClientView::default();
+            let (mut contenders, mut plan) = (Vec::new(), SizePlan::new());
+            let own = Vec2::new(1000.0, 1000.0);
+            for tick in 1..60u32 {
+                for p in pos.iter_mut() {
+                    let jump = rng.next_f32() < 0.05;
+                    let reach = if jump { 900.0 } else { 8.0 };
+                    p.x = (p.x + (rng.next_f32() - 0.5) * reach).clamp(0.0, 2000.0);
+                    p.y = (p.y + (rng.next_f32() - 0.5) * reach).clamp(0.0, 2000.0);
+                }
+                let mut near: Vec<Item> = pos
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| p.distance(own) <= config.view_radius)
+                    .map(|(i, p)| {
+                        let id = NetId(1 + i as u32 * id_gap);
+                        Item { known: Known::new(id, EntityKind::Npc, *p), pos: *p }
+                    })
+                    .collect();
+                let must = mandatory_bits(&view, &near);
+                let (_, target, payload) =
+                    build_for_client(&mut view, tick, NetId(0), own, &mut near, &mut contenders, &mut plan, &config);
+                proptest::prop_assert!(
+                    payload.len() <= budget_bytes.max(must.div_ceil(8)),
+                    "tick {}: {} bytes against a budget of {} ({} bits must be sent)", tick, payload.len(), budget_bytes, must
+                );
+                if view.history.len() == ClientView::HISTORY {
+                    view.history.pop_front();
+                }
+                view.history.push_back((tick, target));
+                if rng.next_f32() < 0.7 {
+                    view.acked = Some(tick);
+                }
+            }
+        }
     }
 }

@@ -172,7 +172,7 @@ impl Transport {
                 Err(refused) if handshake => {
                     self.stats.bad_datagrams += 1;
                     self.stats.handshake_refused[refused.index()] += 1;
-                    tracing::debug!(peer = %addr, reason = refused.name(), "connection handshake packet refused");
+                    tracing::debug!(peer = %addr, reason = %refused.name(), "connection handshake packet refused");
                 }
                 Err(refused) => {
                     self.stats.bad_datagrams += 1;

@@ -1,16 +1,23 @@
-//! Persistence: one named thread owns the SQLite connection.
+//! Persistence: one named thread owns the database connection.
 //!
 //! Other threads talk to it only through [`StoreHandle`], which puts typed
 //! [`StoreCommand`]s on a bounded crossbeam channel and never blocks: a full
 //! queue is an error the caller handles ([`StoreError::Busy`]). The writer
 //! drains whatever is queued, commits it in one transaction, and only then
 //! answers — so an acknowledged write is on disk.
+//!
+//! The SQL is a [`backend::Backend`]: embedded SQLite ([`sqlite`], the
+//! default, a file in the data dir) or a shared PostgreSQL ([`postgres`]),
+//! chosen by a [`DatabaseUrl`]. Everything above the backend — the queue,
+//! batching, savepoints, retries, answers — is the same for both.
 
-mod schema;
+pub mod backend;
+pub mod postgres;
+pub mod sqlite;
+mod url;
 mod writer;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::thread::JoinHandle;
@@ -18,7 +25,8 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Sender, TrySendError};
 use tokio::sync::oneshot;
 
-pub use schema::SCHEMA_VERSION;
+pub use backend::{DbError, DbErrorKind};
+pub use url::{DatabaseUrl, UrlError};
 
 use crate::metrics::Histogram;
 
@@ -31,9 +39,9 @@ pub const QUEUE_CAPACITY: usize = 4096;
 /// Storage failures.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// SQLite reported an error.
+    /// The database reported an error (or could not be reached).
     #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Database(#[from] DbError),
     /// The database was written by a newer Tickforge.
     #[error("database schema version {found} is newer than this server supports ({supported})")]
     TooNew {
@@ -54,6 +62,13 @@ pub enum StoreError {
     /// The store thread could not be started.
     #[error("cannot start store thread: {0}")]
     Spawn(std::io::Error),
+}
+
+impl StoreError {
+    /// Whether the database could not be reached (try again shortly).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Database(e) if e.is_unavailable())
+    }
 }
 
 /// A stored account, as the auth API needs it.
@@ -281,24 +296,28 @@ pub struct Store {
     handle: StoreHandle,
     metrics: Arc<StoreMetrics>,
     thread: Option<JoinHandle<()>>,
-    path: PathBuf,
+    url: DatabaseUrl,
 }
 
 impl Store {
-    /// Opens (creating and migrating) `<data_dir>/tickforge.db` and starts the writer thread.
-    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
-        let path = data_dir.join(DB_FILE);
-        let mut conn = rusqlite::Connection::open(&path)?;
-        schema::configure(&conn)?;
-        schema::migrate(&mut conn)?;
+    /// Connects to the database `url` names (creating and migrating it)
+    /// and starts the writer thread.
+    pub fn open(url: &DatabaseUrl) -> Result<Self, StoreError> {
+        match url {
+            DatabaseUrl::Sqlite(path) => Self::start(url, sqlite::SqliteBackend::open(path)?),
+            DatabaseUrl::Postgres(config) => Self::start(url, postgres::PgBackend::connect(config)?),
+        }
+    }
+
+    fn start(url: &DatabaseUrl, backend: impl backend::Backend + 'static) -> Result<Self, StoreError> {
         let (tx, rx) = crossbeam_channel::bounded(QUEUE_CAPACITY);
         let metrics = Arc::new(StoreMetrics::default());
         let thread_metrics = metrics.clone();
         let thread = std::thread::Builder::new()
             .name("tickforge-store".into())
-            .spawn(move || writer::run(conn, rx, &thread_metrics))
+            .spawn(move || writer::run(backend, rx, &thread_metrics))
             .map_err(StoreError::Spawn)?;
-        Ok(Self { handle: StoreHandle { tx }, metrics, thread: Some(thread), path })
+        Ok(Self { handle: StoreHandle { tx }, metrics, thread: Some(thread), url: url.clone() })
     }
 
     /// A sender for other threads.
@@ -311,9 +330,9 @@ impl Store {
         self.metrics.clone()
     }
 
-    /// Path of the database file.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// The database it writes to.
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
     }
 
     /// Flushes everything queued so far and stops the thread.
@@ -347,7 +366,7 @@ mod tests {
     #[test]
     fn a_failing_write_fails_alone_and_everything_else_commits() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open(&DatabaseUrl::in_data_dir(dir.path())).unwrap();
         let handle = store.handle();
         let (reply, created) = oneshot::channel();
         // Account 999 does not exist: its save breaks the foreign key.

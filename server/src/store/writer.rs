@@ -6,16 +6,19 @@
 //! rows, player states) that fail — alone, or because the whole transaction
 //! failed (disk full, I/O error) — are kept and retried after
 //! [`RETRY_AFTER`], newest player state winning, up to [`MAX_ATTEMPTS`] tries;
-//! a write given up on is logged with everything needed to replay it.
+//! a write given up on is logged with everything needed to replay it. While
+//! the database cannot be reached at all, nothing counts as an attempt:
+//! the thread reconnects with back-off and the writes wait, however long the
+//! outage lasts. The SQL itself is the [`Backend`]'s.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
-use rusqlite::{Connection, OptionalExtension, Savepoint, Transaction, params};
 use tokio::sync::oneshot;
 
+use super::backend::{Backend, DbError};
 use super::{
     AccessEvent, AccountRow, Leader, LoadedPlayer, PlayerState, StoreCommand, StoreError, StoreMetrics, unix_millis,
 };
@@ -29,6 +32,9 @@ pub const RETRY_AFTER: Duration = Duration::from_millis(500);
 /// Most attempts at one fire-and-forget write before it is given up (and logged).
 pub const MAX_ATTEMPTS: u32 = 20;
 
+/// Longest wait between reconnection attempts while the database is unreachable.
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
 /// An answer held back until its transaction commits.
 enum Reply {
     Created(oneshot::Sender<Result<u64, StoreError>>, Result<u64, StoreError>),
@@ -39,19 +45,19 @@ enum Reply {
 
 impl Reply {
     /// Answers the caller; `Some(error)` when the transaction failed.
-    fn send(self, failed: Option<&str>) {
-        let err = |m: &str| StoreError::Sqlite(rusqlite::Error::ToSqlConversionFailure(m.to_owned().into()));
+    fn send(self, failed: Option<&DbError>) {
+        let err = |e: &DbError| StoreError::Database(e.clone());
         match (self, failed) {
             (Reply::Created(tx, result), None) => drop(tx.send(result)),
             (Reply::Found(tx, result), None) => drop(tx.send(result)),
             (Reply::Loaded(tx, loaded), None) => drop(tx.send(loaded)),
             (Reply::Leaders(tx, result), None) => drop(tx.send(result)),
-            (Reply::Created(tx, _), Some(m)) => drop(tx.send(Err(err(m)))),
-            (Reply::Found(tx, _), Some(m)) => drop(tx.send(Err(err(m)))),
-            (Reply::Loaded(tx, loaded), Some(m)) => {
-                drop(tx.send(LoadedPlayer { account_id: loaded.account_id, state: Err(m.to_owned()) }))
+            (Reply::Created(tx, _), Some(e)) => drop(tx.send(Err(err(e)))),
+            (Reply::Found(tx, _), Some(e)) => drop(tx.send(Err(err(e)))),
+            (Reply::Loaded(tx, loaded), Some(e)) => {
+                drop(tx.send(LoadedPlayer { account_id: loaded.account_id, state: Err(e.to_string()) }))
             }
-            (Reply::Leaders(tx, _), Some(m)) => drop(tx.send(Err(err(m)))),
+            (Reply::Leaders(tx, _), Some(e)) => drop(tx.send(Err(err(e)))),
         }
     }
 }
@@ -81,21 +87,23 @@ impl Writes {
         }
     }
 
-    /// Moves `other` in, counting one more attempt; drops (and logs) what
-    /// has been tried too often.
-    fn absorb_failed(&mut self, other: Writes) {
+    /// Moves `other` in, counting one more attempt (unless `counted` is
+    /// false: the database was unreachable, so nothing was really tried);
+    /// drops (and logs) what has been tried too often.
+    fn absorb_failed(&mut self, other: Writes, counted: bool) {
+        let step = u32::from(counted);
         for (event, attempts) in other.access {
-            if attempts + 1 >= MAX_ATTEMPTS {
+            if attempts + step >= MAX_ATTEMPTS {
                 tracing::error!(?event, "giving up on an access log row after {MAX_ATTEMPTS} attempts");
             } else {
-                self.access.push((event, attempts + 1));
+                self.access.push((event, attempts + step));
             }
         }
         for (state, attempts) in other.players.into_values() {
-            if attempts + 1 >= MAX_ATTEMPTS {
+            if attempts + step >= MAX_ATTEMPTS {
                 tracing::error!(?state, "giving up on a player state after {MAX_ATTEMPTS} attempts");
             } else {
-                self.keep_player(state, attempts + 1);
+                self.keep_player(state, attempts + step);
             }
         }
     }
@@ -108,11 +116,37 @@ enum Work {
     Player(PlayerState, u32),
 }
 
+/// Connection state: while the database is unreachable, when to try again.
+struct Link {
+    down_since: Option<Instant>,
+    backoff: Duration,
+}
+
+impl Link {
+    /// After an unreachable database: waits, then tries to reconnect.
+    fn recover<B: Backend>(&mut self, db: &mut B) {
+        let since = *self.down_since.get_or_insert_with(Instant::now);
+        std::thread::sleep(self.backoff);
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+        match db.reconnect() {
+            Ok(()) => {
+                tracing::info!(backend = db.name(), after = ?since.elapsed(), "database reachable again");
+                self.down_since = None;
+                self.backoff = RETRY_AFTER / 5;
+            }
+            Err(e) => {
+                tracing::warn!(backend = db.name(), error = %e, down_for = ?since.elapsed(), "database still unreachable")
+            }
+        }
+    }
+}
+
 /// Runs until [`StoreCommand::Shutdown`] arrives or every sender is gone.
-pub(super) fn run(mut conn: Connection, rx: Receiver<StoreCommand>, metrics: &StoreMetrics) {
+pub(super) fn run<B: Backend>(mut db: B, rx: Receiver<StoreCommand>, metrics: &StoreMetrics) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut retry = Writes::default();
     let mut stopping = false;
+    let mut link = Link { down_since: None, backoff: RETRY_AFTER / 5 };
     loop {
         if !stopping {
             let first = if retry.is_empty() {
@@ -139,7 +173,9 @@ pub(super) fn run(mut conn: Connection, rx: Receiver<StoreCommand>, metrics: &St
         work.extend(earlier.access.into_iter().map(|(e, n)| Work::Access(e, n)));
         work.extend(earlier.players.into_values().map(|(s, n)| Work::Player(s, n)));
         work.extend(batch.drain(..).map(Work::Command));
-        commit_batch(&mut conn, work, &mut retry, metrics);
+        if commit_batch(&mut db, work, &mut retry, metrics) {
+            link.recover(&mut db);
+        }
         if stopping {
             // Shutting down: a few more tries for writes that keep failing.
             for _ in 0..3 {
@@ -150,7 +186,9 @@ pub(super) fn run(mut conn: Connection, rx: Receiver<StoreCommand>, metrics: &St
                 let earlier = std::mem::take(&mut retry);
                 let mut work: Vec<Work> = earlier.access.into_iter().map(|(e, n)| Work::Access(e, n)).collect();
                 work.extend(earlier.players.into_values().map(|(s, n)| Work::Player(s, n)));
-                commit_batch(&mut conn, work, &mut retry, metrics);
+                if commit_batch(&mut db, work, &mut retry, metrics) {
+                    let _ = db.reconnect();
+                }
             }
             if !retry.is_empty() {
                 tracing::error!(
@@ -165,185 +203,126 @@ pub(super) fn run(mut conn: Connection, rx: Receiver<StoreCommand>, metrics: &St
     }
 }
 
-fn commit_batch(conn: &mut Connection, work: Vec<Work>, retry: &mut Writes, metrics: &StoreMetrics) {
+/// Commits `work` in one transaction; returns whether the database was
+/// unreachable (so the caller reconnects before the next batch).
+fn commit_batch<B: Backend>(db: &mut B, work: Vec<Work>, retry: &mut Writes, metrics: &StoreMetrics) -> bool {
     if work.is_empty() {
-        return;
+        return false;
     }
     let started = Instant::now();
     let mut replies = Vec::new();
     // Writes that succeeded (to retry if the commit itself fails) and failed.
     let mut written = Writes::default();
     let mut failed = Writes::default();
-    let outcome = (|| -> Result<(), rusqlite::Error> {
-        let mut tx = conn.transaction()?;
+    let outcome = (|| -> Result<(), DbError> {
+        db.begin()?;
         for item in work {
-            apply(&mut tx, item, &mut replies, &mut written, &mut failed)?;
+            apply(db, item, &mut replies, &mut written, &mut failed)?;
         }
-        tx.commit()
+        db.commit()
     })();
-    match outcome {
+    let unreachable = match outcome {
         Ok(()) => {
             metrics.commits.fetch_add(1, Ordering::Relaxed);
             metrics.commit_latency.observe(started.elapsed());
             for reply in replies {
                 reply.send(None);
             }
+            false
         }
         Err(e) => {
             // Nothing was written: everything is retried, every caller hears the error.
+            db.rollback();
             metrics.errors.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(error = %e, "store transaction failed");
-            let message = e.to_string();
+            tracing::error!(backend = db.name(), error = %e, "store transaction failed");
             for reply in replies {
-                reply.send(Some(&message));
+                reply.send(Some(&e));
             }
             failed.access.append(&mut written.access);
             for (state, attempts) in written.players.into_values() {
                 failed.keep_player(state, attempts);
             }
+            e.is_unavailable()
         }
-    }
+    };
     if !failed.is_empty() {
         metrics.retries.fetch_add(failed.len() as u64, Ordering::Relaxed);
-        retry.absorb_failed(failed);
+        retry.absorb_failed(failed, !unreachable);
     }
+    unreachable
 }
 
-/// Runs `f` in a savepoint, rolled back alone if it fails.
-fn in_savepoint<T>(
-    tx: &mut Transaction<'_>,
-    f: impl FnOnce(&Savepoint<'_>) -> Result<T, rusqlite::Error>,
-) -> Result<Result<T, rusqlite::Error>, rusqlite::Error> {
-    let sp = tx.savepoint()?;
-    let result = f(&sp);
-    if result.is_ok() {
-        sp.commit()?
-    } else {
-        sp.finish()?
+/// Runs `f` in a savepoint, rolled back alone if it fails. The outer `Err`
+/// is a failure of the transaction itself.
+fn in_savepoint<B: Backend, T>(
+    db: &mut B,
+    f: impl FnOnce(&mut B) -> Result<T, DbError>,
+) -> Result<Result<T, DbError>, DbError> {
+    db.savepoint()?;
+    let result = f(db);
+    match &result {
+        Ok(_) => db.release_savepoint()?,
+        // A lost connection fails the whole transaction, not one command.
+        Err(e) if e.is_unavailable() => return Err(e.clone()),
+        Err(_) => db.rollback_savepoint()?,
     }
     Ok(result)
 }
 
 /// Runs one unit of work. The outer `Err` is a failure of the transaction
 /// itself (it aborts the batch); a failing command only fails itself.
-fn apply(
-    tx: &mut Transaction<'_>,
+fn apply<B: Backend>(
+    db: &mut B,
     item: Work,
     replies: &mut Vec<Reply>,
     written: &mut Writes,
     failed: &mut Writes,
-) -> Result<(), rusqlite::Error> {
+) -> Result<(), DbError> {
     match item {
-        Work::Access(event, attempts) => match in_savepoint(tx, |sp| log_access(sp, &event))? {
+        Work::Access(event, attempts) => match in_savepoint(db, |db| db.log_access(&event))? {
             Ok(()) => written.access.push((event, attempts)),
             Err(e) => {
                 tracing::warn!(error = %e, "access log row not written; will retry");
                 failed.access.push((event, attempts));
             }
         },
-        Work::Player(state, attempts) => match in_savepoint(tx, |sp| save_player(sp, &state))? {
+        Work::Player(state, attempts) => match in_savepoint(db, |db| db.save_player(&state))? {
             Ok(()) => written.keep_player(state, attempts),
             Err(e) => {
                 tracing::warn!(error = %e, account = state.account_id, "player state not written; will retry");
                 failed.keep_player(state, attempts);
             }
         },
-        Work::Command(StoreCommand::LogAccess(event)) => apply(tx, Work::Access(event, 0), replies, written, failed)?,
+        Work::Command(StoreCommand::LogAccess(event)) => apply(db, Work::Access(event, 0), replies, written, failed)?,
         Work::Command(StoreCommand::SavePlayers(states)) => {
             for state in states {
-                apply(tx, Work::Player(state, 0), replies, written, failed)?;
+                apply(db, Work::Player(state, 0), replies, written, failed)?;
             }
         }
         Work::Command(StoreCommand::CreateAccount { username, password_hash, reply }) => {
-            let result = match in_savepoint(tx, |sp| create_account(sp, &username, &password_hash))? {
-                Ok(result) => result,
-                Err(e) => Err(StoreError::Sqlite(e)),
+            let now = unix_millis() / 1000;
+            let result = match in_savepoint(db, |db| db.create_account(&username, &password_hash, now))? {
+                Ok(Some(id)) => Ok(id),
+                Ok(None) => Err(StoreError::UsernameTaken),
+                Err(e) => Err(StoreError::Database(e)),
             };
             replies.push(Reply::Created(reply, result));
         }
+        // Reads run in savepoints too: on PostgreSQL a failed statement
+        // would otherwise abort the whole transaction.
         Work::Command(StoreCommand::FindAccount { username, reply }) => {
-            replies.push(Reply::Found(reply, find_account(tx, &username).map_err(StoreError::from)));
+            let found = in_savepoint(db, |db| db.find_account(&username))?;
+            replies.push(Reply::Found(reply, found.map_err(StoreError::Database)));
         }
         Work::Command(StoreCommand::LoadPlayer { account_id, reply }) => {
-            let state = load_player(tx, account_id).map_err(|e| e.to_string());
+            let state = in_savepoint(db, |db| db.load_player(account_id))?.map_err(|e| e.to_string());
             replies.push(Reply::Loaded(reply, LoadedPlayer { account_id, state }));
         }
         Work::Command(StoreCommand::Leaderboard { limit, reply }) => {
-            replies.push(Reply::Leaders(reply, leaderboard(tx, limit).map_err(StoreError::from)));
+            let leaders = in_savepoint(db, |db| db.leaderboard(limit))?;
+            replies.push(Reply::Leaders(reply, leaders.map_err(StoreError::Database)));
         }
         Work::Command(StoreCommand::Shutdown) => {}
     }
     Ok(())
-}
-
-fn create_account(tx: &Connection, username: &str, hash: &str) -> Result<Result<u64, StoreError>, rusqlite::Error> {
-    let now = unix_millis() / 1000;
-    // DO NOTHING on a taken name, so it fails alone rather than aborting the batch.
-    let inserted = tx.execute(
-        "INSERT INTO accounts (username, password_hash, created_at) VALUES (?1, ?2, ?3) ON CONFLICT(username) DO NOTHING",
-        params![username, hash, now],
-    )?;
-    if inserted == 0 {
-        return Ok(Err(StoreError::UsernameTaken));
-    }
-    Ok(Ok(tx.last_insert_rowid() as u64))
-}
-
-fn find_account(tx: &Connection, username: &str) -> Result<Option<AccountRow>, rusqlite::Error> {
-    tx.query_row("SELECT id, username, password_hash FROM accounts WHERE username = ?1", params![username], |row| {
-        Ok(AccountRow { id: row.get::<_, i64>(0)? as u64, username: row.get(1)?, password_hash: row.get(2)? })
-    })
-    .optional()
-}
-
-fn log_access(tx: &Connection, event: &AccessEvent) -> Result<(), rusqlite::Error> {
-    tx.execute(
-        "INSERT INTO access_log (at_ms, event, account_id, username, peer) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![
-            event.at_ms,
-            event.kind.as_str(),
-            event.account_id.map(|id| id as i64),
-            event.username,
-            event.peer.map(|p| p.to_string()),
-        ],
-    )?;
-    Ok(())
-}
-
-fn load_player(tx: &Connection, account_id: u64) -> Result<Option<PlayerState>, rusqlite::Error> {
-    tx.query_row(
-        "SELECT x, y, score, last_seen FROM player_state WHERE account_id = ?1",
-        params![account_id as i64],
-        |row| {
-            Ok(PlayerState {
-                account_id,
-                x: row.get::<_, f64>(0)? as f32,
-                y: row.get::<_, f64>(1)? as f32,
-                score: u32::try_from(row.get::<_, i64>(2)?).unwrap_or(0),
-                last_seen_ms: row.get(3)?,
-            })
-        },
-    )
-    .optional()
-}
-
-fn save_player(tx: &Connection, state: &PlayerState) -> Result<(), rusqlite::Error> {
-    tx.execute(
-        "INSERT INTO player_state (account_id, x, y, score, last_seen) VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT(account_id) DO UPDATE SET x = excluded.x, y = excluded.y, score = excluded.score,
-         last_seen = excluded.last_seen",
-        params![state.account_id as i64, f64::from(state.x), f64::from(state.y), state.score, state.last_seen_ms],
-    )?;
-    Ok(())
-}
-
-fn leaderboard(tx: &Connection, limit: u32) -> Result<Vec<Leader>, rusqlite::Error> {
-    let mut stmt = tx.prepare(
-        "SELECT a.username, p.score FROM player_state p JOIN accounts a ON a.id = p.account_id
-         ORDER BY p.score DESC, a.username ASC LIMIT ?1",
-    )?;
-    let rows = stmt.query_map(params![limit], |row| {
-        Ok(Leader { username: row.get(0)?, score: u32::try_from(row.get::<_, i64>(1)?).unwrap_or(0) })
-    })?;
-    rows.collect()
 }

@@ -59,6 +59,8 @@ pub struct TickMetrics {
     pub handshake_refused: [AtomicU64; tickforge_netcode::Refused::ALL.len()],
     /// Connections replaced by a newer one of the same account.
     pub connections_replaced: AtomicU64,
+    /// Chat lines dropped by the per-player chat limit.
+    pub chat_dropped: AtomicU64,
     /// Times the store queue was full and writes waited in the tick's outbox.
     pub store_backpressure: AtomicU64,
     /// Writes waiting in the tick's outbox.

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use tickforge_client::session::{LoginOptions, Session};
 
+pub mod pg;
+
 /// The password every test account uses.
 pub const PASSWORD: &str = "s3cret-Passw0rd-XYZ";
 

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The test command (README): installs what the tests need on a fresh
+# machine, then runs the whole suite. The tests start their own throwaway
+# PostgreSQL server (Debian's binaries, as the postgres user) on a free
+# loopback port; the load-test smoke tests drive scripts/loadtest.sh, which
+# needs curl and jq. Extra arguments go to `cargo test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+for tool in curl jq runuser; do
+    command -v "$tool" >/dev/null || need+=("$([ "$tool" = runuser ] && echo util-linux || echo "$tool")")
+done
+if [ ${#need[@]} -gt 0 ]; then
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo=sudo
+    echo "== installing ${need[*]}"
+    $sudo apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${need[@]}"
+fi
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || {
+    echo "test.sh: PostgreSQL's initdb is still missing after the install" >&2
+    exit 1
+}
+
+echo "== cargo test --workspace"
+cargo test --workspace --locked "$@"
