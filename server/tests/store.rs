@@ -143,3 +143,37 @@ fn a_database_newer_than_this_binary_is_refused() {
         assert!(matches!(refused, StoreError::TooNew { found: 999, .. }), "{backend}: {refused}");
     }
 }
+
+/// PostgreSQL stops while the store has writes to make: they wait (no
+/// attempt counts while the database is unreachable), a caller waiting for
+/// an answer hears "unavailable" rather than hanging, and once the database
+/// is back every queued write lands.
+#[test]
+fn writes_wait_out_a_database_outage_and_land_when_it_is_back() {
+    let postgres = common::pg::Instance::private();
+    let url = postgres.database("outage");
+    let store = Store::open(&url).unwrap();
+    let id = create(&store, "alice").unwrap();
+    postgres.stop();
+    store.handle().try_send(StoreCommand::SavePlayers(vec![state(id, 9.0, 4)])).unwrap();
+    for kind in [AccessKind::Connect, AccessKind::Disconnect, AccessKind::Connect] {
+        store.handle().try_send(StoreCommand::LogAccess(AccessEvent::now(kind, Some(id), None, None))).unwrap();
+    }
+    let refused = create(&store, "bob").unwrap_err();
+    assert!(refused.is_unavailable(), "a registration during the outage is refused as unavailable: {refused}");
+    // Several reconnection attempts fail meanwhile.
+    std::thread::sleep(Duration::from_secs(12));
+    postgres.start();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let saved = loop {
+        if let Ok(Some(saved)) = load(&store, id).state {
+            break saved;
+        }
+        assert!(std::time::Instant::now() < deadline, "the queued save never landed");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!((saved.x, saved.score), (9.0, 4));
+    assert!(create(&store, "bob").is_ok(), "registrations work again");
+    store.shutdown();
+    assert_eq!(count(&url, "SELECT COUNT(*) FROM access_log"), 3, "every access-log row of the outage landed");
+}

@@ -214,13 +214,20 @@ fn commit_batch<B: Backend>(db: &mut B, work: Vec<Work>, retry: &mut Writes, met
     // Writes that succeeded (to retry if the commit itself fails) and failed.
     let mut written = Writes::default();
     let mut failed = Writes::default();
+    let mut work = work.into_iter();
     let outcome = (|| -> Result<(), DbError> {
         db.begin()?;
-        for item in work {
+        for item in work.by_ref() {
             apply(db, item, &mut replies, &mut written, &mut failed)?;
         }
         db.commit()
     })();
+    // Work the failed transaction never reached: writes are kept, callers answered.
+    if let Err(e) = &outcome {
+        for item in work {
+            abandon(item, e, &mut failed);
+        }
+    }
     let unreachable = match outcome {
         Ok(()) => {
             metrics.commits.fetch_add(1, Ordering::Relaxed);
@@ -250,6 +257,29 @@ fn commit_batch<B: Backend>(db: &mut B, work: Vec<Work>, retry: &mut Writes, met
         retry.absorb_failed(failed, !unreachable);
     }
     unreachable
+}
+
+/// Work left over when its transaction failed before reaching it: writes go
+/// back for a retry, and every waiting caller hears the error.
+fn abandon(item: Work, error: &DbError, failed: &mut Writes) {
+    let answer = |e: &DbError| StoreError::Database(e.clone());
+    match item {
+        Work::Access(event, attempts) => failed.access.push((event, attempts)),
+        Work::Player(state, attempts) => failed.keep_player(state, attempts),
+        Work::Command(StoreCommand::LogAccess(event)) => failed.access.push((event, 0)),
+        Work::Command(StoreCommand::SavePlayers(states)) => {
+            for state in states {
+                failed.keep_player(state, 0);
+            }
+        }
+        Work::Command(StoreCommand::CreateAccount { reply, .. }) => drop(reply.send(Err(answer(error)))),
+        Work::Command(StoreCommand::FindAccount { reply, .. }) => drop(reply.send(Err(answer(error)))),
+        Work::Command(StoreCommand::Leaderboard { reply, .. }) => drop(reply.send(Err(answer(error)))),
+        Work::Command(StoreCommand::LoadPlayer { account_id, reply }) => {
+            drop(reply.send(LoadedPlayer { account_id, state: Err(error.to_string()) }))
+        }
+        Work::Command(StoreCommand::Shutdown) => {}
+    }
 }
 
 /// Runs `f` in a savepoint, rolled back alone if it fails. The outer `Err`

@@ -138,6 +138,7 @@ pub fn spawn(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Running {
         .args(extra)
         .env("RUST_LOG", "debug")
         .env_remove("TICKFORGE_PRIVATE_KEY")
+        .env_remove("TICKFORGE_DATABASE_URL")
         .env_remove("TICKFORGE_ADMIN_TOKEN")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

@@ -16,14 +16,18 @@ use std::time::{Duration, Instant};
 
 use tickforge_server::store::DatabaseUrl;
 
-/// The running server: its port, and the watchdog that stops it (kept,
-/// never waited for: it outlives the test binary on purpose).
-struct Server {
+/// A PostgreSQL server of the tests: its port and files. A watchdog shell
+/// keeps it running while `<dir>/down` is absent (so a test can take the
+/// database away and bring it back), and stops it and removes its files
+/// once the test binary has exited, however it exits.
+pub struct Instance {
     port: u16,
+    dir: PathBuf,
+    /// Kept, never waited for: it outlives the test binary on purpose.
     _watchdog: std::process::Child,
 }
 
-static SERVER: OnceLock<Server> = OnceLock::new();
+static SERVER: OnceLock<Instance> = OnceLock::new();
 
 /// The directory holding `initdb` and `postgres`.
 fn bin_dir() -> PathBuf {
@@ -68,62 +72,96 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn start() -> Server {
-    let bin = bin_dir();
-    let dir = std::env::temp_dir().join(format!("tickforge-pg-{}-{}", std::process::id(), free_port()));
-    std::fs::create_dir_all(&dir).unwrap();
-    if running_as_root() {
-        let status = Command::new("chown").args(["postgres:", dir.to_str().unwrap()]).status().unwrap();
-        assert!(status.success(), "chown {} to postgres", dir.display());
-    }
-    let data = dir.join("data");
-    let out = as_owner(&bin.join("initdb"))
-        .args(["-D", data.to_str().unwrap(), "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8"])
-        .output()
-        .expect("run initdb");
-    assert!(out.status.success(), "initdb failed: {}", String::from_utf8_lossy(&out.stderr));
-    let port = free_port();
-    // The watchdog stops the server (and removes its files) once this test
-    // binary has exited, however it exits.
-    let script = format!(
-        "{postgres} -D {data} -p {port} -k {dir} -c listen_addresses=127.0.0.1 -c max_connections=200 \
-         -c shared_buffers=16MB >{dir}/log 2>&1 & pg=$!; \
-         while [ -d /proc/{parent} ] && kill -0 $pg 2>/dev/null; do sleep 0.5; done; \
-         kill -INT $pg 2>/dev/null; wait $pg; rm -rf {dir}",
-        postgres = bin.join("postgres").display(),
-        data = data.display(),
-        dir = dir.display(),
-        parent = std::process::id(),
-    );
-    // Not waited for: it outlives this binary and cleans up after it.
-    #[allow(clippy::zombie_processes)]
-    let watchdog = as_owner(Path::new("/bin/sh"))
-        .args(["-c", &script])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start postgres");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let url = format!("host=127.0.0.1 port={port} user=postgres dbname=postgres connect_timeout=1");
-        if postgres::Client::connect(&url, postgres::NoTls).is_ok() {
-            return Server { port, _watchdog: watchdog };
+impl Instance {
+    /// A server of its own, for a test that stops and starts it.
+    pub fn private() -> Self {
+        let bin = bin_dir();
+        let dir = std::env::temp_dir().join(format!("tickforge-pg-{}-{}", std::process::id(), free_port()));
+        std::fs::create_dir_all(&dir).unwrap();
+        if running_as_root() {
+            let status = Command::new("chown").args(["postgres:", dir.to_str().unwrap()]).status().unwrap();
+            assert!(status.success(), "chown {} to postgres", dir.display());
         }
-        assert!(Instant::now() < deadline, "PostgreSQL did not start: {}", dir.join("log").display());
-        std::thread::sleep(Duration::from_millis(100));
+        let data = dir.join("data");
+        let out = as_owner(&bin.join("initdb"))
+            .args(["-D", data.to_str().unwrap(), "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8"])
+            .output()
+            .expect("run initdb");
+        assert!(out.status.success(), "initdb failed: {}", String::from_utf8_lossy(&out.stderr));
+        let port = free_port();
+        let script = format!(
+            "pg=; while [ -d /proc/{parent} ]; do \
+               if [ -e {dir}/down ]; then \
+                 if [ -n \"$pg\" ]; then kill -INT $pg; wait $pg; pg=; fi; \
+               elif [ -z \"$pg\" ] || ! kill -0 $pg 2>/dev/null; then \
+                 {postgres} -D {data} -p {port} -k {dir} -c listen_addresses=127.0.0.1 -c max_connections=200 \
+                   -c shared_buffers=16MB >>{dir}/log 2>&1 & pg=$!; \
+               fi; sleep 0.2; \
+             done; \
+             if [ -n \"$pg\" ]; then kill -INT $pg; wait $pg; fi; rm -rf {dir}",
+            postgres = bin.join("postgres").display(),
+            data = data.display(),
+            dir = dir.display(),
+            parent = std::process::id(),
+        );
+        #[allow(clippy::zombie_processes)]
+        let watchdog = as_owner(Path::new("/bin/sh"))
+            .args(["-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start postgres");
+        let instance = Self { port, dir, _watchdog: watchdog };
+        instance.wait_until(true);
+        instance
+    }
+
+    fn admin_url(&self) -> String {
+        format!("host=127.0.0.1 port={} user=postgres dbname=postgres connect_timeout=1", self.port)
+    }
+
+    /// Waits until the server accepts connections (`up`) or refuses them.
+    fn wait_until(&self, up: bool) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while postgres::Client::connect(&self.admin_url(), postgres::NoTls).is_ok() != up {
+            assert!(
+                Instant::now() < deadline,
+                "PostgreSQL did not {}: {}",
+                if up { "start" } else { "stop" },
+                self.dir.join("log").display()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// A fresh, empty database on this server.
+    pub fn database(&self, name: &str) -> DatabaseUrl {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let db = format!("{name}_{}", NEXT.fetch_add(1, Ordering::Relaxed));
+        let mut client =
+            postgres::Client::connect(&self.admin_url(), postgres::NoTls).expect("connect to the test PostgreSQL");
+        client.batch_execute(&format!("CREATE DATABASE {db}")).expect("create test database");
+        DatabaseUrl::parse(&format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)).unwrap()
+    }
+
+    /// Stops the server (a fast shutdown: clients are disconnected) and
+    /// waits until it refuses connections.
+    pub fn stop(&self) {
+        std::fs::write(self.dir.join("down"), b"").unwrap();
+        self.wait_until(false);
+    }
+
+    /// Starts it again on the same port and files, and waits until it is up.
+    pub fn start(&self) {
+        std::fs::remove_file(self.dir.join("down")).unwrap();
+        self.wait_until(true);
     }
 }
 
-/// A fresh, empty database on the shared throwaway server.
+/// A fresh, empty database on the throwaway server this test binary shares.
 pub fn database(name: &str) -> DatabaseUrl {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let server = SERVER.get_or_init(start);
-    let db = format!("{name}_{}", NEXT.fetch_add(1, Ordering::Relaxed));
-    let admin = format!("host=127.0.0.1 port={} user=postgres dbname=postgres", server.port);
-    let mut client = postgres::Client::connect(&admin, postgres::NoTls).expect("connect to the test PostgreSQL");
-    client.batch_execute(&format!("CREATE DATABASE {db}")).expect("create test database");
-    DatabaseUrl::parse(&format!("postgres://postgres@127.0.0.1:{}/{db}", server.port)).unwrap()
+    SERVER.get_or_init(Instance::private).database(name)
 }
 
 /// A connection to a test database, for checking what was written.
