@@ -61,6 +61,12 @@ pub struct Config {
     pub replication: crate::game::replicate::ReplicationConfig,
     /// Connection limit.
     pub max_players: usize,
+    /// Registry id of this app server; `None`: derived from the public address.
+    pub server_id: Option<String>,
+    /// Deployment colour this server registers with.
+    pub colour: crate::cluster::Colour,
+    /// Players the registry says it takes; `None`: `max_players`.
+    pub capacity: Option<usize>,
     /// How long a connect token stays valid after login.
     pub token_ttl: Duration,
     /// Seconds of silence before netcode drops a connection.
@@ -97,6 +103,9 @@ impl Default for Config {
             save_interval: Duration::from_secs(5),
             replication: crate::game::replicate::ReplicationConfig::default(),
             max_players: 1024,
+            server_id: None,
+            colour: crate::cluster::Colour::Blue,
+            capacity: None,
             token_ttl: Duration::from_secs(30),
             connection_timeout_secs: 10,
             hash_params: HashParams::default(),
@@ -127,6 +136,17 @@ pub enum ConfigError {
     /// No hashing threads.
     #[error("hash workers must be at least 1")]
     HashWorkers,
+    /// A capacity the server could not hold.
+    #[error("capacity must be between 1 and --max-players ({max}), got {capacity}")]
+    Capacity {
+        /// Asked for.
+        capacity: usize,
+        /// The connection limit.
+        max: usize,
+    },
+    /// A server id that cannot name a registry row.
+    #[error("server id must be 1 to 64 characters of letters, digits, '.', ':', '_' or '-'")]
+    ServerId,
 }
 
 impl Config {
@@ -161,6 +181,17 @@ impl Config {
         }
         if self.save_interval.is_zero() {
             return Err(ConfigError::SaveInterval);
+        }
+        if let Some(capacity) = self.capacity
+            && !(1..=self.max_players).contains(&capacity)
+        {
+            return Err(ConfigError::Capacity { capacity, max: self.max_players });
+        }
+        let id_ok = |id: &str| {
+            (1..=64).contains(&id.len()) && id.chars().all(|c| c.is_ascii_alphanumeric() || ".:_-".contains(c))
+        };
+        if self.server_id.as_deref().is_some_and(|id| !id_ok(id)) {
+            return Err(ConfigError::ServerId);
         }
         if self.hash_workers == 0 {
             return Err(ConfigError::HashWorkers);

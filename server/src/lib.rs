@@ -11,6 +11,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod cluster;
 pub mod config;
 pub mod embedded;
 pub mod game;
@@ -220,6 +221,22 @@ impl Server {
         world.insert_resource(admin::tick::Live(live));
         world.insert_resource(game::progress::SaveEvery(config.save_every_ticks()));
         world.insert_resource(config.replication);
+        let registration = cluster::Registration {
+            row: store::ServerRow {
+                id: config.server_id.clone().unwrap_or_else(|| cluster::default_server_id(public_addr)),
+                colour: config.colour.as_str().to_owned(),
+                build: cluster::BUILD.to_owned(),
+                public_addr: public_addr.to_string(),
+                capacity: config.capacity.unwrap_or(config.max_players) as u32,
+                players: 0,
+                state: store::ServerState::Starting,
+            },
+        };
+        // Bound, not yet ticking; the tick loop's heartbeat says `ready`.
+        if store.handle().try_send(store::StoreCommand::Heartbeat(registration.row.clone())).is_err() {
+            tracing::warn!("store queue full at start: the first heartbeat waits for the tick loop");
+        }
+        world.insert_resource(registration);
         let mut recorder = record::Recorder::default();
         if let Some(path) = &config.record {
             recorder.start(path.clone(), config.tick_rate).map_err(ServerError::Thread)?;
@@ -320,10 +337,12 @@ impl Server {
             .iter(&world)
             .map(|a| store::AccessEvent::now(store::AccessKind::Disconnect, Some(a.account_id), Some(&a.name), None))
             .collect();
+        let stopped = world.resource::<cluster::Registration>().row(0, store::ServerState::Stopped);
         let mut outbox = world.resource_mut::<StoreOutbox>();
         for event in leaving {
             outbox.push_access(event);
         }
+        outbox.push(store::StoreCommand::Heartbeat(stopped));
         outbox.drain_blocking();
         // In reverse order of start: the HTTP services (started after the
         // store) finish their requests in flight against a store that is

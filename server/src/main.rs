@@ -12,6 +12,7 @@ use anyhow::Context;
 use clap::Parser;
 use tickforge_server::auth::limiter::LimitConfig;
 use tickforge_server::auth::tls::TlsFiles;
+use tickforge_server::cluster::Colour;
 use tickforge_server::config::HashParams;
 use tickforge_server::game::replicate::ReplicationConfig;
 use tickforge_server::secrets::{AdminToken, PrivateKey};
@@ -104,6 +105,15 @@ struct Args {
     /// Record a replay of the run to FILE (play it with `tickforge-client --replay FILE`).
     #[arg(long, value_name = "FILE")]
     record: Option<std::path::PathBuf>,
+    /// Registry id of this app server (default: derived from the public address).
+    #[arg(long)]
+    server_id: Option<String>,
+    /// Deployment colour this server registers with: blue or green.
+    #[arg(long, default_value = "blue")]
+    colour: Colour,
+    /// Players the registry offers on this server (default: --max-players).
+    #[arg(long)]
+    capacity: Option<usize>,
     /// First lockout length in seconds (doubles for repeated lockouts, up to 16x).
     #[arg(long, default_value_t = 60)]
     lockout_secs: u64,
@@ -148,6 +158,9 @@ fn main() -> anyhow::Result<()> {
             budget_bytes: args.snapshot_budget.max(64),
         },
         max_players: args.max_players,
+        server_id: args.server_id,
+        colour: args.colour,
+        capacity: args.capacity,
         token_ttl: Duration::from_secs(args.token_ttl),
         hash_params: HashParams { m_kib: args.argon2_m_kib, t: args.argon2_t, p: args.argon2_p },
         hash_workers: args.hash_workers,

@@ -9,8 +9,8 @@
 //! 4. `Simulate`: move everything else (NPCs), collect orbs.
 //! 5. `Replicate`: build per-client snapshots.
 //! 6. `Send`: flush the transport.
-//! 7. `Persist`: periodic save, hand writes to the store thread, publish
-//!    metrics and the per-player table.
+//! 7. `Persist`: periodic save, the registry heartbeat, hand writes to the
+//!    store thread, publish metrics and the per-player table.
 //!
 //! Sets are chained and the schedule is built with ambiguity detection as an
 //! error, so two systems can never race for the same data in unknown order.
@@ -239,7 +239,14 @@ pub fn build_schedule() -> Schedule {
         (movement::wander, orbs::collect).chain().in_set(Phase::Simulate),
         replicate::send_snapshots.in_set(Phase::Replicate),
         send.in_set(Phase::Send),
-        (progress::save_periodically, persist, publish_metrics, admin::tick::publish, crate::record::record)
+        (
+            progress::save_periodically,
+            crate::cluster::heartbeat,
+            persist,
+            publish_metrics,
+            admin::tick::publish,
+            crate::record::record,
+        )
             .chain()
             .in_set(Phase::Persist),
     ));

@@ -70,6 +70,7 @@ pub fn router(state: AdminState) -> Router {
     let admin = Router::new()
         .route("/admin/status", get(status))
         .route("/admin/players", get(players))
+        .route("/admin/cluster", get(cluster))
         .route("/admin/kick", post(kick))
         .route("/admin/broadcast", post(broadcast))
         .route("/admin/record/start", post(record_start))
@@ -125,6 +126,40 @@ async fn status(State(state): State<AdminState>) -> Response {
         "uptime_s": (state.started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
     }))
     .into_response()
+}
+
+/// The registry as the database holds it: every server with its colour,
+/// state, load and heartbeat age, and the active colour.
+async fn cluster(State(state): State<AdminState>) -> Response {
+    match state.store.cluster().await {
+        Ok(view) => {
+            let servers: Vec<serde_json::Value> = view
+                .servers
+                .iter()
+                .map(|s| {
+                    let alive = s.row.state != crate::store::ServerState::Stopped
+                        && s.heartbeat_age_ms <= crate::cluster::DEAD_AFTER_MS;
+                    json!({
+                        "id": s.row.id,
+                        "colour": s.row.colour,
+                        "state": s.row.state.as_str(),
+                        "players": s.row.players,
+                        "capacity": s.row.capacity,
+                        "heartbeat_age_ms": s.heartbeat_age_ms,
+                        "alive": alive,
+                        "build": s.row.build,
+                        "public_addr": s.row.public_addr,
+                    })
+                })
+                .collect();
+            Json(json!({ "active_colour": view.active_colour, "servers": servers })).into_response()
+        }
+        Err(e) if e.is_unavailable() => error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the cluster registry");
+            error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+        }
+    }
 }
 
 async fn players(State(state): State<AdminState>) -> Response {

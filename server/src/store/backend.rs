@@ -5,7 +5,7 @@
 //! Errors come back backend-neutral ([`DbError`]): what failed, and whether
 //! trying again later can help.
 
-use super::{AccessEvent, AccountRow, Leader, PlayerState};
+use super::{AccessEvent, AccountRow, ClusterView, Leader, PlayerState, ServerRow};
 
 /// A database failure, as the rest of the server sees it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -76,4 +76,8 @@ pub trait Backend: Send {
     fn save_player(&mut self, state: &PlayerState) -> Result<(), DbError>;
     /// The best saved scores, best first (ties by name).
     fn leaderboard(&mut self, limit: u32) -> Result<Vec<Leader>, DbError>;
+    /// Upserts a registry row, its heartbeat stamped with the database's clock.
+    fn heartbeat(&mut self, row: &ServerRow) -> Result<(), DbError>;
+    /// The registry (ages by the same clock) and the active colour.
+    fn cluster(&mut self) -> Result<ClusterView, DbError>;
 }

@@ -176,6 +176,79 @@ pub struct Leader {
     pub score: u32,
 }
 
+/// Where an app server is in its life, as the registry shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerState {
+    /// Bound, not yet ticking.
+    Starting,
+    /// Ticking and taking players.
+    Ready,
+    /// Ticking, moving its players away, taking none.
+    Draining,
+    /// Shut down cleanly.
+    Stopped,
+}
+
+impl ServerState {
+    /// The name stored in the `state` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServerState::Starting => "starting",
+            ServerState::Ready => "ready",
+            ServerState::Draining => "draining",
+            ServerState::Stopped => "stopped",
+        }
+    }
+
+    /// Reads a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "starting" => Some(ServerState::Starting),
+            "ready" => Some(ServerState::Ready),
+            "draining" => Some(ServerState::Draining),
+            "stopped" => Some(ServerState::Stopped),
+            _ => None,
+        }
+    }
+}
+
+/// An app server's registry row (a database row, not a component).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerRow {
+    /// Stable server id.
+    pub id: String,
+    /// Deployment colour: "blue" or "green".
+    pub colour: String,
+    /// Version of the binary.
+    pub build: String,
+    /// The game address clients connect to.
+    pub public_addr: String,
+    /// Most players it takes.
+    pub capacity: u32,
+    /// Players on it now.
+    pub players: u32,
+    /// Where it is in its life.
+    pub state: ServerState,
+}
+
+/// A registry row as read back, with its heartbeat's age by the database's clock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerStatus {
+    /// The row.
+    pub row: ServerRow,
+    /// Milliseconds since its last heartbeat.
+    pub heartbeat_age_ms: i64,
+}
+
+/// The registry and the deployment, read in one transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterView {
+    /// The colour new logins go to.
+    pub active_colour: String,
+    /// Every registered server, by id.
+    pub servers: Vec<ServerStatus>,
+}
+
 /// Requests the store thread serves.
 #[derive(Debug)]
 pub enum StoreCommand {
@@ -213,6 +286,14 @@ pub enum StoreCommand {
         limit: u32,
         /// Where the answer goes.
         reply: oneshot::Sender<Result<Vec<Leader>, StoreError>>,
+    },
+    /// Upsert this server's registry row (stamped with the database's
+    /// clock); a failed heartbeat is not retried, the next one replaces it.
+    Heartbeat(ServerRow),
+    /// Read the registry and the active colour.
+    Cluster {
+        /// Where the answer goes.
+        reply: oneshot::Sender<Result<ClusterView, StoreError>>,
     },
     /// Finish everything queued before this, then stop.
     Shutdown,
@@ -261,6 +342,13 @@ impl StoreHandle {
     pub async fn leaderboard(&self, limit: u32) -> Result<Vec<Leader>, StoreError> {
         let (reply, rx) = oneshot::channel();
         self.try_send(StoreCommand::Leaderboard { limit, reply }).map_err(|r| r.error())?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// The registry and the active colour.
+    pub async fn cluster(&self) -> Result<ClusterView, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.try_send(StoreCommand::Cluster { reply }).map_err(|r| r.error())?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 

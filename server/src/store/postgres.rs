@@ -15,7 +15,9 @@ use postgres::error::SqlState;
 use postgres::{Client, Config, NoTls, Statement};
 
 use super::backend::{Backend, DbError, DbErrorKind};
-use super::{AccessEvent, AccountRow, Leader, PlayerState, StoreError};
+use super::{
+    AccessEvent, AccountRow, ClusterView, Leader, PlayerState, ServerRow, ServerState, ServerStatus, StoreError,
+};
 
 /// Ordered migrations; index `i` brings the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -45,7 +47,31 @@ const MIGRATIONS: &[&str] = &[
         last_seen  bigint NOT NULL
     );
     CREATE INDEX player_state_score ON player_state(score DESC);",
+    // 3: the cluster registry (heartbeats stamped by the database's clock,
+    // so hosts' clocks never matter) and the deployment's active colour.
+    "CREATE TABLE servers (
+        id           text   PRIMARY KEY,
+        colour       text   NOT NULL CHECK (colour IN ('blue', 'green')),
+        build        text   NOT NULL,
+        public_addr  text   NOT NULL,
+        capacity     bigint NOT NULL,
+        players      bigint NOT NULL,
+        state        text   NOT NULL CHECK (state IN ('starting', 'ready', 'draining', 'stopped')),
+        heartbeat_ms bigint NOT NULL
+    );
+    CREATE TABLE deployment (
+        id            integer PRIMARY KEY CHECK (id = 1),
+        active_colour text    NOT NULL CHECK (active_colour IN ('blue', 'green'))
+    );
+    INSERT INTO deployment (id, active_colour) VALUES (1, 'blue');",
 ];
+
+/// The heartbeat upsert, stamped with the database's clock (Unix ms).
+const HEARTBEAT: &str = "INSERT INTO servers (id, colour, build, public_addr, capacity, players, state, heartbeat_ms)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, (extract(epoch from clock_timestamp()) * 1000)::bigint)
+     ON CONFLICT (id) DO UPDATE SET colour = EXCLUDED.colour, build = EXCLUDED.build,
+     public_addr = EXCLUDED.public_addr, capacity = EXCLUDED.capacity, players = EXCLUDED.players,
+     state = EXCLUDED.state, heartbeat_ms = EXCLUDED.heartbeat_ms";
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -270,5 +296,41 @@ impl Backend for PgBackend {
             .iter()
             .map(|r| Leader { username: r.get(0), score: u32::try_from(r.get::<_, i64>(1)).unwrap_or(0) })
             .collect())
+    }
+
+    fn heartbeat(&mut self, row: &ServerRow) -> Result<(), DbError> {
+        let statement = self.statement(HEARTBEAT)?;
+        let (capacity, players) = (i64::from(row.capacity), i64::from(row.players));
+        let state = row.state.as_str();
+        self.run(|c| {
+            c.execute(&statement, &[&row.id, &row.colour, &row.build, &row.public_addr, &capacity, &players, &state])
+        })
+        .map(drop)
+    }
+
+    fn cluster(&mut self) -> Result<ClusterView, DbError> {
+        let colour = self.statement("SELECT active_colour FROM deployment WHERE id = 1")?;
+        let active_colour: String = self.run(|c| c.query_one(&colour, &[]))?.get(0);
+        let servers = self.statement(
+            "SELECT id, colour, build, public_addr, capacity, players, state,
+             (extract(epoch from clock_timestamp()) * 1000)::bigint - heartbeat_ms FROM servers ORDER BY id",
+        )?;
+        let rows = self.run(|c| c.query(&servers, &[]))?;
+        let servers = rows
+            .iter()
+            .map(|r| ServerStatus {
+                row: ServerRow {
+                    id: r.get(0),
+                    colour: r.get(1),
+                    build: r.get(2),
+                    public_addr: r.get(3),
+                    capacity: u32::try_from(r.get::<_, i64>(4)).unwrap_or(0),
+                    players: u32::try_from(r.get::<_, i64>(5)).unwrap_or(0),
+                    state: ServerState::parse(r.get(6)).unwrap_or(ServerState::Stopped),
+                },
+                heartbeat_age_ms: r.get(7),
+            })
+            .collect();
+        Ok(ClusterView { active_colour, servers })
     }
 }

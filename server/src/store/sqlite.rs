@@ -9,7 +9,10 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::backend::{Backend, DbError, DbErrorKind};
-use super::{AccessEvent, AccountRow, Leader, PlayerState, StoreError};
+use super::{
+    AccessEvent, AccountRow, ClusterView, Leader, PlayerState, ServerRow, ServerState, ServerStatus, StoreError,
+    unix_millis,
+};
 
 /// Ordered migrations; index `i` brings the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -38,6 +41,22 @@ const MIGRATIONS: &[&str] = &[
         last_seen  INTEGER NOT NULL
     );
     CREATE INDEX player_state_score ON player_state(score DESC);",
+    // 3: the cluster registry and the deployment's active colour.
+    "CREATE TABLE servers (
+        id           TEXT    PRIMARY KEY,
+        colour       TEXT    NOT NULL CHECK (colour IN ('blue', 'green')),
+        build        TEXT    NOT NULL,
+        public_addr  TEXT    NOT NULL,
+        capacity     INTEGER NOT NULL,
+        players      INTEGER NOT NULL,
+        state        TEXT    NOT NULL CHECK (state IN ('starting', 'ready', 'draining', 'stopped')),
+        heartbeat_ms INTEGER NOT NULL
+    );
+    CREATE TABLE deployment (
+        id            INTEGER PRIMARY KEY CHECK (id = 1),
+        active_colour TEXT    NOT NULL CHECK (active_colour IN ('blue', 'green'))
+    );
+    INSERT INTO deployment (id, active_colour) VALUES (1, 'blue');",
 ];
 
 /// The schema version this binary writes.
@@ -244,6 +263,63 @@ impl Backend for SqliteBackend {
             })
             .map_err(db_error)?;
         rows.collect::<Result<_, _>>().map_err(db_error)
+    }
+
+    fn heartbeat(&mut self, row: &ServerRow) -> Result<(), DbError> {
+        self.conn
+            .prepare(
+                "INSERT INTO servers (id, colour, build, public_addr, capacity, players, state, heartbeat_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT(id) DO UPDATE SET colour = excluded.colour, build = excluded.build,
+                 public_addr = excluded.public_addr, capacity = excluded.capacity, players = excluded.players,
+                 state = excluded.state, heartbeat_ms = excluded.heartbeat_ms",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    row.id,
+                    row.colour,
+                    row.build,
+                    row.public_addr,
+                    row.capacity,
+                    row.players,
+                    row.state.as_str(),
+                    unix_millis()
+                ])
+            })
+            .map(drop)
+            .map_err(db_error)
+    }
+
+    fn cluster(&mut self) -> Result<ClusterView, DbError> {
+        let active_colour: String = self
+            .conn
+            .query_row("SELECT active_colour FROM deployment WHERE id = 1", [], |r| r.get(0))
+            .map_err(db_error)?;
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT id, colour, build, public_addr, capacity, players, state, ?1 - heartbeat_ms
+                 FROM servers ORDER BY id",
+            )
+            .map_err(db_error)?;
+        let rows = stmt
+            .query_map(params![unix_millis()], |r| {
+                Ok(ServerStatus {
+                    row: ServerRow {
+                        id: r.get(0)?,
+                        colour: r.get(1)?,
+                        build: r.get(2)?,
+                        public_addr: r.get(3)?,
+                        capacity: r.get(4)?,
+                        players: r.get(5)?,
+                        state: ServerState::parse(&r.get::<_, String>(6)?).unwrap_or(ServerState::Stopped),
+                    },
+                    heartbeat_age_ms: r.get(7)?,
+                })
+            })
+            .map_err(db_error)?;
+        let servers = rows.collect::<Result<_, _>>().map_err(db_error)?;
+        Ok(ClusterView { active_colour, servers })
     }
 }
 

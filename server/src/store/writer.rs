@@ -20,7 +20,8 @@ use tokio::sync::oneshot;
 
 use super::backend::{Backend, DbError};
 use super::{
-    AccessEvent, AccountRow, Leader, LoadedPlayer, PlayerState, StoreCommand, StoreError, StoreMetrics, unix_millis,
+    AccessEvent, AccountRow, ClusterView, Leader, LoadedPlayer, PlayerState, StoreCommand, StoreError, StoreMetrics,
+    unix_millis,
 };
 
 /// Most commands folded into one transaction.
@@ -41,6 +42,7 @@ enum Reply {
     Found(oneshot::Sender<Result<Option<AccountRow>, StoreError>>, Result<Option<AccountRow>, StoreError>),
     Loaded(crossbeam_channel::Sender<LoadedPlayer>, LoadedPlayer),
     Leaders(oneshot::Sender<Result<Vec<Leader>, StoreError>>, Result<Vec<Leader>, StoreError>),
+    Cluster(oneshot::Sender<Result<ClusterView, StoreError>>, Result<ClusterView, StoreError>),
 }
 
 impl Reply {
@@ -52,6 +54,8 @@ impl Reply {
             (Reply::Found(tx, result), None) => drop(tx.send(result)),
             (Reply::Loaded(tx, loaded), None) => drop(tx.send(loaded)),
             (Reply::Leaders(tx, result), None) => drop(tx.send(result)),
+            (Reply::Cluster(tx, result), None) => drop(tx.send(result)),
+            (Reply::Cluster(tx, _), Some(e)) => drop(tx.send(Err(err(e)))),
             (Reply::Created(tx, _), Some(e)) => drop(tx.send(Err(err(e)))),
             (Reply::Found(tx, _), Some(e)) => drop(tx.send(Err(err(e)))),
             (Reply::Loaded(tx, loaded), Some(e)) => {
@@ -275,6 +279,8 @@ fn abandon(item: Work, error: &DbError, failed: &mut Writes) {
         Work::Command(StoreCommand::CreateAccount { reply, .. }) => drop(reply.send(Err(answer(error)))),
         Work::Command(StoreCommand::FindAccount { reply, .. }) => drop(reply.send(Err(answer(error)))),
         Work::Command(StoreCommand::Leaderboard { reply, .. }) => drop(reply.send(Err(answer(error)))),
+        Work::Command(StoreCommand::Cluster { reply }) => drop(reply.send(Err(answer(error)))),
+        Work::Command(StoreCommand::Heartbeat(_)) => {}
         Work::Command(StoreCommand::LoadPlayer { account_id, reply }) => {
             drop(reply.send(LoadedPlayer { account_id, state: Err(error.to_string()) }))
         }
@@ -351,6 +357,15 @@ fn apply<B: Backend>(
         Work::Command(StoreCommand::Leaderboard { limit, reply }) => {
             let leaders = in_savepoint(db, |db| db.leaderboard(limit))?;
             replies.push(Reply::Leaders(reply, leaders.map_err(StoreError::Database)));
+        }
+        Work::Command(StoreCommand::Heartbeat(row)) => {
+            if let Err(e) = in_savepoint(db, |db| db.heartbeat(&row))? {
+                tracing::warn!(error = %e, server = %row.id, "heartbeat not written");
+            }
+        }
+        Work::Command(StoreCommand::Cluster { reply }) => {
+            let view = in_savepoint(db, |db| db.cluster())?;
+            replies.push(Reply::Cluster(reply, view.map_err(StoreError::Database)));
         }
         Work::Command(StoreCommand::Shutdown) => {}
     }

@@ -1,0 +1,98 @@
+//! The cluster view of one app server: who it is in the registry (id,
+//! colour, capacity, build) and its heartbeat — a registry row upserted
+//! through the store once a second from the tick loop (never waiting:
+//! the row goes through the tick's outbox), `starting` when bound, `ready`
+//! while it ticks, `stopped` after a clean shutdown. A row whose heartbeat
+//! is older than [`DEAD_AFTER_MS`] belongs to a dead server.
+
+use std::net::SocketAddr;
+
+use bevy_ecs::prelude::*;
+
+use crate::schedule::{Roster, StoreOutbox};
+use crate::store::{ServerRow, ServerState, StoreCommand};
+use crate::tick::TickInfo;
+
+/// A registry row older than this (by the database's clock) is dead.
+pub const DEAD_AFTER_MS: i64 = 5_000;
+
+/// The build string app servers register: the crate version.
+pub const BUILD: &str = env!("CARGO_PKG_VERSION");
+
+/// Deployment colour (blue-green): which cluster a server belongs to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Colour {
+    /// The default cluster.
+    #[default]
+    Blue,
+    /// The other one.
+    Green,
+}
+
+impl Colour {
+    /// The name stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Colour::Blue => "blue",
+            Colour::Green => "green",
+        }
+    }
+}
+
+impl std::str::FromStr for Colour {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "blue" => Ok(Colour::Blue),
+            "green" => Ok(Colour::Green),
+            other => Err(format!("unknown colour '{other}' (expected blue or green)")),
+        }
+    }
+}
+
+/// The default server id: derived from the public game address, so it is
+/// stable across restarts of the same server.
+pub fn default_server_id(public_addr: SocketAddr) -> String {
+    format!("app-{public_addr}")
+}
+
+/// This server's registry identity (a resource of the tick loop).
+#[derive(Debug, Clone, Resource)]
+pub struct Registration {
+    /// The row as last heartbeat, players and state aside.
+    pub row: ServerRow,
+}
+
+impl Registration {
+    /// The row with `players` and `state` filled in.
+    pub fn row(&self, players: u32, state: ServerState) -> ServerRow {
+        ServerRow { players, state, ..self.row.clone() }
+    }
+}
+
+/// Once a second, the heartbeat: this server `ready`, with its players.
+pub fn heartbeat(
+    tick: Res<TickInfo>,
+    registration: Res<Registration>,
+    roster: Res<Roster>,
+    mut outbox: ResMut<StoreOutbox>,
+) {
+    let per_second = (1.0 / tick.dt).round().max(1.0) as u64;
+    if tick.tick.is_multiple_of(per_second) {
+        outbox.push(StoreCommand::Heartbeat(registration.row(roster.len() as u32, ServerState::Ready)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colours_and_ids() {
+        assert_eq!("green".parse::<Colour>(), Ok(Colour::Green));
+        assert!("red".parse::<Colour>().is_err());
+        assert_eq!(Colour::default().as_str(), "blue");
+        assert_eq!(default_server_id("127.0.0.1:7001".parse().unwrap()), "app-127.0.0.1:7001");
+    }
+}
