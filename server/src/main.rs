@@ -27,6 +27,11 @@ struct Args {
     /// Directory for the private key and (by default) the SQLite database.
     #[arg(long, default_value = "./data")]
     data_dir: PathBuf,
+    /// The netcode private key, shared by every server of a cluster: a file
+    /// of 64 hex digits, mode 600 (or TICKFORGE_PRIVATE_KEY). Default: one
+    /// made on first start in <data-dir>/private.key.
+    #[arg(long, value_name = "FILE")]
+    key_file: Option<PathBuf>,
     /// Database: sqlite://PATH (default: <data-dir>/tickforge.db) or
     /// postgres://USER:PASSWORD@HOST:PORT/DB. Prefer the environment
     /// variable when the URL holds a password.
@@ -130,9 +135,11 @@ fn main() -> anyhow::Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let args = Args::parse();
-    let private_key = match std::env::var("TICKFORGE_PRIVATE_KEY") {
-        Ok(hex) => Some(PrivateKey::from_hex(&hex).context("TICKFORGE_PRIVATE_KEY")?),
-        Err(_) => None,
+    let private_key = match (std::env::var("TICKFORGE_PRIVATE_KEY"), &args.key_file) {
+        (Ok(_), Some(_)) => anyhow::bail!("give the private key once: TICKFORGE_PRIVATE_KEY or --key-file, not both"),
+        (Ok(hex), None) => Some(PrivateKey::from_hex(&hex).context("TICKFORGE_PRIVATE_KEY")?),
+        (Err(_), Some(path)) => Some(PrivateKey::from_file(path).context("--key-file")?),
+        (Err(_), None) => None,
     };
     let config = Config {
         data_dir: args.data_dir,

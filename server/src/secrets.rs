@@ -60,6 +60,9 @@ pub enum KeyError {
     /// An admin token shorter than 16 characters.
     #[error("admin token must be at least 16 characters")]
     WeakToken,
+    /// A key file that others than its owner may read.
+    #[error("private key file {0} is readable by other users: chmod 600 it")]
+    Exposed(String),
     /// The key file could not be read or written.
     #[error("private key file {path}: {source}")]
     Io {
@@ -86,6 +89,23 @@ impl PrivateKey {
 
     fn to_hex(&self) -> String {
         self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Reads the shared key from a file an operator placed (`--key-file`):
+    /// 64 hex digits, readable by its owner only (as ssh insists for its
+    /// keys); never created here.
+    pub fn from_file(path: &Path) -> Result<Self, KeyError> {
+        let shown = path.display().to_string();
+        let io_err = |source| KeyError::Io { path: shown.clone(), source };
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(path).map_err(io_err)?.permissions().mode();
+            if mode & 0o044 != 0 {
+                return Err(KeyError::Exposed(shown.clone()));
+            }
+        }
+        Self::from_hex(&fs::read_to_string(path).map_err(io_err)?)
     }
 
     /// Loads the key from the data dir, creating a random one (mode 0600) if absent.
@@ -132,6 +152,19 @@ mod tests {
     fn debug_is_redacted() {
         let key = PrivateKey::from_hex(&"ab".repeat(32)).unwrap();
         assert!(!format!("{key:?}").contains("ab"));
+    }
+
+    #[test]
+    fn a_key_file_must_be_private_and_hold_a_key() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shared.key");
+        fs::write(&path, format!("{}\n", "ab".repeat(32))).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(matches!(PrivateKey::from_file(&path), Err(KeyError::Exposed(_))));
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(PrivateKey::from_file(&path).unwrap(), PrivateKey::from_hex(&"ab".repeat(32)).unwrap());
+        assert!(matches!(PrivateKey::from_file(&dir.path().join("missing")), Err(KeyError::Io { .. })));
     }
 
     #[test]

@@ -89,6 +89,38 @@ fn secrets_from_environment_are_used_and_never_written_or_logged() {
 }
 
 #[test]
+fn a_shared_key_file_is_used_and_never_copied_and_must_be_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let key_file = keys.path().join("cluster.key");
+    std::fs::write(&key_file, "1e".repeat(32)).unwrap();
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let server = spawn(dir.path(), &["--key-file", key_file.to_str().unwrap()], &[]);
+    AuthClient::new(&server.http_url).register("carol", PASSWORD).unwrap();
+    play_briefly(&server.http_url, "carol");
+    let logs = server.interrupt();
+    assert!(!dir.path().join("private.key").exists(), "the shared key is not copied into the data dir");
+    assert!(!logs.contains(&"1e".repeat(32)), "key in the log");
+
+    let refused = |args: &[&str], env: Option<(&str, &str)>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tickforge-server"));
+        command.args(["--data-dir", dir.path().to_str().unwrap()]).args(args).env_remove("TICKFORGE_PRIVATE_KEY");
+        if let Some((k, v)) = env {
+            command.env(k, v);
+        }
+        let out = command.output().unwrap();
+        assert!(!out.status.success(), "{args:?} accepted");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let path = key_file.to_str().unwrap();
+    let both = refused(&["--key-file", path], Some(("TICKFORGE_PRIVATE_KEY", &"1e".repeat(32))));
+    assert!(both.contains("not both"), "{both}");
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert!(refused(&["--key-file", path], None).contains("chmod 600"));
+}
+
+#[test]
 fn bad_flags_fail_with_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| {
