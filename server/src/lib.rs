@@ -3,7 +3,9 @@
 //! An authoritative real-time server: the main thread runs a fixed-rate
 //! bevy_ecs tick loop ([`tick`], [`schedule`], [`game`]) over renet/netcode
 //! UDP ([`net`]); a side thread serves the HTTP auth API ([`auth`], [`side`]);
-//! a store thread owns SQLite ([`store`]). See ARCHITECTURE.md for the map.
+//! a store thread owns the database, embedded SQLite or a shared PostgreSQL
+//! ([`store`]); [`cluster`] registers the server. See ARCHITECTURE.md for
+//! the map.
 //!
 //! Embedding: [`Server::bind`] opens everything and reports the bound
 //! addresses; [`Server::run`] runs the tick loop on the calling thread until
