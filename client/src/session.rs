@@ -181,7 +181,7 @@ impl Session {
 
     /// Seconds per server tick.
     pub fn tick_dt(&self) -> f32 {
-        1.0 / f32::from(self.world.tick_rate.max(1))
+        tickforge_shared::sim::tick_dt(self.world.tick_rate)
     }
 
     /// Sends this tick's input (with the previous few repeated) and applies

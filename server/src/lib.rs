@@ -217,7 +217,11 @@ impl Server {
         world.insert_resource(game::NetIds::default());
         world.insert_resource(StoreOutbox::new(store.handle()));
         world.insert_resource(SharedMetrics(metrics.clone()));
-        world.insert_resource(TickInfo { tick: 0, dt: config.tick_period().as_secs_f32(), elapsed: Duration::ZERO });
+        world.insert_resource(TickInfo {
+            tick: 0,
+            dt: tickforge_shared::sim::tick_dt(config.tick_rate),
+            elapsed: Duration::ZERO,
+        });
         world.insert_resource(game::players::Joins::default());
         world.insert_resource(admin::tick::AdminInbox(admin_rx));
         world.insert_resource(admin::tick::Live(live));

@@ -53,6 +53,13 @@ impl Vec2 {
     }
 }
 
+/// Seconds per tick at `tick_rate` Hz: the one `dt` both the server's
+/// simulation and the client's prediction step with, so they agree to the
+/// bit.
+pub fn tick_dt(tick_rate: u16) -> f32 {
+    1.0 / f32::from(tick_rate.max(1))
+}
+
 /// Anything that moves: position and velocity.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Body {
