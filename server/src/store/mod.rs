@@ -384,7 +384,6 @@ pub struct Store {
     handle: StoreHandle,
     metrics: Arc<StoreMetrics>,
     thread: Option<JoinHandle<()>>,
-    url: DatabaseUrl,
 }
 
 impl Store {
@@ -392,12 +391,12 @@ impl Store {
     /// and starts the writer thread.
     pub fn open(url: &DatabaseUrl) -> Result<Self, StoreError> {
         match url {
-            DatabaseUrl::Sqlite(path) => Self::start(url, sqlite::SqliteBackend::open(path)?),
-            DatabaseUrl::Postgres(config) => Self::start(url, postgres::PgBackend::connect(config)?),
+            DatabaseUrl::Sqlite(path) => Self::start(sqlite::SqliteBackend::open(path)?),
+            DatabaseUrl::Postgres(config) => Self::start(postgres::PgBackend::connect(config)?),
         }
     }
 
-    fn start(url: &DatabaseUrl, backend: impl backend::Backend + 'static) -> Result<Self, StoreError> {
+    fn start(backend: impl backend::Backend + 'static) -> Result<Self, StoreError> {
         let (tx, rx) = crossbeam_channel::bounded(QUEUE_CAPACITY);
         let metrics = Arc::new(StoreMetrics::default());
         let thread_metrics = metrics.clone();
@@ -405,7 +404,7 @@ impl Store {
             .name("tickforge-store".into())
             .spawn(move || writer::run(backend, rx, &thread_metrics))
             .map_err(StoreError::Spawn)?;
-        Ok(Self { handle: StoreHandle { tx }, metrics, thread: Some(thread), url: url.clone() })
+        Ok(Self { handle: StoreHandle { tx }, metrics, thread: Some(thread) })
     }
 
     /// A sender for other threads.
@@ -416,11 +415,6 @@ impl Store {
     /// Commit counters and latency.
     pub fn metrics(&self) -> Arc<StoreMetrics> {
         self.metrics.clone()
-    }
-
-    /// The database it writes to.
-    pub fn url(&self) -> &DatabaseUrl {
-        &self.url
     }
 
     /// Flushes everything queued so far and stops the thread.
