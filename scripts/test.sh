@@ -2,13 +2,15 @@
 # The test command (README): installs what the tests need on a fresh
 # machine, then runs the whole suite. The tests start their own throwaway
 # PostgreSQL server (Debian's binaries, as the postgres user) on a free
-# loopback port; the load-test smoke tests drive scripts/loadtest.sh, which
+# loopback port, and the cluster tests a throwaway nginx (Debian's) as the
+# gateway; the load-test smoke tests drive scripts/loadtest.sh, which
 # needs curl and jq. Extra arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+[ -x /usr/sbin/nginx ] || need+=(nginx)
 for tool in curl jq runuser; do
     command -v "$tool" >/dev/null || need+=("$([ "$tool" = runuser ] && echo util-linux || echo "$tool")")
 done
@@ -21,6 +23,10 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || {
     echo "test.sh: PostgreSQL's initdb is still missing after the install" >&2
+    exit 1
+}
+[ -x /usr/sbin/nginx ] || {
+    echo "test.sh: nginx is still missing after the install" >&2
     exit 1
 }
 

@@ -102,6 +102,11 @@ pub struct Summary {
     /// Numbered chat lines that arrived out of order or with a gap (the
     /// reliable channel must deliver each sender's lines exactly in order).
     pub chat_out_of_order: u64,
+    /// Times the connection was lost and the client came back by itself.
+    pub reconnects: u32,
+    /// The longest time without the world (last snapshot before a loss to
+    /// the welcome after it), in milliseconds.
+    pub longest_outage_ms: f64,
     /// Why the run ended early, if it did.
     pub error: Option<String>,
 }
@@ -152,6 +157,8 @@ pub fn run(
         others: HashMap::new(),
         chat_received: 0,
         chat_out_of_order: 0,
+        reconnects: 0,
+        longest_outage_ms: 0.0,
         error: None,
     };
     let mut first_seen: HashMap<String, Vec2> = HashMap::new();
@@ -211,6 +218,12 @@ pub fn run(
             chat.observe(&from, &text);
         }
 
+        if session.reconnects != summary.reconnects {
+            // Back on a (maybe other) server: its ticks and our position start over.
+            summary.reconnects = session.reconnects;
+            seen_tick = 0;
+            last_own = None;
+        }
         let world = &session.world;
         if world.server_tick != seen_tick {
             seen_tick = world.server_tick;
@@ -273,6 +286,8 @@ pub fn run(
     summary.own_position = session.world.own_state().map(|e| pos(e.pos));
     summary.score = session.world.score;
     summary.longest_freeze_ms = session.feel.longest_freeze.as_secs_f64() * 1000.0;
+    summary.reconnects = session.reconnects;
+    summary.longest_outage_ms = (session.longest_outage.as_secs_f64() * 1000.0).round();
     summary.mispredictions =
         Mispredictions { count: session.predictor.mispredictions, max_distance: session.predictor.max_correction };
     summary.duration_s = (start.elapsed().as_secs_f64() * 100.0).round() / 100.0;
@@ -297,6 +312,8 @@ pub fn failed(error: &SessionError) -> Summary {
         others: HashMap::new(),
         chat_received: 0,
         chat_out_of_order: 0,
+        reconnects: 0,
+        longest_outage_ms: 0.0,
         error: Some(error.to_string()),
     }
 }

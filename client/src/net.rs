@@ -183,6 +183,12 @@ impl Connection {
         self.renet.is_disconnected() || self.netcode.disconnect_reason().is_some()
     }
 
+    /// The game server this connection talks to (the token's first, or a
+    /// fallback it moved on to).
+    pub fn server_addr(&self) -> SocketAddr {
+        self.netcode.server_addr()
+    }
+
     /// Round-trip time in milliseconds.
     pub fn rtt_ms(&self) -> f64 {
         self.renet.rtt() * 1000.0

@@ -120,7 +120,12 @@ async fn play(mut session: Session) {
 
         let drawn = session.frame(frame_start - last_frame).to_vec();
         last_frame = frame_start;
-        draw(&session, &drawn, chat_line.as_deref(), status.as_deref());
+        // A lost connection comes back by itself; say so meanwhile.
+        let notice = match (&status, session.rejoining()) {
+            (None, Some(since)) => Some(format!("connection lost: reconnecting… ({} s)", since.elapsed().as_secs())),
+            _ => status.clone(),
+        };
+        draw(&session, &drawn, chat_line.as_deref(), notice.as_deref());
         if let Some(rest) = frame_budget.checked_sub(frame_start.elapsed()) {
             std::thread::sleep(rest);
         }

@@ -1,5 +1,13 @@
 //! A playing session: login, connect, then per tick read the network,
 //! update the world and send inputs (each packet repeating the last few).
+//!
+//! A session that logged in with a password comes back by itself when its
+//! connection is lost (the server went silent, or shut down): it logs in
+//! again on a background thread — through the same auth URL, so a cluster's
+//! director places it on a live server — connects, and plays on, for up to
+//! [`REJOIN_LIMIT`]. Meanwhile [`Session::update`] answers `Ok` and inputs
+//! are not sent; [`Session::rejoining`] says so. A server that says why it
+//! dropped the player (kicked, logged in elsewhere) is final.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -8,7 +16,7 @@ use tickforge_shared::protocol::{Channel, ClientMessage, INPUT_REDUNDANCY, Input
 use tickforge_shared::sim::{Body, Intent, Vec2};
 
 use crate::interpolate::{self, Drawn, ServerClock};
-use crate::login::{AuthClient, LoginError};
+use crate::login::{AuthClient, Login, LoginError};
 use crate::net::{Connection, NetError};
 use crate::predict::Predictor;
 use crate::world::ClientWorld;
@@ -25,6 +33,54 @@ pub enum SessionError {
     /// The handshake, or the welcome after it, did not come in time.
     #[error("no connection to the game server within {0:?} (handshake done: {1}; is UDP reachable?)")]
     ConnectTimeout(Duration, bool),
+    /// The connection was lost without the server saying why (or the server
+    /// shut down); a password session comes back by itself until [`REJOIN_LIMIT`].
+    #[error("connection lost: {0}")]
+    Lost(String),
+}
+
+/// How long a lost session keeps trying to come back.
+pub const REJOIN_LIMIT: Duration = Duration::from_secs(60);
+
+/// Where the session is with its server.
+#[derive(Debug)]
+enum Link {
+    /// Connected or connecting to the server of the last login.
+    Live,
+    /// Lost; a login runs on a background thread.
+    Rejoining {
+        /// When the connection was given up.
+        since: Instant,
+        /// The login's answer.
+        login: std::sync::mpsc::Receiver<Result<Login, LoginError>>,
+    },
+}
+
+/// Logs in with `options`, waiting out busy servers, for up to `limit`.
+fn login_patiently(options: &LoginOptions, limit: Duration) -> Result<Login, SessionError> {
+    let auth = match &options.ca_cert {
+        Some(pem) => AuthClient::with_ca_pem(&options.server_url, pem)?,
+        None => AuthClient::new(&options.server_url),
+    };
+    let deadline = Instant::now() + limit;
+    let mut register = options.register;
+    loop {
+        let attempt = if register {
+            auth.register_and_login(&options.username, &options.password)
+        } else {
+            auth.login(&options.username, &options.password)
+        };
+        match attempt {
+            // A busy server (its hashing queue full, or no game server
+            // with room) says when to come back: wait as told.
+            Err(LoginError::Busy { retry_after }) if Instant::now() + retry_after < deadline => {
+                std::thread::sleep(retry_after);
+            }
+            other => return Ok(other?),
+        }
+        // Registered already, or about to be: from now on only log in.
+        register = false;
+    }
 }
 
 /// The usual gap between snapshots, in ticks (median of recent gaps).
@@ -92,37 +148,39 @@ pub struct Session {
     recent: VecDeque<InputCmd>,
     scratch: Vec<ServerMessage>,
     drawn: Vec<Drawn>,
+    /// How to log in again (`None`: a session from a bare token).
+    options: Option<LoginOptions>,
+    link: Link,
+    /// When the server was last heard from with a snapshot.
+    last_heard: Instant,
+    /// When the current outage began (the last snapshot before it).
+    outage_from: Option<Instant>,
+    /// Times the session came back after losing its connection.
+    pub reconnects: u32,
+    /// The longest time without the world, from the last snapshot before
+    /// a loss to the welcome after it.
+    pub longest_outage: Duration,
 }
 
 impl Session {
     /// Logs in (registering first if asked) and starts the UDP handshake.
+    /// The session remembers how, to come back after a lost connection.
     pub fn login(options: &LoginOptions) -> Result<Self, SessionError> {
-        let auth = match &options.ca_cert {
-            Some(pem) => AuthClient::with_ca_pem(&options.server_url, pem)?,
-            None => AuthClient::new(&options.server_url),
-        };
-        // A busy server (its hashing queue full) says when to come back;
-        // wait as told, for up to a minute, instead of giving up at once.
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let login = loop {
-            let attempt = if options.register {
-                auth.register_and_login(&options.username, &options.password)
-            } else {
-                auth.login(&options.username, &options.password)
-            };
-            match attempt {
-                Err(LoginError::Busy { retry_after }) if Instant::now() + retry_after < deadline => {
-                    std::thread::sleep(retry_after);
-                }
-                other => break other?,
-            }
-        };
-        Self::connect(&login.connect_token)
+        let login = login_patiently(options, Duration::from_secs(60))?;
+        let mut session = Self::connect(&login.connect_token)?;
+        session.options = Some(options.clone());
+        Ok(session)
     }
 
     /// Starts the UDP handshake with a connect token.
     pub fn connect(token: &[u8]) -> Result<Self, SessionError> {
         Ok(Self {
+            options: None,
+            link: Link::Live,
+            last_heard: Instant::now(),
+            outage_from: None,
+            reconnects: 0,
+            longest_outage: Duration::ZERO,
             conn: Connection::connect(token)?,
             world: ClientWorld::default(),
             predictor: Predictor::default(),
@@ -150,8 +208,90 @@ impl Session {
         Ok(())
     }
 
-    /// Reads the network and applies what arrived.
+    /// Whether the session is coming back after a lost connection (and since when).
+    pub fn rejoining(&self) -> Option<Instant> {
+        match &self.link {
+            Link::Rejoining { since, .. } => Some(*since),
+            Link::Live if self.outage_from.is_some() => self.outage_from,
+            Link::Live => None,
+        }
+    }
+
+    /// Gives up the lost connection and logs in again in the background.
+    fn start_rejoin(&mut self, options: LoginOptions) {
+        let (tx, login) = std::sync::mpsc::sync_channel(1);
+        std::thread::spawn(move || {
+            let result = login_patiently(&options, REJOIN_LIMIT).map_err(|e| match e {
+                SessionError::Login(e) => e,
+                other => LoginError::Transport { url: options.server_url.clone(), reason: other.to_string() },
+            });
+            let _ = tx.send(result);
+        });
+        self.outage_from.get_or_insert(self.last_heard);
+        self.link = Link::Rejoining { since: Instant::now(), login };
+    }
+
+    /// While rejoining: waits for the login, then connects afresh.
+    fn poll_rejoin(&mut self) -> Result<(), SessionError> {
+        let Link::Rejoining { since, login } = &self.link else { return Ok(()) };
+        let since = *since;
+        let answer = match login.try_recv() {
+            Ok(answer) => answer,
+            Err(std::sync::mpsc::TryRecvError::Empty) => return Ok(()),
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                Err(LoginError::Transport { url: String::new(), reason: "login thread ended".into() })
+            }
+        };
+        let outage = self.outage_from.map_or(Duration::ZERO, |from| from.elapsed());
+        match answer {
+            Ok(login) => {
+                tracing::info!(servers = ?login.servers, "logged in again; reconnecting");
+                self.conn = Connection::connect(&login.connect_token)?;
+                self.world = ClientWorld::default();
+                self.predictor = Predictor::default();
+                self.clock = ServerClock::default();
+                self.next_seq = 1;
+                self.recent.clear();
+                self.link = Link::Live;
+                Ok(())
+            }
+            // Worth another round while the limit lasts: the auth API was
+            // unreachable or had no room yet.
+            Err(LoginError::Transport { .. } | LoginError::Busy { .. }) if outage < REJOIN_LIMIT => {
+                if since.elapsed() >= Duration::from_secs(1)
+                    && let Some(options) = self.options.clone()
+                {
+                    self.start_rejoin(options);
+                }
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Reads the network and applies what arrived. A lost connection of a
+    /// password session starts the way back instead of failing.
     pub fn update(&mut self, dt: Duration) -> Result<(), SessionError> {
+        if matches!(self.link, Link::Rejoining { .. }) {
+            return self.poll_rejoin();
+        }
+        match self.update_live(dt) {
+            Err(SessionError::Lost(reason))
+                if self.options.is_some()
+                    && self.outage_from.map_or(Duration::ZERO, |from| from.elapsed()) < REJOIN_LIMIT =>
+            {
+                tracing::warn!(%reason, "connection lost; logging in again");
+                if let Some(options) = self.options.clone() {
+                    self.start_rejoin(options);
+                }
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    fn update_live(&mut self, dt: Duration) -> Result<(), SessionError> {
+        let snapshots = self.world.snapshots;
         let received = self.conn.update(dt, &mut self.scratch);
         for message in self.scratch.drain(..) {
             self.world.apply(message);
@@ -167,13 +307,27 @@ impl Session {
         if let Some((own, ack)) = self.world.fresh_own.take() {
             self.predictor.reconcile(Body { pos: own.pos, vel: own.vel }, ack, self.tick_dt());
         }
+        if self.world.snapshots != snapshots {
+            self.last_heard = Instant::now();
+            if self.world.own_entity.is_some()
+                && let Some(from) = self.outage_from.take()
+            {
+                self.reconnects += 1;
+                self.longest_outage = self.longest_outage.max(from.elapsed());
+                tracing::info!(outage = ?from.elapsed(), "back in the world");
+            }
+        }
         let outcome = received.and_then(|()| self.conn.flush());
         let ended = outcome.is_err() || self.conn.is_disconnected();
         match (ended, &self.world.disconnect_reason) {
+            // A server shutting down hands its players to the rest of the cluster.
+            (true, Some(reason)) if reason == tickforge_shared::protocol::SHUTTING_DOWN => {
+                Err(SessionError::Lost(reason.clone()))
+            }
             // The server said why before it closed: that is the better reason.
             (true, Some(reason)) => Err(NetError::Disconnected(reason.clone()).into()),
             (true, None) => {
-                Err(outcome.err().unwrap_or_else(|| NetError::Disconnected("connection lost".into())).into())
+                Err(SessionError::Lost(outcome.err().map_or_else(|| "connection closed".to_owned(), |e| e.to_string())))
             }
             (false, _) => Ok(()),
         }
@@ -199,6 +353,9 @@ impl Session {
     /// this to test the server). The prediction applies what the server's
     /// check will make of them.
     pub fn send_raw_input(&mut self, move_x: f32, move_y: f32) -> Result<(), SessionError> {
+        if matches!(self.link, Link::Rejoining { .. }) {
+            return Ok(());
+        }
         let now = self.started.elapsed().as_secs_f64();
         let tick = self.clock.server_tick_now(now).map_or(self.world.server_tick, |t| t.max(0.0) as u32);
         let cmd = InputCmd { seq: self.next_seq, tick, move_x, move_y };
@@ -211,7 +368,11 @@ impl Session {
         let message =
             ClientMessage::Input { ack_tick: self.world.acked_tick(), inputs: self.recent.iter().copied().collect() };
         self.conn.send(Channel::Input, &message);
-        self.conn.flush()?;
+        // A connection that just ended is reported by the next update,
+        // which knows whether to come back.
+        if let Err(e) = self.conn.flush() {
+            tracing::debug!(error = %e, "input not sent");
+        }
         Ok(())
     }
 
@@ -259,9 +420,14 @@ impl Session {
         self.predictor.display_pos()
     }
 
-    /// Whether the handshake is done.
+    /// Whether the handshake is done (and the session is not rejoining).
     pub fn is_connected(&self) -> bool {
-        self.conn.is_connected()
+        matches!(self.link, Link::Live) && self.conn.is_connected()
+    }
+
+    /// The game server this session plays on (or is connecting to).
+    pub fn server_addr(&self) -> std::net::SocketAddr {
+        self.conn.server_addr()
     }
 
     /// Round-trip time in milliseconds.

@@ -33,6 +33,8 @@ impl Default for HashParams {
 /// Everything the server needs to start.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// What this process does: everything, the auth API, or a world.
+    pub role: crate::cluster::Role,
     /// Where the private key (and, by default, the SQLite database) live.
     pub data_dir: PathBuf,
     /// The database; `None`: SQLite at `<data_dir>/tickforge.db`.
@@ -89,6 +91,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
+            role: crate::cluster::Role::All,
             data_dir: PathBuf::from("data"),
             database: None,
             http_addr: SocketAddr::from(([127, 0, 0, 1], 7000)),
@@ -144,6 +147,14 @@ pub enum ConfigError {
         /// The connection limit.
         max: usize,
     },
+    /// A split role on a database it cannot share, or without the shared key.
+    #[error("--role {role} {needs}")]
+    Role {
+        /// The role.
+        role: &'static str,
+        /// What it needs.
+        needs: &'static str,
+    },
     /// A server id that cannot name a registry row.
     #[error("server id must be 1 to 64 characters of letters, digits, '.', ':', '_' or '-'")]
     ServerId,
@@ -196,6 +207,23 @@ impl Config {
         if self.hash_workers == 0 {
             return Err(ConfigError::HashWorkers);
         }
+        if self.role != crate::cluster::Role::All {
+            let role = self.role.as_str();
+            if !self.database_url().is_shared() {
+                return Err(ConfigError::Role {
+                    role,
+                    needs: "shares one database with the rest of the cluster: give --database postgres://… \
+                            (or TICKFORGE_DATABASE_URL); embedded SQLite is for --role all",
+                });
+            }
+            if self.private_key.is_none() {
+                return Err(ConfigError::Role {
+                    role,
+                    needs: "needs the cluster's shared netcode key: set TICKFORGE_PRIVATE_KEY or --key-file \
+                            (the same on every node)",
+                });
+            }
+        }
         Ok(())
     }
 
@@ -223,6 +251,22 @@ mod tests {
     fn weak_hash_params_are_refused() {
         let config = Config { hash_params: HashParams { m_kib: 4096, t: 2, p: 1 }, ..Config::default() };
         assert!(matches!(config.validate(), Err(ConfigError::WeakHash(..))));
+    }
+
+    #[test]
+    fn split_roles_need_a_shared_database_and_a_shared_key() {
+        let key = Some(crate::secrets::PrivateKey::from_hex(&"ab".repeat(32)).unwrap());
+        let pg = Some(crate::store::DatabaseUrl::parse("postgres://u@127.0.0.1:5432/db").unwrap());
+        for role in [crate::cluster::Role::Auth, crate::cluster::Role::App] {
+            let on_sqlite = Config { role, private_key: key.clone(), ..Config::default() };
+            let error = on_sqlite.validate().unwrap_err().to_string();
+            assert!(error.contains("--database postgres://"), "{error}");
+            let no_key = Config { role, database: pg.clone(), ..Config::default() };
+            let error = no_key.validate().unwrap_err().to_string();
+            assert!(error.contains("TICKFORGE_PRIVATE_KEY"), "{error}");
+            Config { role, database: pg.clone(), private_key: key.clone(), ..Config::default() }.validate().unwrap();
+        }
+        Config::default().validate().unwrap();
     }
 
     #[test]

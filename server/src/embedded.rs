@@ -6,7 +6,8 @@ use std::thread::JoinHandle;
 
 use crate::{Config, Server, ServerError, Shutdown};
 
-/// A server ticking on its own thread. Dropping it shuts it down.
+/// A whole single-process server (`--role all`) ticking on its own
+/// thread. Dropping it shuts it down.
 #[derive(Debug)]
 pub struct EmbeddedServer {
     http_addr: SocketAddr,
@@ -17,12 +18,14 @@ pub struct EmbeddedServer {
 }
 
 impl EmbeddedServer {
-    /// Binds with `config` and starts ticking on a thread named `tickforge-tick`.
+    /// Binds with `config` (role `all`) and starts ticking on a thread
+    /// named `tickforge-tick`.
     pub fn start(config: Config) -> Result<Self, ServerError> {
         let server = Server::bind(config, false)?;
-        let http_addr = server.http_addr();
+        let (Some(http_addr), Some(udp_addr)) = (server.http_addr(), server.udp_addr()) else {
+            return Err(ServerError::NotWhole(server.role().as_str()));
+        };
         let admin_addr = server.admin_addr();
-        let udp_addr = server.udp_addr();
         let shutdown = server.shutdown_handle();
         let thread = std::thread::Builder::new()
             .name("tickforge-tick".into())

@@ -87,20 +87,29 @@ pub enum ServerError {
     /// The tick thread panicked (a bug).
     #[error("tick thread panicked")]
     Panicked,
+    /// An embedding that needs the whole server got a split role.
+    #[error("an embedded server runs every part (--role all), not --role {0}")]
+    NotWhole(&'static str),
     /// A thread could not be started.
     #[error("cannot start thread: {0}")]
     Thread(std::io::Error),
 }
 
-/// A bound, ready server. Call [`Server::run`] to start ticking.
-pub struct Server {
-    config: Config,
-    http_addr: SocketAddr,
-    admin_addr: SocketAddr,
+/// The world half of a process (roles `all` and `app`): the tick loop's
+/// world and schedule, and the UDP addresses.
+struct GameWorld {
     udp_addr: SocketAddr,
     public_addr: SocketAddr,
     world: World,
     schedule: Schedule,
+}
+
+/// A bound, ready server. Call [`Server::run`] to start ticking.
+pub struct Server {
+    config: Config,
+    http_addr: Option<SocketAddr>,
+    admin_addr: SocketAddr,
+    app: Option<GameWorld>,
     store: Store,
     side: side::SideThread,
     shutdown: Shutdown,
@@ -110,18 +119,99 @@ pub struct Server {
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Server")
+            .field("role", &self.config.role)
             .field("http_addr", &self.http_addr)
             .field("admin_addr", &self.admin_addr)
-            .field("udp_addr", &self.udp_addr)
-            .field("public_addr", &self.public_addr)
+            .field("udp_addr", &self.udp_addr())
+            .field("public_addr", &self.public_addr())
             .finish_non_exhaustive()
     }
 }
 
+fn bind_tcp(what: &'static str, addr: SocketAddr) -> Result<(TcpListener, SocketAddr), ServerError> {
+    let listener = TcpListener::bind(addr).map_err(|source| ServerError::Bind { what, addr, source })?;
+    let bound = listener.local_addr().map_err(|source| ServerError::Bind { what, addr, source })?;
+    Ok((listener, bound))
+}
+
+/// Binds the game socket and builds the world (roles `all` and `app`).
+fn bind_world(
+    config: &Config,
+    key: &secrets::PrivateKey,
+    store: &Store,
+    metrics: &Arc<TickMetrics>,
+    live: Arc<admin::live::LiveStats>,
+    admin_rx: crossbeam_channel::Receiver<admin::live::AdminCommand>,
+) -> Result<GameWorld, ServerError> {
+    let udp = UdpSocket::bind(config.udp_addr).map_err(|source| ServerError::Bind {
+        what: "UDP",
+        addr: config.udp_addr,
+        source,
+    })?;
+    let udp_addr =
+        udp.local_addr().map_err(|source| ServerError::Bind { what: "UDP", addr: config.udp_addr, source })?;
+    let public_addr = config.public_addr.unwrap_or(udp_addr);
+    if public_addr.ip().is_unspecified() {
+        tracing::warn!(%public_addr, "tokens name an unspecified address; set --public-addr so clients can reach the server");
+    }
+    let net = NetServer::new(udp, public_addr, key, config.max_players)?;
+    let server_id = config.server_id.clone().unwrap_or_else(|| cluster::default_server_id(public_addr));
+
+    let mut world = World::new();
+    world.insert_resource(net);
+    world.insert_resource(Inbox::default());
+    world.insert_resource(Roster::default());
+    world.insert_resource(game::NetIds::default());
+    world.insert_resource(StoreOutbox::new(store.handle()));
+    world.insert_resource(SharedMetrics(metrics.clone()));
+    world.insert_resource(TickInfo {
+        tick: 0,
+        dt: tickforge_shared::sim::tick_dt(config.tick_rate),
+        elapsed: Duration::ZERO,
+    });
+    world.insert_resource(game::players::Joins::new(server_id.clone()));
+    world.insert_resource(cluster::orders::Orders::default());
+    world.insert_resource(admin::tick::AdminInbox(admin_rx));
+    world.insert_resource(admin::tick::Live(live));
+    world.insert_resource(game::progress::SaveEvery(config.save_every_ticks()));
+    world.insert_resource(config.replication);
+    let registration = cluster::Registration {
+        row: store::ServerRow {
+            id: server_id,
+            colour: config.colour.as_str().to_owned(),
+            build: cluster::BUILD.to_owned(),
+            public_addr: public_addr.to_string(),
+            capacity: config.capacity.unwrap_or(config.max_players) as u32,
+            players: 0,
+            state: store::ServerState::Starting,
+        },
+    };
+    // Bound, not yet ticking; the tick loop's heartbeat says `ready`. A
+    // single process is alone on its database: every lease left from a
+    // crash is its own.
+    let register =
+        store::StoreCommand::Register { row: registration.row.clone(), exclusive: config.role == cluster::Role::All };
+    if store.handle().try_send(register).is_err() {
+        tracing::warn!("store queue full at start: the first heartbeat waits for the tick loop");
+    }
+    world.insert_resource(registration);
+    let mut recorder = record::Recorder::default();
+    if let Some(path) = &config.record {
+        recorder.start(path.clone(), config.tick_rate).map_err(ServerError::Thread)?;
+        tracing::info!(path = %path.display(), "recording a replay");
+    }
+    world.insert_resource(recorder);
+    game::movement::spawn_npcs(&mut world, config.npcs, 0x7469_636b);
+    game::orbs::spawn_orbs(&mut world, config.orbs, 0x6f72_6273);
+    let mut schedule = schedule::build_schedule();
+    schedule.initialize(&mut world).map_err(|e| ServerError::Schedule(format!("{e:?}")))?;
+    Ok(GameWorld { udp_addr, public_addr, world, schedule })
+}
+
 impl Server {
-    /// Opens the data dir, database and key, binds HTTP and UDP, starts the
-    /// store and side threads. With `handle_signals`, SIGINT/SIGTERM trigger
-    /// the shutdown.
+    /// Opens the data dir, database and key, binds what the role serves
+    /// (auth API, game UDP, admin), starts the store and side threads.
+    /// With `handle_signals`, SIGINT/SIGTERM trigger the shutdown.
     pub fn bind(config: Config, handle_signals: bool) -> Result<Self, ServerError> {
         config.validate()?;
         std::fs::create_dir_all(&config.data_dir)
@@ -132,57 +222,40 @@ impl Server {
         };
         let database = config.database_url();
         let store = Store::open(&database)?;
-        tracing::info!(%database, "store open");
+        tracing::info!(%database, role = config.role.as_str(), "store open");
 
-        let udp = UdpSocket::bind(config.udp_addr).map_err(|source| ServerError::Bind {
-            what: "UDP",
-            addr: config.udp_addr,
-            source,
-        })?;
-        let udp_addr =
-            udp.local_addr().map_err(|source| ServerError::Bind { what: "UDP", addr: config.udp_addr, source })?;
-        let public_addr = config.public_addr.unwrap_or(udp_addr);
-        if public_addr.ip().is_unspecified() {
-            tracing::warn!(%public_addr, "tokens name an unspecified address; set --public-addr so clients can reach the server");
-        }
-        let http = TcpListener::bind(config.http_addr).map_err(|source| ServerError::Bind {
-            what: "HTTP",
-            addr: config.http_addr,
-            source,
-        })?;
-        let http_addr =
-            http.local_addr().map_err(|source| ServerError::Bind { what: "HTTP", addr: config.http_addr, source })?;
-        let admin = TcpListener::bind(config.admin_addr).map_err(|source| ServerError::Bind {
-            what: "admin",
-            addr: config.admin_addr,
-            source,
-        })?;
-        let admin_addr = admin.local_addr().map_err(|source| ServerError::Bind {
-            what: "admin",
-            addr: config.admin_addr,
-            source,
-        })?;
-        let tls = config.tls.as_ref().map(auth::tls::load).transpose()?;
-
-        let net = NetServer::new(udp, public_addr, &key, config.max_players)?;
         let shutdown = Shutdown::new();
         let metrics = Arc::new(TickMetrics::default());
-
-        let auth_metrics = Arc::new(auth::AuthMetrics::default());
-        let auth_state = auth::AuthState {
-            store: store.handle(),
-            hasher: auth::password::Hasher::new(config.hash_params, config.hash_workers, config.hash_queue)?,
-            tokens: net::token::TokenIssuer::new(
-                key,
-                vec![public_addr],
-                config.token_ttl,
-                config.connection_timeout_secs,
-            ),
-            limiter: Arc::new(auth::limiter::Limiter::new(config.login_limits)),
-            metrics: auth_metrics.clone(),
-        };
         let live = Arc::new(admin::live::LiveStats::default());
         let (admin_tx, admin_rx) = crossbeam_channel::bounded(256);
+        let app = if config.role.runs_world() {
+            Some(bind_world(&config, &key, &store, &metrics, live.clone(), admin_rx)?)
+        } else {
+            None
+        };
+
+        let mut services = Vec::new();
+        let auth_metrics = Arc::new(auth::AuthMetrics::default());
+        let mut http_addr = None;
+        if config.role.serves_auth() {
+            let (http, bound) = bind_tcp("HTTP", config.http_addr)?;
+            http_addr = Some(bound);
+            let tls = config.tls.as_ref().map(auth::tls::load).transpose()?;
+            let placement = match &app {
+                Some(app) => auth::Placement::Fixed(vec![app.public_addr]),
+                None => auth::Placement::Director,
+            };
+            let auth_state = auth::AuthState {
+                store: store.handle(),
+                hasher: auth::password::Hasher::new(config.hash_params, config.hash_workers, config.hash_queue)?,
+                tokens: net::token::TokenIssuer::new(key, config.token_ttl, config.connection_timeout_secs),
+                placement,
+                limiter: Arc::new(auth::limiter::Limiter::new(config.login_limits)),
+                metrics: auth_metrics.clone(),
+            };
+            services.push(side::Service { name: "auth", listener: http, app: auth::router(auth_state), tls });
+        }
+        let (admin, admin_addr) = bind_tcp("admin", config.admin_addr)?;
         let exporter = admin::exporter::Exporter {
             tick: metrics.clone(),
             store: store.metrics(),
@@ -192,9 +265,9 @@ impl Server {
         let admin_state = admin::AdminState {
             token: config.admin_token.clone(),
             tick: metrics.clone(),
-            live: live.clone(),
+            live,
             store: store.handle(),
-            commands: admin_tx,
+            commands: app.is_some().then_some(admin_tx),
             registry: Arc::new(admin::exporter::registry(exporter)),
             tick_rate: config.tick_rate,
             started: Instant::now(),
@@ -203,75 +276,24 @@ impl Server {
         if config.admin_token.is_none() {
             tracing::warn!(%admin_addr, "no admin token: admin routes are off (only /metrics is served)");
         }
-        let services = vec![
-            side::Service { name: "auth", listener: http, app: auth::router(auth_state), tls },
-            side::Service { name: "admin", listener: admin, app: admin::router(admin_state), tls: None },
-        ];
+        services.push(side::Service { name: "admin", listener: admin, app: admin::router(admin_state), tls: None });
         let side = side::SideThread::start(services, shutdown.clone(), config.hash_workers, handle_signals)
             .map_err(ServerError::Thread)?;
 
-        let mut world = World::new();
-        world.insert_resource(net);
-        world.insert_resource(Inbox::default());
-        world.insert_resource(Roster::default());
-        world.insert_resource(game::NetIds::default());
-        world.insert_resource(StoreOutbox::new(store.handle()));
-        world.insert_resource(SharedMetrics(metrics.clone()));
-        world.insert_resource(TickInfo {
-            tick: 0,
-            dt: tickforge_shared::sim::tick_dt(config.tick_rate),
-            elapsed: Duration::ZERO,
-        });
-        world.insert_resource(game::players::Joins::default());
-        world.insert_resource(admin::tick::AdminInbox(admin_rx));
-        world.insert_resource(admin::tick::Live(live));
-        world.insert_resource(game::progress::SaveEvery(config.save_every_ticks()));
-        world.insert_resource(config.replication);
-        let registration = cluster::Registration {
-            row: store::ServerRow {
-                id: config.server_id.clone().unwrap_or_else(|| cluster::default_server_id(public_addr)),
-                colour: config.colour.as_str().to_owned(),
-                build: cluster::BUILD.to_owned(),
-                public_addr: public_addr.to_string(),
-                capacity: config.capacity.unwrap_or(config.max_players) as u32,
-                players: 0,
-                state: store::ServerState::Starting,
-            },
-        };
-        // Bound, not yet ticking; the tick loop's heartbeat says `ready`.
-        if store.handle().try_send(store::StoreCommand::Heartbeat(registration.row.clone())).is_err() {
-            tracing::warn!("store queue full at start: the first heartbeat waits for the tick loop");
-        }
-        world.insert_resource(registration);
-        let mut recorder = record::Recorder::default();
-        if let Some(path) = &config.record {
-            recorder.start(path.clone(), config.tick_rate).map_err(ServerError::Thread)?;
-            tracing::info!(path = %path.display(), "recording a replay");
-        }
-        world.insert_resource(recorder);
-        game::movement::spawn_npcs(&mut world, config.npcs, 0x7469_636b);
-        game::orbs::spawn_orbs(&mut world, config.orbs, 0x6f72_6273);
-        let mut schedule = schedule::build_schedule();
-        schedule.initialize(&mut world).map_err(|e| ServerError::Schedule(format!("{e:?}")))?;
-
-        tracing::info!(%http_addr, %admin_addr, %udp_addr, %public_addr, data_dir = %config.data_dir.display(), "server bound");
-        Ok(Self {
-            config,
-            http_addr,
-            admin_addr,
-            udp_addr,
-            public_addr,
-            world,
-            schedule,
-            store,
-            side,
-            shutdown,
-            metrics,
-        })
+        tracing::info!(
+            role = config.role.as_str(),
+            http = ?http_addr,
+            %admin_addr,
+            udp = ?app.as_ref().map(|a| a.udp_addr),
+            public = ?app.as_ref().map(|a| a.public_addr),
+            data_dir = %config.data_dir.display(),
+            "server bound"
+        );
+        Ok(Self { config, http_addr, admin_addr, app, store, side, shutdown, metrics })
     }
 
-    /// The bound auth API address.
-    pub fn http_addr(&self) -> SocketAddr {
+    /// The bound auth API address (`None` for `--role app`).
+    pub fn http_addr(&self) -> Option<SocketAddr> {
         self.http_addr
     }
 
@@ -280,14 +302,19 @@ impl Server {
         self.admin_addr
     }
 
-    /// The bound game UDP address.
-    pub fn udp_addr(&self) -> SocketAddr {
-        self.udp_addr
+    /// The bound game UDP address (`None` for `--role auth`).
+    pub fn udp_addr(&self) -> Option<SocketAddr> {
+        self.app.as_ref().map(|a| a.udp_addr)
     }
 
-    /// The address connect tokens name.
-    pub fn public_addr(&self) -> SocketAddr {
-        self.public_addr
+    /// The address connect tokens name (`None` for `--role auth`).
+    pub fn public_addr(&self) -> Option<SocketAddr> {
+        self.app.as_ref().map(|a| a.public_addr)
+    }
+
+    /// What this process does.
+    pub fn role(&self) -> cluster::Role {
+        self.config.role
     }
 
     /// A handle that stops [`Server::run`] when triggered.
@@ -300,56 +327,53 @@ impl Server {
         self.metrics.clone()
     }
 
-    /// Runs one tick now, outside the timed loop (for benchmarks).
+    /// Runs one tick now, outside the timed loop (for benchmarks; a no-op
+    /// without a world).
     pub fn step(&mut self) {
+        let Some(app) = &mut self.app else { return };
         {
-            let mut info = self.world.resource_mut::<TickInfo>();
+            let mut info = app.world.resource_mut::<TickInfo>();
             info.tick += 1;
             let dt = Duration::from_secs_f32(info.dt);
             info.elapsed += dt;
         }
-        self.schedule.run(&mut self.world);
+        app.schedule.run(&mut app.world);
     }
 
-    /// Runs the tick loop on this thread until shutdown, then tells clients,
-    /// flushes the store and stops every thread.
+    /// Runs the tick loop on this thread until shutdown (or, without a
+    /// world, waits for it), then tells clients, flushes the store and
+    /// stops every thread.
     pub fn run(self) -> Result<(), ServerError> {
-        let Server { config, mut world, mut schedule, store, side, shutdown, metrics, .. } = self;
-        let start = Instant::now();
-        tracing::info!(tick_rate = config.tick_rate, npcs = config.npcs, "tick loop running");
-        tick::run_loop(
-            start,
-            config.tick_rate,
-            &metrics,
-            || shutdown.is_triggered(),
-            |n, elapsed| {
-                {
-                    let mut info = world.resource_mut::<TickInfo>();
-                    info.tick = n;
-                    info.elapsed = elapsed;
+        let Server { config, app, store, side, shutdown, metrics, .. } = self;
+        match app {
+            Some(GameWorld { mut world, mut schedule, .. }) => {
+                let start = Instant::now();
+                tracing::info!(tick_rate = config.tick_rate, npcs = config.npcs, "tick loop running");
+                tick::run_loop(
+                    start,
+                    config.tick_rate,
+                    &metrics,
+                    || shutdown.is_triggered(),
+                    |n, elapsed| {
+                        {
+                            let mut info = world.resource_mut::<TickInfo>();
+                            info.tick = n;
+                            info.elapsed = elapsed;
+                        }
+                        schedule.run(&mut world);
+                    },
+                );
+                tracing::info!("shutting down: telling clients, flushing the store");
+                shutdown.trigger();
+                leave_world(&mut world);
+            }
+            None => {
+                while !shutdown.is_triggered() {
+                    std::thread::sleep(Duration::from_millis(50));
                 }
-                schedule.run(&mut world);
-            },
-        );
-
-        tracing::info!("shutting down: telling clients, flushing the store");
-        shutdown.trigger();
-        world.resource_mut::<NetServer>().shutdown("server shutting down");
-        world.resource_mut::<record::Recorder>().finish();
-        // Save everyone and log their goodbyes, then flush.
-        game::progress::save_all(&mut world);
-        let leaving: Vec<_> = world
-            .query::<&game::components::Avatar>()
-            .iter(&world)
-            .map(|a| store::AccessEvent::now(store::AccessKind::Disconnect, Some(a.account_id), Some(&a.name), None))
-            .collect();
-        let stopped = world.resource::<cluster::Registration>().row(0, store::ServerState::Stopped);
-        let mut outbox = world.resource_mut::<StoreOutbox>();
-        for event in leaving {
-            outbox.push_access(event);
+                tracing::info!("shutting down: finishing requests, flushing the store");
+            }
         }
-        outbox.push(store::StoreCommand::Heartbeat(stopped));
-        outbox.drain_blocking();
         // In reverse order of start: the HTTP services (started after the
         // store) finish their requests in flight against a store that is
         // still open, so a registration is answered only after it
@@ -359,4 +383,24 @@ impl Server {
         tracing::info!("shutdown complete");
         Ok(())
     }
+}
+
+/// A clean stop of the world: clients told, everyone saved (their leases
+/// let go) and logged out, the registry row `stopped`, the outbox handed over.
+fn leave_world(world: &mut World) {
+    world.resource_mut::<NetServer>().shutdown(tickforge_shared::protocol::SHUTTING_DOWN);
+    world.resource_mut::<record::Recorder>().finish();
+    game::progress::save_all(world);
+    let leaving: Vec<_> = world
+        .query::<&game::components::Avatar>()
+        .iter(world)
+        .map(|a| store::AccessEvent::now(store::AccessKind::Disconnect, Some(a.account_id), Some(&a.name), None))
+        .collect();
+    let stopped = world.resource::<cluster::Registration>().row(0, store::ServerState::Stopped);
+    let mut outbox = world.resource_mut::<StoreOutbox>();
+    for event in leaving {
+        outbox.push_access(event);
+    }
+    outbox.push(store::StoreCommand::Heartbeat(stopped));
+    outbox.drain_blocking();
 }

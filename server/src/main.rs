@@ -12,7 +12,7 @@ use anyhow::Context;
 use clap::Parser;
 use tickforge_server::auth::limiter::LimitConfig;
 use tickforge_server::auth::tls::TlsFiles;
-use tickforge_server::cluster::Colour;
+use tickforge_server::cluster::{Colour, Role};
 use tickforge_server::config::HashParams;
 use tickforge_server::game::replicate::ReplicationConfig;
 use tickforge_server::secrets::{AdminToken, PrivateKey};
@@ -24,6 +24,11 @@ use tickforge_server::{Config, Server};
 #[derive(Parser)]
 #[command(name = "tickforge-server", version)]
 struct Args {
+    /// What this process runs: all (auth API + world, the default), auth
+    /// (the HTTP API and the director, no world) or app (a world, no auth
+    /// API). Split roles share one PostgreSQL database and one netcode key.
+    #[arg(long, default_value = "all")]
+    role: Role,
     /// Directory for the private key and (by default) the SQLite database.
     #[arg(long, default_value = "./data")]
     data_dir: PathBuf,
@@ -142,6 +147,7 @@ fn main() -> anyhow::Result<()> {
         (Err(_), None) => None,
     };
     let config = Config {
+        role: args.role,
         data_dir: args.data_dir,
         database: args.database,
         http_addr: args.http,
@@ -185,17 +191,22 @@ fn main() -> anyhow::Result<()> {
     let config_tls = config.tls.is_some();
     let server = Server::bind(config, true).context("cannot start server")?;
     {
-        let mut out = std::io::stdout().lock();
+        // One line that scripts read: key=value for what this role bound.
+        let mut line = String::from("tickforge-server");
         let scheme = if config_tls { "https" } else { "http" };
-        writeln!(
-            out,
-            "tickforge-server http={} admin={} udp={} public={} api={scheme}://{}",
-            server.http_addr(),
-            server.admin_addr(),
-            server.udp_addr(),
-            server.public_addr(),
-            server.http_addr()
-        )?;
+        if let Some(http) = server.http_addr() {
+            line += &format!(" http={http}");
+        }
+        line += &format!(" admin={}", server.admin_addr());
+        if let (Some(udp), Some(public)) = (server.udp_addr(), server.public_addr()) {
+            line += &format!(" udp={udp} public={public}");
+        }
+        if let Some(http) = server.http_addr() {
+            line += &format!(" api={scheme}://{http}");
+        }
+        line += &format!(" role={}", server.role().as_str());
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{line}")?;
         out.flush()?;
     }
     server.run().context("server stopped with an error")?;

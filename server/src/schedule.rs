@@ -26,7 +26,7 @@ use crate::admin;
 use crate::game::components::NetEntity;
 use crate::game::{movement, orbs, players, progress, replicate};
 use crate::net::{ClientKey, NetEvent, NetServer};
-use crate::store::{AccessEvent, PlayerState, Refused, StoreCommand, StoreHandle};
+use crate::store::{AccessEvent, PlayerSave, Refused, StoreCommand, StoreHandle};
 use crate::tick::{TickInfo, TickMetrics};
 
 /// The ordered phases of a tick.
@@ -98,7 +98,7 @@ impl Roster {
 pub struct StoreOutbox {
     store: StoreHandle,
     /// Newest unsaved state per account.
-    dirty: HashMap<u64, PlayerState>,
+    dirty: HashMap<u64, PlayerSave>,
     /// Everything else, in order.
     pending: VecDeque<StoreCommand>,
     /// Times the store queue was full (a tick had to keep writes back).
@@ -123,9 +123,12 @@ impl StoreOutbox {
         self.push(StoreCommand::LogAccess(event));
     }
 
-    /// Records a player's newest state (replacing any unsaved older one).
-    pub fn save(&mut self, state: PlayerState) {
-        self.dirty.insert(state.account_id, state);
+    /// Records a player's newest state (replacing any unsaved older one;
+    /// a release is never replaced by a plain save of the same lease).
+    pub fn save(&mut self, save: PlayerSave) {
+        let entry = self.dirty.entry(save.state.account_id).or_insert(save);
+        let release = entry.release && entry.epoch == save.epoch;
+        *entry = PlayerSave { release: release || save.release, ..save };
     }
 
     fn send(&mut self, command: StoreCommand) -> Result<(), Refused> {
@@ -138,11 +141,11 @@ impl StoreOutbox {
     /// Hands as much as fits to the store thread without blocking.
     pub fn flush(&mut self) {
         if !self.dirty.is_empty() {
-            let states: Vec<PlayerState> = self.dirty.drain().map(|(_, s)| s).collect();
-            if let Err(refused) = self.send(StoreCommand::SavePlayers(states)) {
-                if let StoreCommand::SavePlayers(states) = *refused.command {
-                    for state in states {
-                        self.dirty.entry(state.account_id).or_insert(state);
+            let saves: Vec<PlayerSave> = self.dirty.drain().map(|(_, s)| s).collect();
+            if let Err(refused) = self.send(StoreCommand::SavePlayers(saves)) {
+                if let StoreCommand::SavePlayers(saves) = *refused.command {
+                    for save in saves {
+                        self.dirty.entry(save.state.account_id).or_insert(save);
                     }
                 }
                 return;
@@ -234,7 +237,9 @@ pub fn build_schedule() -> Schedule {
     );
     schedule.add_systems((
         receive.in_set(Phase::Receive),
-        (players::admit, players::spawn_loaded, admin::tick::apply_commands).chain().in_set(Phase::Admit),
+        (players::admit, players::spawn_loaded, crate::cluster::orders::apply_orders, admin::tick::apply_commands)
+            .chain()
+            .in_set(Phase::Admit),
         (movement::queue_inputs, players::chat, movement::apply_inputs).chain().in_set(Phase::ApplyInputs),
         (movement::wander, orbs::collect).chain().in_set(Phase::Simulate),
         replicate::send_snapshots.in_set(Phase::Replicate),

@@ -9,7 +9,8 @@ mod common;
 use std::time::Duration;
 
 use tickforge_server::store::{
-    AccessEvent, AccessKind, DatabaseUrl, LoadedPlayer, PlayerState, Store, StoreCommand, StoreError, unix_millis,
+    AccessEvent, AccessKind, Claim, DatabaseUrl, PlayerSave, PlayerState, Polled, ServerCommand, ServerRow,
+    ServerState, Store, StoreCommand, StoreError, unix_millis,
 };
 use tokio::sync::oneshot;
 
@@ -27,14 +28,53 @@ fn create(store: &Store, name: &str) -> Result<u64, StoreError> {
     rx.blocking_recv().unwrap()
 }
 
-fn load(store: &Store, account_id: u64) -> LoadedPlayer {
+/// Claims the player's lease for `server` (as an app server does on connect).
+fn claim_on(store: &Store, account_id: u64, server: &str) -> Result<Claim, String> {
     let (reply, rx) = crossbeam_channel::unbounded();
-    store.handle().try_send(StoreCommand::LoadPlayer { account_id, reply }).unwrap();
+    let server_id = server.to_owned();
+    store.handle().try_send(StoreCommand::ClaimPlayer { account_id, server_id, reply }).unwrap();
+    rx.recv_timeout(Duration::from_secs(10)).unwrap().result
+}
+
+/// Claims for the test's one server; the new epoch and the saved state.
+fn load(store: &Store, account_id: u64) -> Result<(i64, Option<PlayerState>), String> {
+    match claim_on(store, account_id, "app-test")? {
+        Claim::Granted { epoch, saved } => Ok((epoch, saved)),
+        Claim::Held { by } => Err(format!("held by {by}")),
+    }
+}
+
+fn state(account_id: u64, x: f32, score: u32, epoch: i64) -> PlayerSave {
+    PlayerSave {
+        state: PlayerState { account_id, x, y: 2.5, score, last_seen_ms: unix_millis() },
+        epoch,
+        release: false,
+    }
+}
+
+/// The server's orders, as its poll takes them.
+fn poll(store: &Store, server: &str) -> Polled {
+    let (reply, rx) = crossbeam_channel::unbounded();
+    store.handle().try_send(StoreCommand::PollCommands { server_id: server.to_owned(), reply }).unwrap();
     rx.recv_timeout(Duration::from_secs(10)).unwrap()
 }
 
-fn state(account_id: u64, x: f32, score: u32) -> PlayerState {
-    PlayerState { account_id, x, y: 2.5, score, last_seen_ms: unix_millis() }
+/// A registry row heartbeat now.
+fn heartbeat(store: &Store, id: &str, colour: &str, capacity: u32, state: ServerState) {
+    let row = ServerRow {
+        id: id.into(),
+        colour: colour.into(),
+        build: "test".into(),
+        public_addr: format!("127.0.0.{}:7001", id.len()),
+        capacity,
+        players: 0,
+        state,
+    };
+    store.handle().try_send(StoreCommand::Heartbeat(row)).unwrap();
+}
+
+fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(future)
 }
 
 /// A count from either database.
@@ -69,22 +109,21 @@ fn a_failing_write_fails_alone_and_everything_else_commits() {
     for (backend, url, _dir) in backends("fails_alone") {
         let store = Store::open(&url).unwrap();
         let handle = store.handle();
-        // Account 999 does not exist: its save breaks the foreign key.
-        handle.try_send(StoreCommand::SavePlayers(vec![state(999, 5.0, 1)])).unwrap();
+        // Account 999 does not exist, nor its lease: its save is refused.
+        handle.try_send(StoreCommand::SavePlayers(vec![state(999, 5.0, 1, 1)])).unwrap();
         let id = create(&store, "alice").unwrap();
         handle.try_send(StoreCommand::LogAccess(AccessEvent::now(AccessKind::Connect, Some(id), None, None))).unwrap();
-        handle.try_send(StoreCommand::SavePlayers(vec![state(id, 7.0, 3)])).unwrap();
-        let loaded = load(&store, id).state.unwrap().expect("saved");
+        let (epoch, saved) = load(&store, id).unwrap();
+        assert_eq!(saved, None, "{backend}: a first visit has no state");
+        handle.try_send(StoreCommand::SavePlayers(vec![state(id, 7.0, 3, epoch)])).unwrap();
+        let loaded = load(&store, id).unwrap().1.expect("saved");
         assert_eq!((loaded.x, loaded.y, loaded.score), (7.0, 2.5, 3), "{backend}");
-        assert_eq!(load(&store, 12345).state, Ok(None), "{backend}: a first visit has no state");
+        assert!(load(&store, 12345).is_err(), "{backend}: no lease for an account that does not exist");
         let metrics = store.metrics();
         store.shutdown();
         assert_eq!(count(&url, "SELECT COUNT(*) FROM access_log"), 1, "{backend}");
         assert_eq!(count(&url, "SELECT COUNT(*) FROM player_state"), 1, "{backend}: only the valid save");
-        assert!(
-            metrics.retries.load(std::sync::atomic::Ordering::Relaxed) >= 1,
-            "{backend}: the bad save kept for retry"
-        );
+        assert_eq!(metrics.fenced.load(std::sync::atomic::Ordering::Relaxed), 1, "{backend}: refused for good");
     }
 }
 
@@ -110,10 +149,12 @@ fn the_leaderboard_orders_saved_scores_and_states_survive_a_reopen() {
     for (backend, url, _dir) in backends("leaderboard") {
         let store = Store::open(&url).unwrap();
         let ids: Vec<u64> = ["carol", "alice", "bob"].iter().map(|n| create(&store, n).unwrap()).collect();
-        let states = vec![state(ids[0], 1.0, 5), state(ids[1], 2.0, 9), state(ids[2], 3.0, 5)];
+        let epochs: Vec<i64> = ids.iter().map(|&id| load(&store, id).unwrap().0).collect();
+        let states =
+            vec![state(ids[0], 1.0, 5, epochs[0]), state(ids[1], 2.0, 9, epochs[1]), state(ids[2], 3.0, 5, epochs[2])];
         store.handle().try_send(StoreCommand::SavePlayers(states)).unwrap();
         // Newest wins within a batch and across batches.
-        store.handle().try_send(StoreCommand::SavePlayers(vec![state(ids[1], 4.0, 11)])).unwrap();
+        store.handle().try_send(StoreCommand::SavePlayers(vec![state(ids[1], 4.0, 11, epochs[1])])).unwrap();
         store.shutdown();
 
         // Migrations run again on an existing database and change nothing.
@@ -122,7 +163,7 @@ fn the_leaderboard_orders_saved_scores_and_states_survive_a_reopen() {
         let leaders = rt.block_on(store.handle().leaderboard(2)).unwrap();
         let shown: Vec<(&str, u32)> = leaders.iter().map(|l| (l.username.as_str(), l.score)).collect();
         assert_eq!(shown, [("alice", 11), ("bob", 5)], "{backend}: best first, ties by name");
-        assert_eq!(load(&store, ids[1]).state.unwrap().map(|s| s.x), Some(4.0), "{backend}");
+        assert_eq!(load(&store, ids[1]).unwrap().1.map(|s| s.x), Some(4.0), "{backend}");
         store.shutdown();
     }
 }
@@ -154,8 +195,9 @@ fn writes_wait_out_a_database_outage_and_land_when_it_is_back() {
     let url = postgres.database("outage");
     let store = Store::open(&url).unwrap();
     let id = create(&store, "alice").unwrap();
+    let (epoch, _) = load(&store, id).unwrap();
     postgres.stop();
-    store.handle().try_send(StoreCommand::SavePlayers(vec![state(id, 9.0, 4)])).unwrap();
+    store.handle().try_send(StoreCommand::SavePlayers(vec![state(id, 9.0, 4, epoch)])).unwrap();
     for kind in [AccessKind::Connect, AccessKind::Disconnect, AccessKind::Connect] {
         store.handle().try_send(StoreCommand::LogAccess(AccessEvent::now(kind, Some(id), None, None))).unwrap();
     }
@@ -166,7 +208,7 @@ fn writes_wait_out_a_database_outage_and_land_when_it_is_back() {
     postgres.start();
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let saved = loop {
-        if let Ok(Some(saved)) = load(&store, id).state {
+        if let Ok((_, Some(saved))) = load(&store, id) {
             break saved;
         }
         assert!(std::time::Instant::now() < deadline, "the queued save never landed");
@@ -176,4 +218,116 @@ fn writes_wait_out_a_database_outage_and_land_when_it_is_back() {
     assert!(create(&store, "bob").is_ok(), "registrations work again");
     store.shutdown();
     assert_eq!(count(&url, "SELECT COUNT(*) FROM access_log"), 3, "every access-log row of the outage landed");
+}
+
+/// One player, one server: a claim while a live server holds the player
+/// orders that server to let go and is refused until it has; a release
+/// writes the last state with it; a server that lost the lease cannot
+/// overwrite the new holder's state — the database refuses the stale
+/// epoch; a dead holder's lease is taken over.
+#[test]
+fn leases_move_only_after_the_holder_saves_and_stale_writes_are_refused() {
+    for (backend, url, _dir) in backends("leases") {
+        let store = Store::open(&url).unwrap();
+        let id = create(&store, "alice").unwrap();
+        heartbeat(&store, "app-a", "blue", 10, ServerState::Ready);
+        heartbeat(&store, "app-b", "blue", 10, ServerState::Ready);
+        let Ok(Claim::Granted { epoch: first, saved: None }) = claim_on(&store, id, "app-a") else {
+            panic!("{backend}")
+        };
+        store.handle().try_send(StoreCommand::SavePlayers(vec![state(id, 3.0, 7, first)])).unwrap();
+
+        // app-b's claim: app-a is alive, so it is held and app-a is told (once).
+        assert_eq!(claim_on(&store, id, "app-b"), Ok(Claim::Held { by: "app-a".into() }), "{backend}");
+        assert_eq!(claim_on(&store, id, "app-b"), Ok(Claim::Held { by: "app-a".into() }), "{backend}");
+        let orders = poll(&store, "app-a").commands;
+        assert_eq!(orders, [ServerCommand::Release { account_id: id }], "{backend}");
+        assert!(poll(&store, "app-a").commands.is_empty(), "{backend}: orders are taken once");
+
+        // app-a saves and lets go in one write; app-b then loads exactly that.
+        let last = PlayerSave { release: true, ..state(id, 4.0, 8, first) };
+        store.handle().try_send(StoreCommand::SavePlayers(vec![last])).unwrap();
+        let Ok(Claim::Granted { epoch: second, saved }) = claim_on(&store, id, "app-b") else { panic!("{backend}") };
+        assert!(second > first, "{backend}");
+        assert_eq!(saved.map(|s| (s.x, s.score)), Some((4.0, 8)), "{backend}: the released state");
+
+        // A late write from app-a (the old epoch) is refused by the database.
+        store.handle().try_send(StoreCommand::SavePlayers(vec![state(id, 99.0, 0, first)])).unwrap();
+        store.handle().try_send(StoreCommand::SavePlayers(vec![state(id, 5.0, 9, second)])).unwrap();
+        let fenced = poll(&store, "app-a").fenced;
+        assert_eq!(fenced, [(id, first)], "{backend}: the refused write is reported");
+        // app-b dies (its heartbeat stops being fresh): app-a may take over.
+        heartbeat(&store, "app-b", "blue", 10, ServerState::Stopped);
+        let Ok(Claim::Granted { epoch: third, saved }) = claim_on(&store, id, "app-a") else { panic!("{backend}") };
+        assert!(third > second, "{backend}");
+        assert_eq!(saved.map(|s| (s.x, s.score)), Some((5.0, 9)), "{backend}: the stale write never landed");
+        let metrics = store.metrics();
+        store.shutdown();
+        assert_eq!(metrics.fenced.load(std::sync::atomic::Ordering::Relaxed), 1, "{backend}");
+    }
+}
+
+/// The director: least loaded first, only fresh `ready` servers of the
+/// active colour with room, a reservation holding a slot, no room → empty.
+#[test]
+fn the_director_places_on_the_least_loaded_live_server_with_room() {
+    for (backend, url, _dir) in backends("director") {
+        let store = Store::open(&url).unwrap();
+        let ids: Vec<u64> = (0..5).map(|i| create(&store, &format!("p{i}")).unwrap()).collect();
+        heartbeat(&store, "app-a", "blue", 2, ServerState::Ready);
+        heartbeat(&store, "app-bb", "blue", 2, ServerState::Ready);
+        heartbeat(&store, "app-ccc", "green", 5, ServerState::Ready);
+        heartbeat(&store, "app-dddd", "blue", 5, ServerState::Draining);
+        heartbeat(&store, "app-eeeee", "blue", 5, ServerState::Starting);
+        let ttl = Duration::from_secs(30);
+        let place = |account: u64| block_on(store.handle().place(account, ttl)).unwrap();
+        let names = |placed: Vec<tickforge_server::store::Placement>| -> Vec<String> {
+            placed.into_iter().map(|p| p.server_id).collect()
+        };
+        // Empty servers tie; the id breaks it. Each login reserves a slot.
+        assert_eq!(names(place(ids[0])), ["app-a", "app-bb"], "{backend}");
+        assert_eq!(names(place(ids[1])), ["app-bb", "app-a"], "{backend}");
+        // Logging in again moves the same reservation, never a second slot.
+        assert_eq!(names(place(ids[1])), ["app-bb", "app-a"], "{backend}");
+        // A player on app-a (a lease) counts as load.
+        assert!(matches!(claim_on(&store, ids[0], "app-a"), Ok(Claim::Granted { .. })), "{backend}");
+        assert_eq!(names(place(ids[2])), ["app-a", "app-bb"], "{backend}");
+        assert_eq!(names(place(ids[3])), ["app-bb"], "{backend}: app-a is full");
+        assert!(place(ids[4]).is_empty(), "{backend}: no room anywhere");
+        // Other colours, draining and starting servers are never chosen;
+        // a stopped one neither.
+        heartbeat(&store, "app-a", "blue", 2, ServerState::Stopped);
+        assert!(place(ids[4]).is_empty(), "{backend}");
+        store.shutdown();
+    }
+}
+
+/// Orders by name reach the lease holder; a broadcast reaches every live server.
+#[test]
+fn kicks_reach_the_holder_and_broadcasts_every_live_server() {
+    for (backend, url, _dir) in backends("orders") {
+        let store = Store::open(&url).unwrap();
+        let id = create(&store, "Alice").unwrap();
+        heartbeat(&store, "app-a", "blue", 10, ServerState::Ready);
+        heartbeat(&store, "app-b", "green", 10, ServerState::Ready);
+        heartbeat(&store, "app-c", "blue", 10, ServerState::Stopped);
+        let handle = store.handle();
+        assert_eq!(block_on(handle.kick("alice", "bye")).unwrap(), None, "{backend}: not playing");
+        assert!(matches!(claim_on(&store, id, "app-b"), Ok(Claim::Granted { .. })), "{backend}");
+        assert_eq!(block_on(handle.kick("ALICE", "bye")).unwrap(), Some("app-b".into()), "{backend}");
+        assert_eq!(block_on(handle.broadcast("hello all")).unwrap(), 2, "{backend}: the stopped server is skipped");
+        let orders = poll(&store, "app-b").commands;
+        let expected = [
+            ServerCommand::Kick { account_id: id, reason: "bye".into() },
+            ServerCommand::Broadcast { text: "hello all".into() },
+        ];
+        assert_eq!(orders, expected, "{backend}: oldest first");
+        assert_eq!(
+            poll(&store, "app-a").commands,
+            [ServerCommand::Broadcast { text: "hello all".into() }],
+            "{backend}"
+        );
+        assert!(poll(&store, "app-c").commands.is_empty(), "{backend}");
+        store.shutdown();
+    }
 }

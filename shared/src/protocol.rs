@@ -155,6 +155,10 @@ pub enum ClientMessage {
     },
 }
 
+/// The [`ServerMessage::Disconnecting`] reason of a server that is shutting
+/// down: not the player's doing, so clients come back (elsewhere) by themselves.
+pub const SHUTTING_DOWN: &str = "server shutting down";
+
 /// Server → client messages.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ServerMessage {

@@ -140,6 +140,8 @@ impl Collector for Exporter {
         counter(&mut e, "tickforge_logins_locked", "Logins refused during a lockout.", load(&a.logins_locked))?;
         counter(&mut e, "tickforge_registrations", "Accounts created.", load(&a.registrations))?;
         counter(&mut e, "tickforge_http_busy", "Requests answered 503 because a queue was full.", load(&a.busy))?;
+        counter(&mut e, "tickforge_logins_no_room", "Logins answered 503: no game server had room.", load(&a.no_room))?;
+        histogram(&mut e, "tickforge_placement_seconds", "Director placement time per login.", &a.placement)?;
         let s = &self.store;
         gauge(
             &mut e,
@@ -151,6 +153,12 @@ impl Collector for Exporter {
         counter(&mut e, "tickforge_store_commits", "Store transactions committed.", load(&s.commits))?;
         counter(&mut e, "tickforge_store_errors", "Store transactions that failed.", load(&s.errors))?;
         counter(&mut e, "tickforge_store_retries", "Writes kept for retry after a failure.", load(&s.retries))?;
+        counter(
+            &mut e,
+            "tickforge_store_fenced",
+            "Player-state writes the database refused: the lease had moved to another server.",
+            load(&s.fenced),
+        )?;
         counter(
             &mut e,
             "tickforge_store_backpressure",

@@ -57,20 +57,6 @@ impl LiveStats {
 /// Requests from the admin API to the tick loop.
 #[derive(Debug)]
 pub enum AdminCommand {
-    /// Disconnect a player, telling them why.
-    Kick {
-        /// Account name (case-insensitive).
-        username: String,
-        /// Shown to the player.
-        reason: String,
-        /// Whether the player was connected.
-        reply: oneshot::Sender<bool>,
-    },
-    /// A notice to every player.
-    Broadcast {
-        /// The text.
-        text: String,
-    },
     /// Start recording a replay to this file (ending any recording).
     RecordStart {
         /// Where.

@@ -4,15 +4,19 @@
 //! |---|---|
 //! | `GET /admin/status` | tick timing over the last minute (and 10 s), players, entities, traffic, store queue, uptime |
 //! | `GET /admin/players` | each player's address, RTT, loss, traffic, connected since |
-//! | `POST /admin/kick` `{"username"}` | disconnects the player, who is told why |
-//! | `POST /admin/broadcast` `{"text"}` | a notice to every player |
+//! | `GET /admin/cluster` | every app server: colour, state, players, capacity, heartbeat age; the active colour |
+//! | `POST /admin/kick` `{"username"}` | disconnects the player on whichever server holds it, who is told why |
+//! | `POST /admin/broadcast` `{"text"}` | a notice to every player on every live server |
 //! | `POST /admin/record/start` `{"file"}` | record a replay to `<data-dir>/replays/FILE` (default `replay-<unix>.replay`) |
 //! | `POST /admin/record/stop` | stop recording; the file gets its index |
 //! | `GET /metrics` | Prometheus text (no token needed) |
 //!
 //! Every `/admin` route needs `Authorization: Bearer <token>`; without a
-//! configured token they answer 503 and say how to turn them on. Commands
-//! reach the tick loop over a channel it drains without blocking.
+//! configured token they answer 503 and say how to turn them on. Kicks and
+//! broadcasts are orders in the database's commands table, so any node
+//! (auth or app) reaches every app server; replay recording is this
+//! process's own and reaches its tick loop over a channel it drains without
+//! blocking (a node without a world answers 409).
 
 pub mod exporter;
 pub mod live;
@@ -53,8 +57,8 @@ pub struct AdminState {
     pub live: Arc<LiveStats>,
     /// Store queue depth.
     pub store: StoreHandle,
-    /// Commands to the tick loop.
-    pub commands: Sender<AdminCommand>,
+    /// Commands to this process's tick loop (`None`: no world here).
+    pub commands: Option<Sender<AdminCommand>>,
     /// Prometheus registry.
     pub registry: Arc<Registry>,
     /// Configured tick rate.
@@ -154,11 +158,7 @@ async fn cluster(State(state): State<AdminState>) -> Response {
                 .collect();
             Json(json!({ "active_colour": view.active_colour, "servers": servers })).into_response()
         }
-        Err(e) if e.is_unavailable() => error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot read the cluster registry");
-            error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
-        }
+        Err(e) => store_unavailable(&e),
     }
 }
 
@@ -190,14 +190,10 @@ async fn kick(State(state): State<AdminState>, body: Bytes) -> Response {
         Err(message) => return error(StatusCode::BAD_REQUEST, &message),
     };
     let reason = body.reason.unwrap_or_else(|| "kicked by an operator".into());
-    let (reply, answer) = oneshot::channel();
-    if state.commands.try_send(AdminCommand::Kick { username: body.username.clone(), reason, reply }).is_err() {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "server busy, try again");
-    }
-    match tokio::time::timeout(Duration::from_secs(5), answer).await {
-        Ok(Ok(true)) => Json(json!({ "kicked": body.username })).into_response(),
-        Ok(Ok(false)) => error(StatusCode::NOT_FOUND, "no such player connected"),
-        _ => error(StatusCode::SERVICE_UNAVAILABLE, "tick loop did not answer"),
+    match state.store.kick(&body.username, &reason).await {
+        Ok(Some(server)) => Json(json!({ "kicked": body.username, "server": server })).into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, "no such player connected"),
+        Err(e) => store_unavailable(&e),
     }
 }
 
@@ -210,10 +206,31 @@ async fn broadcast(State(state): State<AdminState>, body: Bytes) -> Response {
     if text.is_empty() || text.chars().count() > MAX_CHAT_CHARS {
         return error(StatusCode::BAD_REQUEST, "text must be 1 to 200 characters");
     }
-    match state.commands.try_send(AdminCommand::Broadcast { text: text.to_owned() }) {
-        Ok(()) => (StatusCode::ACCEPTED, Json(json!({ "sent": true }))).into_response(),
-        Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "server busy, try again"),
+    match state.store.broadcast(text).await {
+        Ok(servers) => (StatusCode::ACCEPTED, Json(json!({ "sent": true, "servers": servers }))).into_response(),
+        Err(e) => store_unavailable(&e),
     }
+}
+
+/// The answer when the store cannot take an order.
+fn store_unavailable(e: &crate::store::StoreError) -> Response {
+    if e.is_unavailable() {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable, try again shortly");
+    }
+    match e {
+        crate::store::StoreError::Busy | crate::store::StoreError::Closed => {
+            error(StatusCode::SERVICE_UNAVAILABLE, "server busy, try again")
+        }
+        e => {
+            tracing::error!(error = %e, "admin order failed");
+            error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+        }
+    }
+}
+
+/// The answer on a node without a world.
+fn no_world() -> Response {
+    error(StatusCode::CONFLICT, "this node runs no world (role auth)")
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -252,8 +269,9 @@ async fn record_start(State(state): State<AdminState>, body: Bytes) -> Response 
         return error(StatusCode::INTERNAL_SERVER_ERROR, "cannot create the replays directory");
     }
     let path = state.replays_dir.join(&name);
+    let Some(commands) = &state.commands else { return no_world() };
     let (reply, answer) = oneshot::channel();
-    if state.commands.try_send(AdminCommand::RecordStart { path: path.clone(), reply }).is_err() {
+    if commands.try_send(AdminCommand::RecordStart { path: path.clone(), reply }).is_err() {
         return error(StatusCode::SERVICE_UNAVAILABLE, "server busy, try again");
     }
     match tokio::time::timeout(Duration::from_secs(5), answer).await {
@@ -264,8 +282,9 @@ async fn record_start(State(state): State<AdminState>, body: Bytes) -> Response 
 }
 
 async fn record_stop(State(state): State<AdminState>) -> Response {
+    let Some(commands) = &state.commands else { return no_world() };
     let (reply, answer) = oneshot::channel();
-    if state.commands.try_send(AdminCommand::RecordStop { reply }).is_err() {
+    if commands.try_send(AdminCommand::RecordStop { reply }).is_err() {
         return error(StatusCode::SERVICE_UNAVAILABLE, "server busy, try again");
     }
     match tokio::time::timeout(Duration::from_secs(5), answer).await {

@@ -6,7 +6,6 @@ use std::sync::atomic::Ordering;
 
 use bevy_ecs::prelude::*;
 use crossbeam_channel::Receiver;
-use tickforge_shared::protocol::{Channel, ServerMessage};
 
 use super::live::{AdminCommand, LiveStats, PlayerRow};
 use crate::game::components::{Avatar, Conduct};
@@ -23,26 +22,9 @@ pub struct AdminInbox(pub Receiver<AdminCommand>);
 pub struct Live(pub Arc<LiveStats>);
 
 /// Applies queued operator commands.
-pub fn apply_commands(
-    inbox: Res<AdminInbox>,
-    tick: Res<TickInfo>,
-    mut net: ResMut<NetServer>,
-    mut recorder: ResMut<crate::record::Recorder>,
-    avatars: Query<&Avatar>,
-) {
+pub fn apply_commands(inbox: Res<AdminInbox>, tick: Res<TickInfo>, mut recorder: ResMut<crate::record::Recorder>) {
     while let Ok(command) = inbox.0.try_recv() {
         match command {
-            AdminCommand::Kick { username, reason, reply } => {
-                let target = avatars.iter().find(|a| a.name.eq_ignore_ascii_case(&username));
-                if let Some(avatar) = target {
-                    tracing::info!(account = avatar.account_id, name = %avatar.name, %reason, "kicked by operator");
-                    net.kick(avatar.client, &reason);
-                }
-                let _ = reply.send(target.is_some());
-            }
-            AdminCommand::Broadcast { text } => {
-                net.broadcast(Channel::Reliable, &ServerMessage::Notice { text });
-            }
             AdminCommand::RecordStart { path, reply } => {
                 let rate = (1.0 / tick.dt).round() as u16;
                 let started = recorder.start(path.clone(), rate).map_err(|e| e.to_string());

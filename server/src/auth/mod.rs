@@ -64,6 +64,10 @@ pub struct AuthMetrics {
     pub registrations: AtomicU64,
     /// Requests answered 503 because a queue was full.
     pub busy: AtomicU64,
+    /// Logins answered 503 because no game server had room.
+    pub no_room: AtomicU64,
+    /// Director placement time (one store round trip).
+    pub placement: crate::metrics::Histogram,
 }
 
 /// What every handler shares.
@@ -75,10 +79,22 @@ pub struct AuthState {
     pub hasher: Hasher,
     /// Connect-token sealing.
     pub tokens: TokenIssuer,
+    /// Where logins play.
+    pub placement: Placement,
     /// Failed-login limits.
     pub limiter: Arc<Limiter>,
     /// Counters.
     pub metrics: Arc<AuthMetrics>,
+}
+
+/// How a login chooses its game server.
+#[derive(Debug, Clone)]
+pub enum Placement {
+    /// Always these (a single process: its own address).
+    Fixed(Vec<std::net::SocketAddr>),
+    /// The director: the least-loaded live server of the active colour,
+    /// chosen and reserved in the database (`--role auth`).
+    Director,
 }
 
 /// Credentials, as both register and login take them.
@@ -288,7 +304,14 @@ async fn login(State(state): State<AuthState>, ConnectInfo(peer): ConnectInfo<Pe
     };
     attempt.succeeded();
     let identity = Identity { account_id: account.id, name: account.username.clone() };
-    let token = match state.tokens.issue(&identity) {
+    let servers = match &state.placement {
+        Placement::Fixed(servers) => servers.clone(),
+        Placement::Director => match direct(&state, account.id).await {
+            Ok(servers) => servers,
+            Err(response) => return response,
+        },
+    };
+    let token = match state.tokens.issue(&identity, &servers) {
         Ok(t) => t,
         Err(e) => {
             tracing::error!(error = %e, "cannot issue connect token");
@@ -301,7 +324,29 @@ async fn login(State(state): State<AuthState>, ConnectInfo(peer): ConnectInfo<Pe
     Json(LoginResponse {
         connect_token: base64::engine::general_purpose::STANDARD.encode(&token.bytes),
         expires_at: token.expires_at,
-        servers: state.tokens.servers().iter().map(ToString::to_string).collect(),
+        servers: servers.iter().map(ToString::to_string).collect(),
     })
     .into_response()
+}
+
+/// The director's choice for a login: up to three servers, a slot reserved
+/// on the first for the token's lifetime; 503 with `Retry-After` when every
+/// server is full (or none is up).
+async fn direct(state: &AuthState, account_id: u64) -> Result<Vec<std::net::SocketAddr>, Response> {
+    let started = Instant::now();
+    let placed = state.store.place(account_id, state.tokens.ttl()).await.map_err(|e| store_failure(state, &e))?;
+    state.metrics.placement.observe(started.elapsed());
+    // A registry row names an address that does not parse only if written by hand: skip it.
+    let servers: Vec<std::net::SocketAddr> = placed.iter().filter_map(|p| p.public_addr.parse().ok()).collect();
+    if servers.is_empty() {
+        state.metrics.no_room.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(account = account_id, "no game server has room; answering 503");
+        return Err(retry_later(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no game server has room, try again shortly",
+            Duration::from_secs(5),
+        ));
+    }
+    tracing::debug!(account = account_id, server = %placed[0].server_id, "placed");
+    Ok(servers)
 }

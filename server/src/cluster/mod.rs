@@ -5,6 +5,8 @@
 //! while it ticks, `stopped` after a clean shutdown. A row whose heartbeat
 //! is older than [`DEAD_AFTER_MS`] belongs to a dead server.
 
+pub mod orders;
+
 use std::net::SocketAddr;
 
 use bevy_ecs::prelude::*;
@@ -18,6 +20,53 @@ pub const DEAD_AFTER_MS: i64 = 5_000;
 
 /// The build string app servers register: the crate version.
 pub const BUILD: &str = env!("CARGO_PKG_VERSION");
+
+/// What one process does in a deployment (`--role`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Everything in one process: auth API, world, admin (the default, on
+    /// embedded SQLite or any database).
+    #[default]
+    All,
+    /// The auth API and the director, the cluster's admin surface; no world.
+    Auth,
+    /// The world (tick loop, UDP) and its own admin/metrics; no auth API.
+    App,
+}
+
+impl Role {
+    /// The name on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::All => "all",
+            Role::Auth => "auth",
+            Role::App => "app",
+        }
+    }
+
+    /// Whether this role runs the tick loop.
+    pub fn runs_world(self) -> bool {
+        self != Role::Auth
+    }
+
+    /// Whether this role serves the auth API (`/v1/*`).
+    pub fn serves_auth(self) -> bool {
+        self != Role::App
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "all" => Ok(Role::All),
+            "auth" => Ok(Role::Auth),
+            "app" => Ok(Role::App),
+            other => Err(format!("unknown role '{other}' (expected all, auth or app)")),
+        }
+    }
+}
 
 /// Deployment colour (blue-green): which cluster a server belongs to.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]

@@ -29,6 +29,9 @@ pub struct Avatar {
     pub name: String,
     /// Unix milliseconds when the connection was made.
     pub connected_at_ms: i64,
+    /// The lease epoch this server holds the player under; every save
+    /// carries it, and the database refuses it once the lease moves on.
+    pub epoch: i64,
 }
 
 /// Inputs received but not yet applied, consumed one slot per tick.

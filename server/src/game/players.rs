@@ -1,10 +1,14 @@
 //! Joining, leaving and chatting.
 //!
-//! A new connection first becomes a *pending join*: its saved progress is
-//! requested from the store, and the avatar appears only when the answer
-//! reaches [`Joins`] — the tick never waits for the database. A store error
-//! retries the load a second later; the player is never given a blank state
-//! that would overwrite saved progress.
+//! A new connection first becomes a *pending join*: the store is asked to
+//! give this server the player's lease and its saved progress, and the
+//! avatar appears only when the answer reaches [`Joins`] — the tick never
+//! waits for the database. While another live server still holds the
+//! player (a login elsewhere moving here), the claim is repeated until that
+//! server has saved and let go, or is dead; a store error retries a second
+//! later. The player is never given a blank state that would overwrite
+//! saved progress. Leaving saves the player and releases the lease in one
+//! write.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -21,7 +25,7 @@ use super::rng::SplitMix64;
 use crate::net::identity::Identity;
 use crate::net::{ClientKey, NetEvent, NetServer};
 use crate::schedule::{Inbox, Roster, StoreOutbox};
-use crate::store::{AccessEvent, AccessKind, LoadedPlayer, StoreCommand, unix_millis};
+use crate::store::{AccessEvent, AccessKind, Claim, Claimed, StoreCommand, unix_millis};
 use crate::tick::TickInfo;
 
 /// A connection whose saved state is being loaded.
@@ -35,24 +39,41 @@ pub struct PendingJoin {
     pub retry_at: Option<u64>,
     /// Unix milliseconds of the handshake.
     pub connected_at_ms: i64,
+    /// Tick after which waiting for another server to let go gives up.
+    pub deadline: u64,
 }
+
+/// Longest wait for another server to save and release a player moving
+/// here, in seconds: past the time that server would take to count as dead.
+pub const TAKEOVER_LIMIT_SECS: u64 = 15;
 
 /// Connections waiting for their saved state, and the inbox the store answers into.
 #[derive(Debug, Resource)]
 pub struct Joins {
     pending: HashMap<ClientKey, PendingJoin>,
-    tx: Sender<LoadedPlayer>,
-    rx: Receiver<LoadedPlayer>,
-}
-
-impl Default for Joins {
-    fn default() -> Self {
-        let (tx, rx) = crossbeam_channel::unbounded();
-        Self { pending: HashMap::new(), tx, rx }
-    }
+    /// The registry id leases are claimed for.
+    server_id: String,
+    tx: Sender<Claimed>,
+    rx: Receiver<Claimed>,
 }
 
 impl Joins {
+    /// Joins for the server registered as `server_id`.
+    pub fn new(server_id: String) -> Self {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        Self { pending: HashMap::new(), server_id, tx, rx }
+    }
+
+    /// The registry id this server claims leases for.
+    pub fn server_id(&self) -> &str {
+        &self.server_id
+    }
+
+    /// Drops a pending join (the player is wanted elsewhere); whether there was one.
+    pub fn cancel(&mut self, client: ClientKey) -> bool {
+        self.pending.remove(&client).is_some()
+    }
+
     /// Connections still loading.
     pub fn len(&self) -> usize {
         self.pending.len()
@@ -64,7 +85,8 @@ impl Joins {
     }
 
     fn request(&self, outbox: &mut StoreOutbox, account_id: u64) {
-        outbox.push(StoreCommand::LoadPlayer { account_id, reply: self.tx.clone() });
+        let server_id = self.server_id.clone();
+        outbox.push(StoreCommand::ClaimPlayer { account_id, server_id, reply: self.tx.clone() });
     }
 }
 
@@ -84,8 +106,10 @@ pub fn admit(
     mut roster: ResMut<Roster>,
     mut joins: ResMut<Joins>,
     mut outbox: ResMut<StoreOutbox>,
+    tick: Res<TickInfo>,
     avatars: Query<(&NetEntity, &Avatar, &Kinematics, &Score)>,
 ) {
+    let limit_ticks = (TAKEOVER_LIMIT_SECS as f32 / tick.dt).ceil() as u64;
     for event in &inbox.events {
         match event {
             NetEvent::Connected { client, identity, addr } => {
@@ -104,6 +128,7 @@ pub fn admit(
                         addr: *addr,
                         retry_at: None,
                         connected_at_ms: unix_millis(),
+                        deadline: tick.tick + limit_ticks,
                     },
                 );
             }
@@ -115,7 +140,7 @@ pub fn admit(
                 let Some(entity) = roster.remove(*client) else { continue };
                 if let Ok((net_id, avatar, body, score)) = avatars.get(entity) {
                     net.broadcast(Channel::Reliable, &ServerMessage::PlayerLeft { id: net_id.0 });
-                    outbox.save(progress::state_of(avatar, body, score));
+                    outbox.save(progress::save_of(avatar, body, score, true));
                     log_leave(&mut outbox, &avatar.name, avatar.account_id, reason);
                 }
                 commands.entity(entity).despawn();
@@ -130,7 +155,8 @@ fn log_leave(outbox: &mut StoreOutbox, name: &str, account_id: u64, reason: &str
     outbox.push_access(AccessEvent::now(AccessKind::Disconnect, Some(account_id), Some(name), None));
 }
 
-/// Spawns avatars whose saved state has arrived, and retries failed loads.
+/// Spawns avatars whose lease and saved state have arrived, and repeats
+/// claims that failed or found the player still held elsewhere.
 #[allow(clippy::too_many_arguments)]
 pub fn spawn_loaded(
     mut commands: Commands,
@@ -140,16 +166,32 @@ pub fn spawn_loaded(
     mut joins: ResMut<Joins>,
     mut ids: ResMut<NetIds>,
     mut outbox: ResMut<StoreOutbox>,
-    avatars: Query<(&NetEntity, &Avatar)>,
+    mut avatars: Query<(&NetEntity, &mut Avatar)>,
 ) {
     let retry_ticks = (1.0 / tick.dt).ceil() as u64;
-    while let Ok(loaded) = joins.rx.try_recv() {
-        let client = ClientKey(loaded.account_id);
-        let Some(pending) = joins.pending.get_mut(&client) else { continue };
-        let saved = match loaded.state {
-            Ok(saved) => saved,
+    while let Ok(claimed) = joins.rx.try_recv() {
+        let client = ClientKey(claimed.account_id);
+        let Some(pending) = joins.pending.get_mut(&client) else {
+            if let Ok(Claim::Granted { epoch, .. }) = claimed.result {
+                keep_or_release(&roster, &mut avatars, &mut outbox, &joins.server_id, claimed.account_id, epoch);
+            }
+            continue;
+        };
+        let (epoch, saved) = match claimed.result {
+            Ok(Claim::Granted { epoch, saved }) => (epoch, saved),
+            Ok(Claim::Held { by }) if tick.tick < pending.deadline => {
+                tracing::debug!(account = claimed.account_id, holder = %by, "player still held elsewhere; waiting");
+                pending.retry_at = Some(tick.tick + retry_ticks / 4 + 1);
+                continue;
+            }
+            Ok(Claim::Held { by }) => {
+                tracing::warn!(account = claimed.account_id, holder = %by, "the player's other session did not end");
+                joins.pending.remove(&client);
+                net.kick(client, "your session elsewhere has not ended yet; try again shortly");
+                continue;
+            }
             Err(error) => {
-                tracing::warn!(account = loaded.account_id, %error, "cannot load player state; retrying");
+                tracing::warn!(account = claimed.account_id, %error, "cannot claim player; retrying");
                 pending.retry_at = Some(tick.tick + retry_ticks);
                 continue;
             }
@@ -183,7 +225,7 @@ pub fn spawn_loaded(
             .spawn((
                 NetEntity(id),
                 Kinematics(Body { pos, vel: Vec2::ZERO }),
-                Avatar { client, account_id: identity.account_id, name: identity.name, connected_at_ms },
+                Avatar { client, account_id: identity.account_id, name: identity.name, connected_at_ms, epoch },
                 InputQueue::default(),
                 ClientView::default(),
                 Conduct::default(),
@@ -203,6 +245,26 @@ pub fn spawn_loaded(
         .collect();
     for account_id in due {
         joins.request(&mut outbox, account_id);
+    }
+}
+
+/// A lease granted for a player no longer waiting for it: an avatar already
+/// here moves to the newer epoch (both claims were this server's); without
+/// one, the lease is let go at once, so no one waits for a ghost.
+fn keep_or_release(
+    roster: &Roster,
+    avatars: &mut Query<(&NetEntity, &mut Avatar)>,
+    outbox: &mut StoreOutbox,
+    server_id: &str,
+    account_id: u64,
+    epoch: i64,
+) {
+    let avatar = roster.entity(ClientKey(account_id)).and_then(|e| avatars.get_mut(e).ok());
+    match avatar {
+        Some((_, mut avatar)) => avatar.epoch = avatar.epoch.max(epoch),
+        None => {
+            outbox.push(StoreCommand::ReleaseLease { account_id, server_id: server_id.to_owned(), epoch: Some(epoch) })
+        }
     }
 }
 

@@ -5,22 +5,23 @@ use bevy_ecs::prelude::*;
 
 use super::components::{Avatar, Kinematics, Score};
 use crate::schedule::StoreOutbox;
-use crate::store::{PlayerState, unix_millis};
+use crate::store::{PlayerSave, PlayerState, unix_millis};
 use crate::tick::TickInfo;
 
 /// How often (in ticks) every player's state is handed to the store.
 #[derive(Debug, Clone, Copy, Resource)]
 pub struct SaveEvery(pub u64);
 
-/// The row for one avatar.
-pub fn state_of(avatar: &Avatar, body: &Kinematics, score: &Score) -> PlayerState {
-    PlayerState {
+/// The write for one avatar, under its lease; `release` when it leaves.
+pub fn save_of(avatar: &Avatar, body: &Kinematics, score: &Score, release: bool) -> PlayerSave {
+    let state = PlayerState {
         account_id: avatar.account_id,
         x: body.0.pos.x,
         y: body.0.pos.y,
         score: score.0,
         last_seen_ms: unix_millis(),
-    }
+    };
+    PlayerSave { state, epoch: avatar.epoch, release }
 }
 
 /// Every [`SaveEvery`] ticks, queues every player's newest state.
@@ -34,16 +35,16 @@ pub fn save_periodically(
         return;
     }
     for (avatar, body, score) in &avatars {
-        outbox.save(state_of(avatar, body, score));
+        outbox.save(save_of(avatar, body, score, false));
     }
 }
 
-/// Queues every player's state (clean shutdown).
+/// Queues every player's state and lets go of their leases (clean shutdown).
 pub fn save_all(world: &mut World) {
-    let states: Vec<PlayerState> = world
+    let states: Vec<PlayerSave> = world
         .query::<(&Avatar, &Kinematics, &Score)>()
         .iter(world)
-        .map(|(avatar, body, score)| state_of(avatar, body, score))
+        .map(|(avatar, body, score)| save_of(avatar, body, score, true))
         .collect();
     let mut outbox = world.resource_mut::<StoreOutbox>();
     for state in states {

@@ -35,13 +35,11 @@ pub struct IssuedToken {
     pub expires_at: u64,
 }
 
-/// Seals connect tokens for the game servers it knows.
+/// Seals connect tokens for game servers (every role holds the key).
 #[derive(Debug, Clone)]
 pub struct TokenIssuer {
     /// Shared with the game transport.
     key: PrivateKey,
-    /// Addresses written into tokens, in order of preference.
-    servers: Vec<SocketAddr>,
     /// Token lifetime.
     ttl: Duration,
     /// Seconds of silence before the connection is dropped.
@@ -49,18 +47,18 @@ pub struct TokenIssuer {
 }
 
 impl TokenIssuer {
-    /// An issuer for tokens that point at `servers`.
-    pub fn new(key: PrivateKey, servers: Vec<SocketAddr>, ttl: Duration, timeout_secs: i32) -> Self {
-        Self { key, servers, ttl, timeout_secs }
+    /// An issuer of tokens that live `ttl`.
+    pub fn new(key: PrivateKey, ttl: Duration, timeout_secs: i32) -> Self {
+        Self { key, ttl, timeout_secs }
     }
 
-    /// The addresses tokens point at.
-    pub fn servers(&self) -> &[SocketAddr] {
-        &self.servers
+    /// How long a token stays valid.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
     }
 
-    /// Issues a token for `identity`.
-    pub fn issue(&self, identity: &Identity) -> Result<IssuedToken, TokenError> {
+    /// Issues a token for `identity`, valid on `servers` (tried in order).
+    pub fn issue(&self, identity: &Identity, servers: &[SocketAddr]) -> Result<IssuedToken, TokenError> {
         let user_data = identity.to_user_data().ok_or(TokenError::NameTooLong)?;
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         let token = ConnectToken::generate(
@@ -69,7 +67,7 @@ impl TokenIssuer {
             self.ttl.as_secs(),
             identity.account_id,
             self.timeout_secs,
-            self.servers.clone(),
+            servers.to_vec(),
             &user_data,
             &self.key.0,
         )

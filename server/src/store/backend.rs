@@ -5,7 +5,7 @@
 //! Errors come back backend-neutral ([`DbError`]): what failed, and whether
 //! trying again later can help.
 
-use super::{AccessEvent, AccountRow, ClusterView, Leader, PlayerState, ServerRow};
+use super::{AccessEvent, AccountRow, Claim, ClusterView, Leader, Placement, PlayerSave, ServerCommand, ServerRow};
 
 /// A database failure, as the rest of the server sees it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -26,6 +26,9 @@ pub enum DbErrorKind {
     /// The statement broke a rule of the schema (a foreign key, a check):
     /// this write will fail however often it is tried.
     Constraint,
+    /// A player-state write under a lease epoch that is no longer current:
+    /// another server holds the player now; refused for good.
+    Fenced,
     /// Anything else (disk full, I/O error, a bug): it may pass on retry.
     Other,
 }
@@ -70,14 +73,53 @@ pub trait Backend: Send {
     fn find_account(&mut self, username: &str) -> Result<Option<AccountRow>, DbError>;
     /// Appends an access-log row.
     fn log_access(&mut self, event: &AccessEvent) -> Result<(), DbError>;
-    /// A player's saved state, if any.
-    fn load_player(&mut self, account_id: u64) -> Result<Option<PlayerState>, DbError>;
-    /// Inserts or replaces a player's saved state.
-    fn save_player(&mut self, state: &PlayerState) -> Result<(), DbError>;
+    /// Takes `account_id`'s lease for `server_id` (a new epoch) and reads its
+    /// saved state — unless a live other server holds it, which is then
+    /// ordered to release it.
+    fn claim_player(&mut self, account_id: u64, server_id: &str) -> Result<Claim, DbError>;
+    /// Lets go of `server_id`'s lease on `account_id` (only at `epoch`, if given).
+    fn release_lease(&mut self, account_id: u64, server_id: &str, epoch: Option<i64>) -> Result<(), DbError>;
+    /// Inserts or replaces a player's saved state (the database refuses a
+    /// stale epoch); with `release`, lets go of the lease too.
+    fn save_player(&mut self, save: &PlayerSave) -> Result<(), DbError>;
     /// The best saved scores, best first (ties by name).
     fn leaderboard(&mut self, limit: u32) -> Result<Vec<Leader>, DbError>;
     /// Upserts a registry row, its heartbeat stamped with the database's clock.
     fn heartbeat(&mut self, row: &ServerRow) -> Result<(), DbError>;
+    /// A server's first row: upserts it and drops the leases and orders of
+    /// its previous life (every lease, when `exclusive`).
+    fn register(&mut self, row: &ServerRow, exclusive: bool) -> Result<(), DbError>;
     /// The registry (ages by the same clock) and the active colour.
     fn cluster(&mut self) -> Result<ClusterView, DbError>;
+    /// Takes (deletes and returns) a server's orders, oldest first.
+    fn take_commands(&mut self, server_id: &str) -> Result<Vec<ServerCommand>, DbError>;
+    /// The director: up to three fresh `ready` servers of the active colour
+    /// with room, least loaded first; reserves a slot on the first for
+    /// `ttl_ms`. Empty: no room anywhere.
+    fn place(&mut self, account_id: u64, ttl_ms: i64) -> Result<Vec<Placement>, DbError>;
+    /// Orders the holder of `username`'s lease to kick it; the holder's id.
+    fn kick(&mut self, username: &str, reason: &str) -> Result<Option<String>, DbError>;
+    /// Orders every live server to show `text`; how many were ordered.
+    fn broadcast(&mut self, text: &str) -> Result<u32, DbError>;
+}
+
+/// Orders as both dialects read them from the commands table — `(id, kind,
+/// account_id, text)` — oldest first; a row of an unknown kind is skipped.
+pub(super) fn commands_from_rows(mut rows: Vec<(i64, String, Option<i64>, String)>) -> Vec<ServerCommand> {
+    rows.sort_by_key(|row| row.0);
+    rows.into_iter()
+        .filter_map(|(id, kind, account, text)| {
+            let account_id = account.map(|a| a as u64);
+            let command = match (kind.as_str(), account_id) {
+                ("kick", Some(account_id)) => ServerCommand::Kick { account_id, reason: text },
+                ("broadcast", _) => ServerCommand::Broadcast { text },
+                ("release", Some(account_id)) => ServerCommand::Release { account_id },
+                _ => {
+                    tracing::warn!(id, %kind, "skipping a malformed server command");
+                    return None;
+                }
+            };
+            Some(command)
+        })
+        .collect()
 }

@@ -158,13 +158,88 @@ pub struct PlayerState {
     pub last_seen_ms: i64,
 }
 
-/// The answer to [`StoreCommand::LoadPlayer`], delivered to the tick loop's inbox.
+/// A write of a player's state by the server holding its lease.
+///
+/// The database refuses it (a [`DbErrorKind::Fenced`] error) unless `epoch`
+/// is the account's current lease epoch: a server that lost the lease can
+/// never overwrite what the new holder saves.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PlayerSave {
+    /// The state.
+    pub state: PlayerState,
+    /// The lease epoch it was written under.
+    pub epoch: i64,
+    /// The player left this server: the same write releases the lease, so
+    /// the next holder loads exactly this state.
+    pub release: bool,
+}
+
+/// What a claim of a player's lease found.
 #[derive(Debug, Clone, PartialEq)]
-pub struct LoadedPlayer {
-    /// Whose state this is.
+pub enum Claim {
+    /// This server holds the lease now, under `epoch`; `saved` is the
+    /// player's saved state (`None` for a first visit).
+    Granted {
+        /// The new lease epoch.
+        epoch: i64,
+        /// The saved state.
+        saved: Option<PlayerState>,
+    },
+    /// A live server holds it; it has been asked to save and let go.
+    Held {
+        /// The holder's id.
+        by: String,
+    },
+}
+
+/// The answer to [`StoreCommand::ClaimPlayer`], delivered to the tick loop's inbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claimed {
+    /// Whose lease.
     pub account_id: u64,
-    /// The saved state (`None` for a first visit), or why it could not be read.
-    pub state: Result<Option<PlayerState>, String>,
+    /// What the claim found, or why it could not be made.
+    pub result: Result<Claim, String>,
+}
+
+/// An order for one app server, from the commands table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerCommand {
+    /// Disconnect this player, telling it why.
+    Kick {
+        /// Whose avatar.
+        account_id: u64,
+        /// Shown to the player.
+        reason: String,
+    },
+    /// A notice to every player on the server.
+    Broadcast {
+        /// The text.
+        text: String,
+    },
+    /// The player logged in elsewhere: save it, drop it, release its lease.
+    Release {
+        /// Whose lease.
+        account_id: u64,
+    },
+}
+
+/// The answer to [`StoreCommand::PollCommands`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Polled {
+    /// Orders for this server, oldest first.
+    pub commands: Vec<ServerCommand>,
+    /// Players (and the epochs) whose saves the database refused since the
+    /// last poll: this server no longer holds their lease.
+    pub fenced: Vec<(u64, i64)>,
+}
+
+/// One server a login may use, as the director chose it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    /// Registry id.
+    pub server_id: String,
+    /// Game address for the token.
+    pub public_addr: String,
 }
 
 /// One leaderboard line.
@@ -270,16 +345,29 @@ pub enum StoreCommand {
     },
     /// Append an access-log row.
     LogAccess(AccessEvent),
-    /// Read a player's saved state; the answer goes to `reply` (the tick
-    /// loop polls it, never waits on it).
-    LoadPlayer {
+    /// Take a player's lease for `server_id` and read its saved state, in
+    /// one transaction; the answer goes to `reply` (the tick loop polls it,
+    /// never waits on it).
+    ClaimPlayer {
         /// Whose.
         account_id: u64,
+        /// The claiming server.
+        server_id: String,
         /// The tick loop's inbox.
-        reply: crossbeam_channel::Sender<LoadedPlayer>,
+        reply: crossbeam_channel::Sender<Claimed>,
     },
-    /// Upsert player states (newest wins).
-    SavePlayers(Vec<PlayerState>),
+    /// Let go of a lease this server holds with no player behind it (at
+    /// `epoch`, or whatever epoch when `None`).
+    ReleaseLease {
+        /// Whose lease.
+        account_id: u64,
+        /// The holder letting go.
+        server_id: String,
+        /// Only this epoch.
+        epoch: Option<i64>,
+    },
+    /// Upsert player states (newest wins), fenced by their lease epochs.
+    SavePlayers(Vec<PlayerSave>),
     /// Top saved scores.
     Leaderboard {
         /// How many lines.
@@ -290,6 +378,49 @@ pub enum StoreCommand {
     /// Upsert this server's registry row (stamped with the database's
     /// clock); a failed heartbeat is not retried, the next one replaces it.
     Heartbeat(ServerRow),
+    /// A server starts: its first registry row; its old leases and orders
+    /// (from a previous life under the same id) are dropped. `exclusive`
+    /// (a single-process server, alone on its database) drops every lease.
+    Register {
+        /// The row.
+        row: ServerRow,
+        /// Whether no other server shares the database.
+        exclusive: bool,
+    },
+    /// Take this server's orders from the commands table (and report fenced saves).
+    PollCommands {
+        /// The server.
+        server_id: String,
+        /// The tick loop's inbox.
+        reply: crossbeam_channel::Sender<Polled>,
+    },
+    /// The director: choose up to three servers for a login and reserve a
+    /// slot on the first until `ttl_ms` from now.
+    Place {
+        /// Who is logging in.
+        account_id: u64,
+        /// How long the reservation lasts (the token's lifetime).
+        ttl_ms: i64,
+        /// Where the answer goes.
+        reply: oneshot::Sender<Result<Vec<Placement>, StoreError>>,
+    },
+    /// Order whichever server holds the player to kick it; answers the
+    /// holder's id (`None`: the player is not playing anywhere).
+    Kick {
+        /// Account name (any case).
+        username: String,
+        /// Shown to the player.
+        reason: String,
+        /// Where the answer goes.
+        reply: oneshot::Sender<Result<Option<String>, StoreError>>,
+    },
+    /// Order every live server to show a notice; answers how many.
+    Broadcast {
+        /// The text.
+        text: String,
+        /// Where the answer goes.
+        reply: oneshot::Sender<Result<u32, StoreError>>,
+    },
     /// Read the registry and the active colour.
     Cluster {
         /// Where the answer goes.
@@ -352,6 +483,29 @@ impl StoreHandle {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
+    /// The director's choice for `account_id`, with a slot reserved for `ttl`.
+    pub async fn place(&self, account_id: u64, ttl: std::time::Duration) -> Result<Vec<Placement>, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        self.try_send(StoreCommand::Place { account_id, ttl_ms, reply }).map_err(|r| r.error())?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Orders the holder of `username`'s lease to kick it; answers the holder.
+    pub async fn kick(&self, username: &str, reason: &str) -> Result<Option<String>, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        let command = StoreCommand::Kick { username: username.to_owned(), reason: reason.to_owned(), reply };
+        self.try_send(command).map_err(|r| r.error())?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Orders every live server to show `text`; answers how many.
+    pub async fn broadcast(&self, text: &str) -> Result<u32, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.try_send(StoreCommand::Broadcast { text: text.to_owned(), reply }).map_err(|r| r.error())?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
     /// Commands waiting in the queue.
     pub fn queue_depth(&self) -> usize {
         self.tx.len()
@@ -374,6 +528,8 @@ pub struct StoreMetrics {
     pub errors: AtomicU64,
     /// Writes kept for another try after a failure.
     pub retries: AtomicU64,
+    /// Player-state writes the database refused: their lease had moved on.
+    pub fenced: AtomicU64,
     /// Commit latency.
     pub commit_latency: Histogram,
 }
@@ -441,8 +597,15 @@ impl Drop for Store {
 mod tests {
     use super::*;
 
-    fn player(account_id: u64, x: f32) -> PlayerState {
-        PlayerState { account_id, x, y: 1.0, score: 2, last_seen_ms: unix_millis() }
+    fn player(account_id: u64, x: f32, epoch: i64) -> PlayerSave {
+        let state = PlayerState { account_id, x, y: 1.0, score: 2, last_seen_ms: unix_millis() };
+        PlayerSave { state, epoch, release: false }
+    }
+
+    fn claim(handle: &StoreHandle, account_id: u64) -> Claimed {
+        let (reply, rx) = crossbeam_channel::unbounded();
+        handle.try_send(StoreCommand::ClaimPlayer { account_id, server_id: "app-1".into(), reply }).unwrap();
+        rx.recv_timeout(std::time::Duration::from_secs(5)).unwrap()
     }
 
     #[test]
@@ -451,18 +614,17 @@ mod tests {
         let store = Store::open(&DatabaseUrl::in_data_dir(dir.path())).unwrap();
         let handle = store.handle();
         let (reply, created) = oneshot::channel();
-        // Account 999 does not exist: its save breaks the foreign key.
-        handle.try_send(StoreCommand::SavePlayers(vec![player(999, 5.0)])).unwrap();
+        // Account 999 does not exist (nor its lease): its save is refused.
+        handle.try_send(StoreCommand::SavePlayers(vec![player(999, 5.0, 1)])).unwrap();
         handle
             .try_send(StoreCommand::CreateAccount { username: "alice".into(), password_hash: "h".into(), reply })
             .unwrap();
         handle.try_send(StoreCommand::LogAccess(AccessEvent::now(AccessKind::Connect, Some(1), None, None))).unwrap();
         let id = created.blocking_recv().unwrap().unwrap();
-        handle.try_send(StoreCommand::SavePlayers(vec![player(id, 7.0)])).unwrap();
-        let (tx, rx) = crossbeam_channel::unbounded();
-        handle.try_send(StoreCommand::LoadPlayer { account_id: id, reply: tx }).unwrap();
-        let loaded = rx.recv_timeout(std::time::Duration::from_secs(5)).unwrap();
-        assert_eq!(loaded.state.unwrap().map(|s| s.x), Some(7.0));
+        let Ok(Claim::Granted { epoch, saved: None }) = claim(&handle, id).result else { panic!("not granted") };
+        handle.try_send(StoreCommand::SavePlayers(vec![player(id, 7.0, epoch)])).unwrap();
+        let Ok(Claim::Granted { saved, .. }) = claim(&handle, id).result else { panic!("not granted") };
+        assert_eq!(saved.map(|s| s.x), Some(7.0));
         let metrics = store.metrics();
         store.shutdown();
 
@@ -471,6 +633,6 @@ mod tests {
         assert_eq!(rows, 1);
         let players: i64 = db.query_row("SELECT COUNT(*) FROM player_state", [], |r| r.get(0)).unwrap();
         assert_eq!(players, 1, "only the valid save");
-        assert!(metrics.retries.load(std::sync::atomic::Ordering::Relaxed) >= 1, "the bad save was kept for retry");
+        assert_eq!(metrics.fenced.load(std::sync::atomic::Ordering::Relaxed), 1, "the bad save was refused for good");
     }
 }

@@ -10,9 +10,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::backend::{Backend, DbError, DbErrorKind};
 use super::{
-    AccessEvent, AccountRow, ClusterView, Leader, PlayerState, ServerRow, ServerState, ServerStatus, StoreError,
-    unix_millis,
+    AccessEvent, AccountRow, Claim, ClusterView, Leader, Placement, PlayerSave, PlayerState, ServerCommand, ServerRow,
+    ServerState, ServerStatus, StoreError, unix_millis,
 };
+use crate::cluster::DEAD_AFTER_MS;
 
 /// Ordered migrations; index `i` brings the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -57,7 +58,43 @@ const MIGRATIONS: &[&str] = &[
         active_colour TEXT    NOT NULL CHECK (active_colour IN ('blue', 'green'))
     );
     INSERT INTO deployment (id, active_colour) VALUES (1, 'blue');",
+    // 4: one player, one server: leases fence player-state writes (the
+    // trigger refuses a write whose epoch is not the lease's current one);
+    // the director's reservations; orders for app servers.
+    "CREATE TABLE leases (
+        account_id INTEGER PRIMARY KEY REFERENCES accounts(id),
+        server_id  TEXT,
+        epoch      INTEGER NOT NULL
+    );
+    CREATE INDEX leases_server ON leases(server_id);
+    ALTER TABLE player_state ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
+    CREATE TRIGGER player_state_fence_insert BEFORE INSERT ON player_state
+    WHEN NOT EXISTS (SELECT 1 FROM leases WHERE account_id = NEW.account_id AND epoch = NEW.epoch
+                     AND server_id IS NOT NULL)
+    BEGIN SELECT RAISE(ABORT, 'stale lease epoch'); END;
+    CREATE TRIGGER player_state_fence_update BEFORE UPDATE ON player_state
+    WHEN NOT EXISTS (SELECT 1 FROM leases WHERE account_id = NEW.account_id AND epoch = NEW.epoch
+                     AND server_id IS NOT NULL)
+    BEGIN SELECT RAISE(ABORT, 'stale lease epoch'); END;
+    CREATE TABLE reservations (
+        account_id INTEGER PRIMARY KEY,
+        server_id  TEXT    NOT NULL,
+        expires_ms INTEGER NOT NULL
+    );
+    CREATE INDEX reservations_server ON reservations(server_id);
+    CREATE TABLE server_commands (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        server_id  TEXT    NOT NULL,
+        kind       TEXT    NOT NULL CHECK (kind IN ('kick', 'broadcast', 'release')),
+        account_id INTEGER,
+        text       TEXT    NOT NULL,
+        created_ms INTEGER NOT NULL
+    );
+    CREATE INDEX server_commands_server ON server_commands(server_id, id);",
 ];
+
+/// What the fencing trigger says when it refuses a write.
+const FENCED: &str = "stale lease epoch";
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -65,6 +102,7 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 fn db_error(e: rusqlite::Error) -> DbError {
     let kind = match &e {
         rusqlite::Error::SqliteFailure(f, _) => match f.code {
+            rusqlite::ErrorCode::ConstraintViolation if e.to_string().contains(FENCED) => DbErrorKind::Fenced,
             rusqlite::ErrorCode::ConstraintViolation => DbErrorKind::Constraint,
             rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::NotADatabase => DbErrorKind::Unavailable,
             _ => DbErrorKind::Other,
@@ -211,8 +249,44 @@ impl Backend for SqliteBackend {
             .map_err(db_error)
     }
 
-    fn load_player(&mut self, account_id: u64) -> Result<Option<PlayerState>, DbError> {
+    fn claim_player(&mut self, account_id: u64, server_id: &str) -> Result<Claim, DbError> {
+        let now = unix_millis();
+        let epoch: Option<i64> = self
+            .conn
+            .query_row(
+                "INSERT INTO leases (account_id, server_id, epoch) VALUES (?1, ?2, 1)
+                 ON CONFLICT(account_id) DO UPDATE SET server_id = excluded.server_id, epoch = leases.epoch + 1
+                 WHERE leases.server_id IS NULL OR leases.server_id = excluded.server_id OR NOT EXISTS (
+                     SELECT 1 FROM servers s WHERE s.id = leases.server_id AND s.state <> 'stopped'
+                     AND ?3 - s.heartbeat_ms <= ?4)
+                 RETURNING epoch",
+                params![account_id as i64, server_id, now, DEAD_AFTER_MS],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db_error)?;
+        let Some(epoch) = epoch else {
+            let by: String = self
+                .conn
+                .query_row("SELECT server_id FROM leases WHERE account_id = ?1", params![account_id as i64], |r| {
+                    r.get(0)
+                })
+                .map_err(db_error)?;
+            self.conn
+                .execute(
+                    "INSERT INTO server_commands (server_id, kind, account_id, text, created_ms)
+                     SELECT ?1, 'release', ?2, '', ?3 WHERE NOT EXISTS (
+                         SELECT 1 FROM server_commands WHERE server_id = ?1 AND kind = 'release' AND account_id = ?2)",
+                    params![by, account_id as i64, now],
+                )
+                .map_err(db_error)?;
+            return Ok(Claim::Held { by });
+        };
         self.conn
+            .execute("DELETE FROM reservations WHERE account_id = ?1", params![account_id as i64])
+            .map_err(db_error)?;
+        let saved = self
+            .conn
             .prepare("SELECT x, y, score, last_seen FROM player_state WHERE account_id = ?1")
             .and_then(|mut stmt| {
                 stmt.query_row(params![account_id as i64], |row| {
@@ -226,15 +300,28 @@ impl Backend for SqliteBackend {
                 })
                 .optional()
             })
+            .map_err(db_error)?;
+        Ok(Claim::Granted { epoch, saved })
+    }
+
+    fn release_lease(&mut self, account_id: u64, server_id: &str, epoch: Option<i64>) -> Result<(), DbError> {
+        self.conn
+            .execute(
+                "UPDATE leases SET server_id = NULL WHERE account_id = ?1 AND server_id = ?2
+                 AND (?3 IS NULL OR epoch = ?3)",
+                params![account_id as i64, server_id, epoch],
+            )
+            .map(drop)
             .map_err(db_error)
     }
 
-    fn save_player(&mut self, state: &PlayerState) -> Result<(), DbError> {
+    fn save_player(&mut self, save: &PlayerSave) -> Result<(), DbError> {
+        let state = &save.state;
         self.conn
             .prepare(
-                "INSERT INTO player_state (account_id, x, y, score, last_seen) VALUES (?1, ?2, ?3, ?4, ?5)
+                "INSERT INTO player_state (account_id, x, y, score, last_seen, epoch) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT(account_id) DO UPDATE SET x = excluded.x, y = excluded.y, score = excluded.score,
-                 last_seen = excluded.last_seen",
+                 last_seen = excluded.last_seen, epoch = excluded.epoch",
             )
             .and_then(|mut stmt| {
                 stmt.execute(params![
@@ -242,11 +329,20 @@ impl Backend for SqliteBackend {
                     f64::from(state.x),
                     f64::from(state.y),
                     state.score,
-                    state.last_seen_ms
+                    state.last_seen_ms,
+                    save.epoch
                 ])
             })
-            .map(drop)
-            .map_err(db_error)
+            .map_err(db_error)?;
+        if save.release {
+            self.conn
+                .execute(
+                    "UPDATE leases SET server_id = NULL WHERE account_id = ?1 AND epoch = ?2",
+                    params![state.account_id as i64, save.epoch],
+                )
+                .map_err(db_error)?;
+        }
+        Ok(())
     }
 
     fn leaderboard(&mut self, limit: u32) -> Result<Vec<Leader>, DbError> {
@@ -321,6 +417,96 @@ impl Backend for SqliteBackend {
         let servers = rows.collect::<Result<_, _>>().map_err(db_error)?;
         Ok(ClusterView { active_colour, servers })
     }
+
+    fn register(&mut self, row: &ServerRow, exclusive: bool) -> Result<(), DbError> {
+        self.heartbeat(row)?;
+        let leases = if exclusive {
+            self.conn.execute("UPDATE leases SET server_id = NULL", [])
+        } else {
+            self.conn.execute("UPDATE leases SET server_id = NULL WHERE server_id = ?1", params![row.id])
+        };
+        leases.map_err(db_error)?;
+        self.conn.execute("DELETE FROM server_commands WHERE server_id = ?1", params![row.id]).map_err(db_error)?;
+        Ok(())
+    }
+
+    fn take_commands(&mut self, server_id: &str) -> Result<Vec<ServerCommand>, DbError> {
+        let mut stmt = self
+            .conn
+            .prepare("DELETE FROM server_commands WHERE server_id = ?1 RETURNING id, kind, account_id, text")
+            .map_err(db_error)?;
+        let rows = stmt
+            .query_map(params![server_id], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<i64>>(2)?, r.get::<_, String>(3)?))
+            })
+            .map_err(db_error)?;
+        let rows: Vec<_> = rows.collect::<Result<_, _>>().map_err(db_error)?;
+        Ok(super::backend::commands_from_rows(rows))
+    }
+
+    fn place(&mut self, account_id: u64, ttl_ms: i64) -> Result<Vec<Placement>, DbError> {
+        let now = unix_millis();
+        self.conn.execute("DELETE FROM reservations WHERE expires_ms <= ?1", params![now]).map_err(db_error)?;
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT id, public_addr FROM (
+                     SELECT s.id, s.public_addr, s.capacity,
+                         (SELECT COUNT(*) FROM leases l WHERE l.server_id = s.id)
+                         + (SELECT COUNT(*) FROM reservations r WHERE r.server_id = s.id AND r.account_id <> ?1)
+                         AS load
+                     FROM servers s JOIN deployment d ON d.id = 1 AND s.colour = d.active_colour
+                     WHERE s.state = 'ready' AND ?2 - s.heartbeat_ms <= ?3)
+                 WHERE load < capacity ORDER BY load, id LIMIT 3",
+            )
+            .map_err(db_error)?;
+        let chosen: Vec<Placement> = stmt
+            .query_map(params![account_id as i64, now, DEAD_AFTER_MS], |r| {
+                Ok(Placement { server_id: r.get(0)?, public_addr: r.get(1)? })
+            })
+            .map_err(db_error)?
+            .collect::<Result<_, _>>()
+            .map_err(db_error)?;
+        drop(stmt);
+        if let Some(first) = chosen.first() {
+            self.conn
+                .execute(
+                    "INSERT INTO reservations (account_id, server_id, expires_ms) VALUES (?1, ?2, ?3)
+                     ON CONFLICT(account_id) DO UPDATE SET server_id = excluded.server_id,
+                     expires_ms = excluded.expires_ms",
+                    params![account_id as i64, first.server_id, now.saturating_add(ttl_ms)],
+                )
+                .map_err(db_error)?;
+        }
+        Ok(chosen)
+    }
+
+    fn kick(&mut self, username: &str, reason: &str) -> Result<Option<String>, DbError> {
+        self.conn
+            .query_row(
+                "INSERT INTO server_commands (server_id, kind, account_id, text, created_ms)
+                 SELECT l.server_id, 'kick', a.id, ?2, ?3 FROM accounts a JOIN leases l ON l.account_id = a.id
+                 WHERE a.username = ?1 AND l.server_id IS NOT NULL
+                 RETURNING server_id",
+                params![username, reason, unix_millis()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db_error)
+    }
+
+    fn broadcast(&mut self, text: &str) -> Result<u32, DbError> {
+        let now = unix_millis();
+        self.conn
+            .execute(
+                "INSERT INTO server_commands (server_id, kind, account_id, text, created_ms)
+                 SELECT id, 'broadcast', NULL, ?1, ?2 FROM servers
+                 WHERE state <> 'stopped' AND ?2 - heartbeat_ms <= ?3",
+                params![text, now, DEAD_AFTER_MS],
+            )
+            .map(|n| n as u32)
+            .map_err(db_error)
+    }
 }
 
 #[cfg(test)]
@@ -348,9 +534,8 @@ mod tests {
         let mut db = SqliteBackend::in_memory();
         db.begin().unwrap();
         db.savepoint().unwrap();
-        let state = PlayerState { account_id: 42, x: 1.0, y: 2.0, score: 3, last_seen_ms: 0 };
-        let error = db.save_player(&state).unwrap_err();
-        assert_eq!(error.kind, DbErrorKind::Constraint, "{error}");
+        let error = db.claim_player(42, "app-1").unwrap_err();
+        assert_eq!(error.kind, DbErrorKind::Constraint, "no account 42: {error}");
         db.rollback_savepoint().unwrap();
         db.savepoint().unwrap();
         assert_eq!(db.create_account("alice", "h", 0).unwrap(), Some(1));
@@ -358,6 +543,27 @@ mod tests {
         db.release_savepoint().unwrap();
         db.commit().unwrap();
         assert_eq!(db.find_account("Alice").unwrap().map(|a| a.id), Some(1));
-        assert_eq!(db.load_player(42).unwrap(), None);
+    }
+
+    fn save(account_id: u64, x: f32, epoch: i64) -> PlayerSave {
+        PlayerSave { state: PlayerState { account_id, x, y: 2.0, score: 3, last_seen_ms: 0 }, epoch, release: false }
+    }
+
+    #[test]
+    fn the_database_refuses_a_save_under_a_stale_lease() {
+        let mut db = SqliteBackend::in_memory();
+        let id = db.create_account("alice", "h", 0).unwrap().unwrap();
+        assert_eq!(db.claim_player(id, "app-1").unwrap(), Claim::Granted { epoch: 1, saved: None });
+        assert_eq!(db.save_player(&save(id, 5.0, 2)).unwrap_err().kind, DbErrorKind::Fenced, "a future epoch");
+        db.save_player(&save(id, 5.0, 1)).unwrap();
+        // app-1 has no live registry row: app-2 may take the player over.
+        let Claim::Granted { epoch, saved } = db.claim_player(id, "app-2").unwrap() else { panic!("not granted") };
+        assert_eq!((epoch, saved.map(|s| s.x)), (2, Some(5.0)));
+        let stale = db.save_player(&save(id, 9.0, 1)).unwrap_err();
+        assert_eq!(stale.kind, DbErrorKind::Fenced, "{stale}");
+        db.save_player(&PlayerSave { release: true, ..save(id, 6.0, 2) }).unwrap();
+        assert_eq!(db.save_player(&save(id, 7.0, 2)).unwrap_err().kind, DbErrorKind::Fenced, "released");
+        let Claim::Granted { epoch, saved } = db.claim_player(id, "app-1").unwrap() else { panic!("not granted") };
+        assert_eq!((epoch, saved.map(|s| s.x)), (3, Some(6.0)), "epochs never go back; the released state loads");
     }
 }

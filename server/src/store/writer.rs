@@ -18,10 +18,10 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use tokio::sync::oneshot;
 
-use super::backend::{Backend, DbError};
+use super::backend::{Backend, DbError, DbErrorKind};
 use super::{
-    AccessEvent, AccountRow, ClusterView, Leader, LoadedPlayer, PlayerState, StoreCommand, StoreError, StoreMetrics,
-    unix_millis,
+    AccessEvent, AccountRow, Claimed, ClusterView, Leader, Placement, PlayerSave, Polled, StoreCommand, StoreError,
+    StoreMetrics, unix_millis,
 };
 
 /// Most commands folded into one transaction.
@@ -40,9 +40,13 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 enum Reply {
     Created(oneshot::Sender<Result<u64, StoreError>>, Result<u64, StoreError>),
     Found(oneshot::Sender<Result<Option<AccountRow>, StoreError>>, Result<Option<AccountRow>, StoreError>),
-    Loaded(crossbeam_channel::Sender<LoadedPlayer>, LoadedPlayer),
+    Claimed(crossbeam_channel::Sender<Claimed>, Claimed),
+    Polled(crossbeam_channel::Sender<Polled>, Polled),
     Leaders(oneshot::Sender<Result<Vec<Leader>, StoreError>>, Result<Vec<Leader>, StoreError>),
     Cluster(oneshot::Sender<Result<ClusterView, StoreError>>, Result<ClusterView, StoreError>),
+    Placed(oneshot::Sender<Result<Vec<Placement>, StoreError>>, Result<Vec<Placement>, StoreError>),
+    Kicked(oneshot::Sender<Result<Option<String>, StoreError>>, Result<Option<String>, StoreError>),
+    Broadcast(oneshot::Sender<Result<u32, StoreError>>, Result<u32, StoreError>),
 }
 
 impl Reply {
@@ -52,16 +56,25 @@ impl Reply {
         match (self, failed) {
             (Reply::Created(tx, result), None) => drop(tx.send(result)),
             (Reply::Found(tx, result), None) => drop(tx.send(result)),
-            (Reply::Loaded(tx, loaded), None) => drop(tx.send(loaded)),
+            (Reply::Claimed(tx, claimed), None) => drop(tx.send(claimed)),
+            (Reply::Polled(tx, polled), None) => drop(tx.send(polled)),
             (Reply::Leaders(tx, result), None) => drop(tx.send(result)),
             (Reply::Cluster(tx, result), None) => drop(tx.send(result)),
+            (Reply::Placed(tx, result), None) => drop(tx.send(result)),
+            (Reply::Kicked(tx, result), None) => drop(tx.send(result)),
+            (Reply::Broadcast(tx, result), None) => drop(tx.send(result)),
             (Reply::Cluster(tx, _), Some(e)) => drop(tx.send(Err(err(e)))),
             (Reply::Created(tx, _), Some(e)) => drop(tx.send(Err(err(e)))),
             (Reply::Found(tx, _), Some(e)) => drop(tx.send(Err(err(e)))),
-            (Reply::Loaded(tx, loaded), Some(e)) => {
-                drop(tx.send(LoadedPlayer { account_id: loaded.account_id, state: Err(e.to_string()) }))
+            (Reply::Claimed(tx, claimed), Some(e)) => {
+                drop(tx.send(Claimed { account_id: claimed.account_id, result: Err(e.to_string()) }))
             }
+            // The orders were not taken (the delete rolled back): the next poll gets them.
+            (Reply::Polled(tx, polled), Some(_)) => drop(tx.send(Polled { commands: Vec::new(), ..polled })),
             (Reply::Leaders(tx, _), Some(e)) => drop(tx.send(Err(err(e)))),
+            (Reply::Placed(tx, _), Some(e)) => drop(tx.send(Err(err(e)))),
+            (Reply::Kicked(tx, _), Some(e)) => drop(tx.send(Err(err(e)))),
+            (Reply::Broadcast(tx, _), Some(e)) => drop(tx.send(Err(err(e)))),
         }
     }
 }
@@ -71,7 +84,7 @@ impl Reply {
 struct Writes {
     access: Vec<(AccessEvent, u32)>,
     /// Newest state per account.
-    players: HashMap<u64, (PlayerState, u32)>,
+    players: HashMap<u64, (PlayerSave, u32)>,
 }
 
 impl Writes {
@@ -83,11 +96,11 @@ impl Writes {
         self.access.len() + self.players.len()
     }
 
-    fn keep_player(&mut self, state: PlayerState, attempts: u32) {
-        // A newer state (a later save) replaces an older failed one.
-        let entry = self.players.entry(state.account_id).or_insert((state, attempts));
-        if state.last_seen_ms >= entry.0.last_seen_ms {
-            *entry = (state, attempts.max(entry.1));
+    fn keep_player(&mut self, save: PlayerSave, attempts: u32) {
+        // A newer state (a later save, or a later lease) replaces an older failed one.
+        let entry = self.players.entry(save.state.account_id).or_insert((save, attempts));
+        if (save.epoch, save.state.last_seen_ms) >= (entry.0.epoch, entry.0.state.last_seen_ms) {
+            *entry = (save, attempts.max(entry.1));
         }
     }
 
@@ -113,11 +126,29 @@ impl Writes {
     }
 }
 
+/// What the thread carries from one batch to the next.
+#[derive(Default)]
+struct Carry {
+    /// Writes to try again.
+    retry: Writes,
+    /// Accounts whose saves were fenced, for the next [`StoreCommand::PollCommands`].
+    fenced: Fences,
+}
+
+/// Saves the database refused for a stale lease.
+#[derive(Default)]
+struct Fences {
+    /// Not yet reported: (account, epoch).
+    unreported: Vec<(u64, i64)>,
+    /// Refused in the batch being committed.
+    refused: u64,
+}
+
 /// One unit of work: a command from outside, or a write being retried.
 enum Work {
     Command(StoreCommand),
     Access(AccessEvent, u32),
-    Player(PlayerState, u32),
+    Player(PlayerSave, u32),
 }
 
 /// Connection state: while the database is unreachable, when to try again.
@@ -148,12 +179,12 @@ impl Link {
 /// Runs until [`StoreCommand::Shutdown`] arrives or every sender is gone.
 pub(super) fn run<B: Backend>(mut db: B, rx: Receiver<StoreCommand>, metrics: &StoreMetrics) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    let mut retry = Writes::default();
+    let mut carry = Carry::default();
     let mut stopping = false;
     let mut link = Link { down_since: None, backoff: RETRY_AFTER / 5 };
     loop {
         if !stopping {
-            let first = if retry.is_empty() {
+            let first = if carry.retry.is_empty() {
                 rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
             } else {
                 rx.recv_timeout(RETRY_AFTER)
@@ -172,32 +203,32 @@ pub(super) fn run<B: Backend>(mut db: B, rx: Receiver<StoreCommand>, metrics: &S
             stopping |= batch.iter().any(|c| matches!(c, StoreCommand::Shutdown));
         }
         // Earlier failed writes go first, so newer states overwrite them.
-        let mut work: Vec<Work> = Vec::with_capacity(batch.len() + retry.len());
-        let earlier = std::mem::take(&mut retry);
+        let mut work: Vec<Work> = Vec::with_capacity(batch.len() + carry.retry.len());
+        let earlier = std::mem::take(&mut carry.retry);
         work.extend(earlier.access.into_iter().map(|(e, n)| Work::Access(e, n)));
         work.extend(earlier.players.into_values().map(|(s, n)| Work::Player(s, n)));
         work.extend(batch.drain(..).map(Work::Command));
-        if commit_batch(&mut db, work, &mut retry, metrics) {
+        if commit_batch(&mut db, work, &mut carry, metrics) {
             link.recover(&mut db);
         }
         if stopping {
             // Shutting down: a few more tries for writes that keep failing.
             for _ in 0..3 {
-                if retry.is_empty() {
+                if carry.retry.is_empty() {
                     break;
                 }
                 std::thread::sleep(RETRY_AFTER);
-                let earlier = std::mem::take(&mut retry);
+                let earlier = std::mem::take(&mut carry.retry);
                 let mut work: Vec<Work> = earlier.access.into_iter().map(|(e, n)| Work::Access(e, n)).collect();
                 work.extend(earlier.players.into_values().map(|(s, n)| Work::Player(s, n)));
-                if commit_batch(&mut db, work, &mut retry, metrics) {
+                if commit_batch(&mut db, work, &mut carry, metrics) {
                     let _ = db.reconnect();
                 }
             }
-            if !retry.is_empty() {
+            if !carry.retry.is_empty() {
                 tracing::error!(
-                    access_rows = retry.access.len(),
-                    players = retry.players.len(),
+                    access_rows = carry.retry.access.len(),
+                    players = carry.retry.players.len(),
                     "store stopping with writes it could not commit"
                 );
             }
@@ -209,7 +240,7 @@ pub(super) fn run<B: Backend>(mut db: B, rx: Receiver<StoreCommand>, metrics: &S
 
 /// Commits `work` in one transaction; returns whether the database was
 /// unreachable (so the caller reconnects before the next batch).
-fn commit_batch<B: Backend>(db: &mut B, work: Vec<Work>, retry: &mut Writes, metrics: &StoreMetrics) -> bool {
+fn commit_batch<B: Backend>(db: &mut B, work: Vec<Work>, carry: &mut Carry, metrics: &StoreMetrics) -> bool {
     if work.is_empty() {
         return false;
     }
@@ -219,10 +250,11 @@ fn commit_batch<B: Backend>(db: &mut B, work: Vec<Work>, retry: &mut Writes, met
     let mut written = Writes::default();
     let mut failed = Writes::default();
     let mut work = work.into_iter();
+    let fenced = &mut carry.fenced;
     let outcome = (|| -> Result<(), DbError> {
         db.begin()?;
         for item in work.by_ref() {
-            apply(db, item, &mut replies, &mut written, &mut failed)?;
+            apply(db, item, &mut replies, &mut written, &mut failed, fenced)?;
         }
         db.commit()
     })();
@@ -256,9 +288,10 @@ fn commit_batch<B: Backend>(db: &mut B, work: Vec<Work>, retry: &mut Writes, met
             e.is_unavailable()
         }
     };
+    metrics.fenced.fetch_add(std::mem::take(&mut carry.fenced.refused), Ordering::Relaxed);
     if !failed.is_empty() {
         metrics.retries.fetch_add(failed.len() as u64, Ordering::Relaxed);
-        retry.absorb_failed(failed, !unreachable);
+        carry.retry.absorb_failed(failed, !unreachable);
     }
     unreachable
 }
@@ -280,9 +313,19 @@ fn abandon(item: Work, error: &DbError, failed: &mut Writes) {
         Work::Command(StoreCommand::FindAccount { reply, .. }) => drop(reply.send(Err(answer(error)))),
         Work::Command(StoreCommand::Leaderboard { reply, .. }) => drop(reply.send(Err(answer(error)))),
         Work::Command(StoreCommand::Cluster { reply }) => drop(reply.send(Err(answer(error)))),
+        Work::Command(StoreCommand::Place { reply, .. }) => drop(reply.send(Err(answer(error)))),
+        Work::Command(StoreCommand::Kick { reply, .. }) => drop(reply.send(Err(answer(error)))),
+        Work::Command(StoreCommand::Broadcast { reply, .. }) => drop(reply.send(Err(answer(error)))),
         Work::Command(StoreCommand::Heartbeat(_)) => {}
-        Work::Command(StoreCommand::LoadPlayer { account_id, reply }) => {
-            drop(reply.send(LoadedPlayer { account_id, state: Err(error.to_string()) }))
+        Work::Command(StoreCommand::ReleaseLease { account_id, server_id, .. }) => {
+            tracing::warn!(account = account_id, server = %server_id, %error, "lease not released; an order will ask again")
+        }
+        Work::Command(StoreCommand::Register { row, .. }) => {
+            tracing::warn!(server = %row.id, %error, "registration not written; heartbeats will register the server")
+        }
+        Work::Command(StoreCommand::PollCommands { reply, .. }) => drop(reply.send(Polled::default())),
+        Work::Command(StoreCommand::ClaimPlayer { account_id, reply, .. }) => {
+            drop(reply.send(Claimed { account_id, result: Err(error.to_string()) }))
         }
         Work::Command(StoreCommand::Shutdown) => {}
     }
@@ -313,6 +356,7 @@ fn apply<B: Backend>(
     replies: &mut Vec<Reply>,
     written: &mut Writes,
     failed: &mut Writes,
+    fenced: &mut Fences,
 ) -> Result<(), DbError> {
     match item {
         Work::Access(event, attempts) => match in_savepoint(db, |db| db.log_access(&event))? {
@@ -322,17 +366,29 @@ fn apply<B: Backend>(
                 failed.access.push((event, attempts));
             }
         },
-        Work::Player(state, attempts) => match in_savepoint(db, |db| db.save_player(&state))? {
-            Ok(()) => written.keep_player(state, attempts),
+        Work::Player(save, attempts) => match in_savepoint(db, |db| db.save_player(&save))? {
+            Ok(()) => written.keep_player(save, attempts),
+            Err(e) if e.kind == DbErrorKind::Fenced => {
+                // Another server holds the player now: this write must never land.
+                tracing::warn!(
+                    account = save.state.account_id,
+                    epoch = save.epoch,
+                    "player state refused: stale lease"
+                );
+                fenced.unreported.push((save.state.account_id, save.epoch));
+                fenced.refused += 1;
+            }
             Err(e) => {
-                tracing::warn!(error = %e, account = state.account_id, "player state not written; will retry");
-                failed.keep_player(state, attempts);
+                tracing::warn!(error = %e, account = save.state.account_id, "player state not written; will retry");
+                failed.keep_player(save, attempts);
             }
         },
-        Work::Command(StoreCommand::LogAccess(event)) => apply(db, Work::Access(event, 0), replies, written, failed)?,
-        Work::Command(StoreCommand::SavePlayers(states)) => {
-            for state in states {
-                apply(db, Work::Player(state, 0), replies, written, failed)?;
+        Work::Command(StoreCommand::LogAccess(event)) => {
+            apply(db, Work::Access(event, 0), replies, written, failed, fenced)?
+        }
+        Work::Command(StoreCommand::SavePlayers(saves)) => {
+            for save in saves {
+                apply(db, Work::Player(save, 0), replies, written, failed, fenced)?;
             }
         }
         Work::Command(StoreCommand::CreateAccount { username, password_hash, reply }) => {
@@ -350,9 +406,38 @@ fn apply<B: Backend>(
             let found = in_savepoint(db, |db| db.find_account(&username))?;
             replies.push(Reply::Found(reply, found.map_err(StoreError::Database)));
         }
-        Work::Command(StoreCommand::LoadPlayer { account_id, reply }) => {
-            let state = in_savepoint(db, |db| db.load_player(account_id))?.map_err(|e| e.to_string());
-            replies.push(Reply::Loaded(reply, LoadedPlayer { account_id, state }));
+        Work::Command(StoreCommand::ClaimPlayer { account_id, server_id, reply }) => {
+            let result = in_savepoint(db, |db| db.claim_player(account_id, &server_id))?.map_err(|e| e.to_string());
+            replies.push(Reply::Claimed(reply, Claimed { account_id, result }));
+        }
+        Work::Command(StoreCommand::PollCommands { server_id, reply }) => {
+            let commands = in_savepoint(db, |db| db.take_commands(&server_id))?.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "cannot read server commands");
+                Vec::new()
+            });
+            replies.push(Reply::Polled(reply, Polled { commands, fenced: std::mem::take(&mut fenced.unreported) }));
+        }
+        Work::Command(StoreCommand::Place { account_id, ttl_ms, reply }) => {
+            let placed = in_savepoint(db, |db| db.place(account_id, ttl_ms))?;
+            replies.push(Reply::Placed(reply, placed.map_err(StoreError::Database)));
+        }
+        Work::Command(StoreCommand::Kick { username, reason, reply }) => {
+            let kicked = in_savepoint(db, |db| db.kick(&username, &reason))?;
+            replies.push(Reply::Kicked(reply, kicked.map_err(StoreError::Database)));
+        }
+        Work::Command(StoreCommand::Broadcast { text, reply }) => {
+            let sent = in_savepoint(db, |db| db.broadcast(&text))?;
+            replies.push(Reply::Broadcast(reply, sent.map_err(StoreError::Database)));
+        }
+        Work::Command(StoreCommand::ReleaseLease { account_id, server_id, epoch }) => {
+            if let Err(e) = in_savepoint(db, |db| db.release_lease(account_id, &server_id, epoch))? {
+                tracing::warn!(error = %e, account = account_id, "lease not released");
+            }
+        }
+        Work::Command(StoreCommand::Register { row, exclusive }) => {
+            if let Err(e) = in_savepoint(db, |db| db.register(&row, exclusive))? {
+                tracing::warn!(error = %e, server = %row.id, "registration not written");
+            }
         }
         Work::Command(StoreCommand::Leaderboard { limit, reply }) => {
             let leaders = in_savepoint(db, |db| db.leaderboard(limit))?;

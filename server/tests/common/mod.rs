@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use tickforge_client::session::{LoginOptions, Session};
 
+pub mod cluster;
+pub mod nginx;
 pub mod pg;
 
 /// The password every test account uses.
@@ -123,10 +125,12 @@ pub fn pump_until(session: &mut Session, timeout: Duration, mut done: impl FnMut
 pub struct Running {
     /// The process.
     pub child: Child,
-    /// Auth API base URL.
+    /// Auth API base URL (empty for `--role app`).
     pub http_url: String,
     /// Admin API base URL.
     pub admin_url: String,
+    /// The game address tokens name (empty for `--role auth`).
+    pub public_addr: String,
 }
 
 /// Starts the server binary on free loopback ports with `extra` flags and `env`.
@@ -148,13 +152,14 @@ pub fn spawn(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Running {
     let mut child = command.spawn().expect("spawn server");
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let field = |name: &str| {
-        line.split_whitespace()
-            .find_map(|w| w.strip_prefix(name))
-            .unwrap_or_else(|| panic!("no {name} in {line:?}"))
-            .to_owned()
-    };
-    Running { http_url: format!("http://{}", field("http=")), admin_url: format!("http://{}", field("admin=")), child }
+    let field = |name: &str| line.split_whitespace().find_map(|w| w.strip_prefix(name)).map(str::to_owned);
+    let admin = field("admin=").unwrap_or_else(|| panic!("no admin= in {line:?}"));
+    Running {
+        http_url: field("http=").map(|h| format!("http://{h}")).unwrap_or_default(),
+        admin_url: format!("http://{admin}"),
+        public_addr: field("public=").unwrap_or_default(),
+        child,
+    }
 }
 
 impl Running {

@@ -1,0 +1,262 @@
+#!/usr/bin/env bash
+# A local Tickforge cluster on loopback, from real parts: a PostgreSQL
+# server (Debian's binaries, created on first use), nginx (Debian's) as the
+# gateway round-robin over N auth nodes, and N app servers, all sharing one
+# database and one netcode key. Everything lives under ./cluster/ (or
+# $TICKFORGE_CLUSTER_DIR).
+#
+#   scripts/cluster.sh up [--auth N] [--app N] [--colour blue|green]
+#                              start (defaults: 2 auth nodes, 2 app servers)
+#   scripts/cluster.sh status  what runs, and the registry (GET /admin/cluster)
+#   scripts/cluster.sh down    stop everything (the data stays; `up` reuses it)
+#   scripts/cluster.sh kill NAME     kill -9 one node (app-1, auth-2, …)
+#   scripts/cluster.sh start NAME    start that node again
+#
+# Then: tickforge-client --server "$(cat cluster/gateway)" --register …
+#
+# TICKFORGE_BIN_DIR: use binaries already built there (default: build
+# release binaries). Needs postgresql and nginx (`apt-get install
+# postgresql nginx`); as root, PostgreSQL runs as the postgres user.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+dir=${TICKFORGE_CLUSTER_DIR:-$PWD/cluster}
+mkdir -p "$dir"
+dir=$(cd "$dir" && pwd)
+
+die() { echo "cluster.sh: $*" >&2; exit 1; }
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# A port remembered in the cluster dir, so `up` after `down` keeps addresses.
+port_of() {
+    local file="$dir/ports/$1"
+    mkdir -p "$dir/ports"
+    [ -s "$file" ] || free_port >"$file"
+    cat "$file"
+}
+
+pg_bin() {
+    local initdb
+    initdb=$(ls -d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -1)
+    [ -n "$initdb" ] || die "PostgreSQL is not installed: apt-get install postgresql"
+    dirname "$initdb"
+}
+
+as_pg() {
+    if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+bin_dir() {
+    if [ -n "${TICKFORGE_BIN_DIR:-}" ]; then
+        echo "$TICKFORGE_BIN_DIR"
+    else
+        cargo build --release -q -p tickforge-server -p tickforge-client >&2
+        echo "$PWD/target/release"
+    fi
+}
+
+alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+pg_up() {
+    local bin port
+    bin=$(pg_bin)
+    port=$(port_of postgres)
+    if [ "$(id -u)" -eq 0 ] && ! runuser -u postgres -- test -x "$dir"; then
+        die "the postgres user cannot enter $dir; choose a cluster dir it can reach with TICKFORGE_CLUSTER_DIR"
+    fi
+    if [ ! -f "$dir/pg/data/PG_VERSION" ]; then
+        mkdir -p "$dir/pg"
+        [ "$(id -u)" -eq 0 ] && chown postgres "$dir/pg"
+        as_pg "$bin/initdb" -D "$dir/pg/data" -U tickforge --auth=trust -E UTF8 >"$dir/pg/initdb.log" 2>&1 ||
+            die "initdb failed; see $dir/pg/initdb.log"
+    fi
+    if ! as_pg "$bin/pg_ctl" -D "$dir/pg/data" status >/dev/null 2>&1; then
+        as_pg "$bin/pg_ctl" -D "$dir/pg/data" -l "$dir/pg/postgres.log" -w -t 30 \
+            -o "-c listen_addresses=127.0.0.1 -p $port -k $dir/pg -c fsync=on" start >/dev/null ||
+            die "PostgreSQL did not start; see $dir/pg/postgres.log"
+    fi
+    if ! as_pg "$bin/psql" -h 127.0.0.1 -p "$port" -U tickforge -d postgres -tAc \
+        "SELECT 1 FROM pg_database WHERE datname = 'tickforge'" | grep -q 1; then
+        as_pg "$bin/createdb" -h 127.0.0.1 -p "$port" -U tickforge tickforge
+    fi
+    echo "postgres://tickforge@127.0.0.1:$port/tickforge" >"$dir/database"
+}
+
+pg_down() {
+    [ -f "$dir/pg/data/PG_VERSION" ] || return 0
+    as_pg "$(pg_bin)/pg_ctl" -D "$dir/pg/data" -m fast -w stop >/dev/null 2>&1 || true
+}
+
+secrets() {
+    if [ ! -s "$dir/private.key" ]; then
+        (umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$dir/private.key")
+    fi
+    chmod 600 "$dir/private.key"
+    if [ ! -s "$dir/admin-token" ]; then
+        (umask 077 && od -An -N24 -tx1 /dev/urandom | tr -d ' \n' >"$dir/admin-token")
+    fi
+}
+
+# start_node NAME ROLE: with the flags `up` stored for it in NAME/flags.
+start_node() {
+    local name=$1 role=$2 bin
+    bin=$(cat "$dir/bin")
+    mkdir -p "$dir/$name"
+    alive "$dir/$name/pid" && return 0
+    rm -f "$dir/$name/out"
+    local flags=(--role "$role" --data-dir "$dir/$name" --key-file "$dir/private.key"
+        --admin "127.0.0.1:$(port_of "$name-admin")")
+    case $role in
+        auth) flags+=(--http "127.0.0.1:$(port_of "$name-http")") ;;
+        app) flags+=(--udp "127.0.0.1:$(port_of "$name-udp")" --server-id "$name") ;;
+    esac
+    TICKFORGE_DATABASE_URL=$(cat "$dir/database") TICKFORGE_ADMIN_TOKEN=$(cat "$dir/admin-token") \
+        setsid "$bin/tickforge-server" "${flags[@]}" $(cat "$dir/$name/flags" 2>/dev/null) \
+        >"$dir/$name/out" 2>"$dir/$name/log" </dev/null &
+    echo $! >"$dir/$name/pid"
+    local waited=0
+    until grep -q "admin=" "$dir/$name/out" 2>/dev/null; do
+        alive "$dir/$name/pid" || die "$name did not start; see $dir/$name/log"
+        sleep 0.1
+        waited=$((waited + 1))
+        [ $waited -lt 600 ] || die "$name did not start within 60 s; see $dir/$name/log"
+    done
+}
+
+gateway_up() {
+    local port upstreams=""
+    port=$(port_of gateway)
+    for node in $(cat "$dir/auth-nodes"); do
+        upstreams+="        server 127.0.0.1:$(port_of "$node-http") max_fails=1 fail_timeout=5s;"$'\n'
+    done
+    mkdir -p "$dir/nginx"
+    cat >"$dir/nginx/nginx.conf" <<EOF
+# Written by scripts/cluster.sh: the gateway, round-robin over the auth nodes.
+worker_processes 1;
+pid $dir/nginx/nginx.pid;
+error_log $dir/nginx/error.log warn;
+daemon on;
+events { worker_connections 1024; }
+http {
+    access_log $dir/nginx/access.log;
+    client_body_temp_path $dir/nginx/body;
+    proxy_temp_path $dir/nginx/proxy;
+    fastcgi_temp_path $dir/nginx/fastcgi;
+    uwsgi_temp_path $dir/nginx/uwsgi;
+    scgi_temp_path $dir/nginx/scgi;
+    upstream auth {
+$upstreams    }
+    server {
+        listen 127.0.0.1:$port;
+        location / {
+            proxy_pass http://auth;
+            proxy_next_upstream error timeout http_502;
+            proxy_connect_timeout 1s;
+            proxy_set_header Host \$host;
+            proxy_set_header X-Forwarded-For \$remote_addr;
+        }
+    }
+}
+EOF
+    if alive "$dir/nginx/nginx.pid"; then
+        nginx -c "$dir/nginx/nginx.conf" -s reload 2>>"$dir/nginx/error.log"
+    else
+        command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || die "nginx is not installed: apt-get install nginx"
+        PATH=$PATH:/usr/sbin nginx -c "$dir/nginx/nginx.conf" -e "$dir/nginx/error.log" 2>>"$dir/nginx/error.log" ||
+            die "nginx did not start; see $dir/nginx/error.log"
+    fi
+    echo "http://127.0.0.1:$port" >"$dir/gateway"
+}
+
+up() {
+    local auth=2 app=2 colour=blue extra=()
+    while [ $# -gt 0 ]; do
+        case $1 in
+            --auth) auth=$2; shift 2 ;;
+            --app) app=$2; shift 2 ;;
+            --colour) colour=$2; shift 2 ;;
+            --) shift; extra=("$@"); break ;;
+            *) die "unknown option $1 (see the top of $0)" ;;
+        esac
+    done
+    [ "$auth" -ge 1 ] && [ "$app" -ge 0 ] || die "--auth must be at least 1"
+    bin_dir >"$dir/bin"
+    secrets
+    pg_up
+    : >"$dir/auth-nodes"
+    for i in $(seq 1 "$auth"); do
+        echo "auth-$i" >>"$dir/auth-nodes"
+        mkdir -p "$dir/auth-$i"
+        echo "${extra[*]}" >"$dir/auth-$i/flags"
+        start_node "auth-$i" auth
+    done
+    : >"$dir/app-nodes"
+    for i in $(seq 1 "$app"); do
+        echo "app-$i" >>"$dir/app-nodes"
+        mkdir -p "$dir/app-$i"
+        echo "--colour $colour ${extra[*]}" >"$dir/app-$i/flags"
+        start_node "app-$i" app
+    done
+    gateway_up
+    echo "gateway $(cat "$dir/gateway")"
+    echo "admin   $(sed -n 1p "$dir/auth-nodes" | xargs -I{} sh -c 'echo http://127.0.0.1:$(cat '"$dir"'/ports/{}-admin)') (token in $dir/admin-token)"
+    echo "database $(cat "$dir/database")"
+}
+
+status() {
+    [ -s "$dir/gateway" ] || die "no cluster under $dir (scripts/cluster.sh up)"
+    echo "gateway $(cat "$dir/gateway") nginx=$(alive "$dir/nginx/nginx.pid" && echo up || echo down)"
+    for node in $(cat "$dir/auth-nodes" "$dir/app-nodes" 2>/dev/null); do
+        echo "$node $(alive "$dir/$node/pid" && echo up || echo down) $(cat "$dir/$node/out" 2>/dev/null | head -1)"
+    done
+    local admin
+    admin="http://127.0.0.1:$(cat "$dir/ports/$(head -1 "$dir/auth-nodes")-admin")"
+    curl -s -H "Authorization: Bearer $(cat "$dir/admin-token")" "$admin/admin/cluster" || echo "(registry unavailable)"
+    echo
+}
+
+down() {
+    for node in $(cat "$dir/app-nodes" "$dir/auth-nodes" 2>/dev/null); do
+        if alive "$dir/$node/pid"; then
+            kill -TERM "$(cat "$dir/$node/pid")" 2>/dev/null || true
+        fi
+    done
+    for node in $(cat "$dir/app-nodes" "$dir/auth-nodes" 2>/dev/null); do
+        local waited=0
+        while alive "$dir/$node/pid" && [ $waited -lt 150 ]; do sleep 0.1; waited=$((waited + 1)); done
+        alive "$dir/$node/pid" && kill -KILL "$(cat "$dir/$node/pid")" 2>/dev/null
+        rm -f "$dir/$node/pid"
+    done
+    if alive "$dir/nginx/nginx.pid"; then
+        PATH=$PATH:/usr/sbin nginx -c "$dir/nginx/nginx.conf" -s quit 2>/dev/null || kill "$(cat "$dir/nginx/nginx.pid")"
+        local waited=0
+        while alive "$dir/nginx/nginx.pid" && [ $waited -lt 50 ]; do sleep 0.1; waited=$((waited + 1)); done
+    fi
+    pg_down
+    echo "cluster down (data kept in $dir)"
+}
+
+node_role() {
+    case $1 in auth-*) echo auth ;; app-*) echo app ;; *) die "unknown node $1" ;; esac
+}
+
+case ${1:-} in
+    up) shift; up "$@" ;;
+    status) status ;;
+    down) down ;;
+    kill)
+        [ -n "${2:-}" ] || die "kill NAME"
+        alive "$dir/$2/pid" || die "$2 is not running"
+        kill -KILL "$(cat "$dir/$2/pid")"
+        echo "killed $2"
+        ;;
+    start)
+        [ -n "${2:-}" ] || die "start NAME"
+        start_node "$2" "$(node_role "$2")"
+        echo "started $2"
+        ;;
+    *) sed -n '2,19p' "$0"; exit 2 ;;
+esac

@@ -1,0 +1,278 @@
+//! The distributed system, from real parts: auth nodes (`--role auth`)
+//! behind a real nginx gateway, app servers (`--role app`), one real
+//! PostgreSQL; the unchanged client logs in through the gateway and plays
+//! where the director placed it. Placement by load and capacity, one
+//! player on one server, cross-server orders, and failures: an app server
+//! or an auth node killed, the database restarted.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::cluster::{Cluster, TOKEN, server};
+use common::{PASSWORD, creds, get, join, post, pump_until};
+use tickforge_client::session::{Session, SessionError};
+
+/// Pumps every session for `duration`, each standing still.
+fn idle(sessions: &mut [&mut Session], duration: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < duration {
+        for session in sessions.iter_mut() {
+            let _ = session.update(Duration::from_millis(10));
+            let _ = session.send_input(0.0, 0.0);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Which app server (`app-N`) alone lists `user` in its `/admin/players`
+/// (published once a second: waits up to 5 s for one answer).
+fn holder(cluster: &Cluster, user: &str) -> Option<usize> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let listing: Vec<usize> = cluster
+            .apps
+            .iter()
+            .enumerate()
+            .filter_map(|(i, app)| {
+                let app = app.as_ref()?;
+                let reply = get(&format!("{}/admin/players", app.admin_url), Some(TOKEN));
+                let listed = reply.json()["players"].as_array()?.iter().any(|p| p["username"] == user);
+                listed.then_some(i + 1)
+            })
+            .collect();
+        if listing.len() == 1 || Instant::now() > deadline {
+            return listing.first().copied().filter(|_| listing.len() == 1);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A counter from a node's `/metrics`.
+fn metric(admin_url: &str, name: &str) -> f64 {
+    let text = get(&format!("{admin_url}/metrics"), None).body;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.trim().parse().ok()))
+        .unwrap_or_else(|| panic!("no {name} in /metrics"))
+}
+
+#[test]
+fn logins_spread_by_load_capacity_holds_and_a_full_cluster_answers_503() {
+    let database = common::pg::database("gw_spread");
+    let cluster = Cluster::start(&database, 2, &[&["--capacity", "2"], &["--capacity", "2"], &["--capacity", "2"]]);
+    let mut sessions: Vec<Session> = Vec::new();
+    for i in 0..6 {
+        sessions.push(join(&cluster.gateway.url, &format!("p{i}")));
+        let mut all: Vec<&mut Session> = sessions.iter_mut().collect();
+        idle(&mut all, Duration::from_millis(100));
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cluster.players() != [("app-1".into(), 2), ("app-2".into(), 2), ("app-3".into(), 2)] {
+        assert!(Instant::now() < deadline, "two players on each server: {:?}", cluster.players());
+        let mut all: Vec<&mut Session> = sessions.iter_mut().collect();
+        idle(&mut all, Duration::from_millis(200));
+    }
+    // Full everywhere: the director says so, and when to come back.
+    let url = &cluster.gateway.url;
+    assert_eq!(post(&format!("{url}/v1/register"), &creds("p6", PASSWORD), None).status, 201);
+    let full = post(&format!("{url}/v1/login"), &creds("p6", PASSWORD), None);
+    assert_eq!(full.status, 503, "{}", full.body);
+    assert!(full.retry_after.is_some(), "a full cluster says when to come back");
+    assert!(full.body.contains("no game server has room"), "{}", full.body);
+    assert!(sessions.iter().all(Session::is_connected), "nobody was dropped to make room");
+    // nginx spread the requests (registrations, logins) over both auth nodes.
+    for node in cluster.auth.iter().flatten() {
+        let served = metric(&node.admin_url, "tickforge_logins_ok_total")
+            + metric(&node.admin_url, "tickforge_registrations_total");
+        assert!(served >= 3.0, "each auth node served its share: {served}");
+    }
+}
+
+#[test]
+fn a_second_login_elsewhere_moves_the_player_with_its_state_and_leaves_one_avatar() {
+    let database = common::pg::database("gw_double");
+    let cluster = Cluster::start(&database, 2, &[&[], &[]]);
+    let mut first = join(&cluster.gateway.url, "alice");
+    // Walk right for 2 s, then stand still so the position settles.
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(2) {
+        let _ = first.update(Duration::from_millis(10));
+        let _ = first.send_input(1.0, 0.0);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    idle(&mut [&mut first], Duration::from_millis(500));
+    let was_on = holder(&cluster, "alice").expect("alice plays somewhere");
+    let before = first.world.own_state().expect("own avatar").pos;
+    let score = first.world.score;
+
+    // The director sends the second login to the other (emptier) server.
+    let second = std::thread::scope(|s| {
+        let login = s.spawn(|| join(&cluster.gateway.url, "alice"));
+        while !login.is_finished() {
+            let _ = first.update(Duration::from_millis(10));
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        login.join().unwrap()
+    });
+    let mut second = second;
+    let ended = pump_until(&mut first, Duration::from_secs(5), |s| s.world.disconnect_reason.is_some());
+    assert!(ended, "the first session is dropped");
+    assert_eq!(first.world.disconnect_reason.as_deref(), Some("logged in elsewhere"));
+    match first.update(Duration::from_millis(10)) {
+        Err(SessionError::Net(e)) => assert!(e.to_string().contains("logged in elsewhere"), "{e}"),
+        other => panic!("a session moved elsewhere ends for good, not rejoining: {other:?}"),
+    }
+    assert_eq!(first.server_addr().to_string(), cluster.app_addr(was_on));
+    assert_eq!(second.server_addr().to_string(), cluster.app_addr(3 - was_on), "placed on the other server");
+    let after = second.world.own_state().expect("own avatar").pos;
+    assert!(after.distance(before) < 0.5, "the new server loaded the saved state: {after:?} vs {before:?}");
+    assert_eq!(second.world.score, score, "no score lost");
+    idle(&mut [&mut second], Duration::from_secs(2));
+    let players: u64 = cluster.players().iter().map(|p| p.1).sum();
+    assert_eq!(players, 1, "one avatar in the whole cluster: {:?}", cluster.players());
+}
+
+#[test]
+fn kicks_and_broadcasts_reach_the_server_holding_the_player() {
+    let database = common::pg::database("gw_orders");
+    let cluster = Cluster::start(&database, 2, &[&[], &[]]);
+    let mut alice = join(&cluster.gateway.url, "alice");
+    let mut bob = join(&cluster.gateway.url, "bob");
+    idle(&mut [&mut alice, &mut bob], Duration::from_millis(500));
+    let (a, b) = (holder(&cluster, "alice").unwrap(), holder(&cluster, "bob").unwrap());
+    assert_ne!(a, b, "least loaded first: one player on each server");
+
+    let admin = cluster.admin();
+    let sent = post(&format!("{admin}/admin/broadcast"), r#"{"text":"hello cluster"}"#, Some(TOKEN));
+    assert_eq!(sent.status, 202, "{}", sent.body);
+    assert_eq!(sent.json()["servers"], 2);
+    let heard = |s: &Session| s.world.chat.iter().any(|(from, text)| from == "server" && text == "hello cluster");
+    assert!(pump_until(&mut alice, Duration::from_secs(5), heard), "alice got the broadcast");
+    assert!(pump_until(&mut bob, Duration::from_secs(5), heard), "bob got the broadcast");
+
+    let kick = post(&format!("{admin}/admin/kick"), r#"{"username":"BOB","reason":"testing"}"#, Some(TOKEN));
+    assert_eq!(kick.status, 200, "{}", kick.body);
+    assert_eq!(kick.json()["server"], format!("app-{b}"));
+    assert!(pump_until(&mut bob, Duration::from_secs(5), |s| s.world.disconnect_reason.is_some()), "bob kicked");
+    assert_eq!(bob.world.disconnect_reason.as_deref(), Some("testing"));
+    idle(&mut [&mut alice], Duration::from_secs(1));
+    assert!(alice.is_connected(), "alice plays on");
+    let missing = post(&format!("{admin}/admin/kick"), r#"{"username":"nobody"}"#, Some(TOKEN));
+    assert_eq!(missing.status, 404);
+}
+
+#[test]
+fn a_killed_app_server_is_dropped_and_its_players_come_back_elsewhere() {
+    let database = common::pg::database("gw_kill_app");
+    let mut cluster = Cluster::start(&database, 2, &[&[], &[]]);
+    let mut alice = join(&cluster.gateway.url, "alice");
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(3) {
+        let _ = alice.update(Duration::from_millis(10));
+        let _ = alice.send_input(0.0, 1.0);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let was_on = holder(&cluster, "alice").unwrap();
+    let before = alice.world.own_state().unwrap().pos;
+    cluster.kill_app(was_on);
+    let killed = Instant::now();
+    let dead = format!("app-{was_on}");
+    cluster.until("the killed server goes dead", |v| server(v, &dead).is_some_and(|s| s["alive"] == false));
+    assert!(killed.elapsed() < Duration::from_secs(8), "dead within about 5 s: {:?}", killed.elapsed());
+    // New logins go to the live server only.
+    let mut carol = join(&cluster.gateway.url, "carol");
+    // Alice's client notices, logs in again by itself and plays on elsewhere.
+    let back = pump_until(&mut alice, Duration::from_secs(45), |s| s.reconnects == 1 && s.world.own_state().is_some());
+    assert!(back, "alice came back by herself");
+    idle(&mut [&mut alice, &mut carol], Duration::from_millis(500));
+    let other = 3 - was_on;
+    assert_eq!(holder(&cluster, "alice"), Some(other));
+    assert_eq!(holder(&cluster, "carol"), Some(other));
+    let after = alice.world.own_state().unwrap().pos;
+    // Saved every second at most 1 s old: at most one second of walking lost.
+    let walked = tickforge_shared::sim::MAX_SPEED * 1.2;
+    assert!(after.distance(before) <= walked, "state at most one save interval old: {after:?} vs {before:?}");
+    assert!(alice.longest_outage > Duration::from_secs(5), "the outage is reported: {:?}", alice.longest_outage);
+}
+
+#[test]
+fn a_killed_auth_node_leaves_logins_to_the_other() {
+    let database = common::pg::database("gw_kill_auth");
+    let mut cluster = Cluster::start(&database, 2, &[&[]]);
+    let url = cluster.gateway.url.clone();
+    assert_eq!(post(&format!("{url}/v1/register"), &creds("alice", PASSWORD), None).status, 201);
+    cluster.kill_auth(1);
+    for attempt in 0..6 {
+        let login = post(&format!("{url}/v1/login"), &creds("alice", PASSWORD), None);
+        assert_eq!(login.status, 200, "login {attempt} through the gateway: {}", login.body);
+    }
+    let mut bob = join(&url, "bob");
+    idle(&mut [&mut bob], Duration::from_millis(300));
+    assert!(bob.is_connected());
+}
+
+/// PostgreSQL stops for 20 s under play: the world ticks on (no skipped
+/// ticks), logins answer 503, and once it is back the save lands.
+#[test]
+fn a_database_restart_stalls_no_tick_and_loses_nothing() {
+    let postgres = common::pg::Instance::private();
+    let database = postgres.database("gw_restart");
+    let cluster = Cluster::start(&database, 1, &[&[]]);
+    let url = cluster.gateway.url.clone();
+    let mut alice = join(&url, "alice");
+    idle(&mut [&mut alice], Duration::from_secs(1));
+    let app = cluster.apps[0].as_ref().unwrap().admin_url.clone();
+    let status = || get(&format!("{app}/admin/status"), Some(TOKEN)).json();
+    let skipped_before = status()["skipped_ticks"].as_u64().unwrap();
+    assert_eq!(post(&format!("{url}/v1/register"), &creds("bob", PASSWORD), None).status, 201);
+
+    postgres.stop();
+    let snapshots = alice.world.snapshots;
+    let start = Instant::now();
+    let mut refused = None;
+    while start.elapsed() < Duration::from_secs(20) {
+        let _ = alice.update(Duration::from_millis(10));
+        let _ = alice.send_input(1.0, 0.0);
+        if refused.is_none() && start.elapsed() > Duration::from_secs(3) {
+            refused = Some(post(&format!("{url}/v1/login"), &creds("bob", PASSWORD), None));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let refused = refused.unwrap();
+    assert_eq!(refused.status, 503, "logins wait for the database: {}", refused.body);
+    assert!(refused.retry_after.is_some());
+    assert!(alice.world.snapshots - snapshots > 300, "the world ticked on: {}", alice.world.snapshots - snapshots);
+    assert_eq!(status()["skipped_ticks"].as_u64().unwrap(), skipped_before, "no tick stalled");
+    idle(&mut [&mut alice], Duration::from_millis(500));
+    let pos = alice.world.own_state().unwrap().pos;
+
+    postgres.start();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let login = post(&format!("{url}/v1/login"), &creds("bob", PASSWORD), None);
+        if login.status == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "logins work again: {}", login.body);
+        idle(&mut [&mut alice], Duration::from_millis(300));
+    }
+    // Standing still since before the restart: the next save is exactly there.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        idle(&mut [&mut alice], Duration::from_millis(300));
+        let mut db = common::pg::connect(&database);
+        let row = db
+            .query_opt(
+                "SELECT x, y FROM player_state ps JOIN accounts a ON a.id = ps.account_id WHERE a.username = 'alice'",
+                &[],
+            )
+            .unwrap();
+        if let Some(row) = row
+            && (row.get::<_, f64>(0) as f32, row.get::<_, f64>(1) as f32) == (pos.x, pos.y)
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the state after the outage was saved");
+    }
+    assert!(alice.is_connected(), "alice played through it");
+}
