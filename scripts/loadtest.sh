@@ -6,6 +6,9 @@
 #                                   [--snapshot-rate HZ] [--view-radius UNITS]
 #   scripts/loadtest.sh broadcast   [--players N] [--chat-rate R] [--duration S] [--out FILE]
 #   scripts/loadtest.sh login-storm [--players N] [--logins L]    [--duration S] [--out FILE]
+#   scripts/loadtest.sh arena --cluster [--app N] [--players N] [--duration S]
+#                                   the same bots through a local cluster's gateway
+#                                   (scripts/cluster-bench.sh arena)
 #
 # arena: everyone moving among NPCs. broadcast: each bot sends R numbered
 # chat lines a second and the server relays every line to every player.
@@ -20,11 +23,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 [ $# -ge 1 ] || usage
 scenario=$1
 shift
 case $scenario in arena | broadcast | login-storm) ;; *) usage ;; esac
+if [ "$scenario" = arena ] && [[ " $* " == *" --cluster "* ]]; then
+    args=()
+    for a in "$@"; do [ "$a" = --cluster ] || args+=("$a"); done
+    exec scripts/cluster-bench.sh arena "${args[@]}"
+fi
 players=200 npcs="" chat_rate=1 logins=200 duration=60 out="" snapshot_rate=30 view_radius=""
 while [ $# -gt 0 ]; do
     case $1 in

@@ -219,10 +219,13 @@ pub fn run(
         }
 
         if session.reconnects != summary.reconnects {
-            // Back on a (maybe other) server: its ticks and our position start over.
+            // Back on a (maybe other) server: its ticks, our position and
+            // the world's counters start over.
             summary.reconnects = session.reconnects;
             seen_tick = 0;
             last_own = None;
+            snapshots_at_report = 0;
+            correction_at_report = 0.0;
         }
         let world = &session.world;
         if world.server_tick != seen_tick {
@@ -256,7 +259,7 @@ pub fn run(
                 rtt_ms: (session.rtt_ms() * 10.0).round() / 10.0,
                 entities: world.entities.len(),
                 players: world.names.len(),
-                snapshots_per_s: world.snapshots - snapshots_at_report,
+                snapshots_per_s: world.snapshots.saturating_sub(snapshots_at_report),
                 bytes_in_per_s: session.bytes_in_per_s().round(),
                 own_position: world.own_state().map(|e| pos(e.pos)),
                 score: world.score,
@@ -282,7 +285,7 @@ pub fn run(
 
     summary.chat_received = chat.received;
     summary.chat_out_of_order = chat.out_of_order;
-    summary.snapshots = session.world.snapshots;
+    summary.snapshots = session.snapshots_total();
     summary.own_position = session.world.own_state().map(|e| pos(e.pos));
     summary.score = session.world.score;
     summary.longest_freeze_ms = session.feel.longest_freeze.as_secs_f64() * 1000.0;

@@ -122,7 +122,10 @@ async fn play(mut session: Session) {
         last_frame = frame_start;
         // A lost connection comes back by itself; say so meanwhile.
         let notice = match (&status, session.rejoining()) {
-            (None, Some(since)) => Some(format!("connection lost: reconnecting… ({} s)", since.elapsed().as_secs())),
+            (None, Some(since)) => Some(format!("connection lost: reconnecting... ({} s)", since.elapsed().as_secs())),
+            (None, None) if session.world.own_entity.is_some() && session.silence() > Duration::from_secs(2) => {
+                Some(format!("no word from the server for {} s...", session.silence().as_secs()))
+            }
             _ => status.clone(),
         };
         draw(&session, &drawn, chat_line.as_deref(), notice.as_deref());

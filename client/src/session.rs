@@ -155,6 +155,8 @@ pub struct Session {
     last_heard: Instant,
     /// When the current outage began (the last snapshot before it).
     outage_from: Option<Instant>,
+    /// Snapshots applied on connections before the current one.
+    snapshots_earlier: u64,
     /// Times the session came back after losing its connection.
     pub reconnects: u32,
     /// The longest time without the world, from the last snapshot before
@@ -179,6 +181,7 @@ impl Session {
             link: Link::Live,
             last_heard: Instant::now(),
             outage_from: None,
+            snapshots_earlier: 0,
             reconnects: 0,
             longest_outage: Duration::ZERO,
             conn: Connection::connect(token)?,
@@ -247,6 +250,7 @@ impl Session {
             Ok(login) => {
                 tracing::info!(servers = ?login.servers, "logged in again; reconnecting");
                 self.conn = Connection::connect(&login.connect_token)?;
+                self.snapshots_earlier += self.world.snapshots;
                 self.world = ClientWorld::default();
                 self.predictor = Predictor::default();
                 self.clock = ServerClock::default();
@@ -423,6 +427,16 @@ impl Session {
     /// Whether the handshake is done (and the session is not rejoining).
     pub fn is_connected(&self) -> bool {
         matches!(self.link, Link::Live) && self.conn.is_connected()
+    }
+
+    /// How long since the last snapshot arrived.
+    pub fn silence(&self) -> Duration {
+        self.last_heard.elapsed()
+    }
+
+    /// Snapshots applied over the whole session, every connection counted.
+    pub fn snapshots_total(&self) -> u64 {
+        self.snapshots_earlier + self.world.snapshots
     }
 
     /// The game server this session plays on (or is connecting to).

@@ -175,6 +175,43 @@ fn numbered_chat_survives_a_blackout_of_the_senders_link() {
     assert_eq!(dropped, "tickforge_chat_dropped_total 0", "the server dropped none");
 }
 
+/// The link goes dark for longer than the 10-s timeout: the headless
+/// client gives the connection up, logs in again by itself (the token again
+/// names the server behind the dark link, so the first tries fail too),
+/// and plays on once the link is back — one reconnect, the outage
+/// reported, no error.
+#[test]
+fn a_blackout_longer_than_the_timeout_brings_the_client_back_by_itself() {
+    use std::net::UdpSocket;
+    use std::time::Duration;
+    use tickforge_netem::{Preset, Proxy};
+
+    let dir = tempfile::tempdir().unwrap();
+    let listen = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let config = Config { npcs: 5, public_addr: Some(listen.local_addr().unwrap()), ..Config::ephemeral(dir.path()) };
+    let server = EmbeddedServer::start(config).unwrap();
+    let lan = Preset::Lan.profile();
+    let proxy = Proxy::start(listen, server.udp_addr(), lan, lan, 9).unwrap();
+    let summary = std::thread::scope(|s| {
+        let run = s.spawn(|| {
+            let args = ["--register", "--user", "lid", "--password", "correct horse", "--moves", "circle"];
+            let out = client(&server, &[&args[..], &["--duration", "32"]].concat());
+            let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+            serde_json::from_str::<serde_json::Value>(stdout.lines().last().unwrap()).unwrap()
+        });
+        std::thread::sleep(Duration::from_secs(3));
+        proxy.blackout(true, true);
+        std::thread::sleep(Duration::from_secs(14));
+        proxy.blackout(false, false);
+        run.join().unwrap()
+    });
+    assert_eq!(summary["error"], serde_json::Value::Null, "{summary}");
+    assert_eq!(summary["reconnects"], 1, "{summary}");
+    let outage = summary["longest_outage_ms"].as_f64().unwrap();
+    assert!((14_000.0..30_000.0).contains(&outage), "the outage spans the blackout: {summary}");
+    assert!(summary["snapshots"].as_u64().unwrap() > 200, "snapshots before and after: {summary}");
+}
+
 #[test]
 fn bots_mode_reports_each_second_and_a_complete_summary() {
     let dir = tempfile::tempdir().unwrap();

@@ -132,6 +132,46 @@ fn a_second_login_elsewhere_moves_the_player_with_its_state_and_leaves_one_avata
     assert_eq!(players, 1, "one avatar in the whole cluster: {:?}", cluster.players());
 }
 
+/// Two logins of one account at the same moment (one reservation: a
+/// re-login moves it, never takes a second slot): one session plays on,
+/// the other is dropped, and the whole cluster holds one avatar.
+#[test]
+fn two_simultaneous_logins_of_one_account_leave_one_avatar() {
+    let database = common::pg::database("gw_simultaneous");
+    let cluster = Cluster::start(&database, 2, &[&[], &[]]);
+    let url = &cluster.gateway.url;
+    assert_eq!(post(&format!("{url}/v1/register"), &creds("dora", PASSWORD), None).status, 201);
+    let mut sessions: Vec<Session> = std::thread::scope(|s| {
+        let joins: Vec<_> = (0..2)
+            .map(|_| {
+                s.spawn(|| {
+                    let options = tickforge_client::session::LoginOptions {
+                        server_url: url.clone(),
+                        username: "dora".into(),
+                        password: PASSWORD.into(),
+                        register: false,
+                        ca_cert: None,
+                    };
+                    Session::login(&options).expect("login")
+                })
+            })
+            .collect();
+        joins.into_iter().map(|j| j.join().unwrap()).collect()
+    });
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(8) {
+        for session in &mut sessions {
+            let _ = session.update(Duration::from_millis(10));
+            let _ = session.send_input(0.0, 0.0);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let playing: Vec<&Session> = sessions.iter().filter(|s| s.world.own_entity.is_some() && s.is_connected()).collect();
+    assert_eq!(playing.len(), 1, "one session plays on");
+    let players: u64 = cluster.players().iter().map(|p| p.1).sum();
+    assert_eq!(players, 1, "one avatar: {:?}", cluster.players());
+}
+
 #[test]
 fn kicks_and_broadcasts_reach_the_server_holding_the_player() {
     let database = common::pg::database("gw_orders");

@@ -137,3 +137,37 @@ fn bad_flags_fail_with_a_clear_error() {
     assert!(run(&["--admin-token", "short"]).contains("at least 16 characters"));
     assert!(run(&["--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key"]).contains("nonexistent"));
 }
+
+/// Split roles share one database and one key: on embedded SQLite, or
+/// without the shared key, they refuse to start and say what is missing.
+#[test]
+fn split_roles_refuse_sqlite_and_a_missing_shared_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], key: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tickforge-server"));
+        command
+            .args(["--data-dir", dir.path().to_str().unwrap(), "--http", "127.0.0.1:0", "--udp", "127.0.0.1:0"])
+            .args(["--admin", "127.0.0.1:0"])
+            .args(args)
+            .env_remove("TICKFORGE_DATABASE_URL")
+            .env_remove("TICKFORGE_PRIVATE_KEY");
+        if let Some(key) = key {
+            command.env("TICKFORGE_PRIVATE_KEY", key);
+        }
+        let out = command.output().unwrap();
+        assert!(!out.status.success(), "{args:?} started");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let key = "ab".repeat(32);
+    for role in ["auth", "app"] {
+        let on_sqlite = run(&["--role", role], Some(&key));
+        assert!(on_sqlite.contains("--database postgres://"), "{on_sqlite}");
+        let url = match common::pg::database(&format!("roles_{role}")) {
+            tickforge_server::store::DatabaseUrl::Postgres(url) => url,
+            other => panic!("{other}"),
+        };
+        let keyless = run(&["--role", role, "--database", &url], None);
+        assert!(keyless.contains("TICKFORGE_PRIVATE_KEY or --key-file"), "{keyless}");
+    }
+    assert!(!dir.path().join("private.key").exists(), "a split role never makes a key of its own");
+}
