@@ -104,6 +104,10 @@ pub struct Summary {
     pub chat_out_of_order: u64,
     /// Times the connection was lost and the client came back by itself.
     pub reconnects: u32,
+    /// Times a draining server moved the client to another (blue-green).
+    pub transfers: u32,
+    /// The longest time without the world during a move, in milliseconds.
+    pub longest_transfer_pause_ms: f64,
     /// The longest time without the world (last snapshot before a loss to
     /// the welcome after it), in milliseconds.
     pub longest_outage_ms: f64,
@@ -159,6 +163,8 @@ pub fn run(
         chat_out_of_order: 0,
         reconnects: 0,
         longest_outage_ms: 0.0,
+        transfers: 0,
+        longest_transfer_pause_ms: 0.0,
         error: None,
     };
     let mut first_seen: HashMap<String, Vec2> = HashMap::new();
@@ -218,10 +224,11 @@ pub fn run(
             chat.observe(&from, &text);
         }
 
-        if session.reconnects != summary.reconnects {
+        if session.reconnects != summary.reconnects || session.transfers != summary.transfers {
             // Back on a (maybe other) server: its ticks, our position and
             // the world's counters start over.
             summary.reconnects = session.reconnects;
+            summary.transfers = session.transfers;
             seen_tick = 0;
             last_own = None;
             snapshots_at_report = 0;
@@ -290,6 +297,8 @@ pub fn run(
     summary.score = session.world.score;
     summary.longest_freeze_ms = session.feel.longest_freeze.as_secs_f64() * 1000.0;
     summary.reconnects = session.reconnects;
+    summary.transfers = session.transfers;
+    summary.longest_transfer_pause_ms = (session.longest_transfer_pause.as_secs_f64() * 1000.0).round();
     summary.longest_outage_ms = (session.longest_outage.as_secs_f64() * 1000.0).round();
     summary.mispredictions =
         Mispredictions { count: session.predictor.mispredictions, max_distance: session.predictor.max_correction };
@@ -317,6 +326,8 @@ pub fn failed(error: &SessionError) -> Summary {
         chat_out_of_order: 0,
         reconnects: 0,
         longest_outage_ms: 0.0,
+        transfers: 0,
+        longest_transfer_pause_ms: 0.0,
         error: Some(error.to_string()),
     }
 }

@@ -69,6 +69,7 @@ async fn play(mut session: Session) {
     let mut input_clock = Instant::now();
     let mut status: Option<String> = None;
     let mut last_frame = Instant::now();
+    let mut center = tickforge_shared::sim::Vec2::new(WORLD_WIDTH / 2.0, WORLD_HEIGHT / 2.0);
 
     loop {
         let frame_start = Instant::now();
@@ -122,13 +123,21 @@ async fn play(mut session: Session) {
         last_frame = frame_start;
         // A lost connection comes back by itself; say so meanwhile.
         let notice = match (&status, session.rejoining()) {
+            (None, _) if session.moving().is_some() => {
+                Some(format!("moving to {}...", session.moving().unwrap_or_default()))
+            }
             (None, Some(since)) => Some(format!("connection lost: reconnecting... ({} s)", since.elapsed().as_secs())),
             (None, None) if session.world.own_entity.is_some() && session.silence() > Duration::from_secs(2) => {
                 Some(format!("no word from the server for {} s...", session.silence().as_secs()))
             }
             _ => status.clone(),
         };
-        draw(&session, &drawn, chat_line.as_deref(), notice.as_deref());
+        // While moving between servers the own avatar is briefly unknown:
+        // the camera stays where it was rather than jump.
+        if let Some(pos) = session.own_display_pos() {
+            center = pos;
+        }
+        draw(&session, &drawn, center, chat_line.as_deref(), notice.as_deref());
         if let Some(rest) = frame_budget.checked_sub(frame_start.elapsed()) {
             std::thread::sleep(rest);
         }
@@ -136,10 +145,14 @@ async fn play(mut session: Session) {
     }
 }
 
-fn draw(session: &Session, drawn: &[Drawn], chat_line: Option<&str>, status: Option<&str>) {
+fn draw(
+    session: &Session,
+    drawn: &[Drawn],
+    center: tickforge_shared::sim::Vec2,
+    chat_line: Option<&str>,
+    status: Option<&str>,
+) {
     let world = &session.world;
-    let center =
-        session.own_display_pos().unwrap_or(tickforge_shared::sim::Vec2::new(WORLD_WIDTH / 2.0, WORLD_HEIGHT / 2.0));
     let view = View::follow(center);
     draw_arena(&view);
     draw_entities(&view, drawn, |id| world.names.get(&id).map(String::as_str), world.own_entity);

@@ -157,8 +157,15 @@ pub struct Session {
     outage_from: Option<Instant>,
     /// Snapshots applied on connections before the current one.
     snapshots_earlier: u64,
+    /// The server this session is being moved to, and since when.
+    moving: Option<(String, Instant)>,
     /// Times the session came back after losing its connection.
     pub reconnects: u32,
+    /// Times a server moved the session to another (blue-green handoff).
+    pub transfers: u32,
+    /// The longest time without the world during a move, from the last
+    /// snapshot on the old server to the first on the new one.
+    pub longest_transfer_pause: Duration,
     /// The longest time without the world, from the last snapshot before
     /// a loss to the welcome after it.
     pub longest_outage: Duration,
@@ -182,6 +189,9 @@ impl Session {
             last_heard: Instant::now(),
             outage_from: None,
             snapshots_earlier: 0,
+            moving: None,
+            transfers: 0,
+            longest_transfer_pause: Duration::ZERO,
             reconnects: 0,
             longest_outage: Duration::ZERO,
             conn: Connection::connect(token)?,
@@ -209,6 +219,32 @@ impl Session {
             std::thread::sleep(step);
         }
         Ok(())
+    }
+
+    /// The server the session is moving to (a handoff in progress).
+    pub fn moving(&self) -> Option<&str> {
+        self.moving.as_ref().map(|(server, _)| server.as_str())
+    }
+
+    /// The server asked us to move: connect to the target with its token
+    /// (dropping the old connection says goodbye), and start afresh there.
+    fn move_to(&mut self, token: &[u8], server: String) -> Result<(), SessionError> {
+        tracing::info!(%server, "moving to another server");
+        self.conn = Connection::connect(token)?;
+        self.fresh_world();
+        self.outage_from.get_or_insert(self.last_heard);
+        self.moving = Some((server, Instant::now()));
+        Ok(())
+    }
+
+    /// Forgets the world of the last server (counting its snapshots).
+    fn fresh_world(&mut self) {
+        self.snapshots_earlier += self.world.snapshots;
+        self.world = ClientWorld::default();
+        self.predictor = Predictor::default();
+        self.clock = ServerClock::default();
+        self.next_seq = 1;
+        self.recent.clear();
     }
 
     /// Whether the session is coming back after a lost connection (and since when).
@@ -250,12 +286,8 @@ impl Session {
             Ok(login) => {
                 tracing::info!(servers = ?login.servers, "logged in again; reconnecting");
                 self.conn = Connection::connect(&login.connect_token)?;
-                self.snapshots_earlier += self.world.snapshots;
-                self.world = ClientWorld::default();
-                self.predictor = Predictor::default();
-                self.clock = ServerClock::default();
-                self.next_seq = 1;
-                self.recent.clear();
+                self.fresh_world();
+                self.moving = None;
                 self.link = Link::Live;
                 Ok(())
             }
@@ -311,14 +343,23 @@ impl Session {
         if let Some((own, ack)) = self.world.fresh_own.take() {
             self.predictor.reconcile(Body { pos: own.pos, vel: own.vel }, ack, self.tick_dt());
         }
+        if let Some((token, server)) = self.world.transfer.take() {
+            return self.move_to(&token, server);
+        }
         if self.world.snapshots != snapshots {
             self.last_heard = Instant::now();
             if self.world.own_entity.is_some()
                 && let Some(from) = self.outage_from.take()
             {
-                self.reconnects += 1;
-                self.longest_outage = self.longest_outage.max(from.elapsed());
-                tracing::info!(outage = ?from.elapsed(), "back in the world");
+                if let Some((server, _)) = self.moving.take() {
+                    self.transfers += 1;
+                    self.longest_transfer_pause = self.longest_transfer_pause.max(from.elapsed());
+                    tracing::info!(%server, pause = ?from.elapsed(), "moved; playing on");
+                } else {
+                    self.reconnects += 1;
+                    self.longest_outage = self.longest_outage.max(from.elapsed());
+                    tracing::info!(outage = ?from.elapsed(), "back in the world");
+                }
             }
         }
         let outcome = received.and_then(|()| self.conn.flush());

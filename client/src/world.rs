@@ -65,6 +65,8 @@ pub struct ClientWorld {
     pub chat_new: VecDeque<(String, String)>,
     /// Why the server said it is dropping us.
     pub disconnect_reason: Option<String>,
+    /// A move to another server the server asked for: (connect token, server id).
+    pub transfer: Option<(Vec<u8>, String)>,
     /// Snapshots applied so far.
     pub snapshots: u64,
     /// Snapshots dropped: unknown baseline or undecodable payload.
@@ -91,6 +93,10 @@ impl ClientWorld {
             ServerMessage::Snapshot(snapshot) => self.apply_snapshot(snapshot),
             ServerMessage::Chat { from, text } => self.push_chat(from, text),
             ServerMessage::Notice { text } => self.push_chat("server".into(), text),
+            ServerMessage::Transfer { connect_token, server } => {
+                self.push_chat("server".into(), format!("moving to {server}"));
+                self.transfer = Some((connect_token, server));
+            }
             ServerMessage::Disconnecting { reason } => {
                 self.push_chat("server".into(), format!("disconnecting: {reason}"));
                 self.disconnect_reason = Some(reason);

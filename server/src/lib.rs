@@ -142,6 +142,7 @@ fn bind_world(
     metrics: &Arc<TickMetrics>,
     live: Arc<admin::live::LiveStats>,
     admin_rx: crossbeam_channel::Receiver<admin::live::AdminCommand>,
+    shutdown: &Shutdown,
 ) -> Result<GameWorld, ServerError> {
     let udp = UdpSocket::bind(config.udp_addr).map_err(|source| ServerError::Bind {
         what: "UDP",
@@ -171,6 +172,8 @@ fn bind_world(
     });
     world.insert_resource(game::players::Joins::new(server_id.clone()));
     world.insert_resource(cluster::orders::Orders::default());
+    let tokens = net::token::TokenIssuer::new(key.clone(), config.token_ttl, config.connection_timeout_secs);
+    world.insert_resource(cluster::handoff::Drain::new(tokens, shutdown.clone()));
     world.insert_resource(admin::tick::AdminInbox(admin_rx));
     world.insert_resource(admin::tick::Live(live));
     world.insert_resource(game::progress::SaveEvery(config.save_every_ticks()));
@@ -229,7 +232,7 @@ impl Server {
         let live = Arc::new(admin::live::LiveStats::default());
         let (admin_tx, admin_rx) = crossbeam_channel::bounded(256);
         let app = if config.role.runs_world() {
-            Some(bind_world(&config, &key, &store, &metrics, live.clone(), admin_rx)?)
+            Some(bind_world(&config, &key, &store, &metrics, live.clone(), admin_rx, &shutdown)?)
         } else {
             None
         };

@@ -237,7 +237,13 @@ pub fn build_schedule() -> Schedule {
     );
     schedule.add_systems((
         receive.in_set(Phase::Receive),
-        (players::admit, players::spawn_loaded, crate::cluster::orders::apply_orders, admin::tick::apply_commands)
+        (
+            players::admit,
+            players::spawn_loaded,
+            crate::cluster::orders::apply_orders,
+            crate::cluster::handoff::hand_over,
+            admin::tick::apply_commands,
+        )
             .chain()
             .in_set(Phase::Admit),
         (movement::queue_inputs, players::chat, movement::apply_inputs).chain().in_set(Phase::ApplyInputs),

@@ -316,3 +316,72 @@ fn a_database_restart_stalls_no_tick_and_loses_nothing() {
     }
     assert!(alice.is_connected(), "alice played through it");
 }
+
+/// Blue-green: the switch sends new logins to green at once; the blue
+/// server drains by moving its player live — no password, no new login —
+/// onto green with exactly the state it had (position and velocity, the
+/// last state seen on blue is the first on green), then exits 0. The
+/// rollback is the same switch back, onto a new blue server.
+#[test]
+fn a_colour_switch_moves_players_live_and_the_drained_server_exits() {
+    let database = common::pg::database("gw_bluegreen");
+    let mut cluster = Cluster::start(&database, 1, &[&[], &["--colour", "green"]]);
+    let mut alice = join(&cluster.gateway.url, "alice");
+    assert_eq!(alice.server_addr().to_string(), cluster.app_addr(1), "blue is active: placed on blue");
+    // (server, pos, vel) of the own avatar, per snapshot.
+    let mut seen: Vec<(String, tickforge_shared::sim::Vec2, tickforge_shared::sim::Vec2)> = Vec::new();
+    let play = |session: &mut Session, secs: f32, seen: &mut Vec<_>| {
+        let start = Instant::now();
+        let mut last = session.world.snapshots;
+        while start.elapsed() < Duration::from_secs_f32(secs) {
+            session.update(Duration::from_millis(10)).expect("the session lives through the move");
+            let _ = session.send_input(1.0, 0.3);
+            if session.world.snapshots != last {
+                last = session.world.snapshots;
+                if let Some(own) = session.world.own {
+                    seen.push((session.server_addr().to_string(), own.pos, own.vel));
+                }
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    play(&mut alice, 1.5, &mut seen);
+    cluster.deploy("green");
+    let bob = join(&cluster.gateway.url, "bob");
+    assert_eq!(bob.server_addr().to_string(), cluster.app_addr(2), "new logins go to green at once");
+    play(&mut alice, 4.0, &mut seen);
+    assert_eq!((alice.transfers, alice.reconnects), (1, 0), "moved once, never logged in again");
+    assert_eq!(alice.server_addr().to_string(), cluster.app_addr(2));
+    let blue = cluster.app_addr(1);
+    let last_blue = seen.iter().rev().find(|s| s.0 == blue).expect("seen on blue");
+    let first_green = seen.iter().find(|s| s.0 != blue).expect("seen on green");
+    assert_eq!((last_blue.1, last_blue.2), (first_green.1, first_green.2), "exactly the state it had");
+    assert!(first_green.2.length() > 1.0, "it was moving when it moved: {:?}", first_green.2);
+    assert!(alice.longest_transfer_pause < Duration::from_secs(2), "{:?}", alice.longest_transfer_pause);
+    let exit = cluster.app_exits(1, Duration::from_secs(15));
+    assert!(exit.success(), "the drained server exits 0: {exit:?}");
+    let view = cluster.until("blue stopped", |v| server(v, "app-1").is_some_and(|s| s["state"] == "stopped"));
+    assert_eq!(view["active_colour"], "green");
+
+    // Rollback: a new blue server, the same switch back.
+    let blue_again = cluster.start_app(&[]);
+    cluster.until("green draining once blue is active", |v| {
+        server(v, &format!("app-{blue_again}")).is_some_and(|s| s["state"] == "ready")
+    });
+    cluster.deploy("blue");
+    let mut bob = bob;
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(5) {
+        let _ = bob.update(Duration::from_millis(10));
+        let _ = bob.send_input(0.0, 0.0);
+        let _ = alice.update(Duration::from_millis(10));
+        let _ = alice.send_input(0.0, 0.0);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for session in [&alice, &bob] {
+        assert_eq!(session.server_addr().to_string(), cluster.app_addr(blue_again), "back on blue");
+        assert_eq!(session.reconnects, 0);
+        assert!(session.is_connected());
+    }
+    assert!(cluster.app_exits(2, Duration::from_secs(15)).success(), "green drained and exited");
+}

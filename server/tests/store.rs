@@ -46,7 +46,7 @@ fn load(store: &Store, account_id: u64) -> Result<(i64, Option<PlayerState>), St
 
 fn state(account_id: u64, x: f32, score: u32, epoch: i64) -> PlayerSave {
     PlayerSave {
-        state: PlayerState { account_id, x, y: 2.5, score, last_seen_ms: unix_millis() },
+        state: PlayerState { account_id, x, y: 2.5, vx: 0.0, vy: 0.0, score, last_seen_ms: unix_millis() },
         epoch,
         release: false,
     }

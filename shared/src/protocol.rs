@@ -196,6 +196,15 @@ pub enum ServerMessage {
         /// Human-readable text.
         text: String,
     },
+    /// Move to another game server ([`Channel::Reliable`]): this server is
+    /// draining; the player's exact state is already on the target. The
+    /// client connects with the token by itself and plays on there.
+    Transfer {
+        /// A netcode connect token for the target (and fallbacks).
+        connect_token: Vec<u8>,
+        /// The target's registry id, for the notice.
+        server: String,
+    },
     /// The server is about to drop the connection, and why.
     Disconnecting {
         /// Human-readable reason.

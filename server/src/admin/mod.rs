@@ -5,6 +5,7 @@
 //! | `GET /admin/status` | tick timing over the last minute (and 10 s), players, entities, traffic, store queue, uptime |
 //! | `GET /admin/players` | each player's address, RTT, loss, traffic, connected since |
 //! | `GET /admin/cluster` | every app server: colour, state, players, capacity, heartbeat age; the active colour |
+//! | `POST /admin/deploy` `{"colour"}` | sets the active colour: new logins go there, the other colour's servers drain (moving their players live) |
 //! | `POST /admin/kick` `{"username"}` | disconnects the player on whichever server holds it, who is told why |
 //! | `POST /admin/broadcast` `{"text"}` | a notice to every player on every live server |
 //! | `POST /admin/record/start` `{"file"}` | record a replay to `<data-dir>/replays/FILE` (default `replay-<unix>.replay`) |
@@ -75,6 +76,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/admin/status", get(status))
         .route("/admin/players", get(players))
         .route("/admin/cluster", get(cluster))
+        .route("/admin/deploy", post(deploy))
         .route("/admin/kick", post(kick))
         .route("/admin/broadcast", post(broadcast))
         .route("/admin/record/start", post(record_start))
@@ -182,6 +184,32 @@ struct BroadcastBody {
 
 fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
     serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeployBody {
+    colour: String,
+}
+
+/// Blue-green: the colour new logins go to. Servers of the other colour
+/// learn it within a quarter second (their order poll) and drain.
+async fn deploy(State(state): State<AdminState>, body: Bytes) -> Response {
+    let body: DeployBody = match parse(&body) {
+        Ok(b) => b,
+        Err(message) => return error(StatusCode::BAD_REQUEST, &message),
+    };
+    let colour = match body.colour.parse::<crate::cluster::Colour>() {
+        Ok(colour) => colour,
+        Err(message) => return error(StatusCode::BAD_REQUEST, &message),
+    };
+    match state.store.deploy(colour.as_str()).await {
+        Ok(()) => {
+            tracing::info!(colour = colour.as_str(), "active colour set");
+            Json(json!({ "active_colour": colour.as_str() })).into_response()
+        }
+        Err(e) => store_unavailable(&e),
+    }
 }
 
 async fn kick(State(state): State<AdminState>, body: Bytes) -> Response {

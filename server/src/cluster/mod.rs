@@ -5,6 +5,7 @@
 //! while it ticks, `stopped` after a clean shutdown. A row whose heartbeat
 //! is older than [`DEAD_AFTER_MS`] belongs to a dead server.
 
+pub mod handoff;
 pub mod orders;
 
 use std::net::SocketAddr;
@@ -120,16 +121,18 @@ impl Registration {
     }
 }
 
-/// Once a second, the heartbeat: this server `ready`, with its players.
+/// Once a second, the heartbeat: this server `ready` (or `draining`), with its players.
 pub fn heartbeat(
     tick: Res<TickInfo>,
     registration: Res<Registration>,
+    drain: Res<handoff::Drain>,
     roster: Res<Roster>,
     mut outbox: ResMut<StoreOutbox>,
 ) {
     let per_second = (1.0 / tick.dt).round().max(1.0) as u64;
     if tick.tick.is_multiple_of(per_second) {
-        outbox.push(StoreCommand::Heartbeat(registration.row(roster.len() as u32, ServerState::Ready)));
+        let state = if drain.draining { ServerState::Draining } else { ServerState::Ready };
+        outbox.push(StoreCommand::Heartbeat(registration.row(roster.len() as u32, state)));
     }
 }
 

@@ -9,7 +9,9 @@ use bevy_ecs::prelude::*;
 use crossbeam_channel::{Receiver, Sender};
 use tickforge_shared::protocol::{Channel, ServerMessage};
 
-use crate::game::components::{Avatar, NetEntity};
+use super::Registration;
+use super::handoff::Drain;
+use crate::game::components::{Avatar, NetEntity, Transferring};
 use crate::game::players::Joins;
 use crate::net::{ClientKey, NetServer};
 use crate::schedule::{Roster, StoreOutbox};
@@ -47,15 +49,21 @@ pub fn apply_orders(
     mut roster: ResMut<Roster>,
     mut joins: ResMut<Joins>,
     mut outbox: ResMut<StoreOutbox>,
-    avatars: Query<(&NetEntity, &Avatar)>,
+    registration: Res<Registration>,
+    mut drain: ResMut<Drain>,
+    avatars: Query<(&NetEntity, &Avatar, Option<&Transferring>)>,
 ) {
     while let Ok(polled) = orders.rx.try_recv() {
         orders.waiting = false;
+        if let Some(active) = &polled.active_colour {
+            drain.observe_colour(&registration, active);
+        }
         for (account_id, epoch) in polled.fenced {
             let client = ClientKey(account_id);
             let Some(entity) = roster.entity(client) else { continue };
-            let Ok((net_id, avatar)) = avatars.get(entity) else { continue };
-            if avatar.epoch > epoch {
+            let Ok((net_id, avatar, transferring)) = avatars.get(entity) else { continue };
+            // A handed-over avatar's lease moved on purpose; it leaves by itself.
+            if avatar.epoch > epoch || transferring.is_some() {
                 continue;
             }
             tracing::warn!(account = account_id, "player's lease moved to another server; dropping without a save");

@@ -222,6 +222,17 @@ impl ClientView {
     pub const HISTORY: usize = 32;
 }
 
+/// An avatar being handed to another server: frozen (no input moves it, no
+/// save is written — its lease has moved or is moving) until its client
+/// leaves for the target or `deadline` (a tick) passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Component)]
+pub struct Transferring {
+    /// When the avatar is dropped if the client has not left (tick number).
+    pub deadline: u64,
+    /// Whether the client has been sent its token for the target.
+    pub sent: bool,
+}
+
 /// Orbs an avatar has collected.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Component)]
 pub struct Score(pub u32);

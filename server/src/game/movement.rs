@@ -68,7 +68,10 @@ pub fn queue_inputs(
 }
 
 /// Applies this tick's input slot(s) to each avatar.
-pub fn apply_inputs(tick: Res<TickInfo>, mut avatars: Query<(&mut Kinematics, &mut InputQueue)>) {
+pub fn apply_inputs(
+    tick: Res<TickInfo>,
+    mut avatars: Query<(&mut Kinematics, &mut InputQueue), Without<super::components::Transferring>>,
+) {
     for (mut body, mut queue) in &mut avatars {
         let dt = tick.dt;
         let mut state = body.0;

@@ -19,7 +19,7 @@ use tickforge_shared::protocol::{Channel, ClientMessage, MAX_CHAT_CHARS, PlayerI
 use tickforge_shared::sim::{self, Body, Vec2};
 
 use super::NetIds;
-use super::components::{Avatar, ClientView, Conduct, InputQueue, Kinematics, NetEntity, Score};
+use super::components::{Avatar, ClientView, Conduct, InputQueue, Kinematics, NetEntity, Score, Transferring};
 use super::progress;
 use super::rng::SplitMix64;
 use crate::net::identity::Identity;
@@ -107,7 +107,7 @@ pub fn admit(
     mut joins: ResMut<Joins>,
     mut outbox: ResMut<StoreOutbox>,
     tick: Res<TickInfo>,
-    avatars: Query<(&NetEntity, &Avatar, &Kinematics, &Score)>,
+    avatars: Query<(&NetEntity, &Avatar, &Kinematics, &Score, Option<&Transferring>)>,
 ) {
     let limit_ticks = (TAKEOVER_LIMIT_SECS as f32 / tick.dt).ceil() as u64;
     for event in &inbox.events {
@@ -138,9 +138,13 @@ pub fn admit(
                     continue;
                 }
                 let Some(entity) = roster.remove(*client) else { continue };
-                if let Ok((net_id, avatar, body, score)) = avatars.get(entity) {
+                if let Ok((net_id, avatar, body, score, transferring)) = avatars.get(entity) {
                     net.broadcast(Channel::Reliable, &ServerMessage::PlayerLeft { id: net_id.0 });
-                    outbox.save(progress::save_of(avatar, body, score, true));
+                    // A player handed over left for its new server: the
+                    // state and the lease are there already.
+                    if transferring.is_none() {
+                        outbox.save(progress::save_of(avatar, body, score, true));
+                    }
                     log_leave(&mut outbox, &avatar.name, avatar.account_id, reason);
                 }
                 commands.entity(entity).despawn();
@@ -199,9 +203,9 @@ pub fn spawn_loaded(
         let Some(pending) = joins.pending.remove(&client) else { continue };
         let connected_at_ms = pending.connected_at_ms;
         let identity = pending.identity;
-        let (pos, score) = match saved {
-            Some(state) => (Vec2::new(state.x, state.y), state.score),
-            None => (spawn_point(identity.account_id), 0),
+        let (pos, vel, score) = match saved {
+            Some(state) => (Vec2::new(state.x, state.y), Vec2::new(state.vx, state.vy), state.score),
+            None => (spawn_point(identity.account_id), Vec2::ZERO, 0),
         };
         let id = ids.allocate();
         let info = PlayerInfo { id, name: identity.name.clone() };
@@ -224,7 +228,7 @@ pub fn spawn_loaded(
         let entity = commands
             .spawn((
                 NetEntity(id),
-                Kinematics(Body { pos, vel: Vec2::ZERO }),
+                Kinematics(Body { pos, vel }),
                 Avatar { client, account_id: identity.account_id, name: identity.name, connected_at_ms, epoch },
                 InputQueue::default(),
                 ClientView::default(),

@@ -3,7 +3,7 @@
 
 use bevy_ecs::prelude::*;
 
-use super::components::{Avatar, Kinematics, Score};
+use super::components::{Avatar, Kinematics, Score, Transferring};
 use crate::schedule::StoreOutbox;
 use crate::store::{PlayerSave, PlayerState, unix_millis};
 use crate::tick::TickInfo;
@@ -18,6 +18,8 @@ pub fn save_of(avatar: &Avatar, body: &Kinematics, score: &Score, release: bool)
         account_id: avatar.account_id,
         x: body.0.pos.x,
         y: body.0.pos.y,
+        vx: body.0.vel.x,
+        vy: body.0.vel.y,
         score: score.0,
         last_seen_ms: unix_millis(),
     };
@@ -29,7 +31,7 @@ pub fn save_periodically(
     tick: Res<TickInfo>,
     every: Res<SaveEvery>,
     mut outbox: ResMut<StoreOutbox>,
-    avatars: Query<(&Avatar, &Kinematics, &Score)>,
+    avatars: Query<(&Avatar, &Kinematics, &Score), Without<Transferring>>,
 ) {
     if tick.tick == 0 || !tick.tick.is_multiple_of(every.0.max(1)) {
         return;
@@ -42,7 +44,7 @@ pub fn save_periodically(
 /// Queues every player's state and lets go of their leases (clean shutdown).
 pub fn save_all(world: &mut World) {
     let states: Vec<PlayerSave> = world
-        .query::<(&Avatar, &Kinematics, &Score)>()
+        .query_filtered::<(&Avatar, &Kinematics, &Score), Without<Transferring>>()
         .iter(world)
         .map(|(avatar, body, score)| save_of(avatar, body, score, true))
         .collect();

@@ -101,6 +101,13 @@ pub trait Backend: Send {
     fn kick(&mut self, username: &str, reason: &str) -> Result<Option<String>, DbError>;
     /// Orders every live server to show `text`; how many were ordered.
     fn broadcast(&mut self, text: &str) -> Result<u32, DbError>;
+    /// The colour new logins go to.
+    fn active_colour(&mut self) -> Result<String, DbError>;
+    /// Sets it.
+    fn set_active_colour(&mut self, colour: &str) -> Result<(), DbError>;
+    /// Moves the lease of `account_id` from `epoch` to `to` (a new epoch);
+    /// false if the lease is no longer at `epoch`.
+    fn move_lease(&mut self, account_id: u64, epoch: i64, to: &str) -> Result<bool, DbError>;
 }
 
 /// Orders as both dialects read them from the commands table — `(id, kind,

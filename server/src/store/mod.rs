@@ -152,6 +152,10 @@ pub struct PlayerState {
     pub x: f32,
     /// Position y in world units.
     pub y: f32,
+    /// Velocity x in units per second (a handoff moves it exactly).
+    pub vx: f32,
+    /// Velocity y in units per second.
+    pub vy: f32,
     /// Orbs collected.
     pub score: u32,
     /// Unix milliseconds of the last save.
@@ -231,6 +235,18 @@ pub struct Polled {
     /// Players (and the epochs) whose saves the database refused since the
     /// last poll: this server no longer holds their lease.
     pub fenced: Vec<(u64, i64)>,
+    /// The colour new logins go to (`None` if it could not be read).
+    pub active_colour: Option<String>,
+}
+
+/// The answer to [`StoreCommand::Handoff`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandedOff {
+    /// Whose.
+    pub account_id: u64,
+    /// Where the player goes, best first (empty: no room anywhere, nothing
+    /// moved), or why the handoff failed (nothing moved either).
+    pub result: Result<Vec<Placement>, String>,
 }
 
 /// One server a login may use, as the director chose it.
@@ -414,6 +430,27 @@ pub enum StoreCommand {
         /// Where the answer goes.
         reply: oneshot::Sender<Result<Option<String>, StoreError>>,
     },
+    /// Set the colour new logins go to (blue-green); servers of the other
+    /// colour learn it with their next poll and drain.
+    Deploy {
+        /// "blue" or "green".
+        colour: String,
+        /// Where the answer goes.
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
+    /// A draining server hands a player over: in one transaction the
+    /// director chooses a server of the active colour (reserving a slot),
+    /// the exact state is saved under the current lease, and the lease
+    /// moves to the chosen server, which loads that state when the player
+    /// arrives.
+    Handoff {
+        /// The frozen state, under the lease the draining server holds.
+        save: PlayerSave,
+        /// How long the reservation lasts (the token's lifetime).
+        ttl_ms: i64,
+        /// The tick loop's inbox.
+        reply: crossbeam_channel::Sender<HandedOff>,
+    },
     /// Order every live server to show a notice; answers how many.
     Broadcast {
         /// The text.
@@ -503,6 +540,13 @@ impl StoreHandle {
     pub async fn broadcast(&self, text: &str) -> Result<u32, StoreError> {
         let (reply, rx) = oneshot::channel();
         self.try_send(StoreCommand::Broadcast { text: text.to_owned(), reply }).map_err(|r| r.error())?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Sets the active colour.
+    pub async fn deploy(&self, colour: &str) -> Result<(), StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.try_send(StoreCommand::Deploy { colour: colour.to_owned(), reply }).map_err(|r| r.error())?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -598,7 +642,7 @@ mod tests {
     use super::*;
 
     fn player(account_id: u64, x: f32, epoch: i64) -> PlayerSave {
-        let state = PlayerState { account_id, x, y: 1.0, score: 2, last_seen_ms: unix_millis() };
+        let state = PlayerState { account_id, x, y: 1.0, vx: 0.0, vy: 0.0, score: 2, last_seen_ms: unix_millis() };
         PlayerSave { state, epoch, release: false }
     }
 

@@ -104,6 +104,9 @@ const MIGRATIONS: &[&str] = &[
         created_ms bigint NOT NULL
     );
     CREATE INDEX server_commands_server ON server_commands(server_id, id);",
+    // 5: velocity, so a handoff moves a player exactly.
+    "ALTER TABLE player_state ADD COLUMN vx double precision NOT NULL DEFAULT 0;
+    ALTER TABLE player_state ADD COLUMN vy double precision NOT NULL DEFAULT 0;",
 ];
 
 /// The SQLSTATE the fencing trigger raises.
@@ -334,12 +337,14 @@ impl Backend for PgBackend {
         let epoch: i64 = row.get(0);
         let unreserve = self.statement("DELETE FROM reservations WHERE account_id = $1")?;
         self.run(|c| c.execute(&unreserve, &[&account]))?;
-        let load = self.statement("SELECT x, y, score, last_seen FROM player_state WHERE account_id = $1")?;
+        let load = self.statement("SELECT x, y, score, last_seen, vx, vy FROM player_state WHERE account_id = $1")?;
         let row = self.run(|c| c.query_opt(&load, &[&account]))?;
         let saved = row.map(|r| PlayerState {
             account_id,
             x: r.get::<_, f64>(0) as f32,
             y: r.get::<_, f64>(1) as f32,
+            vx: r.get::<_, f64>(4) as f32,
+            vy: r.get::<_, f64>(5) as f32,
             score: u32::try_from(r.get::<_, i64>(2)).unwrap_or(0),
             last_seen_ms: r.get(3),
         });
@@ -356,9 +361,10 @@ impl Backend for PgBackend {
 
     fn save_player(&mut self, save: &PlayerSave) -> Result<(), DbError> {
         let statement = self.statement(
-            "INSERT INTO player_state (account_id, x, y, score, last_seen, epoch) VALUES ($1, $2, $3, $4, $5, $6)
+            "INSERT INTO player_state (account_id, x, y, score, last_seen, epoch, vx, vy)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
              ON CONFLICT (account_id) DO UPDATE SET x = EXCLUDED.x, y = EXCLUDED.y, score = EXCLUDED.score,
-             last_seen = EXCLUDED.last_seen, epoch = EXCLUDED.epoch",
+             last_seen = EXCLUDED.last_seen, epoch = EXCLUDED.epoch, vx = EXCLUDED.vx, vy = EXCLUDED.vy",
         )?;
         let state = &save.state;
         let params = (
@@ -369,7 +375,13 @@ impl Backend for PgBackend {
             state.last_seen_ms,
             save.epoch,
         );
-        self.run(|c| c.execute(&statement, &[&params.0, &params.1, &params.2, &params.3, &params.4, &params.5]))?;
+        let velocity = (f64::from(state.vx), f64::from(state.vy));
+        self.run(|c| {
+            c.execute(
+                &statement,
+                &[&params.0, &params.1, &params.2, &params.3, &params.4, &params.5, &velocity.0, &velocity.1],
+            )
+        })?;
         if save.release {
             let release = self.statement("UPDATE leases SET server_id = NULL WHERE account_id = $1 AND epoch = $2")?;
             self.run(|c| c.execute(&release, &[&params.0, &save.epoch]))?;
@@ -488,6 +500,24 @@ impl Backend for PgBackend {
         )?;
         let row = self.run(|c| c.query_opt(&kick, &[&username, &reason]))?;
         Ok(row.map(|r| r.get(0)))
+    }
+
+    fn active_colour(&mut self) -> Result<String, DbError> {
+        let colour = self.statement("SELECT active_colour FROM deployment WHERE id = 1")?;
+        Ok(self.run(|c| c.query_one(&colour, &[]))?.get(0))
+    }
+
+    fn set_active_colour(&mut self, colour: &str) -> Result<(), DbError> {
+        let set = self.statement("UPDATE deployment SET active_colour = $1 WHERE id = 1")?;
+        self.run(|c| c.execute(&set, &[&colour])).map(drop)
+    }
+
+    fn move_lease(&mut self, account_id: u64, epoch: i64, to: &str) -> Result<bool, DbError> {
+        let moved = self.statement(
+            "UPDATE leases SET server_id = $3, epoch = epoch + 1 WHERE account_id = $1 AND epoch = $2
+             AND server_id IS NOT NULL",
+        )?;
+        Ok(self.run(|c| c.execute(&moved, &[&(account_id as i64), &epoch, &to]))? == 1)
     }
 
     fn broadcast(&mut self, text: &str) -> Result<u32, DbError> {

@@ -91,6 +91,9 @@ const MIGRATIONS: &[&str] = &[
         created_ms INTEGER NOT NULL
     );
     CREATE INDEX server_commands_server ON server_commands(server_id, id);",
+    // 5: velocity, so a handoff moves a player exactly.
+    "ALTER TABLE player_state ADD COLUMN vx REAL NOT NULL DEFAULT 0;
+    ALTER TABLE player_state ADD COLUMN vy REAL NOT NULL DEFAULT 0;",
 ];
 
 /// What the fencing trigger says when it refuses a write.
@@ -287,13 +290,15 @@ impl Backend for SqliteBackend {
             .map_err(db_error)?;
         let saved = self
             .conn
-            .prepare("SELECT x, y, score, last_seen FROM player_state WHERE account_id = ?1")
+            .prepare("SELECT x, y, score, last_seen, vx, vy FROM player_state WHERE account_id = ?1")
             .and_then(|mut stmt| {
                 stmt.query_row(params![account_id as i64], |row| {
                     Ok(PlayerState {
                         account_id,
                         x: row.get::<_, f64>(0)? as f32,
                         y: row.get::<_, f64>(1)? as f32,
+                        vx: row.get::<_, f64>(4)? as f32,
+                        vy: row.get::<_, f64>(5)? as f32,
                         score: u32::try_from(row.get::<_, i64>(2)?).unwrap_or(0),
                         last_seen_ms: row.get(3)?,
                     })
@@ -319,9 +324,10 @@ impl Backend for SqliteBackend {
         let state = &save.state;
         self.conn
             .prepare(
-                "INSERT INTO player_state (account_id, x, y, score, last_seen, epoch) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                "INSERT INTO player_state (account_id, x, y, score, last_seen, epoch, vx, vy)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                  ON CONFLICT(account_id) DO UPDATE SET x = excluded.x, y = excluded.y, score = excluded.score,
-                 last_seen = excluded.last_seen, epoch = excluded.epoch",
+                 last_seen = excluded.last_seen, epoch = excluded.epoch, vx = excluded.vx, vy = excluded.vy",
             )
             .and_then(|mut stmt| {
                 stmt.execute(params![
@@ -330,7 +336,9 @@ impl Backend for SqliteBackend {
                     f64::from(state.y),
                     state.score,
                     state.last_seen_ms,
-                    save.epoch
+                    save.epoch,
+                    f64::from(state.vx),
+                    f64::from(state.vy)
                 ])
             })
             .map_err(db_error)?;
@@ -495,6 +503,28 @@ impl Backend for SqliteBackend {
             .map_err(db_error)
     }
 
+    fn active_colour(&mut self) -> Result<String, DbError> {
+        self.conn.query_row("SELECT active_colour FROM deployment WHERE id = 1", [], |r| r.get(0)).map_err(db_error)
+    }
+
+    fn set_active_colour(&mut self, colour: &str) -> Result<(), DbError> {
+        self.conn
+            .execute("UPDATE deployment SET active_colour = ?1 WHERE id = 1", params![colour])
+            .map(drop)
+            .map_err(db_error)
+    }
+
+    fn move_lease(&mut self, account_id: u64, epoch: i64, to: &str) -> Result<bool, DbError> {
+        self.conn
+            .execute(
+                "UPDATE leases SET server_id = ?3, epoch = epoch + 1 WHERE account_id = ?1 AND epoch = ?2
+                 AND server_id IS NOT NULL",
+                params![account_id as i64, epoch, to],
+            )
+            .map(|n| n == 1)
+            .map_err(db_error)
+    }
+
     fn broadcast(&mut self, text: &str) -> Result<u32, DbError> {
         let now = unix_millis();
         self.conn
@@ -546,7 +576,8 @@ mod tests {
     }
 
     fn save(account_id: u64, x: f32, epoch: i64) -> PlayerSave {
-        PlayerSave { state: PlayerState { account_id, x, y: 2.0, score: 3, last_seen_ms: 0 }, epoch, release: false }
+        let state = PlayerState { account_id, x, y: 2.0, vx: 0.5, vy: -0.5, score: 3, last_seen_ms: 0 };
+        PlayerSave { state, epoch, release: false }
     }
 
     #[test]

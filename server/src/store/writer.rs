@@ -20,8 +20,8 @@ use tokio::sync::oneshot;
 
 use super::backend::{Backend, DbError, DbErrorKind};
 use super::{
-    AccessEvent, AccountRow, Claimed, ClusterView, Leader, Placement, PlayerSave, Polled, StoreCommand, StoreError,
-    StoreMetrics, unix_millis,
+    AccessEvent, AccountRow, Claimed, ClusterView, HandedOff, Leader, Placement, PlayerSave, Polled, StoreCommand,
+    StoreError, StoreMetrics, unix_millis,
 };
 
 /// Most commands folded into one transaction.
@@ -47,6 +47,8 @@ enum Reply {
     Placed(oneshot::Sender<Result<Vec<Placement>, StoreError>>, Result<Vec<Placement>, StoreError>),
     Kicked(oneshot::Sender<Result<Option<String>, StoreError>>, Result<Option<String>, StoreError>),
     Broadcast(oneshot::Sender<Result<u32, StoreError>>, Result<u32, StoreError>),
+    Deployed(oneshot::Sender<Result<(), StoreError>>, Result<(), StoreError>),
+    HandedOff(crossbeam_channel::Sender<HandedOff>, HandedOff),
 }
 
 impl Reply {
@@ -63,6 +65,12 @@ impl Reply {
             (Reply::Placed(tx, result), None) => drop(tx.send(result)),
             (Reply::Kicked(tx, result), None) => drop(tx.send(result)),
             (Reply::Broadcast(tx, result), None) => drop(tx.send(result)),
+            (Reply::Deployed(tx, result), None) => drop(tx.send(result)),
+            (Reply::HandedOff(tx, handed), None) => drop(tx.send(handed)),
+            (Reply::Deployed(tx, _), Some(e)) => drop(tx.send(Err(err(e)))),
+            (Reply::HandedOff(tx, handed), Some(e)) => {
+                drop(tx.send(HandedOff { account_id: handed.account_id, result: Err(e.to_string()) }))
+            }
             (Reply::Cluster(tx, _), Some(e)) => drop(tx.send(Err(err(e)))),
             (Reply::Created(tx, _), Some(e)) => drop(tx.send(Err(err(e)))),
             (Reply::Found(tx, _), Some(e)) => drop(tx.send(Err(err(e)))),
@@ -70,7 +78,9 @@ impl Reply {
                 drop(tx.send(Claimed { account_id: claimed.account_id, result: Err(e.to_string()) }))
             }
             // The orders were not taken (the delete rolled back): the next poll gets them.
-            (Reply::Polled(tx, polled), Some(_)) => drop(tx.send(Polled { commands: Vec::new(), ..polled })),
+            (Reply::Polled(tx, polled), Some(_)) => {
+                drop(tx.send(Polled { commands: Vec::new(), active_colour: None, ..polled }))
+            }
             (Reply::Leaders(tx, _), Some(e)) => drop(tx.send(Err(err(e)))),
             (Reply::Placed(tx, _), Some(e)) => drop(tx.send(Err(err(e)))),
             (Reply::Kicked(tx, _), Some(e)) => drop(tx.send(Err(err(e)))),
@@ -316,6 +326,10 @@ fn abandon(item: Work, error: &DbError, failed: &mut Writes) {
         Work::Command(StoreCommand::Place { reply, .. }) => drop(reply.send(Err(answer(error)))),
         Work::Command(StoreCommand::Kick { reply, .. }) => drop(reply.send(Err(answer(error)))),
         Work::Command(StoreCommand::Broadcast { reply, .. }) => drop(reply.send(Err(answer(error)))),
+        Work::Command(StoreCommand::Deploy { reply, .. }) => drop(reply.send(Err(answer(error)))),
+        Work::Command(StoreCommand::Handoff { save, reply, .. }) => {
+            drop(reply.send(HandedOff { account_id: save.state.account_id, result: Err(error.to_string()) }))
+        }
         Work::Command(StoreCommand::Heartbeat(_)) => {}
         Work::Command(StoreCommand::ReleaseLease { account_id, server_id, .. }) => {
             tracing::warn!(account = account_id, server = %server_id, %error, "lease not released; an order will ask again")
@@ -415,7 +429,9 @@ fn apply<B: Backend>(
                 tracing::warn!(error = %e, "cannot read server commands");
                 Vec::new()
             });
-            replies.push(Reply::Polled(reply, Polled { commands, fenced: std::mem::take(&mut fenced.unreported) }));
+            let active_colour = in_savepoint(db, |db| db.active_colour())?.ok();
+            let fenced = std::mem::take(&mut fenced.unreported);
+            replies.push(Reply::Polled(reply, Polled { commands, fenced, active_colour }));
         }
         Work::Command(StoreCommand::Place { account_id, ttl_ms, reply }) => {
             let placed = in_savepoint(db, |db| db.place(account_id, ttl_ms))?;
@@ -424,6 +440,24 @@ fn apply<B: Backend>(
         Work::Command(StoreCommand::Kick { username, reason, reply }) => {
             let kicked = in_savepoint(db, |db| db.kick(&username, &reason))?;
             replies.push(Reply::Kicked(reply, kicked.map_err(StoreError::Database)));
+        }
+        Work::Command(StoreCommand::Deploy { colour, reply }) => {
+            let set = in_savepoint(db, |db| db.set_active_colour(&colour))?;
+            replies.push(Reply::Deployed(reply, set.map_err(StoreError::Database)));
+        }
+        Work::Command(StoreCommand::Handoff { save, ttl_ms, reply }) => {
+            let account_id = save.state.account_id;
+            let moved = in_savepoint(db, |db| {
+                let chosen = db.place(account_id, ttl_ms)?;
+                let Some(first) = chosen.first() else { return Ok(chosen) };
+                db.save_player(&save)?;
+                if !db.move_lease(account_id, save.epoch, &first.server_id)? {
+                    return Err(DbError::new(DbErrorKind::Fenced, "the lease moved on before the handoff"));
+                }
+                Ok(chosen)
+            })?;
+            let result = moved.map_err(|e| e.to_string());
+            replies.push(Reply::HandedOff(reply, HandedOff { account_id, result }));
         }
         Work::Command(StoreCommand::Broadcast { text, reply }) => {
             let sent = in_savepoint(db, |db| db.broadcast(&text))?;

@@ -77,6 +77,40 @@ impl Cluster {
         node
     }
 
+    /// Starts one more app server (`app-N`, the next number) with `flags`;
+    /// returns N once it is registered (in any state but `starting`).
+    pub fn start_app(&mut self, flags: &[&str]) -> usize {
+        self.app_flags.push(flags.iter().map(|s| (*s).to_owned()).collect());
+        let index = self.apps.len();
+        let node = self.spawn_app(index);
+        self.apps.push(Some(node));
+        let id = format!("app-{}", index + 1);
+        self.until("the new app server registered", |v| server(v, &id).is_some_and(|s| s["state"] != "starting"));
+        index + 1
+    }
+
+    /// Waits for `app-{n}` to exit by itself; its exit status.
+    pub fn app_exits(&mut self, n: usize, within: Duration) -> std::process::ExitStatus {
+        let node = self.apps[n - 1].as_mut().expect("running");
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = node.child.try_wait().unwrap() {
+                self.apps[n - 1] = None;
+                return status;
+            }
+            assert!(Instant::now() < deadline, "app-{n} did not exit within {within:?}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// `POST /admin/deploy` on a live auth node.
+    pub fn deploy(&self, colour: &str) {
+        let body = format!(r#"{{"colour":"{colour}"}}"#);
+        let reply = super::post(&format!("{}/admin/deploy", self.admin()), &body, Some(TOKEN));
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert_eq!(reply.json()["active_colour"], colour);
+    }
+
     /// The admin URL of a live auth node.
     pub fn admin(&self) -> String {
         self.auth.iter().flatten().next().expect("a live auth node").admin_url.clone()

@@ -1,0 +1,184 @@
+//! Blue-green: a server whose colour stops being the active one drains,
+//! and moves its players live instead of waiting for them to leave. (A
+//! server started in the inactive colour is a standby: `ready`, taking
+//! players once its colour is switched to.)
+//!
+//! Each tick it freezes a batch of players (their inputs stop moving
+//! them, no more saves) and asks the store for a [`StoreCommand::Handoff`]:
+//! the director picks a server of the active colour, the frozen state is
+//! saved under the current lease and the lease moves there, in one
+//! transaction. With the answer, the player gets a fresh connect token for
+//! the target in [`ServerMessage::Transfer`] and its client moves by
+//! itself; the target loads exactly the saved state. The frozen avatar
+//! goes when its client leaves, or at a deadline (the state is in the
+//! database either way). A server with no room anywhere keeps its players
+//! and tries again; an empty draining server stops (exit 0).
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+
+use bevy_ecs::prelude::*;
+use crossbeam_channel::{Receiver, Sender};
+use tickforge_shared::protocol::{Channel, ServerMessage};
+
+use super::Registration;
+use crate::game::components::{Avatar, Kinematics, NetEntity, Score, Transferring};
+use crate::game::players::Joins;
+use crate::game::progress;
+use crate::net::identity::Identity;
+use crate::net::token::TokenIssuer;
+use crate::net::{ClientKey, NetServer};
+use crate::schedule::{Roster, StoreOutbox};
+use crate::shutdown::Shutdown;
+use crate::store::{HandedOff, StoreCommand};
+use crate::tick::TickInfo;
+
+/// Players frozen and handed over per tick.
+pub const BATCH: usize = 16;
+
+/// How long a handed-over avatar waits for its client to leave, in seconds.
+pub const LEAVE_DEADLINE_SECS: f32 = 10.0;
+
+/// What a player is told when its handed-over avatar is dropped at the deadline.
+pub const MOVED: &str = "moved to another server";
+
+/// The draining state and the handoffs in flight.
+#[derive(Debug, Resource)]
+pub struct Drain {
+    /// This server's colour was active and no longer is.
+    pub draining: bool,
+    /// This server's colour has been the active one since it started.
+    /// Until then it is a standby (`ready`, placed on once its colour is
+    /// switched to), never draining.
+    was_active: bool,
+    /// Accounts whose handoff the store is working on.
+    in_flight: HashSet<u64>,
+    /// Tick before which no new handoff starts (after "no room").
+    pause_until: u64,
+    tx: Sender<HandedOff>,
+    rx: Receiver<HandedOff>,
+    /// Seals tokens for the targets (every role holds the key).
+    tokens: TokenIssuer,
+    /// Stops the process once nobody is left.
+    shutdown: Shutdown,
+    /// Players handed over so far.
+    pub moved: u64,
+}
+
+impl Drain {
+    /// Not draining yet; tokens from `tokens`; `shutdown` ends the process when empty.
+    pub fn new(tokens: TokenIssuer, shutdown: Shutdown) -> Self {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        Self { draining: false, was_active: false, in_flight: HashSet::new(), pause_until: 0, tx, rx, tokens, shutdown, moved: 0 }
+    }
+
+    /// Learns the active colour (from the order poll): a switch away from
+    /// this server's colour starts the drain, a switch back ends it.
+    pub fn observe_colour(&mut self, registration: &Registration, active: &str) {
+        let mine = registration.row.colour == active;
+        self.was_active |= mine;
+        let draining = !mine && self.was_active;
+        if draining != self.draining {
+            if draining {
+                tracing::info!(colour = %registration.row.colour, %active, "not the active colour: draining");
+            } else {
+                tracing::info!(colour = %registration.row.colour, "the active colour again: taking players");
+            }
+        }
+        self.draining = draining;
+    }
+}
+
+/// A player as the handoff sees it.
+type Player<'a> = (Entity, &'a NetEntity, &'a Avatar, &'a Kinematics, &'a Score, Option<&'a mut Transferring>);
+
+/// Starts handoffs, sends tokens when the store has moved a player, drops
+/// frozen avatars whose client never left, and stops an empty draining server.
+#[allow(clippy::too_many_arguments)]
+pub fn hand_over(
+    mut commands: Commands,
+    tick: Res<TickInfo>,
+    mut drain: ResMut<Drain>,
+    mut net: ResMut<NetServer>,
+    mut roster: ResMut<Roster>,
+    joins: Res<Joins>,
+    mut outbox: ResMut<StoreOutbox>,
+    mut avatars: Query<Player<'_>>,
+) {
+    let per_second = (1.0 / tick.dt).round().max(1.0);
+    let deadline = tick.tick + (LEAVE_DEADLINE_SECS * per_second) as u64;
+    while let Ok(handed) = drain.rx.try_recv() {
+        drain.in_flight.remove(&handed.account_id);
+        let client = ClientKey(handed.account_id);
+        let Some(entity) = roster.entity(client) else { continue };
+        let Ok((_, _, avatar, _, _, Some(mut transferring))) = avatars.get_mut(entity) else { continue };
+        let targets: Vec<SocketAddr> = match &handed.result {
+            Ok(placed) => placed.iter().filter_map(|p| p.public_addr.parse().ok()).collect(),
+            Err(error) => {
+                // Nothing moved: unfreeze and try again later.
+                tracing::warn!(account = handed.account_id, %error, "handoff failed; keeping the player");
+                commands.entity(entity).remove::<Transferring>();
+                continue;
+            }
+        };
+        let Some(server) = handed.result.as_ref().ok().and_then(|p| p.first()).map(|p| p.server_id.clone()) else {
+            tracing::info!(account = handed.account_id, "no server of the active colour has room; keeping the player");
+            commands.entity(entity).remove::<Transferring>();
+            drain.pause_until = tick.tick + per_second as u64;
+            continue;
+        };
+        let identity = Identity { account_id: avatar.account_id, name: avatar.name.clone() };
+        match drain.tokens.issue(&identity, &targets) {
+            Ok(token) => {
+                net.send(client, Channel::Reliable, &ServerMessage::Transfer { connect_token: token.bytes, server });
+                transferring.sent = true;
+                transferring.deadline = deadline;
+                drain.moved += 1;
+            }
+            Err(e) => {
+                // The lease has moved already: the player must go there by logging in again.
+                tracing::error!(account = handed.account_id, error = %e, "cannot seal a transfer token");
+                net.kick(client, MOVED);
+            }
+        }
+    }
+    // Frozen avatars whose client has not left by the deadline.
+    for (entity, net_id, avatar, _, _, transferring) in &avatars {
+        if transferring.is_some_and(|t| t.sent && t.deadline <= tick.tick) {
+            tracing::info!(account = avatar.account_id, "handed-over player never left; dropping its avatar");
+            roster.remove(avatar.client);
+            net.broadcast(Channel::Reliable, &ServerMessage::PlayerLeft { id: net_id.0 });
+            net.kick(avatar.client, MOVED);
+            commands.entity(entity).despawn();
+        }
+    }
+    if !drain.draining {
+        return;
+    }
+    if roster.is_empty() && joins.is_empty() && drain.in_flight.is_empty() {
+        if !drain.shutdown.is_triggered() {
+            tracing::info!(moved = drain.moved, "drained: nobody left; stopping");
+            drain.shutdown.trigger();
+        }
+        return;
+    }
+    if tick.tick < drain.pause_until {
+        return;
+    }
+    let ttl_ms = i64::try_from(drain.tokens.ttl().as_millis()).unwrap_or(i64::MAX);
+    let mut started = 0;
+    for (entity, _, avatar, body, score, transferring) in &avatars {
+        if started == BATCH {
+            break;
+        }
+        if transferring.is_some() || drain.in_flight.contains(&avatar.account_id) {
+            continue;
+        }
+        // Frozen from this tick on: what is saved is what the target loads.
+        commands.entity(entity).insert(Transferring { deadline: u64::MAX, sent: false });
+        drain.in_flight.insert(avatar.account_id);
+        let save = progress::save_of(avatar, body, score, false);
+        outbox.push(StoreCommand::Handoff { save, ttl_ms, reply: drain.tx.clone() });
+        started += 1;
+    }
+}
