@@ -70,6 +70,7 @@ async fn play(mut session: Session) {
     let mut status: Option<String> = None;
     let mut last_frame = Instant::now();
     let mut center = tickforge_shared::sim::Vec2::new(WORLD_WIDTH / 2.0, WORLD_HEIGHT / 2.0);
+    let mut last_drawn: Vec<Drawn> = Vec::new();
 
     loop {
         let frame_start = Instant::now();
@@ -119,7 +120,14 @@ async fn play(mut session: Session) {
             }
         }
 
-        let drawn = session.frame(frame_start - last_frame).to_vec();
+        let mut drawn = session.frame(frame_start - last_frame).to_vec();
+        // Moving between servers: the last picture stays up (frozen, as the
+        // avatar is) until the new server's world arrives.
+        if drawn.is_empty() && session.moving().is_some() {
+            drawn.clone_from(&last_drawn);
+        } else {
+            last_drawn.clone_from(&drawn);
+        }
         last_frame = frame_start;
         // A lost connection comes back by itself; say so meanwhile.
         let notice = match (&status, session.rejoining()) {

@@ -134,6 +134,19 @@ impl Collector for Exporter {
             "Chat lines dropped by the per-player chat limit.",
             load(&t.chat_dropped),
         )?;
+        counter(&mut e, "tickforge_handoffs", "Players handed over to another server.", load(&t.handoffs))?;
+        counter(
+            &mut e,
+            "tickforge_handoffs_abandoned",
+            "Handed-over players whose client never left (dropped at the deadline; nothing lost).",
+            load(&t.handoffs_abandoned),
+        )?;
+        gauge(
+            &mut e,
+            "tickforge_handoff_longest_ms",
+            "Longest handoff so far, from the freeze to the client leaving, in milliseconds.",
+            load(&t.handoff_longest_ms) as f64,
+        )?;
         let a = &self.auth;
         counter(&mut e, "tickforge_logins_ok", "Successful logins.", load(&a.logins_ok))?;
         counter(&mut e, "tickforge_logins_failed", "Logins with bad credentials.", load(&a.logins_failed))?;

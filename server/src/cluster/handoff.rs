@@ -16,6 +16,7 @@
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 
 use bevy_ecs::prelude::*;
 use crossbeam_channel::{Receiver, Sender};
@@ -28,7 +29,7 @@ use crate::game::progress;
 use crate::net::identity::Identity;
 use crate::net::token::TokenIssuer;
 use crate::net::{ClientKey, NetServer};
-use crate::schedule::{Roster, StoreOutbox};
+use crate::schedule::{Roster, SharedMetrics, StoreOutbox};
 use crate::shutdown::Shutdown;
 use crate::store::{HandedOff, StoreCommand};
 use crate::tick::TickInfo;
@@ -69,7 +70,17 @@ impl Drain {
     /// Not draining yet; tokens from `tokens`; `shutdown` ends the process when empty.
     pub fn new(tokens: TokenIssuer, shutdown: Shutdown) -> Self {
         let (tx, rx) = crossbeam_channel::unbounded();
-        Self { draining: false, was_active: false, in_flight: HashSet::new(), pause_until: 0, tx, rx, tokens, shutdown, moved: 0 }
+        Self {
+            draining: false,
+            was_active: false,
+            in_flight: HashSet::new(),
+            pause_until: 0,
+            tx,
+            rx,
+            tokens,
+            shutdown,
+            moved: 0,
+        }
     }
 
     /// Learns the active colour (from the order poll): a switch away from
@@ -103,6 +114,7 @@ pub fn hand_over(
     mut roster: ResMut<Roster>,
     joins: Res<Joins>,
     mut outbox: ResMut<StoreOutbox>,
+    metrics: Res<SharedMetrics>,
     mut avatars: Query<Player<'_>>,
 ) {
     let per_second = (1.0 / tick.dt).round().max(1.0);
@@ -134,6 +146,7 @@ pub fn hand_over(
                 transferring.sent = true;
                 transferring.deadline = deadline;
                 drain.moved += 1;
+                metrics.0.handoffs.fetch_add(1, Ordering::Relaxed);
             }
             Err(e) => {
                 // The lease has moved already: the player must go there by logging in again.
@@ -146,6 +159,7 @@ pub fn hand_over(
     for (entity, net_id, avatar, _, _, transferring) in &avatars {
         if transferring.is_some_and(|t| t.sent && t.deadline <= tick.tick) {
             tracing::info!(account = avatar.account_id, "handed-over player never left; dropping its avatar");
+            metrics.0.handoffs_abandoned.fetch_add(1, Ordering::Relaxed);
             roster.remove(avatar.client);
             net.broadcast(Channel::Reliable, &ServerMessage::PlayerLeft { id: net_id.0 });
             net.kick(avatar.client, MOVED);
@@ -157,7 +171,13 @@ pub fn hand_over(
     }
     if roster.is_empty() && joins.is_empty() && drain.in_flight.is_empty() {
         if !drain.shutdown.is_triggered() {
-            tracing::info!(moved = drain.moved, "drained: nobody left; stopping");
+            // scripts/deploy.sh reads this line for its report.
+            tracing::info!(
+                moved = metrics.0.handoffs.load(Ordering::Relaxed),
+                abandoned = metrics.0.handoffs_abandoned.load(Ordering::Relaxed),
+                longest_handoff_ms = metrics.0.handoff_longest_ms.load(Ordering::Relaxed),
+                "drained: nobody left; stopping"
+            );
             drain.shutdown.trigger();
         }
         return;
@@ -175,7 +195,7 @@ pub fn hand_over(
             continue;
         }
         // Frozen from this tick on: what is saved is what the target loads.
-        commands.entity(entity).insert(Transferring { deadline: u64::MAX, sent: false });
+        commands.entity(entity).insert(Transferring { frozen_at: tick.tick, deadline: u64::MAX, sent: false });
         drain.in_flight.insert(avatar.account_id);
         let save = progress::save_of(avatar, body, score, false);
         outbox.push(StoreCommand::Handoff { save, ttl_ms, reply: drain.tx.clone() });

@@ -227,6 +227,8 @@ impl ClientView {
 /// leaves for the target or `deadline` (a tick) passes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Component)]
 pub struct Transferring {
+    /// The tick it was frozen.
+    pub frozen_at: u64,
     /// When the avatar is dropped if the client has not left (tick number).
     pub deadline: u64,
     /// Whether the client has been sent its token for the target.

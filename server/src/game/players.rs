@@ -107,6 +107,7 @@ pub fn admit(
     mut joins: ResMut<Joins>,
     mut outbox: ResMut<StoreOutbox>,
     tick: Res<TickInfo>,
+    metrics: Res<crate::schedule::SharedMetrics>,
     avatars: Query<(&NetEntity, &Avatar, &Kinematics, &Score, Option<&Transferring>)>,
 ) {
     let limit_ticks = (TAKEOVER_LIMIT_SECS as f32 / tick.dt).ceil() as u64;
@@ -142,8 +143,12 @@ pub fn admit(
                     net.broadcast(Channel::Reliable, &ServerMessage::PlayerLeft { id: net_id.0 });
                     // A player handed over left for its new server: the
                     // state and the lease are there already.
-                    if transferring.is_none() {
-                        outbox.save(progress::save_of(avatar, body, score, true));
+                    match transferring {
+                        None => outbox.save(progress::save_of(avatar, body, score, true)),
+                        Some(t) => {
+                            let ms = ((tick.tick.saturating_sub(t.frozen_at)) as f32 * tick.dt * 1000.0) as u64;
+                            metrics.0.handoff_longest_ms.fetch_max(ms, std::sync::atomic::Ordering::Relaxed);
+                        }
                     }
                     log_leave(&mut outbox, &avatar.name, avatar.account_id, reason);
                 }

@@ -61,6 +61,12 @@ pub struct TickMetrics {
     pub connections_replaced: AtomicU64,
     /// Chat lines dropped by the per-player chat limit.
     pub chat_dropped: AtomicU64,
+    /// Players this server handed over to another (blue-green).
+    pub handoffs: AtomicU64,
+    /// Handed-over players whose client never left (dropped at the deadline).
+    pub handoffs_abandoned: AtomicU64,
+    /// The longest handoff so far, from the freeze to the client leaving, in ms.
+    pub handoff_longest_ms: AtomicU64,
     /// Times the store queue was full and writes waited in the tick's outbox.
     pub store_backpressure: AtomicU64,
     /// Writes waiting in the tick's outbox.
