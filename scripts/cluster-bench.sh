@@ -12,12 +12,17 @@
 #       tick p99 per server (worst 10-s window), store commit latency per
 #       server (PostgreSQL), and the same load on one --role all server on
 #       SQLite for comparison.
+#   scripts/cluster-bench.sh rollout [--players N] [--app N]
+#       N bots playing and chatting (1 line/s) on N blue app servers;
+#       scripts/deploy.sh green while they play: the deploy report, and the
+#       bots' view — sessions ended, logins again, transfers, pause p50/p99/
+#       max, chat lines out of order.
 #
 # Needs postgresql, nginx, curl, jq. TICKFORGE_BIN_DIR: use binaries built there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 [ $# -ge 1 ] || usage
 mode=$1
 shift
@@ -202,7 +207,32 @@ arena_bench() {
         'BEGIN { c = c1 - c0; printf "| one --role all (SQLite) | %d | %.2f ms | %d | %.2f ms |\n", p, w, c, c ? 1000 * (s1 - s0) / c : 0 }'
 }
 
+rollout_bench() {
+    cluster_up cr --auth 1 --app "$apps" -- --hash-workers 2
+    local gw
+    gw=$(cat "$work/cr/gateway")
+    local ramp=$(( 60 + players / 2 ))
+    "$bin/tickforge-client" --server "$gw" --bots "$players" --bot-prefix roll --moves random --chat-rate 1 \
+        --duration $(( ramp + 40 )) >"$work/rollout-bots.jsonl" 2>"$work/rollout-bots.log" &
+    local bots=$!
+    local waited=0
+    connected() {
+        local c
+        c=$(tail -1 "$work/rollout-bots.jsonl" 2>/dev/null | jq -r '.connected // 0' 2>/dev/null || true)
+        echo "${c:-0}"
+    }
+    while [ "$(connected)" -lt "$players" ] && [ $waited -lt "$ramp" ]; do sleep 1; waited=$((waited + 1)); done
+    sleep 5
+    echo "rollout: $(connected)/$players bots playing after $waited s; deploying green" >&2
+    TICKFORGE_CLUSTER_DIR=$work/cr scripts/deploy.sh green | tee "$work/deploy.out" >&2 || true
+    wait "$bots" || true
+    tail -1 "$work/rollout-bots.jsonl" | jq -c '{bots, logins, connected_at_end, ended_early, reconnects, transfers,
+        transfer_pause_p50_ms, transfer_pause_p99_ms, transfer_pause_max_ms, chat_sent, chat_received, chat_out_of_order}'
+    TICKFORGE_CLUSTER_DIR=$work/cr scripts/cluster.sh down >/dev/null 2>&1
+}
+
 case $mode in
+    rollout) rollout_bench ;;
     logins) logins_bench ;;
     arena) arena_bench ;;
     *) usage ;;

@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::chatcheck::ChatCheck;
-use crate::login::{AuthClient, LoginError};
+use crate::login::AuthClient;
 use crate::moves::{Mover, Moves};
-use crate::session::Session;
+use crate::session::{LoginOptions, Session};
 
 /// What the bots do.
 #[derive(Debug, Clone)]
@@ -57,6 +57,10 @@ struct Sample {
     chat_received: u64,
     chat_out_of_order: u64,
     reliable_received: u64,
+    reconnects: u32,
+    transfers: u32,
+    longest_outage_ms: f64,
+    longest_transfer_pause_ms: f64,
     ended: Option<String>,
 }
 
@@ -130,6 +134,19 @@ pub struct BotsSummary {
     pub chat_out_of_order: u64,
     /// Reliable messages (chat, notices, roster) received, all bots.
     pub reliable_messages_received: u64,
+    /// Times bots lost their connection and came back by themselves, all bots.
+    pub reconnects: u64,
+    /// The longest time any bot was without the world after a loss, in ms.
+    pub longest_outage_ms: f64,
+    /// Times draining servers moved bots to another server, all bots.
+    pub transfers: u64,
+    /// Per bot that moved, its longest pause during a move (last snapshot
+    /// on the old server to the first on the new): median, in ms.
+    pub transfer_pause_p50_ms: f64,
+    /// The same, 99th percentile.
+    pub transfer_pause_p99_ms: f64,
+    /// The same, the longest.
+    pub transfer_pause_max_ms: f64,
     /// Seconds run.
     pub duration_s: f64,
 }
@@ -168,18 +185,17 @@ fn seed(name: &str) -> u64 {
     name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
 }
 
-/// Logs in `name` (registering if missing), waiting out busy answers.
-fn login(auth: &AuthClient, name: &str, password: &str, deadline: Instant) -> Result<Session, String> {
-    let token = loop {
-        match auth.register_and_login(name, password) {
-            Ok(login) => break login.connect_token,
-            Err(LoginError::Busy { retry_after }) if Instant::now() + retry_after < deadline => {
-                std::thread::sleep(retry_after);
-            }
-            Err(e) => return Err(e.to_string()),
-        }
+/// Logs in `name` (registering if missing), waiting out busy answers. The
+/// session remembers how, so a bot comes back by itself after a loss.
+fn login(config: &BotsConfig, name: &str) -> Result<Session, String> {
+    let options = LoginOptions {
+        server_url: config.server_url.clone(),
+        username: name.to_owned(),
+        password: config.password.clone(),
+        register: true,
+        ca_cert: config.ca_cert.clone(),
     };
-    let mut session = Session::connect(&token).map_err(|e| e.to_string())?;
+    let mut session = Session::login(&options).map_err(|e| e.to_string())?;
     session.wait_connected(Duration::from_secs(10)).map_err(|e| e.to_string())?;
     Ok(session)
 }
@@ -191,23 +207,20 @@ fn login_thread(
     workers: &[mpsc::Sender<Bot>],
     deadline: Instant,
 ) {
-    let auth = match &config.ca_cert {
-        Some(pem) => match AuthClient::with_ca_pem(&config.server_url, pem) {
-            Ok(auth) => auth,
-            Err(e) => {
-                *shared.login_errors.lock().unwrap_or_else(|p| p.into_inner()).entry(e.to_string()).or_default() += 1;
-                return;
-            }
-        },
-        None => AuthClient::new(&config.server_url),
-    };
+    // A bad CA file fails every login the same way: say so once.
+    if let Some(pem) = &config.ca_cert
+        && let Err(e) = AuthClient::with_ca_pem(&config.server_url, pem)
+    {
+        *shared.login_errors.lock().unwrap_or_else(|p| p.into_inner()).entry(e.to_string()).or_default() += 1;
+        return;
+    }
     loop {
         let index = next.fetch_add(1, Ordering::Relaxed);
         if index >= config.count || Instant::now() >= deadline {
             return;
         }
         let name = format!("{}{index}", config.prefix);
-        match login(&auth, &name, &config.password, deadline) {
+        match login(config, &name) {
             Ok(session) => {
                 shared.logins.fetch_add(1, Ordering::Relaxed);
                 *shared.last_login.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
@@ -239,7 +252,7 @@ fn publish(bots: &[Bot], shared: &Shared) {
         samples[bot.index] = Sample {
             connected: bot.ended.is_none() && s.is_connected(),
             rtt_ms: s.rtt_ms(),
-            snapshots: s.world.snapshots,
+            snapshots: s.snapshots_total(),
             entities: s.world.entities.len(),
             bytes_in_per_s: s.bytes_in_per_s(),
             bytes_out_per_s: s.bytes_out_per_s(),
@@ -248,6 +261,10 @@ fn publish(bots: &[Bot], shared: &Shared) {
             chat_received: bot.chat.received,
             chat_out_of_order: bot.chat.out_of_order,
             reliable_received: s.reliable_received(),
+            reconnects: s.reconnects,
+            transfers: s.transfers,
+            longest_outage_ms: s.longest_outage.as_secs_f64() * 1000.0,
+            longest_transfer_pause_ms: s.longest_transfer_pause.as_secs_f64() * 1000.0,
             ended: bot.ended.clone(),
         };
     }
@@ -328,6 +345,12 @@ pub fn run(config: &BotsConfig, out: &mut impl Write) -> BotsSummary {
         chat_received: 0,
         chat_out_of_order: 0,
         reliable_messages_received: 0,
+        reconnects: 0,
+        longest_outage_ms: 0.0,
+        transfers: 0,
+        transfer_pause_p50_ms: 0.0,
+        transfer_pause_p99_ms: 0.0,
+        transfer_pause_max_ms: 0.0,
         duration_s: 0.0,
     };
     let (mut all_rtt, mut all_snapshots, mut all_entities) = (Vec::new(), Vec::new(), Vec::new());
@@ -421,6 +444,14 @@ pub fn run(config: &BotsConfig, out: &mut impl Write) -> BotsSummary {
     summary.chat_received = samples.iter().map(|s| s.chat_received).sum();
     summary.chat_out_of_order = samples.iter().map(|s| s.chat_out_of_order).sum();
     summary.reliable_messages_received = samples.iter().map(|s| s.reliable_received).sum();
+    summary.reconnects = samples.iter().map(|s| u64::from(s.reconnects)).sum();
+    summary.longest_outage_ms = samples.iter().map(|s| s.longest_outage_ms.round()).fold(0.0, f64::max);
+    summary.transfers = samples.iter().map(|s| u64::from(s.transfers)).sum();
+    let mut pauses: Vec<f64> =
+        samples.iter().filter(|s| s.transfers > 0).map(|s| s.longest_transfer_pause_ms).collect();
+    summary.transfer_pause_p50_ms = quantile(&mut pauses, 0.5);
+    summary.transfer_pause_p99_ms = quantile(&mut pauses, 0.99);
+    summary.transfer_pause_max_ms = quantile(&mut pauses, 1.0);
     summary.duration_s = (start.elapsed().as_secs_f64() * 100.0).round() / 100.0;
     summary
 }

@@ -264,6 +264,14 @@ impl Proxy {
         self.shared.blackout_down.store(down, Ordering::Relaxed);
     }
 
+    /// Blacks the link out both ways for `duration`, then restores it
+    /// (blocks the calling thread meanwhile).
+    pub fn blackout_for(&self, duration: Duration) {
+        self.blackout(true, true);
+        std::thread::sleep(duration);
+        self.blackout(false, false);
+    }
+
     /// Counters so far.
     pub fn stats(&self) -> &Stats {
         &self.shared.stats
@@ -400,5 +408,41 @@ mod tests {
         assert!(sent.elapsed() >= Duration::from_millis(80), "two 40 ms legs");
         stop.store(true, Ordering::Relaxed);
         handle.join().unwrap();
+    }
+}
+
+/// A scheduled blackout: both directions dark from `at` after the start, for `duration`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Blackout {
+    /// When it begins, from the proxy's start.
+    pub at: Duration,
+    /// How long it lasts.
+    pub duration: Duration,
+}
+
+impl std::str::FromStr for Blackout {
+    type Err = String;
+
+    /// `AT+DURATION` in seconds, e.g. `10+5` (dark from 10 s to 15 s).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("expected AT+DURATION in seconds (e.g. 10+5), got {s:?}");
+        let (at, duration) = s.split_once('+').ok_or_else(bad)?;
+        let secs = |v: &str| v.trim().parse::<f64>().ok().and_then(|v| Duration::try_from_secs_f64(v).ok());
+        Ok(Self { at: secs(at).ok_or_else(bad)?, duration: secs(duration).ok_or_else(bad)? })
+    }
+}
+
+#[cfg(test)]
+mod blackout_tests {
+    use super::*;
+
+    #[test]
+    fn blackouts_parse_as_at_plus_duration() {
+        let b: Blackout = "10+5".parse().unwrap();
+        assert_eq!(b, Blackout { at: Duration::from_secs(10), duration: Duration::from_secs(5) });
+        assert_eq!("0.5+1.5".parse::<Blackout>().unwrap().duration, Duration::from_millis(1500));
+        for bad in ["10", "+5", "a+b", "-1+2", "3+-1"] {
+            assert!(bad.parse::<Blackout>().is_err(), "{bad}");
+        }
     }
 }

@@ -42,6 +42,10 @@ struct Args {
     /// Seed for the dice (same seed, same fate for the same traffic order).
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Black the link out both ways AT seconds after the start for DURATION
+    /// seconds: `--blackout 10+5` (repeatable).
+    #[arg(long, value_name = "AT+DURATION")]
+    blackout: Vec<tickforge_netem::Blackout>,
     /// Seconds between stats lines on stderr (0: none).
     #[arg(long, default_value_t = 10)]
     stats_every: u64,
@@ -70,6 +74,19 @@ fn main() -> anyhow::Result<()> {
     let listen = UdpSocket::bind(args.listen).with_context(|| format!("cannot bind {}", args.listen))?;
     let proxy = Proxy::start(listen, args.forward, profile, profile, args.seed)?;
     println!("tickforge-netem listen={} forward={} profile={profile:?}", proxy.local_addr(), args.forward);
+    let started = std::time::Instant::now();
+    let proxy = std::sync::Arc::new(proxy);
+    let mut schedule = args.blackout.clone();
+    schedule.sort_by_key(|b| b.at);
+    let dark = proxy.clone();
+    std::thread::spawn(move || {
+        for blackout in schedule {
+            std::thread::sleep(blackout.at.saturating_sub(started.elapsed()));
+            eprintln!("blackout for {:?}", blackout.duration);
+            dark.blackout_for(blackout.duration);
+            eprintln!("link restored");
+        }
+    });
     loop {
         std::thread::sleep(Duration::from_secs(args.stats_every.max(1)));
         if args.stats_every > 0 {
