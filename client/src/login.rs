@@ -50,6 +50,8 @@ struct LoginBody {
     connect_token: String,
     expires_at: u64,
     servers: Vec<String>,
+    #[serde(default)]
+    resume_token: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -66,6 +68,8 @@ pub struct Login {
     pub expires_at: u64,
     /// Game servers the token names.
     pub servers: Vec<String>,
+    /// Logs in once more without the password (short-lived), if the server gave one.
+    pub resume_token: Option<String>,
 }
 
 /// A client for one auth server.
@@ -110,12 +114,18 @@ impl AuthClient {
     }
 
     fn post(&self, path: &str, username: &str, password: &str) -> Result<(u16, String), LoginError> {
+        let body = serde_json::to_string(&Credentials { username, password }).unwrap_or_default();
+        self.post_body(path, &body)
+    }
+
+    fn post_body(&self, path: &str, body: &str) -> Result<(u16, String), LoginError> {
         let url = format!("{}{path}", self.base);
         let transport = |reason: String| LoginError::Transport { url: url.clone(), reason };
         let mut response = self
             .agent
             .post(&url)
-            .send_json(Credentials { username, password })
+            .header("content-type", "application/json")
+            .send(body)
             .map_err(|e| transport(e.to_string()))?;
         let status = response.status().as_u16();
         if status == 503 {
@@ -145,20 +155,35 @@ impl AuthClient {
         }
     }
 
+    /// Logs in again with a resume token instead of the password.
+    pub fn resume(&self, resume_token: &str) -> Result<Login, LoginError> {
+        let body = serde_json::json!({ "resume_token": resume_token }).to_string();
+        match self.post_body("/v1/resume", &body)? {
+            (200, body) => self.parse_login("/v1/resume", &body),
+            (401, _) => Err(LoginError::InvalidCredentials),
+            (status, body) => Err(Self::rejected(status, &body)),
+        }
+    }
+
+    fn parse_login(&self, path: &str, body: &str) -> Result<Login, LoginError> {
+        let url = format!("{}{path}", self.base);
+        let parsed: LoginBody = serde_json::from_str(body)
+            .map_err(|e| LoginError::Transport { url: url.clone(), reason: format!("bad login answer: {e}") })?;
+        let connect_token = base64::engine::general_purpose::STANDARD
+            .decode(parsed.connect_token)
+            .map_err(|e| LoginError::Transport { url, reason: format!("bad connect token: {e}") })?;
+        Ok(Login {
+            connect_token,
+            expires_at: parsed.expires_at,
+            servers: parsed.servers,
+            resume_token: parsed.resume_token,
+        })
+    }
+
     /// Logs in and returns the connect token.
     pub fn login(&self, username: &str, password: &str) -> Result<Login, LoginError> {
         match self.post("/v1/login", username, password)? {
-            (200, body) => {
-                let url = format!("{}/v1/login", self.base);
-                let parsed: LoginBody = serde_json::from_str(&body).map_err(|e| LoginError::Transport {
-                    url: url.clone(),
-                    reason: format!("bad login answer: {e}"),
-                })?;
-                let connect_token = base64::engine::general_purpose::STANDARD
-                    .decode(parsed.connect_token)
-                    .map_err(|e| LoginError::Transport { url, reason: format!("bad connect token: {e}") })?;
-                Ok(Login { connect_token, expires_at: parsed.expires_at, servers: parsed.servers })
-            }
+            (200, body) => self.parse_login("/v1/login", &body),
             (401, _) => Err(LoginError::InvalidCredentials),
             (status, body) => Err(Self::rejected(status, &body)),
         }

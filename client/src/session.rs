@@ -56,6 +56,25 @@ enum Link {
     },
 }
 
+/// Logs in again after a loss: with the resume token when there is one
+/// (no password sent), else — or if it is refused — with the password.
+fn come_back(options: &LoginOptions, resume: Option<&str>) -> Result<Login, SessionError> {
+    if let Some(token) = resume {
+        let auth = match &options.ca_cert {
+            Some(pem) => AuthClient::with_ca_pem(&options.server_url, pem)?,
+            None => AuthClient::new(&options.server_url),
+        };
+        match auth.resume(token) {
+            Ok(login) => return Ok(login),
+            Err(LoginError::InvalidCredentials) => {
+                tracing::info!("resume token refused; logging in with the password");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    login_patiently(&LoginOptions { register: false, ..options.clone() }, REJOIN_LIMIT)
+}
+
 /// Logs in with `options`, waiting out busy servers, for up to `limit`.
 fn login_patiently(options: &LoginOptions, limit: Duration) -> Result<Login, SessionError> {
     let auth = match &options.ca_cert {
@@ -150,6 +169,9 @@ pub struct Session {
     drawn: Vec<Drawn>,
     /// How to log in again (`None`: a session from a bare token).
     options: Option<LoginOptions>,
+    /// The short-lived token to log in again without the password (used
+    /// first; the password only if it is refused).
+    resume_token: Option<String>,
     link: Link,
     /// When the server was last heard from with a snapshot.
     last_heard: Instant,
@@ -178,6 +200,7 @@ impl Session {
         let login = login_patiently(options, Duration::from_secs(60))?;
         let mut session = Self::connect(&login.connect_token)?;
         session.options = Some(options.clone());
+        session.resume_token = login.resume_token;
         Ok(session)
     }
 
@@ -185,6 +208,7 @@ impl Session {
     pub fn connect(token: &[u8]) -> Result<Self, SessionError> {
         Ok(Self {
             options: None,
+            resume_token: None,
             link: Link::Live,
             last_heard: Instant::now(),
             outage_from: None,
@@ -259,8 +283,9 @@ impl Session {
     /// Gives up the lost connection and logs in again in the background.
     fn start_rejoin(&mut self, options: LoginOptions) {
         let (tx, login) = std::sync::mpsc::sync_channel(1);
+        let resume = self.resume_token.take();
         std::thread::spawn(move || {
-            let result = login_patiently(&options, REJOIN_LIMIT).map_err(|e| match e {
+            let result = come_back(&options, resume.as_deref()).map_err(|e| match e {
                 SessionError::Login(e) => e,
                 other => LoginError::Transport { url: options.server_url.clone(), reason: other.to_string() },
             });
@@ -285,6 +310,7 @@ impl Session {
         match answer {
             Ok(login) => {
                 tracing::info!(servers = ?login.servers, "logged in again; reconnecting");
+                self.resume_token = login.resume_token.clone();
                 self.conn = Connection::connect(&login.connect_token)?;
                 self.fresh_world();
                 self.moving = None;

@@ -210,6 +210,11 @@ fn a_blackout_longer_than_the_timeout_brings_the_client_back_by_itself() {
     let outage = summary["longest_outage_ms"].as_f64().unwrap();
     assert!((14_000.0..30_000.0).contains(&outage), "the outage spans the blackout: {summary}");
     assert!(summary["snapshots"].as_u64().unwrap() > 200, "snapshots before and after: {summary}");
+    drop(server);
+    let db = rusqlite::Connection::open(dir.path().join("tickforge.db")).unwrap();
+    let resumed: i64 =
+        db.query_row("SELECT COUNT(*) FROM access_log WHERE event = 'resume'", [], |r| r.get(0)).unwrap();
+    assert!(resumed >= 1, "it came back with its resume token, not the password");
 }
 
 #[test]

@@ -90,3 +90,85 @@ fn oversized_bodies_are_refused() {
     let huge = creds("alice", &"x".repeat(64 * 1024));
     assert_eq!(post(&server, "/v1/register", &huge).status, 413);
 }
+
+fn resume(server: &EmbeddedServer, token: &str) -> Reply {
+    post(server, "/v1/resume", &serde_json::json!({ "resume_token": token }).to_string())
+}
+
+fn resume_token(reply: &Reply) -> String {
+    reply.json()["resume_token"].as_str().expect("a resume token").to_owned()
+}
+
+/// A login answers a resume token; it logs in once without the password
+/// (the answer carries the next one), is stored only hashed, and is refused
+/// once spent, expired, made up, or logged out.
+#[test]
+fn a_resume_token_works_once_is_stored_hashed_and_is_refused_spent_expired_or_stolen() {
+    let (dir, server) = start();
+    assert_eq!(post(&server, "/v1/register", &creds("alice", "correct horse")).status, 201);
+    let login = post(&server, "/v1/login", &creds("alice", "correct horse"));
+    let first = resume_token(&login);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let expires = login.json()["resume_expires_at"].as_u64().unwrap();
+    assert!(expires > now + 60 && expires <= now + 601, "short-lived: {expires} at {now}");
+
+    let again = resume(&server, &first);
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.json()["connect_token"].as_str().unwrap().len(), 2732, "a connect token, base64");
+    let second = resume_token(&again);
+    assert_ne!(first, second, "a new token each time");
+    assert_eq!(resume(&server, &first).status, 401, "a spent token is refused");
+    assert_eq!(resume(&server, "made-up-token").status, 401);
+
+    let db = rusqlite::Connection::open(dir.path().join("tickforge.db")).unwrap();
+    let stored: Vec<String> = db
+        .prepare("SELECT token_hash FROM resume_tokens")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(!stored.is_empty() && stored.iter().all(|h| h.len() == 128 && *h != second), "hashed: {stored:?}");
+
+    // Expired: the same token, its expiry moved into the past.
+    db.execute("UPDATE resume_tokens SET expires_ms = 1", []).unwrap();
+    assert_eq!(resume(&server, &second).status, 401, "an expired token is refused");
+
+    // Logout revokes every token of the account.
+    let a = resume_token(&post(&server, "/v1/login", &creds("alice", "correct horse")));
+    let b = resume_token(&post(&server, "/v1/login", &creds("alice", "correct horse")));
+    let out = post(&server, "/v1/logout", &serde_json::json!({ "resume_token": a }).to_string());
+    assert_eq!(out.status, 204);
+    assert_eq!(resume(&server, &b).status, 401, "logout revoked the others too");
+    let rows: i64 = db.query_row("SELECT COUNT(*) FROM access_log WHERE event = 'resume'", [], |r| r.get(0)).unwrap();
+    assert_eq!(rows, 1, "the resume is in the access log as such");
+}
+
+/// Resume never gets around a lockout or a kick.
+#[test]
+fn a_resume_token_does_not_bypass_a_lockout_or_a_kick() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = "resume-test-admin-token";
+    let config = Config {
+        npcs: 0,
+        admin_token: Some(tickforge_server::secrets::AdminToken::new(token.into()).unwrap()),
+        ..Config::ephemeral(dir.path())
+    };
+    let server = EmbeddedServer::start(config).unwrap();
+    assert_eq!(post(&server, "/v1/register", &creds("alice", "correct horse")).status, 201);
+    assert_eq!(post(&server, "/v1/register", &creds("bob", common::PASSWORD)).status, 201);
+    let alice = resume_token(&post(&server, "/v1/login", &creds("alice", "correct horse")));
+    for _ in 0..5 {
+        assert_eq!(post(&server, "/v1/login", &creds("alice", "wrong horse")).status, 401);
+    }
+    let locked = resume(&server, &alice);
+    assert_eq!(locked.status, 429, "a locked-out account stays locked out: {}", locked.body);
+
+    let login = post(&server, "/v1/login", &creds("bob", common::PASSWORD));
+    let bob = resume_token(&login);
+    let mut session = common::join(&server.http_url(), "bob");
+    let _ = session.update(std::time::Duration::from_millis(10));
+    let kick = common::post(&format!("{}/admin/kick", server.admin_url()), r#"{"username":"bob"}"#, Some(token));
+    assert_eq!(kick.status, 200, "{}", kick.body);
+    assert_eq!(resume(&server, &bob).status, 401, "a kick revokes the player's resume tokens");
+}

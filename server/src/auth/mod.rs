@@ -9,6 +9,8 @@
 //! |---|---|
 //! | `POST /v1/register` | 201 `{account_id, username}`, 409 taken, 400 invalid |
 //! | `POST /v1/login` | 200 `{connect_token, expires_at, servers}`, 401 `{"error":"invalid credentials"}`, 429 locked out |
+//! | `POST /v1/resume` `{resume_token}` | 200 like login (a new resume token; the old one is spent), 401 `{"error":"invalid resume token"}`, 429 locked out |
+//! | `POST /v1/logout` `{resume_token}` | 204: every resume token of the account revoked |
 //! | `GET /v1/leaderboard?limit=N` | 200 `{"leaders":[{username, score}]}` (saved scores) |
 //! | `GET /healthz` | 200 `{"status":"ok"}` |
 //!
@@ -116,6 +118,27 @@ pub struct LoginResponse {
     pub expires_at: u64,
     /// Game servers the token is valid for.
     pub servers: Vec<String>,
+    /// Log in again without the password, once, until `resume_expires_at`
+    /// (`None` if it could not be stored).
+    pub resume_token: Option<String>,
+    /// Unix seconds after which the resume token is refused.
+    pub resume_expires_at: Option<u64>,
+}
+
+/// How long a resume token is valid.
+pub const RESUME_TTL: Duration = Duration::from_secs(600);
+
+/// A resume token as a request carries it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResumeBody {
+    resume_token: String,
+}
+
+/// The stored form of a resume token: its BLAKE2b-512 hash, hex.
+fn resume_hash(token: &str) -> String {
+    use blake2::Digest;
+    blake2::Blake2b512::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The auth routes.
@@ -123,6 +146,8 @@ pub fn router(state: AuthState) -> Router {
     Router::new()
         .route("/v1/register", post(register))
         .route("/v1/login", post(login))
+        .route("/v1/resume", post(resume))
+        .route("/v1/logout", post(logout))
         .route("/v1/leaderboard", get(leaderboard))
         .route("/healthz", get(healthz))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -303,10 +328,17 @@ async fn login(State(state): State<AuthState>, ConnectInfo(peer): ConnectInfo<Pe
         }
     };
     attempt.succeeded();
+    log_access(&state, AccessEvent::now(AccessKind::LoginOk, Some(account.id), Some(&account.username), Some(peer)));
+    admit(&state, &account).await
+}
+
+/// A login's answer for `account` (after a password or a resume token):
+/// the director's servers, a connect token, a fresh resume token.
+async fn admit(state: &AuthState, account: &crate::store::AccountRow) -> Response {
     let identity = Identity { account_id: account.id, name: account.username.clone() };
     let servers = match &state.placement {
         Placement::Fixed(servers) => servers.clone(),
-        Placement::Director => match direct(&state, account.id).await {
+        Placement::Director => match direct(state, account.id).await {
             Ok(servers) => servers,
             Err(response) => return response,
         },
@@ -318,15 +350,89 @@ async fn login(State(state): State<AuthState>, ConnectInfo(peer): ConnectInfo<Pe
             return error(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
         }
     };
+    let resume: String =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tickforge_netcode::random_bytes::<32>());
+    let resume_expires_at = token.expires_at - state.tokens.ttl().as_secs() + RESUME_TTL.as_secs();
+    let expires_ms = i64::try_from(resume_expires_at).unwrap_or(i64::MAX).saturating_mul(1000);
+    let stored = state.store.issue_resume(account.id, resume_hash(&resume), expires_ms).await;
+    if let Err(e) = &stored {
+        tracing::warn!(account = account.id, error = %e, "resume token not stored; answering without one");
+    }
     state.metrics.logins_ok.fetch_add(1, Ordering::Relaxed);
-    log_access(&state, AccessEvent::now(AccessKind::LoginOk, Some(account.id), Some(&account.username), Some(peer)));
     tracing::info!(account = account.id, username = %account.username, "login ok");
     Json(LoginResponse {
         connect_token: base64::engine::general_purpose::STANDARD.encode(&token.bytes),
         expires_at: token.expires_at,
         servers: servers.iter().map(ToString::to_string).collect(),
+        resume_token: stored.is_ok().then_some(resume),
+        resume_expires_at: stored.is_ok().then_some(resume_expires_at),
     })
     .into_response()
+}
+
+/// What the logs and the limiter say for a resume attempt with a bad token.
+const RESUME_KEY: &str = "<resume token>";
+
+/// Log in again with a resume token instead of the password. It works once
+/// (the answer carries the next one), never past its expiry, and never
+/// around a lockout: a locked account or address gets 429 as a login would;
+/// bad tokens count as failures of the address.
+async fn resume(State(state): State<AuthState>, ConnectInfo(peer): ConnectInfo<PeerAddr>, body: Bytes) -> Response {
+    let peer = peer.0;
+    let body: ResumeBody = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("expected JSON {{\"resume_token\": \"...\"}}: {e}")),
+    };
+    let attempt = match state.limiter.attempt(RESUME_KEY, peer.ip(), Instant::now()) {
+        Ok(attempt) => attempt,
+        Err(wait) => {
+            state.metrics.logins_locked.fetch_add(1, Ordering::Relaxed);
+            return retry_later(StatusCode::TOO_MANY_REQUESTS, "too many attempts, try again later", wait);
+        }
+    };
+    let account = match state.store.resume(resume_hash(body.resume_token.trim())).await {
+        Ok(account) => account,
+        Err(e) => return store_failure(&state, &e),
+    };
+    let Some(account) = account else {
+        attempt.failed(Instant::now());
+        state.metrics.logins_failed.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(%peer, "resume refused: unknown, spent or expired token");
+        log_access(&state, AccessEvent::now(AccessKind::LoginFailed, None, Some(RESUME_KEY), Some(peer)));
+        return error(StatusCode::UNAUTHORIZED, "invalid resume token");
+    };
+    attempt.succeeded();
+    if let Err(wait) = state.limiter.check(&account.username, peer.ip(), Instant::now()) {
+        state.metrics.logins_locked.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(username = %account.username, %peer, "resume refused: locked out");
+        log_access(
+            &state,
+            AccessEvent::now(AccessKind::LoginLocked, Some(account.id), Some(&account.username), Some(peer)),
+        );
+        return retry_later(StatusCode::TOO_MANY_REQUESTS, "too many attempts, try again later", wait);
+    }
+    log_access(&state, AccessEvent::now(AccessKind::Resume, Some(account.id), Some(&account.username), Some(peer)));
+    admit(&state, &account).await
+}
+
+/// Ends the session for good: the token is spent and every other resume
+/// token of the account revoked. Answers 204 whatever the token was.
+async fn logout(State(state): State<AuthState>, body: Bytes) -> Response {
+    let body: ResumeBody = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("expected JSON {{\"resume_token\": \"...\"}}: {e}")),
+    };
+    match state.store.resume(resume_hash(body.resume_token.trim())).await {
+        Ok(Some(account)) => {
+            if state.store.try_send(StoreCommand::RevokeResume { account_id: account.id }).is_err() {
+                tracing::warn!(account = account.id, "store busy: other resume tokens not revoked");
+            }
+            tracing::info!(account = account.id, "logged out");
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Ok(None) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => store_failure(&state, &e),
+    }
 }
 
 /// The director's choice for a login: up to three servers, a slot reserved

@@ -101,6 +101,12 @@ pub trait Backend: Send {
     fn kick(&mut self, username: &str, reason: &str) -> Result<Option<String>, DbError>;
     /// Orders every live server to show `text`; how many were ordered.
     fn broadcast(&mut self, text: &str) -> Result<u32, DbError>;
+    /// Stores a resume token hash (and drops expired ones).
+    fn put_resume(&mut self, account_id: u64, token_hash: &str, expires_ms: i64) -> Result<(), DbError>;
+    /// Deletes the token if stored; its account if it was also unexpired.
+    fn take_resume(&mut self, token_hash: &str) -> Result<Option<AccountRow>, DbError>;
+    /// Deletes every resume token of the account.
+    fn revoke_resume(&mut self, account_id: u64) -> Result<(), DbError>;
     /// The colour new logins go to.
     fn active_colour(&mut self) -> Result<String, DbError>;
     /// Sets it.

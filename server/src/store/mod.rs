@@ -93,6 +93,8 @@ pub enum AccessKind {
     LoginFailed,
     /// Refused without checking: the account or address is locked out.
     LoginLocked,
+    /// Logged in again with a resume token (no password).
+    Resume,
     /// A client completed the UDP handshake.
     Connect,
     /// A client left or was dropped.
@@ -107,6 +109,7 @@ impl AccessKind {
             AccessKind::LoginOk => "login_ok",
             AccessKind::LoginFailed => "login_failed",
             AccessKind::LoginLocked => "login_locked",
+            AccessKind::Resume => "resume",
             AccessKind::Connect => "connect",
             AccessKind::Disconnect => "disconnect",
         }
@@ -420,8 +423,9 @@ pub enum StoreCommand {
         /// Where the answer goes.
         reply: oneshot::Sender<Result<Vec<Placement>, StoreError>>,
     },
-    /// Order whichever server holds the player to kick it; answers the
-    /// holder's id (`None`: the player is not playing anywhere).
+    /// Order whichever server holds the player to kick it (and revoke its
+    /// resume tokens); answers the holder's id (`None`: the player is not
+    /// playing anywhere).
     Kick {
         /// Account name (any case).
         username: String,
@@ -450,6 +454,32 @@ pub enum StoreCommand {
         ttl_ms: i64,
         /// The tick loop's inbox.
         reply: crossbeam_channel::Sender<HandedOff>,
+    },
+    /// Store a resume token's hash for an account until `expires_ms`;
+    /// answers once it is committed.
+    IssueResume {
+        /// Whose.
+        account_id: u64,
+        /// The token's hash (the token itself is never stored).
+        token_hash: String,
+        /// Unix milliseconds after which it is refused.
+        expires_ms: i64,
+        /// Where the answer goes.
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
+    /// Spend a resume token: if it is stored and unexpired, delete it (a
+    /// token works once; the answer to a resume carries a new one) and
+    /// answer the account.
+    Resume {
+        /// The token's hash.
+        token_hash: String,
+        /// Where the answer goes.
+        reply: oneshot::Sender<Result<Option<AccountRow>, StoreError>>,
+    },
+    /// Revoke every resume token of an account (a kick, a logout, a new password).
+    RevokeResume {
+        /// Whose.
+        account_id: u64,
     },
     /// Order every live server to show a notice; answers how many.
     Broadcast {
@@ -540,6 +570,21 @@ impl StoreHandle {
     pub async fn broadcast(&self, text: &str) -> Result<u32, StoreError> {
         let (reply, rx) = oneshot::channel();
         self.try_send(StoreCommand::Broadcast { text: text.to_owned(), reply }).map_err(|r| r.error())?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Stores a resume token's hash, answering once it is committed.
+    pub async fn issue_resume(&self, account_id: u64, token_hash: String, expires_ms: i64) -> Result<(), StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.try_send(StoreCommand::IssueResume { account_id, token_hash, expires_ms, reply })
+            .map_err(|r| r.error())?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Spends a resume token; the account it was issued for, if valid.
+    pub async fn resume(&self, token_hash: String) -> Result<Option<AccountRow>, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.try_send(StoreCommand::Resume { token_hash, reply }).map_err(|r| r.error())?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 

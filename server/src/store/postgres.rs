@@ -107,6 +107,13 @@ const MIGRATIONS: &[&str] = &[
     // 5: velocity, so a handoff moves a player exactly.
     "ALTER TABLE player_state ADD COLUMN vx double precision NOT NULL DEFAULT 0;
     ALTER TABLE player_state ADD COLUMN vy double precision NOT NULL DEFAULT 0;",
+    // 6: resume tokens, stored hashed.
+    "CREATE TABLE resume_tokens (
+        token_hash text   PRIMARY KEY,
+        account_id bigint NOT NULL REFERENCES accounts(id),
+        expires_ms bigint NOT NULL
+    );
+    CREATE INDEX resume_tokens_account ON resume_tokens(account_id);",
 ];
 
 /// The SQLSTATE the fencing trigger raises.
@@ -500,6 +507,31 @@ impl Backend for PgBackend {
         )?;
         let row = self.run(|c| c.query_opt(&kick, &[&username, &reason]))?;
         Ok(row.map(|r| r.get(0)))
+    }
+
+    fn put_resume(&mut self, account_id: u64, token_hash: &str, expires_ms: i64) -> Result<(), DbError> {
+        let expire = self.statement(
+            "DELETE FROM resume_tokens WHERE expires_ms <= (extract(epoch from clock_timestamp()) * 1000)::bigint",
+        )?;
+        self.run(|c| c.execute(&expire, &[]))?;
+        let put =
+            self.statement("INSERT INTO resume_tokens (token_hash, account_id, expires_ms) VALUES ($1, $2, $3)")?;
+        self.run(|c| c.execute(&put, &[&token_hash, &(account_id as i64), &expires_ms])).map(drop)
+    }
+
+    fn take_resume(&mut self, token_hash: &str) -> Result<Option<AccountRow>, DbError> {
+        let take = self.statement(
+            "WITH spent AS (DELETE FROM resume_tokens WHERE token_hash = $1 RETURNING account_id, expires_ms)
+             SELECT a.id, a.username, a.password_hash FROM spent s JOIN accounts a ON a.id = s.account_id
+             WHERE s.expires_ms > (extract(epoch from clock_timestamp()) * 1000)::bigint",
+        )?;
+        let row = self.run(|c| c.query_opt(&take, &[&token_hash]))?;
+        Ok(row.map(|r| AccountRow { id: r.get::<_, i64>(0) as u64, username: r.get(1), password_hash: r.get(2) }))
+    }
+
+    fn revoke_resume(&mut self, account_id: u64) -> Result<(), DbError> {
+        let revoke = self.statement("DELETE FROM resume_tokens WHERE account_id = $1")?;
+        self.run(|c| c.execute(&revoke, &[&(account_id as i64)])).map(drop)
     }
 
     fn active_colour(&mut self) -> Result<String, DbError> {

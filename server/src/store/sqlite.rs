@@ -94,6 +94,13 @@ const MIGRATIONS: &[&str] = &[
     // 5: velocity, so a handoff moves a player exactly.
     "ALTER TABLE player_state ADD COLUMN vx REAL NOT NULL DEFAULT 0;
     ALTER TABLE player_state ADD COLUMN vy REAL NOT NULL DEFAULT 0;",
+    // 6: resume tokens, stored hashed.
+    "CREATE TABLE resume_tokens (
+        token_hash TEXT    PRIMARY KEY,
+        account_id INTEGER NOT NULL REFERENCES accounts(id),
+        expires_ms INTEGER NOT NULL
+    );
+    CREATE INDEX resume_tokens_account ON resume_tokens(account_id);",
 ];
 
 /// What the fencing trigger says when it refuses a write.
@@ -500,6 +507,46 @@ impl Backend for SqliteBackend {
                 |r| r.get(0),
             )
             .optional()
+            .map_err(db_error)
+    }
+
+    fn put_resume(&mut self, account_id: u64, token_hash: &str, expires_ms: i64) -> Result<(), DbError> {
+        self.conn
+            .execute("DELETE FROM resume_tokens WHERE expires_ms <= ?1", params![unix_millis()])
+            .map_err(db_error)?;
+        self.conn
+            .execute(
+                "INSERT INTO resume_tokens (token_hash, account_id, expires_ms) VALUES (?1, ?2, ?3)",
+                params![token_hash, account_id as i64, expires_ms],
+            )
+            .map(drop)
+            .map_err(db_error)
+    }
+
+    fn take_resume(&mut self, token_hash: &str) -> Result<Option<AccountRow>, DbError> {
+        let found: Option<(i64, i64)> = self
+            .conn
+            .query_row(
+                "DELETE FROM resume_tokens WHERE token_hash = ?1 RETURNING account_id, expires_ms",
+                params![token_hash],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(db_error)?;
+        let Some((account_id, expires_ms)) = found.filter(|f| f.1 > unix_millis()) else { return Ok(None) };
+        let _ = expires_ms;
+        self.conn
+            .query_row("SELECT id, username, password_hash FROM accounts WHERE id = ?1", params![account_id], |row| {
+                Ok(AccountRow { id: row.get::<_, i64>(0)? as u64, username: row.get(1)?, password_hash: row.get(2)? })
+            })
+            .optional()
+            .map_err(db_error)
+    }
+
+    fn revoke_resume(&mut self, account_id: u64) -> Result<(), DbError> {
+        self.conn
+            .execute("DELETE FROM resume_tokens WHERE account_id = ?1", params![account_id as i64])
+            .map(drop)
             .map_err(db_error)
     }
 

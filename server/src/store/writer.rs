@@ -47,7 +47,8 @@ enum Reply {
     Placed(oneshot::Sender<Result<Vec<Placement>, StoreError>>, Result<Vec<Placement>, StoreError>),
     Kicked(oneshot::Sender<Result<Option<String>, StoreError>>, Result<Option<String>, StoreError>),
     Broadcast(oneshot::Sender<Result<u32, StoreError>>, Result<u32, StoreError>),
-    Deployed(oneshot::Sender<Result<(), StoreError>>, Result<(), StoreError>),
+    Done(oneshot::Sender<Result<(), StoreError>>, Result<(), StoreError>),
+    Resumed(oneshot::Sender<Result<Option<AccountRow>, StoreError>>, Result<Option<AccountRow>, StoreError>),
     HandedOff(crossbeam_channel::Sender<HandedOff>, HandedOff),
 }
 
@@ -65,9 +66,11 @@ impl Reply {
             (Reply::Placed(tx, result), None) => drop(tx.send(result)),
             (Reply::Kicked(tx, result), None) => drop(tx.send(result)),
             (Reply::Broadcast(tx, result), None) => drop(tx.send(result)),
-            (Reply::Deployed(tx, result), None) => drop(tx.send(result)),
+            (Reply::Done(tx, result), None) => drop(tx.send(result)),
+            (Reply::Resumed(tx, result), None) => drop(tx.send(result)),
+            (Reply::Resumed(tx, _), Some(e)) => drop(tx.send(Err(err(e)))),
             (Reply::HandedOff(tx, handed), None) => drop(tx.send(handed)),
-            (Reply::Deployed(tx, _), Some(e)) => drop(tx.send(Err(err(e)))),
+            (Reply::Done(tx, _), Some(e)) => drop(tx.send(Err(err(e)))),
             (Reply::HandedOff(tx, handed), Some(e)) => {
                 drop(tx.send(HandedOff { account_id: handed.account_id, result: Err(e.to_string()) }))
             }
@@ -327,6 +330,11 @@ fn abandon(item: Work, error: &DbError, failed: &mut Writes) {
         Work::Command(StoreCommand::Kick { reply, .. }) => drop(reply.send(Err(answer(error)))),
         Work::Command(StoreCommand::Broadcast { reply, .. }) => drop(reply.send(Err(answer(error)))),
         Work::Command(StoreCommand::Deploy { reply, .. }) => drop(reply.send(Err(answer(error)))),
+        Work::Command(StoreCommand::IssueResume { reply, .. }) => drop(reply.send(Err(answer(error)))),
+        Work::Command(StoreCommand::Resume { reply, .. }) => drop(reply.send(Err(answer(error)))),
+        Work::Command(StoreCommand::RevokeResume { account_id }) => {
+            tracing::warn!(account = account_id, %error, "resume tokens not revoked")
+        }
         Work::Command(StoreCommand::Handoff { save, reply, .. }) => {
             drop(reply.send(HandedOff { account_id: save.state.account_id, result: Err(error.to_string()) }))
         }
@@ -438,12 +446,31 @@ fn apply<B: Backend>(
             replies.push(Reply::Placed(reply, placed.map_err(StoreError::Database)));
         }
         Work::Command(StoreCommand::Kick { username, reason, reply }) => {
-            let kicked = in_savepoint(db, |db| db.kick(&username, &reason))?;
+            // A kicked player must not come straight back with a resume token.
+            let kicked = in_savepoint(db, |db| {
+                if let Some(account) = db.find_account(&username)? {
+                    db.revoke_resume(account.id)?;
+                }
+                db.kick(&username, &reason)
+            })?;
             replies.push(Reply::Kicked(reply, kicked.map_err(StoreError::Database)));
+        }
+        Work::Command(StoreCommand::IssueResume { account_id, token_hash, expires_ms, reply }) => {
+            let put = in_savepoint(db, |db| db.put_resume(account_id, &token_hash, expires_ms))?;
+            replies.push(Reply::Done(reply, put.map_err(StoreError::Database)));
+        }
+        Work::Command(StoreCommand::Resume { token_hash, reply }) => {
+            let found = in_savepoint(db, |db| db.take_resume(&token_hash))?;
+            replies.push(Reply::Resumed(reply, found.map_err(StoreError::Database)));
+        }
+        Work::Command(StoreCommand::RevokeResume { account_id }) => {
+            if let Err(e) = in_savepoint(db, |db| db.revoke_resume(account_id))? {
+                tracing::warn!(error = %e, account = account_id, "resume tokens not revoked");
+            }
         }
         Work::Command(StoreCommand::Deploy { colour, reply }) => {
             let set = in_savepoint(db, |db| db.set_active_colour(&colour))?;
-            replies.push(Reply::Deployed(reply, set.map_err(StoreError::Database)));
+            replies.push(Reply::Done(reply, set.map_err(StoreError::Database)));
         }
         Work::Command(StoreCommand::Handoff { save, ttl_ms, reply }) => {
             let account_id = save.state.account_id;
