@@ -69,6 +69,8 @@ pub struct Config {
     pub colour: crate::cluster::Colour,
     /// Players the registry says it takes; `None`: `max_players`.
     pub capacity: Option<usize>,
+    /// How long the avatar of a player whose connection timed out waits for it.
+    pub linger: Duration,
     /// How long a connect token stays valid after login.
     pub token_ttl: Duration,
     /// Seconds of silence before netcode drops a connection.
@@ -109,6 +111,7 @@ impl Default for Config {
             server_id: None,
             colour: crate::cluster::Colour::Blue,
             capacity: None,
+            linger: Duration::from_secs(15),
             token_ttl: Duration::from_secs(30),
             connection_timeout_secs: 10,
             hash_params: HashParams::default(),

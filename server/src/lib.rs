@@ -171,6 +171,8 @@ fn bind_world(
         elapsed: Duration::ZERO,
     });
     world.insert_resource(game::players::Joins::new(server_id.clone()));
+    let linger_ticks = (config.linger.as_secs_f64() * f64::from(config.tick_rate)).round() as u64;
+    world.insert_resource(game::players::Linger::new(linger_ticks));
     world.insert_resource(cluster::orders::Orders::default());
     let tokens = net::token::TokenIssuer::new(key.clone(), config.token_ttl, config.connection_timeout_secs);
     world.insert_resource(cluster::handoff::Drain::new(tokens, shutdown.clone()));

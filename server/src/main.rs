@@ -88,6 +88,10 @@ struct Args {
     /// Maximum simultaneous players (at most 4096).
     #[arg(long, default_value_t = 1024)]
     max_players: usize,
+    /// Seconds the avatar of a player whose connection timed out stays in
+    /// the world (idle) for it to come back to exactly (0: none).
+    #[arg(long, default_value_t = 15)]
+    linger_secs: u64,
     /// Connect token lifetime in seconds.
     #[arg(long, default_value_t = 30)]
     token_ttl: u64,
@@ -175,6 +179,7 @@ fn main() -> anyhow::Result<()> {
         colour: args.colour,
         capacity: args.capacity,
         token_ttl: Duration::from_secs(args.token_ttl),
+        linger: Duration::from_secs(args.linger_secs),
         hash_params: HashParams { m_kib: args.argon2_m_kib, t: args.argon2_t, p: args.argon2_p },
         hash_workers: args.hash_workers,
         hash_queue: args.hash_queue,

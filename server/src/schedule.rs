@@ -241,6 +241,7 @@ pub fn build_schedule() -> Schedule {
             players::admit,
             players::spawn_loaded,
             crate::cluster::orders::apply_orders,
+            players::end_lingering,
             crate::cluster::handoff::hand_over,
             admin::tick::apply_commands,
         )

@@ -115,7 +115,7 @@ pub fn hand_over(
     joins: Res<Joins>,
     mut outbox: ResMut<StoreOutbox>,
     metrics: Res<SharedMetrics>,
-    mut avatars: Query<Player<'_>>,
+    mut avatars: Query<Player<'_>, Without<crate::game::components::Lingering>>,
 ) {
     let per_second = (1.0 / tick.dt).round().max(1.0);
     let deadline = tick.tick + (LEAVE_DEADLINE_SECS * per_second) as u64;

@@ -51,6 +51,8 @@ pub fn apply_orders(
     mut outbox: ResMut<StoreOutbox>,
     registration: Res<Registration>,
     mut drain: ResMut<Drain>,
+    linger: Res<crate::game::players::Linger>,
+    mut lingering: Query<&mut crate::game::components::Lingering>,
     avatars: Query<(&NetEntity, &Avatar, Option<&Transferring>)>,
 ) {
     while let Ok(polled) = orders.rx.try_recv() {
@@ -76,7 +78,9 @@ pub fn apply_orders(
             match order {
                 ServerCommand::Kick { account_id, reason } => {
                     let client = ClientKey(account_id);
-                    if roster.entity(client).is_some() || joins.cancel(client) {
+                    if crate::game::players::stop_lingering(&linger, &mut lingering, account_id) {
+                        tracing::info!(account = account_id, %reason, "kicked by operator while lingering");
+                    } else if roster.entity(client).is_some() || joins.cancel(client) {
                         tracing::info!(account = account_id, %reason, "kicked by operator");
                         net.kick(client, &reason);
                     }
@@ -86,7 +90,10 @@ pub fn apply_orders(
                 }
                 ServerCommand::Release { account_id } => {
                     let client = ClientKey(account_id);
-                    if roster.entity(client).is_some() {
+                    if crate::game::players::stop_lingering(&linger, &mut lingering, account_id) {
+                        // Saved and released this tick; the claim elsewhere then succeeds.
+                        tracing::info!(account = account_id, "lingering player logged in elsewhere");
+                    } else if roster.entity(client).is_some() {
                         // The disconnect saves the player and releases the lease in one write.
                         tracing::info!(account = account_id, "player logged in elsewhere; saving and letting go");
                         net.kick(client, LOGGED_IN_ELSEWHERE);

@@ -235,6 +235,16 @@ pub struct Transferring {
     pub sent: bool,
 }
 
+/// The avatar of a player whose connection timed out: it stays in the
+/// world, still, for the grace period (others see it idle), so a player who
+/// comes back in time gets exactly this state. At `until` (a tick) it is
+/// saved, its lease released, and it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Component)]
+pub struct Lingering {
+    /// The tick its grace period ends.
+    pub until: u64,
+}
+
 /// Orbs an avatar has collected.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Component)]
 pub struct Score(pub u32);

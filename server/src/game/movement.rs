@@ -67,11 +67,11 @@ pub fn queue_inputs(
     }
 }
 
+/// Avatars their players move: not frozen for a handoff, not lingering.
+type Playing = (Without<super::components::Transferring>, Without<super::components::Lingering>);
+
 /// Applies this tick's input slot(s) to each avatar.
-pub fn apply_inputs(
-    tick: Res<TickInfo>,
-    mut avatars: Query<(&mut Kinematics, &mut InputQueue), Without<super::components::Transferring>>,
-) {
+pub fn apply_inputs(tick: Res<TickInfo>, mut avatars: Query<(&mut Kinematics, &mut InputQueue), Playing>) {
     for (mut body, mut queue) in &mut avatars {
         let dt = tick.dt;
         let mut state = body.0;

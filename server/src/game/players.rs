@@ -19,7 +19,9 @@ use tickforge_shared::protocol::{Channel, ClientMessage, MAX_CHAT_CHARS, PlayerI
 use tickforge_shared::sim::{self, Body, Vec2};
 
 use super::NetIds;
-use super::components::{Avatar, ClientView, Conduct, InputQueue, Kinematics, NetEntity, Score, Transferring};
+use super::components::{
+    Avatar, ClientView, Conduct, InputQueue, Kinematics, Lingering, NetEntity, Score, Transferring,
+};
 use super::progress;
 use super::rng::SplitMix64;
 use crate::net::identity::Identity;
@@ -90,6 +92,37 @@ impl Joins {
     }
 }
 
+/// Avatars of players whose connection timed out, waiting for them.
+#[derive(Debug, Default, Resource)]
+pub struct Linger {
+    /// The grace period in ticks (0: none, a timed-out player leaves at once).
+    pub ticks: u64,
+    /// The lingering avatar of each account.
+    by_account: HashMap<u64, Entity>,
+}
+
+impl Linger {
+    /// A grace period of `ticks`.
+    pub fn new(ticks: u64) -> Self {
+        Self { ticks, by_account: HashMap::new() }
+    }
+
+    /// Players lingering now.
+    pub fn len(&self) -> usize {
+        self.by_account.len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.by_account.is_empty()
+    }
+
+    /// The lingering avatar of an account.
+    pub fn of(&self, account_id: u64) -> Option<Entity> {
+        self.by_account.get(&account_id).copied()
+    }
+}
+
 /// Where a first-time account's avatar appears: spread over the middle of
 /// the world, the same place for the same account.
 fn spawn_point(account_id: u64) -> Vec2 {
@@ -107,6 +140,7 @@ pub fn admit(
     mut joins: ResMut<Joins>,
     mut outbox: ResMut<StoreOutbox>,
     tick: Res<TickInfo>,
+    mut linger: ResMut<Linger>,
     metrics: Res<crate::schedule::SharedMetrics>,
     avatars: Query<(&NetEntity, &Avatar, &Kinematics, &Score, Option<&Transferring>)>,
 ) {
@@ -133,12 +167,21 @@ pub fn admit(
                     },
                 );
             }
-            NetEvent::Disconnected { client, reason } => {
+            NetEvent::Disconnected { client, reason, timed_out } => {
                 if let Some(pending) = joins.pending.remove(client) {
                     log_leave(&mut outbox, &pending.identity.name, pending.identity.account_id, reason);
                     continue;
                 }
                 let Some(entity) = roster.remove(*client) else { continue };
+                if let Ok((_, avatar, _, _, None)) = avatars.get(entity)
+                    && *timed_out
+                    && linger.ticks > 0
+                {
+                    tracing::info!(account = avatar.account_id, name = %avatar.name, "player timed out; its avatar lingers");
+                    commands.entity(entity).insert(Lingering { until: tick.tick + linger.ticks });
+                    linger.by_account.insert(avatar.account_id, entity);
+                    continue;
+                }
                 if let Ok((net_id, avatar, body, score, transferring)) = avatars.get(entity) {
                     net.broadcast(Channel::Reliable, &ServerMessage::PlayerLeft { id: net_id.0 });
                     // A player handed over left for its new server: the
@@ -175,6 +218,7 @@ pub fn spawn_loaded(
     mut joins: ResMut<Joins>,
     mut ids: ResMut<NetIds>,
     mut outbox: ResMut<StoreOutbox>,
+    mut linger: ResMut<Linger>,
     mut avatars: Query<(&NetEntity, &mut Avatar)>,
 ) {
     let retry_ticks = (1.0 / tick.dt).ceil() as u64;
@@ -208,6 +252,31 @@ pub fn spawn_loaded(
         let Some(pending) = joins.pending.remove(&client) else { continue };
         let connected_at_ms = pending.connected_at_ms;
         let identity = pending.identity;
+        // Back within the grace period: the avatar that waited, exactly as it was.
+        if let Some(entity) = linger.by_account.remove(&identity.account_id)
+            && let Ok((net_id, mut avatar)) = avatars.get_mut(entity)
+        {
+            avatar.epoch = avatar.epoch.max(epoch);
+            avatar.connected_at_ms = connected_at_ms;
+            let id = net_id.0;
+            tracing::info!(account = identity.account_id, "player back within the grace period");
+            commands.entity(entity).remove::<Lingering>().insert((InputQueue::default(), ClientView::default()));
+            let players = avatars.iter().map(|(n, a)| PlayerInfo { id: n.0, name: a.name.clone() }).collect();
+            net.set_playing(client);
+            net.send(
+                client,
+                Channel::Reliable,
+                &ServerMessage::Welcome {
+                    your_entity: id,
+                    account_id: identity.account_id,
+                    tick: tick.tick as u32,
+                    tick_rate: (1.0 / tick.dt).round() as u16,
+                    players,
+                },
+            );
+            roster.insert(client, entity);
+            continue;
+        }
         let (pos, vel, score) = match saved {
             Some(state) => (Vec2::new(state.x, state.y), Vec2::new(state.vx, state.vy), state.score),
             None => (spawn_point(identity.account_id), Vec2::ZERO, 0),
@@ -254,6 +323,41 @@ pub fn spawn_loaded(
         .collect();
     for account_id in due {
         joins.request(&mut outbox, account_id);
+    }
+}
+
+/// Ends grace periods that ran out (or were cut short, `until` = 0, by an
+/// order): the avatar is saved with its lease released, and goes.
+pub fn end_lingering(
+    mut commands: Commands,
+    tick: Res<TickInfo>,
+    mut net: ResMut<NetServer>,
+    mut linger: ResMut<Linger>,
+    mut outbox: ResMut<StoreOutbox>,
+    avatars: Query<(Entity, &NetEntity, &Avatar, &Kinematics, &Score, &Lingering)>,
+) {
+    for (entity, net_id, avatar, body, score, lingering) in &avatars {
+        if lingering.until > tick.tick {
+            continue;
+        }
+        net.broadcast(Channel::Reliable, &ServerMessage::PlayerLeft { id: net_id.0 });
+        outbox.save(progress::save_of(avatar, body, score, true));
+        log_leave(&mut outbox, &avatar.name, avatar.account_id, "timed out; the grace period ended");
+        linger.by_account.remove(&avatar.account_id);
+        commands.entity(entity).despawn();
+    }
+}
+
+/// Cuts a lingering avatar's grace period short (a login elsewhere, a
+/// kick): [`end_lingering`] saves and removes it this tick.
+pub fn stop_lingering(linger: &Linger, lingering: &mut Query<&mut Lingering>, account_id: u64) -> bool {
+    let Some(entity) = linger.of(account_id) else { return false };
+    match lingering.get_mut(entity) {
+        Ok(mut l) => {
+            l.until = 0;
+            true
+        }
+        Err(_) => false,
     }
 }
 

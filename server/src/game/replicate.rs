@@ -219,7 +219,10 @@ pub fn send_snapshots(
     config: Res<ReplicationConfig>,
     mut net: ResMut<NetServer>,
     entities: Query<(&NetEntity, &Kinematics, Has<Npc>, Has<Orb>)>,
-    mut owners: Query<(&Avatar, &NetEntity, &Kinematics, &InputQueue, &Score, &mut ClientView)>,
+    mut owners: Query<
+        (&Avatar, &NetEntity, &Kinematics, &InputQueue, &Score, &mut ClientView),
+        Without<super::components::Lingering>,
+    >,
     mut scratch: Local<Scratch>,
 ) {
     if owners.is_empty() {

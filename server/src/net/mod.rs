@@ -53,6 +53,9 @@ pub enum NetEvent {
         client: ClientKey,
         /// Why, for logs.
         reason: String,
+        /// Nothing was heard from the client for its timeout (a dropped
+        /// link, a crash, a closed lid) — no goodbye, no kick.
+        timed_out: bool,
     },
     /// A well-formed message from a connected client.
     Message {
@@ -174,8 +177,9 @@ impl NetServer {
                     } else {
                         reason.to_string()
                     };
+                    let timed_out = self.transport.timed_out(client_id);
                     if self.clients.remove(&client).is_some() {
-                        events.push(NetEvent::Disconnected { client, reason });
+                        events.push(NetEvent::Disconnected { client, reason, timed_out });
                     }
                 }
             }

@@ -63,6 +63,8 @@ pub struct Transport {
     departed: Vec<(u64, SocketAddr, tickforge_netcode::server::Departure)>,
     /// Client ids whose connection was replaced during the last update.
     replaced: Vec<u64>,
+    /// Client ids whose connection timed out during the last update.
+    timed_out: Vec<u64>,
     stats: TransportStats,
 }
 
@@ -97,6 +99,7 @@ impl Transport {
             per_addr: HashMap::new(),
             departed: Vec::new(),
             replaced: Vec::new(),
+            timed_out: Vec::new(),
             stats: TransportStats::default(),
         })
     }
@@ -117,6 +120,12 @@ impl Transport {
         self.replaced.contains(&client_id)
     }
 
+    /// Whether `client_id`'s connection timed out (nothing heard from it)
+    /// during the last update, rather than ending with a goodbye.
+    pub fn timed_out(&self, client_id: u64) -> bool {
+        self.timed_out.contains(&client_id)
+    }
+
     /// A connected client's address.
     pub fn client_addr(&self, client_id: u64) -> Option<SocketAddr> {
         self.netcode.client_addr(client_id)
@@ -129,6 +138,7 @@ impl Transport {
         let mut send = sender(&self.socket);
         self.per_addr.clear();
         self.replaced.clear();
+        self.timed_out.clear();
         let (mut packets, mut bytes) = (0usize, 0usize);
         while packets < RECV_PACKETS && bytes < RECV_BYTES {
             let (len, addr) = match self.socket.recv_from(&mut self.buffer[..]) {
@@ -181,7 +191,10 @@ impl Transport {
             }
         }
         self.netcode.update(now, &mut send, &mut self.departed);
-        for (client_id, _, _) in self.departed.drain(..) {
+        for (client_id, _, departure) in self.departed.drain(..) {
+            if departure == tickforge_netcode::server::Departure::TimedOut {
+                self.timed_out.push(client_id);
+            }
             renet.remove_connection(client_id);
         }
         for client_id in renet.disconnections_id() {
