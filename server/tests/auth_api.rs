@@ -172,3 +172,22 @@ fn a_resume_token_does_not_bypass_a_lockout_or_a_kick() {
     assert_eq!(kick.status, 200, "{}", kick.body);
     assert_eq!(resume(&server, &bob).status, 401, "a kick revokes the player's resume tokens");
 }
+
+/// A new password works, the old one no longer does, and every resume
+/// token issued before is revoked; a wrong old password changes nothing.
+#[test]
+fn a_password_change_revokes_resume_tokens() {
+    let (_dir, server) = start();
+    assert_eq!(post(&server, "/v1/register", &creds("alice", "correct horse")).status, 201);
+    let token = resume_token(&post(&server, "/v1/login", &creds("alice", "correct horse")));
+    let change = |old: &str, new: &str| {
+        let body = serde_json::json!({ "username": "alice", "password": old, "new_password": new }).to_string();
+        post(&server, "/v1/password", &body)
+    };
+    assert_eq!(change("wrong horse", "battery staple").status, 401);
+    assert_eq!(change("correct horse", "short").status, 400, "the new password follows the rules");
+    assert_eq!(change("correct horse", "battery staple").status, 204);
+    assert_eq!(post(&server, "/v1/login", &creds("alice", "correct horse")).status, 401, "the old one is gone");
+    assert_eq!(post(&server, "/v1/login", &creds("alice", "battery staple")).status, 200);
+    assert_eq!(resume(&server, &token).status, 401, "tokens from before the change are revoked");
+}

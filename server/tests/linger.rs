@@ -38,10 +38,7 @@ fn setup(linger: Duration) -> Setup {
         orbs: 0,
         linger,
         // The watcher sees the whole world.
-        replication: tickforge_server::game::replicate::ReplicationConfig {
-            view_radius: 5000.0,
-            ..Default::default()
-        },
+        replication: tickforge_server::game::replicate::ReplicationConfig { view_radius: 5000.0, ..Default::default() },
         public_addr: Some(listen.local_addr().unwrap()),
         private_key: Some(key.clone()),
         ..Config::ephemeral(dir.path())

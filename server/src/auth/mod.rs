@@ -11,6 +11,7 @@
 //! | `POST /v1/login` | 200 `{connect_token, expires_at, servers}`, 401 `{"error":"invalid credentials"}`, 429 locked out |
 //! | `POST /v1/resume` `{resume_token}` | 200 like login (a new resume token; the old one is spent), 401 `{"error":"invalid resume token"}`, 429 locked out |
 //! | `POST /v1/logout` `{resume_token}` | 204: every resume token of the account revoked |
+//! | `POST /v1/password` `{username, password, new_password}` | 204: changed, every resume token revoked; 401/429 as login; 400 invalid |
 //! | `GET /v1/leaderboard?limit=N` | 200 `{"leaders":[{username, score}]}` (saved scores) |
 //! | `GET /healthz` | 200 `{"status":"ok"}` |
 //!
@@ -148,6 +149,7 @@ pub fn router(state: AuthState) -> Router {
         .route("/v1/login", post(login))
         .route("/v1/resume", post(resume))
         .route("/v1/logout", post(logout))
+        .route("/v1/password", post(change_password))
         .route("/v1/leaderboard", get(leaderboard))
         .route("/healthz", get(healthz))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -292,44 +294,99 @@ async fn login(State(state): State<AuthState>, ConnectInfo(peer): ConnectInfo<Pe
         Ok(c) => c,
         Err(message) => return error(StatusCode::BAD_REQUEST, &message),
     };
+    let account = match verify(&state, peer, &creds.username, creds.password).await {
+        Ok(account) => account,
+        Err(response) => return response,
+    };
+    log_access(&state, AccessEvent::now(AccessKind::LoginOk, Some(account.id), Some(&account.username), Some(peer)));
+    admit(&state, &account).await
+}
+
+/// Checks a name and password as a login does — the lockout, the same
+/// work and the same 401 for an unknown name and a wrong password, failures
+/// counted and logged — and answers the account.
+async fn verify(
+    state: &AuthState,
+    peer: std::net::SocketAddr,
+    name: &str,
+    password: String,
+) -> Result<crate::store::AccountRow, Response> {
     // A name that cannot exist is still checked (same time, same answer),
     // but never logged or stored as typed: it may be a misplaced password.
-    let username = validate::normalize_username(&creds.username).ok();
+    let username = validate::normalize_username(name).ok();
     let key = username.as_deref().unwrap_or(INVALID_NAME);
     let attempt = match state.limiter.attempt(key, peer.ip(), Instant::now()) {
         Ok(attempt) => attempt,
         Err(wait) => {
             state.metrics.logins_locked.fetch_add(1, Ordering::Relaxed);
             tracing::info!(username = %key, %peer, "login refused: locked out");
-            log_access(&state, AccessEvent::now(AccessKind::LoginLocked, None, Some(key), Some(peer)));
-            return retry_later(StatusCode::TOO_MANY_REQUESTS, "too many attempts, try again later", wait);
+            log_access(state, AccessEvent::now(AccessKind::LoginLocked, None, Some(key), Some(peer)));
+            return Err(retry_later(StatusCode::TOO_MANY_REQUESTS, "too many attempts, try again later", wait));
         }
     };
     let account = match &username {
-        Some(name) => match state.store.find_account(name).await {
-            Ok(a) => a,
-            Err(e) => return store_failure(&state, &e),
-        },
+        Some(name) => state.store.find_account(name).await.map_err(|e| store_failure(state, &e))?,
         None => None,
     };
     let stored = account.as_ref().map(|a| a.password_hash.clone());
-    let ok = match state.hasher.verify(creds.password, stored).await {
-        Ok(ok) => ok,
-        Err(e) => return hash_failure(&state, &e),
-    };
-    let account = match account {
-        Some(account) if ok => account,
+    let ok = state.hasher.verify(password, stored).await.map_err(|e| hash_failure(state, &e))?;
+    match account {
+        Some(account) if ok => {
+            attempt.succeeded();
+            Ok(account)
+        }
         _ => {
             attempt.failed(Instant::now());
             state.metrics.logins_failed.fetch_add(1, Ordering::Relaxed);
             tracing::info!(username = %key, %peer, "login failed");
-            log_access(&state, AccessEvent::now(AccessKind::LoginFailed, account.map(|a| a.id), Some(key), Some(peer)));
-            return invalid_credentials();
+            log_access(state, AccessEvent::now(AccessKind::LoginFailed, account.map(|a| a.id), Some(key), Some(peer)));
+            Err(invalid_credentials())
+        }
+    }
+}
+
+/// A password change: the old password as a login checks it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordChange {
+    username: String,
+    password: String,
+    new_password: String,
+}
+
+/// Changes the password (checked like a login) and revokes every resume
+/// token of the account, in one transaction; answers 204.
+async fn change_password(
+    State(state): State<AuthState>,
+    ConnectInfo(peer): ConnectInfo<PeerAddr>,
+    body: Bytes,
+) -> Response {
+    let peer = peer.0;
+    let change: PasswordChange = match serde_json::from_slice(&body) {
+        Ok(c) => c,
+        Err(e) => {
+            let expected = r#"expected JSON {"username": "...", "password": "...", "new_password": "..."}"#;
+            return error(StatusCode::BAD_REQUEST, &format!("{expected}: {e}"));
         }
     };
-    attempt.succeeded();
-    log_access(&state, AccessEvent::now(AccessKind::LoginOk, Some(account.id), Some(&account.username), Some(peer)));
-    admit(&state, &account).await
+    if let Err(msg) = validate::password(&change.new_password) {
+        return error(StatusCode::BAD_REQUEST, msg);
+    }
+    let account = match verify(&state, peer, &change.username, change.password).await {
+        Ok(account) => account,
+        Err(response) => return response,
+    };
+    let hash = match state.hasher.hash(change.new_password).await {
+        Ok(h) => h,
+        Err(e) => return hash_failure(&state, &e),
+    };
+    match state.store.set_password(account.id, hash).await {
+        Ok(()) => {
+            tracing::info!(account = account.id, "password changed; resume tokens revoked");
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => store_failure(&state, &e),
+    }
 }
 
 /// A login's answer for `account` (after a password or a resume token):

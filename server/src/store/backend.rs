@@ -105,6 +105,8 @@ pub trait Backend: Send {
     fn put_resume(&mut self, account_id: u64, token_hash: &str, expires_ms: i64) -> Result<(), DbError>;
     /// Deletes the token if stored; its account if it was also unexpired.
     fn take_resume(&mut self, token_hash: &str) -> Result<Option<AccountRow>, DbError>;
+    /// Replaces an account's password hash.
+    fn set_password(&mut self, account_id: u64, password_hash: &str) -> Result<(), DbError>;
     /// Deletes every resume token of the account.
     fn revoke_resume(&mut self, account_id: u64) -> Result<(), DbError>;
     /// The colour new logins go to.

@@ -476,6 +476,16 @@ pub enum StoreCommand {
         /// Where the answer goes.
         reply: oneshot::Sender<Result<Option<AccountRow>, StoreError>>,
     },
+    /// Set an account's password hash and revoke its resume tokens, in one
+    /// transaction; answers once committed.
+    SetPassword {
+        /// Whose.
+        account_id: u64,
+        /// The new argon2id PHC string.
+        password_hash: String,
+        /// Where the answer goes.
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
     /// Revoke every resume token of an account (a kick, a logout, a new password).
     RevokeResume {
         /// Whose.
@@ -585,6 +595,13 @@ impl StoreHandle {
     pub async fn resume(&self, token_hash: String) -> Result<Option<AccountRow>, StoreError> {
         let (reply, rx) = oneshot::channel();
         self.try_send(StoreCommand::Resume { token_hash, reply }).map_err(|r| r.error())?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Changes an account's password hash (revoking its resume tokens).
+    pub async fn set_password(&self, account_id: u64, password_hash: String) -> Result<(), StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.try_send(StoreCommand::SetPassword { account_id, password_hash, reply }).map_err(|r| r.error())?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 

@@ -529,6 +529,11 @@ impl Backend for PgBackend {
         Ok(row.map(|r| AccountRow { id: r.get::<_, i64>(0) as u64, username: r.get(1), password_hash: r.get(2) }))
     }
 
+    fn set_password(&mut self, account_id: u64, password_hash: &str) -> Result<(), DbError> {
+        let set = self.statement("UPDATE accounts SET password_hash = $2 WHERE id = $1")?;
+        self.run(|c| c.execute(&set, &[&(account_id as i64), &password_hash])).map(drop)
+    }
+
     fn revoke_resume(&mut self, account_id: u64) -> Result<(), DbError> {
         let revoke = self.statement("DELETE FROM resume_tokens WHERE account_id = $1")?;
         self.run(|c| c.execute(&revoke, &[&(account_id as i64)])).map(drop)

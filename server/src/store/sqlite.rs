@@ -543,6 +543,13 @@ impl Backend for SqliteBackend {
             .map_err(db_error)
     }
 
+    fn set_password(&mut self, account_id: u64, password_hash: &str) -> Result<(), DbError> {
+        self.conn
+            .execute("UPDATE accounts SET password_hash = ?2 WHERE id = ?1", params![account_id as i64, password_hash])
+            .map(drop)
+            .map_err(db_error)
+    }
+
     fn revoke_resume(&mut self, account_id: u64) -> Result<(), DbError> {
         self.conn
             .execute("DELETE FROM resume_tokens WHERE account_id = ?1", params![account_id as i64])

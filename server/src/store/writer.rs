@@ -331,6 +331,7 @@ fn abandon(item: Work, error: &DbError, failed: &mut Writes) {
         Work::Command(StoreCommand::Broadcast { reply, .. }) => drop(reply.send(Err(answer(error)))),
         Work::Command(StoreCommand::Deploy { reply, .. }) => drop(reply.send(Err(answer(error)))),
         Work::Command(StoreCommand::IssueResume { reply, .. }) => drop(reply.send(Err(answer(error)))),
+        Work::Command(StoreCommand::SetPassword { reply, .. }) => drop(reply.send(Err(answer(error)))),
         Work::Command(StoreCommand::Resume { reply, .. }) => drop(reply.send(Err(answer(error)))),
         Work::Command(StoreCommand::RevokeResume { account_id }) => {
             tracing::warn!(account = account_id, %error, "resume tokens not revoked")
@@ -462,6 +463,13 @@ fn apply<B: Backend>(
         Work::Command(StoreCommand::Resume { token_hash, reply }) => {
             let found = in_savepoint(db, |db| db.take_resume(&token_hash))?;
             replies.push(Reply::Resumed(reply, found.map_err(StoreError::Database)));
+        }
+        Work::Command(StoreCommand::SetPassword { account_id, password_hash, reply }) => {
+            let set = in_savepoint(db, |db| {
+                db.set_password(account_id, &password_hash)?;
+                db.revoke_resume(account_id)
+            })?;
+            replies.push(Reply::Done(reply, set.map_err(StoreError::Database)));
         }
         Work::Command(StoreCommand::RevokeResume { account_id }) => {
             if let Err(e) = in_savepoint(db, |db| db.revoke_resume(account_id))? {
