@@ -181,6 +181,8 @@ pub struct Session {
     snapshots_earlier: u64,
     /// The server this session is being moved to, and since when.
     moving: Option<(String, Instant)>,
+    /// The own avatar's last state on the server before the latest move.
+    pub before_move: Option<tickforge_shared::protocol::OwnState>,
     /// Times the session came back after losing its connection.
     pub reconnects: u32,
     /// Times a server moved the session to another (blue-green handoff).
@@ -214,6 +216,7 @@ impl Session {
             outage_from: None,
             snapshots_earlier: 0,
             moving: None,
+            before_move: None,
             transfers: 0,
             longest_transfer_pause: Duration::ZERO,
             reconnects: 0,
@@ -255,6 +258,9 @@ impl Session {
     fn move_to(&mut self, token: &[u8], server: String) -> Result<(), SessionError> {
         tracing::info!(%server, "moving to another server");
         self.conn = Connection::connect(token)?;
+        // Snapshots that came with the transfer are applied: this is the
+        // frozen state the new server loads.
+        self.before_move = self.world.own;
         self.fresh_world();
         self.outage_from.get_or_insert(self.last_heard);
         self.moving = Some((server, Instant::now()));
@@ -424,7 +430,10 @@ impl Session {
     /// this to test the server). The prediction applies what the server's
     /// check will make of them.
     pub fn send_raw_input(&mut self, move_x: f32, move_y: f32) -> Result<(), SessionError> {
-        if matches!(self.link, Link::Rejoining { .. }) {
+        // Nothing to steer before the welcome (after a move or a rejoin the
+        // new server's avatar is not ours yet): inputs sent then would move
+        // it before the client predicts it, away from the state it loaded.
+        if matches!(self.link, Link::Rejoining { .. }) || self.world.own_entity.is_none() {
             return Ok(());
         }
         let now = self.started.elapsed().as_secs_f64();

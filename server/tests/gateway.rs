@@ -353,9 +353,9 @@ fn a_colour_switch_moves_players_live_and_the_drained_server_exits() {
     assert_eq!((alice.transfers, alice.reconnects), (1, 0), "moved once, never logged in again");
     assert_eq!(alice.server_addr().to_string(), cluster.app_addr(2));
     let blue = cluster.app_addr(1);
-    let last_blue = seen.iter().rev().find(|s| s.0 == blue).expect("seen on blue");
+    let last_blue = alice.before_move.expect("the last state on blue");
     let first_green = seen.iter().find(|s| s.0 != blue).expect("seen on green");
-    assert_eq!((last_blue.1, last_blue.2), (first_green.1, first_green.2), "exactly the state it had");
+    assert_eq!((last_blue.pos, last_blue.vel), (first_green.1, first_green.2), "exactly the state it had");
     assert!(first_green.2.length() > 1.0, "it was moving when it moved: {:?}", first_green.2);
     assert!(alice.longest_transfer_pause < Duration::from_secs(2), "{:?}", alice.longest_transfer_pause);
     let exit = cluster.app_exits(1, Duration::from_secs(15));
