@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 
 use bevy_ecs::prelude::*;
 use crossbeam_channel::{Receiver, Sender};
-use tickforge_shared::protocol::{Channel, ClientMessage, MAX_CHAT_CHARS, PlayerInfo, ServerMessage};
+use tickforge_shared::protocol::{Channel, ClientMessage, MAX_CHAT_CHARS, NetId, PlayerInfo, ServerMessage};
 use tickforge_shared::sim::{self, Body, Vec2};
 
 use super::NetIds;
@@ -262,18 +262,7 @@ pub fn spawn_loaded(
             tracing::info!(account = identity.account_id, "player back within the grace period");
             commands.entity(entity).remove::<Lingering>().insert((InputQueue::default(), ClientView::default()));
             let players = avatars.iter().map(|(n, a)| PlayerInfo { id: n.0, name: a.name.clone() }).collect();
-            net.set_playing(client);
-            net.send(
-                client,
-                Channel::Reliable,
-                &ServerMessage::Welcome {
-                    your_entity: id,
-                    account_id: identity.account_id,
-                    tick: tick.tick as u32,
-                    tick_rate: (1.0 / tick.dt).round() as u16,
-                    players,
-                },
-            );
+            welcome(&mut net, &tick, client, id, identity.account_id, players);
             roster.insert(client, entity);
             continue;
         }
@@ -287,18 +276,7 @@ pub fn spawn_loaded(
             avatars.iter().map(|(n, a)| PlayerInfo { id: n.0, name: a.name.clone() }).collect();
         players.push(info.clone());
         net.broadcast(Channel::Reliable, &ServerMessage::PlayerJoined(info));
-        net.set_playing(client);
-        net.send(
-            client,
-            Channel::Reliable,
-            &ServerMessage::Welcome {
-                your_entity: id,
-                account_id: identity.account_id,
-                tick: tick.tick as u32,
-                tick_rate: (1.0 / tick.dt).round() as u16,
-                players,
-            },
-        );
+        welcome(&mut net, &tick, client, id, identity.account_id, players);
         let entity = commands
             .spawn((
                 NetEntity(id),
@@ -324,6 +302,21 @@ pub fn spawn_loaded(
     for account_id in due {
         joins.request(&mut outbox, account_id);
     }
+}
+
+/// Lets a connection play and tells it who it is and how the world runs.
+fn welcome(
+    net: &mut NetServer,
+    tick: &TickInfo,
+    client: ClientKey,
+    id: NetId,
+    account_id: u64,
+    players: Vec<PlayerInfo>,
+) {
+    net.set_playing(client);
+    let tick_rate = (1.0 / tick.dt).round() as u16;
+    let message = ServerMessage::Welcome { your_entity: id, account_id, tick: tick.tick as u32, tick_rate, players };
+    net.send(client, Channel::Reliable, &message);
 }
 
 /// Ends grace periods that ran out (or were cut short, `until` = 0, by an
