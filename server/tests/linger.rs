@@ -88,6 +88,16 @@ fn pump(s: &mut Setup, secs: f32, walk: bool) -> Vec<Option<Vec2>> {
     seen
 }
 
+/// Pumps until the player has come back by itself (once); its own position then.
+fn come_back(s: &mut Setup) -> Vec2 {
+    let start = Instant::now();
+    while !(s.player.reconnects == 1 && s.player.world.own.is_some()) {
+        assert!(start.elapsed() < Duration::from_secs(20), "the player came back by itself");
+        pump(s, 0.1, false);
+    }
+    s.player.world.own.unwrap().pos
+}
+
 #[test]
 fn back_within_the_grace_period_the_avatar_that_waited_is_exactly_as_it_was() {
     let mut s = setup(Duration::from_secs(15));
@@ -99,12 +109,7 @@ fn back_within_the_grace_period_the_avatar_that_waited_is_exactly_as_it_was() {
     assert!(dark.iter().all(Option::is_some), "the watcher never saw the walker leave");
     let waited = dark.last().copied().flatten().unwrap();
     s.proxy.blackout(false, false);
-    let start = Instant::now();
-    while !(s.player.reconnects == 1 && s.player.world.own.is_some()) {
-        assert!(start.elapsed() < Duration::from_secs(20), "the player came back by itself");
-        pump(&mut s, 0.1, false);
-    }
-    let back = s.player.world.own.unwrap().pos;
+    let back = come_back(&mut s);
     // The watcher sees positions quantized to a few hundredths.
     assert!(back.distance(waited) < 0.1, "exactly the avatar that waited: {back:?} vs {waited:?}");
     let still = pump(&mut s, 1.0, false);
@@ -123,11 +128,6 @@ fn after_the_grace_period_the_avatar_goes_and_the_saved_state_loads() {
     assert!(dark.last().unwrap().is_none(), "the avatar left once the grace period was over");
     let last_seen = dark.iter().rev().find_map(|p| *p).unwrap();
     s.proxy.blackout(false, false);
-    let start = Instant::now();
-    while !(s.player.reconnects == 1 && s.player.world.own.is_some()) {
-        assert!(start.elapsed() < Duration::from_secs(20), "the player came back by itself");
-        pump(&mut s, 0.1, false);
-    }
-    let back = s.player.world.own.unwrap().pos;
+    let back = come_back(&mut s);
     assert!(back.distance(last_seen) < 0.1, "the state saved when it left: {back:?} vs {last_seen:?}");
 }

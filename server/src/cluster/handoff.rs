@@ -62,25 +62,13 @@ pub struct Drain {
     tokens: TokenIssuer,
     /// Stops the process once nobody is left.
     shutdown: Shutdown,
-    /// Players handed over so far.
-    pub moved: u64,
 }
 
 impl Drain {
     /// Not draining yet; tokens from `tokens`; `shutdown` ends the process when empty.
     pub fn new(tokens: TokenIssuer, shutdown: Shutdown) -> Self {
         let (tx, rx) = crossbeam_channel::unbounded();
-        Self {
-            draining: false,
-            was_active: false,
-            in_flight: HashSet::new(),
-            pause_until: 0,
-            tx,
-            rx,
-            tokens,
-            shutdown,
-            moved: 0,
-        }
+        Self { draining: false, was_active: false, in_flight: HashSet::new(), pause_until: 0, tx, rx, tokens, shutdown }
     }
 
     /// Learns the active colour (from the order poll): a switch away from
@@ -100,8 +88,8 @@ impl Drain {
     }
 }
 
-/// A player as the handoff sees it.
-type Player<'a> = (Entity, &'a NetEntity, &'a Avatar, &'a Kinematics, &'a Score, Option<&'a mut Transferring>);
+/// Players not (yet) handed over: neither frozen for a move nor lingering.
+type Staying = (Without<Transferring>, Without<crate::game::components::Lingering>);
 
 /// Starts handoffs, sends tokens when the store has moved a player, drops
 /// frozen avatars whose client never left, and stops an empty draining server.
@@ -115,7 +103,8 @@ pub fn hand_over(
     joins: Res<Joins>,
     mut outbox: ResMut<StoreOutbox>,
     metrics: Res<SharedMetrics>,
-    mut avatars: Query<Player<'_>, Without<crate::game::components::Lingering>>,
+    mut moving: Query<(Entity, &NetEntity, &Avatar, &mut Transferring)>,
+    staying: Query<(Entity, &Avatar, &Kinematics, &Score), Staying>,
 ) {
     let per_second = (1.0 / tick.dt).round().max(1.0);
     let deadline = tick.tick + (LEAVE_DEADLINE_SECS * per_second) as u64;
@@ -123,7 +112,7 @@ pub fn hand_over(
         drain.in_flight.remove(&handed.account_id);
         let client = ClientKey(handed.account_id);
         let Some(entity) = roster.entity(client) else { continue };
-        let Ok((_, _, avatar, _, _, Some(mut transferring))) = avatars.get_mut(entity) else { continue };
+        let Ok((_, _, avatar, mut transferring)) = moving.get_mut(entity) else { continue };
         let targets: Vec<SocketAddr> = match &handed.result {
             Ok(placed) => placed.iter().filter_map(|p| p.public_addr.parse().ok()).collect(),
             Err(error) => {
@@ -145,7 +134,6 @@ pub fn hand_over(
                 net.send(client, Channel::Reliable, &ServerMessage::Transfer { connect_token: token.bytes, server });
                 transferring.sent = true;
                 transferring.deadline = deadline;
-                drain.moved += 1;
                 metrics.0.handoffs.fetch_add(1, Ordering::Relaxed);
             }
             Err(e) => {
@@ -156,8 +144,8 @@ pub fn hand_over(
         }
     }
     // Frozen avatars whose client has not left by the deadline.
-    for (entity, net_id, avatar, _, _, transferring) in &avatars {
-        if transferring.is_some_and(|t| t.sent && t.deadline <= tick.tick) {
+    for (entity, net_id, avatar, transferring) in &moving {
+        if transferring.sent && transferring.deadline <= tick.tick {
             tracing::info!(account = avatar.account_id, "handed-over player never left; dropping its avatar");
             metrics.0.handoffs_abandoned.fetch_add(1, Ordering::Relaxed);
             roster.remove(avatar.client);
@@ -187,11 +175,11 @@ pub fn hand_over(
     }
     let ttl_ms = i64::try_from(drain.tokens.ttl().as_millis()).unwrap_or(i64::MAX);
     let mut started = 0;
-    for (entity, _, avatar, body, score, transferring) in &avatars {
+    for (entity, avatar, body, score) in &staying {
         if started == BATCH {
             break;
         }
-        if transferring.is_some() || drain.in_flight.contains(&avatar.account_id) {
+        if drain.in_flight.contains(&avatar.account_id) {
             continue;
         }
         // Frozen from this tick on: what is saved is what the target loads.
