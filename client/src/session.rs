@@ -255,15 +255,18 @@ impl Session {
 
     /// The server asked us to move: connect to the target with its token
     /// (dropping the old connection says goodbye), and start afresh there.
-    fn move_to(&mut self, token: &[u8], server: String) -> Result<(), SessionError> {
+    /// The pause is counted from when the server froze the own avatar.
+    fn move_to(&mut self, transfer: crate::world::Transfer) -> Result<(), SessionError> {
+        let crate::world::Transfer { connect_token, server, frozen } = transfer;
         tracing::info!(%server, "moving to another server");
-        self.conn = Connection::connect(token)?;
+        self.conn = Connection::connect(&connect_token)?;
         // Snapshots that came with the transfer are applied: this is the
-        // frozen state the new server loads.
+        // frozen state the new server starts from.
         self.before_move = self.world.own;
         self.fresh_world();
-        self.outage_from.get_or_insert(self.last_heard);
-        self.moving = Some((server, Instant::now()));
+        let now = Instant::now();
+        self.outage_from.get_or_insert(now.checked_sub(frozen).unwrap_or(now));
+        self.moving = Some((server, now));
         Ok(())
     }
 
@@ -375,8 +378,8 @@ impl Session {
         if let Some((own, ack)) = self.world.fresh_own.take() {
             self.predictor.reconcile(Body { pos: own.pos, vel: own.vel }, ack, self.tick_dt());
         }
-        if let Some((token, server)) = self.world.transfer.take() {
-            return self.move_to(&token, server);
+        if let Some(transfer) = self.world.transfer.take() {
+            return self.move_to(transfer);
         }
         if self.world.snapshots != snapshots {
             self.last_heard = Instant::now();

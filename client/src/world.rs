@@ -20,6 +20,17 @@ pub const CHAT_BACKLOG: usize = 4096;
 /// Decoded snapshots kept as baselines and for interpolation.
 pub const SNAPSHOT_HISTORY: usize = 64;
 
+/// A move to another server, as the old server asked for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transfer {
+    /// The connect token for the target.
+    pub connect_token: Vec<u8>,
+    /// The target's registry id.
+    pub server: String,
+    /// How long the own avatar had been frozen when the request was sent.
+    pub frozen: std::time::Duration,
+}
+
 /// An entity as last received.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ViewEntity {
@@ -65,8 +76,8 @@ pub struct ClientWorld {
     pub chat_new: VecDeque<(String, String)>,
     /// Why the server said it is dropping us.
     pub disconnect_reason: Option<String>,
-    /// A move to another server the server asked for: (connect token, server id).
-    pub transfer: Option<(Vec<u8>, String)>,
+    /// A move to another server the server asked for.
+    pub transfer: Option<Transfer>,
     /// Snapshots applied so far.
     pub snapshots: u64,
     /// Snapshots dropped: unknown baseline or undecodable payload.
@@ -93,9 +104,10 @@ impl ClientWorld {
             ServerMessage::Snapshot(snapshot) => self.apply_snapshot(snapshot),
             ServerMessage::Chat { from, text } => self.push_chat(from, text),
             ServerMessage::Notice { text } => self.push_chat("server".into(), text),
-            ServerMessage::Transfer { connect_token, server } => {
+            ServerMessage::Transfer { connect_token, server, frozen_ms } => {
                 self.push_chat("server".into(), format!("moving to {server}"));
-                self.transfer = Some((connect_token, server));
+                let frozen = std::time::Duration::from_millis(u64::from(frozen_ms));
+                self.transfer = Some(Transfer { connect_token, server, frozen });
             }
             ServerMessage::Disconnecting { reason } => {
                 self.push_chat("server".into(), format!("disconnecting: {reason}"));

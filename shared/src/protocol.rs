@@ -204,6 +204,9 @@ pub enum ServerMessage {
         connect_token: Vec<u8>,
         /// The target's registry id, for the notice.
         server: String,
+        /// How long the avatar had been frozen for the move when this was
+        /// sent, in milliseconds (the client counts the pause from then).
+        frozen_ms: u32,
     },
     /// The server is about to drop the connection, and why.
     Disconnecting {

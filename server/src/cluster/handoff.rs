@@ -26,7 +26,7 @@ use super::Registration;
 use crate::game::components::{Avatar, Kinematics, NetEntity, Score, Transferring};
 use crate::game::players::Joins;
 use crate::game::progress;
-use crate::net::identity::Identity;
+use crate::net::identity::{Carried, Identity};
 use crate::net::token::TokenIssuer;
 use crate::net::{ClientKey, NetServer};
 use crate::schedule::{Roster, SharedMetrics, StoreOutbox};
@@ -113,8 +113,17 @@ pub fn hand_over(
         let client = ClientKey(handed.account_id);
         let Some(entity) = roster.entity(client) else { continue };
         let Ok((_, _, avatar, mut transferring)) = moving.get_mut(entity) else { continue };
-        let targets: Vec<SocketAddr> = match &handed.result {
-            Ok(placed) => placed.iter().filter_map(|p| p.public_addr.parse().ok()).collect(),
+        let moved = match handed.result {
+            Ok(Some(moved)) => moved,
+            Ok(None) => {
+                tracing::info!(
+                    account = handed.account_id,
+                    "no server of the active colour has room; keeping the player"
+                );
+                commands.entity(entity).remove::<Transferring>();
+                drain.pause_until = tick.tick + per_second as u64;
+                continue;
+            }
             Err(error) => {
                 // Nothing moved: unfreeze and try again later.
                 tracing::warn!(account = handed.account_id, %error, "handoff failed; keeping the player");
@@ -122,16 +131,25 @@ pub fn hand_over(
                 continue;
             }
         };
-        let Some(server) = handed.result.as_ref().ok().and_then(|p| p.first()).map(|p| p.server_id.clone()) else {
-            tracing::info!(account = handed.account_id, "no server of the active colour has room; keeping the player");
-            commands.entity(entity).remove::<Transferring>();
-            drain.pause_until = tick.tick + per_second as u64;
-            continue;
-        };
+        // The token is good on the lease's new holder only, and carries
+        // the state the handoff saved, so the target needs no load.
+        let target: Vec<SocketAddr> = moved.to.public_addr.parse().into_iter().collect();
         let identity = Identity { account_id: avatar.account_id, name: avatar.name.clone() };
-        match drain.tokens.issue(&identity, &targets) {
+        let carried = Carried {
+            epoch: moved.epoch,
+            x: transferring.save.x,
+            y: transferring.save.y,
+            vx: transferring.save.vx,
+            vy: transferring.save.vy,
+            score: transferring.save.score,
+            chat_after: 0,
+        };
+        let frozen_ms = ((tick.tick.saturating_sub(transferring.frozen_at)) as f32 * tick.dt * 1000.0) as u32;
+        match drain.tokens.issue_carrying(&identity, Some(&carried), &target) {
             Ok(token) => {
-                net.send(client, Channel::Reliable, &ServerMessage::Transfer { connect_token: token.bytes, server });
+                let server = moved.to.server_id;
+                let transfer = ServerMessage::Transfer { connect_token: token.bytes, server, frozen_ms };
+                net.send(client, Channel::Reliable, &transfer);
                 transferring.sent = true;
                 transferring.deadline = deadline;
                 metrics.0.handoffs.fetch_add(1, Ordering::Relaxed);
@@ -170,7 +188,9 @@ pub fn hand_over(
         }
         return;
     }
-    if tick.tick < drain.pause_until {
+    // One batch at a time: a player is frozen only while its own handoff
+    // is in the store's hands, not while it queues behind the others.
+    if tick.tick < drain.pause_until || !drain.in_flight.is_empty() {
         return;
     }
     let ttl_ms = i64::try_from(drain.tokens.ttl().as_millis()).unwrap_or(i64::MAX);
@@ -183,9 +203,14 @@ pub fn hand_over(
             continue;
         }
         // Frozen from this tick on: what is saved is what the target loads.
-        commands.entity(entity).insert(Transferring { frozen_at: tick.tick, deadline: u64::MAX, sent: false });
-        drain.in_flight.insert(avatar.account_id);
         let save = progress::save_of(avatar, body, score, false);
+        commands.entity(entity).insert(Transferring {
+            frozen_at: tick.tick,
+            deadline: u64::MAX,
+            sent: false,
+            save: save.state,
+        });
+        drain.in_flight.insert(avatar.account_id);
         outbox.push(StoreCommand::Handoff { save, ttl_ms, reply: drain.tx.clone() });
         started += 1;
     }

@@ -225,7 +225,7 @@ impl ClientView {
 /// An avatar being handed to another server: frozen (no input moves it, no
 /// save is written — its lease has moved or is moving) until its client
 /// leaves for the target or `deadline` (a tick) passes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Component)]
+#[derive(Debug, Clone, Copy, PartialEq, Component)]
 pub struct Transferring {
     /// The tick it was frozen.
     pub frozen_at: u64,
@@ -233,6 +233,8 @@ pub struct Transferring {
     pub deadline: u64,
     /// Whether the client has been sent its token for the target.
     pub sent: bool,
+    /// The state frozen and handed over (the transfer token carries it).
+    pub save: crate::store::PlayerState,
 }
 
 /// The avatar of a player whose connection timed out: it stays in the

@@ -27,7 +27,7 @@ use super::rng::SplitMix64;
 use crate::net::identity::Identity;
 use crate::net::{ClientKey, NetEvent, NetServer};
 use crate::schedule::{Inbox, Roster, StoreOutbox};
-use crate::store::{AccessEvent, AccessKind, Claim, Claimed, StoreCommand, unix_millis};
+use crate::store::{AccessEvent, AccessKind, Claim, Claimed, PlayerState, StoreCommand, unix_millis};
 use crate::tick::TickInfo;
 
 /// A connection whose saved state is being loaded.
@@ -147,7 +147,7 @@ pub fn admit(
     let limit_ticks = (TAKEOVER_LIMIT_SECS as f32 / tick.dt).ceil() as u64;
     for event in &inbox.events {
         match event {
-            NetEvent::Connected { client, identity, addr } => {
+            NetEvent::Connected { client, identity, carried, addr } => {
                 tracing::info!(account = identity.account_id, name = %identity.name, peer = ?addr, "player connected");
                 outbox.push_access(AccessEvent::now(
                     AccessKind::Connect,
@@ -155,7 +155,24 @@ pub fn admit(
                     Some(&identity.name),
                     *addr,
                 ));
-                joins.request(&mut outbox, identity.account_id);
+                match carried {
+                    // Handed over by a draining server, which moved the
+                    // lease here: the token holds the claim's answer.
+                    Some(c) => {
+                        let state = PlayerState {
+                            account_id: identity.account_id,
+                            x: c.x,
+                            y: c.y,
+                            vx: c.vx,
+                            vy: c.vy,
+                            score: c.score,
+                            last_seen_ms: unix_millis(),
+                        };
+                        let result = Ok(Claim::Granted { epoch: c.epoch, saved: Some(state) });
+                        let _ = joins.tx.send(Claimed { account_id: identity.account_id, result });
+                    }
+                    None => joins.request(&mut outbox, identity.account_id),
+                }
                 joins.pending.insert(
                     *client,
                     PendingJoin {

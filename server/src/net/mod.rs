@@ -22,7 +22,7 @@ use tickforge_shared::protocol::{Channel, ClientMessage, PROTOCOL_ID, ServerMess
 
 use crate::secrets::PrivateKey;
 use discipline::{Phase, Verdict};
-use identity::Identity;
+use identity::{Carried, Identity};
 use transport::{Offence, Transport, TransportStats};
 
 /// Malformed or out-of-phase messages tolerated from one client before it is dropped.
@@ -44,6 +44,8 @@ pub enum NetEvent {
         client: ClientKey,
         /// Who it is, from the token.
         identity: Identity,
+        /// The exact state a draining server handed over with the token.
+        carried: Option<Carried>,
         /// Its UDP address.
         addr: Option<SocketAddr>,
     },
@@ -223,13 +225,15 @@ impl NetServer {
     }
 
     fn admit(&mut self, client_id: u64, events: &mut Vec<NetEvent>) {
-        let identity = self.transport.user_data(client_id).and_then(|data| Identity::from_user_data(&data));
+        let data = self.transport.user_data(client_id);
+        let identity = data.as_ref().and_then(Identity::from_user_data);
+        let carried = data.as_ref().and_then(Carried::read);
         match identity {
             Some(identity) if identity.account_id == client_id => {
                 let client = ClientKey(client_id);
                 let addr = self.transport.client_addr(client_id);
                 self.clients.insert(client, ClientState { addr, phase: Phase::Joining, malformed: 0, early: 0 });
-                events.push(NetEvent::Connected { client, identity, addr });
+                events.push(NetEvent::Connected { client, identity, carried, addr });
             }
             _ => {
                 tracing::warn!(client = client_id, "connect token carries no valid identity; dropping");

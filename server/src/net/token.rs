@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tickforge_netcode::ConnectToken;
 use tickforge_shared::protocol::PROTOCOL_ID;
 
-use super::identity::Identity;
+use super::identity::{Carried, Identity};
 use crate::secrets::PrivateKey;
 
 /// Size of a serialized connect token, as the netcode.io standard fixes it.
@@ -59,7 +59,20 @@ impl TokenIssuer {
 
     /// Issues a token for `identity`, valid on `servers` (tried in order).
     pub fn issue(&self, identity: &Identity, servers: &[SocketAddr]) -> Result<IssuedToken, TokenError> {
-        let user_data = identity.to_user_data().ok_or(TokenError::NameTooLong)?;
+        self.issue_carrying(identity, None, servers)
+    }
+
+    /// Issues a token that also carries a handed-over state (see [`Carried`]).
+    pub fn issue_carrying(
+        &self,
+        identity: &Identity,
+        carried: Option<&Carried>,
+        servers: &[SocketAddr],
+    ) -> Result<IssuedToken, TokenError> {
+        let mut user_data = identity.to_user_data().ok_or(TokenError::NameTooLong)?;
+        if let Some(carried) = carried {
+            carried.write(&mut user_data);
+        }
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         let token = ConnectToken::generate(
             now,

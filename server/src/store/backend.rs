@@ -113,9 +113,10 @@ pub trait Backend: Send {
     fn active_colour(&mut self) -> Result<String, DbError>;
     /// Sets it.
     fn set_active_colour(&mut self, colour: &str) -> Result<(), DbError>;
-    /// Moves the lease of `account_id` from `epoch` to `to` (a new epoch);
-    /// false if the lease is no longer at `epoch`.
-    fn move_lease(&mut self, account_id: u64, epoch: i64, to: &str) -> Result<bool, DbError>;
+    /// Moves the lease of `account_id` from `epoch` to `to` under a new
+    /// epoch, which it answers (`None` if the lease is no longer at
+    /// `epoch`), and drops the account's reservation (the lease counts now).
+    fn move_lease(&mut self, account_id: u64, epoch: i64, to: &str) -> Result<Option<i64>, DbError>;
 }
 
 /// Orders as both dialects read them from the commands table — `(id, kind,

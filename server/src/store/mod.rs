@@ -247,9 +247,18 @@ pub struct Polled {
 pub struct HandedOff {
     /// Whose.
     pub account_id: u64,
-    /// Where the player goes, best first (empty: no room anywhere, nothing
-    /// moved), or why the handoff failed (nothing moved either).
-    pub result: Result<Vec<Placement>, String>,
+    /// Where the lease went (`None`: no room anywhere, nothing moved), or
+    /// why the handoff failed (nothing moved either).
+    pub result: Result<Option<Moved>, String>,
+}
+
+/// A lease a handoff moved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Moved {
+    /// The server that holds it now.
+    pub to: Placement,
+    /// Its new epoch (the target's saves go under it).
+    pub epoch: i64,
 }
 
 /// One server a login may use, as the director chose it.
@@ -443,10 +452,10 @@ pub enum StoreCommand {
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
     /// A draining server hands a player over: in one transaction the
-    /// director chooses a server of the active colour (reserving a slot),
-    /// the exact state is saved under the current lease, and the lease
-    /// moves to the chosen server, which loads that state when the player
-    /// arrives.
+    /// director chooses a server of the active colour, the exact state is
+    /// saved under the current lease, and the lease moves to the chosen
+    /// server under a new epoch. The transfer token carries both, so the
+    /// target starts the player without asking the database again.
     Handoff {
         /// The frozen state, under the lease the draining server holds.
         save: PlayerSave,

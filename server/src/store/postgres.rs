@@ -360,7 +360,7 @@ impl Backend for PgBackend {
 
     fn release_lease(&mut self, account_id: u64, server_id: &str, epoch: Option<i64>) -> Result<(), DbError> {
         let release = self.statement(
-            "UPDATE leases SET server_id = NULL WHERE account_id = $1 AND server_id = $2
+            "UPDATE leases SET server_id = NULL, epoch = epoch + 1 WHERE account_id = $1 AND server_id = $2
              AND ($3::bigint IS NULL OR epoch = $3)",
         )?;
         self.run(|c| c.execute(&release, &[&(account_id as i64), &server_id, &epoch])).map(drop)
@@ -390,7 +390,9 @@ impl Backend for PgBackend {
             )
         })?;
         if save.release {
-            let release = self.statement("UPDATE leases SET server_id = NULL WHERE account_id = $1 AND epoch = $2")?;
+            let release = self.statement(
+                "UPDATE leases SET server_id = NULL, epoch = epoch + 1 WHERE account_id = $1 AND epoch = $2",
+            )?;
             self.run(|c| c.execute(&release, &[&params.0, &save.epoch]))?;
         }
         Ok(())
@@ -447,9 +449,10 @@ impl Backend for PgBackend {
     fn register(&mut self, row: &ServerRow, exclusive: bool) -> Result<(), DbError> {
         self.heartbeat(row)?;
         if exclusive {
-            self.exec("UPDATE leases SET server_id = NULL WHERE server_id IS NOT NULL")?;
+            self.exec("UPDATE leases SET server_id = NULL, epoch = epoch + 1 WHERE server_id IS NOT NULL")?;
         } else {
-            let release = self.statement("UPDATE leases SET server_id = NULL WHERE server_id = $1")?;
+            let release =
+                self.statement("UPDATE leases SET server_id = NULL, epoch = epoch + 1 WHERE server_id = $1")?;
             self.run(|c| c.execute(&release, &[&row.id]))?;
         }
         let forget = self.statement("DELETE FROM server_commands WHERE server_id = $1")?;
@@ -549,12 +552,16 @@ impl Backend for PgBackend {
         self.run(|c| c.execute(&set, &[&colour])).map(drop)
     }
 
-    fn move_lease(&mut self, account_id: u64, epoch: i64, to: &str) -> Result<bool, DbError> {
+    fn move_lease(&mut self, account_id: u64, epoch: i64, to: &str) -> Result<Option<i64>, DbError> {
+        let account = account_id as i64;
         let moved = self.statement(
             "UPDATE leases SET server_id = $3, epoch = epoch + 1 WHERE account_id = $1 AND epoch = $2
-             AND server_id IS NOT NULL",
+             AND server_id IS NOT NULL RETURNING epoch",
         )?;
-        Ok(self.run(|c| c.execute(&moved, &[&(account_id as i64), &epoch, &to]))? == 1)
+        let row = self.run(|c| c.query_opt(&moved, &[&account, &epoch, &to]))?;
+        let unreserve = self.statement("DELETE FROM reservations WHERE account_id = $1")?;
+        self.run(|c| c.execute(&unreserve, &[&account]))?;
+        Ok(row.map(|r| r.get(0)))
     }
 
     fn broadcast(&mut self, text: &str) -> Result<u32, DbError> {

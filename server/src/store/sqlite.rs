@@ -319,7 +319,7 @@ impl Backend for SqliteBackend {
     fn release_lease(&mut self, account_id: u64, server_id: &str, epoch: Option<i64>) -> Result<(), DbError> {
         self.conn
             .execute(
-                "UPDATE leases SET server_id = NULL WHERE account_id = ?1 AND server_id = ?2
+                "UPDATE leases SET server_id = NULL, epoch = epoch + 1 WHERE account_id = ?1 AND server_id = ?2
                  AND (?3 IS NULL OR epoch = ?3)",
                 params![account_id as i64, server_id, epoch],
             )
@@ -352,7 +352,7 @@ impl Backend for SqliteBackend {
         if save.release {
             self.conn
                 .execute(
-                    "UPDATE leases SET server_id = NULL WHERE account_id = ?1 AND epoch = ?2",
+                    "UPDATE leases SET server_id = NULL, epoch = epoch + 1 WHERE account_id = ?1 AND epoch = ?2",
                     params![state.account_id as i64, save.epoch],
                 )
                 .map_err(db_error)?;
@@ -436,9 +436,10 @@ impl Backend for SqliteBackend {
     fn register(&mut self, row: &ServerRow, exclusive: bool) -> Result<(), DbError> {
         self.heartbeat(row)?;
         let leases = if exclusive {
-            self.conn.execute("UPDATE leases SET server_id = NULL", [])
+            self.conn.execute("UPDATE leases SET server_id = NULL, epoch = epoch + 1", [])
         } else {
-            self.conn.execute("UPDATE leases SET server_id = NULL WHERE server_id = ?1", params![row.id])
+            self.conn
+                .execute("UPDATE leases SET server_id = NULL, epoch = epoch + 1 WHERE server_id = ?1", params![row.id])
         };
         leases.map_err(db_error)?;
         self.conn.execute("DELETE FROM server_commands WHERE server_id = ?1", params![row.id]).map_err(db_error)?;
@@ -568,15 +569,21 @@ impl Backend for SqliteBackend {
             .map_err(db_error)
     }
 
-    fn move_lease(&mut self, account_id: u64, epoch: i64, to: &str) -> Result<bool, DbError> {
-        self.conn
-            .execute(
+    fn move_lease(&mut self, account_id: u64, epoch: i64, to: &str) -> Result<Option<i64>, DbError> {
+        let moved = self
+            .conn
+            .query_row(
                 "UPDATE leases SET server_id = ?3, epoch = epoch + 1 WHERE account_id = ?1 AND epoch = ?2
-                 AND server_id IS NOT NULL",
+                 AND server_id IS NOT NULL RETURNING epoch",
                 params![account_id as i64, epoch, to],
+                |row| row.get::<_, i64>(0),
             )
-            .map(|n| n == 1)
-            .map_err(db_error)
+            .optional()
+            .map_err(db_error)?;
+        self.conn
+            .execute("DELETE FROM reservations WHERE account_id = ?1", params![account_id as i64])
+            .map_err(db_error)?;
+        Ok(moved)
     }
 
     fn broadcast(&mut self, text: &str) -> Result<u32, DbError> {

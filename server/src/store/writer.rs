@@ -20,8 +20,8 @@ use tokio::sync::oneshot;
 
 use super::backend::{Backend, DbError, DbErrorKind};
 use super::{
-    AccessEvent, AccountRow, Claimed, ClusterView, HandedOff, Leader, Placement, PlayerSave, Polled, StoreCommand,
-    StoreError, StoreMetrics, unix_millis,
+    AccessEvent, AccountRow, Claimed, ClusterView, HandedOff, Leader, Moved, Placement, PlayerSave, Polled,
+    StoreCommand, StoreError, StoreMetrics, unix_millis,
 };
 
 /// Most commands folded into one transaction.
@@ -483,13 +483,12 @@ fn apply<B: Backend>(
         Work::Command(StoreCommand::Handoff { save, ttl_ms, reply }) => {
             let account_id = save.state.account_id;
             let moved = in_savepoint(db, |db| {
-                let chosen = db.place(account_id, ttl_ms)?;
-                let Some(first) = chosen.first() else { return Ok(chosen) };
+                let Some(to) = db.place(account_id, ttl_ms)?.into_iter().next() else { return Ok(None) };
                 db.save_player(&save)?;
-                if !db.move_lease(account_id, save.epoch, &first.server_id)? {
+                let Some(epoch) = db.move_lease(account_id, save.epoch, &to.server_id)? else {
                     return Err(DbError::new(DbErrorKind::Fenced, "the lease moved on before the handoff"));
-                }
-                Ok(chosen)
+                };
+                Ok(Some(Moved { to, epoch }))
             })?;
             let result = moved.map_err(|e| e.to_string());
             replies.push(Reply::HandedOff(reply, HandedOff { account_id, result }));
