@@ -155,9 +155,15 @@ impl AuthClient {
         }
     }
 
-    /// Logs in again with a resume token instead of the password.
-    pub fn resume(&self, resume_token: &str) -> Result<Login, LoginError> {
-        let body = serde_json::json!({ "resume_token": resume_token }).to_string();
+    /// Logs in again with a resume token instead of the password;
+    /// `unreachable` names the game server the link to was lost (the
+    /// director tries it last).
+    pub fn resume(&self, resume_token: &str, unreachable: Option<std::net::SocketAddr>) -> Result<Login, LoginError> {
+        let mut body = serde_json::json!({ "resume_token": resume_token });
+        if let Some(addr) = unreachable {
+            body["unreachable"] = serde_json::Value::String(addr.to_string());
+        }
+        let body = body.to_string();
         match self.post_body("/v1/resume", &body)? {
             (200, body) => self.parse_login("/v1/resume", &body),
             (401, _) => Err(LoginError::InvalidCredentials),

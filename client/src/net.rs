@@ -39,6 +39,8 @@ pub struct Connection {
     /// Messages received on the reliable channel (welcome, roster, chat,
     /// notices): what was delivered, as load reports count it.
     pub reliable_received: u64,
+    /// When packets were last sent (netcode clock).
+    last_flush: Option<Duration>,
 }
 
 impl Drop for Connection {
@@ -81,6 +83,7 @@ impl Connection {
             epoch: Instant::now(),
             malformed: 0,
             reliable_received: 0,
+            last_flush: None,
         })
     }
 
@@ -166,11 +169,23 @@ impl Connection {
             return Ok(());
         }
         let now = self.now();
+        self.last_flush = Some(now);
         let mut send = sender(&self.socket);
         for packet in self.renet.get_packets_to_send() {
             self.netcode.send_payload(now, &packet, &mut send).map_err(|e| NetError::Disconnected(e.to_string()))?;
         }
         Ok(())
+    }
+
+    /// Sends what is queued if nothing was sent for `every`. A caller that
+    /// reads the network more often than it has something to say uses
+    /// this: every send carries an acknowledgement packet, so flushing on
+    /// each read would send one per read.
+    pub fn flush_due(&mut self, every: Duration) -> Result<(), NetError> {
+        match self.last_flush {
+            Some(at) if self.now().saturating_sub(at) < every && self.netcode.disconnect_reason().is_none() => Ok(()),
+            _ => self.flush(),
+        }
     }
 
     /// Handshake complete.

@@ -2,7 +2,8 @@
 //! update the world and send inputs (each packet repeating the last few).
 //!
 //! A session that logged in with a password comes back by itself when its
-//! connection is lost (the server went silent, or shut down): it logs in
+//! connection is lost (no word from the server for [`LINK_DEAD_AFTER`], or
+//! it shut down): it gives the link up and logs in
 //! again on a background thread — through the same auth URL, so a cluster's
 //! director places it on a live server — connects, and plays on, for up to
 //! [`REJOIN_LIMIT`]. Meanwhile [`Session::update`] answers `Ok` and inputs
@@ -42,6 +43,11 @@ pub enum SessionError {
 /// How long a lost session keeps trying to come back.
 pub const REJOIN_LIMIT: Duration = Duration::from_secs(60);
 
+/// Silence after which a session that can log in again gives its link up
+/// (long before the netcode timeout): a server sends snapshots many times
+/// a second, so this long without one is a dead link or a dead server.
+pub const LINK_DEAD_AFTER: Duration = Duration::from_secs(3);
+
 /// Where the session is with its server.
 #[derive(Debug)]
 enum Link {
@@ -58,13 +64,17 @@ enum Link {
 
 /// Logs in again after a loss: with the resume token when there is one
 /// (no password sent), else — or if it is refused — with the password.
-fn come_back(options: &LoginOptions, resume: Option<&str>) -> Result<Login, SessionError> {
+fn come_back(
+    options: &LoginOptions,
+    resume: Option<&str>,
+    unreachable: std::net::SocketAddr,
+) -> Result<Login, SessionError> {
     if let Some(token) = resume {
         let auth = match &options.ca_cert {
             Some(pem) => AuthClient::with_ca_pem(&options.server_url, pem)?,
             None => AuthClient::new(&options.server_url),
         };
-        match auth.resume(token) {
+        match auth.resume(token, Some(unreachable)) {
             Ok(login) => return Ok(login),
             Err(LoginError::InvalidCredentials) => {
                 tracing::info!("resume token refused; logging in with the password");
@@ -272,6 +282,8 @@ impl Session {
 
     /// Forgets the world of the last server (counting its snapshots).
     fn fresh_world(&mut self) {
+        // The new link's silence counts from its start.
+        self.last_heard = Instant::now();
         self.snapshots_earlier += self.world.snapshots;
         self.world = ClientWorld::default();
         self.predictor = Predictor::default();
@@ -293,8 +305,9 @@ impl Session {
     fn start_rejoin(&mut self, options: LoginOptions) {
         let (tx, login) = std::sync::mpsc::sync_channel(1);
         let resume = self.resume_token.take();
+        let lost = self.conn.server_addr();
         std::thread::spawn(move || {
-            let result = come_back(&options, resume.as_deref()).map_err(|e| match e {
+            let result = come_back(&options, resume.as_deref(), lost).map_err(|e| match e {
                 SessionError::Login(e) => e,
                 other => LoginError::Transport { url: options.server_url.clone(), reason: other.to_string() },
             });
@@ -397,7 +410,15 @@ impl Session {
                 }
             }
         }
-        let outcome = received.and_then(|()| self.conn.flush());
+        // Checked after reading: a client that itself stalled has read
+        // what waited in its socket by now.
+        if self.options.is_some() && self.world.own_entity.is_some() && self.last_heard.elapsed() > LINK_DEAD_AFTER {
+            return Err(SessionError::Lost(format!("no word from the server for {} s", LINK_DEAD_AFTER.as_secs())));
+        }
+        // Inputs go out as they are made (`send_input` flushes); reads in
+        // between send only what is due: acknowledgements, chat.
+        let every = Duration::from_secs_f32(self.tick_dt().min(1.0 / 30.0));
+        let outcome = received.and_then(|()| self.conn.flush_due(every));
         let ended = outcome.is_err() || self.conn.is_disconnected();
         match (ended, &self.world.disconnect_reason) {
             // A server shutting down hands its players to the rest of the cluster.

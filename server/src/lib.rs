@@ -42,6 +42,9 @@ use schedule::{Inbox, Roster, SharedMetrics, StoreOutbox};
 use store::Store;
 use tick::{TickInfo, TickMetrics};
 
+/// Bytes the game socket's receive buffer asks for.
+pub const UDP_RECV_BUFFER: usize = 4 << 20;
+
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -149,6 +152,12 @@ fn bind_world(
         addr: config.udp_addr,
         source,
     })?;
+    // Hundreds of clients' packets arrive between two reads (a tick): the
+    // default receive buffer holds a couple of hundred, and the kernel
+    // drops the rest. The system caps this at net.core.rmem_max.
+    if let Err(e) = socket2::SockRef::from(&udp).set_recv_buffer_size(UDP_RECV_BUFFER) {
+        tracing::warn!(error = %e, "cannot enlarge the UDP receive buffer");
+    }
     let udp_addr =
         udp.local_addr().map_err(|source| ServerError::Bind { what: "UDP", addr: config.udp_addr, source })?;
     let public_addr = config.public_addr.unwrap_or(udp_addr);

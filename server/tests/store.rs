@@ -280,7 +280,9 @@ fn the_director_places_on_the_least_loaded_live_server_with_room() {
         heartbeat(&store, "app-dddd", "blue", 5, ServerState::Draining);
         heartbeat(&store, "app-eeeee", "blue", 5, ServerState::Starting);
         let ttl = Duration::from_secs(30);
-        let place = |account: u64| block_on(store.handle().place(account, ttl)).unwrap();
+        let place = |account: u64| block_on(store.handle().place(account, ttl, None)).unwrap();
+        let place_avoiding =
+            |account: u64, addr: &str| block_on(store.handle().place(account, ttl, Some(addr.into()))).unwrap();
         let names = |placed: Vec<tickforge_server::store::Placement>| -> Vec<String> {
             placed.into_iter().map(|p| p.server_id).collect()
         };
@@ -288,6 +290,9 @@ fn the_director_places_on_the_least_loaded_live_server_with_room() {
         assert_eq!(names(place(ids[0])), ["app-a", "app-bb"], "{backend}");
         assert_eq!(names(place(ids[1])), ["app-bb", "app-a"], "{backend}");
         // Logging in again moves the same reservation, never a second slot.
+        assert_eq!(names(place(ids[1])), ["app-bb", "app-a"], "{backend}");
+        // A server the client could not reach comes last, however empty.
+        assert_eq!(names(place_avoiding(ids[1], "127.0.0.6:7001")), ["app-a", "app-bb"], "{backend}");
         assert_eq!(names(place(ids[1])), ["app-bb", "app-a"], "{backend}");
         // A player on app-a (a lease) counts as load.
         assert!(matches!(claim_on(&store, ids[0], "app-a"), Ok(Claim::Granted { .. })), "{backend}");

@@ -134,6 +134,10 @@ pub const RESUME_TTL: Duration = Duration::from_secs(600);
 #[serde(deny_unknown_fields)]
 struct ResumeBody {
     resume_token: String,
+    /// The game server (`ip:port`) the client lost its link to: the
+    /// director tries it last.
+    #[serde(default)]
+    unreachable: Option<String>,
 }
 
 /// The stored form of a resume token: its BLAKE2b-512 hash, hex.
@@ -299,7 +303,7 @@ async fn login(State(state): State<AuthState>, ConnectInfo(peer): ConnectInfo<Pe
         Err(response) => return response,
     };
     log_access(&state, AccessEvent::now(AccessKind::LoginOk, Some(account.id), Some(&account.username), Some(peer)));
-    admit(&state, &account).await
+    admit(&state, &account, None).await
 }
 
 /// Checks a name and password as a login does — the lockout, the same
@@ -391,11 +395,11 @@ async fn change_password(
 
 /// A login's answer for `account` (after a password or a resume token):
 /// the director's servers, a connect token, a fresh resume token.
-async fn admit(state: &AuthState, account: &crate::store::AccountRow) -> Response {
+async fn admit(state: &AuthState, account: &crate::store::AccountRow, avoid: Option<String>) -> Response {
     let identity = Identity { account_id: account.id, name: account.username.clone() };
     let servers = match &state.placement {
         Placement::Fixed(servers) => servers.clone(),
-        Placement::Director => match direct(state, account.id).await {
+        Placement::Director => match direct(state, account.id, avoid).await {
             Ok(servers) => servers,
             Err(response) => return response,
         },
@@ -469,7 +473,9 @@ async fn resume(State(state): State<AuthState>, ConnectInfo(peer): ConnectInfo<P
         return retry_later(StatusCode::TOO_MANY_REQUESTS, "too many attempts, try again later", wait);
     }
     log_access(&state, AccessEvent::now(AccessKind::Resume, Some(account.id), Some(&account.username), Some(peer)));
-    admit(&state, &account).await
+    // Only a well-formed address is a hint (it is compared with the registry's).
+    let avoid = body.unreachable.and_then(|a| a.parse::<std::net::SocketAddr>().ok()).map(|a| a.to_string());
+    admit(&state, &account, avoid).await
 }
 
 /// Ends the session for good: the token is spent and every other resume
@@ -495,9 +501,14 @@ async fn logout(State(state): State<AuthState>, body: Bytes) -> Response {
 /// The director's choice for a login: up to three servers, a slot reserved
 /// on the first for the token's lifetime; 503 with `Retry-After` when every
 /// server is full (or none is up).
-async fn direct(state: &AuthState, account_id: u64) -> Result<Vec<std::net::SocketAddr>, Response> {
+async fn direct(
+    state: &AuthState,
+    account_id: u64,
+    avoid: Option<String>,
+) -> Result<Vec<std::net::SocketAddr>, Response> {
     let started = Instant::now();
-    let placed = state.store.place(account_id, state.tokens.ttl()).await.map_err(|e| store_failure(state, &e))?;
+    let placed =
+        state.store.place(account_id, state.tokens.ttl(), avoid).await.map_err(|e| store_failure(state, &e))?;
     state.metrics.placement.observe(started.elapsed());
     // A registry row names an address that does not parse only if written by hand: skip it.
     let servers: Vec<std::net::SocketAddr> = placed.iter().filter_map(|p| p.public_addr.parse().ok()).collect();

@@ -184,17 +184,17 @@ pub fn admit(
                     },
                 );
             }
-            NetEvent::Disconnected { client, reason, timed_out } => {
+            NetEvent::Disconnected { client, reason, link_lost } => {
                 if let Some(pending) = joins.pending.remove(client) {
                     log_leave(&mut outbox, &pending.identity.name, pending.identity.account_id, reason);
                     continue;
                 }
                 let Some(entity) = roster.remove(*client) else { continue };
                 if let Ok((_, avatar, _, _, None)) = avatars.get(entity)
-                    && *timed_out
+                    && *link_lost
                     && linger.ticks > 0
                 {
-                    tracing::info!(account = avatar.account_id, name = %avatar.name, "player timed out; its avatar lingers");
+                    tracing::info!(account = avatar.account_id, name = %avatar.name, %reason, "player's link lost; its avatar lingers");
                     commands.entity(entity).insert(Lingering { until: tick.tick + linger.ticks });
                     linger.by_account.insert(avatar.account_id, entity);
                     continue;

@@ -55,9 +55,11 @@ pub enum NetEvent {
         client: ClientKey,
         /// Why, for logs.
         reason: String,
-        /// Nothing was heard from the client for its timeout (a dropped
-        /// link, a crash, a closed lid) — no goodbye, no kick.
-        timed_out: bool,
+        /// The link was lost, not closed: nothing was heard from the client
+        /// for its timeout (a dropped link, a crash, a closed lid), or the
+        /// same player came back on a new connection before the old one
+        /// timed out — no goodbye, no kick.
+        link_lost: bool,
     },
     /// A well-formed message from a connected client.
     Message {
@@ -174,14 +176,12 @@ impl NetServer {
                 ServerEvent::ClientConnected { client_id } => self.admit(client_id, events),
                 ServerEvent::ClientDisconnected { client_id, reason } => {
                     let client = ClientKey(client_id);
-                    let reason = if self.transport.was_replaced(client_id) {
-                        "replaced by a newer connection".to_owned()
-                    } else {
-                        reason.to_string()
-                    };
-                    let timed_out = self.transport.timed_out(client_id);
+                    let replaced = self.transport.was_replaced(client_id);
+                    let reason =
+                        if replaced { "replaced by a newer connection".to_owned() } else { reason.to_string() };
+                    let link_lost = replaced || self.transport.timed_out(client_id);
                     if self.clients.remove(&client).is_some() {
-                        events.push(NetEvent::Disconnected { client, reason, timed_out });
+                        events.push(NetEvent::Disconnected { client, reason, link_lost });
                     }
                 }
             }

@@ -95,8 +95,9 @@ pub trait Backend: Send {
     fn take_commands(&mut self, server_id: &str) -> Result<Vec<ServerCommand>, DbError>;
     /// The director: up to three fresh `ready` servers of the active colour
     /// with room, least loaded first; reserves a slot on the first for
-    /// `ttl_ms`. Empty: no room anywhere.
-    fn place(&mut self, account_id: u64, ttl_ms: i64) -> Result<Vec<Placement>, DbError>;
+    /// `ttl_ms`. A server at the address `avoid` (one the client could not
+    /// reach) comes last. Empty: no room anywhere.
+    fn place(&mut self, account_id: u64, ttl_ms: i64, avoid: Option<&str>) -> Result<Vec<Placement>, DbError>;
     /// Orders the holder of `username`'s lease to kick it; the holder's id.
     fn kick(&mut self, username: &str, reason: &str) -> Result<Option<String>, DbError>;
     /// Orders every live server to show `text`; how many were ordered.

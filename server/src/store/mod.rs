@@ -429,6 +429,8 @@ pub enum StoreCommand {
         account_id: u64,
         /// How long the reservation lasts (the token's lifetime).
         ttl_ms: i64,
+        /// The address of a server the client could not reach (it comes last).
+        avoid: Option<String>,
         /// Where the answer goes.
         reply: oneshot::Sender<Result<Vec<Placement>, StoreError>>,
     },
@@ -569,11 +571,17 @@ impl StoreHandle {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// The director's choice for `account_id`, with a slot reserved for `ttl`.
-    pub async fn place(&self, account_id: u64, ttl: std::time::Duration) -> Result<Vec<Placement>, StoreError> {
+    /// The director's choice for `account_id`, with a slot reserved for
+    /// `ttl`; a server at `avoid` (unreachable for the client) comes last.
+    pub async fn place(
+        &self,
+        account_id: u64,
+        ttl: std::time::Duration,
+        avoid: Option<String>,
+    ) -> Result<Vec<Placement>, StoreError> {
         let (reply, rx) = oneshot::channel();
         let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
-        self.try_send(StoreCommand::Place { account_id, ttl_ms, reply }).map_err(|r| r.error())?;
+        self.try_send(StoreCommand::Place { account_id, ttl_ms, avoid, reply }).map_err(|r| r.error())?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 

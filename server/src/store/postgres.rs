@@ -467,7 +467,7 @@ impl Backend for PgBackend {
         Ok(super::backend::commands_from_rows(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect()))
     }
 
-    fn place(&mut self, account_id: u64, ttl_ms: i64) -> Result<Vec<Placement>, DbError> {
+    fn place(&mut self, account_id: u64, ttl_ms: i64, avoid: Option<&str>) -> Result<Vec<Placement>, DbError> {
         let account = account_id as i64;
         let lock = self.statement("SELECT pg_advisory_xact_lock($1)")?;
         self.run(|c| c.execute(&lock, &[&PLACEMENT_LOCK]))?;
@@ -483,9 +483,9 @@ impl Backend for PgBackend {
                  FROM servers s JOIN deployment d ON d.id = 1 AND s.colour = d.active_colour
                  WHERE s.state = 'ready'
                  AND (extract(epoch from clock_timestamp()) * 1000)::bigint - s.heartbeat_ms <= $2) AS candidates
-             WHERE load < capacity ORDER BY load, id LIMIT 3",
+             WHERE load < capacity ORDER BY COALESCE(public_addr = $3, false), load, id LIMIT 3",
         )?;
-        let rows = self.run(|c| c.query(&choose, &[&account, &DEAD_AFTER_MS]))?;
+        let rows = self.run(|c| c.query(&choose, &[&account, &DEAD_AFTER_MS, &avoid]))?;
         let chosen: Vec<Placement> =
             rows.iter().map(|r| Placement { server_id: r.get(0), public_addr: r.get(1) }).collect();
         if let Some(first) = chosen.first() {

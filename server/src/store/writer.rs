@@ -442,8 +442,8 @@ fn apply<B: Backend>(
             let fenced = std::mem::take(&mut fenced.unreported);
             replies.push(Reply::Polled(reply, Polled { commands, fenced, active_colour }));
         }
-        Work::Command(StoreCommand::Place { account_id, ttl_ms, reply }) => {
-            let placed = in_savepoint(db, |db| db.place(account_id, ttl_ms))?;
+        Work::Command(StoreCommand::Place { account_id, ttl_ms, avoid, reply }) => {
+            let placed = in_savepoint(db, |db| db.place(account_id, ttl_ms, avoid.as_deref()))?;
             replies.push(Reply::Placed(reply, placed.map_err(StoreError::Database)));
         }
         Work::Command(StoreCommand::Kick { username, reason, reply }) => {
@@ -483,7 +483,7 @@ fn apply<B: Backend>(
         Work::Command(StoreCommand::Handoff { save, ttl_ms, reply }) => {
             let account_id = save.state.account_id;
             let moved = in_savepoint(db, |db| {
-                let Some(to) = db.place(account_id, ttl_ms)?.into_iter().next() else { return Ok(None) };
+                let Some(to) = db.place(account_id, ttl_ms, None)?.into_iter().next() else { return Ok(None) };
                 db.save_player(&save)?;
                 let Some(epoch) = db.move_lease(account_id, save.epoch, &to.server_id)? else {
                     return Err(DbError::new(DbErrorKind::Fenced, "the lease moved on before the handoff"));
