@@ -40,6 +40,9 @@ pub enum SessionError {
     Lost(String),
 }
 
+/// Chat lines a session between servers keeps for the next one.
+pub const CHAT_HELD: usize = 64;
+
 /// How long a lost session keeps trying to come back.
 pub const REJOIN_LIMIT: Duration = Duration::from_secs(60);
 
@@ -177,6 +180,8 @@ pub struct Session {
     recent: VecDeque<InputCmd>,
     scratch: Vec<ServerMessage>,
     drawn: Vec<Drawn>,
+    /// Chat said between servers, for the next one.
+    held_chat: VecDeque<String>,
     /// How to log in again (`None`: a session from a bare token).
     options: Option<LoginOptions>,
     /// The short-lived token to log in again without the password (used
@@ -240,15 +245,17 @@ impl Session {
             next_seq: 1,
             recent: VecDeque::with_capacity(INPUT_REDUNDANCY),
             scratch: Vec::new(),
+            held_chat: VecDeque::new(),
             drawn: Vec::new(),
         })
     }
 
-    /// Pumps the network until connected and welcomed, or `timeout`.
+    /// Pumps the network until connected, welcomed and shown the own
+    /// avatar (the first snapshot), or `timeout`.
     pub fn wait_connected(&mut self, timeout: Duration) -> Result<(), SessionError> {
         let start = Instant::now();
         let step = Duration::from_millis(5);
-        while self.world.own_entity.is_none() {
+        while self.world.own_entity.is_none() || self.world.own.is_none() {
             if start.elapsed() > timeout {
                 return Err(SessionError::ConnectTimeout(timeout, self.conn.is_connected()));
             }
@@ -394,6 +401,11 @@ impl Session {
         if let Some(transfer) = self.world.transfer.take() {
             return self.move_to(transfer);
         }
+        if self.is_welcomed() {
+            while let Some(text) = self.held_chat.pop_front() {
+                self.conn.send(Channel::Reliable, &ClientMessage::Chat { text });
+            }
+        }
         if self.world.snapshots != snapshots {
             self.last_heard = Instant::now();
             if self.world.own_entity.is_some()
@@ -480,10 +492,24 @@ impl Session {
         Ok(())
     }
 
-    /// Sends a chat line (cut to the protocol limit).
+    /// Sends a chat line (cut to the protocol limit). Said while the
+    /// session is between servers (moving, coming back), it waits for the
+    /// welcome there (the last [`CHAT_HELD`] lines are kept).
     pub fn send_chat(&mut self, text: &str) {
         let text: String = text.chars().take(MAX_CHAT_CHARS).collect();
-        self.conn.send(Channel::Reliable, &ClientMessage::Chat { text });
+        if self.is_welcomed() && self.held_chat.is_empty() {
+            self.conn.send(Channel::Reliable, &ClientMessage::Chat { text });
+            return;
+        }
+        if self.held_chat.len() == CHAT_HELD {
+            self.held_chat.pop_front();
+        }
+        self.held_chat.push_back(text);
+    }
+
+    /// Whether the server has welcomed this connection (inputs and chat go through).
+    fn is_welcomed(&self) -> bool {
+        matches!(self.link, Link::Live) && self.conn.is_connected() && self.world.own_entity.is_some()
     }
 
     /// What to draw now: remote entities interpolated at the adaptive delay,

@@ -185,6 +185,7 @@ fn bind_world(
     world.insert_resource(cluster::orders::Orders::default());
     let tokens = net::token::TokenIssuer::new(key.clone(), config.token_ttl, config.connection_timeout_secs);
     world.insert_resource(cluster::handoff::Drain::new(tokens, shutdown.clone()));
+    world.init_resource::<game::chat::ChatRelay>();
     world.insert_resource(admin::tick::AdminInbox(admin_rx));
     world.insert_resource(admin::tick::Live(live));
     world.insert_resource(game::progress::SaveEvery(config.save_every_ticks()));

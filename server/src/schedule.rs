@@ -5,7 +5,7 @@
 //! 1. `Receive`: read the socket into the [`Inbox`].
 //! 2. `Admit`: request saved state for new players, spawn avatars when it
 //!    arrives, save and remove departed ones, apply operator commands.
-//! 3. `ApplyInputs`: queue inputs, relay chat, apply one input per avatar.
+//! 3. `ApplyInputs`: queue inputs, relay chat (through the store), apply one input per avatar.
 //! 4. `Simulate`: move everything else (NPCs), collect orbs.
 //! 5. `Replicate`: build per-client snapshots.
 //! 6. `Send`: flush the transport.
@@ -247,7 +247,9 @@ pub fn build_schedule() -> Schedule {
         )
             .chain()
             .in_set(Phase::Admit),
-        (movement::queue_inputs, players::chat, movement::apply_inputs).chain().in_set(Phase::ApplyInputs),
+        (movement::queue_inputs, players::chat, crate::game::chat::relay_chat, movement::apply_inputs)
+            .chain()
+            .in_set(Phase::ApplyInputs),
         (movement::wander, orbs::collect).chain().in_set(Phase::Simulate),
         replicate::send_snapshots.in_set(Phase::Replicate),
         send.in_set(Phase::Send),

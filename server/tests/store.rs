@@ -9,8 +9,8 @@ mod common;
 use std::time::Duration;
 
 use tickforge_server::store::{
-    AccessEvent, AccessKind, Claim, DatabaseUrl, PlayerSave, PlayerState, Polled, ServerCommand, ServerRow,
-    ServerState, Store, StoreCommand, StoreError, unix_millis,
+    AccessEvent, AccessKind, ChatLine, ChatNews, Claim, DatabaseUrl, PlayerSave, PlayerState, Polled, ServerCommand,
+    ServerRow, ServerState, Store, StoreCommand, StoreError, unix_millis,
 };
 use tokio::sync::oneshot;
 
@@ -334,5 +334,47 @@ fn kicks_reach_the_holder_and_broadcasts_every_live_server() {
         );
         assert!(poll(&store, "app-c").commands.is_empty(), "{backend}");
         store.shutdown();
+    }
+}
+
+/// Sends `command` (built around a chat reply channel) and waits for the news.
+fn chat(store: &Store, command: impl FnOnce(crossbeam_channel::Sender<ChatNews>) -> StoreCommand) -> ChatNews {
+    let (reply, rx) = crossbeam_channel::unbounded();
+    store.handle().try_send(command(reply)).unwrap();
+    rx.recv_timeout(Duration::from_secs(10)).unwrap()
+}
+
+/// The cluster's chat: posts from two servers share one gapless sequence
+/// of ids, a read returns the lines after a position in order, and a
+/// relay that starts learns only where the chat stands.
+#[test]
+fn chat_lines_of_every_server_share_one_gapless_sequence() {
+    for (backend, url, _dir) in backends("chat") {
+        let a = Store::open(&url).unwrap();
+        let b = Store::open(&url).unwrap();
+        let line =
+            |account_id: u64, text: &str| ChatLine { account_id, from: format!("p{account_id}"), text: text.into() };
+        let ChatNews::Read { lines, head: start } = chat(&a, |reply| StoreCommand::ReadChat { after: None, reply })
+        else {
+            panic!("{backend}: read failed")
+        };
+        assert!(lines.is_empty(), "{backend}: a fresh relay gets no history");
+        let post =
+            |store: &Store, lines: Vec<ChatLine>| match chat(store, |reply| StoreCommand::PostChat { lines, reply }) {
+                ChatNews::Posted { first, lines } => (first, lines.len() as u64),
+                other => panic!("{backend}: {other:?}"),
+            };
+        assert_eq!(post(&a, vec![line(1, "one"), line(1, "two")]), (start + 1, 2), "{backend}");
+        assert_eq!(post(&b, vec![line(2, "three")]), (start + 3, 1), "{backend}: the other server goes on after");
+        assert_eq!(post(&a, vec![line(1, "four")]), (start + 4, 1), "{backend}");
+        let ChatNews::Read { lines, head } = chat(&b, |reply| StoreCommand::ReadChat { after: Some(start + 1), reply })
+        else {
+            panic!("{backend}: read failed")
+        };
+        let read: Vec<(u64, &str)> = lines.iter().map(|(id, l)| (*id, l.text.as_str())).collect();
+        assert_eq!(read, [(start + 2, "two"), (start + 3, "three"), (start + 4, "four")], "{backend}");
+        assert_eq!(head, start + 4, "{backend}");
+        a.shutdown();
+        b.shutdown();
     }
 }

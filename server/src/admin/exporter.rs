@@ -134,6 +134,18 @@ impl Collector for Exporter {
             "Chat lines dropped by the per-player chat limit.",
             load(&t.chat_dropped),
         )?;
+        counter(
+            &mut e,
+            "tickforge_chat_relayed",
+            "Cluster chat lines delivered, in order, to this server's players.",
+            load(&t.chat_relayed),
+        )?;
+        counter(
+            &mut e,
+            "tickforge_chat_skipped",
+            "Cluster chat lines gone from the database before this server read them.",
+            load(&t.chat_skipped),
+        )?;
         counter(&mut e, "tickforge_handoffs", "Players handed over to another server.", load(&t.handoffs))?;
         counter(
             &mut e,

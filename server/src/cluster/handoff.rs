@@ -23,6 +23,7 @@ use crossbeam_channel::{Receiver, Sender};
 use tickforge_shared::protocol::{Channel, ServerMessage};
 
 use super::Registration;
+use crate::game::chat::{ChatCursor, ChatRelay};
 use crate::game::components::{Avatar, Kinematics, NetEntity, Score, Transferring};
 use crate::game::players::Joins;
 use crate::game::progress;
@@ -54,6 +55,9 @@ pub struct Drain {
     was_active: bool,
     /// Accounts whose handoff the store is working on.
     in_flight: HashSet<u64>,
+    /// Handoffs done, waiting for the player's last chat lines to be
+    /// numbered before the client is sent on.
+    done: Vec<HandedOff>,
     /// Tick before which no new handoff starts (after "no room").
     pause_until: u64,
     tx: Sender<HandedOff>,
@@ -68,7 +72,17 @@ impl Drain {
     /// Not draining yet; tokens from `tokens`; `shutdown` ends the process when empty.
     pub fn new(tokens: TokenIssuer, shutdown: Shutdown) -> Self {
         let (tx, rx) = crossbeam_channel::unbounded();
-        Self { draining: false, was_active: false, in_flight: HashSet::new(), pause_until: 0, tx, rx, tokens, shutdown }
+        Self {
+            draining: false,
+            was_active: false,
+            in_flight: HashSet::new(),
+            done: Vec::new(),
+            pause_until: 0,
+            tx,
+            rx,
+            tokens,
+            shutdown,
+        }
     }
 
     /// Learns the active colour (from the order poll): a switch away from
@@ -103,16 +117,25 @@ pub fn hand_over(
     joins: Res<Joins>,
     mut outbox: ResMut<StoreOutbox>,
     metrics: Res<SharedMetrics>,
-    mut moving: Query<(Entity, &NetEntity, &Avatar, &mut Transferring)>,
+    relay: Res<ChatRelay>,
+    mut moving: Query<(Entity, &NetEntity, &Avatar, &mut Transferring, Option<&ChatCursor>)>,
     staying: Query<(Entity, &Avatar, &Kinematics, &Score), Staying>,
 ) {
     let per_second = (1.0 / tick.dt).round().max(1.0);
     let deadline = tick.tick + (LEAVE_DEADLINE_SECS * per_second) as u64;
     while let Ok(handed) = drain.rx.try_recv() {
+        drain.done.push(handed);
+    }
+    // A line the player said on this server must be numbered before it can
+    // say the next on the target: until then its client waits here.
+    let (ready, waiting): (Vec<HandedOff>, Vec<HandedOff>) =
+        std::mem::take(&mut drain.done).into_iter().partition(|h| !relay.is_posting(h.account_id));
+    drain.done = waiting;
+    for handed in ready {
         drain.in_flight.remove(&handed.account_id);
         let client = ClientKey(handed.account_id);
         let Some(entity) = roster.entity(client) else { continue };
-        let Ok((_, _, avatar, mut transferring)) = moving.get_mut(entity) else { continue };
+        let Ok((_, _, avatar, mut transferring, cursor)) = moving.get_mut(entity) else { continue };
         let moved = match handed.result {
             Ok(Some(moved)) => moved,
             Ok(None) => {
@@ -142,7 +165,7 @@ pub fn hand_over(
             vx: transferring.save.vx,
             vy: transferring.save.vy,
             score: transferring.save.score,
-            chat_after: 0,
+            chat_after: cursor.map_or(relay.position(), |c| c.0),
         };
         let frozen_ms = ((tick.tick.saturating_sub(transferring.frozen_at)) as f32 * tick.dt * 1000.0) as u32;
         match drain.tokens.issue_carrying(&identity, Some(&carried), &target) {
@@ -150,6 +173,8 @@ pub fn hand_over(
                 let server = moved.to.server_id;
                 let transfer = ServerMessage::Transfer { connect_token: token.bytes, server, frozen_ms };
                 net.send(client, Channel::Reliable, &transfer);
+                // Its chat goes on from the target.
+                commands.entity(entity).remove::<ChatCursor>();
                 transferring.sent = true;
                 transferring.deadline = deadline;
                 metrics.0.handoffs.fetch_add(1, Ordering::Relaxed);
@@ -162,7 +187,7 @@ pub fn hand_over(
         }
     }
     // Frozen avatars whose client has not left by the deadline.
-    for (entity, net_id, avatar, transferring) in &moving {
+    for (entity, net_id, avatar, transferring, _) in &moving {
         if transferring.sent && transferring.deadline <= tick.tick {
             tracing::info!(account = avatar.account_id, "handed-over player never left; dropping its avatar");
             metrics.0.handoffs_abandoned.fetch_add(1, Ordering::Relaxed);

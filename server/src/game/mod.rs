@@ -2,6 +2,7 @@
 //! wander, chat. Systems here read the [`crate::schedule::Inbox`] and write
 //! through [`crate::net::NetServer`]; they never touch sockets or the database.
 
+pub mod chat;
 pub mod components;
 pub mod movement;
 pub mod orbs;

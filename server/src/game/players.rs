@@ -19,6 +19,7 @@ use tickforge_shared::protocol::{Channel, ClientMessage, MAX_CHAT_CHARS, NetId, 
 use tickforge_shared::sim::{self, Body, Vec2};
 
 use super::NetIds;
+use super::chat::{ChatCursor, ChatRelay};
 use super::components::{
     Avatar, ClientView, Conduct, InputQueue, Kinematics, Lingering, NetEntity, Score, Transferring,
 };
@@ -27,7 +28,7 @@ use super::rng::SplitMix64;
 use crate::net::identity::Identity;
 use crate::net::{ClientKey, NetEvent, NetServer};
 use crate::schedule::{Inbox, Roster, StoreOutbox};
-use crate::store::{AccessEvent, AccessKind, Claim, Claimed, PlayerState, StoreCommand, unix_millis};
+use crate::store::{AccessEvent, AccessKind, ChatLine, Claim, Claimed, PlayerState, StoreCommand, unix_millis};
 use crate::tick::TickInfo;
 
 /// A connection whose saved state is being loaded.
@@ -43,6 +44,8 @@ pub struct PendingJoin {
     pub connected_at_ms: i64,
     /// Tick after which waiting for another server to let go gives up.
     pub deadline: u64,
+    /// The last cluster chat line it got on the server that handed it over.
+    pub chat_after: Option<u64>,
 }
 
 /// Longest wait for another server to save and release a player moving
@@ -181,6 +184,7 @@ pub fn admit(
                         retry_at: None,
                         connected_at_ms: unix_millis(),
                         deadline: tick.tick + limit_ticks,
+                        chat_after: carried.map(|c| c.chat_after),
                     },
                 );
             }
@@ -236,7 +240,8 @@ pub fn spawn_loaded(
     mut ids: ResMut<NetIds>,
     mut outbox: ResMut<StoreOutbox>,
     mut linger: ResMut<Linger>,
-    mut avatars: Query<(&NetEntity, &mut Avatar)>,
+    relay: Res<ChatRelay>,
+    mut avatars: Query<(&NetEntity, &mut Avatar, Option<&ChatCursor>)>,
 ) {
     let retry_ticks = (1.0 / tick.dt).ceil() as u64;
     while let Ok(claimed) = joins.rx.try_recv() {
@@ -271,15 +276,22 @@ pub fn spawn_loaded(
         let identity = pending.identity;
         // Back within the grace period: the avatar that waited, exactly as it was.
         if let Some(entity) = linger.by_account.remove(&identity.account_id)
-            && let Ok((net_id, mut avatar)) = avatars.get_mut(entity)
+            && let Ok((net_id, mut avatar, cursor)) = avatars.get_mut(entity)
         {
             avatar.epoch = avatar.epoch.max(epoch);
             avatar.connected_at_ms = connected_at_ms;
             let id = net_id.0;
+            let missed_from = cursor.map_or(relay.position(), |c| c.0);
             tracing::info!(account = identity.account_id, "player back within the grace period");
-            commands.entity(entity).remove::<Lingering>().insert((InputQueue::default(), ClientView::default()));
-            let players = avatars.iter().map(|(n, a)| PlayerInfo { id: n.0, name: a.name.clone() }).collect();
+            let players = avatars.iter().map(|(n, a, _)| PlayerInfo { id: n.0, name: a.name.clone() }).collect();
             welcome(&mut net, &tick, client, id, identity.account_id, players);
+            // The lines said while it was away, then the rest as they come.
+            let cursor = ChatCursor(relay.catch_up(&mut net, client, missed_from));
+            commands.entity(entity).remove::<Lingering>().insert((
+                InputQueue::default(),
+                ClientView::default(),
+                cursor,
+            ));
             roster.insert(client, entity);
             continue;
         }
@@ -290,10 +302,16 @@ pub fn spawn_loaded(
         let id = ids.allocate();
         let info = PlayerInfo { id, name: identity.name.clone() };
         let mut players: Vec<PlayerInfo> =
-            avatars.iter().map(|(n, a)| PlayerInfo { id: n.0, name: a.name.clone() }).collect();
+            avatars.iter().map(|(n, a, _)| PlayerInfo { id: n.0, name: a.name.clone() }).collect();
         players.push(info.clone());
         net.broadcast(Channel::Reliable, &ServerMessage::PlayerJoined(info));
         welcome(&mut net, &tick, client, id, identity.account_id, players);
+        // Handed over: the lines after the last one the old server sent.
+        // A fresh login reads from here on.
+        let cursor = match pending.chat_after {
+            Some(after) => relay.catch_up(&mut net, client, after),
+            None => relay.position(),
+        };
         let entity = commands
             .spawn((
                 NetEntity(id),
@@ -303,6 +321,7 @@ pub fn spawn_loaded(
                 ClientView::default(),
                 Conduct::default(),
                 Score(score),
+                ChatCursor(cursor),
             ))
             .id();
         roster.insert(client, entity);
@@ -376,7 +395,7 @@ pub fn stop_lingering(linger: &Linger, lingering: &mut Query<&mut Lingering>, ac
 /// one, the lease is let go at once, so no one waits for a ghost.
 fn keep_or_release(
     roster: &Roster,
-    avatars: &mut Query<(&NetEntity, &mut Avatar)>,
+    avatars: &mut Query<(&NetEntity, &mut Avatar, Option<&ChatCursor>)>,
     outbox: &mut StoreOutbox,
     server_id: &str,
     account_id: u64,
@@ -384,24 +403,27 @@ fn keep_or_release(
 ) {
     let avatar = roster.entity(ClientKey(account_id)).and_then(|e| avatars.get_mut(e).ok());
     match avatar {
-        Some((_, mut avatar)) => avatar.epoch = avatar.epoch.max(epoch),
+        Some((_, mut avatar, _)) => avatar.epoch = avatar.epoch.max(epoch),
         None => {
             outbox.push(StoreCommand::ReleaseLease { account_id, server_id: server_id.to_owned(), epoch: Some(epoch) })
         }
     }
 }
 
-/// Relays valid chat lines to everyone, with the sender's name from the token.
+/// Hands valid chat lines to the cluster's relay ([`super::chat`]), with
+/// the sender's name from the token.
 ///
 /// Each player may send [`Conduct::CHAT_RATE`] lines a second on average
 /// (bursts of [`Conduct::CHAT_BURST`]); lines beyond that are dropped,
 /// counted, and the sender told once per burst.
+#[allow(clippy::too_many_arguments)]
 pub fn chat(
     tick: Res<TickInfo>,
     inbox: Res<Inbox>,
     roster: Res<Roster>,
     metrics: Res<crate::schedule::SharedMetrics>,
     mut net: ResMut<NetServer>,
+    mut relay: ResMut<ChatRelay>,
     mut avatars: Query<(&Avatar, &mut Conduct)>,
     mut last_refill: Local<Option<std::time::Duration>>,
 ) {
@@ -431,6 +453,6 @@ pub fn chat(
             net.send(*client, Channel::Reliable, &ServerMessage::Notice { text: "chat line rejected".into() });
             continue;
         }
-        net.broadcast(Channel::Reliable, &ServerMessage::Chat { from: avatar.name.clone(), text: text.to_owned() });
+        relay.say(ChatLine { account_id: avatar.account_id, from: avatar.name.clone(), text: text.to_owned() });
     }
 }

@@ -260,6 +260,23 @@ impl NetServer {
         }
     }
 
+    /// Queues one message for several clients, encoded once (a replay
+    /// records it like a broadcast).
+    pub fn multicast(&mut self, channel: Channel, message: &ServerMessage, clients: &[ClientKey]) {
+        match codec::encode(message) {
+            Ok(bytes) => {
+                let bytes = renet::Bytes::from(bytes);
+                for client in clients {
+                    self.send_raw(*client, channel, bytes.clone());
+                }
+                if channel == Channel::Reliable {
+                    self.broadcasts.push(message.clone());
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot encode server message"),
+        }
+    }
+
     /// Queues a message for every connected client.
     pub fn broadcast(&mut self, channel: Channel, message: &ServerMessage) {
         match codec::encode(message) {

@@ -5,7 +5,9 @@
 //! Errors come back backend-neutral ([`DbError`]): what failed, and whether
 //! trying again later can help.
 
-use super::{AccessEvent, AccountRow, Claim, ClusterView, Leader, Placement, PlayerSave, ServerCommand, ServerRow};
+use super::{
+    AccessEvent, AccountRow, ChatLine, Claim, ClusterView, Leader, Placement, PlayerSave, ServerCommand, ServerRow,
+};
 
 /// A database failure, as the rest of the server sees it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -118,7 +120,18 @@ pub trait Backend: Send {
     /// epoch, which it answers (`None` if the lease is no longer at
     /// `epoch`), and drops the account's reservation (the lease counts now).
     fn move_lease(&mut self, account_id: u64, epoch: i64, to: &str) -> Result<Option<i64>, DbError>;
+    /// Appends `lines` to the cluster's chat under the next ids and
+    /// answers the first. The ids are gapless and in commit order (the
+    /// head row stays locked until the transaction ends, so the writer
+    /// posts last in a batch); lines more than [`CHAT_KEPT`] behind go.
+    fn post_chat(&mut self, lines: &[ChatLine]) -> Result<u64, DbError>;
+    /// Up to `limit` lines after `after`, oldest first, and the newest id.
+    fn read_chat(&mut self, after: u64, limit: u32) -> Result<(Vec<(u64, ChatLine)>, u64), DbError>;
 }
+
+/// Chat lines the database keeps behind the newest (a relay further
+/// behind skips what is gone).
+pub const CHAT_KEPT: u64 = 10_000;
 
 /// Orders as both dialects read them from the commands table — `(id, kind,
 /// account_id, text)` — oldest first; a row of an unknown kind is skipped.

@@ -242,6 +242,46 @@ pub struct Polled {
     pub active_colour: Option<String>,
 }
 
+/// A chat line as the cluster relays it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatLine {
+    /// The sender's account.
+    pub account_id: u64,
+    /// The sender's name, as receivers see it.
+    pub from: String,
+    /// The line (checked and cut to the protocol limit already).
+    pub text: String,
+}
+
+/// What the store tells the chat relay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChatNews {
+    /// Lines appended under ids `first`, `first + 1`, … (committed).
+    Posted {
+        /// The first line's id.
+        first: u64,
+        /// The lines, in order.
+        lines: Vec<ChatLine>,
+    },
+    /// Lines not appended (the database failed): the relay tries again.
+    NotPosted {
+        /// The lines, in order.
+        lines: Vec<ChatLine>,
+        /// Why.
+        error: String,
+    },
+    /// Lines read after the relay's position, oldest first, and the newest
+    /// id in the database (where a relay that just started begins).
+    Read {
+        /// (id, line) pairs.
+        lines: Vec<(u64, ChatLine)>,
+        /// The newest id.
+        head: u64,
+    },
+    /// The read failed; the next one will catch up.
+    ReadFailed(String),
+}
+
 /// The answer to [`StoreCommand::Handoff`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HandedOff {
@@ -414,6 +454,22 @@ pub enum StoreCommand {
         row: ServerRow,
         /// Whether no other server shares the database.
         exclusive: bool,
+    },
+    /// Appends chat lines to the cluster's chat (one sequence of ids for
+    /// every server, gapless and in commit order).
+    PostChat {
+        /// The lines, in the order they arrived.
+        lines: Vec<ChatLine>,
+        /// The relay's inbox.
+        reply: crossbeam_channel::Sender<ChatNews>,
+    },
+    /// Reads the cluster's chat after id `after` (`None`: nothing, only
+    /// the newest id).
+    ReadChat {
+        /// The relay's position.
+        after: Option<u64>,
+        /// The relay's inbox.
+        reply: crossbeam_channel::Sender<ChatNews>,
     },
     /// Take this server's orders from the commands table (and report fenced saves).
     PollCommands {

@@ -16,8 +16,8 @@ use postgres::{Client, Config, NoTls, Statement};
 
 use super::backend::{Backend, DbError, DbErrorKind};
 use super::{
-    AccessEvent, AccountRow, Claim, ClusterView, Leader, Placement, PlayerSave, PlayerState, ServerCommand, ServerRow,
-    ServerState, ServerStatus, StoreError,
+    AccessEvent, AccountRow, ChatLine, Claim, ClusterView, Leader, Placement, PlayerSave, PlayerState, ServerCommand,
+    ServerRow, ServerState, ServerStatus, StoreError,
 };
 use crate::cluster::DEAD_AFTER_MS;
 
@@ -114,6 +114,20 @@ const MIGRATIONS: &[&str] = &[
         expires_ms bigint NOT NULL
     );
     CREATE INDEX resume_tokens_account ON resume_tokens(account_id);",
+    // 7: the cluster's chat: one gapless sequence of ids for every server
+    // (the head row is locked until commit, so ids commit in order).
+    "CREATE TABLE chat_head (
+        id   integer PRIMARY KEY CHECK (id = 1),
+        last bigint  NOT NULL
+    );
+    INSERT INTO chat_head (id, last) VALUES (1, 0);
+    CREATE TABLE chat (
+        id         bigint PRIMARY KEY,
+        account_id bigint NOT NULL,
+        from_name  text   NOT NULL,
+        text       text   NOT NULL,
+        created_ms bigint NOT NULL
+    );",
 ];
 
 /// The SQLSTATE the fencing trigger raises.
@@ -550,6 +564,44 @@ impl Backend for PgBackend {
     fn set_active_colour(&mut self, colour: &str) -> Result<(), DbError> {
         let set = self.statement("UPDATE deployment SET active_colour = $1 WHERE id = 1")?;
         self.run(|c| c.execute(&set, &[&colour])).map(drop)
+    }
+
+    fn post_chat(&mut self, lines: &[ChatLine]) -> Result<u64, DbError> {
+        let n = i64::try_from(lines.len()).unwrap_or(i64::MAX);
+        let advance = self.statement("UPDATE chat_head SET last = last + $1 WHERE id = 1 RETURNING last")?;
+        let last: i64 = self.run(|c| c.query_one(&advance, &[&n]))?.get(0);
+        let first = last - n + 1;
+        let insert = self.statement(
+            "INSERT INTO chat (id, account_id, from_name, text, created_ms)
+             SELECT id, account, name, body, (extract(epoch from clock_timestamp()) * 1000)::bigint
+             FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[]) AS u(id, account, name, body)",
+        )?;
+        let ids: Vec<i64> = (first..=last).collect();
+        let accounts: Vec<i64> = lines.iter().map(|l| l.account_id as i64).collect();
+        let names: Vec<&str> = lines.iter().map(|l| l.from.as_str()).collect();
+        let texts: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
+        self.run(|c| c.execute(&insert, &[&ids, &accounts, &names, &texts]))?;
+        let kept = i64::try_from(super::backend::CHAT_KEPT).unwrap_or(i64::MAX);
+        let prune = self.statement("DELETE FROM chat WHERE id <= $1")?;
+        self.run(|c| c.execute(&prune, &[&(last - kept)]))?;
+        Ok(u64::try_from(first).unwrap_or(0))
+    }
+
+    fn read_chat(&mut self, after: u64, limit: u32) -> Result<(Vec<(u64, ChatLine)>, u64), DbError> {
+        let head = self.statement("SELECT last FROM chat_head WHERE id = 1")?;
+        let head: i64 = self.run(|c| c.query_one(&head, &[]))?.get(0);
+        let read =
+            self.statement("SELECT id, account_id, from_name, text FROM chat WHERE id > $1 ORDER BY id LIMIT $2")?;
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let rows = self.run(|c| c.query(&read, &[&after, &i64::from(limit)]))?;
+        let lines = rows
+            .iter()
+            .map(|r| {
+                let line = ChatLine { account_id: r.get::<_, i64>(1) as u64, from: r.get(2), text: r.get(3) };
+                (r.get::<_, i64>(0) as u64, line)
+            })
+            .collect();
+        Ok((lines, u64::try_from(head).unwrap_or(0)))
     }
 
     fn move_lease(&mut self, account_id: u64, epoch: i64, to: &str) -> Result<Option<i64>, DbError> {

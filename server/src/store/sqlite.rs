@@ -10,8 +10,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::backend::{Backend, DbError, DbErrorKind};
 use super::{
-    AccessEvent, AccountRow, Claim, ClusterView, Leader, Placement, PlayerSave, PlayerState, ServerCommand, ServerRow,
-    ServerState, ServerStatus, StoreError, unix_millis,
+    AccessEvent, AccountRow, ChatLine, Claim, ClusterView, Leader, Placement, PlayerSave, PlayerState, ServerCommand,
+    ServerRow, ServerState, ServerStatus, StoreError, unix_millis,
 };
 use crate::cluster::DEAD_AFTER_MS;
 
@@ -101,6 +101,19 @@ const MIGRATIONS: &[&str] = &[
         expires_ms INTEGER NOT NULL
     );
     CREATE INDEX resume_tokens_account ON resume_tokens(account_id);",
+    // 7: the cluster's chat: one gapless sequence of ids for every server.
+    "CREATE TABLE chat_head (
+        id   INTEGER PRIMARY KEY CHECK (id = 1),
+        last INTEGER NOT NULL
+    );
+    INSERT INTO chat_head (id, last) VALUES (1, 0);
+    CREATE TABLE chat (
+        id         INTEGER PRIMARY KEY,
+        account_id INTEGER NOT NULL,
+        from_name  TEXT    NOT NULL,
+        text       TEXT    NOT NULL,
+        created_ms INTEGER NOT NULL
+    );",
 ];
 
 /// What the fencing trigger says when it refuses a write.
@@ -567,6 +580,45 @@ impl Backend for SqliteBackend {
             .execute("UPDATE deployment SET active_colour = ?1 WHERE id = 1", params![colour])
             .map(drop)
             .map_err(db_error)
+    }
+
+    fn post_chat(&mut self, lines: &[ChatLine]) -> Result<u64, DbError> {
+        let n = i64::try_from(lines.len()).unwrap_or(i64::MAX);
+        let last: i64 = self
+            .conn
+            .query_row("UPDATE chat_head SET last = last + ?1 WHERE id = 1 RETURNING last", params![n], |r| r.get(0))
+            .map_err(db_error)?;
+        let first = last - n + 1;
+        let now = unix_millis();
+        let mut insert = self
+            .conn
+            .prepare("INSERT INTO chat (id, account_id, from_name, text, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)")
+            .map_err(db_error)?;
+        for (id, line) in (first..).zip(lines) {
+            insert.execute(params![id, line.account_id as i64, line.from, line.text, now]).map_err(db_error)?;
+        }
+        drop(insert);
+        let kept = i64::try_from(super::backend::CHAT_KEPT).unwrap_or(i64::MAX);
+        self.conn.execute("DELETE FROM chat WHERE id <= ?1", params![last - kept]).map_err(db_error)?;
+        Ok(u64::try_from(first).unwrap_or(0))
+    }
+
+    fn read_chat(&mut self, after: u64, limit: u32) -> Result<(Vec<(u64, ChatLine)>, u64), DbError> {
+        let head: i64 =
+            self.conn.query_row("SELECT last FROM chat_head WHERE id = 1", [], |r| r.get(0)).map_err(db_error)?;
+        let mut read = self
+            .conn
+            .prepare("SELECT id, account_id, from_name, text FROM chat WHERE id > ?1 ORDER BY id LIMIT ?2")
+            .map_err(db_error)?;
+        let lines = read
+            .query_map(params![i64::try_from(after).unwrap_or(i64::MAX), limit], |r| {
+                let line = ChatLine { account_id: r.get::<_, i64>(1)? as u64, from: r.get(2)?, text: r.get(3)? };
+                Ok((r.get::<_, i64>(0)? as u64, line))
+            })
+            .map_err(db_error)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db_error)?;
+        Ok((lines, u64::try_from(head).unwrap_or(0)))
     }
 
     fn move_lease(&mut self, account_id: u64, epoch: i64, to: &str) -> Result<Option<i64>, DbError> {

@@ -20,12 +20,15 @@ use tokio::sync::oneshot;
 
 use super::backend::{Backend, DbError, DbErrorKind};
 use super::{
-    AccessEvent, AccountRow, Claimed, ClusterView, HandedOff, Leader, Moved, Placement, PlayerSave, Polled,
+    AccessEvent, AccountRow, ChatNews, Claimed, ClusterView, HandedOff, Leader, Moved, Placement, PlayerSave, Polled,
     StoreCommand, StoreError, StoreMetrics, unix_millis,
 };
 
 /// Most commands folded into one transaction.
 const MAX_BATCH: usize = 512;
+
+/// Most chat lines one read returns.
+const CHAT_READ_LIMIT: u32 = 1024;
 
 /// Wait before retrying writes that failed.
 pub const RETRY_AFTER: Duration = Duration::from_millis(500);
@@ -50,6 +53,7 @@ enum Reply {
     Done(oneshot::Sender<Result<(), StoreError>>, Result<(), StoreError>),
     Resumed(oneshot::Sender<Result<Option<AccountRow>, StoreError>>, Result<Option<AccountRow>, StoreError>),
     HandedOff(crossbeam_channel::Sender<HandedOff>, HandedOff),
+    Chat(crossbeam_channel::Sender<ChatNews>, ChatNews),
 }
 
 impl Reply {
@@ -70,6 +74,12 @@ impl Reply {
             (Reply::Resumed(tx, result), None) => drop(tx.send(result)),
             (Reply::Resumed(tx, _), Some(e)) => drop(tx.send(Err(err(e)))),
             (Reply::HandedOff(tx, handed), None) => drop(tx.send(handed)),
+            (Reply::Chat(tx, news), None) => drop(tx.send(news)),
+            // Not committed: posted lines go back to be posted again.
+            (Reply::Chat(tx, ChatNews::Posted { lines, .. }), Some(e)) => {
+                drop(tx.send(ChatNews::NotPosted { lines, error: e.to_string() }))
+            }
+            (Reply::Chat(tx, news), Some(_)) => drop(tx.send(news)),
             (Reply::Done(tx, _), Some(e)) => drop(tx.send(Err(err(e)))),
             (Reply::HandedOff(tx, handed), Some(e)) => {
                 drop(tx.send(HandedOff { account_id: handed.account_id, result: Err(e.to_string()) }))
@@ -221,6 +231,9 @@ pub(super) fn run<B: Backend>(mut db: B, rx: Receiver<StoreCommand>, metrics: &S
         work.extend(earlier.access.into_iter().map(|(e, n)| Work::Access(e, n)));
         work.extend(earlier.players.into_values().map(|(s, n)| Work::Player(s, n)));
         work.extend(batch.drain(..).map(Work::Command));
+        // Chat posts last: the chat head stays locked until the commit, and
+        // a transaction that takes it last waits for nothing while holding it.
+        work.sort_by_key(|w| matches!(w, Work::Command(StoreCommand::PostChat { .. })));
         if commit_batch(&mut db, work, &mut carry, metrics) {
             link.recover(&mut db);
         }
@@ -347,6 +360,12 @@ fn abandon(item: Work, error: &DbError, failed: &mut Writes) {
             tracing::warn!(server = %row.id, %error, "registration not written; heartbeats will register the server")
         }
         Work::Command(StoreCommand::PollCommands { reply, .. }) => drop(reply.send(Polled::default())),
+        Work::Command(StoreCommand::PostChat { lines, reply }) => {
+            drop(reply.send(ChatNews::NotPosted { lines, error: error.to_string() }))
+        }
+        Work::Command(StoreCommand::ReadChat { reply, .. }) => {
+            drop(reply.send(ChatNews::ReadFailed(error.to_string())))
+        }
         Work::Command(StoreCommand::ClaimPlayer { account_id, reply, .. }) => {
             drop(reply.send(Claimed { account_id, result: Err(error.to_string()) }))
         }
@@ -441,6 +460,20 @@ fn apply<B: Backend>(
             let active_colour = in_savepoint(db, |db| db.active_colour())?.ok();
             let fenced = std::mem::take(&mut fenced.unreported);
             replies.push(Reply::Polled(reply, Polled { commands, fenced, active_colour }));
+        }
+        Work::Command(StoreCommand::PostChat { lines, reply }) => {
+            let news = match in_savepoint(db, |db| db.post_chat(&lines))? {
+                Ok(first) => ChatNews::Posted { first, lines },
+                Err(e) => ChatNews::NotPosted { lines, error: e.to_string() },
+            };
+            replies.push(Reply::Chat(reply, news));
+        }
+        Work::Command(StoreCommand::ReadChat { after, reply }) => {
+            let news = match in_savepoint(db, |db| db.read_chat(after.unwrap_or(u64::MAX), CHAT_READ_LIMIT))? {
+                Ok((lines, head)) => ChatNews::Read { lines, head },
+                Err(e) => ChatNews::ReadFailed(e.to_string()),
+            };
+            replies.push(Reply::Chat(reply, news));
         }
         Work::Command(StoreCommand::Place { account_id, ttl_ms, avoid, reply }) => {
             let placed = in_savepoint(db, |db| db.place(account_id, ttl_ms, avoid.as_deref()))?;

@@ -61,6 +61,10 @@ pub struct TickMetrics {
     pub connections_replaced: AtomicU64,
     /// Chat lines dropped by the per-player chat limit.
     pub chat_dropped: AtomicU64,
+    /// Cluster chat lines delivered to this server's players.
+    pub chat_relayed: AtomicU64,
+    /// Cluster chat lines gone from the database before this server read them.
+    pub chat_skipped: AtomicU64,
     /// Players this server handed over to another (blue-green).
     pub handoffs: AtomicU64,
     /// Handed-over players whose client never left (dropped at the deadline).

@@ -1,0 +1,273 @@
+//! The cluster's chat. Every line goes through the database, which numbers
+//! the lines of all servers in one gapless sequence (in commit order); each
+//! server delivers that sequence, in order, to its players. So everyone in
+//! the cluster reads the same chat in the same order, and a player moved to
+//! another server — or back after a lost link — picks up right after the
+//! last line it got (a [`ChatCursor`] per player; a transfer token carries
+//! it). On one server with embedded SQLite it is the same path: the line
+//! is back from the store within a tick.
+//!
+//! A server learns of its own lines when the store has committed them, and
+//! of other servers' lines by reading every [`READ_EVERY_MS`]; a line is
+//! delivered once every line before it has been.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::Ordering;
+
+use bevy_ecs::prelude::*;
+use crossbeam_channel::{Receiver, Sender};
+use tickforge_shared::protocol::{Channel, ServerMessage};
+
+use super::components::{Avatar, Lingering};
+use crate::net::{ClientKey, NetServer};
+use crate::schedule::{SharedMetrics, StoreOutbox};
+use crate::store::{ChatLine, ChatNews, StoreCommand};
+use crate::tick::TickInfo;
+
+/// How often the relay reads the other servers' lines, in milliseconds.
+pub const READ_EVERY_MS: u64 = 100;
+
+/// Delivered lines kept for players who arrive behind (moved, or back
+/// from a lost link).
+pub const RECENT: usize = 1024;
+
+/// The last chat line (id) a player has been sent. An avatar without one
+/// gets no chat (it is leaving for another server).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Component)]
+pub struct ChatCursor(pub u64);
+
+/// Lines on their way through the database, and the ones delivered.
+#[derive(Debug, Resource)]
+pub struct ChatRelay {
+    /// The last line delivered; `None` until the first read says where the
+    /// cluster's chat stands.
+    head: Option<u64>,
+    /// Lines known, waiting for the ones before them.
+    waiting: BTreeMap<u64, ChatLine>,
+    /// This server's players' lines not yet handed to the store.
+    outgoing: Vec<ChatLine>,
+    /// Lines per sender handed to the store and not yet committed.
+    posting: HashMap<u64, u32>,
+    /// The last [`RECENT`] lines delivered.
+    recent: VecDeque<(u64, ChatLine)>,
+    /// Whether a read is with the store.
+    reading: bool,
+    /// Tick of the next read.
+    next_read: u64,
+    tx: Sender<ChatNews>,
+    rx: Receiver<ChatNews>,
+}
+
+impl Default for ChatRelay {
+    fn default() -> Self {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        Self {
+            head: None,
+            waiting: BTreeMap::new(),
+            outgoing: Vec::new(),
+            posting: HashMap::new(),
+            recent: VecDeque::with_capacity(RECENT),
+            reading: false,
+            next_read: 0,
+            tx,
+            rx,
+        }
+    }
+}
+
+impl ChatRelay {
+    /// Queues a checked line from a player of this server.
+    pub fn say(&mut self, line: ChatLine) {
+        *self.posting.entry(line.account_id).or_default() += 1;
+        self.outgoing.push(line);
+    }
+
+    /// Whether lines of `account_id` are still on their way to the
+    /// database (a player is moved only once they are numbered, so its
+    /// next line, said on the new server, comes after them).
+    pub fn is_posting(&self, account_id: u64) -> bool {
+        self.outgoing.iter().any(|l| l.account_id == account_id) || self.posting.contains_key(&account_id)
+    }
+
+    /// Where a player who arrives now starts: after the last line delivered.
+    pub fn position(&self) -> u64 {
+        self.head.unwrap_or(0)
+    }
+
+    /// Sends `client` the delivered lines after `cursor` it missed (those
+    /// still kept); answers its new cursor.
+    pub fn catch_up(&self, net: &mut NetServer, client: ClientKey, cursor: u64) -> u64 {
+        for (_, line) in self.recent.iter().filter(|(id, _)| *id > cursor) {
+            net.send(client, Channel::Reliable, &message(line));
+        }
+        cursor.max(self.position())
+    }
+
+    /// Takes in what the store said.
+    fn absorb(&mut self, news: ChatNews, metrics: &SharedMetrics) {
+        match news {
+            ChatNews::Posted { first, lines } => {
+                for (id, line) in (first..).zip(lines) {
+                    if let Some(n) = self.posting.get_mut(&line.account_id) {
+                        *n -= 1;
+                        if *n == 0 {
+                            self.posting.remove(&line.account_id);
+                        }
+                    }
+                    self.waiting.insert(id, line);
+                }
+            }
+            ChatNews::NotPosted { mut lines, error } => {
+                tracing::warn!(%error, lines = lines.len(), "chat lines not posted; trying again");
+                // Before anything said since, to keep each sender's order.
+                lines.append(&mut self.outgoing);
+                self.outgoing = lines;
+            }
+            ChatNews::Read { lines, head } => {
+                self.reading = false;
+                let start = match self.head {
+                    Some(start) => start,
+                    // The first read: start at the newest line, or before the
+                    // first own line already numbered.
+                    None => {
+                        let own = self.waiting.keys().next().map_or(head, |first| first - 1);
+                        *self.head.insert(head.min(own))
+                    }
+                };
+                // Ids are gapless and commit in order: a read that sees a
+                // line sees every line before it, so a hole before the first
+                // one read is lines the database no longer keeps.
+                if let Some(&(first, _)) = lines.first()
+                    && first > start + 1
+                    && !self.waiting.contains_key(&(start + 1))
+                {
+                    tracing::warn!(from = start + 1, to = first - 1, "chat lines gone before they were read; skipping");
+                    metrics.0.chat_skipped.fetch_add(first - start - 1, Ordering::Relaxed);
+                    self.head = Some(first - 1);
+                }
+                for (id, line) in lines {
+                    self.waiting.insert(id, line);
+                }
+            }
+            ChatNews::ReadFailed(error) => {
+                self.reading = false;
+                tracing::debug!(%error, "chat read failed; the next one catches up");
+            }
+        }
+    }
+
+    /// The next line in order, if it is known.
+    fn next_line(&mut self) -> Option<(u64, ChatLine)> {
+        let head = self.head?;
+        while let Some(entry) = self.waiting.first_entry() {
+            if *entry.key() <= head {
+                entry.remove();
+                continue;
+            }
+            if *entry.key() != head + 1 {
+                return None;
+            }
+            let line = entry.remove();
+            self.head = Some(head + 1);
+            return Some((head + 1, line));
+        }
+        None
+    }
+}
+
+fn message(line: &ChatLine) -> ServerMessage {
+    ServerMessage::Chat { from: line.from.clone(), text: line.text.clone() }
+}
+
+/// Posts this tick's lines, reads the other servers' now and then, and
+/// delivers every line now in order to each player that has not had it.
+pub fn relay_chat(
+    tick: Res<TickInfo>,
+    mut relay: ResMut<ChatRelay>,
+    mut net: ResMut<NetServer>,
+    mut outbox: ResMut<StoreOutbox>,
+    metrics: Res<SharedMetrics>,
+    mut players: Query<(&Avatar, &mut ChatCursor), Without<Lingering>>,
+) {
+    while let Ok(news) = relay.rx.try_recv() {
+        relay.absorb(news, &metrics);
+    }
+    while let Some((id, line)) = relay.next_line() {
+        let chat = message(&line);
+        let to: Vec<ClientKey> = players
+            .iter_mut()
+            .filter(|(_, cursor)| cursor.0 < id)
+            .map(|(avatar, mut cursor)| {
+                cursor.0 = id;
+                avatar.client
+            })
+            .collect();
+        net.multicast(Channel::Reliable, &chat, &to);
+        metrics.0.chat_relayed.fetch_add(1, Ordering::Relaxed);
+        if relay.recent.len() == RECENT {
+            relay.recent.pop_front();
+        }
+        relay.recent.push_back((id, line));
+    }
+    if !relay.outgoing.is_empty() {
+        let lines = std::mem::take(&mut relay.outgoing);
+        outbox.push(StoreCommand::PostChat { lines, reply: relay.tx.clone() });
+    }
+    if !relay.reading && tick.tick >= relay.next_read {
+        let every = ((READ_EVERY_MS as f32 / 1000.0) / tick.dt).round().max(1.0) as u64;
+        relay.next_read = tick.tick + every;
+        relay.reading = true;
+        outbox.push(StoreCommand::ReadChat { after: relay.head, reply: relay.tx.clone() });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(account_id: u64, text: &str) -> ChatLine {
+        ChatLine { account_id, from: format!("p{account_id}"), text: text.into() }
+    }
+
+    fn drain(relay: &mut ChatRelay) -> Vec<u64> {
+        std::iter::from_fn(|| relay.next_line()).map(|(id, _)| id).collect()
+    }
+
+    #[test]
+    fn lines_go_out_in_order_once_every_earlier_one_is_known() {
+        let metrics = SharedMetrics(std::sync::Arc::default());
+        let mut relay = ChatRelay::default();
+        relay.say(line(1, "a"));
+        assert!(relay.is_posting(1));
+        relay.outgoing.clear();
+        // Own line 12 committed before the first read said where chat stands.
+        relay.absorb(ChatNews::Posted { first: 12, lines: vec![line(1, "a")] }, &metrics);
+        assert!(!relay.is_posting(1));
+        assert_eq!(drain(&mut relay), Vec::<u64>::new(), "nothing before the first read");
+        relay.absorb(ChatNews::Read { lines: vec![], head: 13 }, &metrics);
+        assert_eq!(relay.position(), 11, "starts before its own first line");
+        assert_eq!(drain(&mut relay), vec![12]);
+        // 14 is known before 13: it waits.
+        relay.absorb(ChatNews::Posted { first: 14, lines: vec![line(1, "c")] }, &metrics);
+        assert_eq!(drain(&mut relay), Vec::<u64>::new());
+        relay.absorb(ChatNews::Read { lines: vec![(13, line(2, "b")), (14, line(1, "c"))], head: 14 }, &metrics);
+        assert_eq!(drain(&mut relay), vec![13, 14], "each line once");
+        // Lines the database no longer has are skipped, and counted.
+        relay.absorb(ChatNews::Read { lines: vec![(20, line(2, "x"))], head: 20 }, &metrics);
+        assert_eq!(drain(&mut relay), vec![20]);
+        assert_eq!(metrics.0.chat_skipped.load(Ordering::Relaxed), 5);
+    }
+
+    #[test]
+    fn lines_the_store_could_not_post_go_again_before_newer_ones() {
+        let metrics = SharedMetrics(std::sync::Arc::default());
+        let mut relay = ChatRelay::default();
+        relay.say(line(1, "first"));
+        let lines = std::mem::take(&mut relay.outgoing);
+        relay.say(line(1, "second"));
+        relay.absorb(ChatNews::NotPosted { lines, error: "down".into() }, &metrics);
+        let texts: Vec<&str> = relay.outgoing.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(texts, ["first", "second"]);
+        assert!(relay.is_posting(1));
+    }
+}
