@@ -227,7 +227,8 @@ rollout_bench() {
     TICKFORGE_CLUSTER_DIR=$work/cr scripts/deploy.sh green | tee "$work/deploy.out" >&2 || true
     wait "$bots" || true
     tail -1 "$work/rollout-bots.jsonl" | jq -c '{bots, logins, connected_at_end, ended_early, reconnects, transfers,
-        transfer_pause_p50_ms, transfer_pause_p99_ms, transfer_pause_max_ms, chat_sent, chat_received, chat_out_of_order}'
+        transfer_mismatches, transfer_pause_p50_ms, transfer_pause_p99_ms, transfer_pause_max_ms, chat_sent, chat_received,
+        chat_out_of_order}'
     TICKFORGE_CLUSTER_DIR=$work/cr scripts/cluster.sh down >/dev/null 2>&1
 }
 

@@ -59,6 +59,7 @@ struct Sample {
     reliable_received: u64,
     reconnects: u32,
     transfers: u32,
+    transfer_mismatches: u32,
     longest_outage_ms: f64,
     longest_transfer_pause_ms: f64,
     ended: Option<String>,
@@ -140,6 +141,9 @@ pub struct BotsSummary {
     pub longest_outage_ms: f64,
     /// Times draining servers moved bots to another server, all bots.
     pub transfers: u64,
+    /// Moves after which a bot's own avatar did not start exactly (position
+    /// and velocity) where the old server froze it, all bots.
+    pub transfer_mismatches: u64,
     /// Per bot that moved, its longest pause during a move (last snapshot
     /// on the old server to the first on the new): median, in ms.
     pub transfer_pause_p50_ms: f64,
@@ -263,6 +267,7 @@ fn publish(bots: &[Bot], shared: &Shared) {
             reliable_received: s.reliable_received(),
             reconnects: s.reconnects,
             transfers: s.transfers,
+            transfer_mismatches: s.transfer_mismatches,
             longest_outage_ms: s.longest_outage.as_secs_f64() * 1000.0,
             longest_transfer_pause_ms: s.longest_transfer_pause.as_secs_f64() * 1000.0,
             ended: bot.ended.clone(),
@@ -348,6 +353,7 @@ pub fn run(config: &BotsConfig, out: &mut impl Write) -> BotsSummary {
         reconnects: 0,
         longest_outage_ms: 0.0,
         transfers: 0,
+        transfer_mismatches: 0,
         transfer_pause_p50_ms: 0.0,
         transfer_pause_p99_ms: 0.0,
         transfer_pause_max_ms: 0.0,
@@ -447,6 +453,7 @@ pub fn run(config: &BotsConfig, out: &mut impl Write) -> BotsSummary {
     summary.reconnects = samples.iter().map(|s| u64::from(s.reconnects)).sum();
     summary.longest_outage_ms = samples.iter().map(|s| s.longest_outage_ms.round()).fold(0.0, f64::max);
     summary.transfers = samples.iter().map(|s| u64::from(s.transfers)).sum();
+    summary.transfer_mismatches = samples.iter().map(|s| u64::from(s.transfer_mismatches)).sum();
     let mut pauses: Vec<f64> =
         samples.iter().filter(|s| s.transfers > 0).map(|s| s.longest_transfer_pause_ms).collect();
     summary.transfer_pause_p50_ms = quantile(&mut pauses, 0.5);

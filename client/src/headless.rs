@@ -106,6 +106,9 @@ pub struct Summary {
     pub reconnects: u32,
     /// Times a draining server moved the client to another (blue-green).
     pub transfers: u32,
+    /// Moves after which the own avatar did not start exactly where the old
+    /// server froze it.
+    pub transfer_mismatches: u32,
     /// The longest time without the world during a move, in milliseconds.
     pub longest_transfer_pause_ms: f64,
     /// The longest time without the world (last snapshot before a loss to
@@ -164,6 +167,7 @@ pub fn run(
         reconnects: 0,
         longest_outage_ms: 0.0,
         transfers: 0,
+        transfer_mismatches: 0,
         longest_transfer_pause_ms: 0.0,
         error: None,
     };
@@ -298,6 +302,7 @@ pub fn run(
     summary.longest_freeze_ms = session.feel.longest_freeze.as_secs_f64() * 1000.0;
     summary.reconnects = session.reconnects;
     summary.transfers = session.transfers;
+    summary.transfer_mismatches = session.transfer_mismatches;
     summary.longest_transfer_pause_ms = (session.longest_transfer_pause.as_secs_f64() * 1000.0).round();
     summary.longest_outage_ms = (session.longest_outage.as_secs_f64() * 1000.0).round();
     summary.mispredictions =
@@ -327,6 +332,7 @@ pub fn failed(error: &SessionError) -> Summary {
         reconnects: 0,
         longest_outage_ms: 0.0,
         transfers: 0,
+        transfer_mismatches: 0,
         longest_transfer_pause_ms: 0.0,
         error: Some(error.to_string()),
     }

@@ -13,7 +13,9 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use tickforge_shared::protocol::{Channel, ClientMessage, INPUT_REDUNDANCY, InputCmd, MAX_CHAT_CHARS, ServerMessage};
+use tickforge_shared::protocol::{
+    Channel, ClientMessage, INPUT_REDUNDANCY, InputCmd, MAX_CHAT_CHARS, OwnState, ServerMessage,
+};
 use tickforge_shared::sim::{Body, Intent, Vec2};
 
 use crate::interpolate::{self, Drawn, ServerClock};
@@ -202,6 +204,9 @@ pub struct Session {
     pub reconnects: u32,
     /// Times a server moved the session to another (blue-green handoff).
     pub transfers: u32,
+    /// Moves after which the new server's first state of the own avatar
+    /// differed from the old server's last (position or velocity).
+    pub transfer_mismatches: u32,
     /// The longest time without the world during a move, from the last
     /// snapshot on the old server to the first on the new one.
     pub longest_transfer_pause: Duration,
@@ -233,6 +238,7 @@ impl Session {
             moving: None,
             before_move: None,
             transfers: 0,
+            transfer_mismatches: 0,
             longest_transfer_pause: Duration::ZERO,
             reconnects: 0,
             longest_outage: Duration::ZERO,
@@ -413,6 +419,14 @@ impl Session {
             {
                 if let Some((server, _)) = self.moving.take() {
                     self.transfers += 1;
+                    // The new server must start exactly where the old one froze.
+                    let exact = |a: &OwnState, b: &OwnState| (a.pos, a.vel) == (b.pos, b.vel);
+                    if let (Some(before), Some(now)) = (&self.before_move, &self.world.own)
+                        && !exact(before, now)
+                    {
+                        self.transfer_mismatches += 1;
+                        tracing::warn!(?before, ?now, "moved, but not to the state the old server froze");
+                    }
                     self.longest_transfer_pause = self.longest_transfer_pause.max(from.elapsed());
                     tracing::info!(%server, pause = ?from.elapsed(), "moved; playing on");
                 } else {
@@ -439,6 +453,11 @@ impl Session {
             }
             // The server said why before it closed: that is the better reason.
             (true, Some(reason)) => Err(NetError::Disconnected(reason.clone()).into()),
+            // Closed without a word: another session of this account took
+            // the connection over. Coming back would only take it back.
+            (true, None) if self.conn.closed_by_server() => {
+                Err(NetError::Disconnected("the server closed the connection (logged in elsewhere?)".into()).into())
+            }
             (true, None) => {
                 Err(SessionError::Lost(outcome.err().map_or_else(|| "connection closed".to_owned(), |e| e.to_string())))
             }

@@ -417,3 +417,98 @@ fn a_colour_switch_moves_players_live_and_the_drained_server_exits() {
     }
     assert!(cluster.app_exits(2, Duration::from_secs(15)).success(), "green drained and exited");
 }
+
+/// A bare connection that reads everything, walks, and never follows a
+/// transfer: what a broken or hostile client does with one.
+struct Stubborn {
+    conn: tickforge_client::net::Connection,
+    view: tickforge_client::world::ClientWorld,
+    inbox: Vec<tickforge_shared::protocol::ServerMessage>,
+    seq: u32,
+}
+
+impl Stubborn {
+    fn join(url: &str, user: &str) -> Self {
+        let auth = tickforge_client::login::AuthClient::new(url);
+        auth.register(user, PASSWORD).unwrap();
+        let login = auth.login(user, PASSWORD).unwrap();
+        let conn = tickforge_client::net::Connection::connect(&login.connect_token).unwrap();
+        Self { conn, view: Default::default(), inbox: Vec::new(), seq: 1 }
+    }
+
+    /// Reads, applies, walks up; false once the connection has ended.
+    fn pump(&mut self) -> bool {
+        use tickforge_shared::protocol::{Channel, ClientMessage, InputCmd};
+        let alive = self.conn.update(Duration::from_millis(10), &mut self.inbox).is_ok();
+        for message in self.inbox.drain(..) {
+            self.view.apply(message);
+        }
+        if self.view.own_entity.is_some() {
+            let cmd = InputCmd { seq: self.seq, tick: self.view.server_tick, move_x: 0.0, move_y: 1.0 };
+            self.seq += 1;
+            let input = ClientMessage::Input { ack_tick: self.view.acked_tick(), inputs: vec![cmd] };
+            self.conn.send(Channel::Input, &input);
+        }
+        let _ = self.conn.flush();
+        alive && !self.conn.is_disconnected()
+    }
+}
+
+/// During a switch, a client that ignores its transfer is dropped at the
+/// deadline and loses nothing: logging in again, it finds exactly the state
+/// it was frozen in. Watching from there, a moved player's old avatar is
+/// frozen from the handoff on and then gone: never two live avatars.
+#[test]
+fn a_client_that_ignores_its_transfer_loses_nothing_and_no_avatar_lives_twice() {
+    let database = common::pg::database("gw_stubborn");
+    let cluster = Cluster::start(&database, 1, &[&[], &["--colour", "green"]]);
+    let url = cluster.gateway.url.clone();
+    let mut alice = join(&url, "alice");
+    let mut stubborn = Stubborn::join(&url, "stubborn");
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(1500) {
+        stubborn.pump();
+        let _ = alice.update(Duration::from_millis(10));
+        let _ = alice.send_input(1.0, 0.0);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(stubborn.view.avatar_of("alice").is_some(), "both on blue, in sight of each other");
+    cluster.deploy("green");
+    // Alice's avatar on blue, as the stubborn client sees it after she moved.
+    let mut old_avatar_after_move = Vec::new();
+    let start = Instant::now();
+    while stubborn.pump() && start.elapsed() < Duration::from_secs(20) {
+        alice.update(Duration::from_millis(10)).expect("alice moves on");
+        let _ = alice.send_input(1.0, 0.0);
+        if alice.transfers == 1
+            && let Some(seen) = stubborn.view.avatar_of("alice")
+        {
+            old_avatar_after_move.push(seen.pos);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(stubborn.view.transfer.is_some(), "it was asked to move");
+    assert_eq!(stubborn.view.disconnect_reason.as_deref(), Some("moved to another server"), "dropped at the deadline");
+    assert_eq!((alice.transfers, alice.reconnects), (1, 0));
+    let frozen = alice.before_move.expect("alice's last state on blue").pos;
+    assert!(
+        old_avatar_after_move.iter().all(|p| *p == frozen),
+        "the old avatar never moved again: {old_avatar_after_move:?}"
+    );
+    assert!(stubborn.view.avatar_of("alice").is_none(), "and it went once alice had left");
+
+    let last_on_blue = stubborn.view.own.expect("its last state on blue");
+    assert!(last_on_blue.vel.length() > 1.0, "it was walking when frozen: {:?}", last_on_blue.vel);
+    let mut again = Session::login(&tickforge_client::session::LoginOptions {
+        server_url: url.clone(),
+        username: "stubborn".into(),
+        password: PASSWORD.into(),
+        register: false,
+        ca_cert: None,
+    })
+    .expect("logs in again");
+    again.wait_connected(Duration::from_secs(10)).expect("on green");
+    assert_eq!(again.server_addr().to_string(), cluster.app_addr(2));
+    let first_on_green = again.world.own.expect("its first state on green");
+    assert_eq!((first_on_green.pos, first_on_green.vel), (last_on_blue.pos, last_on_blue.vel), "nothing lost");
+}

@@ -131,3 +131,27 @@ fn after_the_grace_period_the_avatar_goes_and_the_saved_state_loads() {
     let back = come_back(&mut s);
     assert!(back.distance(last_seen) < 0.1, "the state saved when it left: {back:?} vs {last_seen:?}");
 }
+
+/// Five seconds dark — less than the server's timeout: the client gives the
+/// silent link up by itself, resumes, and its new connection replaces the
+/// old one, so it gets back the very avatar it left (same id, same place),
+/// which the watcher never saw go. One reconnect.
+#[test]
+fn a_blackout_shorter_than_the_timeout_is_one_reconnect_onto_the_same_avatar() {
+    let mut s = setup(Duration::from_secs(15));
+    pump(&mut s, 1.0, true);
+    pump(&mut s, 0.5, false);
+    let avatar = s.player.world.own_entity;
+    s.proxy.blackout(true, true);
+    let dark = pump(&mut s, 5.0, false);
+    assert!(dark.iter().all(Option::is_some), "the watcher never saw the walker leave");
+    let waited = dark.last().copied().flatten().unwrap();
+    s.proxy.blackout(false, false);
+    let back = come_back(&mut s);
+    assert!(back.distance(waited) < 0.1, "exactly the avatar that waited: {back:?} vs {waited:?}");
+    assert_eq!(s.player.world.own_entity, avatar, "the same avatar, not a new one");
+    let still = pump(&mut s, 1.0, false);
+    assert!(still.iter().all(Option::is_some));
+    assert_eq!(s.player.reconnects, 1);
+    drop(s.server);
+}
