@@ -17,6 +17,15 @@
 #       scripts/deploy.sh green while they play: the deploy report, and the
 #       bots' view — sessions ended, logins again, transfers, pause p50/p99/
 #       max, chat lines out of order.
+#   scripts/cluster-bench.sh failover [--players N]
+#       N bots on one app server, a second one started beside it, then
+#       kill -9 of the first: how many came back by themselves, their outage
+#       p50/p99/max, and the most play any lost (the age of the state it came
+#       back to; saves are every 5 s).
+#   scripts/cluster-bench.sh blackout [--duration S]
+#       One headless client through tickforge-netem, whose link goes dark
+#       for S seconds (default 5) once: reconnects, the outage, how long
+#       after the link returned the client was back, and what play it lost.
 #
 # Needs postgresql, nginx, curl, jq. TICKFORGE_BIN_DIR: use binaries built there.
 set -euo pipefail
@@ -33,7 +42,7 @@ while [ $# -gt 0 ]; do
         --auth) auths+=("$2") ;;
         --players) players=$2 ;;
         --app) apps=$2 ;;
-        --duration) duration=$2 ;;
+        --duration) duration=$2 duration_given=$2 ;;
         *) usage ;;
     esac
     shift 2
@@ -46,7 +55,7 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 bin=${TICKFORGE_BIN_DIR:-}
 if [ -z "$bin" ]; then
-    cargo build --release -q -p tickforge-server -p tickforge-client
+    cargo build --release -q -p tickforge-server -p tickforge-client -p tickforge-netem
     bin=$PWD/target/release
 fi
 export TICKFORGE_BIN_DIR=$bin
@@ -232,7 +241,61 @@ rollout_bench() {
     TICKFORGE_CLUSTER_DIR=$work/cr scripts/cluster.sh down >/dev/null 2>&1
 }
 
+failover_bench() {
+    cluster_up cf --auth 1 --app 1 -- --hash-workers 2
+    local gw dir=$work/cf
+    gw=$(cat "$dir/gateway")
+    local ramp=$(( 30 + players / 4 ))
+    "$bin/tickforge-client" --server "$gw" --bots "$players" --bot-prefix fail --moves random \
+        --duration $(( ramp + 45 )) >"$work/failover-bots.jsonl" 2>"$work/failover-bots.log" &
+    local bots=$! waited=0
+    connected() {
+        local c
+        c=$(tail -1 "$work/failover-bots.jsonl" 2>/dev/null | jq -r '.connected // 0' 2>/dev/null || true)
+        echo "${c:-0}"
+    }
+    while [ "$(connected)" -lt "$players" ] && [ $waited -lt "$ramp" ]; do sleep 1; waited=$((waited + 1)); done
+    # A second server of the same colour, for the players to come back to.
+    mkdir -p "$dir/app-2"
+    echo "--colour blue" >"$dir/app-2/flags"
+    echo app-2 >>"$dir/app-nodes"
+    TICKFORGE_CLUSTER_DIR=$dir scripts/cluster.sh start app-2 >/dev/null
+    local admin tok
+    admin=http://127.0.0.1:$(port cf auth-1-admin)
+    tok=$(token cf)
+    until curl -s -H "Authorization: Bearer $tok" "$admin/admin/cluster" |
+        jq -e '.servers[] | select(.id == "app-2" and .state == "ready")' >/dev/null; do sleep 0.5; done
+    sleep 6
+    echo "failover: $(connected)/$players bots on app-1 after $waited s; kill -9 app-1" >&2
+    TICKFORGE_CLUSTER_DIR=$dir scripts/cluster.sh kill app-1 >&2
+    wait "$bots" || true
+    tail -1 "$work/failover-bots.jsonl" | jq -c '{bots, connected_at_end, ended_early, reconnects, outage_p50_ms,
+        outage_p99_ms, longest_outage_ms, longest_rewind_ms}'
+    TICKFORGE_CLUSTER_DIR=$dir scripts/cluster.sh down >/dev/null 2>&1
+}
+
+blackout_bench() {
+    local dark=${duration_given:-5} netem_port
+    netem_port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    mkdir -p "$work/solo"
+    TICKFORGE_ADMIN_TOKEN=bench-admin-token-0123 "$bin/tickforge-server" --data-dir "$work/solo" --http 127.0.0.1:0 \
+        --udp 127.0.0.1:0 --admin 127.0.0.1:0 --public-addr 127.0.0.1:"$netem_port" \
+        >"$work/solo.out" 2>"$work/solo.log" &
+    until grep -q "http=" "$work/solo.out" 2>/dev/null; do sleep 0.1; done
+    local api udp
+    api=http://$(grep -o 'http=[^ ]*' "$work/solo.out" | cut -d= -f2)
+    udp=$(grep -o 'udp=[^ ]*' "$work/solo.out" | cut -d= -f2)
+    "$bin/tickforge-netem" --listen 127.0.0.1:"$netem_port" --forward "$udp" --blackout "6+$dark" \
+        2>"$work/netem.log" &
+    "$bin/tickforge-client" --server "$api" --headless --register --user dark --password "correct horse" \
+        --moves circle --duration $(( dark + 16 )) >"$work/blackout.jsonl" 2>"$work/blackout.log"
+    tail -1 "$work/blackout.jsonl" | jq -c --argjson dark "$dark" '{blackout_s: $dark, reconnects, longest_outage_ms,
+        back_after_link_ms: (.longest_outage_ms - $dark * 1000), longest_rewind_ms, error}'
+}
+
 case $mode in
+    failover) failover_bench ;;
+    blackout) blackout_bench ;;
     rollout) rollout_bench ;;
     logins) logins_bench ;;
     arena) arena_bench ;;

@@ -61,6 +61,7 @@ struct Sample {
     transfers: u32,
     transfer_mismatches: u32,
     longest_outage_ms: f64,
+    longest_rewind_ms: f64,
     longest_transfer_pause_ms: f64,
     ended: Option<String>,
 }
@@ -139,6 +140,13 @@ pub struct BotsSummary {
     pub reconnects: u64,
     /// The longest time any bot was without the world after a loss, in ms.
     pub longest_outage_ms: f64,
+    /// Per bot that came back after a loss, its longest outage: median, in ms.
+    pub outage_p50_ms: f64,
+    /// The same, 99th percentile.
+    pub outage_p99_ms: f64,
+    /// The most play a loss took back from any bot (the age of the state it
+    /// came back to, relative to the last it saw), in ms.
+    pub longest_rewind_ms: f64,
     /// Times draining servers moved bots to another server, all bots.
     pub transfers: u64,
     /// Moves after which a bot's own avatar did not start exactly (position
@@ -269,6 +277,7 @@ fn publish(bots: &[Bot], shared: &Shared) {
             transfers: s.transfers,
             transfer_mismatches: s.transfer_mismatches,
             longest_outage_ms: s.longest_outage.as_secs_f64() * 1000.0,
+            longest_rewind_ms: s.longest_rewind.as_secs_f64() * 1000.0,
             longest_transfer_pause_ms: s.longest_transfer_pause.as_secs_f64() * 1000.0,
             ended: bot.ended.clone(),
         };
@@ -352,6 +361,9 @@ pub fn run(config: &BotsConfig, out: &mut impl Write) -> BotsSummary {
         reliable_messages_received: 0,
         reconnects: 0,
         longest_outage_ms: 0.0,
+        outage_p50_ms: 0.0,
+        outage_p99_ms: 0.0,
+        longest_rewind_ms: 0.0,
         transfers: 0,
         transfer_mismatches: 0,
         transfer_pause_p50_ms: 0.0,
@@ -452,6 +464,10 @@ pub fn run(config: &BotsConfig, out: &mut impl Write) -> BotsSummary {
     summary.reliable_messages_received = samples.iter().map(|s| s.reliable_received).sum();
     summary.reconnects = samples.iter().map(|s| u64::from(s.reconnects)).sum();
     summary.longest_outage_ms = samples.iter().map(|s| s.longest_outage_ms.round()).fold(0.0, f64::max);
+    let mut outages: Vec<f64> = samples.iter().filter(|s| s.reconnects > 0).map(|s| s.longest_outage_ms).collect();
+    summary.outage_p50_ms = quantile(&mut outages, 0.5);
+    summary.outage_p99_ms = quantile(&mut outages, 0.99);
+    summary.longest_rewind_ms = samples.iter().map(|s| s.longest_rewind_ms.round()).fold(0.0, f64::max);
     summary.transfers = samples.iter().map(|s| u64::from(s.transfers)).sum();
     summary.transfer_mismatches = samples.iter().map(|s| u64::from(s.transfer_mismatches)).sum();
     let mut pauses: Vec<f64> =

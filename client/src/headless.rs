@@ -114,6 +114,9 @@ pub struct Summary {
     /// The longest time without the world (last snapshot before a loss to
     /// the welcome after it), in milliseconds.
     pub longest_outage_ms: f64,
+    /// The most play a loss took back: the age of the state the client came
+    /// back to, relative to the last it saw, in milliseconds.
+    pub longest_rewind_ms: f64,
     /// Why the run ended early, if it did.
     pub error: Option<String>,
 }
@@ -166,6 +169,7 @@ pub fn run(
         chat_out_of_order: 0,
         reconnects: 0,
         longest_outage_ms: 0.0,
+        longest_rewind_ms: 0.0,
         transfers: 0,
         transfer_mismatches: 0,
         longest_transfer_pause_ms: 0.0,
@@ -305,6 +309,7 @@ pub fn run(
     summary.transfer_mismatches = session.transfer_mismatches;
     summary.longest_transfer_pause_ms = (session.longest_transfer_pause.as_secs_f64() * 1000.0).round();
     summary.longest_outage_ms = (session.longest_outage.as_secs_f64() * 1000.0).round();
+    summary.longest_rewind_ms = (session.longest_rewind.as_secs_f64() * 1000.0).round();
     summary.mispredictions =
         Mispredictions { count: session.predictor.mispredictions, max_distance: session.predictor.max_correction };
     summary.duration_s = (start.elapsed().as_secs_f64() * 100.0).round() / 100.0;
@@ -331,6 +336,7 @@ pub fn failed(error: &SessionError) -> Summary {
         chat_out_of_order: 0,
         reconnects: 0,
         longest_outage_ms: 0.0,
+        longest_rewind_ms: 0.0,
         transfers: 0,
         transfer_mismatches: 0,
         longest_transfer_pause_ms: 0.0,
