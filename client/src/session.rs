@@ -42,10 +42,6 @@ pub enum SessionError {
     Lost(String),
 }
 
-/// Own positions kept to tell how far back a loss took the avatar (ten
-/// seconds of snapshots at 30 a second).
-const OWN_TRAIL: usize = 300;
-
 /// Chat lines a session between servers keeps for the next one.
 pub const CHAT_HELD: usize = 64;
 
@@ -220,8 +216,6 @@ pub struct Session {
     /// The most play a loss took back: how long before the last state seen
     /// the state the session came back to was (zero: exactly where it was).
     pub longest_rewind: Duration,
-    /// The own avatar's recent positions and when they were seen.
-    own_trail: VecDeque<(Instant, Vec2)>,
 }
 
 impl Session {
@@ -252,7 +246,6 @@ impl Session {
             reconnects: 0,
             longest_outage: Duration::ZERO,
             longest_rewind: Duration::ZERO,
-            own_trail: VecDeque::with_capacity(OWN_TRAIL),
             conn: Connection::connect(token)?,
             world: ClientWorld::default(),
             predictor: Predictor::default(),
@@ -302,18 +295,6 @@ impl Session {
         self.outage_from.get_or_insert(now.checked_sub(frozen).unwrap_or(now));
         self.moving = Some((server, now));
         Ok(())
-    }
-
-    /// How long before the last own state seen the one nearest `pos` was
-    /// (the age of the state a server restored).
-    fn rewind_to(&self, pos: Vec2) -> Duration {
-        let Some(&(last, _)) = self.own_trail.back() else { return Duration::ZERO };
-        // The newest of equally near ones: an avatar standing still lost nothing.
-        self.own_trail
-            .iter()
-            .rev()
-            .min_by(|a, b| a.1.distance(pos).total_cmp(&b.1.distance(pos)))
-            .map_or(Duration::ZERO, |(at, _)| last.saturating_duration_since(*at))
     }
 
     /// Forgets the world of the last server (counting its snapshots).
@@ -425,12 +406,6 @@ impl Session {
             }
         }
         if let Some((own, ack)) = self.world.fresh_own.take() {
-            if self.outage_from.is_none() {
-                if self.own_trail.len() == OWN_TRAIL {
-                    self.own_trail.pop_front();
-                }
-                self.own_trail.push_back((Instant::now(), own.pos));
-            }
             self.predictor.reconcile(Body { pos: own.pos, vel: own.vel }, ack, self.tick_dt());
         }
         if let Some(transfer) = self.world.transfer.take() {
@@ -461,9 +436,10 @@ impl Session {
                 } else {
                     self.reconnects += 1;
                     self.longest_outage = self.longest_outage.max(from.elapsed());
-                    let rewind = self.world.own.map_or(Duration::ZERO, |own| self.rewind_to(own.pos));
+                    // The state was saved `state_age` before the welcome;
+                    // the last one seen was `outage` before it.
+                    let rewind = self.world.state_age.saturating_sub(from.elapsed());
                     self.longest_rewind = self.longest_rewind.max(rewind);
-                    self.own_trail.clear();
                     tracing::info!(outage = ?from.elapsed(), ?rewind, "back in the world");
                 }
             }

@@ -78,6 +78,8 @@ pub struct ClientWorld {
     pub disconnect_reason: Option<String>,
     /// A move to another server the server asked for.
     pub transfer: Option<Transfer>,
+    /// How old the state the own avatar started from was (the welcome says).
+    pub state_age: std::time::Duration,
     /// Snapshots applied so far.
     pub snapshots: u64,
     /// Snapshots dropped: unknown baseline or undecodable payload.
@@ -88,8 +90,9 @@ impl ClientWorld {
     /// Applies one server message.
     pub fn apply(&mut self, message: ServerMessage) {
         match message {
-            ServerMessage::Welcome { your_entity, account_id, tick, tick_rate, players } => {
+            ServerMessage::Welcome { your_entity, account_id, tick, tick_rate, players, state_age_ms } => {
                 self.own_entity = Some(your_entity);
+                self.state_age = std::time::Duration::from_millis(u64::from(state_age_ms));
                 self.account_id = Some(account_id);
                 self.tick_rate = tick_rate;
                 self.server_tick = self.server_tick.max(tick);

@@ -174,6 +174,11 @@ pub enum ServerMessage {
         tick_rate: u16,
         /// Everybody connected, you included.
         players: Vec<PlayerInfo>,
+        /// How old the state your avatar starts from is, in milliseconds:
+        /// the time since it was saved when it was loaded from the
+        /// database (after a crash, the play since that save is lost); 0
+        /// when it is live (a waiting avatar, a handoff) or new.
+        state_age_ms: u32,
     },
     /// Someone connected.
     PlayerJoined(PlayerInfo),

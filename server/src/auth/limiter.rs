@@ -120,6 +120,25 @@ impl Limiter {
         }
     }
 
+    /// `Err(retry_after)` if the IP is locked now.
+    pub fn check_ip(&self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
+        match self.tables().ips.get(&ip).and_then(|e| e.locked(now)) {
+            Some(wait) => Err(wait),
+            None => Ok(()),
+        }
+    }
+
+    /// Counts a failure against the address alone: a wrong unguessable
+    /// secret (a resume token) says nothing about any account.
+    pub fn ip_failure(&self, ip: IpAddr, now: Instant) {
+        let cfg = self.cfg;
+        let mut tables = self.tables();
+        if tables.ips.len() > PRUNE_ABOVE {
+            tables.ips.retain(|_, e| !e.stale(now, &cfg));
+        }
+        tables.ips.entry(ip).or_insert_with(|| Entry::new(now)).fail(now, cfg.ip_failures, &cfg);
+    }
+
     /// Starts a login attempt: refused while the account or address is
     /// locked, or while the attempts already in flight would reach the limit
     /// if they all failed. The returned [`Attempt`] must be settled with
@@ -261,6 +280,21 @@ mod tests {
             l.failure(&format!("user{i}"), IP, t0);
         }
         assert!(l.check("someone-new", IP, t0).is_err());
+    }
+
+    #[test]
+    fn address_failures_lock_the_address_and_no_account() {
+        let l = limiter();
+        let t0 = Instant::now();
+        for _ in 0..4 {
+            l.ip_failure(IP, t0);
+        }
+        assert!(l.check_ip(IP, t0).is_ok(), "below the limit");
+        l.ip_failure(IP, t0);
+        assert!(l.check_ip(IP, t0).is_err());
+        assert!(l.check("alice", IP, t0).is_err(), "a locked address is locked for logins too");
+        let elsewhere = std::net::Ipv4Addr::new(10, 0, 0, 9).into();
+        assert!(l.check("alice", elsewhere, t0).is_ok(), "no account was blamed");
     }
 
     #[test]

@@ -444,25 +444,24 @@ async fn resume(State(state): State<AuthState>, ConnectInfo(peer): ConnectInfo<P
         Ok(b) => b,
         Err(e) => return error(StatusCode::BAD_REQUEST, &format!("expected JSON {{\"resume_token\": \"...\"}}: {e}")),
     };
-    let attempt = match state.limiter.attempt(RESUME_KEY, peer.ip(), Instant::now()) {
-        Ok(attempt) => attempt,
-        Err(wait) => {
-            state.metrics.logins_locked.fetch_add(1, Ordering::Relaxed);
-            return retry_later(StatusCode::TOO_MANY_REQUESTS, "too many attempts, try again later", wait);
-        }
-    };
+    // A token is 256 random bits: parallel guesses gain nothing, so only an
+    // address that keeps failing is held back (a whole crashed server's
+    // players resuming at once from behind one NAT are not).
+    if let Err(wait) = state.limiter.check_ip(peer.ip(), Instant::now()) {
+        state.metrics.logins_locked.fetch_add(1, Ordering::Relaxed);
+        return retry_later(StatusCode::TOO_MANY_REQUESTS, "too many attempts, try again later", wait);
+    }
     let account = match state.store.resume(resume_hash(body.resume_token.trim())).await {
         Ok(account) => account,
         Err(e) => return store_failure(&state, &e),
     };
     let Some(account) = account else {
-        attempt.failed(Instant::now());
+        state.limiter.ip_failure(peer.ip(), Instant::now());
         state.metrics.logins_failed.fetch_add(1, Ordering::Relaxed);
         tracing::info!(%peer, "resume refused: unknown, spent or expired token");
         log_access(&state, AccessEvent::now(AccessKind::LoginFailed, None, Some(RESUME_KEY), Some(peer)));
         return error(StatusCode::UNAUTHORIZED, "invalid resume token");
     };
-    attempt.succeeded();
     if let Err(wait) = state.limiter.check(&account.username, peer.ip(), Instant::now()) {
         state.metrics.logins_locked.fetch_add(1, Ordering::Relaxed);
         tracing::info!(username = %account.username, %peer, "resume refused: locked out");

@@ -284,7 +284,7 @@ pub fn spawn_loaded(
             let missed_from = cursor.map_or(relay.position(), |c| c.0);
             tracing::info!(account = identity.account_id, "player back within the grace period");
             let players = avatars.iter().map(|(n, a, _)| PlayerInfo { id: n.0, name: a.name.clone() }).collect();
-            welcome(&mut net, &tick, client, id, identity.account_id, players);
+            welcome(&mut net, &tick, client, id, identity.account_id, players, 0);
             // The lines said while it was away, then the rest as they come.
             let cursor = ChatCursor(relay.catch_up(&mut net, client, missed_from));
             commands.entity(entity).remove::<Lingering>().insert((
@@ -299,13 +299,16 @@ pub fn spawn_loaded(
             Some(state) => (Vec2::new(state.x, state.y), Vec2::new(state.vx, state.vy), state.score),
             None => (spawn_point(identity.account_id), Vec2::ZERO, 0),
         };
+        // A handed-over state is stamped now: it is live, not a save.
+        let state_age_ms =
+            saved.map_or(0, |s| u32::try_from((unix_millis() - s.last_seen_ms).max(0)).unwrap_or(u32::MAX));
         let id = ids.allocate();
         let info = PlayerInfo { id, name: identity.name.clone() };
         let mut players: Vec<PlayerInfo> =
             avatars.iter().map(|(n, a, _)| PlayerInfo { id: n.0, name: a.name.clone() }).collect();
         players.push(info.clone());
         net.broadcast(Channel::Reliable, &ServerMessage::PlayerJoined(info));
-        welcome(&mut net, &tick, client, id, identity.account_id, players);
+        welcome(&mut net, &tick, client, id, identity.account_id, players, state_age_ms);
         // Handed over: the lines after the last one the old server sent.
         // A fresh login reads from here on.
         let cursor = match pending.chat_after {
@@ -348,10 +351,12 @@ fn welcome(
     id: NetId,
     account_id: u64,
     players: Vec<PlayerInfo>,
+    state_age_ms: u32,
 ) {
     net.set_playing(client);
     let tick_rate = (1.0 / tick.dt).round() as u16;
-    let message = ServerMessage::Welcome { your_entity: id, account_id, tick: tick.tick as u32, tick_rate, players };
+    let tick = tick.tick as u32;
+    let message = ServerMessage::Welcome { your_entity: id, account_id, tick, tick_rate, players, state_age_ms };
     net.send(client, Channel::Reliable, &message);
 }
 
