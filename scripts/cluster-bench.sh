@@ -265,7 +265,7 @@ failover_bench() {
     tok=$(token cf)
     until curl -s -H "Authorization: Bearer $tok" "$admin/admin/cluster" |
         jq -e '.servers[] | select(.id == "app-2" and .state == "ready")' >/dev/null; do sleep 0.5; done
-    sleep 6
+    sleep 8.5
     echo "failover: $(connected)/$players bots on app-1 after $waited s; kill -9 app-1" >&2
     TICKFORGE_CLUSTER_DIR=$dir scripts/cluster.sh kill app-1 >&2
     wait "$bots" || true
