@@ -37,6 +37,9 @@ pub(crate) struct View {
     origin: Vec2,
 }
 
+/// How long "moved to …" stays up after a move between servers.
+const MOVED_NOTICE: Duration = Duration::from_secs(2);
+
 /// World units visible across the shorter screen side.
 const VISIBLE_SPAN: f32 = 1300.0;
 
@@ -71,6 +74,9 @@ async fn play(mut session: Session) {
     let mut last_frame = Instant::now();
     let mut center = tickforge_shared::sim::Vec2::new(WORLD_WIDTH / 2.0, WORLD_HEIGHT / 2.0);
     let mut last_drawn: Vec<Drawn> = Vec::new();
+    // The server being moved to, then (for a moment) the one arrived on.
+    let mut moving_to: Option<String> = None;
+    let mut arrived: Option<(String, Instant)> = None;
 
     loop {
         let frame_start = Instant::now();
@@ -129,10 +135,22 @@ async fn play(mut session: Session) {
             last_drawn.clone_from(&drawn);
         }
         last_frame = frame_start;
-        // A lost connection comes back by itself; say so meanwhile.
+        match session.moving() {
+            Some(server) => moving_to = Some(server.to_owned()),
+            None => {
+                if let Some(server) = moving_to.take() {
+                    arrived = Some((server, frame_start));
+                }
+            }
+        }
+        // A lost connection comes back by itself; say so meanwhile. A move
+        // takes a fraction of a second: where to stays up a moment longer.
         let notice = match (&status, session.rejoining()) {
             (None, _) if session.moving().is_some() => {
                 Some(format!("moving to {}...", session.moving().unwrap_or_default()))
+            }
+            (None, None) if arrived.as_ref().is_some_and(|(_, at)| at.elapsed() < MOVED_NOTICE) => {
+                arrived.as_ref().map(|(server, _)| format!("moved to {server}"))
             }
             (None, Some(since)) => Some(format!("connection lost: reconnecting... ({} s)", since.elapsed().as_secs())),
             (None, None) if session.world.own_entity.is_some() && session.silence() > Duration::from_secs(2) => {
@@ -165,8 +183,9 @@ fn draw(
     draw_arena(&view);
     draw_entities(&view, drawn, |id| world.names.get(&id).map(String::as_str), world.own_entity);
     draw_hud(&format!(
-        "score {}   tick {}   rtt {:.0} ms   interp {:.0} ms   entities {}   players {}   fps {}",
+        "score {}   server {}   tick {}   rtt {:.0} ms   interp {:.0} ms   entities {}   players {}   fps {}",
         world.score,
+        session.server_addr(),
         world.server_tick,
         session.rtt_ms(),
         session.feel.interp_delay_ms,
@@ -183,7 +202,9 @@ fn draw(
     draw_chat(world.chat.iter().map(|(from, text)| (from.as_str(), text.as_str())), y);
     if let Some(status) = status {
         let size = measure_text(status, None, 24, 1.0);
-        draw_text(status, (screen_width() - size.width) / 2.0, screen_height() / 2.0, 24.0, RED);
+        // Above the own avatar (drawn at the centre), not over it.
+        let y = HUD_HEIGHT + (screen_height() - HUD_HEIGHT) * 0.3;
+        draw_text(status, (screen_width() - size.width) / 2.0, y, 24.0, RED);
     } else if world.own_entity.is_none() {
         draw_text("connecting…", 12.0, HUD_HEIGHT + 24.0, 20.0, GRAY);
     }

@@ -302,7 +302,12 @@ impl Session {
         // The new link's silence counts from its start.
         self.last_heard = Instant::now();
         self.snapshots_earlier += self.world.snapshots;
-        self.world = ClientWorld::default();
+        // The chat is the cluster's: it goes on where it was; the score is
+        // the player's (the new server's first snapshot confirms it).
+        let chat = std::mem::take(&mut self.world.chat);
+        let chat_new = std::mem::take(&mut self.world.chat_new);
+        let score = self.world.score;
+        self.world = ClientWorld { chat, chat_new, score, ..ClientWorld::default() };
         self.predictor = Predictor::default();
         self.clock = ServerClock::default();
         self.next_seq = 1;
