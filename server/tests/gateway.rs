@@ -384,6 +384,14 @@ fn a_colour_switch_moves_players_live_and_the_drained_server_exits() {
     }
     assert_eq!((alice.transfers, alice.reconnects), (1, 0), "moved once, never logged in again");
     assert_eq!(alice.server_addr().to_string(), cluster.app_addr(2));
+    let lease: Option<String> = common::pg::connect(&database)
+        .query_one(
+            "SELECT l.server_id FROM leases l JOIN accounts a ON a.id = l.account_id WHERE a.username = 'alice'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(lease.as_deref(), Some("app-2"), "the lease moved with her");
     let blue = cluster.app_addr(1);
     let last_blue = alice.before_move.expect("the last state on blue");
     let first_green = seen.iter().find(|s| s.0 != blue).expect("seen on green");
