@@ -110,8 +110,8 @@ fn back_within_the_grace_period_the_avatar_that_waited_is_exactly_as_it_was() {
     let waited = dark.last().copied().flatten().unwrap();
     s.proxy.blackout(false, false);
     let back = come_back(&mut s);
-    // The watcher sees positions quantized to a few hundredths.
-    assert!(back.distance(waited) < 0.1, "exactly the avatar that waited: {back:?} vs {waited:?}");
+    // The watcher sees positions on the snapshot grid (0.25 units).
+    assert!(back.distance(waited) < 0.18, "exactly the avatar that waited: {back:?} vs {waited:?}");
     let still = pump(&mut s, 1.0, false);
     assert!(still.iter().all(Option::is_some));
     drop(s.server);
@@ -129,7 +129,7 @@ fn after_the_grace_period_the_avatar_goes_and_the_saved_state_loads() {
     let last_seen = dark.iter().rev().find_map(|p| *p).unwrap();
     s.proxy.blackout(false, false);
     let back = come_back(&mut s);
-    assert!(back.distance(last_seen) < 0.1, "the state saved when it left: {back:?} vs {last_seen:?}");
+    assert!(back.distance(last_seen) < 0.18, "the state saved when it left: {back:?} vs {last_seen:?}");
 }
 
 /// Five seconds dark — less than the server's timeout: the client gives the
@@ -148,7 +148,9 @@ fn a_blackout_shorter_than_the_timeout_is_one_reconnect_onto_the_same_avatar() {
     let waited = dark.last().copied().flatten().unwrap();
     s.proxy.blackout(false, false);
     let back = come_back(&mut s);
-    assert!(back.distance(waited) < 0.1, "exactly the avatar that waited: {back:?} vs {waited:?}");
+    // The watcher sees positions on the snapshot grid (0.25 units): within
+    // half its diagonal of the exact one.
+    assert!(back.distance(waited) < 0.18, "exactly the avatar that waited: {back:?} vs {waited:?}");
     assert_eq!(s.player.world.own_entity, avatar, "the same avatar, not a new one");
     let still = pump(&mut s, 1.0, false);
     assert!(still.iter().all(Option::is_some));
