@@ -190,7 +190,8 @@ impl Connection {
 
     /// Whether the server closed the connection (sent its goodbye) rather
     /// than fell silent. A server that closes one says why first; one that
-    /// does not has let a newer connection of the same account take over.
+    /// does not has let a newer connection of the same account take over,
+    /// or its reason was lost.
     pub fn closed_by_server(&self) -> bool {
         self.netcode.disconnect_reason() == Some(tickforge_netcode::client::DisconnectReason::ClosedByServer)
     }

@@ -42,8 +42,13 @@ pub enum SessionError {
     Lost(String),
 }
 
-/// Chat lines a session between servers keeps for the next one.
-pub const CHAT_HELD: usize = 64;
+/// Chat lines a session between servers keeps for the next one (the
+/// server's chat burst).
+pub const CHAT_HELD: usize = 20;
+
+/// Two closes without a reason this close together mean another session
+/// of the account is taking the connection over.
+const TAKEN_OVER_WINDOW: Duration = Duration::from_secs(30);
 
 /// How long a lost session keeps trying to come back.
 pub const REJOIN_LIMIT: Duration = Duration::from_secs(60);
@@ -184,6 +189,8 @@ pub struct Session {
     drawn: Vec<Drawn>,
     /// Chat said between servers, for the next one.
     held_chat: VecDeque<String>,
+    /// When a server last closed the connection without saying why.
+    closed_silently: Option<Instant>,
     /// How to log in again (`None`: a session from a bare token).
     options: Option<LoginOptions>,
     /// The short-lived token to log in again without the password (used
@@ -256,6 +263,7 @@ impl Session {
             recent: VecDeque::with_capacity(INPUT_REDUNDANCY),
             scratch: Vec::new(),
             held_chat: VecDeque::new(),
+            closed_silently: None,
             drawn: Vec::new(),
         })
     }
@@ -398,9 +406,14 @@ impl Session {
 
     fn update_live(&mut self, dt: Duration) -> Result<(), SessionError> {
         let snapshots = self.world.snapshots;
+        let welcomed = self.world.own_entity.is_some();
         let received = self.conn.update(dt, &mut self.scratch);
         for message in self.scratch.drain(..) {
             self.world.apply(message);
+        }
+        // A welcome after a long claim is word from the server too.
+        if !welcomed && self.world.own_entity.is_some() {
+            self.last_heard = Instant::now();
         }
         let now = self.started.elapsed().as_secs_f64();
         if self.world.tick_rate > 0 {
@@ -466,10 +479,17 @@ impl Session {
             }
             // The server said why before it closed: that is the better reason.
             (true, Some(reason)) => Err(NetError::Disconnected(reason.clone()).into()),
-            // Closed without a word: another session of this account took
-            // the connection over. Coming back would only take it back.
-            (true, None) if self.conn.closed_by_server() => {
-                Err(NetError::Disconnected("the server closed the connection (logged in elsewhere?)".into()).into())
+            // Closed without a word twice in a short while: another session
+            // of this account keeps taking the connection over, and coming
+            // back would only take it back. (Once is a lost reason: come back.)
+            (true, None)
+                if self.conn.closed_by_server()
+                    && self
+                        .closed_silently
+                        .replace(Instant::now())
+                        .is_some_and(|at| at.elapsed() < TAKEN_OVER_WINDOW) =>
+            {
+                Err(NetError::Disconnected("another session of this account took the connection over".into()).into())
             }
             (true, None) => {
                 Err(SessionError::Lost(outcome.err().map_or_else(|| "connection closed".to_owned(), |e| e.to_string())))

@@ -155,8 +155,14 @@ fn bind_world(
     // Hundreds of clients' packets arrive between two reads (a tick): the
     // default receive buffer holds a couple of hundred, and the kernel
     // drops the rest. The system caps this at net.core.rmem_max.
-    if let Err(e) = socket2::SockRef::from(&udp).set_recv_buffer_size(UDP_RECV_BUFFER) {
+    let socket = socket2::SockRef::from(&udp);
+    if let Err(e) = socket.set_recv_buffer_size(UDP_RECV_BUFFER) {
         tracing::warn!(error = %e, "cannot enlarge the UDP receive buffer");
+    }
+    // Linux doubles what it grants (bookkeeping) and caps it silently.
+    let granted = socket.recv_buffer_size().unwrap_or(0);
+    if granted < UDP_RECV_BUFFER {
+        tracing::info!(granted, asked = UDP_RECV_BUFFER, "UDP receive buffer capped by the system (net.core.rmem_max)");
     }
     let udp_addr =
         udp.local_addr().map_err(|source| ServerError::Bind { what: "UDP", addr: config.udp_addr, source })?;

@@ -3,13 +3,15 @@
 //! server started in the inactive colour is a standby: `ready`, taking
 //! players once its colour is switched to.)
 //!
-//! Each tick it freezes a batch of players (their inputs stop moving
-//! them, no more saves) and asks the store for a [`StoreCommand::Handoff`]:
-//! the director picks a server of the active colour, the frozen state is
-//! saved under the current lease and the lease moves there, in one
-//! transaction. With the answer, the player gets a fresh connect token for
-//! the target in [`ServerMessage::Transfer`] and its client moves by
-//! itself; the target loads exactly the saved state. The frozen avatar
+//! It freezes a batch of players (their inputs stop moving them, no more
+//! saves; the next batch once this one is answered) and asks the store for
+//! a [`StoreCommand::Handoff`]: the director picks a server of the active
+//! colour, the frozen state is saved under the current lease and the lease
+//! moves there under a new epoch, in one transaction. With the answer, the
+//! player gets a fresh connect token for the target in
+//! [`ServerMessage::Transfer`] — carrying that exact state, the epoch and
+//! its chat position — and its client moves by itself; the target starts
+//! the player from the token. The frozen avatar
 //! goes when its client leaves, or at a deadline (the state is in the
 //! database either way). A server with no room anywhere keeps its players
 //! and tries again; an empty draining server stops (exit 0).
@@ -56,8 +58,8 @@ pub struct Drain {
     /// Accounts whose handoff the store is working on.
     in_flight: HashSet<u64>,
     /// Handoffs done, waiting for the player's last chat lines to be
-    /// numbered before the client is sent on.
-    done: Vec<HandedOff>,
+    /// numbered before the client is sent on, and the tick they came back.
+    done: Vec<(HandedOff, u64)>,
     /// Tick before which no new handoff starts (after "no room").
     pause_until: u64,
     tx: Sender<HandedOff>,
@@ -124,14 +126,17 @@ pub fn hand_over(
     let per_second = (1.0 / tick.dt).round().max(1.0);
     let deadline = tick.tick + (LEAVE_DEADLINE_SECS * per_second) as u64;
     while let Ok(handed) = drain.rx.try_recv() {
-        drain.done.push(handed);
+        drain.done.push((handed, tick.tick));
     }
     // A line the player said on this server must be numbered before it can
-    // say the next on the target: until then its client waits here.
-    let (ready, waiting): (Vec<HandedOff>, Vec<HandedOff>) =
-        std::mem::take(&mut drain.done).into_iter().partition(|h| !relay.is_posting(h.account_id));
+    // say the next on the target: until then (for at most a second: the
+    // database may be down) a moved player's client waits here.
+    let chat_wait = per_second as u64;
+    let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut drain.done).into_iter().partition(|(h, since)| {
+        !matches!(h.result, Ok(Some(_))) || !relay.is_posting(h.account_id) || tick.tick >= since + chat_wait
+    });
     drain.done = waiting;
-    for handed in ready {
+    for (handed, _) in ready {
         drain.in_flight.remove(&handed.account_id);
         let client = ClientKey(handed.account_id);
         let Some(entity) = roster.entity(client) else { continue };

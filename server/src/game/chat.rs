@@ -31,6 +31,9 @@ pub const READ_EVERY_MS: u64 = 100;
 /// from a lost link).
 pub const RECENT: usize = 1024;
 
+/// Lines waiting to be posted, at most (a database outage).
+pub const OUTGOING_LIMIT: usize = 4096;
+
 /// The last chat line (id) a player has been sent. An avatar without one
 /// gets no chat (it is leaving for another server).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Component)]
@@ -52,6 +55,9 @@ pub struct ChatRelay {
     recent: VecDeque<(u64, ChatLine)>,
     /// Whether a read is with the store.
     reading: bool,
+    /// Whether a post is with the store (one at a time: a failed one goes
+    /// again before anything said after it).
+    posting_batch: bool,
     /// Tick of the next read.
     next_read: u64,
     tx: Sender<ChatNews>,
@@ -68,6 +74,7 @@ impl Default for ChatRelay {
             posting: HashMap::new(),
             recent: VecDeque::with_capacity(RECENT),
             reading: false,
+            posting_batch: false,
             next_read: 0,
             tx,
             rx,
@@ -76,10 +83,27 @@ impl Default for ChatRelay {
 }
 
 impl ChatRelay {
-    /// Queues a checked line from a player of this server.
-    pub fn say(&mut self, line: ChatLine) {
+    /// Queues a checked line from a player of this server. While the
+    /// database is unreachable at most [`OUTGOING_LIMIT`] wait; older ones
+    /// go first (counted).
+    pub fn say(&mut self, line: ChatLine, metrics: &SharedMetrics) {
+        if self.outgoing.len() >= OUTGOING_LIMIT {
+            let dropped = self.outgoing.remove(0);
+            self.unpost(dropped.account_id);
+            metrics.0.chat_dropped.fetch_add(1, Ordering::Relaxed);
+        }
         *self.posting.entry(line.account_id).or_default() += 1;
         self.outgoing.push(line);
+    }
+
+    /// One line of `account_id` is no longer on its way.
+    fn unpost(&mut self, account_id: u64) {
+        if let Some(n) = self.posting.get_mut(&account_id) {
+            *n -= 1;
+            if *n == 0 {
+                self.posting.remove(&account_id);
+            }
+        }
     }
 
     /// Whether lines of `account_id` are still on their way to the
@@ -107,17 +131,14 @@ impl ChatRelay {
     fn absorb(&mut self, news: ChatNews, metrics: &SharedMetrics) {
         match news {
             ChatNews::Posted { first, lines } => {
+                self.posting_batch = false;
                 for (id, line) in (first..).zip(lines) {
-                    if let Some(n) = self.posting.get_mut(&line.account_id) {
-                        *n -= 1;
-                        if *n == 0 {
-                            self.posting.remove(&line.account_id);
-                        }
-                    }
+                    self.unpost(line.account_id);
                     self.waiting.insert(id, line);
                 }
             }
             ChatNews::NotPosted { mut lines, error } => {
+                self.posting_batch = false;
                 tracing::warn!(%error, lines = lines.len(), "chat lines not posted; trying again");
                 // Before anything said since, to keep each sender's order.
                 lines.append(&mut self.outgoing);
@@ -130,7 +151,7 @@ impl ChatRelay {
                     // The first read: start at the newest line, or before the
                     // first own line already numbered.
                     None => {
-                        let own = self.waiting.keys().next().map_or(head, |first| first - 1);
+                        let own = self.waiting.keys().next().map_or(head, |first| first.saturating_sub(1));
                         *self.head.insert(head.min(own))
                     }
                 };
@@ -209,7 +230,8 @@ pub fn relay_chat(
         }
         relay.recent.push_back((id, line));
     }
-    if !relay.outgoing.is_empty() {
+    if !relay.outgoing.is_empty() && !relay.posting_batch {
+        relay.posting_batch = true;
         let lines = std::mem::take(&mut relay.outgoing);
         outbox.push(StoreCommand::PostChat { lines, reply: relay.tx.clone() });
     }
@@ -237,7 +259,7 @@ mod tests {
     fn lines_go_out_in_order_once_every_earlier_one_is_known() {
         let metrics = SharedMetrics(std::sync::Arc::default());
         let mut relay = ChatRelay::default();
-        relay.say(line(1, "a"));
+        relay.say(line(1, "a"), &metrics);
         assert!(relay.is_posting(1));
         relay.outgoing.clear();
         // Own line 12 committed before the first read said where chat stands.
@@ -262,9 +284,9 @@ mod tests {
     fn lines_the_store_could_not_post_go_again_before_newer_ones() {
         let metrics = SharedMetrics(std::sync::Arc::default());
         let mut relay = ChatRelay::default();
-        relay.say(line(1, "first"));
+        relay.say(line(1, "first"), &metrics);
         let lines = std::mem::take(&mut relay.outgoing);
-        relay.say(line(1, "second"));
+        relay.say(line(1, "second"), &metrics);
         relay.absorb(ChatNews::NotPosted { lines, error: "down".into() }, &metrics);
         let texts: Vec<&str> = relay.outgoing.iter().map(|l| l.text.as_str()).collect();
         assert_eq!(texts, ["first", "second"]);

@@ -458,6 +458,7 @@ pub fn chat(
             net.send(*client, Channel::Reliable, &ServerMessage::Notice { text: "chat line rejected".into() });
             continue;
         }
-        relay.say(ChatLine { account_id: avatar.account_id, from: avatar.name.clone(), text: text.to_owned() });
+        let line = ChatLine { account_id: avatar.account_id, from: avatar.name.clone(), text: text.to_owned() };
+        relay.say(line, &metrics);
     }
 }

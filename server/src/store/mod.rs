@@ -517,7 +517,8 @@ pub enum StoreCommand {
     Handoff {
         /// The frozen state, under the lease the draining server holds.
         save: PlayerSave,
-        /// How long the reservation lasts (the token's lifetime).
+        /// How long the director's reservation would last (the token's
+        /// lifetime); the moved lease replaces it in the same transaction.
         ttl_ms: i64,
         /// The tick loop's inbox.
         reply: crossbeam_channel::Sender<HandedOff>,

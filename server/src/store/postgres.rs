@@ -584,7 +584,10 @@ impl Backend for PgBackend {
         let kept = i64::try_from(super::backend::CHAT_KEPT).unwrap_or(i64::MAX);
         let prune = self.statement("DELETE FROM chat WHERE id <= $1")?;
         self.run(|c| c.execute(&prune, &[&(last - kept)]))?;
-        Ok(u64::try_from(first).unwrap_or(0))
+        match u64::try_from(first) {
+            Ok(first) if first > 0 => Ok(first),
+            _ => Err(DbError::new(DbErrorKind::Other, format!("chat head corrupt: next id {first}"))),
+        }
     }
 
     fn read_chat(&mut self, after: u64, limit: u32) -> Result<(Vec<(u64, ChatLine)>, u64), DbError> {

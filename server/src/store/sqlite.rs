@@ -600,7 +600,10 @@ impl Backend for SqliteBackend {
         drop(insert);
         let kept = i64::try_from(super::backend::CHAT_KEPT).unwrap_or(i64::MAX);
         self.conn.execute("DELETE FROM chat WHERE id <= ?1", params![last - kept]).map_err(db_error)?;
-        Ok(u64::try_from(first).unwrap_or(0))
+        match u64::try_from(first) {
+            Ok(first) if first > 0 => Ok(first),
+            _ => Err(DbError::new(DbErrorKind::Other, format!("chat head corrupt: next id {first}"))),
+        }
     }
 
     fn read_chat(&mut self, after: u64, limit: u32) -> Result<(Vec<(u64, ChatLine)>, u64), DbError> {
