@@ -22,7 +22,7 @@ use std::sync::atomic::Ordering;
 
 use bevy_ecs::prelude::*;
 use crossbeam_channel::{Receiver, Sender};
-use tickforge_shared::protocol::{Channel, ServerMessage};
+use tickforge_shared::protocol::{Channel, ClientMessage, ServerMessage};
 
 use super::Registration;
 use crate::game::chat::{ChatCursor, ChatRelay};
@@ -31,7 +31,7 @@ use crate::game::players::Joins;
 use crate::game::progress;
 use crate::net::identity::{Carried, Identity};
 use crate::net::token::TokenIssuer;
-use crate::net::{ClientKey, NetServer};
+use crate::net::{ClientKey, NetEvent, NetServer};
 use crate::schedule::{Roster, SharedMetrics, StoreOutbox};
 use crate::shutdown::Shutdown;
 use crate::store::{HandedOff, StoreCommand};
@@ -120,6 +120,7 @@ pub fn hand_over(
     mut outbox: ResMut<StoreOutbox>,
     metrics: Res<SharedMetrics>,
     relay: Res<ChatRelay>,
+    inbox: Res<crate::schedule::Inbox>,
     mut moving: Query<(Entity, &NetEntity, &Avatar, &mut Transferring, Option<&ChatCursor>)>,
     staying: Query<(Entity, &Avatar, &Kinematics, &Score), Staying>,
 ) {
@@ -132,8 +133,18 @@ pub fn hand_over(
     // say the next on the target: until then (for at most a second: the
     // database may be down) a moved player's client waits here.
     let chat_wait = per_second as u64;
+    // Lines that arrived this tick are not with the relay yet (chat runs later).
+    let chatting: HashSet<u64> = inbox
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            NetEvent::Message { client, message: ClientMessage::Chat { .. }, .. } => Some(client.0),
+            _ => None,
+        })
+        .collect();
     let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut drain.done).into_iter().partition(|(h, since)| {
-        !matches!(h.result, Ok(Some(_))) || !relay.is_posting(h.account_id) || tick.tick >= since + chat_wait
+        let busy = relay.is_posting(h.account_id) || chatting.contains(&h.account_id);
+        !matches!(h.result, Ok(Some(_))) || !busy || tick.tick >= since + chat_wait
     });
     drain.done = waiting;
     for (handed, _) in ready {

@@ -60,13 +60,20 @@ pub struct Joins {
     server_id: String,
     tx: Sender<Claimed>,
     rx: Receiver<Claimed>,
+    /// Handed-over states taken in, (account, epoch) → tick: a transfer
+    /// token works once (netcode lets a token be used again from the same
+    /// address; an old state must not come back with it).
+    handed_in: HashMap<(u64, i64), u64>,
 }
+
+/// How long a taken-in transfer is remembered, in seconds (past any token's life).
+const HANDED_IN_MEMORY_SECS: f32 = 120.0;
 
 impl Joins {
     /// Joins for the server registered as `server_id`.
     pub fn new(server_id: String) -> Self {
         let (tx, rx) = crossbeam_channel::unbounded();
-        Self { pending: HashMap::new(), server_id, tx, rx }
+        Self { pending: HashMap::new(), server_id, tx, rx, handed_in: HashMap::new() }
     }
 
     /// The registry id this server claims leases for.
@@ -162,6 +169,13 @@ pub fn admit(
                     // Handed over by a draining server, which moved the
                     // lease here: the token holds the claim's answer.
                     Some(c) => {
+                        let memory = (HANDED_IN_MEMORY_SECS / tick.dt) as u64;
+                        joins.handed_in.retain(|_, at| tick.tick.saturating_sub(*at) < memory);
+                        if joins.handed_in.insert((identity.account_id, c.epoch), tick.tick).is_some() {
+                            tracing::warn!(account = identity.account_id, "a transfer token used twice; refused");
+                            net.kick(*client, "this transfer was used already; log in again");
+                            continue;
+                        }
                         let state = PlayerState {
                             account_id: identity.account_id,
                             x: c.x,
