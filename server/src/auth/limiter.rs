@@ -90,6 +90,37 @@ impl Entry {
 struct Tables {
     accounts: HashMap<String, Entry>,
     ips: HashMap<IpAddr, Entry>,
+    /// Requests with an unguessable secret being checked, per address.
+    secrets_in_flight: HashMap<IpAddr, u32>,
+}
+
+/// Why a request with a secret may not start now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Held {
+    /// The address is locked out for this long.
+    Locked(Duration),
+    /// The address has as many requests being checked as it may.
+    Busy,
+}
+
+/// A request with an unguessable secret being checked (see
+/// [`Limiter::secret_attempt`]); its slot frees when dropped.
+#[derive(Debug)]
+pub struct SecretAttempt {
+    limiter: std::sync::Arc<Limiter>,
+    ip: IpAddr,
+}
+
+impl Drop for SecretAttempt {
+    fn drop(&mut self) {
+        let mut tables = self.limiter.tables();
+        if let Some(n) = tables.secrets_in_flight.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                tables.secrets_in_flight.remove(&self.ip);
+            }
+        }
+    }
 }
 
 /// The shared limiter (short critical sections; never used on the tick thread).
@@ -126,6 +157,25 @@ impl Limiter {
             Some(wait) => Err(wait),
             None => Ok(()),
         }
+    }
+
+    /// Starts a request with an unguessable secret (a resume token) from
+    /// `ip`: refused while the address is locked out, or while `max` of its
+    /// requests are being checked (they cost store work, not guesses).
+    pub fn secret_attempt(
+        self: &std::sync::Arc<Self>,
+        ip: IpAddr,
+        now: Instant,
+        max: u32,
+    ) -> Result<SecretAttempt, Held> {
+        self.check_ip(ip, now).map_err(Held::Locked)?;
+        let mut tables = self.tables();
+        let n = tables.secrets_in_flight.entry(ip).or_insert(0);
+        if *n >= max {
+            return Err(Held::Busy);
+        }
+        *n += 1;
+        Ok(SecretAttempt { limiter: self.clone(), ip })
     }
 
     /// Counts a failure against the address alone: a wrong unguessable
@@ -295,6 +345,19 @@ mod tests {
         assert!(l.check("alice", IP, t0).is_err(), "a locked address is locked for logins too");
         let elsewhere = std::net::Ipv4Addr::new(10, 0, 0, 9).into();
         assert!(l.check("alice", elsewhere, t0).is_ok(), "no account was blamed");
+    }
+
+    #[test]
+    fn requests_with_a_secret_in_flight_are_bounded_per_address() {
+        let l = limiter();
+        let t0 = Instant::now();
+        let held: Vec<SecretAttempt> = (0..3).map(|_| l.secret_attempt(IP, t0, 3).unwrap()).collect();
+        assert_eq!(l.secret_attempt(IP, t0, 3).unwrap_err(), Held::Busy);
+        let elsewhere = std::net::Ipv4Addr::new(10, 0, 0, 8).into();
+        assert!(l.secret_attempt(elsewhere, t0, 3).is_ok(), "per address");
+        drop(held);
+        assert!(l.secret_attempt(IP, t0, 3).is_ok(), "slots free when done");
+        assert!(l.check("alice", IP, t0).is_ok(), "in flight is not a failure");
     }
 
     #[test]

@@ -431,6 +431,10 @@ async fn admit(state: &AuthState, account: &crate::store::AccountRow, avoid: Opt
     .into_response()
 }
 
+/// Resume requests from one address being checked at once, at most (a
+/// crashed server's players behind one NAT fit; a flood waits its turn).
+const RESUMES_IN_FLIGHT: u32 = 256;
+
 /// What the logs and the limiter say for a resume attempt with a bad token.
 const RESUME_KEY: &str = "<resume token>";
 
@@ -447,10 +451,16 @@ async fn resume(State(state): State<AuthState>, ConnectInfo(peer): ConnectInfo<P
     // A token is 256 random bits: parallel guesses gain nothing, so only an
     // address that keeps failing is held back (a whole crashed server's
     // players resuming at once from behind one NAT are not).
-    if let Err(wait) = state.limiter.check_ip(peer.ip(), Instant::now()) {
-        state.metrics.logins_locked.fetch_add(1, Ordering::Relaxed);
-        return retry_later(StatusCode::TOO_MANY_REQUESTS, "too many attempts, try again later", wait);
-    }
+    let _slot = match state.limiter.secret_attempt(peer.ip(), Instant::now(), RESUMES_IN_FLIGHT) {
+        Ok(slot) => slot,
+        Err(limiter::Held::Locked(wait)) => {
+            state.metrics.logins_locked.fetch_add(1, Ordering::Relaxed);
+            return retry_later(StatusCode::TOO_MANY_REQUESTS, "too many attempts, try again later", wait);
+        }
+        Err(limiter::Held::Busy) => {
+            return retry_later(StatusCode::SERVICE_UNAVAILABLE, "busy, try again shortly", Duration::from_secs(1));
+        }
+    };
     let account = match state.store.resume(resume_hash(body.resume_token.trim())).await {
         Ok(account) => account,
         Err(e) => return store_failure(&state, &e),
