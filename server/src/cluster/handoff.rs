@@ -134,14 +134,18 @@ pub fn hand_over(
     // database may be down) a moved player's client waits here.
     let chat_wait = per_second as u64;
     // Lines that arrived this tick are not with the relay yet (chat runs later).
-    let chatting: HashSet<u64> = inbox
-        .events
-        .iter()
-        .filter_map(|e| match e {
-            NetEvent::Message { client, message: ClientMessage::Chat { .. }, .. } => Some(client.0),
-            _ => None,
-        })
-        .collect();
+    let chatting: HashSet<u64> = if drain.done.is_empty() {
+        HashSet::new()
+    } else {
+        inbox
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                NetEvent::Message { client, message: ClientMessage::Chat { .. }, .. } => Some(client.0),
+                _ => None,
+            })
+            .collect()
+    };
     let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut drain.done).into_iter().partition(|(h, since)| {
         let busy = relay.is_posting(h.account_id) || chatting.contains(&h.account_id);
         !matches!(h.result, Ok(Some(_))) || !busy || tick.tick >= since + chat_wait

@@ -110,7 +110,8 @@ impl ChatRelay {
     /// database (a player is moved only once they are numbered, so its
     /// next line, said on the new server, comes after them).
     pub fn is_posting(&self, account_id: u64) -> bool {
-        self.outgoing.iter().any(|l| l.account_id == account_id) || self.posting.contains_key(&account_id)
+        // Counted from `say` until committed (or dropped): waiting lines too.
+        self.posting.contains_key(&account_id)
     }
 
     /// Where a player who arrives now starts: after the last line delivered.
