@@ -188,7 +188,7 @@ arena_bench() {
     local per=$(( players / apps ))
     mkdir -p "$work/solo"
     TICKFORGE_ADMIN_TOKEN=bench-admin-token-0123 "$bin/tickforge-server" --data-dir "$work/solo" --http 127.0.0.1:0 \
-        --udp 127.0.0.1:0 --admin 127.0.0.1:0 --hash-workers 2 >"$work/solo.out" 2>"$work/solo.log" &
+        --udp 127.0.0.1:0 --ws 127.0.0.1:0 --admin 127.0.0.1:0 --hash-workers 2 >"$work/solo.out" 2>"$work/solo.log" &
     until grep -q "http=" "$work/solo.out" 2>/dev/null; do sleep 0.1; done
     local api admin
     api=http://$(grep -o 'http=[^ ]*' "$work/solo.out" | cut -d= -f2)
@@ -279,7 +279,7 @@ blackout_bench() {
     netem_port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     mkdir -p "$work/solo"
     TICKFORGE_ADMIN_TOKEN=bench-admin-token-0123 "$bin/tickforge-server" --data-dir "$work/solo" --http 127.0.0.1:0 \
-        --udp 127.0.0.1:0 --admin 127.0.0.1:0 --public-addr 127.0.0.1:"$netem_port" \
+        --udp 127.0.0.1:0 --ws 127.0.0.1:0 --admin 127.0.0.1:0 --public-addr 127.0.0.1:"$netem_port" \
         >"$work/solo.out" 2>"$work/solo.log" &
     until grep -q "http=" "$work/solo.out" 2>/dev/null; do sleep 0.1; done
     local api udp

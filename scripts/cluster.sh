@@ -111,7 +111,12 @@ start_node() {
         --admin "127.0.0.1:$(port_of "$name-admin")")
     case $role in
         auth) flags+=(--http "127.0.0.1:$(port_of "$name-http")") ;;
-        app) flags+=(--udp "127.0.0.1:$(port_of "$name-udp")" --server-id "$name") ;;
+        app)
+            # Browsers reach it through the gateway, at /ws/NAME.
+            local gateway="127.0.0.1:$(port_of gateway)"
+            flags+=(--udp "127.0.0.1:$(port_of "$name-udp")" --server-id "$name"
+                --ws "127.0.0.1:$(port_of "$name-ws")" --public-ws "ws://$gateway/ws/$name"
+                --allowed-origin "http://$gateway") ;;
     esac
     TICKFORGE_DATABASE_URL=$(cat "$dir/database") TICKFORGE_ADMIN_TOKEN=$(cat "$dir/admin-token") \
         setsid "$bin/tickforge-server" "${flags[@]}" $(cat "$dir/$name/flags" 2>/dev/null) \
@@ -127,14 +132,26 @@ start_node() {
 }
 
 gateway_up() {
-    local port upstreams=""
+    local port upstreams="" websockets=""
     port=$(port_of gateway)
     for node in $(cat "$dir/auth-nodes"); do
         upstreams+="        server 127.0.0.1:$(port_of "$node-http") max_fails=1 fail_timeout=5s;"$'\n'
     done
+    # Each app server's WebSocket at /ws/NAME, upgraded through.
+    for node in $(cat "$dir/app-nodes" 2>/dev/null); do
+        websockets+="        location = /ws/$node {
+            proxy_pass http://127.0.0.1:$(port_of "$node-ws")/ws;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade \$http_upgrade;
+            proxy_set_header Connection \"upgrade\";
+            proxy_set_header Host \$host;
+            proxy_read_timeout 60s;
+        }"$'\n'
+    done
     mkdir -p "$dir/nginx"
     cat >"$dir/nginx/nginx.conf" <<EOF
-# Written by scripts/cluster.sh: the gateway, round-robin over the auth nodes.
+# Written by scripts/cluster.sh: the gateway, round-robin over the auth
+# nodes, and each app server's WebSocket at /ws/NAME.
 worker_processes 1;
 pid $dir/nginx/nginx.pid;
 error_log $dir/nginx/error.log warn;
@@ -151,7 +168,7 @@ http {
 $upstreams    }
     server {
         listen 127.0.0.1:$port;
-        location / {
+$websockets        location / {
             proxy_pass http://auth;
             proxy_next_upstream error timeout http_502;
             proxy_connect_timeout 1s;
@@ -256,6 +273,8 @@ case ${1:-} in
     start)
         [ -n "${2:-}" ] || die "start NAME"
         start_node "$2" "$(node_role "$2")"
+        # A new app server's WebSocket route joins the gateway.
+        if [ "$(node_role "$2")" = app ] && alive "$dir/nginx/nginx.pid"; then gateway_up; fi
         echo "started $2"
         ;;
     *) sed -n '2,19p' "$0"; exit 2 ;;

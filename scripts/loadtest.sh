@@ -3,7 +3,7 @@
 # table for people and a JSON file for tools.
 #
 #   scripts/loadtest.sh arena       [--players N] [--npcs M]      [--duration S] [--out FILE]
-#                                   [--snapshot-rate HZ] [--view-radius UNITS]
+#                                   [--snapshot-rate HZ] [--view-radius UNITS] [--ws-players K]
 #   scripts/loadtest.sh broadcast   [--players N] [--chat-rate R] [--duration S] [--out FILE]
 #   scripts/loadtest.sh login-storm [--players N] [--logins L]    [--duration S] [--out FILE]
 #   scripts/loadtest.sh arena --cluster [--app N] [--players N] [--duration S]
@@ -13,6 +13,8 @@
 # arena: everyone moving among NPCs. broadcast: each bot sends R numbered
 # chat lines a second and the server relays every line to every player.
 # login-storm: L parallel logins (fresh accounts) while N play.
+# --ws-players K: K of the N bots play over WebSocket (as the browser page
+# does, one binary message per datagram), in a second bots process.
 #
 # The measurement window starts once every bot is connected (or the ramp
 # time is up) and lasts S seconds. Tick figures: the server's 10-s windows
@@ -33,7 +35,7 @@ if [ "$scenario" = arena ] && [[ " $* " == *" --cluster "* ]]; then
     for a in "$@"; do [ "$a" = --cluster ] || args+=("$a"); done
     exec scripts/cluster-bench.sh arena "${args[@]}"
 fi
-players=200 npcs="" chat_rate=1 logins=200 duration=60 out="" snapshot_rate=30 view_radius=""
+players=200 npcs="" chat_rate=1 logins=200 duration=60 out="" snapshot_rate=30 view_radius="" ws_players=0
 while [ $# -gt 0 ]; do
     case $1 in
         --players) players=$2 ;;
@@ -44,6 +46,7 @@ while [ $# -gt 0 ]; do
         --out) out=$2 ;;
         --snapshot-rate) snapshot_rate=$2 ;;
         --view-radius) view_radius=$2 ;;
+        --ws-players) ws_players=$2 ;;
         *) usage ;;
     esac
     shift 2
@@ -77,7 +80,7 @@ fi
 max_players=$(( players + 64 ))
 [ "$max_players" -lt 1024 ] && max_players=1024
 TICKFORGE_ADMIN_TOKEN=$token "$bin/tickforge-server" --data-dir "$data/db" \
-    --http 127.0.0.1:0 --udp 127.0.0.1:0 --admin 127.0.0.1:0 \
+    --http 127.0.0.1:0 --udp 127.0.0.1:0 --ws 127.0.0.1:0 --admin 127.0.0.1:0 \
     --max-players "$max_players" --npcs "$npcs" --view-radius "$view_radius" --snapshot-rate "$snapshot_rate" --hash-workers "$(nproc)" --hash-queue 256 >"$data/out" 2>"$data/log" &
 server=$!
 until grep -q "http=" "$data/out" 2>/dev/null; do
@@ -98,9 +101,23 @@ rss_idle=$(rss_kib)
 # Bots: a ramp for logging in, then the window.
 ramp=$(( 20 + players / 8 ))
 bots_duration=$(( ramp + duration + 5 ))
-"$bin/tickforge-client" --server "$api" --bots "$players" --bot-prefix "load" \
+[ "$ws_players" -le "$players" ] || { echo "loadtest: --ws-players exceeds --players" >&2; exit 2; }
+"$bin/tickforge-client" --server "$api" --bots "$(( players - ws_players ))" --bot-prefix "load" \
     --moves random --chat-rate "$chat_rate" --duration "$bots_duration" >"$data/bots.jsonl" 2>"$data/bots.log" &
 bots=$!
+ws_bots=""
+if [ "$ws_players" -gt 0 ]; then
+    "$bin/tickforge-client" --server "$api" --bots "$ws_players" --bot-prefix "loadws" --transport ws \
+        --moves random --chat-rate "$chat_rate" --duration "$bots_duration" >"$data/ws-bots.jsonl" 2>"$data/ws-bots.log" &
+    ws_bots=$!
+fi
+# CPU of both bots processes.
+bots_cpu() {
+    local ticks
+    ticks=$(cpu_ticks "$bots")
+    [ -z "$ws_bots" ] || ticks=$(( ticks + $(cpu_ticks "$ws_bots") ))
+    echo "$ticks"
+}
 bots_start=$(date +%s.%N)
 ramp_start=$(date +%s)
 while [ "$(status | jq .players)" -lt "$players" ] && [ $(( $(date +%s) - ramp_start )) -lt "$ramp" ]; do sleep 1; done
@@ -109,7 +126,7 @@ echo "loadtest $scenario: $connected_at_start/$players players connected after $
 
 window_start=$(date +%s.%N)
 cpu_start=$(cpu_ticks)
-bots_cpu_start=$(cpu_ticks "$bots")
+bots_cpu_start=$(bots_cpu)
 reliable_queued_start=$(metric tickforge_reliable_messages_sent_total)
 chat_dropped_start=$(metric tickforge_chat_dropped_total)
 : >"$data/ticks.jsonl"
@@ -146,13 +163,19 @@ done
 # At least one sample, even when the storm outlasted the window.
 [ -s "$data/ticks.jsonl" ] || sample_ticks
 cpu_end=$(cpu_ticks)
-bots_cpu_end=$(cpu_ticks "$bots")
+bots_cpu_end=$(bots_cpu)
 window_end=$(date +%s.%N)
 rss_end=$(rss_kib)
 reliable_queued_end=$(metric tickforge_reliable_messages_sent_total)
 chat_dropped_end=$(metric tickforge_chat_dropped_total)
 final=$(status)
 wait "$bots" || true
+ws_summary=null
+if [ -n "$ws_bots" ]; then
+    wait "$ws_bots" || true
+    ws_summary=$(tail -n 1 "$data/ws-bots.jsonl")
+    echo "$ws_summary" | jq -e .summary >/dev/null || { echo "loadtest: the WebSocket bots printed no summary" >&2; cat "$data/ws-bots.log" >&2; exit 1; }
+fi
 summary=$(tail -n 1 "$data/bots.jsonl")
 echo "$summary" | jq -e .summary >/dev/null || { echo "loadtest: the bots printed no summary" >&2; cat "$data/bots.log" >&2; exit 1; }
 
@@ -168,6 +191,7 @@ jq -n \
     --argjson bots_start "$bots_start" --slurpfile bot_seconds "$data/bots.jsonl" \
     --argjson chat_dropped_start "${chat_dropped_start:-0}" --argjson chat_dropped_end "${chat_dropped_end:-0}" \
     --slurpfile ticks "$data/ticks.jsonl" --argjson final "$final" --argjson bots "$summary" \
+    --argjson ws_players "$ws_players" --argjson ws_bots "$ws_summary" \
     --arg storm_codes "$storm_codes" --argjson storm_rate "$storm_rate" \
     --arg before "$before" --arg during "$during" \
     --arg machine "$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), $(uname -sr)" '
@@ -207,6 +231,12 @@ jq -n \
         logins_per_s: $bots.logins_per_s, mispredictions: $bots.mispredictions,
         login_errors: $bots.login_errors, ended_early: $bots.ended_early
       }
+    + (if $ws_players > 0 then {
+        ws_players: $ws_players,
+        ws_bytes_per_player_per_s: { to_player: $ws_bots.bytes_in_per_client, from_player: $ws_bots.bytes_out_per_client },
+        ws_rtt_ms: { p50: $ws_bots.rtt_p50_ms, p99: $ws_bots.rtt_p99_ms },
+        ws_login_errors: $ws_bots.login_errors, ws_ended_early: $ws_bots.ended_early
+      } else {} end)
     + (if $scenario == "broadcast" then {
         chat_rate: $chat_rate,
         reliable_messages_received: $received.n,
@@ -241,6 +271,11 @@ jq -r '
   row("snapshots/s per bot (p50)"; .snapshots_per_s_p50),
   row("entities in view (p50)"; .entities_in_view_p50),
   row("bot logins/s"; .logins_per_s),
+  (if .ws_players then
+     row("WebSocket bots"; .ws_players),
+     row("bytes/s per WebSocket bot (to / from)"; "\(.ws_bytes_per_player_per_s.to_player) / \(.ws_bytes_per_player_per_s.from_player)"),
+     row("RTT ms p50 / p99 (WebSocket bots)"; "\(.ws_rtt_ms.p50) / \(.ws_rtt_ms.p99)")
+   else empty end),
   row("mispredictions"; .mispredictions),
   (if .scenario == "broadcast" then
      row("reliable messages received"; "\(.reliable_messages_received) (\(.messages_per_s)/s; queued: \(.reliable_messages_queued))"),

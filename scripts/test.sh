@@ -4,13 +4,18 @@
 # PostgreSQL server (Debian's binaries, as the postgres user) on a free
 # loopback port, and the cluster tests a throwaway nginx (Debian's) as the
 # gateway; the load-test smoke tests drive scripts/loadtest.sh, which
-# needs curl and jq. Extra arguments go to `cargo test`.
+# needs curl and jq. The browser tests (web/tests, node's test runner)
+# drive Debian's Chromium with playwright-core (from web/package-lock.json)
+# against the page scripts/build-web.sh builds (which adds the wasm target
+# and wasm-bindgen-cli). Extra arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 [ -x /usr/sbin/nginx ] || need+=(nginx)
+[ -x /usr/bin/chromium ] || need+=(chromium)
+command -v npm >/dev/null || need+=(npm)
 for tool in curl jq runuser; do
     command -v "$tool" >/dev/null || need+=("$([ "$tool" = runuser ] && echo util-linux || echo "$tool")")
 done
@@ -30,5 +35,19 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || {
     exit 1
 }
 
+[ -x /usr/bin/chromium ] || {
+    echo "test.sh: Chromium is still missing after the install" >&2
+    exit 1
+}
+
+echo "== the page (scripts/build-web.sh)"
+bash scripts/build-web.sh
+echo "== node modules of the browser tests (npm ci)"
+npm ci --prefix web --no-audit --no-fund --loglevel=error
+
 echo "== cargo test --workspace"
 cargo test --workspace --locked "$@"
+
+echo "== browser tests (node --test web/tests)"
+cargo build -q --locked -p tickforge-server -p tickforge-client
+(cd web && node --test tests/)

@@ -41,6 +41,8 @@ pub struct BotsConfig {
     pub login_threads: usize,
     /// Threads playing the bots.
     pub workers: usize,
+    /// UDP, or WebSocket as browsers play.
+    pub transport: crate::net::TransportKind,
 }
 
 /// One bot's figures, refreshed once a second by its worker.
@@ -187,7 +189,6 @@ struct Bot {
     session: Session,
     mover: Mover,
     chat: ChatCheck,
-    last_update: Instant,
     next_tick: Instant,
     started: Instant,
     ended: Option<String>,
@@ -207,7 +208,7 @@ fn login(config: &BotsConfig, name: &str) -> Result<Session, String> {
         register: true,
         ca_cert: config.ca_cert.clone(),
     };
-    let mut session = Session::login(&options).map_err(|e| e.to_string())?;
+    let mut session = Session::login_over(&options, config.transport).map_err(|e| e.to_string())?;
     session.wait_connected(Duration::from_secs(10)).map_err(|e| e.to_string())?;
     Ok(session)
 }
@@ -242,7 +243,6 @@ fn login_thread(
                     session,
                     mover: Mover::new(config.moves, seed(&name)),
                     chat: ChatCheck::new(),
-                    last_update: now,
                     next_tick: now,
                     started: now,
                     ended: None,
@@ -293,11 +293,10 @@ fn worker(config: &BotsConfig, inbox: &mpsc::Receiver<Bot>, shared: &Shared, dea
         }
         let now = Instant::now();
         for bot in bots.iter_mut().filter(|b| b.ended.is_none()) {
-            if let Err(e) = bot.session.update(now - bot.last_update) {
+            if let Err(e) = bot.session.update() {
                 bot.ended = Some(e.to_string());
                 continue;
             }
-            bot.last_update = now;
             for (from, text) in bot.session.world.chat_new.drain(..) {
                 bot.chat.observe(&from, &text);
             }
@@ -307,10 +306,7 @@ fn worker(config: &BotsConfig, inbox: &mpsc::Receiver<Bot>, shared: &Shared, dea
                 if let Some(line) = bot.chat.due(bot.started.elapsed().as_secs_f32(), config.chat_rate) {
                     bot.session.send_chat(&line);
                 }
-                if let Err(e) = bot.session.send_input(x, y) {
-                    bot.ended = Some(e.to_string());
-                    continue;
-                }
+                bot.session.send_input(x, y);
                 let dt = Duration::from_secs(1) / u32::from(tick_rate);
                 bot.next_tick = (bot.next_tick + dt).max(now);
             }

@@ -196,7 +196,7 @@ pub fn run(
 
     while start.elapsed() < duration {
         let now = Instant::now();
-        if let Err(e) = session.update(now - last_update) {
+        if let Err(e) = session.update() {
             summary.error = Some(e.to_string());
             break;
         }
@@ -215,14 +215,10 @@ pub fn run(
             }
             // The honest path checks input before sending; the input
             // cheats send what no honest client would.
-            let sent = match cheat {
+            match cheat {
                 Some(Cheat::Teleport) => session.send_raw_input(x * 1000.0, y * 1000.0 + 1000.0),
                 Some(Cheat::Nan) => session.send_raw_input(f32::NAN, f32::NAN),
                 _ => session.send_input(x, y),
-            };
-            if let Err(e) = sent {
-                summary.error = Some(e.to_string());
-                break;
             }
             next_tick += send_every;
         }

@@ -1,25 +1,26 @@
 //! # tickforge-client
 //!
-//! Logs in over HTTP ([`login`]), plays over renet/netcode UDP ([`net`]),
-//! keeps the latest world state ([`world`]) in a [`session::Session`] that
-//! predicts the own avatar ([`predict`]) and interpolates the rest
-//! ([`interpolate`]), and
+//! The native client around the IO-free core (`tickforge-client-core`):
+//! logs in over HTTP ([`login`]), plays over UDP ([`net`], the core's
+//! transport driver), drives the core's playing [`session`] on the
+//! system clock, and
 //! shows it in a window (`render`, feature `graphics`) or drives it
 //! headless with scripted movement ([`headless`], [`moves`]); [`bots`]
-//! runs many headless clients in one process for load tests.
+//! runs many headless clients in one process for load tests. The world,
+//! prediction and interpolation are the core's ([`world`], [`predict`],
+//! [`interpolate`]).
+
+pub use tickforge_client_core::{interpolate, predict, world};
 
 pub mod bots;
 pub mod chatcheck;
 pub mod headless;
-pub mod interpolate;
 pub mod login;
 pub mod moves;
 pub mod net;
 pub mod playback;
-pub mod predict;
 #[cfg(feature = "graphics")]
 pub mod render;
 #[cfg(feature = "graphics")]
 pub mod replay_view;
 pub mod session;
-pub mod world;

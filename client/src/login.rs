@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use base64::Engine;
 use serde::{Deserialize, Serialize};
 use ureq::tls::{Certificate, RootCerts, TlsConfig};
 
@@ -46,31 +45,11 @@ struct Credentials<'a> {
 }
 
 #[derive(Deserialize)]
-struct LoginBody {
-    connect_token: String,
-    expires_at: u64,
-    servers: Vec<String>,
-    #[serde(default)]
-    resume_token: Option<String>,
-}
-
-#[derive(Deserialize)]
 struct ErrorBody {
     error: String,
 }
 
-/// A successful login.
-#[derive(Debug, Clone)]
-pub struct Login {
-    /// The raw netcode connect token.
-    pub connect_token: Vec<u8>,
-    /// Unix seconds after which the token is refused.
-    pub expires_at: u64,
-    /// Game servers the token names.
-    pub servers: Vec<String>,
-    /// Logs in once more without the password (short-lived), if the server gave one.
-    pub resume_token: Option<String>,
-}
+pub use tickforge_client_core::login::Login;
 
 /// A client for one auth server.
 #[derive(Debug, Clone)]
@@ -172,18 +151,8 @@ impl AuthClient {
     }
 
     fn parse_login(&self, path: &str, body: &str) -> Result<Login, LoginError> {
-        let url = format!("{}{path}", self.base);
-        let parsed: LoginBody = serde_json::from_str(body)
-            .map_err(|e| LoginError::Transport { url: url.clone(), reason: format!("bad login answer: {e}") })?;
-        let connect_token = base64::engine::general_purpose::STANDARD
-            .decode(parsed.connect_token)
-            .map_err(|e| LoginError::Transport { url, reason: format!("bad connect token: {e}") })?;
-        Ok(Login {
-            connect_token,
-            expires_at: parsed.expires_at,
-            servers: parsed.servers,
-            resume_token: parsed.resume_token,
-        })
+        tickforge_client_core::login::parse_login(body)
+            .map_err(|reason| LoginError::Transport { url: format!("{}{path}", self.base), reason })
     }
 
     /// Logs in and returns the connect token.

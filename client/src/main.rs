@@ -45,6 +45,9 @@ struct Args {
     /// Headless run time in seconds.
     #[arg(long, default_value_t = 10.0)]
     duration: f64,
+    /// Play over UDP, or over WebSocket as the browser page does.
+    #[arg(long, value_enum, default_value = "udp")]
+    transport: tickforge_client::net::TransportKind,
     /// Run N bots in this process (headless): accounts `--bot-prefix` + index,
     /// registered if missing; per-second aggregate JSON and a summary.
     #[arg(long, value_name = "N")]
@@ -102,6 +105,7 @@ fn main() -> ExitCode {
             duration,
             login_threads: args.login_threads.clamp(1, 256),
             workers: args.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+            transport: args.transport,
         };
         let summary = bots::run(&config, &mut std::io::stdout());
         println!("{}", serde_json::to_string(&summary).unwrap_or_default());
@@ -118,7 +122,8 @@ fn main() -> ExitCode {
         register: args.register,
         ca_cert,
     };
-    let session = Session::login(&options).and_then(|mut s| s.wait_connected(Duration::from_secs(10)).map(|()| s));
+    let session = Session::login_over(&options, args.transport)
+        .and_then(|mut s| s.wait_connected(Duration::from_secs(10)).map(|()| s));
     let mut session = match session {
         Ok(s) => s,
         Err(e) => {

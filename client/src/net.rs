@@ -1,235 +1,186 @@
-//! The client side of the game transport: renet over our netcode.io layer
-//! ([`tickforge_netcode::Client`]) on a UDP socket. All renet and netcode
-//! types stay in this module. The goodbye is sent several times: one lost
-//! disconnect packet would otherwise keep the account "connected" on the
-//! server until it times out, and a quick reconnect would be refused.
+//! The native drivers of the client core's transports: a UDP socket
+//! ([`UdpLink`]) or a WebSocket as a browser uses it ([`WsLink`], one
+//! binary message per datagram), and the [`NativeDialer`] that opens one
+//! per connection. The connection itself (renet over netcode) is the
+//! core's [`tickforge_client_core::net::Connection`].
 
-use std::net::{SocketAddr, UdpSocket};
-use std::time::{Duration, Instant};
+use std::io;
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
+use std::time::Duration;
 
-use renet::RenetClient;
-use tickforge_netcode::{Client, ConnectToken, MAX_PACKET_BYTES};
-use tickforge_shared::codec;
-use tickforge_shared::protocol::{Channel, ClientMessage, ServerMessage, connection_config};
+pub use tickforge_client_core::net::{NetError, read_token};
+use tickforge_client_core::transport::{Dialer, Endpoint, Transport};
 
-/// Transport failures.
-#[derive(Debug, thiserror::Error)]
-pub enum NetError {
-    /// The connect token from the login could not be read.
-    #[error("invalid connect token: {0}")]
-    Token(String),
-    /// Socket trouble.
-    #[error("udp socket: {0}")]
-    Io(#[from] std::io::Error),
-    /// The connection ended.
-    #[error("connection ended: {0}")]
-    Disconnected(String),
+/// A connection over the native transports.
+pub type Connection = tickforge_client_core::net::Connection<NativeLink>;
+
+/// Opens a native connection with a connect token, at `now` on the
+/// caller's clock (a bare connection, without a session around it).
+pub fn connect(token: &[u8], now: std::time::Duration) -> Result<Connection, NetError> {
+    Connection::dial(&mut NativeDialer::default(), token, &[], now)
 }
 
-/// A connection to a game server.
-pub struct Connection {
-    renet: RenetClient,
-    netcode: Client,
+/// A non-blocking UDP socket bound for one server.
+#[derive(Debug)]
+pub struct UdpLink {
     socket: UdpSocket,
-    buffer: Box<[u8; MAX_PACKET_BYTES]>,
-    /// Origin of the netcode clock.
-    epoch: Instant,
-    /// Payloads that failed to decode (a server bug or corruption).
-    pub malformed: u64,
-    /// Messages received on the reliable channel (welcome, roster, chat,
-    /// notices): what was delivered, as load reports count it.
-    pub reliable_received: u64,
-    /// When packets were last sent (netcode clock).
-    last_flush: Option<Duration>,
 }
 
-impl Drop for Connection {
-    /// Whatever ends the connection (an error, a timeout, the end of the
-    /// program), the server is told at once rather than left to time out.
-    fn drop(&mut self) {
-        self.disconnect();
-    }
-}
-
-impl std::fmt::Debug for Connection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connection").field("connected", &self.is_connected()).finish_non_exhaustive()
-    }
-}
-
-/// A `send` for the netcode core that writes to the socket.
-fn sender(socket: &UdpSocket) -> impl FnMut(SocketAddr, &[u8]) + '_ {
-    move |addr, bytes| {
-        if let Err(e) = socket.send_to(bytes, addr) {
-            tracing::debug!(%addr, error = %e, "send failed");
-        }
-    }
-}
-
-impl Connection {
-    /// Starts the handshake with the server the token names.
-    pub fn connect(token: &[u8]) -> Result<Self, NetError> {
-        let token = ConnectToken::read(token).map_err(|e| NetError::Token(e.to_string()))?;
-        let server = token.server_addresses[0];
+impl UdpLink {
+    /// Binds an ephemeral socket of the server's address family.
+    pub fn bind_for(server: SocketAddr) -> io::Result<Self> {
         let bind: SocketAddr =
-            if server.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { "[::]:0".parse().expect("valid") };
+            if server.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { (std::net::Ipv6Addr::UNSPECIFIED, 0).into() };
         let socket = UdpSocket::bind(bind)?;
         socket.set_nonblocking(true)?;
-        Ok(Self {
-            renet: RenetClient::new(connection_config()),
-            netcode: Client::new(token, Duration::ZERO),
-            socket,
-            buffer: Box::new([0; MAX_PACKET_BYTES]),
-            epoch: Instant::now(),
-            malformed: 0,
-            reliable_received: 0,
-            last_flush: None,
-        })
+        Ok(Self { socket })
+    }
+}
+
+impl Transport for UdpLink {
+    fn send(&mut self, to: SocketAddr, datagram: &[u8]) {
+        if let Err(e) = self.socket.send_to(datagram, to) {
+            tracing::debug!(addr = %to, error = %e, "send failed");
+        }
     }
 
-    fn now(&self) -> Duration {
-        self.epoch.elapsed()
-    }
-
-    /// Advances time, reads the socket and returns every message received.
-    pub fn update(&mut self, dt: Duration, out: &mut Vec<ServerMessage>) -> Result<(), NetError> {
-        self.renet.update(dt);
-        // Messages that arrived with the final packets are still delivered.
-        let transport = self.pump();
-        for channel in [Channel::Reliable, Channel::Snapshot] {
-            while let Some(bytes) = self.renet.receive_message(channel) {
-                match codec::decode::<ServerMessage>(&bytes) {
-                    Ok(message) => {
-                        self.reliable_received += u64::from(channel == Channel::Reliable);
-                        out.push(message);
-                    }
-                    Err(e) => {
-                        self.malformed += 1;
-                        tracing::warn!(error = %e, "malformed server message");
-                    }
-                }
-            }
-        }
-        transport
-    }
-
-    /// Reads the socket into netcode and renet, and lets netcode send its
-    /// handshake and keep-alive packets.
-    fn pump(&mut self) -> Result<(), NetError> {
-        let now = self.now();
-        // An ending seen last time is reported now, so the messages that
-        // came with it were delivered first.
-        if let Some(reason) = self.netcode.disconnect_reason() {
-            self.renet.disconnect_due_to_transport();
-            return Err(NetError::Disconnected(reason.to_string()));
-        }
-        if self.renet.is_disconnected() {
-            self.disconnect();
-            return Err(NetError::Disconnected("connection closed".into()));
-        }
-        let server = self.netcode.server_addr();
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<Option<(usize, Option<SocketAddr>)>> {
         loop {
-            let len = match self.socket.recv_from(&mut self.buffer[..]) {
-                Ok((len, from)) if from == server => len,
-                Ok(_) => continue,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e.into()),
+            return match self.socket.recv_from(buf) {
+                Ok((len, from)) => Ok(Some((len, Some(from)))),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+                // An ICMP "port unreachable" for an earlier send: not this read's.
+                Err(e) if matches!(e.kind(), io::ErrorKind::Interrupted | io::ErrorKind::ConnectionRefused) => {
+                    continue;
+                }
+                Err(e) => Err(e),
             };
-            match self.netcode.process(now, &mut self.buffer[..len]) {
-                Ok(Some(payload)) => self.renet.process_packet(payload),
-                Ok(None) => {}
-                Err(refused) => tracing::trace!(%refused, "datagram ignored"),
+        }
+    }
+}
+
+/// How long opening a WebSocket (TCP connect and upgrade) may take.
+const WS_OPEN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A WebSocket to a game server's `/ws`, non-blocking once open: what a
+/// browser's page does, natively (for load tests and tests of that path).
+#[derive(Debug)]
+pub struct WsLink {
+    socket: tungstenite::WebSocket<TcpStream>,
+}
+
+impl WsLink {
+    /// Opens `url` (`ws://host:port/path`): connects, upgrades, then stops blocking.
+    pub fn open(url: &str) -> io::Result<Self> {
+        let bad = |why: &str| io::Error::new(io::ErrorKind::InvalidInput, format!("{url}: {why}"));
+        let authority = url.strip_prefix("ws://").ok_or_else(|| bad("only ws:// URLs"))?;
+        let authority = authority.split('/').next().unwrap_or_default();
+        let addr = authority.to_socket_addrs()?.next().ok_or_else(|| bad("no address"))?;
+        let stream = TcpStream::connect_timeout(&addr, WS_OPEN_TIMEOUT)?;
+        stream.set_nodelay(true)?;
+        stream.set_read_timeout(Some(WS_OPEN_TIMEOUT))?;
+        let (socket, _) = tungstenite::client(url, stream).map_err(|e| io::Error::other(format!("{url}: {e}")))?;
+        socket.get_ref().set_read_timeout(None)?;
+        socket.get_ref().set_nonblocking(true)?;
+        Ok(Self { socket })
+    }
+}
+
+/// Whether a WebSocket error only means "not now".
+fn would_block(e: &tungstenite::Error) -> bool {
+    matches!(e, tungstenite::Error::Io(io) if io.kind() == io::ErrorKind::WouldBlock)
+}
+
+impl Transport for WsLink {
+    fn send(&mut self, _to: SocketAddr, datagram: &[u8]) {
+        // Queued in the socket's buffer when the kernel's is full; the next
+        // send or read writes it out.
+        match self.socket.send(tungstenite::Message::Binary(datagram.to_vec().into())) {
+            Ok(()) => {}
+            Err(e) if would_block(&e) => {}
+            Err(e) => tracing::debug!(error = %e, "WebSocket send failed"),
+        }
+    }
+
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<Option<(usize, Option<SocketAddr>)>> {
+        match self.socket.flush() {
+            Ok(()) => {}
+            Err(e) if would_block(&e) => {}
+            Err(e) => return Err(io::Error::new(io::ErrorKind::ConnectionAborted, e.to_string())),
+        }
+        loop {
+            return match self.socket.read() {
+                Ok(tungstenite::Message::Binary(bytes)) => {
+                    let len = bytes.len().min(buf.len());
+                    buf[..len].copy_from_slice(&bytes[..len]);
+                    Ok(Some((len, None)))
+                }
+                Ok(tungstenite::Message::Close(frame)) => Err(io::Error::new(
+                    io::ErrorKind::ConnectionAborted,
+                    format!("WebSocket closed: {}", frame.map_or_else(String::new, |f| f.reason.to_string())),
+                )),
+                Ok(_) => continue,
+                Err(e) if would_block(&e) => Ok(None),
+                Err(e) => Err(io::Error::new(io::ErrorKind::ConnectionAborted, e.to_string())),
+            };
+        }
+    }
+}
+
+/// The transport a native connection uses.
+#[derive(Debug)]
+pub enum NativeLink {
+    /// UDP, the default.
+    Udp(UdpLink),
+    /// WebSocket, as browsers play (boxed: its buffers are large).
+    Ws(Box<WsLink>),
+}
+
+impl Transport for NativeLink {
+    fn send(&mut self, to: SocketAddr, datagram: &[u8]) {
+        match self {
+            Self::Udp(link) => link.send(to, datagram),
+            Self::Ws(link) => link.send(to, datagram),
+        }
+    }
+
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<Option<(usize, Option<SocketAddr>)>> {
+        match self {
+            Self::Udp(link) => link.recv(buf),
+            Self::Ws(link) => link.recv(buf),
+        }
+    }
+}
+
+/// Which transport a native client plays over.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum TransportKind {
+    /// UDP to the address in the connect token.
+    #[default]
+    Udp,
+    /// WebSocket to the URL the login (or transfer) lists, as a browser.
+    Ws,
+}
+
+/// Opens the chosen transport for each connection.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NativeDialer {
+    /// UDP or WebSocket.
+    pub transport: TransportKind,
+}
+
+impl Dialer for NativeDialer {
+    type Transport = NativeLink;
+
+    fn dial(&mut self, server: &Endpoint) -> io::Result<NativeLink> {
+        match self.transport {
+            TransportKind::Udp => UdpLink::bind_for(server.udp).map(NativeLink::Udp),
+            TransportKind::Ws => {
+                let url = server.ws.first().ok_or_else(|| {
+                    io::Error::new(io::ErrorKind::NotFound, format!("the server {} lists no WebSocket URL", server.udp))
+                })?;
+                WsLink::open(url).map(|link| NativeLink::Ws(Box::new(link)))
             }
         }
-        self.netcode.update(now, &mut sender(&self.socket));
-        if self.netcode.is_connected() {
-            self.renet.set_connected();
-        } else if self.netcode.is_connecting() {
-            self.renet.set_connecting();
-        }
-        Ok(())
-    }
-
-    /// Queues a message; before the handshake completes it is dropped.
-    pub fn send(&mut self, channel: Channel, message: &ClientMessage) {
-        match codec::encode(message) {
-            Ok(bytes) if self.is_connected() => self.renet.send_message(channel, bytes),
-            Ok(_) => {}
-            Err(e) => tracing::error!(error = %e, "cannot encode message"),
-        }
-    }
-
-    /// Sends everything queued.
-    pub fn flush(&mut self) -> Result<(), NetError> {
-        if let Some(reason) = self.netcode.disconnect_reason() {
-            return Err(NetError::Disconnected(reason.to_string()));
-        }
-        if !self.netcode.is_connected() {
-            return Ok(());
-        }
-        let now = self.now();
-        self.last_flush = Some(now);
-        let mut send = sender(&self.socket);
-        for packet in self.renet.get_packets_to_send() {
-            self.netcode.send_payload(now, &packet, &mut send).map_err(|e| NetError::Disconnected(e.to_string()))?;
-        }
-        Ok(())
-    }
-
-    /// Sends what is queued if nothing was sent for `every`. A caller that
-    /// reads the network more often than it has something to say uses
-    /// this: every send carries an acknowledgement packet, so flushing on
-    /// each read would send one per read.
-    pub fn flush_due(&mut self, every: Duration) -> Result<(), NetError> {
-        match self.last_flush {
-            Some(at) if self.now().saturating_sub(at) < every && self.netcode.disconnect_reason().is_none() => Ok(()),
-            _ => self.flush(),
-        }
-    }
-
-    /// Whether the server closed the connection (sent its goodbye) rather
-    /// than fell silent. A server that closes one says why first; one that
-    /// does not has let a newer connection of the same account take over,
-    /// or its reason was lost.
-    pub fn closed_by_server(&self) -> bool {
-        self.netcode.disconnect_reason() == Some(tickforge_netcode::client::DisconnectReason::ClosedByServer)
-    }
-
-    /// Handshake complete.
-    pub fn is_connected(&self) -> bool {
-        self.netcode.is_connected() && !self.renet.is_disconnected()
-    }
-
-    /// The connection has ended.
-    pub fn is_disconnected(&self) -> bool {
-        self.renet.is_disconnected() || self.netcode.disconnect_reason().is_some()
-    }
-
-    /// The game server this connection talks to (the token's first, or a
-    /// fallback it moved on to).
-    pub fn server_addr(&self) -> SocketAddr {
-        self.netcode.server_addr()
-    }
-
-    /// Round-trip time in milliseconds.
-    pub fn rtt_ms(&self) -> f64 {
-        self.renet.rtt() * 1000.0
-    }
-
-    /// Bytes per second received.
-    pub fn bytes_in_per_s(&self) -> f64 {
-        self.renet.bytes_received_per_sec()
-    }
-
-    /// Bytes per second sent.
-    pub fn bytes_out_per_s(&self) -> f64 {
-        self.renet.bytes_sent_per_sec()
-    }
-
-    /// Says goodbye to the server at once, several times over (a lost
-    /// goodbye would block a quick reconnect until the server times out).
-    pub fn disconnect(&mut self) {
-        self.netcode.disconnect(&mut sender(&self.socket));
     }
 }

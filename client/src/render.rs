@@ -68,7 +68,6 @@ fn movement_keys() -> (f32, f32) {
 async fn play(mut session: Session) {
     let frame_budget = Duration::from_secs(1) / MAX_FPS;
     let mut chat_line: Option<String> = None;
-    let mut last = Instant::now();
     let mut input_clock = Instant::now();
     let mut status: Option<String> = None;
     let mut last_frame = Instant::now();
@@ -81,11 +80,10 @@ async fn play(mut session: Session) {
     loop {
         let frame_start = Instant::now();
         if status.is_none()
-            && let Err(e) = session.update(frame_start - last)
+            && let Err(e) = session.update()
         {
             status = Some(e.to_string());
         }
-        last = frame_start;
 
         // Chat line editing.
         match &mut chat_line {
@@ -119,10 +117,8 @@ async fn play(mut session: Session) {
         let intent = if chat_line.is_some() { (0.0, 0.0) } else { movement_keys() };
         while input_clock + tick <= frame_start {
             input_clock += tick;
-            if status.is_none()
-                && let Err(e) = session.send_input(intent.0, intent.1)
-            {
-                status = Some(e.to_string());
+            if status.is_none() {
+                session.send_input(intent.0, intent.1);
             }
         }
 

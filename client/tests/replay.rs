@@ -45,10 +45,10 @@ fn record(dir: &std::path::Path) -> (std::path::PathBuf, Vec<(u32, KnownSet)>, O
     let start = Instant::now();
     let mut next_input = start;
     while start.elapsed() < Duration::from_secs(3) {
-        alice.update(Duration::from_millis(5)).unwrap();
+        alice.update().unwrap();
         if Instant::now() >= next_input {
             next_input += Duration::from_millis(33);
-            alice.send_input(0.7, 0.3).unwrap();
+            alice.send_input(0.7, 0.3);
         }
         if let Some((tick, set)) = alice.world.history.back()
             && seen.last().is_none_or(|(t, _): &(u32, KnownSet)| t != tick)

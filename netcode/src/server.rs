@@ -24,8 +24,15 @@ pub const PENDING_TIMEOUT_FALLBACK: Duration = Duration::from_secs(10);
 /// Half-open connections allowed per client slot.
 pub const PENDING_PER_SLOT: usize = 4;
 
+/// Who a datagram came from and goes to: a UDP address, or whatever id a
+/// stream transport gives its connections. The state machine only
+/// compares and hashes it.
+pub trait Peer: Copy + Eq + std::hash::Hash + std::fmt::Debug {}
+
+impl<T: Copy + Eq + std::hash::Hash + std::fmt::Debug> Peer for T {}
+
 /// Where `send` delivers a datagram.
-pub type Sink<'s> = &'s mut dyn FnMut(SocketAddr, &[u8]);
+pub type Sink<'s, P = SocketAddr> = &'s mut dyn FnMut(P, &[u8]);
 
 /// How a server is set up.
 #[derive(Clone)]
@@ -64,13 +71,13 @@ pub enum Departure {
 
 /// Something the application must hear about.
 #[derive(Debug, PartialEq, Eq)]
-pub enum ServerEvent<'a> {
+pub enum ServerEvent<'a, P = SocketAddr> {
     /// A client finished the handshake.
     Connected {
         /// Its id, from the connect token.
         client_id: u64,
         /// Its address.
-        addr: SocketAddr,
+        addr: P,
         /// The token's user data.
         user_data: Box<[u8; USER_DATA_BYTES]>,
         /// The address of an older connection of the same client id that
@@ -78,7 +85,7 @@ pub enum ServerEvent<'a> {
         /// token proves a newer login, and the old connection is most
         /// likely a client that left without a goodbye and is still
         /// timing out.
-        replaced: Option<SocketAddr>,
+        replaced: Option<P>,
     },
     /// A payload arrived from a connected client.
     Payload {
@@ -92,7 +99,7 @@ pub enum ServerEvent<'a> {
         /// Whose.
         client_id: u64,
         /// Its address.
-        addr: SocketAddr,
+        addr: P,
         /// Why.
         reason: Departure,
     },
@@ -120,9 +127,9 @@ struct Pending {
 }
 
 /// A connected client in its slot.
-struct Connection {
+struct Connection<P> {
     client_id: u64,
-    addr: SocketAddr,
+    addr: P,
     send_key: [u8; KEY_BYTES],
     receive_key: [u8; KEY_BYTES],
     timeout: Option<Duration>,
@@ -138,29 +145,29 @@ struct Connection {
 }
 
 /// Where a connect token was first used.
-struct TokenUse {
-    addr: SocketAddr,
+struct TokenUse<P> {
+    addr: P,
     expire_timestamp: u64,
     first_seen: Duration,
 }
 
 /// A netcode.io server endpoint.
-pub struct Server {
+pub struct Server<P: Peer = SocketAddr> {
     protocol_id: u64,
     public_addresses: Vec<SocketAddr>,
     private_key: [u8; KEY_BYTES],
-    slots: Vec<Option<Connection>>,
-    by_addr: HashMap<SocketAddr, usize>,
+    slots: Vec<Option<Connection<P>>>,
+    by_addr: HashMap<P, usize>,
     by_id: HashMap<u64, usize>,
-    pending: HashMap<SocketAddr, Pending>,
-    token_uses: HashMap<[u8; MAC_BYTES], TokenUse>,
+    pending: HashMap<P, Pending>,
+    token_uses: HashMap<[u8; MAC_BYTES], TokenUse<P>>,
     challenge_key: [u8; KEY_BYTES],
     challenge_sequence: u64,
     global_sequence: u64,
     out: Box<[u8; MAX_PACKET_BYTES]>,
 }
 
-impl std::fmt::Debug for Server {
+impl<P: Peer> std::fmt::Debug for Server<P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Server")
             .field("connected", &self.by_id.len())
@@ -175,10 +182,10 @@ fn timeout(seconds: i32) -> Option<Duration> {
 
 /// Seals one packet into `out` and hands it to `send`.
 #[allow(clippy::too_many_arguments)]
-fn emit(
+fn emit<P: Peer>(
     out: &mut [u8; MAX_PACKET_BYTES],
-    send: Sink<'_>,
-    addr: SocketAddr,
+    send: Sink<'_, P>,
+    addr: P,
     kind: Kind,
     sequence: u64,
     body: &[u8],
@@ -192,10 +199,10 @@ fn emit(
 }
 
 /// Sends `conn` a keep-alive naming its slot.
-fn keep_alive(
+fn keep_alive<P: Peer>(
     out: &mut [u8; MAX_PACKET_BYTES],
-    send: Sink<'_>,
-    conn: &mut Connection,
+    send: Sink<'_, P>,
+    conn: &mut Connection<P>,
     slot: usize,
     max_clients: u32,
     protocol_id: u64,
@@ -205,7 +212,7 @@ fn keep_alive(
     conn.sequence += 1;
 }
 
-impl Server {
+impl<P: Peer> Server<P> {
     /// A server with no clients.
     pub fn new(config: ServerConfig) -> Self {
         let max_clients = config.max_clients.clamp(1, MAX_CLIENTS);
@@ -250,8 +257,13 @@ impl Server {
         self.by_id.keys().copied()
     }
 
+    /// The client connected from `peer`, if any.
+    pub fn client_at(&self, peer: P) -> Option<u64> {
+        self.by_addr.get(&peer).and_then(|&slot| self.slots[slot].as_ref()).map(|c| c.client_id)
+    }
+
     /// A connected client's address.
-    pub fn client_addr(&self, client_id: u64) -> Option<SocketAddr> {
+    pub fn client_addr(&self, client_id: u64) -> Option<P> {
         self.connection(client_id).map(|c| c.addr)
     }
 
@@ -260,7 +272,7 @@ impl Server {
         self.connection(client_id).map(|c| c.user_data)
     }
 
-    fn connection(&self, client_id: u64) -> Option<&Connection> {
+    fn connection(&self, client_id: u64) -> Option<&Connection<P>> {
         self.by_id.get(&client_id).and_then(|&slot| self.slots[slot].as_ref())
     }
 
@@ -278,10 +290,10 @@ impl Server {
     pub fn process<'a>(
         &mut self,
         now: Duration,
-        addr: SocketAddr,
+        addr: P,
         datagram: &'a mut [u8],
-        send: Sink<'_>,
-    ) -> Result<Option<ServerEvent<'a>>, Refused> {
+        send: Sink<'_, P>,
+    ) -> Result<Option<ServerEvent<'a, P>>, Refused> {
         let header = packet::header(datagram)?;
         if let Some(&slot) = self.by_addr.get(&addr) {
             return self.on_connected(now, slot, header, datagram);
@@ -300,7 +312,7 @@ impl Server {
         slot: usize,
         header: Header,
         datagram: &'a mut [u8],
-    ) -> Result<Option<ServerEvent<'a>>, Refused> {
+    ) -> Result<Option<ServerEvent<'a, P>>, Refused> {
         match header.kind {
             Kind::KeepAlive | Kind::Payload | Kind::Disconnect => {}
             Kind::Request | Kind::Response => return Err(Refused::AlreadyConnected),
@@ -330,7 +342,7 @@ impl Server {
         }
     }
 
-    fn on_request(&mut self, now: Duration, addr: SocketAddr, datagram: &[u8], send: Sink<'_>) -> Result<(), Refused> {
+    fn on_request(&mut self, now: Duration, addr: P, datagram: &[u8], send: Sink<'_, P>) -> Result<(), Refused> {
         let request = packet::read_request(datagram)?;
         if request.version != VERSION_INFO {
             return Err(Refused::Version);
@@ -402,7 +414,7 @@ impl Server {
         &mut self,
         now: Duration,
         mac: [u8; MAC_BYTES],
-        addr: SocketAddr,
+        addr: P,
         expire_timestamp: u64,
     ) -> Result<(), Refused> {
         if let Some(used) = self.token_uses.get(&mac) {
@@ -423,11 +435,11 @@ impl Server {
     fn on_response<'a>(
         &mut self,
         now: Duration,
-        addr: SocketAddr,
+        addr: P,
         header: Header,
         datagram: &'a mut [u8],
-        send: Sink<'_>,
-    ) -> Result<Option<ServerEvent<'a>>, Refused> {
+        send: Sink<'_, P>,
+    ) -> Result<Option<ServerEvent<'a, P>>, Refused> {
         let Some(pending) = self.pending.get(&addr) else { return Err(Refused::UnknownSender) };
         let body = packet::open(datagram, &header, self.protocol_id, &pending.receive_key)?;
         let (sequence, sealed) = packet::read_challenge(body).ok_or(Refused::Length)?;
@@ -480,7 +492,7 @@ impl Server {
         sequence
     }
 
-    fn free(&mut self, slot: usize) -> Option<Connection> {
+    fn free(&mut self, slot: usize) -> Option<Connection<P>> {
         let conn = self.slots.get_mut(slot)?.take()?;
         self.by_addr.remove(&conn.addr);
         self.by_id.remove(&conn.client_id);
@@ -494,7 +506,7 @@ impl Server {
         now: Duration,
         client_id: u64,
         payload: &[u8],
-        send: Sink<'_>,
+        send: Sink<'_, P>,
     ) -> Result<(), SendError> {
         if payload.is_empty() || payload.len() > MAX_PAYLOAD_BYTES {
             return Err(SendError::Size(payload.len()));
@@ -514,7 +526,7 @@ impl Server {
     /// Expires half-open connections and silent clients, and sends
     /// keep-alives to clients nothing was sent to lately. Ended
     /// connections are appended to `departed` as `(client_id, addr, reason)`.
-    pub fn update(&mut self, now: Duration, send: Sink<'_>, departed: &mut Vec<(u64, SocketAddr, Departure)>) {
+    pub fn update(&mut self, now: Duration, send: Sink<'_, P>, departed: &mut Vec<(u64, P, Departure)>) {
         let now_secs = now.as_secs();
         self.pending.retain(|_, p| {
             now.saturating_sub(p.last_received) <= p.timeout.unwrap_or(PENDING_TIMEOUT_FALLBACK)
@@ -540,13 +552,13 @@ impl Server {
     }
 
     /// Closes a connection, telling the client with redundant disconnect packets.
-    pub fn disconnect(&mut self, client_id: u64, send: Sink<'_>) -> Option<SocketAddr> {
+    pub fn disconnect(&mut self, client_id: u64, send: Sink<'_, P>) -> Option<P> {
         let slot = *self.by_id.get(&client_id)?;
         self.close(slot, send)
     }
 
     /// Frees `slot`, sending its client redundant disconnect packets.
-    fn close(&mut self, slot: usize, send: Sink<'_>) -> Option<SocketAddr> {
+    fn close(&mut self, slot: usize, send: Sink<'_, P>) -> Option<P> {
         let mut conn = self.free(slot)?;
         for _ in 0..DISCONNECT_COPIES {
             emit(
@@ -565,7 +577,7 @@ impl Server {
     }
 
     /// Closes every connection.
-    pub fn disconnect_all(&mut self, send: Sink<'_>) -> Vec<(u64, SocketAddr)> {
+    pub fn disconnect_all(&mut self, send: Sink<'_, P>) -> Vec<(u64, P)> {
         let ids: Vec<u64> = self.by_id.keys().copied().collect();
         ids.into_iter().filter_map(|id| self.disconnect(id, send).map(|addr| (id, addr))).collect()
     }

@@ -51,6 +51,17 @@ pub struct Config {
     pub udp_addr: SocketAddr,
     /// Address written into connect tokens; defaults to the bound UDP address.
     pub public_addr: Option<SocketAddr>,
+    /// Game WebSocket listen address, path `/ws` (port 0 = any free port).
+    pub ws_addr: SocketAddr,
+    /// The WebSocket URL logins name for this server; defaults to
+    /// `ws://<bound address>/ws`.
+    pub public_ws: Option<String>,
+    /// Page origins whose WebSocket connections are taken (a browser sends
+    /// its page's; clients that send none are taken). Empty: the auth
+    /// API's own origin when this process serves it, else none.
+    pub allowed_origins: Vec<String>,
+    /// Where the browser client's build is (served at `/play/`).
+    pub web_dir: PathBuf,
     /// Simulation rate in Hz.
     pub tick_rate: u16,
     /// Number of wandering NPCs.
@@ -102,6 +113,10 @@ impl Default for Config {
             tls: None,
             udp_addr: SocketAddr::from(([127, 0, 0, 1], 7001)),
             public_addr: None,
+            ws_addr: SocketAddr::from(([127, 0, 0, 1], 7003)),
+            public_ws: None,
+            allowed_origins: Vec::new(),
+            web_dir: PathBuf::from("web/dist"),
             tick_rate: 30,
             npcs: 200,
             orbs: 40,
@@ -176,8 +191,25 @@ impl Config {
             http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             admin_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             udp_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ws_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             ..Self::default()
         }
+    }
+
+    /// The page origins whose WebSocket connections are taken: the ones
+    /// configured, else the auth API's own (`http_addr`, if this process
+    /// serves it; on loopback also as `localhost`).
+    pub fn ws_origins(&self, http_addr: Option<SocketAddr>) -> Vec<String> {
+        if !self.allowed_origins.is_empty() {
+            return self.allowed_origins.iter().map(|o| o.trim_end_matches('/').to_owned()).collect();
+        }
+        let Some(http) = http_addr else { return Vec::new() };
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let mut origins = vec![format!("{scheme}://{http}")];
+        if http.ip().is_loopback() {
+            origins.push(format!("{scheme}://localhost:{}", http.port()));
+        }
+        origins
     }
 
     /// Checks the values that would otherwise fail later, or silently weaken security.

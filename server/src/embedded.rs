@@ -13,6 +13,7 @@ pub struct EmbeddedServer {
     http_addr: SocketAddr,
     admin_addr: SocketAddr,
     udp_addr: SocketAddr,
+    ws_addr: SocketAddr,
     shutdown: Shutdown,
     thread: Option<JoinHandle<Result<(), ServerError>>>,
 }
@@ -22,7 +23,9 @@ impl EmbeddedServer {
     /// named `tickforge-tick`.
     pub fn start(config: Config) -> Result<Self, ServerError> {
         let server = Server::bind(config, false)?;
-        let (Some(http_addr), Some(udp_addr)) = (server.http_addr(), server.udp_addr()) else {
+        let (Some(http_addr), Some(udp_addr), Some(ws_addr)) =
+            (server.http_addr(), server.udp_addr(), server.ws_addr())
+        else {
             return Err(ServerError::NotWhole(server.role().as_str()));
         };
         let admin_addr = server.admin_addr();
@@ -31,7 +34,7 @@ impl EmbeddedServer {
             .name("tickforge-tick".into())
             .spawn(move || server.run())
             .map_err(ServerError::Thread)?;
-        Ok(Self { http_addr, admin_addr, udp_addr, shutdown, thread: Some(thread) })
+        Ok(Self { http_addr, admin_addr, udp_addr, ws_addr, shutdown, thread: Some(thread) })
     }
 
     /// The auth API address.
@@ -52,6 +55,11 @@ impl EmbeddedServer {
     /// The game UDP address.
     pub fn udp_addr(&self) -> SocketAddr {
         self.udp_addr
+    }
+
+    /// The game WebSocket address (path `/ws`).
+    pub fn ws_addr(&self) -> SocketAddr {
+        self.ws_addr
     }
 
     /// Shuts down cleanly and waits; returns how the tick loop ended.

@@ -99,10 +99,15 @@ pub enum ServerError {
 }
 
 /// The world half of a process (roles `all` and `app`): the tick loop's
-/// world and schedule, and the UDP addresses.
+/// world and schedule, the UDP addresses, and the WebSocket listener.
 struct GameWorld {
     udp_addr: SocketAddr,
     public_addr: SocketAddr,
+    ws_addr: SocketAddr,
+    /// The URL logins name for browsers.
+    ws_url: String,
+    /// The `/ws` service, for the side thread.
+    ws_service: Option<side::Service>,
     world: World,
     schedule: Schedule,
 }
@@ -137,7 +142,16 @@ fn bind_tcp(what: &'static str, addr: SocketAddr) -> Result<(TcpListener, Socket
     Ok((listener, bound))
 }
 
+/// What the WebSocket listener takes: the page origins it lets in, and
+/// its counters.
+struct WsSetup {
+    origins: Vec<String>,
+    metrics: Arc<net::websocket::WsMetrics>,
+}
+
 /// Binds the game socket and builds the world (roles `all` and `app`).
+// The world takes every shared part of the process; grouping them would only rename them.
+#[allow(clippy::too_many_arguments)]
 fn bind_world(
     config: &Config,
     key: &secrets::PrivateKey,
@@ -146,7 +160,9 @@ fn bind_world(
     live: Arc<admin::live::LiveStats>,
     admin_rx: crossbeam_channel::Receiver<admin::live::AdminCommand>,
     shutdown: &Shutdown,
+    ws: WsSetup,
 ) -> Result<GameWorld, ServerError> {
+    let WsSetup { origins: ws_origins, metrics: ws_metrics } = ws;
     let udp = UdpSocket::bind(config.udp_addr).map_err(|source| ServerError::Bind {
         what: "UDP",
         addr: config.udp_addr,
@@ -170,7 +186,17 @@ fn bind_world(
     if public_addr.ip().is_unspecified() {
         tracing::warn!(%public_addr, "tokens name an unspecified address; set --public-addr so clients can reach the server");
     }
-    let net = NetServer::new(udp, public_addr, key, config.max_players)?;
+    let (ws_listener, ws_addr) = bind_tcp("WebSocket", config.ws_addr)?;
+    let ws_url = config.public_ws.clone().unwrap_or_else(|| format!("ws://{ws_addr}/ws"));
+    if ws_origins.is_empty() {
+        tracing::warn!(%ws_addr, "no --allowed-origin: browsers' WebSocket connections are refused");
+    }
+    // Half-open links are bounded like netcode's: a few per player slot.
+    let max_links = config.max_players.saturating_mul(2).max(64);
+    let (gate, links) = net::websocket::channel(max_links, ws_origins, ws_metrics, shutdown.clone());
+    let ws_service =
+        side::Service { name: "websocket", listener: ws_listener, app: net::websocket::router(gate), tls: None };
+    let net = NetServer::new(udp, Some(links), public_addr, key, config.max_players)?;
     let server_id = config.server_id.clone().unwrap_or_else(|| cluster::default_server_id(public_addr));
 
     let mut world = World::new();
@@ -202,6 +228,7 @@ fn bind_world(
             colour: config.colour.as_str().to_owned(),
             build: cluster::BUILD.to_owned(),
             public_addr: public_addr.to_string(),
+            ws_url: ws_url.clone(),
             capacity: config.capacity.unwrap_or(config.max_players) as u32,
             players: 0,
             state: store::ServerState::Starting,
@@ -226,7 +253,7 @@ fn bind_world(
     game::orbs::spawn_orbs(&mut world, config.orbs, 0x6f72_6273);
     let mut schedule = schedule::build_schedule();
     schedule.initialize(&mut world).map_err(|e| ServerError::Schedule(format!("{e:?}")))?;
-    Ok(GameWorld { udp_addr, public_addr, world, schedule })
+    Ok(GameWorld { udp_addr, public_addr, ws_addr, ws_url, ws_service: Some(ws_service), world, schedule })
 }
 
 impl Server {
@@ -249,21 +276,26 @@ impl Server {
         let metrics = Arc::new(TickMetrics::default());
         let live = Arc::new(admin::live::LiveStats::default());
         let (admin_tx, admin_rx) = crossbeam_channel::bounded(256);
-        let app = if config.role.runs_world() {
-            Some(bind_world(&config, &key, &store, &metrics, live.clone(), admin_rx, &shutdown)?)
+        let http = if config.role.serves_auth() { Some(bind_tcp("HTTP", config.http_addr)?) } else { None };
+        let http_addr = http.as_ref().map(|(_, bound)| *bound);
+        let ws_metrics = Arc::new(net::websocket::WsMetrics::default());
+        let mut app = if config.role.runs_world() {
+            let ws = WsSetup { origins: config.ws_origins(http_addr), metrics: ws_metrics.clone() };
+            let world = bind_world(&config, &key, &store, &metrics, live.clone(), admin_rx, &shutdown, ws)?;
+            Some(world)
         } else {
             None
         };
 
         let mut services = Vec::new();
+        if let Some(ws) = app.as_mut().and_then(|a| a.ws_service.take()) {
+            services.push(ws);
+        }
         let auth_metrics = Arc::new(auth::AuthMetrics::default());
-        let mut http_addr = None;
-        if config.role.serves_auth() {
-            let (http, bound) = bind_tcp("HTTP", config.http_addr)?;
-            http_addr = Some(bound);
+        if let Some((http, _)) = http {
             let tls = config.tls.as_ref().map(auth::tls::load).transpose()?;
             let placement = match &app {
-                Some(app) => auth::Placement::Fixed(vec![app.public_addr]),
+                Some(app) => auth::Placement::Fixed { servers: vec![app.public_addr], ws: vec![app.ws_url.clone()] },
                 None => auth::Placement::Director,
             };
             let auth_state = auth::AuthState {
@@ -274,7 +306,12 @@ impl Server {
                 limiter: Arc::new(auth::limiter::Limiter::new(config.login_limits)),
                 metrics: auth_metrics.clone(),
             };
-            services.push(side::Service { name: "auth", listener: http, app: auth::router(auth_state), tls });
+            services.push(side::Service {
+                name: "auth",
+                listener: http,
+                app: auth::router(auth_state, config.web_dir.clone()),
+                tls,
+            });
         }
         let (admin, admin_addr) = bind_tcp("admin", config.admin_addr)?;
         let exporter = admin::exporter::Exporter {
@@ -282,6 +319,7 @@ impl Server {
             store: store.metrics(),
             store_handle: store.handle(),
             auth: auth_metrics,
+            ws: ws_metrics,
         };
         let admin_state = admin::AdminState {
             token: config.admin_token.clone(),
@@ -306,6 +344,7 @@ impl Server {
             http = ?http_addr,
             %admin_addr,
             udp = ?app.as_ref().map(|a| a.udp_addr),
+            ws = ?app.as_ref().map(|a| a.ws_addr),
             public = ?app.as_ref().map(|a| a.public_addr),
             data_dir = %config.data_dir.display(),
             "server bound"
@@ -321,6 +360,16 @@ impl Server {
     /// The bound admin API address.
     pub fn admin_addr(&self) -> SocketAddr {
         self.admin_addr
+    }
+
+    /// The bound game WebSocket address (`None` for `--role auth`).
+    pub fn ws_addr(&self) -> Option<SocketAddr> {
+        self.app.as_ref().map(|a| a.ws_addr)
+    }
+
+    /// The WebSocket URL logins name for this server (`None` for `--role auth`).
+    pub fn ws_url(&self) -> Option<&str> {
+        self.app.as_ref().map(|a| a.ws_url.as_str())
     }
 
     /// The bound game UDP address (`None` for `--role auth`).

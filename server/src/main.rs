@@ -64,6 +64,19 @@ struct Args {
     /// Address written into connect tokens (default: the bound UDP address).
     #[arg(long)]
     public_addr: Option<SocketAddr>,
+    /// Game WebSocket listen address, path /ws (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:7003")]
+    ws: SocketAddr,
+    /// The WebSocket URL logins name for this server (default: ws://<bound --ws>/ws).
+    #[arg(long)]
+    public_ws: Option<String>,
+    /// A page origin whose WebSocket connections are taken (repeatable;
+    /// default: this process's auth API origin).
+    #[arg(long = "allowed-origin")]
+    allowed_origins: Vec<String>,
+    /// Where the browser client's build is (served at /play/; build it with scripts/build-web.sh).
+    #[arg(long, default_value = "web/dist")]
+    web_dir: PathBuf,
     /// Simulation rate in Hz.
     #[arg(long, default_value_t = 30)]
     tick_rate: u16,
@@ -163,6 +176,10 @@ fn main() -> anyhow::Result<()> {
         },
         udp_addr: args.udp,
         public_addr: args.public_addr,
+        ws_addr: args.ws,
+        public_ws: args.public_ws,
+        allowed_origins: args.allowed_origins,
+        web_dir: args.web_dir,
         tick_rate: args.tick_rate,
         npcs: args.npcs,
         orbs: args.orbs,
@@ -205,6 +222,9 @@ fn main() -> anyhow::Result<()> {
         line += &format!(" admin={}", server.admin_addr());
         if let (Some(udp), Some(public)) = (server.udp_addr(), server.public_addr()) {
             line += &format!(" udp={udp} public={public}");
+        }
+        if let Some(ws) = server.ws_addr() {
+            line += &format!(" ws={ws}");
         }
         if let Some(http) = server.http_addr() {
             line += &format!(" api={scheme}://{http}");

@@ -102,7 +102,11 @@ async fn serve(service: Service, shutdown: Shutdown) {
             Ok(tls) => axum::serve(tls, service).with_graceful_shutdown(async move { stop.wait().await }).await,
             Err(e) => Err(e),
         },
-        None => axum::serve(listener, service).with_graceful_shutdown(async move { stop.wait().await }).await,
+        None => {
+            axum::serve(crate::auth::tls::NoDelayListener(listener), service)
+                .with_graceful_shutdown(async move { stop.wait().await })
+                .await
+        }
     };
     if let Err(e) = result {
         tracing::error!(service = name, error = %e, "HTTP service failed");

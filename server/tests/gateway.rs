@@ -19,8 +19,8 @@ fn idle(sessions: &mut [&mut Session], duration: Duration) {
     let start = Instant::now();
     while start.elapsed() < duration {
         for session in sessions.iter_mut() {
-            let _ = session.update(Duration::from_millis(10));
-            let _ = session.send_input(0.0, 0.0);
+            let _ = session.update();
+            session.send_input(0.0, 0.0);
         }
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -80,7 +80,7 @@ fn logins_spread_by_load_capacity_holds_and_a_full_cluster_answers_503() {
     assert_eq!(full.status, 503, "{}", full.body);
     assert!(full.retry_after.is_some(), "a full cluster says when to come back");
     assert!(full.body.contains("no game server has room"), "{}", full.body);
-    assert!(sessions.iter().all(Session::is_connected), "nobody was dropped to make room");
+    assert!(sessions.iter().all(|s| s.is_connected()), "nobody was dropped to make room");
     // nginx spread the requests (registrations, logins) over both auth nodes.
     for node in cluster.auth.iter().flatten() {
         let served = metric(&node.admin_url, "tickforge_logins_ok_total")
@@ -97,8 +97,8 @@ fn a_second_login_elsewhere_moves_the_player_with_its_state_and_leaves_one_avata
     // Walk right for 2 s, then stand still so the position settles.
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(2) {
-        let _ = first.update(Duration::from_millis(10));
-        let _ = first.send_input(1.0, 0.0);
+        let _ = first.update();
+        first.send_input(1.0, 0.0);
         std::thread::sleep(Duration::from_millis(10));
     }
     idle(&mut [&mut first], Duration::from_millis(500));
@@ -110,7 +110,7 @@ fn a_second_login_elsewhere_moves_the_player_with_its_state_and_leaves_one_avata
     let second = std::thread::scope(|s| {
         let login = s.spawn(|| join(&cluster.gateway.url, "alice"));
         while !login.is_finished() {
-            let _ = first.update(Duration::from_millis(10));
+            let _ = first.update();
             std::thread::sleep(Duration::from_millis(10));
         }
         login.join().unwrap()
@@ -119,7 +119,7 @@ fn a_second_login_elsewhere_moves_the_player_with_its_state_and_leaves_one_avata
     let ended = pump_until(&mut first, Duration::from_secs(5), |s| s.world.disconnect_reason.is_some());
     assert!(ended, "the first session is dropped");
     assert_eq!(first.world.disconnect_reason.as_deref(), Some("logged in elsewhere"));
-    match first.update(Duration::from_millis(10)) {
+    match first.update() {
         Err(SessionError::Net(e)) => assert!(e.to_string().contains("logged in elsewhere"), "{e}"),
         other => panic!("a session moved elsewhere ends for good, not rejoining: {other:?}"),
     }
@@ -162,8 +162,8 @@ fn two_simultaneous_logins_of_one_account_leave_one_avatar() {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(8) {
         for session in &mut sessions {
-            let _ = session.update(Duration::from_millis(10));
-            let _ = session.send_input(0.0, 0.0);
+            let _ = session.update();
+            session.send_input(0.0, 0.0);
         }
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -209,8 +209,8 @@ fn a_killed_app_server_is_dropped_and_its_players_come_back_elsewhere() {
     let mut alice = join(&cluster.gateway.url, "alice");
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(3) {
-        let _ = alice.update(Duration::from_millis(10));
-        let _ = alice.send_input(0.0, 1.0);
+        let _ = alice.update();
+        alice.send_input(0.0, 1.0);
         std::thread::sleep(Duration::from_millis(10));
     }
     let was_on = holder(&cluster, "alice").unwrap();
@@ -273,8 +273,8 @@ fn a_database_restart_stalls_no_tick_and_loses_nothing() {
     let start = Instant::now();
     let mut refused = None;
     while start.elapsed() < Duration::from_secs(20) {
-        let _ = alice.update(Duration::from_millis(10));
-        let _ = alice.send_input(1.0, 0.0);
+        let _ = alice.update();
+        alice.send_input(1.0, 0.0);
         if refused.is_none() && start.elapsed() > Duration::from_secs(3) {
             refused = Some(post(&format!("{url}/v1/login"), &creds("bob", PASSWORD), None));
         }
@@ -336,8 +336,8 @@ fn a_colour_switch_moves_players_live_and_the_drained_server_exits() {
         let start = Instant::now();
         let mut last = session.world.snapshots;
         while start.elapsed() < Duration::from_secs_f32(secs) {
-            session.update(Duration::from_millis(10)).expect("the session lives through the move");
-            let _ = session.send_input(1.0, 0.3);
+            session.update().expect("the session lives through the move");
+            session.send_input(1.0, 0.3);
             if session.world.snapshots != last {
                 last = session.world.snapshots;
                 if let Some(own) = session.world.own {
@@ -359,8 +359,8 @@ fn a_colour_switch_moves_players_live_and_the_drained_server_exits() {
     while start.elapsed() < Duration::from_secs(5) {
         let talking = start.elapsed() < Duration::from_secs(4);
         for (session, chat) in [&mut alice, &mut bob].into_iter().zip(chats.iter_mut()) {
-            session.update(Duration::from_millis(10)).expect("the session lives through the move");
-            let _ = session.send_input(1.0, 0.3);
+            session.update().expect("the session lives through the move");
+            session.send_input(1.0, 0.3);
             if talking && let Some(line) = chat.due(start.elapsed().as_secs_f32(), 4.0) {
                 session.send_chat(&line);
             }
@@ -412,10 +412,10 @@ fn a_colour_switch_moves_players_live_and_the_drained_server_exits() {
     let mut bob = bob;
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(5) {
-        let _ = bob.update(Duration::from_millis(10));
-        let _ = bob.send_input(0.0, 0.0);
-        let _ = alice.update(Duration::from_millis(10));
-        let _ = alice.send_input(0.0, 0.0);
+        let _ = bob.update();
+        bob.send_input(0.0, 0.0);
+        let _ = alice.update();
+        alice.send_input(0.0, 0.0);
         std::thread::sleep(Duration::from_millis(10));
     }
     for session in [&alice, &bob] {
@@ -433,6 +433,7 @@ struct Stubborn {
     view: tickforge_client::world::ClientWorld,
     inbox: Vec<tickforge_shared::protocol::ServerMessage>,
     seq: u32,
+    started: std::time::Instant,
 }
 
 impl Stubborn {
@@ -440,14 +441,15 @@ impl Stubborn {
         let auth = tickforge_client::login::AuthClient::new(url);
         auth.register(user, PASSWORD).unwrap();
         let login = auth.login(user, PASSWORD).unwrap();
-        let conn = tickforge_client::net::Connection::connect(&login.connect_token).unwrap();
-        Self { conn, view: Default::default(), inbox: Vec::new(), seq: 1 }
+        let conn = tickforge_client::net::connect(&login.connect_token, Duration::ZERO).unwrap();
+        Self { conn, view: Default::default(), inbox: Vec::new(), seq: 1, started: std::time::Instant::now() }
     }
 
     /// Reads, applies, walks up; false once the connection has ended.
     fn pump(&mut self) -> bool {
         use tickforge_shared::protocol::{Channel, ClientMessage, InputCmd};
-        let alive = self.conn.update(Duration::from_millis(10), &mut self.inbox).is_ok();
+        let now = self.started.elapsed();
+        let alive = self.conn.update(now, &mut self.inbox).is_ok();
         for message in self.inbox.drain(..) {
             self.view.apply(message);
         }
@@ -457,7 +459,7 @@ impl Stubborn {
             let input = ClientMessage::Input { ack_tick: self.view.acked_tick(), inputs: vec![cmd] };
             self.conn.send(Channel::Input, &input);
         }
-        let _ = self.conn.flush();
+        let _ = self.conn.flush(now);
         alive && !self.conn.is_disconnected()
     }
 }
@@ -476,8 +478,8 @@ fn a_client_that_ignores_its_transfer_loses_nothing_and_no_avatar_lives_twice() 
     let start = Instant::now();
     while start.elapsed() < Duration::from_millis(1500) {
         stubborn.pump();
-        let _ = alice.update(Duration::from_millis(10));
-        let _ = alice.send_input(1.0, 0.0);
+        let _ = alice.update();
+        alice.send_input(1.0, 0.0);
         std::thread::sleep(Duration::from_millis(10));
     }
     assert!(stubborn.view.avatar_of("alice").is_some(), "both on blue, in sight of each other");
@@ -486,8 +488,8 @@ fn a_client_that_ignores_its_transfer_loses_nothing_and_no_avatar_lives_twice() 
     let mut old_avatar_after_move = Vec::new();
     let start = Instant::now();
     while stubborn.pump() && start.elapsed() < Duration::from_secs(20) {
-        alice.update(Duration::from_millis(10)).expect("alice moves on");
-        let _ = alice.send_input(1.0, 0.0);
+        alice.update().expect("alice moves on");
+        alice.send_input(1.0, 0.0);
         if alice.transfers == 1
             && let Some(seen) = stubborn.view.avatar_of("alice")
         {

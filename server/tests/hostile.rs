@@ -78,19 +78,8 @@ fn server() -> (tempfile::TempDir, EmbeddedServer) {
     (dir, server)
 }
 
-/// Whether the `/metrics` counter `name` reaches `at_least` within 5 s
-/// (figures are published once a second).
 fn metric_reaches(server: &EmbeddedServer, name: &str, at_least: f64) -> bool {
-    let value = || {
-        let metrics = common::get(&format!("{}/metrics", server.admin_url()), None).body;
-        let line = metrics.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ').map(str::to_owned));
-        line.and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
-    };
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while value() < at_least && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    value() >= at_least
+    common::metric_reaches(&server.admin_url(), name, at_least)
 }
 
 /// An honest player keeps getting snapshots for a while.

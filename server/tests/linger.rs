@@ -78,10 +78,10 @@ fn pump(s: &mut Setup, secs: f32, walk: bool) -> Vec<Option<Vec2>> {
     let start = Instant::now();
     let mut seen = Vec::new();
     while start.elapsed() < Duration::from_secs_f32(secs) {
-        let _ = s.player.update(Duration::from_millis(10));
-        let _ = s.player.send_input(if walk { 1.0 } else { 0.0 }, 0.0);
-        let _ = s.watcher.update(Duration::from_millis(10));
-        let _ = s.watcher.send_input(0.0, 0.0);
+        let _ = s.player.update();
+        s.player.send_input(if walk { 1.0 } else { 0.0 }, 0.0);
+        let _ = s.watcher.update();
+        s.watcher.send_input(0.0, 0.0);
         seen.push(s.watcher.world.avatar_of("walker").map(|e| e.pos));
         std::thread::sleep(Duration::from_millis(10));
     }

@@ -56,7 +56,7 @@ fn chat_is_relayed_under_the_token_name() {
     let mut alice = join(&server.http_url(), "alice");
     let mut bob = join(&server.http_url(), "bob");
     alice.send_chat("hello bob");
-    alice.update(Duration::ZERO).unwrap();
+    alice.update().unwrap();
     let arrived = pump_until(&mut bob, Duration::from_secs(5), |b| {
         b.world.chat.iter().any(|(from, text)| from == "alice" && text == "hello bob")
     });

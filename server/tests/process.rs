@@ -15,8 +15,8 @@ fn play_briefly(http_url: &str, user: &str) {
     let mut session = Session::connect(&login.connect_token).unwrap();
     session.wait_connected(Duration::from_secs(10)).expect("connect");
     for _ in 0..20 {
-        session.update(Duration::from_millis(10)).unwrap();
-        session.send_input(1.0, 0.0).unwrap();
+        session.update().unwrap();
+        session.send_input(1.0, 0.0);
         std::thread::sleep(Duration::from_millis(10));
     }
     assert!(session.world.snapshots > 0);
@@ -146,7 +146,16 @@ fn split_roles_refuse_sqlite_and_a_missing_shared_key() {
     let run = |args: &[&str], key: Option<&str>| {
         let mut command = Command::new(env!("CARGO_BIN_EXE_tickforge-server"));
         command
-            .args(["--data-dir", dir.path().to_str().unwrap(), "--http", "127.0.0.1:0", "--udp", "127.0.0.1:0"])
+            .args([
+                "--data-dir",
+                dir.path().to_str().unwrap(),
+                "--http",
+                "127.0.0.1:0",
+                "--udp",
+                "127.0.0.1:0",
+                "--ws",
+                "127.0.0.1:0",
+            ])
             .args(["--admin", "127.0.0.1:0"])
             .args(args)
             .env_remove("TICKFORGE_DATABASE_URL")

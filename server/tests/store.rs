@@ -66,6 +66,7 @@ fn heartbeat(store: &Store, id: &str, colour: &str, capacity: u32, state: Server
         colour: colour.into(),
         build: "test".into(),
         public_addr: format!("127.0.0.{}:7001", id.len()),
+        ws_url: format!("ws://gateway/ws/{id}"),
         capacity,
         players: 0,
         state,
@@ -287,7 +288,9 @@ fn the_director_places_on_the_least_loaded_live_server_with_room() {
             placed.into_iter().map(|p| p.server_id).collect()
         };
         // Empty servers tie; the id breaks it. Each login reserves a slot.
-        assert_eq!(names(place(ids[0])), ["app-a", "app-bb"], "{backend}");
+        let first = place(ids[0]);
+        assert_eq!(first[0].ws_url, "ws://gateway/ws/app-a", "{backend}: where browsers reach it");
+        assert_eq!(names(first), ["app-a", "app-bb"], "{backend}");
         assert_eq!(names(place(ids[1])), ["app-bb", "app-a"], "{backend}");
         // Logging in again moves the same reservation, never a second slot.
         assert_eq!(names(place(ids[1])), ["app-bb", "app-a"], "{backend}");

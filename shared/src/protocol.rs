@@ -212,6 +212,9 @@ pub enum ServerMessage {
         /// How long the avatar had been frozen for the move when this was
         /// sent, in milliseconds (the client counts the pause from then).
         frozen_ms: u32,
+        /// The target's WebSocket URLs (`ws://host:port/ws`), for clients
+        /// that play over WebSocket (empty when it serves none).
+        ws: Vec<String>,
     },
     /// The server is about to drop the connection, and why.
     Disconnecting {

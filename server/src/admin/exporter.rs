@@ -28,6 +28,8 @@ pub struct Exporter {
     pub store_handle: StoreHandle,
     /// Auth API counters.
     pub auth: Arc<AuthMetrics>,
+    /// The WebSocket path's counters.
+    pub ws: Arc<crate::net::websocket::WsMetrics>,
 }
 
 fn counter(encoder: &mut DescriptorEncoder, name: &str, help: &str, value: u64) -> Result<(), std::fmt::Error> {
@@ -114,6 +116,41 @@ impl Collector for Exporter {
             "tickforge_datagrams_over_budget",
             "Datagrams left for a later tick by the receive budget.",
             load(&t.over_budget),
+        )?;
+        gauge(&mut e, "tickforge_ws_players", "Players connected over WebSocket.", load(&t.ws_players) as f64)?;
+        let ws = &self.ws;
+        gauge(&mut e, "tickforge_ws_links", "WebSocket links open.", load(&ws.open) as f64)?;
+        counter(&mut e, "tickforge_ws_links_opened", "WebSocket links opened.", load(&ws.opened))?;
+        counter(
+            &mut e,
+            "tickforge_ws_refused_origin",
+            "WebSocket upgrades refused for their page's origin.",
+            load(&ws.refused_origin),
+        )?;
+        counter(
+            &mut e,
+            "tickforge_ws_refused_busy",
+            "WebSocket upgrades refused because too many links were open.",
+            load(&ws.refused_busy),
+        )?;
+        counter(
+            &mut e,
+            "tickforge_ws_closed_bad",
+            "WebSocket links closed for a text, oversized or malformed message.",
+            load(&ws.closed_bad),
+        )?;
+        counter(&mut e, "tickforge_ws_closed_idle", "WebSocket links closed for silence.", load(&ws.closed_idle))?;
+        counter(
+            &mut e,
+            "tickforge_ws_dropped_slow",
+            "WebSocket links dropped because they did not read what was sent to them.",
+            load(&ws.dropped_slow),
+        )?;
+        counter(
+            &mut e,
+            "tickforge_ws_inbox_full",
+            "WebSocket datagrams dropped because the tick's inbox was full.",
+            load(&ws.inbox_full),
         )?;
         let refused = e.encode_descriptor(
             "tickforge_handshake_refused",

@@ -85,6 +85,7 @@ pub fn publish(
     metrics.0.bad_datagrams.store(transport.bad_datagrams, Ordering::Relaxed);
     metrics.0.bad_payloads.store(transport.bad_payloads, Ordering::Relaxed);
     metrics.0.over_budget.store(transport.over_budget, Ordering::Relaxed);
+    metrics.0.ws_players.store(net.ws_players() as u64, Ordering::Relaxed);
     for (counter, value) in metrics.0.handshake_refused.iter().zip(transport.handshake_refused) {
         counter.store(value, Ordering::Relaxed);
     }

@@ -19,6 +19,7 @@
 //! queue or the store queue is full, and 413 for a body over [`MAX_BODY_BYTES`].
 
 pub mod limiter;
+pub mod page;
 pub mod password;
 pub mod tls;
 pub mod validate;
@@ -93,8 +94,13 @@ pub struct AuthState {
 /// How a login chooses its game server.
 #[derive(Debug, Clone)]
 pub enum Placement {
-    /// Always these (a single process: its own address).
-    Fixed(Vec<std::net::SocketAddr>),
+    /// Always these (a single process: its own addresses).
+    Fixed {
+        /// Game addresses for the token.
+        servers: Vec<std::net::SocketAddr>,
+        /// The server's WebSocket URLs.
+        ws: Vec<String>,
+    },
     /// The director: the least-loaded live server of the active colour,
     /// chosen and reserved in the database (`--role auth`).
     Director,
@@ -119,6 +125,10 @@ pub struct LoginResponse {
     pub expires_at: u64,
     /// Game servers the token is valid for.
     pub servers: Vec<String>,
+    /// WebSocket URLs of the chosen server (`ws://host:port/ws`), for
+    /// browsers: one binary message per netcode datagram, same token.
+    #[serde(default)]
+    pub ws: Vec<String>,
     /// Log in again without the password, once, until `resume_expires_at`
     /// (`None` if it could not be stored).
     pub resume_token: Option<String>,
@@ -147,8 +157,9 @@ fn resume_hash(token: &str) -> String {
 }
 
 /// The auth routes.
-pub fn router(state: AuthState) -> Router {
+pub fn router(state: AuthState, page_dir: std::path::PathBuf) -> Router {
     Router::new()
+        .merge(page::routes(page_dir))
         .route("/v1/register", post(register))
         .route("/v1/login", post(login))
         .route("/v1/resume", post(resume))
@@ -397,8 +408,8 @@ async fn change_password(
 /// the director's servers, a connect token, a fresh resume token.
 async fn admit(state: &AuthState, account: &crate::store::AccountRow, avoid: Option<String>) -> Response {
     let identity = Identity { account_id: account.id, name: account.username.clone() };
-    let servers = match &state.placement {
-        Placement::Fixed(servers) => servers.clone(),
+    let (servers, ws) = match &state.placement {
+        Placement::Fixed { servers, ws } => (servers.clone(), ws.clone()),
         Placement::Director => match direct(state, account.id, avoid).await {
             Ok(servers) => servers,
             Err(response) => return response,
@@ -425,6 +436,7 @@ async fn admit(state: &AuthState, account: &crate::store::AccountRow, avoid: Opt
         connect_token: base64::engine::general_purpose::STANDARD.encode(&token.bytes),
         expires_at: token.expires_at,
         servers: servers.iter().map(ToString::to_string).collect(),
+        ws,
         resume_token: stored.is_ok().then_some(resume),
         resume_expires_at: stored.is_ok().then_some(resume_expires_at),
     })
@@ -514,7 +526,7 @@ async fn direct(
     state: &AuthState,
     account_id: u64,
     avoid: Option<String>,
-) -> Result<Vec<std::net::SocketAddr>, Response> {
+) -> Result<(Vec<std::net::SocketAddr>, Vec<String>), Response> {
     let started = Instant::now();
     let placed =
         state.store.place(account_id, state.tokens.ttl(), avoid).await.map_err(|e| store_failure(state, &e))?;
@@ -531,5 +543,7 @@ async fn direct(
         ));
     }
     tracing::debug!(account = account_id, server = %placed[0].server_id, "placed");
-    Ok(servers)
+    // Browsers go to the first (the one with the reserved slot).
+    let ws = placed.iter().take(1).filter(|p| !p.ws_url.is_empty()).map(|p| p.ws_url.clone()).collect();
+    Ok((servers, ws))
 }

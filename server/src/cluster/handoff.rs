@@ -191,7 +191,8 @@ pub fn hand_over(
         match drain.tokens.issue_carrying(&identity, Some(&carried), &target) {
             Ok(token) => {
                 let server = moved.to.server_id;
-                let transfer = ServerMessage::Transfer { connect_token: token.bytes, server, frozen_ms };
+                let moved_ws = [moved.to.ws_url].into_iter().filter(|url| !url.is_empty()).collect();
+                let transfer = ServerMessage::Transfer { connect_token: token.bytes, server, frozen_ms, ws: moved_ws };
                 net.send(client, Channel::Reliable, &transfer);
                 // Its chat goes on from the target.
                 commands.entity(entity).remove::<ChatCursor>();

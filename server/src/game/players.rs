@@ -157,8 +157,9 @@ pub fn admit(
     let limit_ticks = (TAKEOVER_LIMIT_SECS as f32 / tick.dt).ceil() as u64;
     for event in &inbox.events {
         match event {
-            NetEvent::Connected { client, identity, carried, addr } => {
-                tracing::info!(account = identity.account_id, name = %identity.name, peer = ?addr, "player connected");
+            NetEvent::Connected { client, identity, carried, addr, websocket } => {
+                let over = if *websocket { "websocket" } else { "udp" };
+                tracing::info!(account = identity.account_id, name = %identity.name, peer = ?addr, over, "player connected");
                 outbox.push_access(AccessEvent::now(
                     AccessKind::Connect,
                     Some(identity.account_id),
@@ -313,9 +314,11 @@ pub fn spawn_loaded(
             Some(state) => (Vec2::new(state.x, state.y), Vec2::new(state.vx, state.vy), state.score),
             None => (spawn_point(identity.account_id), Vec2::ZERO, 0),
         };
-        // A handed-over state is stamped now: it is live, not a save.
-        let state_age_ms =
-            saved.map_or(0, |s| u32::try_from((unix_millis() - s.last_seen_ms).max(0)).unwrap_or(u32::MAX));
+        // A handed-over state (it came with a chat position) is live, not a save.
+        let state_age_ms = match (saved, pending.chat_after) {
+            (Some(s), None) => u32::try_from((unix_millis() - s.last_seen_ms).max(0)).unwrap_or(u32::MAX),
+            _ => 0,
+        };
         let id = ids.allocate();
         let info = PlayerInfo { id, name: identity.name.clone() };
         let mut players: Vec<PlayerInfo> =

@@ -10,6 +10,7 @@ pub mod guard;
 pub mod identity;
 pub mod token;
 pub mod transport;
+pub mod websocket;
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
@@ -46,8 +47,10 @@ pub enum NetEvent {
         identity: Identity,
         /// The exact state a draining server handed over with the token.
         carried: Option<Carried>,
-        /// Its UDP address.
+        /// Its network address (UDP, or the WebSocket's TCP peer).
         addr: Option<SocketAddr>,
+        /// It plays over WebSocket.
+        websocket: bool,
     },
     /// A client is gone.
     Disconnected {
@@ -76,6 +79,7 @@ pub enum NetEvent {
 #[derive(Debug)]
 struct ClientState {
     addr: Option<SocketAddr>,
+    websocket: bool,
     phase: Phase,
     /// Malformed payloads and out-of-phase messages seen; past
     /// [`MAX_MALFORMED`] the client is dropped.
@@ -132,9 +136,11 @@ impl std::fmt::Debug for NetServer {
 }
 
 impl NetServer {
-    /// Wraps a bound UDP socket. `public_addr` must match the address in tokens.
+    /// Wraps a bound UDP socket, and the WebSocket links' tick end if any.
+    /// `public_addr` must match the address in tokens.
     pub fn new(
         socket: UdpSocket,
+        ws: Option<websocket::WsLinks>,
         public_addr: SocketAddr,
         key: &PrivateKey,
         max_clients: usize,
@@ -145,7 +151,7 @@ impl NetServer {
             public_addresses: vec![public_addr],
             private_key: key.0,
         };
-        let transport = Transport::new(config, socket)?;
+        let transport = Transport::new(config, socket, ws)?;
         Ok(Self {
             renet: RenetServer::new(connection_config()),
             transport,
@@ -231,9 +237,12 @@ impl NetServer {
         match identity {
             Some(identity) if identity.account_id == client_id => {
                 let client = ClientKey(client_id);
-                let addr = self.transport.client_addr(client_id);
-                self.clients.insert(client, ClientState { addr, phase: Phase::Joining, malformed: 0, early: 0 });
-                events.push(NetEvent::Connected { client, identity, carried, addr });
+                let peer = self.transport.client_peer(client_id);
+                let addr = peer.map(transport::PeerId::addr);
+                let websocket = matches!(peer, Some(transport::PeerId::Ws { .. }));
+                self.clients
+                    .insert(client, ClientState { addr, websocket, phase: Phase::Joining, malformed: 0, early: 0 });
+                events.push(NetEvent::Connected { client, identity, carried, addr, websocket });
             }
             _ => {
                 tracing::warn!(client = client_id, "connect token carries no valid identity; dropping");
@@ -330,7 +339,12 @@ impl NetServer {
         self.clients.len()
     }
 
-    /// A client's UDP address.
+    /// Clients connected over WebSocket.
+    pub fn ws_players(&self) -> usize {
+        self.clients.values().filter(|c| c.websocket).count()
+    }
+
+    /// A client's network address.
     pub fn client_addr(&self, client: ClientKey) -> Option<SocketAddr> {
         self.clients.get(&client).and_then(|c| c.addr)
     }

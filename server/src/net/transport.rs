@@ -1,12 +1,14 @@
-//! The UDP socket driver around our netcode.io core
-//! ([`tickforge_netcode::Server`]), with the payload [`super::guard`] in
-//! front of renet and a per-tick receive budget.
+//! The datagram driver around our netcode.io core
+//! ([`tickforge_netcode::Server`]): the UDP socket and the WebSocket links
+//! ([`super::websocket`]) feed one netcode server, which keys connections
+//! by a transport-neutral [`PeerId`]; the payload [`super::guard`] stands
+//! in front of renet, and a per-tick receive budget bounds both.
 //!
 //! Each receive reads at most [`RECV_PACKETS`] datagrams and [`RECV_BYTES`]
 //! bytes in total, and at most [`RECV_PACKETS_PER_ADDR`] datagrams and
-//! [`RECV_BYTES_PER_ADDR`] bytes from any one address, so a flood cannot
+//! [`RECV_BYTES_PER_ADDR`] bytes from any one peer, so a flood cannot
 //! stretch a tick; the rest waits in the socket buffer (and is dropped by
-//! the kernel if it overflows).
+//! the kernel if it overflows) or in the links' inbox.
 
 use std::collections::HashMap;
 use std::io;
@@ -18,6 +20,41 @@ use tickforge_netcode::packet::{self, Kind};
 use tickforge_netcode::{MAX_PACKET_BYTES, Refused, Server, ServerConfig, ServerEvent, USER_DATA_BYTES};
 
 use super::guard;
+use super::websocket::WsLinks;
+
+/// Who a datagram came from and goes to, whatever carried it: the id the
+/// netcode layer keys connections (and replay protection, and token
+/// reuse) by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PeerId {
+    /// A UDP address.
+    Udp(SocketAddr),
+    /// A WebSocket link: its number, and the address it came from.
+    Ws {
+        /// The link's number (unique for the process's life).
+        link: u64,
+        /// The TCP peer.
+        remote: SocketAddr,
+    },
+}
+
+impl PeerId {
+    /// The network address behind the peer (for logs, access logs and limits).
+    pub fn addr(self) -> SocketAddr {
+        match self {
+            Self::Udp(addr) | Self::Ws { remote: addr, .. } => addr,
+        }
+    }
+}
+
+impl std::fmt::Display for PeerId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Udp(addr) => write!(f, "{addr}"),
+            Self::Ws { link, remote } => write!(f, "{remote} (ws #{link})"),
+        }
+    }
+}
 
 /// Most datagrams read per tick.
 pub const RECV_PACKETS: usize = 4096;
@@ -54,13 +91,14 @@ pub struct Offence {
     pub refusal: guard::Refusal,
 }
 
-/// Owns the socket and the netcode server.
+/// Owns the socket, the WebSocket links' tick end, and the netcode server.
 pub struct Transport {
     socket: UdpSocket,
-    netcode: Server,
+    ws: Option<WsLinks>,
+    netcode: Server<PeerId>,
     buffer: Box<[u8; MAX_PACKET_BYTES]>,
-    per_addr: HashMap<SocketAddr, (u32, usize)>,
-    departed: Vec<(u64, SocketAddr, tickforge_netcode::server::Departure)>,
+    per_addr: HashMap<PeerId, (u32, usize)>,
+    departed: Vec<(u64, PeerId, tickforge_netcode::server::Departure)>,
     /// Client ids whose connection was replaced during the last update.
     replaced: Vec<u64>,
     /// Client ids whose connection timed out during the last update.
@@ -79,21 +117,29 @@ fn unix_now() -> Duration {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
 }
 
-/// A `send` for the netcode core that writes to the socket.
-fn sender(socket: &UdpSocket) -> impl FnMut(SocketAddr, &[u8]) + '_ {
-    move |addr, bytes| {
-        if let Err(e) = socket.send_to(bytes, addr) {
-            tracing::debug!(%addr, error = %e, "send failed");
+/// A `send` for the netcode core that writes to the socket or the link.
+fn sender<'a>(socket: &'a UdpSocket, ws: &'a mut Option<WsLinks>) -> impl FnMut(PeerId, &[u8]) + 'a {
+    move |peer, bytes| match peer {
+        PeerId::Udp(addr) => {
+            if let Err(e) = socket.send_to(bytes, addr) {
+                tracing::debug!(%addr, error = %e, "send failed");
+            }
+        }
+        PeerId::Ws { link, .. } => {
+            if let Some(ws) = ws.as_mut() {
+                ws.send(link, bytes);
+            }
         }
     }
 }
 
 impl Transport {
-    /// Wraps a bound socket.
-    pub fn new(config: ServerConfig, socket: UdpSocket) -> io::Result<Self> {
+    /// Wraps a bound socket, and the WebSocket links if there are any.
+    pub fn new(config: ServerConfig, socket: UdpSocket, ws: Option<WsLinks>) -> io::Result<Self> {
         socket.set_nonblocking(true)?;
         Ok(Self {
             socket,
+            ws,
             netcode: Server::new(config),
             buffer: Box::new([0; MAX_PACKET_BYTES]),
             per_addr: HashMap::new(),
@@ -126,16 +172,21 @@ impl Transport {
         self.timed_out.contains(&client_id)
     }
 
-    /// A connected client's address.
-    pub fn client_addr(&self, client_id: u64) -> Option<SocketAddr> {
+    /// A connected client's peer.
+    pub fn client_peer(&self, client_id: u64) -> Option<PeerId> {
         self.netcode.client_addr(client_id)
     }
 
-    /// Reads this tick's share of the socket, feeds renet, and runs the
-    /// netcode timers. Payloads the guard refuses are returned as offences.
+    /// WebSocket links open now.
+    pub fn ws_links(&self) -> usize {
+        self.ws.as_ref().map_or(0, WsLinks::len)
+    }
+
+    /// Reads this tick's share of the socket and the links, feeds renet,
+    /// and runs the netcode timers. Payloads the guard refuses are
+    /// returned as offences.
     pub fn update(&mut self, renet: &mut RenetServer, offences: &mut Vec<Offence>) -> io::Result<()> {
         let now = unix_now();
-        let mut send = sender(&self.socket);
         self.per_addr.clear();
         self.replaced.clear();
         self.timed_out.clear();
@@ -149,47 +200,20 @@ impl Transport {
             };
             packets += 1;
             bytes += len;
-            let seen = self.per_addr.entry(addr).or_insert((0, 0));
-            seen.0 += 1;
-            seen.1 += len;
-            if seen.0 > RECV_PACKETS_PER_ADDR || seen.1 > RECV_BYTES_PER_ADDR {
-                self.stats.over_budget += 1;
-                continue;
-            }
-            let handshake =
-                matches!(packet::header(&self.buffer[..len]).map(|h| h.kind), Ok(Kind::Request | Kind::Response));
-            match self.netcode.process(now, addr, &mut self.buffer[..len], &mut send) {
-                Ok(None) => {}
-                Ok(Some(ServerEvent::Connected { client_id, replaced, .. })) => {
-                    if let Some(old) = replaced {
-                        tracing::info!(client = client_id, peer = %addr, old_peer = %old, "a newer connection replaces the older one");
-                        self.stats.replaced += 1;
-                        self.replaced.push(client_id);
-                        renet.remove_connection(client_id);
-                    }
-                    renet.add_connection(client_id);
-                }
-                Ok(Some(ServerEvent::Payload { client_id, payload })) => match guard::payload(payload) {
-                    Ok(()) => {
-                        let _ = renet.process_packet_from(payload, client_id);
-                    }
-                    Err(refusal) => {
-                        self.stats.bad_payloads += 1;
-                        offences.push(Offence { client_id, refusal });
-                    }
-                },
-                Ok(Some(ServerEvent::Disconnected { client_id, .. })) => renet.remove_connection(client_id),
-                Err(refused) if handshake => {
-                    self.stats.bad_datagrams += 1;
-                    self.stats.handshake_refused[refused.index()] += 1;
-                    tracing::debug!(peer = %addr, reason = %refused.name(), "connection handshake packet refused");
-                }
-                Err(refused) => {
-                    self.stats.bad_datagrams += 1;
-                    tracing::trace!(%addr, %refused, "datagram ignored");
-                }
-            }
+            self.receive(now, PeerId::Udp(addr), len, renet, offences);
         }
+        // What is left of the budget goes to the links (the rest waits in
+        // their inbox).
+        while packets < RECV_PACKETS && bytes < RECV_BYTES {
+            let Some((link, remote, datagram)) = self.ws.as_mut().and_then(WsLinks::try_recv) else { break };
+            // The gate takes nothing longer; a datagram cannot be longer either.
+            let len = datagram.len().min(MAX_PACKET_BYTES);
+            self.buffer[..len].copy_from_slice(&datagram[..len]);
+            packets += 1;
+            bytes += len;
+            self.receive(now, PeerId::Ws { link, remote }, len, renet, offences);
+        }
+        let mut send = sender(&self.socket, &mut self.ws);
         self.netcode.update(now, &mut send, &mut self.departed);
         for (client_id, _, departure) in self.departed.drain(..) {
             if departure == tickforge_netcode::server::Departure::TimedOut {
@@ -201,13 +225,76 @@ impl Transport {
             self.netcode.disconnect(client_id, &mut send);
             renet.remove_connection(client_id);
         }
+        drop(send);
+        // A closed link is a lost link: its player lingers, as after a
+        // timeout, without waiting for one.
+        let gone = self.ws.as_mut().map(WsLinks::take_gone).unwrap_or_default();
+        for (link, remote) in gone {
+            let Some(client_id) = self.netcode.client_at(PeerId::Ws { link, remote }) else { continue };
+            let mut send = sender(&self.socket, &mut self.ws);
+            self.netcode.disconnect(client_id, &mut send);
+            self.timed_out.push(client_id);
+            renet.remove_connection(client_id);
+        }
         Ok(())
+    }
+
+    /// One datagram of `len` bytes in the buffer, from `peer`.
+    fn receive(
+        &mut self,
+        now: Duration,
+        peer: PeerId,
+        len: usize,
+        renet: &mut RenetServer,
+        offences: &mut Vec<Offence>,
+    ) {
+        let seen = self.per_addr.entry(peer).or_insert((0, 0));
+        seen.0 += 1;
+        seen.1 += len;
+        if seen.0 > RECV_PACKETS_PER_ADDR || seen.1 > RECV_BYTES_PER_ADDR {
+            self.stats.over_budget += 1;
+            return;
+        }
+        let handshake =
+            matches!(packet::header(&self.buffer[..len]).map(|h| h.kind), Ok(Kind::Request | Kind::Response));
+        let mut send = sender(&self.socket, &mut self.ws);
+        match self.netcode.process(now, peer, &mut self.buffer[..len], &mut send) {
+            Ok(None) => {}
+            Ok(Some(ServerEvent::Connected { client_id, replaced, .. })) => {
+                if let Some(old) = replaced {
+                    tracing::info!(client = client_id, %peer, old_peer = %old, "a newer connection replaces the older one");
+                    self.stats.replaced += 1;
+                    self.replaced.push(client_id);
+                    renet.remove_connection(client_id);
+                }
+                renet.add_connection(client_id);
+            }
+            Ok(Some(ServerEvent::Payload { client_id, payload })) => match guard::payload(payload) {
+                Ok(()) => {
+                    let _ = renet.process_packet_from(payload, client_id);
+                }
+                Err(refusal) => {
+                    self.stats.bad_payloads += 1;
+                    offences.push(Offence { client_id, refusal });
+                }
+            },
+            Ok(Some(ServerEvent::Disconnected { client_id, .. })) => renet.remove_connection(client_id),
+            Err(refused) if handshake => {
+                self.stats.bad_datagrams += 1;
+                self.stats.handshake_refused[refused.index()] += 1;
+                tracing::debug!(%peer, reason = %refused.name(), "connection handshake packet refused");
+            }
+            Err(refused) => {
+                self.stats.bad_datagrams += 1;
+                tracing::trace!(%peer, %refused, "datagram ignored");
+            }
+        }
     }
 
     /// Seals and sends everything renet has queued.
     pub fn send(&mut self, renet: &mut RenetServer) {
         let now = unix_now();
-        let mut send = sender(&self.socket);
+        let mut send = sender(&self.socket, &mut self.ws);
         for client_id in renet.clients_id() {
             let Ok(packets) = renet.get_packets_to_send(client_id) else { continue };
             for packet in packets {
@@ -221,7 +308,7 @@ impl Transport {
 
     /// Sends every client disconnect packets now and forgets them.
     pub fn disconnect_all(&mut self, renet: &mut RenetServer) {
-        let mut send = sender(&self.socket);
+        let mut send = sender(&self.socket, &mut self.ws);
         for (client_id, _) in self.netcode.disconnect_all(&mut send) {
             renet.remove_connection(client_id);
         }

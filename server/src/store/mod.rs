@@ -308,6 +308,8 @@ pub struct Placement {
     pub server_id: String,
     /// Game address for the token.
     pub public_addr: String,
+    /// Its WebSocket URL (empty: it serves none).
+    pub ws_url: String,
 }
 
 /// One leaderboard line.
@@ -366,6 +368,8 @@ pub struct ServerRow {
     pub build: String,
     /// The game address clients connect to.
     pub public_addr: String,
+    /// Where browsers reach it (`ws://…/ws`; empty: nowhere).
+    pub ws_url: String,
     /// Most players it takes.
     pub capacity: u32,
     /// Players on it now.

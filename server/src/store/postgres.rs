@@ -128,6 +128,8 @@ const MIGRATIONS: &[&str] = &[
         text       text   NOT NULL,
         created_ms bigint NOT NULL
     );",
+    // 8: where browsers reach a server (its WebSocket URL; empty: none).
+    "ALTER TABLE servers ADD COLUMN ws_url text NOT NULL DEFAULT '';",
 ];
 
 /// The SQLSTATE the fencing trigger raises.
@@ -138,10 +140,10 @@ const FENCED: &str = "TF001";
 const PLACEMENT_LOCK: i64 = 0x7469_636b_706c_6163;
 
 /// The heartbeat upsert, stamped with the database's clock (Unix ms).
-const HEARTBEAT: &str = "INSERT INTO servers (id, colour, build, public_addr, capacity, players, state, heartbeat_ms)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, (extract(epoch from clock_timestamp()) * 1000)::bigint)
+const HEARTBEAT: &str = "INSERT INTO servers (id, colour, build, public_addr, capacity, players, state, heartbeat_ms, ws_url)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, (extract(epoch from clock_timestamp()) * 1000)::bigint, $8)
      ON CONFLICT (id) DO UPDATE SET colour = EXCLUDED.colour, build = EXCLUDED.build,
-     public_addr = EXCLUDED.public_addr, capacity = EXCLUDED.capacity, players = EXCLUDED.players,
+     public_addr = EXCLUDED.public_addr, ws_url = EXCLUDED.ws_url, capacity = EXCLUDED.capacity, players = EXCLUDED.players,
      state = EXCLUDED.state, heartbeat_ms = EXCLUDED.heartbeat_ms";
 
 /// The schema version this binary writes.
@@ -429,7 +431,10 @@ impl Backend for PgBackend {
         let (capacity, players) = (i64::from(row.capacity), i64::from(row.players));
         let state = row.state.as_str();
         self.run(|c| {
-            c.execute(&statement, &[&row.id, &row.colour, &row.build, &row.public_addr, &capacity, &players, &state])
+            c.execute(
+                &statement,
+                &[&row.id, &row.colour, &row.build, &row.public_addr, &capacity, &players, &state, &row.ws_url],
+            )
         })
         .map(drop)
     }
@@ -439,7 +444,7 @@ impl Backend for PgBackend {
         let active_colour: String = self.run(|c| c.query_one(&colour, &[]))?.get(0);
         let servers = self.statement(
             "SELECT id, colour, build, public_addr, capacity, players, state,
-             (extract(epoch from clock_timestamp()) * 1000)::bigint - heartbeat_ms FROM servers ORDER BY id",
+             (extract(epoch from clock_timestamp()) * 1000)::bigint - heartbeat_ms, ws_url FROM servers ORDER BY id",
         )?;
         let rows = self.run(|c| c.query(&servers, &[]))?;
         let servers = rows
@@ -450,6 +455,7 @@ impl Backend for PgBackend {
                     colour: r.get(1),
                     build: r.get(2),
                     public_addr: r.get(3),
+                    ws_url: r.get(8),
                     capacity: u32::try_from(r.get::<_, i64>(4)).unwrap_or(0),
                     players: u32::try_from(r.get::<_, i64>(5)).unwrap_or(0),
                     state: ServerState::parse(r.get(6)).unwrap_or(ServerState::Stopped),
@@ -490,8 +496,8 @@ impl Backend for PgBackend {
         )?;
         self.run(|c| c.execute(&expire, &[]))?;
         let choose = self.statement(
-            "SELECT id, public_addr FROM (
-                 SELECT s.id, s.public_addr, s.capacity,
+            "SELECT id, public_addr, ws_url FROM (
+                 SELECT s.id, s.public_addr, s.ws_url, s.capacity,
                      (SELECT COUNT(*) FROM leases l WHERE l.server_id = s.id)
                      + (SELECT COUNT(*) FROM reservations r WHERE r.server_id = s.id AND r.account_id <> $1) AS load
                  FROM servers s JOIN deployment d ON d.id = 1 AND s.colour = d.active_colour
@@ -501,7 +507,7 @@ impl Backend for PgBackend {
         )?;
         let rows = self.run(|c| c.query(&choose, &[&account, &DEAD_AFTER_MS, &avoid]))?;
         let chosen: Vec<Placement> =
-            rows.iter().map(|r| Placement { server_id: r.get(0), public_addr: r.get(1) }).collect();
+            rows.iter().map(|r| Placement { server_id: r.get(0), public_addr: r.get(1), ws_url: r.get(2) }).collect();
         if let Some(first) = chosen.first() {
             let reserve = self.statement(
                 "INSERT INTO reservations (account_id, server_id, expires_ms)

@@ -114,6 +114,8 @@ const MIGRATIONS: &[&str] = &[
         text       TEXT    NOT NULL,
         created_ms INTEGER NOT NULL
     );",
+    // 8: where browsers reach a server (its WebSocket URL; empty: none).
+    "ALTER TABLE servers ADD COLUMN ws_url TEXT NOT NULL DEFAULT '';",
 ];
 
 /// What the fencing trigger says when it refuses a write.
@@ -392,10 +394,10 @@ impl Backend for SqliteBackend {
     fn heartbeat(&mut self, row: &ServerRow) -> Result<(), DbError> {
         self.conn
             .prepare(
-                "INSERT INTO servers (id, colour, build, public_addr, capacity, players, state, heartbeat_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                "INSERT INTO servers (id, colour, build, public_addr, capacity, players, state, heartbeat_ms, ws_url)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                  ON CONFLICT(id) DO UPDATE SET colour = excluded.colour, build = excluded.build,
-                 public_addr = excluded.public_addr, capacity = excluded.capacity, players = excluded.players,
+                 public_addr = excluded.public_addr, ws_url = excluded.ws_url, capacity = excluded.capacity, players = excluded.players,
                  state = excluded.state, heartbeat_ms = excluded.heartbeat_ms",
             )
             .and_then(|mut stmt| {
@@ -407,7 +409,8 @@ impl Backend for SqliteBackend {
                     row.capacity,
                     row.players,
                     row.state.as_str(),
-                    unix_millis()
+                    unix_millis(),
+                    row.ws_url
                 ])
             })
             .map(drop)
@@ -422,7 +425,7 @@ impl Backend for SqliteBackend {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT id, colour, build, public_addr, capacity, players, state, ?1 - heartbeat_ms
+                "SELECT id, colour, build, public_addr, capacity, players, state, ?1 - heartbeat_ms, ws_url
                  FROM servers ORDER BY id",
             )
             .map_err(db_error)?;
@@ -434,6 +437,7 @@ impl Backend for SqliteBackend {
                         colour: r.get(1)?,
                         build: r.get(2)?,
                         public_addr: r.get(3)?,
+                        ws_url: r.get(8)?,
                         capacity: r.get(4)?,
                         players: r.get(5)?,
                         state: ServerState::parse(&r.get::<_, String>(6)?).unwrap_or(ServerState::Stopped),
@@ -479,8 +483,8 @@ impl Backend for SqliteBackend {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT id, public_addr FROM (
-                     SELECT s.id, s.public_addr, s.capacity,
+                "SELECT id, public_addr, ws_url FROM (
+                     SELECT s.id, s.public_addr, s.ws_url, s.capacity,
                          (SELECT COUNT(*) FROM leases l WHERE l.server_id = s.id)
                          + (SELECT COUNT(*) FROM reservations r WHERE r.server_id = s.id AND r.account_id <> ?1)
                          AS load
@@ -491,7 +495,7 @@ impl Backend for SqliteBackend {
             .map_err(db_error)?;
         let chosen: Vec<Placement> = stmt
             .query_map(params![account_id as i64, now, DEAD_AFTER_MS, avoid], |r| {
-                Ok(Placement { server_id: r.get(0)?, public_addr: r.get(1)? })
+                Ok(Placement { server_id: r.get(0)?, public_addr: r.get(1)?, ws_url: r.get(2)? })
             })
             .map_err(db_error)?
             .collect::<Result<_, _>>()

@@ -54,6 +54,8 @@ pub struct TickMetrics {
     pub bad_payloads: AtomicU64,
     /// Datagrams skipped by the per-tick receive budget.
     pub over_budget: AtomicU64,
+    /// Players connected over WebSocket now.
+    pub ws_players: AtomicU64,
     /// Connection requests and responses left unanswered, by netcode
     /// refusal reason (indexed by `tickforge_netcode::Refused::index`).
     pub handshake_refused: [AtomicU64; tickforge_netcode::Refused::ALL.len()],

@@ -75,6 +75,21 @@ pub fn creds(user: &str, password: &str) -> String {
     serde_json::json!({ "username": user, "password": password }).to_string()
 }
 
+/// Whether the `/metrics` figure `name` reaches `at_least` within 5 s
+/// (figures are published once a second).
+pub fn metric_reaches(admin_url: &str, name: &str, at_least: f64) -> bool {
+    let value = || {
+        let metrics = get(&format!("{admin_url}/metrics"), None).body;
+        let line = metrics.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ').map(str::to_owned));
+        line.and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while value() < at_least && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    value() >= at_least
+}
+
 /// Registers (if needed), logs in and connects a real client.
 pub fn join(http_url: &str, user: &str) -> Session {
     let options = LoginOptions {
@@ -96,12 +111,12 @@ pub fn play(sessions: &mut [(&mut Session, (f32, f32))], duration: Duration) {
     let mut next = start;
     while start.elapsed() < duration {
         for (session, _) in sessions.iter_mut() {
-            session.update(Duration::from_millis(5)).expect("session alive");
+            session.update().expect("session alive");
         }
         if Instant::now() >= next {
             next += tick;
             for (session, (x, y)) in sessions.iter_mut() {
-                session.send_input(*x, *y).expect("send input");
+                session.send_input(*x, *y);
             }
         }
         std::thread::sleep(Duration::from_millis(5));
@@ -115,7 +130,7 @@ pub fn pump_until(session: &mut Session, timeout: Duration, mut done: impl FnMut
         if done(session) {
             return true;
         }
-        let _ = session.update(Duration::from_millis(10));
+        let _ = session.update();
         std::thread::sleep(Duration::from_millis(10));
     }
     done(session)
@@ -137,7 +152,16 @@ pub struct Running {
 pub fn spawn(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Running {
     let mut command = Command::new(env!("CARGO_BIN_EXE_tickforge-server"));
     command
-        .args(["--data-dir", data_dir.to_str().unwrap(), "--http", "127.0.0.1:0", "--udp", "127.0.0.1:0"])
+        .args([
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+            "--http",
+            "127.0.0.1:0",
+            "--udp",
+            "127.0.0.1:0",
+            "--ws",
+            "127.0.0.1:0",
+        ])
         .args(["--admin", "127.0.0.1:0", "--npcs", "5"])
         .args(extra)
         .env("RUST_LOG", "debug")

@@ -27,6 +27,8 @@ pub struct Transfer {
     pub connect_token: Vec<u8>,
     /// The target's registry id.
     pub server: String,
+    /// The target's WebSocket URLs.
+    pub ws: Vec<String>,
     /// How long the own avatar had been frozen when the request was sent.
     pub frozen: std::time::Duration,
 }
@@ -107,10 +109,10 @@ impl ClientWorld {
             ServerMessage::Snapshot(snapshot) => self.apply_snapshot(snapshot),
             ServerMessage::Chat { from, text } => self.push_chat(from, text),
             ServerMessage::Notice { text } => self.push_chat("server".into(), text),
-            ServerMessage::Transfer { connect_token, server, frozen_ms } => {
+            ServerMessage::Transfer { connect_token, server, frozen_ms, ws } => {
                 self.push_chat("server".into(), format!("moving to {server}"));
                 let frozen = std::time::Duration::from_millis(u64::from(frozen_ms));
-                self.transfer = Some(Transfer { connect_token, server, frozen });
+                self.transfer = Some(Transfer { connect_token, server, ws, frozen });
             }
             ServerMessage::Disconnecting { reason } => {
                 self.push_chat("server".into(), format!("disconnecting: {reason}"));

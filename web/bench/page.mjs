@@ -1,0 +1,67 @@
+// The page's figures, printed (no assertions; scripts/web-bench.sh runs it
+// on release binaries): page weight, load to first frame, the frame cost
+// at ~150 entities in view, and the bytes a browser and a native client
+// receive at the same view.
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { startServer, launchBrowser, nativeClient, repo, until } from '../tests/harness.mjs';
+
+const seconds = Number(process.env.SECONDS_MEASURED ?? 10);
+const dist = join(repo, 'web', 'dist');
+
+// 1. Page weight: wasm + JS, gzipped as served.
+const served = readdirSync(dist).filter((f) => /\.(wasm|js)$/.test(f));
+const gz = served.map((f) => [f, readFileSync(join(dist, f)).length, gzipSync(readFileSync(join(dist, f)), { level: 9 }).length]);
+const total = gz.reduce((n, [, , g]) => n + g, 0);
+console.log(`page weight: ${gz.map(([f, raw, g]) => `${f} ${raw} B (${g} B gz)`).join(', ')}; wasm + JS gzipped ${(total / 1024).toFixed(1)} KiB`);
+
+// The whole world in view: 110 NPCs + 39 orbs + the player = 150 entities.
+const server = await startServer(['--npcs', '110', '--orbs', '39', '--view-radius', '5000', '--snapshot-budget', '6000']);
+const browser = await launchBrowser();
+try {
+  // 2. Load to first frame.
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  await page.goto(`${server.api}/play/`);
+  await page.waitForFunction(() => window.tickforge?.wasmReadyMs != null);
+  const load = await page.evaluate(() => {
+    const nav = performance.getEntriesByType('navigation')[0];
+    return { ready: window.tickforge.wasmReadyMs, loaded: nav.loadEventEnd, dom: nav.domContentLoadedEventEnd };
+  });
+  await page.fill('#username', 'benchpage');
+  await page.fill('#password', 'bench-password-1');
+  await page.click('#register');
+  await page.waitForFunction(() => window.tickforge.firstWorldFrameMs != null, null, { timeout: 20_000 });
+  const firstWorld = await page.evaluate(() => window.tickforge.firstWorldFrameMs);
+  console.log(`load: wasm ready ${load.ready.toFixed(0)} ms after navigation (DOM ${load.dom.toFixed(0)} ms, load event ${load.loaded.toFixed(0)} ms); register + login + handshake to the first world frame ${firstWorld.toFixed(0)} ms`);
+
+  // 3. Frame cost at the full view, walking.
+  await until('150 entities in view', async () => (await page.evaluate(() => window.tickforge.status().entities)) >= 140, 20_000);
+  const native = nativeClient(server, 'benchnative', 'bench-password-1', seconds + 4, 'idle');
+  await page.waitForTimeout(2000);
+  await page.evaluate(() => window.tickforge.resetFrameStats());
+  const start = await page.evaluate(() => window.tickforge.status());
+  const t0 = Date.now();
+  for (let i = 0; i < seconds; i += 1) {
+    await page.keyboard.down(i % 2 ? 'KeyA' : 'KeyD');
+    await page.waitForTimeout(1000);
+    await page.keyboard.up(i % 2 ? 'KeyA' : 'KeyD');
+  }
+  const secs = (Date.now() - t0) / 1000;
+  const end = await page.evaluate(() => window.tickforge.status());
+  const frames = await page.evaluate(() => window.tickforge.frameStats());
+  console.log(`frame (update + draw) at ${end.entities} entities in view, ${frames.frames} frames: p50 ${frames.p50.toFixed(2)} ms, p99 ${frames.p99.toFixed(2)} ms, max ${frames.max.toFixed(2)} ms`);
+
+  // 4. Bytes in: the page's datagrams over WebSocket vs the native client's over UDP.
+  const datagrams = (end.datagrams_in - start.datagrams_in) / secs;
+  const bytes = (end.datagram_bytes_in - start.datagram_bytes_in) / secs;
+  const framing = datagrams * (bytes / datagrams < 126 ? 2 : 4);
+  const summary = await native;
+  console.log(`bytes in, browser (WebSocket): ${bytes.toFixed(0)} B/s of datagrams in ${datagrams.toFixed(1)} messages/s (+${framing.toFixed(0)} B/s of WebSocket framing, ${((framing / bytes) * 100).toFixed(1)} %); renet counts ${end.bytes_in_per_s.toFixed(0)} B/s`);
+  const nativeBytes = summary.seconds.slice(2).map((l) => l.bytes_in_per_s).sort((a, b) => a - b);
+  const nativeP50 = nativeBytes[Math.floor(nativeBytes.length / 2)];
+  console.log(`bytes in, native (UDP): renet counts ${nativeP50} B/s (median of its seconds), ${summary.max_entities} entities in view; browser / native = ${(end.bytes_in_per_s / nativeP50).toFixed(3)}`);
+} finally {
+  await browser.close();
+  await server.stop();
+}

@@ -1,0 +1,166 @@
+// The page's script: logs in over fetch (same origin as the auth API),
+// starts the wasm game with the login answer, feeds it keys and chat, and
+// calls it on every animation frame. When a lost session wants to log in
+// again, it asks here (resume token first, then the password).
+import init, { Game } from './tickforge_web.js';
+
+const canvas = document.getElementById('arena');
+const form = document.getElementById('login');
+const message = document.getElementById('message');
+const chat = document.getElementById('chat');
+
+let game = null;
+let credentials = null;
+let comingBack = false;
+const costs = [];
+
+// What tests (and the curious, from the console) can read.
+const probe = {
+  wasmReadyMs: null,
+  loginClickedMs: null,
+  firstWorldFrameMs: null,
+  ended: null,
+  status: () => (game ? JSON.parse(game.status()) : null),
+  // Frame cost (update + draw) in ms over the last frames.
+  frameStats: () => {
+    const sorted = [...costs].sort((a, b) => a - b);
+    const at = (q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? null;
+    return { frames: sorted.length, p50: at(0.5), p99: at(0.99), max: sorted[sorted.length - 1] ?? null };
+  },
+  resetFrameStats: () => { costs.length = 0; },
+};
+window.tickforge = probe;
+
+function fit() {
+  canvas.width = canvas.clientWidth;
+  canvas.height = canvas.clientHeight;
+}
+window.addEventListener('resize', fit);
+fit();
+
+async function post(path, body) {
+  const response = await fetch(path, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  return { status: response.status, text: await response.text(), retryAfter: response.headers.get('retry-after') };
+}
+
+function errorText(answer) {
+  try {
+    return JSON.parse(answer.text).error;
+  } catch {
+    return answer.text || `HTTP ${answer.status}`;
+  }
+}
+
+async function logIn(register) {
+  const username = document.getElementById('username').value.trim();
+  const password = document.getElementById('password').value;
+  if (register) {
+    const made = await post('/v1/register', { username, password });
+    if (made.status === 409) throw new Error('that name is taken');
+    if (made.status !== 201) throw new Error(errorText(made));
+  }
+  const answer = await post('/v1/login', { username, password });
+  if (answer.status === 401) throw new Error('wrong name or password');
+  if (answer.status === 503) throw new Error(`the server is busy: try again in ${answer.retryAfter || 1} s`);
+  if (answer.status !== 200) throw new Error(errorText(answer));
+  credentials = { username, password };
+  game = new Game(canvas, answer.text, performance.now());
+  form.style.display = 'none';
+  requestAnimationFrame(frame);
+}
+
+function ended(error) {
+  probe.ended = String(error?.message ?? error);
+  message.textContent = probe.ended;
+  form.style.display = 'block';
+  game = null;
+}
+
+function frame() {
+  if (!game) return;
+  const began = performance.now();
+  try {
+    game.frame(began);
+  } catch (error) {
+    ended(error);
+    return;
+  }
+  costs.push(performance.now() - began);
+  if (costs.length > 2000) costs.shift();
+  if (probe.firstWorldFrameMs === null && game.playing()) {
+    probe.firstWorldFrameMs = performance.now() - probe.loginClickedMs;
+  }
+  const wanted = game.login_wanted();
+  if (wanted) comeBack(JSON.parse(wanted));
+  requestAnimationFrame(frame);
+}
+
+async function comeBack(wanted) {
+  if (comingBack) return;
+  comingBack = true;
+  try {
+    let answer = null;
+    if (wanted.resume_token) {
+      answer = await post('/v1/resume', wanted);
+      if (answer.status === 401) answer = null;
+    }
+    if (!answer) answer = await post('/v1/login', credentials);
+    if (!game) return;
+    if (answer.status === 200) game.logged_in(answer.text, performance.now());
+    else if (answer.status === 503 || answer.status >= 500) game.login_failed(errorText(answer), performance.now());
+    else ended(new Error(errorText(answer)));
+  } catch (error) {
+    if (game) {
+      try {
+        game.login_failed(String(error), performance.now());
+      } catch (final) {
+        ended(final);
+      }
+    }
+  } finally {
+    comingBack = false;
+  }
+}
+
+function submit(register) {
+  message.textContent = '';
+  probe.loginClickedMs = performance.now();
+  logIn(register).catch((error) => { message.textContent = error.message; });
+}
+form.addEventListener('submit', (event) => { event.preventDefault(); submit(false); });
+document.getElementById('register').addEventListener('click', () => {
+  if (form.reportValidity()) submit(true);
+});
+
+window.addEventListener('keydown', (event) => {
+  if (!game || document.activeElement === chat) return;
+  if (event.code === 'Enter') {
+    chat.style.display = 'block';
+    chat.focus();
+    game.release_keys();
+    event.preventDefault();
+  } else if (game.key(event.code, true)) {
+    event.preventDefault();
+  }
+});
+window.addEventListener('keyup', (event) => {
+  if (game && game.key(event.code, false)) event.preventDefault();
+});
+window.addEventListener('blur', () => game?.release_keys());
+chat.addEventListener('keydown', (event) => {
+  if (event.code === 'Enter' || event.code === 'Escape') {
+    if (event.code === 'Enter' && game) game.chat(chat.value);
+    chat.value = '';
+    chat.style.display = 'none';
+    chat.blur();
+    event.preventDefault();
+  }
+});
+window.addEventListener('pagehide', () => game?.leave());
+
+await init();
+probe.wasmReadyMs = performance.now();
