@@ -18,8 +18,9 @@ if [ "$(wasm-bindgen --version 2>/dev/null | awk '{ print $2 }')" != "$version" 
     echo "== cargo install wasm-bindgen-cli $version"
     # Its own lock first; where the registry lacks a version that lock
     # names, the newest compatible ones.
-    cargo install -q wasm-bindgen-cli --version "=$version" --locked 2>/dev/null ||
-        cargo install -q wasm-bindgen-cli --version "=$version"
+    # (--force: an install whose binaries went missing counts as none.)
+    cargo install -q --force wasm-bindgen-cli --version "=$version" --locked 2>/dev/null ||
+        cargo install -q --force wasm-bindgen-cli --version "=$version"
 fi
 
 echo "== cargo build -p tickforge-web (wasm32, profile web)"

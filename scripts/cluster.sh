@@ -116,7 +116,7 @@ start_node() {
             local gateway="127.0.0.1:$(port_of gateway)"
             flags+=(--udp "127.0.0.1:$(port_of "$name-udp")" --server-id "$name"
                 --ws "127.0.0.1:$(port_of "$name-ws")" --public-ws "ws://$gateway/ws/$name"
-                --allowed-origin "http://$gateway") ;;
+                --allowed-origin "http://$gateway" --trusted-proxy 127.0.0.1) ;;
     esac
     TICKFORGE_DATABASE_URL=$(cat "$dir/database") TICKFORGE_ADMIN_TOKEN=$(cat "$dir/admin-token") \
         setsid "$bin/tickforge-server" "${flags[@]}" $(cat "$dir/$name/flags" 2>/dev/null) \
@@ -145,6 +145,7 @@ gateway_up() {
             proxy_set_header Upgrade \$http_upgrade;
             proxy_set_header Connection \"upgrade\";
             proxy_set_header Host \$host;
+            proxy_set_header X-Forwarded-For \$remote_addr;
             proxy_read_timeout 60s;
         }"$'\n'
     done

@@ -59,8 +59,9 @@ impl Transport for UdpLink {
     }
 }
 
-/// How long opening a WebSocket (TCP connect and upgrade) may take.
-const WS_OPEN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long opening a WebSocket (TCP connect and upgrade) may take (it
+/// blocks the caller: a bots worker waits with all its bots).
+const WS_OPEN_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A WebSocket to a game server's `/ws`, non-blocking once open: what a
 /// browser's page does, natively (for load tests and tests of that path).

@@ -62,6 +62,8 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     /// Where the browser client's build is (served at `/play/`).
     pub web_dir: PathBuf,
+    /// Proxies whose `X-Forwarded-For` names a WebSocket client's address.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Simulation rate in Hz.
     pub tick_rate: u16,
     /// Number of wandering NPCs.
@@ -117,6 +119,7 @@ impl Default for Config {
             public_ws: None,
             allowed_origins: Vec::new(),
             web_dir: PathBuf::from("web/dist"),
+            trusted_proxies: Vec::new(),
             tick_rate: 30,
             npcs: 200,
             orbs: 40,
@@ -198,18 +201,40 @@ impl Config {
 
     /// The page origins whose WebSocket connections are taken: the ones
     /// configured, else the auth API's own (`http_addr`, if this process
-    /// serves it; on loopback also as `localhost`).
+    /// serves it on a specified address; on loopback also as `localhost`).
     pub fn ws_origins(&self, http_addr: Option<SocketAddr>) -> Vec<String> {
         if !self.allowed_origins.is_empty() {
             return self.allowed_origins.iter().map(|o| o.trim_end_matches('/').to_owned()).collect();
         }
         let Some(http) = http_addr else { return Vec::new() };
+        if http.ip().is_unspecified() {
+            tracing::warn!(%http, "the auth API listens on every address: its page's origin is unknown; set --allowed-origin");
+            return Vec::new();
+        }
         let scheme = if self.tls.is_some() { "https" } else { "http" };
         let mut origins = vec![format!("{scheme}://{http}")];
         if http.ip().is_loopback() {
             origins.push(format!("{scheme}://localhost:{}", http.port()));
         }
         origins
+    }
+
+    /// The WebSocket URL logins name: `--public-ws`, else the bound address
+    /// (`wss://` with TLS); bound to every address, the public address's
+    /// host with the bound port.
+    pub fn ws_url(&self, ws_addr: SocketAddr, public_addr: SocketAddr) -> String {
+        if let Some(url) = &self.public_ws {
+            return url.clone();
+        }
+        let scheme = if self.tls.is_some() { "wss" } else { "ws" };
+        let mut host = ws_addr;
+        if host.ip().is_unspecified() {
+            host.set_ip(public_addr.ip());
+            if host.ip().is_unspecified() {
+                tracing::warn!(%ws_addr, "the WebSocket listens on every address: set --public-ws so browsers can reach it");
+            }
+        }
+        format!("{scheme}://{host}/ws")
     }
 
     /// Checks the values that would otherwise fail later, or silently weaken security.

@@ -187,15 +187,21 @@ fn bind_world(
         tracing::warn!(%public_addr, "tokens name an unspecified address; set --public-addr so clients can reach the server");
     }
     let (ws_listener, ws_addr) = bind_tcp("WebSocket", config.ws_addr)?;
-    let ws_url = config.public_ws.clone().unwrap_or_else(|| format!("ws://{ws_addr}/ws"));
+    // An HTTPS page may only open wss://: with TLS the socket has it too.
+    let ws_tls = config.tls.as_ref().map(auth::tls::load).transpose()?;
+    let ws_url = config.ws_url(ws_addr, public_addr);
     if ws_origins.is_empty() {
         tracing::warn!(%ws_addr, "no --allowed-origin: browsers' WebSocket connections are refused");
     }
-    // Half-open links are bounded like netcode's: a few per player slot.
-    let max_links = config.max_players.saturating_mul(2).max(64);
-    let (gate, links) = net::websocket::channel(max_links, ws_origins, ws_metrics, shutdown.clone());
+    // Every player slot, and as many links again on their way in.
+    let policy = net::websocket::GatePolicy {
+        max_links: config.max_players.saturating_mul(2).max(64),
+        allowed_origins: ws_origins,
+        trusted_proxies: config.trusted_proxies.clone(),
+    };
+    let (gate, links) = net::websocket::channel(policy, ws_metrics, shutdown.clone());
     let ws_service =
-        side::Service { name: "websocket", listener: ws_listener, app: net::websocket::router(gate), tls: None };
+        side::Service { name: "websocket", listener: ws_listener, app: net::websocket::router(gate), tls: ws_tls };
     let net = NetServer::new(udp, Some(links), public_addr, key, config.max_players)?;
     let server_id = config.server_id.clone().unwrap_or_else(|| cluster::default_server_id(public_addr));
 

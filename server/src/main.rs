@@ -74,6 +74,9 @@ struct Args {
     /// default: this process's auth API origin).
     #[arg(long = "allowed-origin")]
     allowed_origins: Vec<String>,
+    /// A proxy (an IP address) whose X-Forwarded-For names WebSocket clients (repeatable).
+    #[arg(long = "trusted-proxy")]
+    trusted_proxies: Vec<std::net::IpAddr>,
     /// Where the browser client's build is (served at /play/; build it with scripts/build-web.sh).
     #[arg(long, default_value = "web/dist")]
     web_dir: PathBuf,
@@ -180,6 +183,7 @@ fn main() -> anyhow::Result<()> {
         public_ws: args.public_ws,
         allowed_origins: args.allowed_origins,
         web_dir: args.web_dir,
+        trusted_proxies: args.trusted_proxies,
         tick_rate: args.tick_rate,
         npcs: args.npcs,
         orbs: args.orbs,

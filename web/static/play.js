@@ -77,6 +77,10 @@ function ended(error) {
   probe.ended = String(error?.message ?? error);
   message.textContent = probe.ended;
   form.style.display = 'block';
+  if (game) {
+    game.leave();
+    game.free();
+  }
   game = null;
 }
 
@@ -99,24 +103,34 @@ function frame() {
   requestAnimationFrame(frame);
 }
 
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// Logs in again for `session` (the game that asked); a game that ended
+// meanwhile is left alone. A busy server's Retry-After is waited out.
 async function comeBack(wanted) {
   if (comingBack) return;
   comingBack = true;
+  const session = game;
   try {
     let answer = null;
     if (wanted.resume_token) {
       answer = await post('/v1/resume', wanted);
       if (answer.status === 401) answer = null;
     }
-    if (!answer) answer = await post('/v1/login', credentials);
-    if (!game) return;
-    if (answer.status === 200) game.logged_in(answer.text, performance.now());
-    else if (answer.status === 503 || answer.status >= 500) game.login_failed(errorText(answer), performance.now());
-    else ended(new Error(errorText(answer)));
+    if (!answer && session === game) answer = await post('/v1/login', credentials);
+    if (session !== game) return;
+    if (answer.status === 200) {
+      session.logged_in(answer.text, performance.now());
+    } else if (answer.status === 503 || answer.status >= 500) {
+      await sleep(Math.min(Number(answer.retryAfter) || 1, 30) * 1000);
+      if (session === game) session.login_failed(errorText(answer), performance.now());
+    } else {
+      ended(new Error(errorText(answer)));
+    }
   } catch (error) {
-    if (game) {
+    if (session === game && game) {
       try {
-        game.login_failed(String(error), performance.now());
+        session.login_failed(String(error), performance.now());
       } catch (final) {
         ended(final);
       }

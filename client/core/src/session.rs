@@ -245,7 +245,17 @@ impl<D: Dialer> Session<D> {
     fn move_to(&mut self, transfer: crate::world::Transfer) -> Result<(), SessionError> {
         let crate::world::Transfer { connect_token, server, ws, frozen } = transfer;
         tracing::info!(%server, "moving to another server");
-        self.conn = Connection::dial(&mut self.dialer, &connect_token, &ws, self.now)?;
+        self.conn = match Connection::dial(&mut self.dialer, &connect_token, &ws, self.now) {
+            Ok(conn) => conn,
+            // The target cannot be reached this way: the cluster places
+            // the player again (its state is saved there).
+            Err(e) if self.rejoinable => {
+                tracing::warn!(%server, error = %e, "cannot reach the server moved to; logging in again");
+                self.start_rejoin();
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
         // Snapshots that came with the transfer are applied: this is the
         // frozen state the new server starts from.
         self.before_move = self.world.own;
@@ -300,12 +310,17 @@ impl<D: Dialer> Session<D> {
         }
     }
 
-    /// The driver logged in again: connect afresh to the server it chose.
+    /// The driver logged in again: connect afresh to the server it chose
+    /// (one that cannot be reached counts as a failed login: another
+    /// follows, with the resume token this login gave).
     pub fn logged_in(&mut self, login: &Login, now: Duration) -> Result<(), SessionError> {
         self.now = self.now.max(now);
         tracing::info!(servers = ?login.servers, "logged in again; reconnecting");
         self.resume_token = login.resume_token.clone();
-        self.conn = Connection::dial(&mut self.dialer, &login.connect_token, &login.ws, self.now)?;
+        self.conn = match Connection::dial(&mut self.dialer, &login.connect_token, &login.ws, self.now) {
+            Ok(conn) => conn,
+            Err(e) => return self.login_failed(&format!("cannot reach the server: {e}"), now),
+        };
         self.fresh_world();
         self.moving = None;
         self.link = Link::Live;
@@ -324,7 +339,8 @@ impl<D: Dialer> Session<D> {
         if let Link::Rejoining { since, ask } = &mut self.link {
             let at = (*since + REJOIN_RETRY).max(self.now);
             *since = at;
-            *ask = Some((at, Comeback { resume_token: None, unreachable: self.conn.server_addr() }));
+            let comeback = Comeback { resume_token: self.resume_token.take(), unreachable: self.conn.server_addr() };
+            *ask = Some((at, comeback));
         }
         Ok(())
     }

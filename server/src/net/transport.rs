@@ -258,7 +258,9 @@ impl Transport {
         let handshake =
             matches!(packet::header(&self.buffer[..len]).map(|h| h.kind), Ok(Kind::Request | Kind::Response));
         let mut send = sender(&self.socket, &mut self.ws);
-        match self.netcode.process(now, peer, &mut self.buffer[..len], &mut send) {
+        let outcome = self.netcode.process(now, peer, &mut self.buffer[..len], &mut send);
+        drop(send);
+        match outcome {
             Ok(None) => {}
             Ok(Some(ServerEvent::Connected { client_id, replaced, .. })) => {
                 if let Some(old) = replaced {
@@ -266,6 +268,9 @@ impl Transport {
                     self.stats.replaced += 1;
                     self.replaced.push(client_id);
                     renet.remove_connection(client_id);
+                }
+                if let (PeerId::Ws { link, .. }, Some(ws)) = (peer, self.ws.as_ref()) {
+                    ws.established(link);
                 }
                 renet.add_connection(client_id);
             }
