@@ -125,6 +125,15 @@ fn text_oversized_and_junk_messages_close_the_link_and_nothing_else() {
     junk.flush().unwrap();
     assert!(metric_reaches(&server.admin_url(), "tickforge_bad_datagrams_total", 7.0), "junk counted as bad datagrams");
     assert!(metric_reaches(&server.admin_url(), "tickforge_ws_closed_bad_total", 2.0));
+    // More messages in a second than any client sends: closed.
+    let mut flood = raw(&server);
+    for _ in 0..400 {
+        if flood.send(Message::binary(vec![0x5A; 8])).is_err() {
+            break;
+        }
+    }
+    assert_eq!(close_code(&mut flood), Some(CloseCode::Policy));
+    assert!(metric_reaches(&server.admin_url(), "tickforge_ws_closed_flood_total", 1.0));
     // Not a WebSocket at all.
     let mut garbage = TcpStream::connect(server.ws_addr()).unwrap();
     garbage.set_read_timeout(Some(Duration::from_secs(5))).unwrap();

@@ -139,7 +139,18 @@ impl Collector for Exporter {
             "WebSocket links closed for a text, oversized or malformed message.",
             load(&ws.closed_bad),
         )?;
-        counter(&mut e, "tickforge_ws_closed_idle", "WebSocket links closed for silence.", load(&ws.closed_idle))?;
+        counter(
+            &mut e,
+            "tickforge_ws_closed_idle",
+            "WebSocket links closed for silence, or for no netcode handshake in time.",
+            load(&ws.closed_idle),
+        )?;
+        counter(
+            &mut e,
+            "tickforge_ws_closed_flood",
+            "WebSocket links closed for sending too much.",
+            load(&ws.closed_flood),
+        )?;
         counter(
             &mut e,
             "tickforge_ws_dropped_slow",
