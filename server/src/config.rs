@@ -219,14 +219,14 @@ impl Config {
         origins
     }
 
-    /// The WebSocket URL logins name: `--public-ws`, else the bound address
-    /// (`wss://` with TLS); bound to every address, the public address's
-    /// host with the bound port.
+    /// The WebSocket URL logins name: `--public-ws`, else the bound
+    /// address; bound to every address, the public address's host with
+    /// the bound port.
     pub fn ws_url(&self, ws_addr: SocketAddr, public_addr: SocketAddr) -> String {
         if let Some(url) = &self.public_ws {
             return url.clone();
         }
-        let scheme = if self.tls.is_some() { "wss" } else { "ws" };
+        let scheme = "ws";
         let mut host = ws_addr;
         if host.ip().is_unspecified() {
             host.set_ip(public_addr.ip());

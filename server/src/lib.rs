@@ -106,8 +106,8 @@ struct GameWorld {
     ws_addr: SocketAddr,
     /// The URL logins name for browsers.
     ws_url: String,
-    /// The `/ws` service, for the side thread.
-    ws_service: Option<side::Service>,
+    /// The `/ws` listener, for the side thread.
+    ws_service: Option<net::websocket::Listener>,
     world: World,
     schedule: Schedule,
 }
@@ -187,9 +187,10 @@ fn bind_world(
         tracing::warn!(%public_addr, "tokens name an unspecified address; set --public-addr so clients can reach the server");
     }
     let (ws_listener, ws_addr) = bind_tcp("WebSocket", config.ws_addr)?;
-    // An HTTPS page may only open wss://: with TLS the socket has it too.
-    let ws_tls = config.tls.as_ref().map(auth::tls::load).transpose()?;
     let ws_url = config.ws_url(ws_addr, public_addr);
+    if config.tls.is_some() && config.public_ws.is_none() {
+        tracing::warn!(%ws_addr, "an HTTPS page may only open wss://: terminate TLS for the WebSocket in front and set --public-ws wss://…");
+    }
     if ws_origins.is_empty() {
         tracing::warn!(%ws_addr, "no --allowed-origin: browsers' WebSocket connections are refused");
     }
@@ -199,9 +200,8 @@ fn bind_world(
         allowed_origins: ws_origins,
         trusted_proxies: config.trusted_proxies.clone(),
     };
-    let (gate, links) = net::websocket::channel(policy, ws_metrics, shutdown.clone());
-    let ws_service =
-        side::Service { name: "websocket", listener: ws_listener, app: net::websocket::router(gate), tls: ws_tls };
+    let (gate, links) = net::websocket::channel(policy, ws_metrics);
+    let ws_service = net::websocket::Listener { listener: ws_listener, gate };
     let net = NetServer::new(udp, Some(links), public_addr, key, config.max_players)?;
     let server_id = config.server_id.clone().unwrap_or_else(|| cluster::default_server_id(public_addr));
 
@@ -294,9 +294,7 @@ impl Server {
         };
 
         let mut services = Vec::new();
-        if let Some(ws) = app.as_mut().and_then(|a| a.ws_service.take()) {
-            services.push(ws);
-        }
+        let websocket = app.as_mut().and_then(|a| a.ws_service.take());
         let auth_metrics = Arc::new(auth::AuthMetrics::default());
         if let Some((http, _)) = http {
             let tls = config.tls.as_ref().map(auth::tls::load).transpose()?;
@@ -342,7 +340,7 @@ impl Server {
             tracing::warn!(%admin_addr, "no admin token: admin routes are off (only /metrics is served)");
         }
         services.push(side::Service { name: "admin", listener: admin, app: admin::router(admin_state), tls: None });
-        let side = side::SideThread::start(services, shutdown.clone(), config.hash_workers, handle_signals)
+        let side = side::SideThread::start(services, websocket, shutdown.clone(), config.hash_workers, handle_signals)
             .map_err(ServerError::Thread)?;
 
         tracing::info!(

@@ -37,12 +37,16 @@ impl SideThread {
     /// `shutdown` fires. `hash_workers` sizes the blocking pool.
     pub fn start(
         services: Vec<Service>,
+        websocket: Option<crate::net::websocket::Listener>,
         shutdown: Shutdown,
         hash_workers: usize,
         handle_signals: bool,
     ) -> std::io::Result<Self> {
         for service in &services {
             service.listener.set_nonblocking(true)?;
+        }
+        if let Some(ws) = &websocket {
+            ws.listener.set_nonblocking(true)?;
         }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -59,6 +63,9 @@ impl SideThread {
                 let mut tasks = tokio::task::JoinSet::new();
                 for service in services {
                     tasks.spawn(serve(service, shutdown.clone()));
+                }
+                if let Some(ws) = websocket {
+                    tasks.spawn(ws.serve(shutdown.clone()));
                 }
                 // After the shutdown, requests in flight get a bounded
                 // time to finish; a client holding its connection open

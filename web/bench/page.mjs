@@ -50,7 +50,7 @@ try {
   const secs = (Date.now() - t0) / 1000;
   const end = await page.evaluate(() => window.tickforge.status());
   const frames = await page.evaluate(() => window.tickforge.frameStats());
-  console.log(`frame (update + draw) at ${end.entities} entities in view, ${frames.frames} frames: p50 ${frames.p50.toFixed(2)} ms, p99 ${frames.p99.toFixed(2)} ms, max ${frames.max.toFixed(2)} ms`);
+  console.log(`frame (update + draw) at ${end.entities} entities in view, ${frames.frames} frames: p50 ${frames.p50.toFixed(2)} ms, p99 ${frames.p99.toFixed(2)} ms, max ${frames.max.toFixed(2)} ms (update p50 ${frames.update.p50.toFixed(2)} / p99 ${frames.update.p99.toFixed(2)} ms, draw p50 ${frames.draw.p50.toFixed(2)} / p99 ${frames.draw.p99.toFixed(2)} ms)`);
 
   // 4. Bytes in: the page's datagrams over WebSocket vs the native client's over UDP.
   const datagrams = (end.datagrams_in - start.datagrams_in) / secs;

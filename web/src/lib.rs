@@ -94,6 +94,9 @@ pub struct Game {
     moving_to: Option<String>,
     /// The server moved to, and when (for the "moved to" notice).
     arrived: Option<(String, Duration)>,
+    /// The last frame's update and draw, in milliseconds.
+    split: [f64; 2],
+    performance: Option<web_sys::Performance>,
 }
 
 /// How long "moved to …" stays up after a move between servers.
@@ -125,6 +128,8 @@ impl Game {
             error: None,
             moving_to: None,
             arrived: None,
+            split: [0.0; 2],
+            performance: web_sys::window().and_then(|w| w.performance()),
         })
     }
 
@@ -163,6 +168,7 @@ impl Game {
     /// session's end as an error, once.
     pub fn frame(&mut self, now_ms: f64) -> Result<(), JsError> {
         let now = clock(now_ms);
+        let began = self.performance.as_ref().map_or(0.0, web_sys::Performance::now);
         if self.error.is_none() {
             if let Err(e) = self.session.update(now) {
                 self.error = Some(e.to_string());
@@ -184,8 +190,16 @@ impl Game {
                 }
             }
         }
+        let updated = self.performance.as_ref().map_or(0.0, web_sys::Performance::now);
         self.draw(now);
+        let drawn = self.performance.as_ref().map_or(0.0, web_sys::Performance::now);
+        self.split = [updated - began, drawn - updated];
         Ok(())
+    }
+
+    /// The last frame's update (network, world, inputs) and draw, in ms.
+    pub fn split_ms(&self) -> Vec<f64> {
+        self.split.to_vec()
     }
 
     fn draw(&mut self, now: Duration) {

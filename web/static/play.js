@@ -13,6 +13,7 @@ let game = null;
 let credentials = null;
 let comingBack = false;
 const costs = [];
+const splits = [];
 
 // What tests (and the curious, from the console) can read.
 const probe = {
@@ -23,11 +24,14 @@ const probe = {
   status: () => (game ? JSON.parse(game.status()) : null),
   // Frame cost (update + draw) in ms over the last frames.
   frameStats: () => {
-    const sorted = [...costs].sort((a, b) => a - b);
-    const at = (q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? null;
-    return { frames: sorted.length, p50: at(0.5), p99: at(0.99), max: sorted[sorted.length - 1] ?? null };
+    const stats = (values) => {
+      const sorted = [...values].sort((a, b) => a - b);
+      const at = (q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? null;
+      return { frames: sorted.length, p50: at(0.5), p99: at(0.99), max: sorted[sorted.length - 1] ?? null };
+    };
+    return { ...stats(costs), update: stats(splits.map((s) => s[0])), draw: stats(splits.map((s) => s[1])) };
   },
-  resetFrameStats: () => { costs.length = 0; },
+  resetFrameStats: () => { costs.length = 0; splits.length = 0; },
 };
 window.tickforge = probe;
 
@@ -94,7 +98,8 @@ function frame() {
     return;
   }
   costs.push(performance.now() - began);
-  if (costs.length > 2000) costs.shift();
+  splits.push(game.split_ms());
+  if (costs.length > 2000) { costs.shift(); splits.shift(); }
   if (probe.firstWorldFrameMs === null && game.playing()) {
     probe.firstWorldFrameMs = performance.now() - probe.loginClickedMs;
   }

@@ -157,12 +157,6 @@ impl Collector for Exporter {
             "WebSocket links dropped because they did not read what was sent to them.",
             load(&ws.dropped_slow),
         )?;
-        counter(
-            &mut e,
-            "tickforge_ws_inbox_full",
-            "WebSocket datagrams dropped because the tick's inbox was full.",
-            load(&ws.inbox_full),
-        )?;
         let refused = e.encode_descriptor(
             "tickforge_handshake_refused",
             "Connection requests and challenge responses left unanswered, by reason.",

@@ -95,6 +95,8 @@ pub struct Offence {
 pub struct Transport {
     socket: UdpSocket,
     ws: Option<WsLinks>,
+    /// The links' datagrams of this tick, before netcode sees them.
+    ws_batch: Vec<(u64, SocketAddr, tungstenite::Bytes)>,
     netcode: Server<PeerId>,
     buffer: Box<[u8; MAX_PACKET_BYTES]>,
     per_addr: HashMap<PeerId, (u32, usize)>,
@@ -140,6 +142,7 @@ impl Transport {
         Ok(Self {
             socket,
             ws,
+            ws_batch: Vec::new(),
             netcode: Server::new(config),
             buffer: Box::new([0; MAX_PACKET_BYTES]),
             per_addr: HashMap::new(),
@@ -203,16 +206,24 @@ impl Transport {
             self.receive(now, PeerId::Udp(addr), len, renet, offences);
         }
         // What is left of the budget goes to the links (the rest waits in
-        // their inbox).
-        while packets < RECV_PACKETS && bytes < RECV_BYTES {
-            let Some((link, remote, datagram)) = self.ws.as_mut().and_then(WsLinks::try_recv) else { break };
-            // The gate takes nothing longer; a datagram cannot be longer either.
+        // their sockets).
+        let mut batch = std::mem::take(&mut self.ws_batch);
+        if let Some(ws) = self.ws.as_mut() {
+            ws.receive(RECV_PACKETS_PER_ADDR as usize, &mut batch);
+        }
+        for (link, remote, datagram) in batch.drain(..) {
+            if packets >= RECV_PACKETS || bytes >= RECV_BYTES {
+                self.stats.over_budget += 1;
+                continue;
+            }
+            // The link takes nothing longer; a datagram cannot be longer either.
             let len = datagram.len().min(MAX_PACKET_BYTES);
             self.buffer[..len].copy_from_slice(&datagram[..len]);
             packets += 1;
             bytes += len;
             self.receive(now, PeerId::Ws { link, remote }, len, renet, offences);
         }
+        self.ws_batch = batch;
         let mut send = sender(&self.socket, &mut self.ws);
         self.netcode.update(now, &mut send, &mut self.departed);
         for (client_id, _, departure) in self.departed.drain(..) {
@@ -269,7 +280,7 @@ impl Transport {
                     self.replaced.push(client_id);
                     renet.remove_connection(client_id);
                 }
-                if let (PeerId::Ws { link, .. }, Some(ws)) = (peer, self.ws.as_ref()) {
+                if let (PeerId::Ws { link, .. }, Some(ws)) = (peer, self.ws.as_mut()) {
                     ws.established(link);
                 }
                 renet.add_connection(client_id);
@@ -309,6 +320,11 @@ impl Transport {
                 }
             }
         }
+        drop(send);
+        // The tick's datagrams to the links go out together.
+        if let Some(ws) = self.ws.as_mut() {
+            ws.flush();
+        }
     }
 
     /// Sends every client disconnect packets now and forgets them.
@@ -316,6 +332,10 @@ impl Transport {
         let mut send = sender(&self.socket, &mut self.ws);
         for (client_id, _) in self.netcode.disconnect_all(&mut send) {
             renet.remove_connection(client_id);
+        }
+        drop(send);
+        if let Some(ws) = self.ws.as_mut() {
+            ws.flush();
         }
     }
 }

@@ -3,39 +3,35 @@
 //! connect token, the handshake, replay protection, renet's channels and
 //! the payload guard apply exactly as over UDP.
 //!
-//! Two halves meet through channels. The [`WsGate`] serves the upgrades on
-//! the side thread (tokio): it checks the page's `Origin`, bounds how many
-//! links are open in all and how many from one address have not finished
-//! the netcode handshake (as netcode bounds half-open connections), caps
-//! frame and message sizes and each link's message rate, closes text and
-//! oversized messages, links that do not finish the handshake within
-//! [`HANDSHAKE_LIMIT`] and links that fall silent. [`WsLinks`] is the tick
-//! thread's end: it reads what the links received without waiting, and
-//! hands each link's datagrams to a bounded queue — a browser too slow to
-//! drain it is dropped, never waited for. Links' openings and closings
-//! travel apart from their datagrams (at most two per link), so a flood of
-//! datagrams never loses one.
+//! Two halves. The [`WsGate`] takes connections on the side thread (tokio)
+//! and does the HTTP upgrade there: it checks the page's `Origin`, bounds
+//! how many links are open in all and how many from one address have not
+//! finished the netcode handshake (as netcode bounds half-open
+//! connections), and answers 403 or 503 otherwise. An upgraded link's
+//! socket then goes to [`WsLinks`], the tick thread's end, which reads and
+//! writes it without blocking, as the UDP socket is read and written: each
+//! tick reads what every link has (at most the per-peer budget), and the
+//! datagrams the tick sends are written out once at its end. A link is
+//! closed for a text or oversized message, more than [`MESSAGES_PER_SEC`]
+//! messages or [`BYTES_PER_SEC`] bytes a second, no netcode handshake
+//! within [`HANDSHAKE_LIMIT`], [`IDLE_LIMIT`] of silence, or more than
+//! [`SEND_BUFFER_BYTES`] it has not read (a browser too slow to keep up is
+//! dropped, never waited for). No task, wake-up or lock per datagram.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::io;
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use tokio::sync::mpsc;
+use tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tungstenite::{Message, WebSocket};
 
-use crate::auth::PeerAddr;
 use crate::shutdown::Shutdown;
 
-/// Datagrams queued toward one link, at most; a fuller queue drops the link.
-pub const SEND_QUEUE: usize = 256;
-/// Datagrams from every link waiting for the tick, at most (more are
-/// dropped, as a full socket buffer drops them).
-pub const INBOX: usize = 16 * 1024;
 /// Links from one address that have not finished the netcode handshake,
 /// at most (loopback peers — this host, or a local proxy — are not held
 /// to it; a trusted proxy's clients count by their forwarded address).
@@ -51,34 +47,11 @@ pub const MESSAGES_PER_SEC: u32 = 300;
 pub const BYTES_PER_SEC: usize = 256 * 1024;
 /// Largest message or frame taken (a netcode datagram is at most 1200 bytes).
 pub const MAX_MESSAGE_BYTES: usize = tickforge_netcode::MAX_PACKET_BYTES;
-
-/// What a link tells the tick thread.
-#[derive(Debug)]
-pub enum WsEvent {
-    /// A link opened; datagrams for it go to `outbox`.
-    Opened {
-        /// Its number.
-        link: u64,
-        /// The address it came from.
-        remote: SocketAddr,
-        /// Its send queue.
-        outbox: mpsc::Sender<Vec<u8>>,
-        /// Set by the tick thread once its netcode handshake is done.
-        established: Arc<AtomicBool>,
-    },
-    /// A datagram arrived on a link.
-    Datagram {
-        /// Its number.
-        link: u64,
-        /// The datagram.
-        bytes: Vec<u8>,
-    },
-    /// A link closed.
-    Closed {
-        /// Its number.
-        link: u64,
-    },
-}
+/// Bytes written to a link and not yet taken by its peer, at most; past
+/// this the link is dropped as too slow.
+pub const SEND_BUFFER_BYTES: usize = 256 * 1024;
+/// How long the HTTP upgrade may take.
+const UPGRADE_LIMIT: Duration = Duration::from_secs(5);
 
 /// Counters of the WebSocket path, for metrics.
 #[derive(Debug, Default)]
@@ -95,55 +68,10 @@ pub struct WsMetrics {
     pub closed_idle: AtomicU64,
     /// Links closed for sending too much.
     pub closed_flood: AtomicU64,
-    /// Links dropped because their send queue was full.
+    /// Links dropped because they did not read what was sent to them.
     pub dropped_slow: AtomicU64,
-    /// Datagrams dropped because the tick's inbox was full.
-    pub inbox_full: AtomicU64,
     /// Links open now.
     pub open: AtomicU64,
-}
-
-/// The side thread's half: serves `/ws` upgrades.
-#[derive(Clone)]
-pub struct WsGate {
-    events: crossbeam_channel::Sender<WsEvent>,
-    control: crossbeam_channel::Sender<WsEvent>,
-    next_link: Arc<AtomicU64>,
-    per_addr: Arc<Mutex<HashMap<IpAddr, usize>>>,
-    max_links: usize,
-    allowed_origins: Arc<Vec<String>>,
-    trusted_proxies: Arc<Vec<IpAddr>>,
-    metrics: Arc<WsMetrics>,
-    shutdown: Shutdown,
-}
-
-impl std::fmt::Debug for WsGate {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WsGate").field("allowed_origins", &self.allowed_origins).finish_non_exhaustive()
-    }
-}
-
-/// The tick thread's half: the open links and what they received.
-pub struct WsLinks {
-    events: crossbeam_channel::Receiver<WsEvent>,
-    control: crossbeam_channel::Receiver<WsEvent>,
-    links: HashMap<u64, Link>,
-    /// Links closed or dropped since the last [`WsLinks::take_gone`].
-    gone: Vec<(u64, SocketAddr)>,
-    metrics: Arc<WsMetrics>,
-}
-
-impl std::fmt::Debug for WsLinks {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WsLinks").field("links", &self.links.len()).finish_non_exhaustive()
-    }
-}
-
-/// One open link, as the tick thread sees it.
-struct Link {
-    outbox: mpsc::Sender<Vec<u8>>,
-    remote: SocketAddr,
-    established: Arc<AtomicBool>,
 }
 
 /// How the gate lets links in.
@@ -158,95 +86,389 @@ pub struct GatePolicy {
     pub trusted_proxies: Vec<IpAddr>,
 }
 
+/// The side thread's half: takes connections and upgrades them.
+#[derive(Clone)]
+pub struct WsGate {
+    links: crossbeam_channel::Sender<NewLink>,
+    /// Addresses whose half-open link finished its handshake or ended.
+    released_tx: crossbeam_channel::Sender<IpAddr>,
+    released: crossbeam_channel::Receiver<IpAddr>,
+    next_link: Arc<AtomicU64>,
+    /// Half-open links per address (only the gate touches it).
+    half_open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    policy: Arc<GatePolicy>,
+    metrics: Arc<WsMetrics>,
+}
+
+impl std::fmt::Debug for WsGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WsGate").field("policy", &self.policy).finish_non_exhaustive()
+    }
+}
+
+/// A link, as the gate hands it to the tick thread.
+struct NewLink {
+    link: u64,
+    remote: SocketAddr,
+    socket: WebSocket<TcpStream>,
+    ticket: Ticket,
+}
+
+/// A link's place in the gate's counts, given back when it ends (and its
+/// place among the half-open ones when its handshake is done). Dropping
+/// it takes no lock: the address goes back through a channel.
+struct Ticket {
+    half_open: Option<IpAddr>,
+    released: crossbeam_channel::Sender<IpAddr>,
+    metrics: Arc<WsMetrics>,
+}
+
+impl Ticket {
+    /// The handshake is done: the address may open another.
+    fn establish(&mut self) {
+        if let Some(ip) = self.half_open.take() {
+            let _ = self.released.send(ip);
+        }
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        self.establish();
+        self.metrics.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Both halves, sharing `metrics`.
-pub fn channel(policy: GatePolicy, metrics: Arc<WsMetrics>, shutdown: Shutdown) -> (WsGate, WsLinks) {
-    let (tx, rx) = crossbeam_channel::bounded(INBOX);
-    // Two events per link, and links are bounded: no bound needed here.
-    let (control_tx, control_rx) = crossbeam_channel::unbounded();
+pub fn channel(policy: GatePolicy, metrics: Arc<WsMetrics>) -> (WsGate, WsLinks) {
+    // Bounded by the links' own bound, and read every tick.
+    let (links_tx, links_rx) = crossbeam_channel::unbounded();
+    let (released_tx, released) = crossbeam_channel::unbounded();
     let gate = WsGate {
-        events: tx,
-        control: control_tx,
+        links: links_tx,
+        released_tx,
+        released,
         next_link: Arc::new(AtomicU64::new(1)),
-        per_addr: Arc::new(Mutex::new(HashMap::new())),
-        max_links: policy.max_links,
-        allowed_origins: Arc::new(policy.allowed_origins),
-        trusted_proxies: Arc::new(policy.trusted_proxies),
+        half_open: Arc::new(Mutex::new(HashMap::new())),
+        policy: Arc::new(policy),
         metrics: metrics.clone(),
-        shutdown,
     };
-    (gate, WsLinks { events: rx, control: control_rx, links: HashMap::new(), gone: Vec::new(), metrics })
+    (gate, WsLinks { new: links_rx, links: HashMap::new(), gone: Vec::new(), metrics })
+}
+
+/// Whether a page at `origin` may open a link (`None`: not a browser).
+fn origin_allowed(allowed: &[String], origin: Option<&str>) -> bool {
+    match origin {
+        None => true,
+        Some(origin) => allowed.iter().any(|a| a.trim_end_matches('/').eq_ignore_ascii_case(origin)),
+    }
+}
+
+impl WsGate {
+    /// Takes a place for a link from `ip`, if there is room.
+    fn admit(&self, ip: IpAddr) -> Option<Ticket> {
+        let mut half_open = self.half_open.lock().unwrap_or_else(|p| p.into_inner());
+        for done in self.released.try_iter() {
+            if let Some(n) = half_open.get_mut(&done) {
+                *n -= 1;
+                if *n == 0 {
+                    half_open.remove(&done);
+                }
+            }
+        }
+        let open = self.metrics.open.load(Ordering::Relaxed) as usize;
+        let counted = !ip.is_loopback();
+        let mine = half_open.get(&ip).copied().unwrap_or(0);
+        if open >= self.policy.max_links || (counted && mine >= HALF_OPEN_PER_ADDR) {
+            return None;
+        }
+        if counted {
+            half_open.insert(ip, mine + 1);
+        }
+        self.metrics.open.fetch_add(1, Ordering::Relaxed);
+        Some(Ticket {
+            half_open: counted.then_some(ip),
+            released: self.released_tx.clone(),
+            metrics: self.metrics.clone(),
+        })
+    }
+
+    /// The client's address: the TCP peer's, or for a trusted proxy the
+    /// last address it appended to `X-Forwarded-For`.
+    fn client_addr(&self, remote: SocketAddr, request: &Request) -> SocketAddr {
+        if !self.policy.trusted_proxies.contains(&remote.ip()) {
+            return remote;
+        }
+        let forwarded = request
+            .headers()
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|a| a.trim().parse::<IpAddr>().ok())
+            .next_back();
+        forwarded.map_or(remote, |ip| SocketAddr::new(ip, remote.port()))
+    }
+
+    /// Judges an upgrade request: the path, the origin, the room.
+    fn judge(&self, remote: SocketAddr, request: &Request) -> Result<(SocketAddr, Ticket), Box<ErrorResponse>> {
+        let refuse = |status: u16, text: &str| {
+            let mut response = ErrorResponse::new(Some(format!("{text}\n")));
+            *response.status_mut() = tungstenite::http::StatusCode::from_u16(status).unwrap_or_default();
+            Box::new(response)
+        };
+        if request.uri().path() != "/ws" {
+            return Err(refuse(404, "the game socket is /ws"));
+        }
+        let remote = self.client_addr(remote, request);
+        let origin = request.headers().get("origin").map(|v| v.to_str().unwrap_or("\u{0}"));
+        if !origin_allowed(&self.policy.allowed_origins, origin) {
+            self.metrics.refused_origin.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(%remote, origin = ?origin, "WebSocket from a page of another origin refused");
+            return Err(refuse(403, "origin not allowed"));
+        }
+        let Some(ticket) = self.admit(remote.ip()) else {
+            self.metrics.refused_busy.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(%remote, "too many WebSocket links; refused");
+            let mut response = refuse(503, "too many connections");
+            response.headers_mut().insert("retry-after", tungstenite::http::HeaderValue::from_static("5"));
+            return Err(response);
+        };
+        Ok((remote, ticket))
+    }
+
+    /// Upgrades one connection and hands it to the tick thread.
+    // The callback's error type is tungstenite's.
+    #[allow(clippy::result_large_err)]
+    async fn upgrade(self, stream: tokio::net::TcpStream, peer: SocketAddr) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let gate = self.clone();
+        let callback = move |request: &Request, response: Response| -> Result<Response, ErrorResponse> {
+            let judged = gate.judge(peer, request).map_err(|refusal| *refusal)?;
+            let _ = tx.send(judged);
+            Ok(response)
+        };
+        let config = link_config();
+        let upgraded = tokio::time::timeout(
+            UPGRADE_LIMIT,
+            tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(config)),
+        )
+        .await;
+        let (Ok(Ok(upgraded)), Ok((remote, ticket))) = (upgraded, rx.await) else {
+            tracing::debug!(%peer, "WebSocket upgrade refused or failed");
+            return;
+        };
+        // From here the tick thread reads and writes the socket itself.
+        let socket = match upgraded.into_inner().into_std().and_then(|s| s.set_nonblocking(true).map(|()| s)) {
+            Ok(socket) => WebSocket::from_raw_socket(socket, Role::Server, Some(config)),
+            Err(e) => {
+                tracing::debug!(%peer, error = %e, "cannot hand the WebSocket over");
+                return;
+            }
+        };
+        let link = self.next_link.fetch_add(1, Ordering::Relaxed);
+        self.metrics.opened.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(link, %remote, "WebSocket link open");
+        let _ = self.links.send(NewLink { link, remote, socket, ticket });
+    }
+}
+
+/// Frame and message limits, and the write buffer's bound.
+fn link_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .max_message_size(Some(MAX_MESSAGE_BYTES))
+        .max_frame_size(Some(MAX_MESSAGE_BYTES))
+        .max_write_buffer_size(SEND_BUFFER_BYTES)
+        // A tick's datagrams go out together, at its end (`WsLinks::flush`).
+        .write_buffer_size(SEND_BUFFER_BYTES / 2)
+}
+
+/// The WebSocket listener, for the side thread.
+#[derive(Debug)]
+pub struct Listener {
+    /// The bound socket.
+    pub listener: std::net::TcpListener,
+    /// Who it lets in.
+    pub gate: WsGate,
+}
+
+impl Listener {
+    /// Takes connections until `shutdown`; each upgrade runs on its own task.
+    pub async fn serve(self, shutdown: Shutdown) {
+        let listener = match tokio::net::TcpListener::from_std(self.listener) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot use the WebSocket listener");
+                shutdown.trigger();
+                return;
+            }
+        };
+        loop {
+            let accepted = tokio::select! {
+                accepted = listener.accept() => accepted,
+                () = shutdown.wait() => return,
+            };
+            match accepted {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    tokio::spawn(self.gate.clone().upgrade(stream, peer));
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "WebSocket accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+}
+
+/// A link's messages and bytes in the current second.
+#[derive(Debug)]
+struct Rate {
+    since: Instant,
+    messages: u32,
+    bytes: usize,
+}
+
+impl Rate {
+    fn new(now: Instant) -> Self {
+        Self { since: now, messages: 0, bytes: 0 }
+    }
+
+    /// Counts a message of `len` bytes; `false` past this second's allowance.
+    fn take(&mut self, now: Instant, len: usize) -> bool {
+        if now.duration_since(self.since) >= Duration::from_secs(1) {
+            *self = Self::new(now);
+        }
+        self.messages += 1;
+        self.bytes += len;
+        self.messages <= MESSAGES_PER_SEC && self.bytes <= BYTES_PER_SEC
+    }
+}
+
+/// One open link, on the tick thread.
+struct Link {
+    socket: WebSocket<TcpStream>,
+    remote: SocketAddr,
+    ticket: Ticket,
+    opened: Instant,
+    last_heard: Instant,
+    established: bool,
+    rate: Rate,
+}
+
+/// Why a link is closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// The peer left, or the socket failed.
+    Gone,
+    /// Closed with a code and reason.
+    Close(CloseCode, &'static str),
+}
+
+/// The tick thread's half: the open links.
+pub struct WsLinks {
+    new: crossbeam_channel::Receiver<NewLink>,
+    links: HashMap<u64, Link>,
+    /// Links closed or dropped since the last [`WsLinks::take_gone`].
+    gone: Vec<(u64, SocketAddr)>,
+    metrics: Arc<WsMetrics>,
+}
+
+impl std::fmt::Debug for WsLinks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WsLinks").field("links", &self.links.len()).finish_non_exhaustive()
+    }
 }
 
 impl WsLinks {
-    /// The next datagram a link received, without waiting: the link, the
-    /// address it came from, the bytes.
-    pub fn try_recv(&mut self) -> Option<(u64, SocketAddr, Vec<u8>)> {
-        self.read_control();
-        loop {
-            let WsEvent::Datagram { link, bytes } = self.events.try_recv().ok()? else { continue };
-            // A link's opening is sent before its first datagram: one not
-            // seen yet is on the control channel now.
-            if !self.links.contains_key(&link) {
-                self.read_control();
+    /// Takes the new links, then reads every link without waiting: up to
+    /// `per_link` datagrams each, appended to `out` as (link, address,
+    /// bytes). Links that broke a rule or fell silent are closed.
+    pub fn receive(&mut self, per_link: usize, out: &mut Vec<(u64, SocketAddr, tungstenite::Bytes)>) {
+        let now = Instant::now();
+        for new in self.new.try_iter() {
+            let link = Link {
+                socket: new.socket,
+                remote: new.remote,
+                ticket: new.ticket,
+                opened: now,
+                last_heard: now,
+                established: false,
+                rate: Rate::new(now),
+            };
+            self.links.insert(new.link, link);
+        }
+        let mut ended = Vec::new();
+        for (&id, link) in &mut self.links {
+            if let Some(ending) = read_link(id, link, now, per_link, out, &self.metrics) {
+                ended.push((id, ending));
             }
-            // A link dropped as slow may still have datagrams queued.
-            if let Some(open) = self.links.get(&link) {
-                return Some((link, open.remote, bytes));
-            }
+        }
+        for (id, ending) in ended {
+            self.end(id, ending);
         }
     }
 
-    /// Applies the links' openings and closings.
-    fn read_control(&mut self) {
-        while let Ok(event) = self.control.try_recv() {
-            match event {
-                WsEvent::Opened { link, remote, outbox, established } => {
-                    self.links.insert(link, Link { outbox, remote, established });
-                }
-                WsEvent::Closed { link } => {
-                    if let Some(open) = self.links.remove(&link) {
-                        self.gone.push((link, open.remote));
-                    }
-                }
-                WsEvent::Datagram { .. } => {}
-            }
+    /// Closes (with a close frame, best effort) and forgets a link.
+    fn end(&mut self, id: u64, ending: Ending) {
+        let Some(mut link) = self.links.remove(&id) else { return };
+        if let Ending::Close(code, reason) = ending {
+            let _ = link.socket.close(Some(CloseFrame { code, reason: reason.into() }));
+            let _ = link.socket.flush();
         }
+        tracing::debug!(link = id, remote = %link.remote, ?ending, "WebSocket link closed");
+        self.gone.push((id, link.remote));
     }
 
     /// The link's netcode handshake is done: it is no longer half-open.
-    pub fn established(&self, link: u64) {
-        if let Some(open) = self.links.get(&link) {
-            open.established.store(true, Ordering::Relaxed);
+    pub fn established(&mut self, id: u64) {
+        if let Some(link) = self.links.get_mut(&id) {
+            link.established = true;
+            link.ticket.establish();
+        }
+    }
+
+    /// Queues a datagram to a link (written out by [`WsLinks::flush`]). A
+    /// link holding more than [`SEND_BUFFER_BYTES`] unread is dropped;
+    /// `false` if the link is gone.
+    pub fn send(&mut self, id: u64, datagram: &[u8]) -> bool {
+        let Some(link) = self.links.get_mut(&id) else { return false };
+        match link.socket.write(Message::Binary(tungstenite::Bytes::copy_from_slice(datagram))) {
+            Ok(()) => true,
+            Err(tungstenite::Error::WriteBufferFull(_)) => {
+                self.metrics.dropped_slow.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(link = id, "WebSocket client too slow to read; dropping it");
+                self.end(id, Ending::Gone);
+                false
+            }
+            Err(e) if would_block(&e) => true,
+            Err(_) => {
+                self.end(id, Ending::Gone);
+                false
+            }
+        }
+    }
+
+    /// Writes what every link has queued, as far as each socket takes it.
+    pub fn flush(&mut self) {
+        let mut failed = Vec::new();
+        for (&id, link) in &mut self.links {
+            match link.socket.flush() {
+                Ok(()) => {}
+                Err(e) if would_block(&e) => {}
+                Err(_) => failed.push(id),
+            }
+        }
+        for id in failed {
+            self.end(id, Ending::Gone);
         }
     }
 
     /// Links closed or dropped since the last call (their netcode
     /// connections end now rather than at their timeout).
     pub fn take_gone(&mut self) -> Vec<(u64, SocketAddr)> {
-        self.read_control();
         std::mem::take(&mut self.gone)
-    }
-
-    /// Queues a datagram to a link. A link whose queue is full is dropped
-    /// (its task closes the socket); `false` if the link is gone.
-    pub fn send(&mut self, link: u64, datagram: &[u8]) -> bool {
-        let Some(open) = self.links.get(&link) else { return false };
-        let remote = open.remote;
-        match open.outbox.try_send(datagram.to_vec()) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.metrics.dropped_slow.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(link, queue = SEND_QUEUE, "WebSocket client too slow to read; dropping it");
-                self.links.remove(&link);
-                self.gone.push((link, remote));
-                false
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                self.links.remove(&link);
-                self.gone.push((link, remote));
-                false
-            }
-        }
     }
 
     /// Links open.
@@ -260,214 +482,72 @@ impl WsLinks {
     }
 }
 
-/// The router of the WebSocket listener: `GET /ws`.
-pub fn router(gate: WsGate) -> axum::Router {
-    axum::Router::new().route("/ws", axum::routing::get(upgrade)).with_state(gate)
+/// Whether a WebSocket error only means "not now".
+fn would_block(e: &tungstenite::Error) -> bool {
+    matches!(e, tungstenite::Error::Io(io) if io.kind() == io::ErrorKind::WouldBlock)
 }
 
-/// Whether a page at `origin` may open a link (`None`: not a browser).
-fn origin_allowed(allowed: &[String], origin: Option<&str>) -> bool {
-    match origin {
-        None => true,
-        Some(origin) => allowed.iter().any(|a| a.trim_end_matches('/').eq_ignore_ascii_case(origin)),
-    }
-}
-
-/// Counts a link in all, and against its address while it is half-open.
-struct Slot {
-    per_addr: Arc<Mutex<HashMap<IpAddr, usize>>>,
-    /// The address it counts against while half-open (`None`: not held
-    /// to the per-address bound, or no longer half-open).
-    half_open: Option<IpAddr>,
-    metrics: Arc<WsMetrics>,
-}
-
-impl Slot {
-    /// The handshake is done: the address may open another.
-    fn establish(&mut self) {
-        if let Some(ip) = self.half_open.take() {
-            let mut per_addr = self.per_addr.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(n) = per_addr.get_mut(&ip) {
-                *n -= 1;
-                if *n == 0 {
-                    per_addr.remove(&ip);
+/// Reads one link's waiting messages; why it must end, if it must.
+fn read_link(
+    id: u64,
+    link: &mut Link,
+    now: Instant,
+    per_link: usize,
+    out: &mut Vec<(u64, SocketAddr, tungstenite::Bytes)>,
+    metrics: &WsMetrics,
+) -> Option<Ending> {
+    for _ in 0..per_link {
+        match link.socket.read() {
+            Ok(Message::Binary(bytes)) => {
+                link.last_heard = now;
+                if bytes.is_empty() {
+                    metrics.closed_bad.fetch_add(1, Ordering::Relaxed);
+                    return Some(Ending::Close(CloseCode::Size, "a datagram is 1..=1200 bytes"));
                 }
+                if !link.rate.take(now, bytes.len()) {
+                    metrics.closed_flood.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(link = id, remote = %link.remote, "WebSocket link sends too much; closing");
+                    return Some(Ending::Close(CloseCode::Policy, "too many messages"));
+                }
+                out.push((id, link.remote, bytes));
             }
-        }
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.establish();
-        self.metrics.open.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-impl WsGate {
-    /// Takes a slot for a link from `ip`, if there is room.
-    fn take_slot(&self, ip: IpAddr) -> Option<Slot> {
-        let mut per_addr = self.per_addr.lock().unwrap_or_else(|p| p.into_inner());
-        let open = self.metrics.open.load(Ordering::Relaxed) as usize;
-        let counted = !ip.is_loopback();
-        let mine = per_addr.get(&ip).copied().unwrap_or(0);
-        if open >= self.max_links || (counted && mine >= HALF_OPEN_PER_ADDR) {
-            return None;
-        }
-        if counted {
-            per_addr.insert(ip, mine + 1);
-        }
-        self.metrics.open.fetch_add(1, Ordering::Relaxed);
-        Some(Slot { per_addr: self.per_addr.clone(), half_open: counted.then_some(ip), metrics: self.metrics.clone() })
-    }
-
-    /// The client's address: the TCP peer's, or for a trusted proxy the
-    /// last address it appended to `X-Forwarded-For`.
-    fn client_addr(&self, remote: SocketAddr, headers: &HeaderMap) -> SocketAddr {
-        if !self.trusted_proxies.contains(&remote.ip()) {
-            return remote;
-        }
-        let forwarded = headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|a| a.trim().parse::<IpAddr>().ok())
-            .next_back();
-        forwarded.map_or(remote, |ip| SocketAddr::new(ip, remote.port()))
-    }
-}
-
-async fn upgrade(
-    State(gate): State<WsGate>,
-    ConnectInfo(PeerAddr(remote)): ConnectInfo<PeerAddr>,
-    headers: HeaderMap,
-    ws: WebSocketUpgrade,
-) -> Response {
-    let remote = gate.client_addr(remote, &headers);
-    let origin = headers.get(header::ORIGIN).map(|v| v.to_str().unwrap_or("\u{0}"));
-    if !origin_allowed(&gate.allowed_origins, origin) {
-        gate.metrics.refused_origin.fetch_add(1, Ordering::Relaxed);
-        tracing::info!(%remote, origin = ?origin, "WebSocket from a page of another origin refused");
-        return (StatusCode::FORBIDDEN, "origin not allowed\n").into_response();
-    }
-    let Some(slot) = gate.take_slot(remote.ip()) else {
-        gate.metrics.refused_busy.fetch_add(1, Ordering::Relaxed);
-        tracing::debug!(%remote, "too many WebSocket links; refused");
-        return (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "5")], "too many connections\n")
-            .into_response();
-    };
-    ws.max_message_size(MAX_MESSAGE_BYTES)
-        .max_frame_size(MAX_MESSAGE_BYTES)
-        .on_upgrade(move |socket| run_link(gate, socket, remote, slot))
-}
-
-/// One link's life: its datagrams to the tick thread, the tick thread's
-/// to it, until either side ends, it falls silent, or the server stops.
-async fn run_link(gate: WsGate, mut socket: WebSocket, remote: SocketAddr, mut slot: Slot) {
-    let link = gate.next_link.fetch_add(1, Ordering::Relaxed);
-    let (outbox, mut queued) = mpsc::channel::<Vec<u8>>(SEND_QUEUE);
-    let established = Arc::new(AtomicBool::new(false));
-    gate.metrics.opened.fetch_add(1, Ordering::Relaxed);
-    if gate.control.send(WsEvent::Opened { link, remote, outbox, established: established.clone() }).is_err() {
-        return;
-    }
-    tracing::debug!(link, %remote, "WebSocket link open");
-    let handshake_by = tokio::time::Instant::now() + HANDSHAKE_LIMIT;
-    let mut rate = Rate::default();
-    let why = loop {
-        if slot.half_open.is_some() && established.load(Ordering::Relaxed) {
-            slot.establish();
-        }
-        let half_open = !established.load(Ordering::Relaxed);
-        tokio::select! {
-            () = tokio::time::sleep_until(handshake_by), if half_open => {
-                gate.metrics.closed_idle.fetch_add(1, Ordering::Relaxed);
-                break Some((1008, "no netcode handshake in time"));
+            Ok(Message::Text(_)) => {
+                metrics.closed_bad.fetch_add(1, Ordering::Relaxed);
+                return Some(Ending::Close(CloseCode::Unsupported, "binary messages only"));
             }
-            received = tokio::time::timeout(IDLE_LIMIT, socket.recv()) => match received {
-                Err(_) => {
-                    gate.metrics.closed_idle.fetch_add(1, Ordering::Relaxed);
-                    break Some((1000, "idle"));
-                }
-                Ok(None | Some(Ok(Message::Close(_)))) => break None,
-                Ok(Some(Ok(Message::Binary(bytes)))) => {
-                    if bytes.is_empty() || bytes.len() > MAX_MESSAGE_BYTES {
-                        gate.metrics.closed_bad.fetch_add(1, Ordering::Relaxed);
-                        break Some((1009, "a datagram is 1..=1200 bytes"));
-                    }
-                    if !rate.take(bytes.len()) {
-                        gate.metrics.closed_flood.fetch_add(1, Ordering::Relaxed);
-                        tracing::info!(link, %remote, "WebSocket link sends too much; closing");
-                        break Some((1008, "too many messages"));
-                    }
-                    if gate.events.try_send(WsEvent::Datagram { link, bytes: bytes.to_vec() }).is_err() {
-                        gate.metrics.inbox_full.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-                Ok(Some(Ok(Message::Text(_)))) => {
-                    gate.metrics.closed_bad.fetch_add(1, Ordering::Relaxed);
-                    break Some((1003, "binary messages only"));
-                }
-                Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => {}
-                // Oversized, fragmented past the limit, bad framing or UTF-8.
-                Ok(Some(Err(e))) => {
-                    gate.metrics.closed_bad.fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(link, error = %e, "bad WebSocket frame; closing");
-                    break None;
-                }
-            },
-            datagram = queued.recv() => match datagram {
-                Some(bytes) => {
-                    if socket.send(Message::Binary(bytes.into())).await.is_err() {
-                        break None;
-                    }
-                }
-                // The tick thread dropped the link (too slow) or stopped.
-                None => break Some((1013, "dropped")),
-            },
-            () = gate.shutdown.wait() => break Some((1001, "server shutting down")),
+            Ok(Message::Close(_)) => return Some(Ending::Gone),
+            Ok(_) => link.last_heard = now,
+            Err(e) if would_block(&e) => break,
+            // Oversized, fragmented past the limit, bad framing or UTF-8.
+            Err(tungstenite::Error::Capacity(_)) => {
+                metrics.closed_bad.fetch_add(1, Ordering::Relaxed);
+                return Some(Ending::Close(CloseCode::Size, "a datagram is 1..=1200 bytes"));
+            }
+            Err(tungstenite::Error::Protocol(_) | tungstenite::Error::Utf8(_)) => {
+                metrics.closed_bad.fetch_add(1, Ordering::Relaxed);
+                return Some(Ending::Close(CloseCode::Protocol, "bad frame"));
+            }
+            Err(_) => return Some(Ending::Gone),
         }
-    };
-    if let Some((code, reason)) = why {
-        let frame = CloseFrame { code, reason: reason.into() };
-        let _ = tokio::time::timeout(Duration::from_secs(1), socket.send(Message::Close(Some(frame)))).await;
     }
-    let _ = gate.control.send(WsEvent::Closed { link });
-    drop(slot);
-    tracing::debug!(link, %remote, "WebSocket link closed");
-}
-
-/// A link's messages and bytes in the current second.
-#[derive(Debug)]
-struct Rate {
-    since: tokio::time::Instant,
-    messages: u32,
-    bytes: usize,
-}
-
-impl Default for Rate {
-    fn default() -> Self {
-        Self { since: tokio::time::Instant::now(), messages: 0, bytes: 0 }
+    if !link.established && now.duration_since(link.opened) > HANDSHAKE_LIMIT {
+        metrics.closed_idle.fetch_add(1, Ordering::Relaxed);
+        return Some(Ending::Close(CloseCode::Policy, "no netcode handshake in time"));
     }
-}
-
-impl Rate {
-    /// Counts a message of `len` bytes; `false` past this second's allowance.
-    fn take(&mut self, len: usize) -> bool {
-        let now = tokio::time::Instant::now();
-        if now.duration_since(self.since) >= Duration::from_secs(1) {
-            *self = Self { since: now, messages: 0, bytes: 0 };
-        }
-        self.messages += 1;
-        self.bytes += len;
-        self.messages <= MESSAGES_PER_SEC && self.bytes <= BYTES_PER_SEC
+    if now.duration_since(link.last_heard) > IDLE_LIMIT {
+        metrics.closed_idle.fetch_add(1, Ordering::Relaxed);
+        return Some(Ending::Close(CloseCode::Normal, "idle"));
     }
+    None
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn policy(max_links: usize) -> GatePolicy {
+        GatePolicy { max_links, ..GatePolicy::default() }
+    }
 
     #[test]
     fn only_the_allowed_page_origins_and_non_browsers_get_in() {
@@ -480,33 +560,29 @@ mod tests {
         assert!(!origin_allowed(&[], Some("http://127.0.0.1:7000")));
     }
 
-    fn policy(max_links: usize) -> GatePolicy {
-        GatePolicy { max_links, ..GatePolicy::default() }
-    }
-
     #[test]
     fn links_are_bounded_in_all_and_half_open_ones_per_address() {
-        let (gate, _links) = channel(policy(3), Arc::default(), Shutdown::new());
+        let (gate, _links) = channel(policy(3), Arc::default());
         let a: IpAddr = [10, 0, 0, 1].into();
         let b: IpAddr = [10, 0, 0, 2].into();
-        let first = gate.take_slot(a).expect("room");
-        let _second = gate.take_slot(a).expect("room");
-        let _third = gate.take_slot(b).expect("room");
-        assert!(gate.take_slot(b).is_none(), "three in all");
+        let first = gate.admit(a).expect("room");
+        let _second = gate.admit(a).expect("room");
+        let _third = gate.admit(b).expect("room");
+        assert!(gate.admit(b).is_none(), "three in all");
         drop(first);
-        assert!(gate.take_slot(b).is_some(), "a closed link's slot is free again");
+        assert!(gate.admit(b).is_some(), "an ended link's place is free again");
 
-        let (many, _links) = channel(policy(usize::MAX), Arc::default(), Shutdown::new());
-        let mut slots: Vec<_> = (0..HALF_OPEN_PER_ADDR).map(|_| many.take_slot(a).expect("room")).collect();
-        assert!(many.take_slot(a).is_none(), "{HALF_OPEN_PER_ADDR} half-open per address");
-        assert!(many.take_slot(b).is_some(), "another address has its own");
-        slots[0].establish();
-        let another = many.take_slot(a).expect("an established link no longer counts as half-open");
-        assert!(many.take_slot(a).is_none());
+        let (many, _links) = channel(policy(usize::MAX), Arc::default());
+        let mut tickets: Vec<_> = (0..HALF_OPEN_PER_ADDR).map(|_| many.admit(a).expect("room")).collect();
+        assert!(many.admit(a).is_none(), "{HALF_OPEN_PER_ADDR} half-open per address");
+        assert!(many.admit(b).is_some(), "another address has its own");
+        tickets[0].establish();
+        let another = many.admit(a).expect("an established link no longer counts as half-open");
+        assert!(many.admit(a).is_none());
         drop(another);
-        drop(slots);
+        drop(tickets);
         let loopback: IpAddr = [127, 0, 0, 1].into();
-        let local: Vec<_> = (0..HALF_OPEN_PER_ADDR * 2).map(|_| many.take_slot(loopback).expect("room")).collect();
+        let local: Vec<_> = (0..HALF_OPEN_PER_ADDR * 2).map(|_| many.admit(loopback).expect("room")).collect();
         assert_eq!(local.len(), HALF_OPEN_PER_ADDR * 2, "this host (or a local proxy) is not held to it");
     }
 
@@ -514,61 +590,36 @@ mod tests {
     fn a_trusted_proxy_names_the_client_and_nobody_else_can() {
         let proxy: IpAddr = [10, 0, 0, 9].into();
         let policy = GatePolicy { max_links: 8, trusted_proxies: vec![proxy], ..GatePolicy::default() };
-        let (gate, _links) = channel(policy, Arc::default(), Shutdown::new());
-        let mut headers = HeaderMap::new();
-        headers.insert("x-forwarded-for", "1.2.3.4, 203.0.113.7".parse().unwrap());
-        let via_proxy = gate.client_addr(SocketAddr::new(proxy, 5000), &headers);
+        let (gate, _links) = channel(policy, Arc::default());
+        let request = Request::builder().uri("/ws").header("x-forwarded-for", "1.2.3.4, 203.0.113.7").body(()).unwrap();
+        let via_proxy = gate.client_addr(SocketAddr::new(proxy, 5000), &request);
         assert_eq!(via_proxy.ip(), "203.0.113.7".parse::<IpAddr>().unwrap(), "the address the proxy appended");
         let direct: SocketAddr = ([198, 51, 100, 1], 5000).into();
-        assert_eq!(gate.client_addr(direct, &headers), direct, "a header from anyone else means nothing");
+        assert_eq!(gate.client_addr(direct, &request), direct, "a header from anyone else means nothing");
+    }
+
+    #[test]
+    fn upgrades_elsewhere_than_ws_or_from_other_pages_are_refused() {
+        let policy = GatePolicy { max_links: 8, allowed_origins: vec!["http://127.0.0.1:7000".into()], ..policy(8) };
+        let (gate, _links) = channel(policy, Arc::default());
+        let peer: SocketAddr = ([10, 0, 0, 1], 5000).into();
+        let request =
+            |path: &str, origin: &str| Request::builder().uri(path).header("origin", origin).body(()).unwrap();
+        let status = |r: Result<(SocketAddr, Ticket), Box<ErrorResponse>>| r.err().map(|e| e.status().as_u16());
+        assert_eq!(status(gate.judge(peer, &request("/other", "http://127.0.0.1:7000"))), Some(404));
+        assert_eq!(status(gate.judge(peer, &request("/ws", "http://evil.example"))), Some(403));
+        assert_eq!(status(gate.judge(peer, &request("/ws", "http://127.0.0.1:7000"))), None);
     }
 
     #[test]
     fn a_link_sending_too_much_in_a_second_is_stopped() {
-        let mut rate = Rate::default();
-        assert!((0..MESSAGES_PER_SEC).all(|_| rate.take(10)));
-        assert!(!rate.take(10));
-        let mut bytes = Rate::default();
-        assert!(bytes.take(BYTES_PER_SEC));
-        assert!(!bytes.take(1));
-    }
-
-    #[test]
-    fn a_slow_link_is_dropped_not_waited_for() {
-        let (gate, mut links) = channel(policy(8), Arc::default(), Shutdown::new());
-        let (outbox, _never_read) = mpsc::channel(SEND_QUEUE);
-        let remote: SocketAddr = ([127, 0, 0, 1], 5).into();
-        let established = Arc::new(AtomicBool::new(false));
-        gate.control.send(WsEvent::Opened { link: 7, remote, outbox, established: established.clone() }).unwrap();
-        gate.events.try_send(WsEvent::Datagram { link: 7, bytes: vec![1] }).unwrap();
-        assert_eq!(links.try_recv(), Some((7, remote, vec![1])));
-        links.established(7);
-        assert!(established.load(Ordering::Relaxed), "the link's task hears the handshake is done");
-        for _ in 0..SEND_QUEUE {
-            assert!(links.send(7, &[0; 100]));
-        }
-        assert!(!links.send(7, &[0; 100]), "the queue is full: the link goes");
-        assert!(links.is_empty());
-        assert_eq!(links.take_gone(), vec![(7, remote)]);
-        assert_eq!(links.metrics.dropped_slow.load(Ordering::Relaxed), 1);
-        gate.events.try_send(WsEvent::Datagram { link: 7, bytes: vec![2] }).unwrap();
-        assert_eq!(links.try_recv(), None, "nothing more from a dropped link");
-        gate.control.send(WsEvent::Closed { link: 7 }).unwrap();
-        assert_eq!(links.try_recv(), None);
-        assert!(links.take_gone().is_empty(), "a dropped link is gone once");
-    }
-
-    #[test]
-    fn a_flood_of_datagrams_loses_no_opening_or_closing() {
-        let (gate, mut links) = channel(policy(8), Arc::default(), Shutdown::new());
-        let remote: SocketAddr = ([127, 0, 0, 1], 5).into();
-        let (outbox, _rx) = mpsc::channel(SEND_QUEUE);
-        gate.control.send(WsEvent::Opened { link: 1, remote, outbox, established: Arc::default() }).unwrap();
-        while gate.events.try_send(WsEvent::Datagram { link: 1, bytes: vec![0] }).is_ok() {}
-        let (outbox, _rx2) = mpsc::channel(SEND_QUEUE);
-        gate.control.send(WsEvent::Opened { link: 2, remote, outbox, established: Arc::default() }).unwrap();
-        gate.control.send(WsEvent::Closed { link: 1 }).unwrap();
-        assert_eq!(links.take_gone(), vec![(1, remote)], "the closing got through the full inbox");
-        assert_eq!(links.len(), 1, "and so did the other link's opening");
+        let now = Instant::now();
+        let mut rate = Rate::new(now);
+        assert!((0..MESSAGES_PER_SEC).all(|_| rate.take(now, 10)));
+        assert!(!rate.take(now, 10));
+        assert!(rate.take(now + Duration::from_secs(1), 10), "a new second, a new allowance");
+        let mut bytes = Rate::new(now);
+        assert!(bytes.take(now, BYTES_PER_SEC));
+        assert!(!bytes.take(now, 1));
     }
 }
