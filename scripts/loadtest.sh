@@ -15,6 +15,8 @@
 # login-storm: L parallel logins (fresh accounts) while N play.
 # --ws-players K: K of the N bots play over WebSocket (as the browser page
 # does, one binary message per datagram), in a second bots process.
+# TICKFORGE_PIN=1: the server on core 0, the bots on core 1 (so the tick
+# figures are the server's own cost, not the bots' competition).
 #
 # The measurement window starts once every bot is connected (or the ramp
 # time is up) and lasts S seconds. Tick figures: the server's 10-s windows
@@ -77,9 +79,11 @@ if [ -z "$bin" ]; then
     bin=./target/release
 fi
 
+pin_server=() pin_bots=()
+if [ -n "${TICKFORGE_PIN:-}" ]; then pin_server=(taskset -c 0); pin_bots=(taskset -c 1); fi
 max_players=$(( players + 64 ))
 [ "$max_players" -lt 1024 ] && max_players=1024
-TICKFORGE_ADMIN_TOKEN=$token "$bin/tickforge-server" --data-dir "$data/db" \
+TICKFORGE_ADMIN_TOKEN=$token "${pin_server[@]}" "$bin/tickforge-server" --data-dir "$data/db" \
     --http 127.0.0.1:0 --udp 127.0.0.1:0 --ws 127.0.0.1:0 --admin 127.0.0.1:0 \
     --max-players "$max_players" --npcs "$npcs" --view-radius "$view_radius" --snapshot-rate "$snapshot_rate" --hash-workers "$(nproc)" --hash-queue 256 >"$data/out" 2>"$data/log" &
 server=$!
@@ -102,12 +106,12 @@ rss_idle=$(rss_kib)
 ramp=$(( 20 + players / 8 ))
 bots_duration=$(( ramp + duration + 5 ))
 [ "$ws_players" -le "$players" ] || { echo "loadtest: --ws-players exceeds --players" >&2; exit 2; }
-"$bin/tickforge-client" --server "$api" --bots "$(( players - ws_players ))" --bot-prefix "load" \
+"${pin_bots[@]}" "$bin/tickforge-client" --server "$api" --bots "$(( players - ws_players ))" --bot-prefix "load" \
     --moves random --chat-rate "$chat_rate" --duration "$bots_duration" >"$data/bots.jsonl" 2>"$data/bots.log" &
 bots=$!
 ws_bots=""
 if [ "$ws_players" -gt 0 ]; then
-    "$bin/tickforge-client" --server "$api" --bots "$ws_players" --bot-prefix "loadws" --transport ws \
+    "${pin_bots[@]}" "$bin/tickforge-client" --server "$api" --bots "$ws_players" --bot-prefix "loadws" --transport ws \
         --moves random --chat-rate "$chat_rate" --duration "$bots_duration" >"$data/ws-bots.jsonl" 2>"$data/ws-bots.log" &
     ws_bots=$!
 fi

@@ -50,6 +50,11 @@ pub const MAX_MESSAGE_BYTES: usize = tickforge_netcode::MAX_PACKET_BYTES;
 /// Bytes written to a link and not yet taken by its peer, at most; past
 /// this the link is dropped as too slow.
 pub const SEND_BUFFER_BYTES: usize = 256 * 1024;
+/// What a link's writes gather before they go out (a tick's datagrams
+/// are smaller; the end of the tick sends them anyway).
+const WRITE_BATCH_BYTES: usize = 16 * 1024;
+/// A link's read buffer.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
 /// How long the HTTP upgrade may take.
 const UPGRADE_LIMIT: Duration = Duration::from_secs(5);
 
@@ -280,7 +285,9 @@ fn link_config() -> WebSocketConfig {
         .max_frame_size(Some(MAX_MESSAGE_BYTES))
         .max_write_buffer_size(SEND_BUFFER_BYTES)
         // A tick's datagrams go out together, at its end (`WsLinks::flush`).
-        .write_buffer_size(SEND_BUFFER_BYTES / 2)
+        .write_buffer_size(WRITE_BATCH_BYTES)
+        // A tick's worth of a link's messages at a time, not 128 KiB per link.
+        .read_buffer_size(READ_BUFFER_BYTES)
 }
 
 /// The WebSocket listener, for the side thread.
