@@ -177,6 +177,8 @@ chat.addEventListener('keydown', (event) => {
     chat.style.display = 'none';
     chat.blur();
     event.preventDefault();
+    // Not again to the page's own Enter, which would open the line anew.
+    event.stopPropagation();
   }
 });
 window.addEventListener('pagehide', () => game?.leave());
