@@ -35,24 +35,27 @@ try {
   const firstWorld = await page.evaluate(() => window.tickforge.firstWorldFrameMs);
   console.log(`load: wasm ready ${load.ready.toFixed(0)} ms after navigation (DOM ${load.dom.toFixed(0)} ms, load event ${load.loaded.toFixed(0)} ms); register + login + handshake to the first world frame ${firstWorld.toFixed(0)} ms`);
 
-  // 3. Frame cost at the full view, walking.
+  // 3. Frame cost at the full view, walking (the page alone with the server).
   await until('150 entities in view', async () => (await page.evaluate(() => window.tickforge.status().entities)) >= 140, 20_000);
-  const native = nativeClient(server, 'benchnative', 'bench-password-1', seconds + 4, 'idle');
-  await page.waitForTimeout(2000);
+  await page.waitForTimeout(1000);
   await page.evaluate(() => window.tickforge.resetFrameStats());
-  const start = await page.evaluate(() => window.tickforge.status());
-  const t0 = Date.now();
   for (let i = 0; i < seconds; i += 1) {
     await page.keyboard.down(i % 2 ? 'KeyA' : 'KeyD');
     await page.waitForTimeout(1000);
     await page.keyboard.up(i % 2 ? 'KeyA' : 'KeyD');
   }
+  const frames = await page.evaluate(() => window.tickforge.frameStats());
+
+  // 4. Bytes in, standing, beside a native client standing in the same world.
+  const native = nativeClient(server, 'benchnative', 'bench-password-1', seconds + 4, 'idle');
+  await page.waitForTimeout(2000);
+  const start = await page.evaluate(() => window.tickforge.status());
+  const t0 = Date.now();
+  await page.waitForTimeout(seconds * 1000);
   const secs = (Date.now() - t0) / 1000;
   const end = await page.evaluate(() => window.tickforge.status());
-  const frames = await page.evaluate(() => window.tickforge.frameStats());
   console.log(`frame (update + draw) at ${end.entities} entities in view, ${frames.frames} frames: p50 ${frames.p50.toFixed(2)} ms, p99 ${frames.p99.toFixed(2)} ms, max ${frames.max.toFixed(2)} ms (update p50 ${frames.update.p50.toFixed(2)} / p99 ${frames.update.p99.toFixed(2)} ms, draw p50 ${frames.draw.p50.toFixed(2)} / p99 ${frames.draw.p99.toFixed(2)} ms)`);
 
-  // 4. Bytes in: the page's datagrams over WebSocket vs the native client's over UDP.
   const datagrams = (end.datagrams_in - start.datagrams_in) / secs;
   const bytes = (end.datagram_bytes_in - start.datagram_bytes_in) / secs;
   const framing = datagrams * (bytes / datagrams < 126 ? 2 : 4);

@@ -9,6 +9,10 @@ use tickforge_shared::protocol::{EntityKind, NetId};
 use tickforge_shared::sim::{AVATAR_RADIUS, ORB_RADIUS, Vec2, WORLD_HEIGHT, WORLD_WIDTH};
 use web_sys::CanvasRenderingContext2d;
 
+/// The one font of names, HUD and chat (setting a canvas font parses CSS:
+/// once a frame, not once a text).
+pub const FONT: &str = "14px sans-serif";
+
 /// Height of the HUD strip at the top, in pixels.
 const HUD_HEIGHT: f64 = 28.0;
 /// World units visible across the shorter side of the canvas.
@@ -91,7 +95,7 @@ pub fn entities<'a>(
     let of = |kind: EntityKind| drawn.iter().filter(move |e| e.kind == kind).map(|e| view.to_screen(e.pos));
     discs(ctx, of(EntityKind::Orb), radius(ORB_RADIUS, 3.0), "rgb(255,120,220)");
     discs(ctx, of(EntityKind::Npc), radius(10.0, 3.0), "rgb(120,200,140)");
-    ctx.set_font("14px sans-serif");
+    ctx.set_font(FONT);
     ctx.set_text_align("center");
     for entity in drawn.iter().filter(|e| e.kind == EntityKind::Avatar) {
         let p = view.to_screen(entity.pos);
@@ -116,7 +120,6 @@ pub fn hud(ctx: &CanvasRenderingContext2d, view: &View, text: &str) {
     ctx.set_fill_style_str("rgba(0,0,0,0.8)");
     ctx.fill_rect(0.0, 0.0, view.width, HUD_HEIGHT);
     ctx.set_fill_style_str("white");
-    ctx.set_font("15px sans-serif");
     let _ = ctx.fill_text(text, 10.0, 19.0);
 }
 
@@ -126,7 +129,6 @@ pub fn chat<'a>(
     view: &View,
     lines: impl DoubleEndedIterator<Item = (&'a str, &'a str)>,
 ) {
-    ctx.set_font("14px sans-serif");
     ctx.set_fill_style_str("lightgray");
     let mut y = view.height - 40.0;
     for (from, text) in lines.rev() {
@@ -142,4 +144,5 @@ pub fn notice(ctx: &CanvasRenderingContext2d, view: &View, text: &str) {
     ctx.set_fill_style_str("rgb(230,41,55)");
     let _ = ctx.fill_text(text, view.width / 2.0, HUD_HEIGHT + (view.height - HUD_HEIGHT) * 0.3);
     ctx.set_text_align("start");
+    ctx.set_font(FONT);
 }

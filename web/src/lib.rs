@@ -110,8 +110,11 @@ impl Game {
         let login = tickforge_client_core::login::parse_login(login_json).map_err(|e| JsError::new(&e))?;
         let now = clock(now_ms);
         let session = Session::from_login(WebDialer, &login, now).map_err(|e| JsError::new(&e.to_string()))?;
+        // Opaque: the arena covers the canvas, and nothing is blended with the page.
+        let options = js_sys::Object::new();
+        let _ = js_sys::Reflect::set(&options, &"alpha".into(), &false.into());
         let ctx = canvas
-            .get_context("2d")
+            .get_context_with_context_options("2d", &options)
             .ok()
             .flatten()
             .and_then(|c| c.dyn_into::<CanvasRenderingContext2d>().ok())
