@@ -226,7 +226,6 @@ impl Config {
         if let Some(url) = &self.public_ws {
             return url.clone();
         }
-        let scheme = "ws";
         let mut host = ws_addr;
         if host.ip().is_unspecified() {
             host.set_ip(public_addr.ip());
@@ -234,7 +233,7 @@ impl Config {
                 tracing::warn!(%ws_addr, "the WebSocket listens on every address: set --public-ws so browsers can reach it");
             }
         }
-        format!("{scheme}://{host}/ws")
+        format!("ws://{host}/ws")
     }
 
     /// Checks the values that would otherwise fail later, or silently weaken security.
