@@ -46,6 +46,40 @@ try {
   }
   const frames = await page.evaluate(() => window.tickforge.frameStats());
 
+  // 3b. The control: a fixed piece of pure arithmetic (no wasm, no canvas,
+  // no allocation), timed on every animation frame in the same page while
+  // the game goes on, walking the same way. Its tail is the machine's
+  // (other processes and Chromium's own threads on the same two cores),
+  // not the game's.
+  const control = page.evaluate(async (ms) => {
+    let work = 20_000;
+    const spin = () => { let x = 0; for (let i = 0; i < work; i += 1) x = (x * 1.000001 + i) % 1e9; return x; };
+    // Calibrate to about as long as the game's median frame.
+    for (let t = 0; t < 20; t += 1) {
+      const began = performance.now(); spin();
+      const took = performance.now() - began;
+      if (took > 0) work = Math.max(1000, Math.round(work * (0.6 / took)));
+    }
+    const times = [];
+    await new Promise((done) => {
+      const until = performance.now() + ms;
+      const tick = () => {
+        const began = performance.now(); spin(); times.push(performance.now() - began);
+        if (performance.now() < until) requestAnimationFrame(tick); else done();
+      };
+      requestAnimationFrame(tick);
+    });
+    times.sort((a, b) => a - b);
+    const at = (q) => times[Math.min(times.length - 1, Math.floor(q * times.length))];
+    return { frames: times.length, p50: at(0.5), p99: at(0.99), max: times[times.length - 1] };
+  }, seconds * 1000);
+  for (let i = 0; i < seconds; i += 1) {
+    await page.keyboard.down(i % 2 ? 'KeyA' : 'KeyD');
+    await page.waitForTimeout(1000);
+    await page.keyboard.up(i % 2 ? 'KeyA' : 'KeyD');
+  }
+  const spin = await control;
+
   // 4. Bytes in, standing, beside a native client standing in the same world.
   const native = nativeClient(server, 'benchnative', 'bench-password-1', seconds + 4, 'idle');
   await page.waitForTimeout(2000);
@@ -55,6 +89,8 @@ try {
   const secs = (Date.now() - t0) / 1000;
   const end = await page.evaluate(() => window.tickforge.status());
   console.log(`frame (update + draw) at ${end.entities} entities in view, ${frames.frames} frames: p50 ${frames.p50.toFixed(2)} ms, p99 ${frames.p99.toFixed(2)} ms, max ${frames.max.toFixed(2)} ms (update p50 ${frames.update.p50.toFixed(2)} / p99 ${frames.update.p99.toFixed(2)} ms, draw p50 ${frames.draw.p50.toFixed(2)} / p99 ${frames.draw.p99.toFixed(2)} ms)`);
+
+  console.log(`control: fixed arithmetic of ${spin.p50.toFixed(2)} ms (p50) timed on ${spin.frames} frames in the same page meanwhile: p99 ${spin.p99.toFixed(2)} ms, max ${spin.max.toFixed(2)} ms (the machine's tail, not the game's)`);
 
   const datagrams = (end.datagrams_in - start.datagrams_in) / secs;
   const bytes = (end.datagram_bytes_in - start.datagram_bytes_in) / secs;

@@ -12,6 +12,7 @@
 pub mod draw;
 pub mod transport;
 
+use std::fmt::Write;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -80,7 +81,7 @@ struct Status<'a> {
 #[wasm_bindgen]
 pub struct Game {
     session: Session<WebDialer>,
-    ctx: CanvasRenderingContext2d,
+    painter: draw::Painter,
     canvas: HtmlCanvasElement,
     keys: Keys,
     /// When the next input is due.
@@ -121,7 +122,7 @@ impl Game {
             .ok_or_else(|| JsError::new("no 2D canvas context"))?;
         Ok(Game {
             session,
-            ctx,
+            painter: draw::Painter::new(ctx),
             canvas,
             keys: Keys::default(),
             next_input: now,
@@ -200,9 +201,14 @@ impl Game {
         Ok(())
     }
 
-    /// The last frame's update (network, world, inputs) and draw, in ms.
-    pub fn split_ms(&self) -> Vec<f64> {
-        self.split.to_vec()
+    /// The last frame's update (network, world, inputs), in ms.
+    pub fn update_ms(&self) -> f64 {
+        self.split[0]
+    }
+
+    /// The last frame's draw, in ms.
+    pub fn draw_ms(&self) -> f64 {
+        self.split[1]
     }
 
     fn draw(&mut self, now: Duration) {
@@ -228,22 +234,20 @@ impl Game {
         }
         let view = draw::View::follow(self.center, f64::from(self.canvas.width()), f64::from(self.canvas.height()));
         let world = &self.session.world;
-        draw::arena(&self.ctx, &view);
-        draw::entities(&self.ctx, &view, &self.drawn, |id| world.names.get(&id).map(String::as_str), world.own_entity);
-        draw::hud(
-            &self.ctx,
-            &view,
-            &format!(
-                "score {}   server {}   tick {}   rtt {:.0} ms   entities {}   players {}   (WebSocket)",
+        let painter = &mut self.painter;
+        painter.arena(&view);
+        painter.entities(&view, &self.drawn, |id| world.names.get(&id).map(String::as_str), world.own_entity);
+        let (server, rtt, entities) = (self.session.server_addr(), self.session.rtt_ms(), self.drawn.len());
+        painter.hud(&view, |text| {
+            write!(
+                text,
+                "score {}   server {server}   tick {}   rtt {rtt:.0} ms   entities {entities}   players {}   (WebSocket)",
                 world.score,
-                self.session.server_addr(),
                 world.server_tick,
-                self.session.rtt_ms(),
-                self.drawn.len(),
                 world.names.len()
-            ),
-        );
-        draw::chat(&self.ctx, &view, world.chat.iter().map(|(from, text)| (from.as_str(), text.as_str())));
+            )
+        });
+        painter.chat(&view, world.chat.iter().map(|(from, text)| (from.as_str(), text.as_str())));
         let notice = match (&self.error, self.session.moving(), self.session.rejoining()) {
             (Some(error), _, _) => Some(error.clone()),
             (None, Some(server), _) => Some(format!("moving to {server}...")),
@@ -259,7 +263,7 @@ impl Game {
             _ => None,
         };
         if let Some(text) = notice {
-            draw::notice(&self.ctx, &view, &text);
+            self.painter.notice(&view, &text);
         }
     }
 
