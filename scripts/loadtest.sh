@@ -132,6 +132,15 @@ window_start=$(date +%s.%N)
 cpu_start=$(cpu_ticks)
 bots_cpu_start=$(bots_cpu)
 reliable_queued_start=$(metric tickforge_reliable_messages_sent_total)
+# The server's ticks and datagrams (netcode packets, both transports).
+counters() {
+    curl -sf "$admin/metrics" | awk '
+        $1 == "tickforge_ticks_total" { t = $2 } $1 == "tickforge_datagrams_received_total" { di = $2 }
+        $1 == "tickforge_datagrams_sent_total" { dout = $2 } $1 == "tickforge_datagram_bytes_received_total" { bi = $2 }
+        $1 == "tickforge_datagram_bytes_sent_total" { bo = $2 }
+        END { printf "{\"ticks\":%d,\"datagrams_in\":%d,\"datagrams_out\":%d,\"bytes_in\":%d,\"bytes_out\":%d}", t, di, dout, bi, bo }'
+}
+counters_start=$(counters)
 chat_dropped_start=$(metric tickforge_chat_dropped_total)
 : >"$data/ticks.jsonl"
 storm_codes="" storm_rate=0 before="" during=""
@@ -171,13 +180,16 @@ bots_cpu_end=$(bots_cpu)
 window_end=$(date +%s.%N)
 rss_end=$(rss_kib)
 reliable_queued_end=$(metric tickforge_reliable_messages_sent_total)
+counters_end=$(counters)
 chat_dropped_end=$(metric tickforge_chat_dropped_total)
 final=$(status)
 wait "$bots" || true
 ws_summary=null
+: >"$data/ws-seconds.jsonl"
 if [ -n "$ws_bots" ]; then
     wait "$ws_bots" || true
     ws_summary=$(tail -n 1 "$data/ws-bots.jsonl")
+    cp "$data/ws-bots.jsonl" "$data/ws-seconds.jsonl"
     echo "$ws_summary" | jq -e .summary >/dev/null || { echo "loadtest: the WebSocket bots printed no summary" >&2; cat "$data/ws-bots.log" >&2; exit 1; }
 fi
 summary=$(tail -n 1 "$data/bots.jsonl")
@@ -192,7 +204,8 @@ jq -n \
     --argjson bots_cpu_start "$bots_cpu_start" --argjson bots_cpu_end "$bots_cpu_end" \
     --argjson rss_idle "$rss_idle" --argjson rss_end "$rss_end" \
     --argjson reliable_queued_start "${reliable_queued_start:-0}" --argjson reliable_queued_end "${reliable_queued_end:-0}" \
-    --argjson bots_start "$bots_start" --slurpfile bot_seconds "$data/bots.jsonl" \
+    --argjson bots_start "$bots_start" --slurpfile bot_seconds "$data/bots.jsonl" --slurpfile ws_seconds "$data/ws-seconds.jsonl" \
+    --argjson counters_start "$counters_start" --argjson counters_end "$counters_end" \
     --argjson chat_dropped_start "${chat_dropped_start:-0}" --argjson chat_dropped_end "${chat_dropped_end:-0}" \
     --slurpfile ticks "$data/ticks.jsonl" --argjson final "$final" --argjson bots "$summary" \
     --argjson ws_players "$ws_players" --argjson ws_bots "$ws_summary" \
@@ -212,6 +225,23 @@ jq -n \
     | (if $first != null and $last != null and $last.t > $first.t
        then {n: ($last.reliable_received - $first.reliable_received), secs: ($last.t - $first.t)}
        else {n: 0, secs: 1} end) as $received
+    # The bots'"'"' datagrams and inputs (one input = one bot-tick) in the
+    # window, both bots processes.
+    | def window_traffic($all):
+        ($all | map(select(.summary | not) | select(.traffic != null))) as $ls
+        | ($ls | map(select(.t >= ($window_start - $bots_start))) | first) as $a
+        | ($ls | map(select(.t <= ($window_end - $bots_start))) | last) as $b
+        | if $a != null and $b != null and $b.t > $a.t then
+            {inputs: ($b.traffic.inputs - $a.traffic.inputs), din: ($b.traffic.datagrams_in - $a.traffic.datagrams_in),
+             dout: ($b.traffic.datagrams_out - $a.traffic.datagrams_out), secs: ($b.t - $a.t)}
+          else {inputs: 0, din: 0, dout: 0, secs: 0} end;
+      (window_traffic($bot_seconds)) as $bt | (window_traffic($ws_seconds)) as $wt
+    | {inputs: ($bt.inputs + $wt.inputs), din: ($bt.din + $wt.din), dout: ($bt.dout + $wt.dout),
+       secs: ([$bt.secs, $wt.secs] | max)} as $bots_traffic
+    # The server'"'"'s: player-ticks in the window (mean players × ticks).
+    | ($ticks | map(.players) | if length > 0 then add / length else 0 end) as $mean_players
+    | ($counters_end.ticks - $counters_start.ticks) as $server_ticks
+    | ($mean_players * $server_ticks) as $player_ticks
     | {
         scenario: $scenario, machine: $machine,
         players: $players, connected: $connected, npcs: $npcs, window_s: ($secs | r1),
@@ -226,6 +256,18 @@ jq -n \
         server_rss_mib: ($rss_end / 1024 | r1),
         server_rss_idle_mib: ($rss_idle / 1024 | r1),
         rss_per_player_kib: (if $players > 0 then (($rss_end - $rss_idle) / $players | r1) else null end),
+        server_ticks: $server_ticks, mean_players: ($mean_players | r1),
+        server_cpu_us_per_player_tick: (if $player_ticks > 0 then ($cpu_s * 1e6 / $player_ticks | r1) else null end),
+        bots_cpu_us_per_bot_tick: (if $bots_traffic.inputs > 0 and $bots_traffic.secs > 0 then
+          (($bots_cpu_end - $bots_cpu_start) / $hz * 1e6 / ($bots_traffic.inputs * $secs / $bots_traffic.secs) | r1) else null end),
+        datagrams_per_player_tick: (if $player_ticks > 0 then
+          { to_player: (($counters_end.datagrams_out - $counters_start.datagrams_out) / $player_ticks | r3),
+            from_player: (($counters_end.datagrams_in - $counters_start.datagrams_in) / $player_ticks | r3) } else null end),
+        bots_datagrams_per_bot_tick: (if $bots_traffic.inputs > 0 then
+          { received: ($bots_traffic.din / $bots_traffic.inputs | r3), sent: ($bots_traffic.dout / $bots_traffic.inputs | r3) } else null end),
+        datagram_bytes_per_player_per_s: (if $mean_players > 0 then
+          { to_player: (($counters_end.bytes_out - $counters_start.bytes_out) / $mean_players / $secs | round),
+            from_player: (($counters_end.bytes_in - $counters_start.bytes_in) / $mean_players / $secs | round) } else null end),
         bytes_per_player_per_s: { to_player: $bots.bytes_in_per_client, from_player: $bots.bytes_out_per_client },
         server_bytes_per_player_per_s: (if $final.players > 0 then
           { to_player: ($final.bytes_out_per_s / $final.players | round), from_player: ($final.bytes_in_per_s / $final.players | round) }
@@ -270,6 +312,10 @@ jq -r '
   row("bots CPU (same machine)"; "\(.bots_cpu_percent) %"),
   row("server RSS (idle → loaded)"; "\(.server_rss_idle_mib) → \(.server_rss_mib) MiB"),
   row("RSS per player"; "\(.rss_per_player_kib) KiB"),
+  row("server CPU per player per tick"; "\(.server_cpu_us_per_player_tick) µs (\(.mean_players) players × \(.server_ticks) ticks)"),
+  row("bots CPU per bot per tick"; "\(.bots_cpu_us_per_bot_tick) µs"),
+  row("datagrams per player per tick"; "\(.datagrams_per_player_tick.to_player) to / \(.datagrams_per_player_tick.from_player) from (server), \(.bots_datagrams_per_bot_tick.received) in / \(.bots_datagrams_per_bot_tick.sent) out (bots)"),
+  row("datagram bytes/s per player"; "\(.datagram_bytes_per_player_per_s.to_player) to (\(.datagram_bytes_per_player_per_s.to_player * 8 / 1000 | round) kbit/s) / \(.datagram_bytes_per_player_per_s.from_player) from (server)"),
   row("bytes/s per player (to / from)"; "\(.bytes_per_player_per_s.to_player) / \(.bytes_per_player_per_s.from_player) (bots), \(.server_bytes_per_player_per_s.to_player) / \(.server_bytes_per_player_per_s.from_player) (server)"),
   row("RTT ms p50 / p99 (bots)"; "\(.rtt_ms.p50) / \(.rtt_ms.p99)"),
   row("snapshots/s per bot (p50)"; .snapshots_per_s_p50),

@@ -59,6 +59,7 @@ struct Sample {
     chat_received: u64,
     chat_out_of_order: u64,
     reliable_received: u64,
+    traffic: Traffic,
     reconnects: u32,
     transfers: u32,
     transfer_mismatches: u32,
@@ -66,6 +67,41 @@ struct Sample {
     longest_rewind_ms: f64,
     longest_transfer_pause_ms: f64,
     ended: Option<String>,
+}
+
+/// A bot's datagrams over its whole run (every connection it had), and
+/// the inputs it sent (one per server tick it played).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Traffic {
+    /// Datagrams received.
+    pub datagrams_in: u64,
+    /// Datagrams sent.
+    pub datagrams_out: u64,
+    /// Inputs sent.
+    pub inputs: u64,
+    /// The current connection's counts when last looked at.
+    #[serde(skip)]
+    seen: (u64, u64),
+}
+
+impl Traffic {
+    /// Adds what the connection counted since the last look (a new
+    /// connection counts from zero again).
+    fn observe(&mut self, datagrams_in: u64, datagrams_out: u64) {
+        let since = |now: u64, before: u64| if now >= before { now - before } else { now };
+        self.datagrams_in += since(datagrams_in, self.seen.0);
+        self.datagrams_out += since(datagrams_out, self.seen.1);
+        self.seen = (datagrams_in, datagrams_out);
+    }
+
+    fn sum<'a>(all: impl Iterator<Item = &'a Traffic>) -> Traffic {
+        all.fold(Traffic::default(), |t, s| Traffic {
+            datagrams_in: t.datagrams_in + s.datagrams_in,
+            datagrams_out: t.datagrams_out + s.datagrams_out,
+            inputs: t.inputs + s.inputs,
+            seen: (0, 0),
+        })
+    }
 }
 
 /// The per-second aggregate line.
@@ -93,6 +129,8 @@ pub struct BotsSecond {
     pub mispredictions: u64,
     /// Reliable messages (chat, notices, roster) received so far, all bots.
     pub reliable_received: u64,
+    /// Datagrams and inputs so far, all bots.
+    pub traffic: Traffic,
 }
 
 /// The final line.
@@ -192,6 +230,7 @@ struct Bot {
     next_tick: Instant,
     started: Instant,
     ended: Option<String>,
+    traffic: Traffic,
 }
 
 fn seed(name: &str) -> u64 {
@@ -246,6 +285,7 @@ fn login_thread(
                     next_tick: now,
                     started: now,
                     ended: None,
+                    traffic: Traffic::default(),
                 };
                 let _ = workers[index % workers.len()].send(bot);
             }
@@ -257,10 +297,12 @@ fn login_thread(
     }
 }
 
-fn publish(bots: &[Bot], shared: &Shared) {
+fn publish(bots: &mut [Bot], shared: &Shared) {
     let mut samples = shared.samples.lock().unwrap_or_else(|p| p.into_inner());
     for bot in bots {
         let s = &bot.session;
+        let conn = s.connection();
+        bot.traffic.observe(conn.datagrams_in.0, conn.datagrams_out.0);
         samples[bot.index] = Sample {
             connected: bot.ended.is_none() && s.is_connected(),
             rtt_ms: s.rtt_ms(),
@@ -273,6 +315,7 @@ fn publish(bots: &[Bot], shared: &Shared) {
             chat_received: bot.chat.received,
             chat_out_of_order: bot.chat.out_of_order,
             reliable_received: s.reliable_received(),
+            traffic: bot.traffic,
             reconnects: s.reconnects,
             transfers: s.transfers,
             transfer_mismatches: s.transfer_mismatches,
@@ -307,17 +350,18 @@ fn worker(config: &BotsConfig, inbox: &mpsc::Receiver<Bot>, shared: &Shared, dea
                     bot.session.send_chat(&line);
                 }
                 bot.session.send_input(x, y);
+                bot.traffic.inputs += 1;
                 let dt = Duration::from_secs(1) / u32::from(tick_rate);
                 bot.next_tick = (bot.next_tick + dt).max(now);
             }
         }
         if now >= next_publish {
-            publish(&bots, shared);
+            publish(&mut bots, shared);
             next_publish += Duration::from_millis(500);
         }
         std::thread::sleep(Duration::from_millis(1));
     }
-    publish(&bots, shared);
+    publish(&mut bots, shared);
     for bot in &mut bots {
         bot.session.disconnect();
     }
@@ -426,6 +470,7 @@ pub fn run(config: &BotsConfig, out: &mut impl Write) -> BotsSummary {
                 bytes_out_per_client: (bytes_out / n).round(),
                 mispredictions: samples.iter().map(|s| s.mispredictions).sum(),
                 reliable_received: samples.iter().map(|s| s.reliable_received).sum(),
+                traffic: Traffic::sum(samples.iter().map(|s| &s.traffic)),
             };
             let _ = writeln!(out, "{}", serde_json::to_string(&line).unwrap_or_default());
             let _ = out.flush();

@@ -65,8 +65,21 @@ impl Raw {
         self.socket.send_to(bytes, self.server).unwrap();
     }
 
-    /// Seals `payload` as this client's next payload packet and sends it.
-    fn send_payload(&mut self, payload: &[u8]) {
+    /// Seals the renet packet `packet` in a bundle, as this client's next
+    /// payload packet, and sends it.
+    fn send_payload(&mut self, packet: &[u8]) {
+        let mut bundled = Vec::new();
+        tickforge_shared::bundle::Packer::new()
+            .pack([packet], |b| {
+                bundled = b.to_vec();
+                Ok::<(), ()>(())
+            })
+            .unwrap();
+        self.send_sealed(&bundled);
+    }
+
+    /// Seals `payload` as it is (no bundle around it) and sends it.
+    fn send_sealed(&mut self, payload: &[u8]) {
         let (addr, packet) = self.client.generate_payload_packet(payload).unwrap();
         self.socket.send_to(packet, addr).unwrap();
     }
@@ -111,6 +124,33 @@ fn bad_netcode_headers_from_a_pending_address_are_dropped() {
     }
     still_served(&mut alice);
     assert!(metric_reaches(&server, "tickforge_bad_datagrams_total", 10.0), "refusals are counted");
+    server.stop().expect("the tick thread is alive and stops cleanly");
+}
+
+#[test]
+fn payloads_that_are_no_bundle_are_refused_and_the_sender_dropped() {
+    let (_dir, server) = server();
+    let mut alice = join(&server.http_url(), "alice");
+    let mut mallory = Raw::new(&server, "mallory");
+    mallory.connect();
+    // Sealed properly, but not bundles: a length past the end, a zero
+    // length, a long form of a short length, and a valid small-unreliable
+    // renet packet without its length in front.
+    let bare_input = [1u8, 0, 1, 0, 0];
+    for _ in 0..4 {
+        mallory.send_sealed(&[9, 1, 2]);
+        mallory.send_sealed(&[0]);
+        mallory.send_sealed(&[0x85, 0x00, 1, 2, 3, 4, 5]);
+        mallory.send_sealed(&bare_input);
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !mallory.client.is_disconnected() && Instant::now() < deadline {
+        mallory.pump(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(mallory.client.is_disconnected(), "the offender was not dropped");
+    assert!(metric_reaches(&server, "tickforge_bad_payloads_total", 10.0), "refused payloads are counted");
+    still_served(&mut alice);
     server.stop().expect("the tick thread is alive and stops cleanly");
 }
 

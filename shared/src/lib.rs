@@ -5,10 +5,12 @@
 //! - [`protocol`]: the wire messages, channels, [`protocol::PROTOCOL_ID`];
 //! - [`codec`]: the one place bytes become messages (bincode with a size limit);
 //! - [`sim`]: the pure, deterministic movement step both sides run;
-//! - [`snapshot`]: quantized, bit-packed, delta-encoded world state.
+//! - [`snapshot`]: quantized, bit-packed, delta-encoded world state;
+//! - [`bundle`]: several renet packets in one netcode payload.
 //!
 //! This crate does no IO and reads no clock: time comes in as `dt`.
 
+pub mod bundle;
 pub mod codec;
 pub mod protocol;
 pub mod replay;

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::sim::Vec2;
 
 /// Version of the wire format. Bump it whenever any message changes shape.
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// netcode.io protocol id: "tickforg" in ASCII with the version folded in.
 /// A client built for another wire format cannot complete the handshake.

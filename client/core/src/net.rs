@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use renet::RenetClient;
 use tickforge_netcode::{Client, ConnectToken, MAX_PACKET_BYTES};
-use tickforge_shared::codec;
 use tickforge_shared::protocol::{Channel, ClientMessage, ServerMessage, connection_config};
+use tickforge_shared::{bundle, codec};
 
 use crate::transport::{Dialer, Endpoint, Transport};
 
@@ -47,8 +47,12 @@ pub struct Connection<T: Transport> {
     pub reliable_received: u64,
     /// Datagrams received, and their bytes (framing not counted).
     pub datagrams_in: (u64, u64),
+    /// Datagrams sent, and their bytes (framing not counted).
+    pub datagrams_out: (u64, u64),
     /// When packets were last sent (netcode clock).
     last_flush: Option<Duration>,
+    /// Bundles a flush's renet packets into payloads.
+    packer: bundle::Packer,
 }
 
 impl<T: Transport> Drop for Connection<T> {
@@ -65,9 +69,14 @@ impl<T: Transport> std::fmt::Debug for Connection<T> {
     }
 }
 
-/// A `send` for the netcode core that writes to the transport.
-fn sender<T: Transport>(transport: &mut T) -> impl FnMut(SocketAddr, &[u8]) + '_ {
-    move |addr, bytes| transport.send(addr, bytes)
+/// A `send` for the netcode core that writes to the transport, counting
+/// datagrams and bytes into `sent`.
+fn sender<'a, T: Transport>(transport: &'a mut T, sent: &'a mut (u64, u64)) -> impl FnMut(SocketAddr, &[u8]) + 'a {
+    move |addr, bytes| {
+        sent.0 += 1;
+        sent.1 += bytes.len() as u64;
+        transport.send(addr, bytes);
+    }
 }
 
 /// Reads a connect token, as the login or a transfer gave it.
@@ -102,7 +111,9 @@ impl<T: Transport> Connection<T> {
             malformed: 0,
             reliable_received: 0,
             datagrams_in: (0, 0),
+            datagrams_out: (0, 0),
             last_flush: None,
+            packer: bundle::Packer::new(),
         }
     }
 
@@ -160,12 +171,23 @@ impl<T: Transport> Connection<T> {
             self.datagrams_in.0 += 1;
             self.datagrams_in.1 += len as u64;
             match self.netcode.process(now, &mut self.buffer[..len]) {
-                Ok(Some(payload)) => self.renet.process_packet(payload),
+                Ok(Some(payload)) => {
+                    for packet in bundle::unpack(payload) {
+                        match packet {
+                            Ok(packet) => self.renet.process_packet(packet),
+                            Err(e) => {
+                                self.malformed += 1;
+                                tracing::warn!(error = %e, "malformed payload");
+                                break;
+                            }
+                        }
+                    }
+                }
                 Ok(None) => {}
                 Err(refused) => tracing::trace!(%refused, "datagram ignored"),
             }
         }
-        self.netcode.update(now, &mut sender(&mut self.transport));
+        self.netcode.update(now, &mut sender(&mut self.transport, &mut self.datagrams_out));
         if self.netcode.is_connected() {
             self.renet.set_connected();
         } else if self.netcode.is_connecting() {
@@ -193,10 +215,12 @@ impl<T: Transport> Connection<T> {
         }
         let now = self.clock(now);
         self.last_flush = Some(now);
-        let mut send = sender(&mut self.transport);
-        for packet in self.renet.get_packets_to_send() {
-            self.netcode.send_payload(now, &packet, &mut send).map_err(|e| NetError::Disconnected(e.to_string()))?;
-        }
+        let mut send = sender(&mut self.transport, &mut self.datagrams_out);
+        let packets = self.renet.get_packets_to_send();
+        let netcode = &mut self.netcode;
+        self.packer
+            .pack(packets.iter().map(Vec::as_slice), |payload| netcode.send_payload(now, payload, &mut send))
+            .map_err(|e| NetError::Disconnected(e.to_string()))?;
         Ok(())
     }
 
@@ -260,6 +284,6 @@ impl<T: Transport> Connection<T> {
     /// Says goodbye to the server at once, several times over (a lost
     /// goodbye would block a quick reconnect until the server times out).
     pub fn disconnect(&mut self) {
-        self.netcode.disconnect(&mut sender(&mut self.transport));
+        self.netcode.disconnect(&mut sender(&mut self.transport, &mut self.datagrams_out));
     }
 }

@@ -430,9 +430,13 @@ impl<D: Dialer> Session<D> {
         if self.rejoinable && self.world.own_entity.is_some() && self.silence(now) > LINK_DEAD_AFTER {
             return Err(SessionError::Lost(format!("no word from the server for {} s", LINK_DEAD_AFTER.as_secs())));
         }
-        // Inputs go out as they are made (`send_input` flushes); reads in
-        // between send only what is due: acknowledgements, chat.
-        let every = Duration::from_secs_f32(self.tick_dt().min(1.0 / 30.0));
+        // Inputs go out as they are made (`send_input` flushes, with the
+        // acknowledgements and chat in the same datagram); reads in between
+        // send only when no input has gone out for two ticks (a client that
+        // stopped sending inputs still acknowledges its snapshots). One tick
+        // would race the inputs: one late by a hair would follow its own
+        // acknowledgements in a datagram of their own.
+        let every = Duration::from_secs_f32(self.tick_dt().min(1.0 / 30.0)) * 2;
         let outcome = received.and_then(|()| self.conn.flush_due(now, every));
         let ended = outcome.is_err() || self.conn.is_disconnected();
         match (ended, &self.world.disconnect_reason) {

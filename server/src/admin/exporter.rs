@@ -117,6 +117,25 @@ impl Collector for Exporter {
             "Datagrams left for a later tick by the receive budget.",
             load(&t.over_budget),
         )?;
+        counter(
+            &mut e,
+            "tickforge_datagrams_received",
+            "Datagrams read from players (UDP and WebSocket).",
+            load(&t.datagrams_in),
+        )?;
+        counter(
+            &mut e,
+            "tickforge_datagram_bytes_received",
+            "Bytes of the datagrams read (netcode packets, without UDP or WebSocket headers).",
+            load(&t.datagram_bytes_in),
+        )?;
+        counter(&mut e, "tickforge_datagrams_sent", "Datagrams sent to players.", load(&t.datagrams_out))?;
+        counter(
+            &mut e,
+            "tickforge_datagram_bytes_sent",
+            "Bytes of the datagrams sent (netcode packets, without UDP or WebSocket headers).",
+            load(&t.datagram_bytes_out),
+        )?;
         gauge(&mut e, "tickforge_ws_players", "Players connected over WebSocket.", load(&t.ws_players) as f64)?;
         let ws = &self.ws;
         gauge(&mut e, "tickforge_ws_links", "WebSocket links open.", load(&ws.open) as f64)?;

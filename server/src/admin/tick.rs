@@ -85,6 +85,10 @@ pub fn publish(
     metrics.0.bad_datagrams.store(transport.bad_datagrams, Ordering::Relaxed);
     metrics.0.bad_payloads.store(transport.bad_payloads, Ordering::Relaxed);
     metrics.0.over_budget.store(transport.over_budget, Ordering::Relaxed);
+    metrics.0.datagrams_in.store(transport.received.datagrams, Ordering::Relaxed);
+    metrics.0.datagram_bytes_in.store(transport.received.bytes, Ordering::Relaxed);
+    metrics.0.datagrams_out.store(transport.sent.datagrams, Ordering::Relaxed);
+    metrics.0.datagram_bytes_out.store(transport.sent.bytes, Ordering::Relaxed);
     metrics.0.ws_players.store(net.ws_players() as u64, Ordering::Relaxed);
     for (counter, value) in metrics.0.handshake_refused.iter().zip(transport.handshake_refused) {
         counter.store(value, Ordering::Relaxed);

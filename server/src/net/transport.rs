@@ -18,6 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use renet::RenetServer;
 use tickforge_netcode::packet::{self, Kind};
 use tickforge_netcode::{MAX_PACKET_BYTES, Refused, Server, ServerConfig, ServerEvent, USER_DATA_BYTES};
+use tickforge_shared::bundle;
 
 use super::guard;
 use super::websocket::WsLinks;
@@ -80,6 +81,27 @@ pub struct TransportStats {
     pub bad_payloads: u64,
     /// Datagrams skipped because their sender used up its share of a tick.
     pub over_budget: u64,
+    /// Datagrams read (UDP and WebSocket), and their bytes.
+    pub received: Traffic,
+    /// Datagrams sent (UDP and WebSocket), and their bytes.
+    pub sent: Traffic,
+}
+
+/// A count of datagrams and their bytes (netcode packets, without the
+/// transport's headers).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Traffic {
+    /// Datagrams.
+    pub datagrams: u64,
+    /// Their bytes.
+    pub bytes: u64,
+}
+
+impl Traffic {
+    fn add(&mut self, bytes: usize) {
+        self.datagrams += 1;
+        self.bytes += bytes as u64;
+    }
 }
 
 /// A payload the guard refused, and whose.
@@ -106,6 +128,10 @@ pub struct Transport {
     /// Client ids whose connection timed out during the last update.
     timed_out: Vec<u64>,
     stats: TransportStats,
+    /// Datagrams sent (apart from `stats`, which the sends cannot borrow).
+    sent: Traffic,
+    /// Bundles each client's renet packets of a tick into payloads.
+    packer: bundle::Packer,
 }
 
 impl std::fmt::Debug for Transport {
@@ -119,17 +145,22 @@ fn unix_now() -> Duration {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
 }
 
-/// A `send` for the netcode core that writes to the socket or the link.
-fn sender<'a>(socket: &'a UdpSocket, ws: &'a mut Option<WsLinks>) -> impl FnMut(PeerId, &[u8]) + 'a {
+/// A `send` for the netcode core that writes to the socket or the link,
+/// counting into `sent`.
+fn sender<'a>(
+    socket: &'a UdpSocket,
+    ws: &'a mut Option<WsLinks>,
+    sent: &'a mut Traffic,
+) -> impl FnMut(PeerId, &[u8]) + 'a {
     move |peer, bytes| match peer {
-        PeerId::Udp(addr) => {
-            if let Err(e) = socket.send_to(bytes, addr) {
-                tracing::debug!(%addr, error = %e, "send failed");
-            }
-        }
+        PeerId::Udp(addr) => match socket.send_to(bytes, addr) {
+            Ok(_) => sent.add(bytes.len()),
+            Err(e) => tracing::debug!(%addr, error = %e, "send failed"),
+        },
         PeerId::Ws { link, .. } => {
             if let Some(ws) = ws.as_mut() {
                 ws.send(link, bytes);
+                sent.add(bytes.len());
             }
         }
     }
@@ -150,12 +181,14 @@ impl Transport {
             replaced: Vec::new(),
             timed_out: Vec::new(),
             stats: TransportStats::default(),
+            sent: Traffic::default(),
+            packer: bundle::Packer::new(),
         })
     }
 
     /// Refusal counters so far.
     pub fn stats(&self) -> TransportStats {
-        self.stats
+        TransportStats { sent: self.sent, ..self.stats }
     }
 
     /// The token user data of a connected client.
@@ -203,6 +236,7 @@ impl Transport {
             };
             packets += 1;
             bytes += len;
+            self.stats.received.add(len);
             self.receive(now, PeerId::Udp(addr), len, renet, offences);
         }
         // What is left of the budget goes to the links (the rest waits in
@@ -221,10 +255,11 @@ impl Transport {
             self.buffer[..len].copy_from_slice(&datagram[..len]);
             packets += 1;
             bytes += len;
+            self.stats.received.add(len);
             self.receive(now, PeerId::Ws { link, remote }, len, renet, offences);
         }
         self.ws_batch = batch;
-        let mut send = sender(&self.socket, &mut self.ws);
+        let mut send = sender(&self.socket, &mut self.ws, &mut self.sent);
         self.netcode.update(now, &mut send, &mut self.departed);
         for (client_id, _, departure) in self.departed.drain(..) {
             if departure == tickforge_netcode::server::Departure::TimedOut {
@@ -242,7 +277,7 @@ impl Transport {
         let gone = self.ws.as_mut().map(WsLinks::take_gone).unwrap_or_default();
         for (link, remote) in gone {
             let Some(client_id) = self.netcode.client_at(PeerId::Ws { link, remote }) else { continue };
-            let mut send = sender(&self.socket, &mut self.ws);
+            let mut send = sender(&self.socket, &mut self.ws, &mut self.sent);
             self.netcode.disconnect(client_id, &mut send);
             self.timed_out.push(client_id);
             renet.remove_connection(client_id);
@@ -268,7 +303,7 @@ impl Transport {
         }
         let handshake =
             matches!(packet::header(&self.buffer[..len]).map(|h| h.kind), Ok(Kind::Request | Kind::Response));
-        let mut send = sender(&self.socket, &mut self.ws);
+        let mut send = sender(&self.socket, &mut self.ws, &mut self.sent);
         let outcome = self.netcode.process(now, peer, &mut self.buffer[..len], &mut send);
         drop(send);
         match outcome {
@@ -285,15 +320,20 @@ impl Transport {
                 }
                 renet.add_connection(client_id);
             }
-            Ok(Some(ServerEvent::Payload { client_id, payload })) => match guard::payload(payload) {
-                Ok(()) => {
-                    let _ = renet.process_packet_from(payload, client_id);
+            Ok(Some(ServerEvent::Payload { client_id, payload })) => {
+                for packet in bundle::unpack(payload) {
+                    match packet.map_err(|_| guard::Refusal::Malformed).and_then(|p| guard::payload(p).map(|()| p)) {
+                        Ok(packet) => {
+                            let _ = renet.process_packet_from(packet, client_id);
+                        }
+                        Err(refusal) => {
+                            self.stats.bad_payloads += 1;
+                            offences.push(Offence { client_id, refusal });
+                            break;
+                        }
+                    }
                 }
-                Err(refusal) => {
-                    self.stats.bad_payloads += 1;
-                    offences.push(Offence { client_id, refusal });
-                }
-            },
+            }
             Ok(Some(ServerEvent::Disconnected { client_id, .. })) => renet.remove_connection(client_id),
             Err(refused) if handshake => {
                 self.stats.bad_datagrams += 1;
@@ -310,14 +350,15 @@ impl Transport {
     /// Seals and sends everything renet has queued.
     pub fn send(&mut self, renet: &mut RenetServer) {
         let now = unix_now();
-        let mut send = sender(&self.socket, &mut self.ws);
+        let mut send = sender(&self.socket, &mut self.ws, &mut self.sent);
         for client_id in renet.clients_id() {
             let Ok(packets) = renet.get_packets_to_send(client_id) else { continue };
-            for packet in packets {
-                if let Err(e) = self.netcode.send_payload(now, client_id, &packet, &mut send) {
-                    tracing::debug!(client = client_id, error = %e, "cannot seal payload");
-                    break;
-                }
+            let netcode = &mut self.netcode;
+            let sealed = self.packer.pack(packets.iter().map(Vec::as_slice), |payload| {
+                netcode.send_payload(now, client_id, payload, &mut send)
+            });
+            if let Err(e) = sealed {
+                tracing::debug!(client = client_id, error = %e, "cannot seal payload");
             }
         }
         drop(send);
@@ -329,7 +370,7 @@ impl Transport {
 
     /// Sends every client disconnect packets now and forgets them.
     pub fn disconnect_all(&mut self, renet: &mut RenetServer) {
-        let mut send = sender(&self.socket, &mut self.ws);
+        let mut send = sender(&self.socket, &mut self.ws, &mut self.sent);
         for (client_id, _) in self.netcode.disconnect_all(&mut send) {
             renet.remove_connection(client_id);
         }

@@ -54,6 +54,14 @@ pub struct TickMetrics {
     pub bad_payloads: AtomicU64,
     /// Datagrams skipped by the per-tick receive budget.
     pub over_budget: AtomicU64,
+    /// Datagrams read from players (UDP and WebSocket).
+    pub datagrams_in: AtomicU64,
+    /// Bytes of the datagrams read.
+    pub datagram_bytes_in: AtomicU64,
+    /// Datagrams sent to players.
+    pub datagrams_out: AtomicU64,
+    /// Bytes of the datagrams sent.
+    pub datagram_bytes_out: AtomicU64,
     /// Players connected over WebSocket now.
     pub ws_players: AtomicU64,
     /// Connection requests and responses left unanswered, by netcode
