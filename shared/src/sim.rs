@@ -42,6 +42,12 @@ impl Vec2 {
         self.x.hypot(self.y)
     }
 
+    /// Squared distance to another point (no square root: for comparisons).
+    pub fn distance_squared(self, other: Vec2) -> f32 {
+        let (dx, dy) = (self.x - other.x, self.y - other.y);
+        dx * dx + dy * dy
+    }
+
     /// Distance to another point.
     pub fn distance(self, other: Vec2) -> f32 {
         Vec2::new(self.x - other.x, self.y - other.y).length()

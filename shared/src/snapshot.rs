@@ -145,25 +145,36 @@ pub enum SnapshotError {
     MissingBaseline(u32),
 }
 
-/// Appends bits to a byte buffer, most significant first.
+/// Appends bits to a byte buffer, most significant first, a word at a
+/// time: whole bytes go to the buffer, the rest (under 8 bits) waits in
+/// an accumulator.
 #[derive(Debug, Default)]
 pub struct BitWriter {
     bytes: Vec<u8>,
-    /// Bits used in the last byte (0 = a fresh byte is needed).
-    used: u32,
+    /// Bits not yet in `bytes`, in the low `pending` bits.
+    acc: u64,
+    /// How many (always < 8 between writes).
+    pending: u32,
 }
 
 impl BitWriter {
     /// Writes the low `n` bits of `value` (n ≤ 64).
     pub fn write(&mut self, value: u64, n: u32) {
-        for i in (0..n).rev() {
-            if self.used == 0 {
-                self.bytes.push(0);
-            }
-            let bit = ((value >> i) & 1) as u8;
-            let last = self.bytes.len() - 1;
-            self.bytes[last] |= bit << (7 - self.used);
-            self.used = (self.used + 1) % 8;
+        debug_assert!(n <= 64);
+        if n > 32 {
+            self.write(value >> 32, n - 32);
+            self.write(value & 0xffff_ffff, 32);
+            return;
+        }
+        if n == 0 {
+            return;
+        }
+        // At most 7 + 32 bits pending: they fit the accumulator.
+        self.acc = (self.acc << n) | (value & ((1u64 << n) - 1));
+        self.pending += n;
+        while self.pending >= 8 {
+            self.pending -= 8;
+            self.bytes.push((self.acc >> self.pending) as u8);
         }
     }
 
@@ -182,11 +193,14 @@ impl BitWriter {
 
     /// Bits written so far.
     pub fn bit_len(&self) -> usize {
-        if self.used == 0 { self.bytes.len() * 8 } else { (self.bytes.len() - 1) * 8 + self.used as usize }
+        self.bytes.len() * 8 + self.pending as usize
     }
 
     /// The packed bytes (the last byte zero-padded).
-    pub fn into_bytes(self) -> Vec<u8> {
+    pub fn into_bytes(mut self) -> Vec<u8> {
+        if self.pending > 0 {
+            self.bytes.push((self.acc << (8 - self.pending)) as u8);
+        }
         self.bytes
     }
 }
@@ -209,12 +223,16 @@ impl<'a> BitReader<'a> {
         if self.pos + n as usize > self.bytes.len() * 8 {
             return Err(SnapshotError::Truncated);
         }
-        let mut value = 0u64;
-        for _ in 0..n {
+        // A byte (or what is left of one) at a time.
+        let (mut value, mut left) = (0u64, n);
+        while left > 0 {
             let byte = self.bytes[self.pos / 8];
-            let bit = (byte >> (7 - (self.pos % 8))) & 1;
-            value = (value << 1) | u64::from(bit);
-            self.pos += 1;
+            let room = 8 - (self.pos % 8) as u32;
+            let take = room.min(left);
+            let bits = (u64::from(byte) >> (room - take)) & ((1u64 << take) - 1);
+            value = (value << take) | bits;
+            self.pos += take as usize;
+            left -= take;
         }
         Ok(value)
     }
@@ -681,6 +699,34 @@ mod tests {
     }
 
     proptest! {
+        /// Fields of any widths (0 to 64 bits) come back as written, and
+        /// the bytes are exactly the fields one bit after another, most
+        /// significant first, zero-padded.
+        #[test]
+        fn bits_come_back_as_written(fields in prop::collection::vec((any::<u64>(), 0u32..=64), 0..60)) {
+            let mut w = BitWriter::default();
+            let mut expected_bits = Vec::new();
+            for &(value, n) in &fields {
+                w.write(value, n);
+                expected_bits.extend((0..n).rev().map(|i| (value >> i) & 1 == 1));
+            }
+            prop_assert_eq!(w.bit_len(), expected_bits.len());
+            let bytes = w.into_bytes();
+            prop_assert_eq!(bytes.len(), expected_bits.len().div_ceil(8));
+            for (i, bit) in expected_bits.iter().enumerate() {
+                prop_assert_eq!((bytes[i / 8] >> (7 - i % 8)) & 1 == 1, *bit, "bit {}", i);
+            }
+            prop_assert!(bytes.len() * 8 - expected_bits.len() < 8);
+            let mut r = BitReader::new(&bytes);
+            for &(value, n) in &fields {
+                let mask = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
+                prop_assert_eq!(r.read(n).unwrap(), value & mask);
+            }
+            let padding = (bytes.len() * 8 - expected_bits.len()) as u32;
+            prop_assert_eq!(r.read(padding).unwrap(), 0);
+            prop_assert_eq!(r.read(1), Err(SnapshotError::Truncated));
+        }
+
         /// The plan is what `encode` writes, bit for bit, whatever order
         /// the new entities were planned in; ids spread wide (deltas of
         /// several varint groups) and up to 300 new entities (a count of

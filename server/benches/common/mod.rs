@@ -97,10 +97,7 @@ impl Viewer {
             &mut self.plan,
             &self.config,
         );
-        self.view.history.push_back((self.tick, target));
-        if self.view.history.len() > ClientView::HISTORY {
-            self.view.history.pop_front();
-        }
+        self.view.remember(self.tick, target);
         if self.tick > self.ack_lag {
             self.view.acked = Some(self.tick - self.ack_lag);
         }

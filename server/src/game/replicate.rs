@@ -60,6 +60,8 @@ pub struct Item {
 pub struct Grid {
     cell: f32,
     cells: HashMap<(i32, i32), Vec<Item>>,
+    /// Scratch: this tick's items in id order.
+    sorted: Vec<Item>,
 }
 
 impl Grid {
@@ -73,20 +75,26 @@ impl Grid {
         for bucket in self.cells.values_mut() {
             bucket.clear();
         }
-        for item in items {
+        // In id order, so each cell is.
+        self.sorted.clear();
+        self.sorted.extend(items);
+        self.sorted.sort_unstable_by_key(|i| i.known.id);
+        for item in &self.sorted {
             let key = self.key(item.pos);
-            self.cells.entry(key).or_default().push(item);
+            self.cells.entry(key).or_default().push(*item);
         }
     }
 
-    /// Everything within `radius` of `center`, appended to `out`.
+    /// Everything within `radius` of `center`, appended to `out`: each
+    /// cell's entities in id order (the grid is filled in id order).
     pub fn near(&self, center: Vec2, radius: f32, out: &mut Vec<Item>) {
         let (cx, cy) = self.key(center);
         let reach = (radius / self.cell).ceil() as i32;
+        let r2 = radius * radius;
         for x in cx - reach..=cx + reach {
             for y in cy - reach..=cy + reach {
                 if let Some(bucket) = self.cells.get(&(x, y)) {
-                    out.extend(bucket.iter().filter(|i| i.pos.distance(center) <= radius));
+                    out.extend(bucket.iter().filter(|i| i.pos.distance_squared(center) <= r2));
                 }
             }
         }
@@ -134,10 +142,13 @@ pub fn build_for_client(
     };
     let base_tick = baseline_tick.unwrap_or(0);
     grid_near.retain(|i| i.known.id != own_id);
-    grid_near.sort_unstable_by_key(|i| i.known.id);
+    // Runs already in id order (one per cell): a stable sort merges them.
+    grid_near.sort_by_key(|i| i.known.id);
 
     // Baseline entries: kept, removed or changed; new candidates compete too.
-    let mut target: KnownSet = Vec::with_capacity(grid_near.len());
+    let mut target: KnownSet = view.spare.take().unwrap_or_default();
+    target.clear();
+    target.reserve(grid_near.len());
     contenders.clear();
     plan.clear();
     let (mut b, mut n) = (0, 0);
@@ -174,16 +185,41 @@ pub fn build_for_client(
         }
     }
 
+    let budget = config.budget_bytes * 8;
+    // Usually every change fits the budget: then there is nothing to rank.
+    let everyone = {
+        let mut all = plan.clone();
+        for contender in contenders.iter() {
+            match contender.move_cost {
+                Some(cost) => all.add_move(cost),
+                None => all.add_fresh(contender.item.known.id),
+            }
+        }
+        (all.bits() <= budget).then_some(all)
+    };
+    if let Some(all) = everyone {
+        *plan = all;
+        for contender in contenders.iter() {
+            let id = contender.item.known.id;
+            if !view.priority.is_empty() {
+                view.priority.remove(&id);
+            }
+            match target.binary_search_by_key(&id, |k| k.id) {
+                Ok(i) => target[i] = contender.item.known,
+                Err(i) => target.insert(i, contender.item.known),
+            }
+        }
+        contenders.clear();
+    }
     // Priority: nearer grows faster; new entities a little faster still.
     for contender in contenders.iter_mut() {
-        let closeness = 1.0 - (contender.item.pos.distance(own_pos) / config.view_radius).min(1.0);
+        let closeness = 1.0 - (contender.item.pos.distance_squared(own_pos).sqrt() / config.view_radius).min(1.0);
         let boost = if contender.move_cost.is_none() { 1.5 } else { 1.0 };
         let acc = view.priority.entry(contender.item.known.id).or_insert(0.0);
         *acc += (0.2 + closeness) * boost;
         contender.priority = *acc;
     }
     contenders.sort_unstable_by(|a, b| b.priority.total_cmp(&a.priority));
-    let budget = config.budget_bytes * 8;
     for contender in contenders.iter() {
         let id = contender.item.known.id;
         let cost = contender.move_cost.unwrap_or_else(|| plan.fresh_cost(id));
@@ -253,10 +289,7 @@ pub fn send_snapshots(
         grid.near(body.0.pos, config.view_radius, near);
         let (baseline_tick, target, payload) =
             build_for_client(&mut view, now, own.0, body.0.pos, near, contenders, plan, &config);
-        if view.history.len() == ClientView::HISTORY {
-            view.history.pop_front();
-        }
-        view.history.push_back((now, target));
+        view.remember(now, target);
         let message = ServerMessage::Snapshot(Snapshot {
             tick: now,
             baseline_tick,
