@@ -231,6 +231,9 @@ struct Bot {
     started: Instant,
     ended: Option<String>,
     traffic: Traffic,
+    /// The socket watched for readiness (its fd, and the session's moves
+    /// and reconnects when it was registered).
+    watched: Option<(std::os::fd::RawFd, u32, u32)>,
 }
 
 fn seed(name: &str) -> u64 {
@@ -286,6 +289,7 @@ fn login_thread(
                     started: now,
                     ended: None,
                     traffic: Traffic::default(),
+                    watched: None,
                 };
                 let _ = workers[index % workers.len()].send(bot);
             }
@@ -327,39 +331,103 @@ fn publish(bots: &mut [Bot], shared: &Shared) {
     }
 }
 
+/// Longest a worker sleeps between looks at its bots.
+const MAX_WAIT: Duration = Duration::from_millis(5);
+
+/// Watches the socket under `bot`'s connection (again after a move or a
+/// reconnect: a new connection is a new socket) for readiness.
+fn watch(poll: &mio::Poll, token: usize, bot: &mut Bot) {
+    let fd = bot.session.connection().transport().raw_fd();
+    let generation = (fd, bot.session.transfers, bot.session.reconnects);
+    if bot.watched == Some(generation) {
+        return;
+    }
+    let registry = poll.registry();
+    let (source, token, interest) = (&mut mio::unix::SourceFd(&fd), mio::Token(token), mio::Interest::READABLE);
+    let watched = match registry.register(source, token, interest) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => registry.reregister(source, token, interest),
+        other => other,
+    };
+    match watched {
+        Ok(()) => bot.watched = Some(generation),
+        // Still played: its tick reads the socket anyway.
+        Err(e) => tracing::debug!(bot = bot.index, error = %e, "cannot watch the bot's socket"),
+    }
+}
+
+/// Plays one bot: reads what arrived, and on its tick sends its input.
+fn play(config: &BotsConfig, bot: &mut Bot, now: Instant) {
+    if let Err(e) = bot.session.update() {
+        bot.ended = Some(e.to_string());
+        return;
+    }
+    for (from, text) in bot.session.world.chat_new.drain(..) {
+        bot.chat.observe(&from, &text);
+    }
+    if now >= bot.next_tick {
+        let tick_rate = bot.session.world.tick_rate.max(1);
+        let (x, y) = bot.mover.next(tick_rate);
+        if let Some(line) = bot.chat.due(bot.started.elapsed().as_secs_f32(), config.chat_rate) {
+            bot.session.send_chat(&line);
+        }
+        bot.session.send_input(x, y);
+        bot.traffic.inputs += 1;
+        let dt = Duration::from_secs(1) / u32::from(tick_rate);
+        bot.next_tick = (bot.next_tick + dt).max(now);
+    }
+}
+
+/// Plays the bots it is given until `deadline`: like a real client, each
+/// reads its socket as soon as something arrives (the worker waits on all
+/// its sockets at once) and sends an input every server tick; a bot is
+/// not polled in between.
 fn worker(config: &BotsConfig, inbox: &mpsc::Receiver<Bot>, shared: &Shared, deadline: Instant) {
     let mut bots: Vec<Bot> = Vec::new();
     let mut next_publish = Instant::now();
+    let mut poll = match mio::Poll::new() {
+        Ok(poll) => Some(poll),
+        Err(e) => {
+            tracing::warn!(error = %e, "no readiness polling: bots are polled every millisecond");
+            None
+        }
+    };
+    let mut events = mio::Events::with_capacity(1024);
+    let mut ready: Vec<bool> = Vec::new();
     while Instant::now() < deadline {
         while let Ok(bot) = inbox.try_recv() {
             bots.push(bot);
         }
+        ready.resize(bots.len(), true);
         let now = Instant::now();
-        for bot in bots.iter_mut().filter(|b| b.ended.is_none()) {
-            if let Err(e) = bot.session.update() {
-                bot.ended = Some(e.to_string());
-                continue;
-            }
-            for (from, text) in bot.session.world.chat_new.drain(..) {
-                bot.chat.observe(&from, &text);
-            }
-            if now >= bot.next_tick {
-                let tick_rate = bot.session.world.tick_rate.max(1);
-                let (x, y) = bot.mover.next(tick_rate);
-                if let Some(line) = bot.chat.due(bot.started.elapsed().as_secs_f32(), config.chat_rate) {
-                    bot.session.send_chat(&line);
+        for (i, bot) in bots.iter_mut().enumerate().filter(|(_, b)| b.ended.is_none()) {
+            if poll.is_none() || ready[i] || now >= bot.next_tick {
+                ready[i] = false;
+                play(config, bot, now);
+                if let Some(poll) = &poll {
+                    watch(poll, i, bot);
                 }
-                bot.session.send_input(x, y);
-                bot.traffic.inputs += 1;
-                let dt = Duration::from_secs(1) / u32::from(tick_rate);
-                bot.next_tick = (bot.next_tick + dt).max(now);
             }
         }
         if now >= next_publish {
             publish(&mut bots, shared);
             next_publish += Duration::from_millis(500);
         }
-        std::thread::sleep(Duration::from_millis(1));
+        let next = bots.iter().filter(|b| b.ended.is_none()).map(|b| b.next_tick).min().unwrap_or(now + MAX_WAIT);
+        let wait = next.saturating_duration_since(Instant::now()).min(MAX_WAIT);
+        match &mut poll {
+            Some(poll) => {
+                if let Err(e) = poll.poll(&mut events, Some(wait)) {
+                    tracing::debug!(error = %e, "poll failed");
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                for event in &events {
+                    if let Some(flag) = ready.get_mut(event.token().0) {
+                        *flag = true;
+                    }
+                }
+            }
+            None => std::thread::sleep(Duration::from_millis(1)),
+        }
     }
     publish(&mut bots, shared);
     for bot in &mut bots {

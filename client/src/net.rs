@@ -137,6 +137,18 @@ pub enum NativeLink {
     Ws(Box<WsLink>),
 }
 
+impl NativeLink {
+    /// The socket under the link, for readiness polling (the bots wait on
+    /// all their sockets at once rather than try each in turn).
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        match self {
+            Self::Udp(link) => link.socket.as_raw_fd(),
+            Self::Ws(link) => link.socket.get_ref().as_raw_fd(),
+        }
+    }
+}
+
 impl Transport for NativeLink {
     fn send(&mut self, to: SocketAddr, datagram: &[u8]) {
         match self {

@@ -40,6 +40,8 @@ pub enum Sampled {
 pub struct ServerClock {
     samples: VecDeque<f64>,
     sorted: Vec<f64>,
+    /// The last answer of `offset_and_jitter`, until a sample comes.
+    summary: Option<(f64, f64)>,
     /// Seconds per tick.
     pub dt: f64,
 }
@@ -51,6 +53,7 @@ impl ServerClock {
             self.samples.pop_front();
         }
         self.samples.push_back(arrived - f64::from(tick) * self.dt);
+        self.summary = None;
     }
 
     /// (least delay offset, jitter) in seconds; `None` before any sample.
@@ -58,12 +61,17 @@ impl ServerClock {
         if self.samples.is_empty() {
             return None;
         }
+        if let Some(summary) = self.summary {
+            return Some(summary);
+        }
+        // The minimum and one order statistic: a selection, not a sort.
         self.sorted.clear();
         self.sorted.extend(self.samples.iter().copied());
-        self.sorted.sort_by(f64::total_cmp);
-        let min = self.sorted[0];
-        let p95 = self.sorted[((self.sorted.len() - 1) as f64 * 0.95) as usize];
-        Some((min, p95 - min))
+        let min = self.sorted.iter().copied().fold(f64::INFINITY, f64::min);
+        let at = ((self.sorted.len() - 1) as f64 * 0.95) as usize;
+        let (_, &mut p95, _) = self.sorted.select_nth_unstable_by(at, f64::total_cmp);
+        self.summary = Some((min, p95 - min));
+        self.summary
     }
 
     /// The server tick (fractional) happening now, by the least-delay estimate.

@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use tickforge_shared::protocol::{EntityKind, NetId, OwnState, ServerMessage, Snapshot};
+use tickforge_shared::protocol::{EntityKind, IdMap, NetId, OwnState, ServerMessage, Snapshot};
 use tickforge_shared::sim::Vec2;
 use tickforge_shared::snapshot::{self, KnownSet};
 
@@ -60,7 +60,7 @@ pub struct ClientWorld {
     /// Our score.
     pub score: u32,
     /// Entities of the newest snapshot, and our own avatar.
-    pub entities: HashMap<NetId, ViewEntity>,
+    pub entities: IdMap<ViewEntity>,
     /// Decoded snapshots, oldest first.
     pub history: VecDeque<(u32, KnownSet)>,
     /// Our avatar exactly as the server last had it.

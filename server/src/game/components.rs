@@ -214,7 +214,7 @@ pub struct ClientView {
     /// Newest snapshot tick the client acknowledged.
     pub acked: Option<u32>,
     /// Priority accumulators of entities waiting to be sent.
-    pub priority: IdMap<f32>,
+    pub priority: tickforge_shared::protocol::IdMap<f32>,
     /// The set last dropped from `history`, whose allocation the next
     /// snapshot reuses.
     pub spare: Option<tickforge_shared::snapshot::KnownSet>,
@@ -233,30 +233,6 @@ impl ClientView {
             self.spare = self.history.pop_front().map(|(_, set)| set);
         }
         self.history.push_back((tick, set));
-    }
-}
-
-/// A map keyed by entity id, hashed by one multiplication (ids are small
-/// sequential numbers the server hands out, not attacker-chosen keys).
-pub type IdMap<V> = std::collections::HashMap<NetId, V, std::hash::BuildHasherDefault<IdHasher>>;
-
-/// The hasher of [`IdMap`]: Fibonacci hashing of the 32-bit id.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct IdHasher(u64);
-
-impl std::hash::Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        }
-    }
-
-    fn write_u32(&mut self, id: u32) {
-        self.0 = (self.0 ^ u64::from(id)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     }
 }
 
