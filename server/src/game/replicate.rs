@@ -111,6 +111,8 @@ pub struct Contender {
     /// Extra bits to send its move (it is in the baseline), or `None`: it
     /// is new, and its cost depends on the other new ones (see `SizePlan`).
     move_cost: Option<usize>,
+    /// Where its predicted entry stands in the target (moves only).
+    slot: usize,
 }
 
 /// Reusable buffers, so a snapshot tick allocates little.
@@ -142,8 +144,7 @@ pub fn build_for_client(
     };
     let base_tick = baseline_tick.unwrap_or(0);
     grid_near.retain(|i| i.known.id != own_id);
-    // Runs already in id order (one per cell): a stable sort merges them.
-    grid_near.sort_by_key(|i| i.known.id);
+    grid_near.sort_unstable_by_key(|i| i.known.id);
 
     // Baseline entries: kept, removed or changed; new candidates compete too.
     let mut target: KnownSet = view.spare.take().unwrap_or_default();
@@ -162,7 +163,12 @@ pub fn build_for_client(
                 let predicted = Known { qx, qy, ..*old };
                 if (qx, qy) != (item.known.qx, item.known.qy) {
                     let move_cost = SizePlan::move_cost((qx, qy), (item.known.qx, item.known.qy));
-                    contenders.push(Contender { priority: 0.0, item: *item, move_cost: Some(move_cost) });
+                    contenders.push(Contender {
+                        priority: 0.0,
+                        item: *item,
+                        move_cost: Some(move_cost),
+                        slot: target.len(),
+                    });
                 }
                 plan.keep();
                 target.push(predicted); // replaced if it wins a place
@@ -178,7 +184,7 @@ pub fn build_for_client(
                 b += 1;
             }
             (_, Some(item)) => {
-                contenders.push(Contender { priority: 0.0, item: *item, move_cost: None });
+                contenders.push(Contender { priority: 0.0, item: *item, move_cost: None, slot: 0 });
                 n += 1;
             }
             (None, None) => break,
@@ -199,14 +205,20 @@ pub fn build_for_client(
     };
     if let Some(all) = everyone {
         *plan = all;
-        for contender in contenders.iter() {
+        // Moves in place first (their slots hold before any insertion),
+        // then the new ones (few after the first snapshot) in id order.
+        for contender in contenders.iter().filter(|c| c.move_cost.is_some()) {
+            target[contender.slot] = contender.item.known;
+        }
+        for contender in contenders.iter().filter(|c| c.move_cost.is_none()) {
             let id = contender.item.known.id;
-            if !view.priority.is_empty() {
-                view.priority.remove(&id);
+            if let Err(i) = target.binary_search_by_key(&id, |k| k.id) {
+                target.insert(i, contender.item.known);
             }
-            match target.binary_search_by_key(&id, |k| k.id) {
-                Ok(i) => target[i] = contender.item.known,
-                Err(i) => target.insert(i, contender.item.known),
+        }
+        if !view.priority.is_empty() {
+            for contender in contenders.iter() {
+                view.priority.remove(&contender.item.known.id);
             }
         }
         contenders.clear();
