@@ -106,12 +106,12 @@ rss_idle=$(rss_kib)
 ramp=$(( 20 + players / 8 ))
 bots_duration=$(( ramp + duration + 5 ))
 [ "$ws_players" -le "$players" ] || { echo "loadtest: --ws-players exceeds --players" >&2; exit 2; }
-"${pin_bots[@]}" "$bin/tickforge-client" --server "$api" --bots "$(( players - ws_players ))" --bot-prefix "load" \
+nice -n 10 "${pin_bots[@]}" "$bin/tickforge-client" --server "$api" --bots "$(( players - ws_players ))" --bot-prefix "load" \
     --moves random --chat-rate "$chat_rate" --duration "$bots_duration" >"$data/bots.jsonl" 2>"$data/bots.log" &
 bots=$!
 ws_bots=""
 if [ "$ws_players" -gt 0 ]; then
-    "${pin_bots[@]}" "$bin/tickforge-client" --server "$api" --bots "$ws_players" --bot-prefix "loadws" --transport ws \
+    nice -n 10 "${pin_bots[@]}" "$bin/tickforge-client" --server "$api" --bots "$ws_players" --bot-prefix "loadws" --transport ws \
         --moves random --chat-rate "$chat_rate" --duration "$bots_duration" >"$data/ws-bots.jsonl" 2>"$data/ws-bots.log" &
     ws_bots=$!
 fi

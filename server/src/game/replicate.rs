@@ -59,9 +59,12 @@ pub struct Item {
 #[derive(Debug, Default)]
 pub struct Grid {
     cell: f32,
-    cells: HashMap<(i32, i32), Vec<Item>>,
-    /// Scratch: this tick's items in id order.
+    /// Per cell, its entities as indices into `sorted`.
+    cells: HashMap<(i32, i32), Vec<u32>>,
+    /// This tick's items in id order (so index order is id order).
     sorted: Vec<Item>,
+    /// Scratch: one query's indices.
+    found: Vec<u32>,
 }
 
 impl Grid {
@@ -75,29 +78,33 @@ impl Grid {
         for bucket in self.cells.values_mut() {
             bucket.clear();
         }
-        // In id order, so each cell is.
         self.sorted.clear();
         self.sorted.extend(items);
         self.sorted.sort_unstable_by_key(|i| i.known.id);
-        for item in &self.sorted {
+        for (index, item) in self.sorted.iter().enumerate() {
             let key = self.key(item.pos);
-            self.cells.entry(key).or_default().push(*item);
+            self.cells.entry(key).or_default().push(index as u32);
         }
     }
 
-    /// Everything within `radius` of `center`, appended to `out`: each
-    /// cell's entities in id order (the grid is filled in id order).
-    pub fn near(&self, center: Vec2, radius: f32, out: &mut Vec<Item>) {
+    /// Everything within `radius` of `center`, appended to `out` in id
+    /// order (indices are sorted, not the items themselves).
+    pub fn near(&mut self, center: Vec2, radius: f32, out: &mut Vec<Item>) {
         let (cx, cy) = self.key(center);
         let reach = (radius / self.cell).ceil() as i32;
         let r2 = radius * radius;
+        self.found.clear();
         for x in cx - reach..=cx + reach {
             for y in cy - reach..=cy + reach {
                 if let Some(bucket) = self.cells.get(&(x, y)) {
-                    out.extend(bucket.iter().filter(|i| i.pos.distance_squared(center) <= r2));
+                    let sorted = &self.sorted;
+                    self.found
+                        .extend(bucket.iter().filter(|&&i| sorted[i as usize].pos.distance_squared(center) <= r2));
                 }
             }
         }
+        self.found.sort_unstable();
+        out.extend(self.found.iter().map(|&i| self.sorted[i as usize]));
     }
 }
 
