@@ -54,14 +54,17 @@ fn fits(delta: i32, bits: u32) -> bool {
 }
 
 /// How far an entity moved over how many ticks (quanta; `dt == 0`: still).
+/// Small on purpose: every client remembers 16 sets of ~100 of these.
+/// Coordinates have [`COORD_BITS`] bits, so even a jump across the whole
+/// world (a respawn) fits an `i16`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Motion {
     /// Quanta moved along x.
-    pub dx: i32,
+    pub dx: i16,
     /// Quanta moved along y.
-    pub dy: i32,
-    /// Over this many ticks.
-    pub dt: u32,
+    pub dy: i16,
+    /// Over this many ticks (at most [`MAX_PREDICT_TICKS`]).
+    pub dt: u8,
 }
 
 /// Baselines older than this many ticks are not extrapolated.
@@ -92,13 +95,14 @@ impl Known {
     pub fn predict(&self, from: u32, to: u32) -> (u16, u16) {
         let m = self.motion;
         let ahead = to.wrapping_sub(from);
-        if m.dt == 0 || ahead == 0 || ahead > MAX_PREDICT_TICKS || m.dt > MAX_PREDICT_TICKS {
+        if m.dt == 0 || ahead == 0 || ahead > MAX_PREDICT_TICKS || u32::from(m.dt) > MAX_PREDICT_TICKS {
             return (self.qx, self.qy);
         }
-        // |d| ≤ 65 535 and ahead ≤ 64: the product fits an i32 (a 32-bit
+        // |d| ≤ 8 191 and ahead ≤ 64: the product fits an i32 (a 32-bit
         // division is several times cheaper than a 64-bit one).
-        let (ahead, dt) = (ahead as i32, m.dt as i32);
-        let step = |q: u16, d: i32| {
+        let (ahead, dt) = (ahead as i32, i32::from(m.dt));
+        let step = |q: u16, d: i16| {
+            let d = i32::from(d);
             let moved = d.saturating_mul(ahead) / dt;
             (i32::from(q).saturating_add(moved)).clamp(0, i32::from(COORD_MAX)) as u16
         };
@@ -436,7 +440,9 @@ pub fn with_motion(baseline: &[Known], baseline_tick: u32, target: &mut [Known],
         }
         k.motion = match baseline.get(b).filter(|x| x.id == k.id) {
             Some(old) if dt > 0 && dt <= MAX_PREDICT_TICKS => {
-                Motion { dx: i32::from(k.qx) - i32::from(old.qx), dy: i32::from(k.qy) - i32::from(old.qy), dt }
+                // Both within 0..=COORD_MAX (13 bits): the difference fits.
+                let delta = |new: u16, old: u16| (i32::from(new) - i32::from(old)) as i16;
+                Motion { dx: delta(k.qx, old.qx), dy: delta(k.qy, old.qy), dt: dt as u8 }
             }
             _ => Motion::default(),
         };
@@ -628,7 +634,7 @@ mod tests {
     fn arb_set() -> impl Strategy<Value = KnownSet> {
         prop::collection::btree_map(
             1u32..500,
-            (0u8..3, 0..=COORD_MAX, 0..=COORD_MAX, (-300i32..300, -300i32..300, 0u32..20)),
+            (0u8..3, 0..=COORD_MAX, 0..=COORD_MAX, (-300i16..300, -300i16..300, 0u8..20)),
             0..60,
         )
         .prop_map(|m| {
@@ -702,6 +708,31 @@ mod tests {
             w.write_varint(value);
             assert_eq!((varint_bits(value), w.bit_len()), (bits, bits), "{value}");
         }
+    }
+
+    /// Every client remembers 16 sets of these: they stay 16 bytes.
+    #[test]
+    fn a_known_entry_is_sixteen_bytes() {
+        assert_eq!(std::mem::size_of::<Known>(), 16);
+    }
+
+    /// A jump across the whole world (a respawn) round-trips exactly, and
+    /// its motion is the exact delta on both sides.
+    #[test]
+    fn a_jump_across_the_world_round_trips() {
+        let base = vec![known(1, 0, 0), known(2, COORD_MAX, 3)];
+        let target = vec![known(1, COORD_MAX, COORD_MAX), known(2, 0, COORD_MAX)];
+        round_trip(&base, &target);
+        let mut with = target.clone();
+        with_motion(&base, 10, &mut with, 20);
+        let max = COORD_MAX as i16;
+        assert_eq!((with[0].motion.dx, with[0].motion.dy), (max, max));
+        assert_eq!((with[1].motion.dx, with[1].motion.dy), (-max, max - 3));
+        let (bytes, _) = encode(&base, 10, &target, 20);
+        assert_eq!(decode(&base, 10, &bytes, 20).unwrap(), with);
+        // Predicted onwards from there, it stays inside the world.
+        let (qx, qy) = with[0].predict(20, 30);
+        assert!(qx <= COORD_MAX && qy <= COORD_MAX);
     }
 
     proptest! {

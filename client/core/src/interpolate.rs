@@ -106,7 +106,7 @@ pub fn sample(history: &VecDeque<(u32, KnownSet)>, render_tick: f64, out: &mut V
                 let m = k.motion;
                 let pos = k.pos();
                 let pos = if m.dt > 0 {
-                    let per_tick = |d: i32| d as f32 / m.dt as f32 / QUANT;
+                    let per_tick = |d: i16| f32::from(d) / f32::from(m.dt) / QUANT;
                     Vec2::new(pos.x + per_tick(m.dx) * carried, pos.y + per_tick(m.dy) * carried)
                 } else {
                     pos
