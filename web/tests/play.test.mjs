@@ -77,6 +77,21 @@ test('a browser player and a native player see each other move', async () => {
   const inView = await page.evaluate(() => window.tickforge.status().entities);
   console.log(`frame cost (update + draw) at ${inView} entities in view over ${frames.frames} frames (a native client and the server on the same cores): p50 ${frames.p50?.toFixed(2)} ms, p99 ${frames.p99?.toFixed(2)} ms`);
   assert.ok(inView >= 140, `the whole world in view (${inView} entities)`);
+
+  // Chat: Enter opens the line, Enter sends it and closes it; the server
+  // relays it to everyone, the page included, and the keys move again.
+  await page.keyboard.press('Enter');
+  await page.keyboard.type('hello from the page');
+  await page.keyboard.press('Enter');
+  const line = await until('the chat line back from the server', async () => {
+    const chat = await page.evaluate(() => window.tickforge.status().chat);
+    return chat.find(([from, text]) => from === 'webplayer' && text === 'hello from the page');
+  });
+  assert.ok(line);
+  assert.equal(await page.evaluate(() => document.getElementById('chat').style.display), 'none', 'the chat line closed');
+  const [cx] = await hold(page, ['KeyD'], 500);
+  assert.ok(cx > 20, `keys move the avatar after chatting (${cx})`);
+  await page.screenshot({ path: artifactPath('browser-chat.png') });
   assert.deepEqual(errors, [], 'no errors in the page');
 });
 
