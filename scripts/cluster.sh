@@ -5,12 +5,16 @@
 # database and one netcode key. Everything lives under ./cluster/ (or
 # $TICKFORGE_CLUSTER_DIR).
 #
-#   scripts/cluster.sh up [--auth N] [--app N] [--colour blue|green]
-#                              start (defaults: 2 auth nodes, 2 app servers)
-#   scripts/cluster.sh status  what runs, and the registry (GET /admin/cluster)
+#   scripts/cluster.sh up [--auth N] [--app N] [--colour blue|green] [--db-standby]
+#                              start (defaults: 2 auth nodes, 2 app servers);
+#                              --db-standby: and a synchronous hot standby of
+#                              the database (made again if failover used it up)
+#   scripts/cluster.sh status  what runs, which database node is primary, the
+#                              replication lag, the registry (GET /admin/cluster)
 #   scripts/cluster.sh down    stop everything (the data stays; `up` reuses it)
 #   scripts/cluster.sh kill NAME     kill -9 one node (app-1, auth-2, …)
 #   scripts/cluster.sh start NAME    start that node again
+#   scripts/cluster.sh failover      stop the primary database, promote the standby
 #
 # Then: tickforge-client --server "$(cat cluster/gateway)" --register …
 #
@@ -60,34 +64,179 @@ bin_dir() {
 
 alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
+# The database nodes: db1 (files in pg/, created first) and db2 (pg2/, the
+# standby `up --db-standby` makes). Each runs as its own cluster_name, the
+# name its primary knows it by in pg_stat_replication.
+DB_NODES="db1 db2"
+# The standbys a commit waits for (whichever of the two is not primary).
+SYNC_NAMES="ANY 1 (db1, db2)"
+
+db_dir() { case $1 in db1) echo "$dir/pg" ;; db2) echo "$dir/pg2" ;; *) die "unknown database node $1" ;; esac; }
+db_port() { case $1 in db1) port_of postgres ;; db2) port_of postgres2 ;; esac; }
+db_exists() { [ -f "$(db_dir "$1")/data/PG_VERSION" ]; }
+db_running() { db_exists "$1" && as_pg "$(pg_bin)/pg_ctl" -D "$(db_dir "$1")/data" status >/dev/null 2>&1; }
+# A node stopped by `failover`: its files may hold writes the new primary
+# never saw, so it never starts again as it is (`up --db-standby` makes it
+# a fresh standby).
+db_stale() { [ -e "$(db_dir "$1")/stale" ]; }
+
+psql_at() {
+    local port=$1
+    shift
+    as_pg "$(pg_bin)/psql" -h 127.0.0.1 -p "$port" -U tickforge -d postgres -X -q -tA "$@"
+}
+
+# Whether a running node is primary (not in recovery).
+db_is_primary() { [ "$(psql_at "$(db_port "$1")" -c 'SELECT pg_is_in_recovery()' 2>/dev/null)" = f ]; }
+
+db_primary() {
+    local node
+    for node in $DB_NODES; do
+        if db_running "$node" && db_is_primary "$node"; then
+            echo "$node"
+            return 0
+        fi
+    done
+    return 1
+}
+
+db_start() {
+    local node=$1 ddir port
+    ddir=$(db_dir "$node")
+    port=$(db_port "$node")
+    db_stale "$node" && return 0
+    db_running "$node" && return 0
+    as_pg "$(pg_bin)/pg_ctl" -D "$ddir/data" -l "$ddir/postgres.log" -w -t 60 \
+        -o "-c listen_addresses=127.0.0.1 -p $port -k $ddir -c fsync=on -c cluster_name=$node" start >/dev/null ||
+        die "PostgreSQL ($node) did not start; see $ddir/postgres.log"
+}
+
+db_stop() {
+    local node=$1 mode=${2:-fast}
+    db_running "$node" || return 0
+    as_pg "$(pg_bin)/pg_ctl" -D "$(db_dir "$node")/data" -m "$mode" -w stop >/dev/null 2>&1 || true
+}
+
+# Every database node's address, for a URL that finds whichever is primary.
+db_url() {
+    local hosts="" node
+    for node in $DB_NODES; do
+        db_exists "$node" || continue
+        hosts+="${hosts:+,}127.0.0.1:$(db_port "$node")"
+    done
+    if [[ $hosts == *,* ]]; then
+        echo "postgres://tickforge@$hosts/tickforge?target_session_attrs=read-write"
+    else
+        echo "postgres://tickforge@$hosts/tickforge"
+    fi
+}
+
 pg_up() {
-    local bin port
+    local bin port primary node
     bin=$(pg_bin)
-    port=$(port_of postgres)
     if [ "$(id -u)" -eq 0 ] && ! runuser -u postgres -- test -x "$dir"; then
         die "the postgres user cannot enter $dir; choose a cluster dir it can reach with TICKFORGE_CLUSTER_DIR"
     fi
-    if [ ! -f "$dir/pg/data/PG_VERSION" ]; then
+    if ! db_exists db1 && ! db_exists db2; then
         mkdir -p "$dir/pg"
         [ "$(id -u)" -eq 0 ] && chown postgres "$dir/pg"
         as_pg "$bin/initdb" -D "$dir/pg/data" -U tickforge --auth=trust -E UTF8 >"$dir/pg/initdb.log" 2>&1 ||
             die "initdb failed; see $dir/pg/initdb.log"
     fi
-    if ! as_pg "$bin/pg_ctl" -D "$dir/pg/data" status >/dev/null 2>&1; then
-        as_pg "$bin/pg_ctl" -D "$dir/pg/data" -l "$dir/pg/postgres.log" -w -t 30 \
-            -o "-c listen_addresses=127.0.0.1 -p $port -k $dir/pg -c fsync=on" start >/dev/null ||
-            die "PostgreSQL did not start; see $dir/pg/postgres.log"
-    fi
-    if ! as_pg "$bin/psql" -h 127.0.0.1 -p "$port" -U tickforge -d postgres -tAc \
-        "SELECT 1 FROM pg_database WHERE datname = 'tickforge'" | grep -q 1; then
+    for node in $DB_NODES; do
+        if db_exists "$node"; then db_start "$node"; fi
+    done
+    primary=$(db_primary) || die "no database node is primary; see $dir/pg*/postgres.log"
+    port=$(db_port "$primary")
+    if ! psql_at "$port" -c "SELECT 1 FROM pg_database WHERE datname = 'tickforge'" | grep -q 1; then
         as_pg "$bin/createdb" -h 127.0.0.1 -p "$port" -U tickforge tickforge
     fi
-    echo "postgres://tickforge@127.0.0.1:$port/tickforge" >"$dir/database"
+    db_url >"$dir/database"
+}
+
+# A standby of the primary, made with pg_basebackup and streaming; once it
+# streams, commits on the primary wait for it (synchronous replication).
+standby_up() {
+    local bin primary standby sdir node waited=0
+    bin=$(pg_bin)
+    primary=$(db_primary) || die "no primary database node to make a standby of"
+    standby=db2
+    [ "$primary" = db2 ] && standby=db1
+    sdir=$(db_dir "$standby")
+    if db_stale "$standby" || ! db_exists "$standby"; then
+        db_stop "$standby" immediate
+        rm -rf "$sdir"
+        mkdir -p "$sdir"
+        [ "$(id -u)" -eq 0 ] && chown postgres "$sdir"
+        as_pg "$bin/pg_basebackup" -h 127.0.0.1 -p "$(db_port "$primary")" -U tickforge -D "$sdir/data" \
+            -X stream -R -c fast >"$sdir/basebackup.log" 2>&1 || die "pg_basebackup failed; see $sdir/basebackup.log"
+    fi
+    db_start "$standby"
+    until [ "$(psql_at "$(db_port "$primary")" -c "SELECT count(*) FROM pg_stat_replication
+            WHERE application_name = '$standby' AND state = 'streaming'")" = 1 ]; do
+        sleep 0.2
+        waited=$((waited + 1))
+        [ $waited -lt 300 ] || die "the standby $standby does not stream; see $sdir/postgres.log"
+    done
+    # The names a commit waits for, on every node, in a file of their own
+    # (included from postgresql.conf). Each server's watch
+    # clears synchronous_standby_names while no standby streams and sets it
+    # back from tickforge.synchronous_standby once one does.
+    for node in $DB_NODES; do
+        db_exists "$node" || continue
+        grep -q "tickforge.conf" "$(db_dir "$node")/data/postgresql.conf" ||
+            as_pg sh -c "echo \"include_if_exists = 'tickforge.conf'\" >>'$(db_dir "$node")/data/postgresql.conf'"
+        as_pg sh -c "printf '%s\n' \"synchronous_standby_names = '$SYNC_NAMES'\" \
+            \"tickforge.synchronous_standby = '$SYNC_NAMES'\" >'$(db_dir "$node")/data/tickforge.conf'"
+    done
+    psql_at "$(db_port "$primary")" -c "ALTER SYSTEM RESET synchronous_standby_names" \
+        -c "SELECT pg_reload_conf()" >/dev/null
+    db_url >"$dir/database"
 }
 
 pg_down() {
-    [ -f "$dir/pg/data/PG_VERSION" ] || return 0
-    as_pg "$(pg_bin)/pg_ctl" -D "$dir/pg/data" -m fast -w stop >/dev/null 2>&1 || true
+    local node
+    for node in $DB_NODES; do db_stop "$node"; done
+}
+
+# Stops the primary as a crash would (immediate: no shutdown checkpoint),
+# promotes the standby, and marks the old primary stale.
+failover() {
+    local primary standby="" node started
+    primary=$(db_primary) || die "no primary database node is running"
+    for node in $DB_NODES; do
+        if [ "$node" != "$primary" ] && db_running "$node"; then standby=$node; fi
+    done
+    [ -n "$standby" ] || die "no standby to promote (scripts/cluster.sh up --db-standby)"
+    started=$(date +%s%N)
+    db_stop "$primary" immediate
+    touch "$(db_dir "$primary")/stale"
+    as_pg "$(pg_bin)/pg_ctl" -D "$(db_dir "$standby")/data" -w -t 60 promote >/dev/null ||
+        die "promoting $standby failed; see $(db_dir "$standby")/postgres.log"
+    echo "stopped $primary, promoted $standby in $((($(date +%s%N) - started) / 1000000)) ms"
+    echo "servers follow it by themselves; 'scripts/cluster.sh up --db-standby' makes $primary its new standby"
+}
+
+db_status() {
+    local node state primary
+    for node in $DB_NODES; do
+        db_exists "$node" || continue
+        if db_stale "$node"; then
+            state="stale (stopped by failover)"
+        elif db_running "$node"; then
+            state="up $(db_is_primary "$node" && echo primary || echo standby)"
+        else
+            state=down
+        fi
+        echo "$node 127.0.0.1:$(db_port "$node") $state"
+    done
+    if primary=$(db_primary); then
+        psql_at "$(db_port "$primary")" -F ' ' \
+            -c "SELECT '  standby ' || application_name, state, sync_state, 'lag',
+                coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn), 0)::bigint, 'bytes',
+                coalesce(replay_lag::text, '-') FROM pg_stat_replication" \
+            -c "SELECT '  synchronous_standby_names = ' || quote_literal(current_setting('synchronous_standby_names'))"
+    fi
 }
 
 secrets() {
@@ -190,12 +339,13 @@ EOF
 }
 
 up() {
-    local auth=2 app=2 colour=blue extra=()
+    local auth=2 app=2 colour=blue extra=() standby=0
     while [ $# -gt 0 ]; do
         case $1 in
             --auth) auth=$2; shift 2 ;;
             --app) app=$2; shift 2 ;;
             --colour) colour=$2; shift 2 ;;
+            --db-standby) standby=1; shift ;;
             --) shift; extra=("$@"); break ;;
             *) die "unknown option $1 (see the top of $0)" ;;
         esac
@@ -204,6 +354,7 @@ up() {
     bin_dir >"$dir/bin"
     secrets
     pg_up
+    if [ $standby -eq 1 ]; then standby_up; fi
     : >"$dir/auth-nodes"
     for i in $(seq 1 "$auth"); do
         echo "auth-$i" >>"$dir/auth-nodes"
@@ -227,6 +378,7 @@ up() {
 status() {
     [ -s "$dir/gateway" ] || die "no cluster under $dir (scripts/cluster.sh up)"
     echo "gateway $(cat "$dir/gateway") nginx=$(alive "$dir/nginx/nginx.pid" && echo up || echo down)"
+    db_status
     for node in $(cat "$dir/auth-nodes" "$dir/app-nodes" 2>/dev/null); do
         echo "$node $(alive "$dir/$node/pid" && echo up || echo down) $(cat "$dir/$node/out" 2>/dev/null | head -1)"
     done
@@ -265,6 +417,7 @@ case ${1:-} in
     up) shift; up "$@" ;;
     status) status ;;
     down) down ;;
+    failover) failover ;;
     kill)
         [ -n "${2:-}" ] || die "kill NAME"
         alive "$dir/$2/pid" || die "$2 is not running"
@@ -278,5 +431,5 @@ case ${1:-} in
         if [ "$(node_role "$2")" = app ] && alive "$dir/nginx/nginx.pid"; then gateway_up; fi
         echo "started $2"
         ;;
-    *) sed -n '2,19p' "$0"; exit 2 ;;
+    *) sed -n '2,23p' "$0"; exit 2 ;;
 esac

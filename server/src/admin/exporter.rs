@@ -251,6 +251,46 @@ impl Collector for Exporter {
             "Ticks that found the store queue full and kept writes for later.",
             load(&t.store_backpressure),
         )?;
+        counter(
+            &mut e,
+            "tickforge_store_outages",
+            "Database outages the writer saw end (writes failing, then committing again).",
+            load(&s.outages),
+        )?;
+        gauge(
+            &mut e,
+            "tickforge_store_last_outage_seconds",
+            "The last outage, from the first failed write to the first committed one.",
+            load(&s.last_outage_ms) as f64 / 1000.0,
+        )?;
+        if let Some(health) = self.store_handle.database_health() {
+            let flag = |b: bool| if b { 1.0 } else { 0.0 };
+            gauge(&mut e, "tickforge_database_reachable", "The primary answers the watch.", flag(health.reachable))?;
+            gauge(
+                &mut e,
+                "tickforge_database_synchronous",
+                "Commits wait for a synchronous standby.",
+                flag(health.synchronous),
+            )?;
+            gauge(
+                &mut e,
+                "tickforge_database_degraded",
+                "No synchronous standby: commits live on the primary alone.",
+                flag(health.degraded),
+            )?;
+            gauge(
+                &mut e,
+                "tickforge_database_standbys",
+                "Standbys streaming from the primary.",
+                health.standbys.iter().filter(|s| s.state == "streaming").count() as f64,
+            )?;
+            gauge(
+                &mut e,
+                "tickforge_database_replication_lag_bytes",
+                "The largest replay lag among the standbys.",
+                health.max_lag_bytes() as f64,
+            )?;
+        }
         gauge(
             &mut e,
             "tickforge_tick_outbox_len",

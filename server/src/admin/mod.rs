@@ -158,9 +158,34 @@ async fn cluster(State(state): State<AdminState>) -> Response {
                     })
                 })
                 .collect();
-            Json(json!({ "active_colour": view.active_colour, "servers": servers })).into_response()
+            let database = database_json(&state.store);
+            Json(json!({ "active_colour": view.active_colour, "servers": servers, "database": database }))
+                .into_response()
         }
         Err(e) => store_unavailable(&e),
+    }
+}
+
+/// The database as this server sees it: for PostgreSQL the primary, its
+/// standbys and lag, and whether commits wait for a standby (`degraded`
+/// when none does); for SQLite just the backend.
+fn database_json(store: &crate::store::StoreHandle) -> serde_json::Value {
+    if !store.is_shared() {
+        return json!({ "backend": "sqlite" });
+    }
+    match store.database_health() {
+        Some(health) => json!({
+            "backend": "postgres",
+            "reachable": health.reachable,
+            "primary": health.primary,
+            "synchronous": health.synchronous,
+            "degraded": health.degraded,
+            "wanted_standbys": health.wanted,
+            "synchronous_standby_names": health.synchronous_standby_names,
+            "standbys": health.standbys,
+            "max_lag_bytes": health.max_lag_bytes(),
+        }),
+        None => json!({ "backend": "postgres", "reachable": null }),
     }
 }
 

@@ -13,6 +13,7 @@
 
 pub mod backend;
 pub mod postgres;
+pub mod replication;
 pub mod sqlite;
 mod url;
 mod writer;
@@ -599,6 +600,8 @@ impl Refused {
 #[derive(Debug, Clone)]
 pub struct StoreHandle {
     tx: Sender<StoreCommand>,
+    /// The database cluster's health (PostgreSQL only).
+    watched: Option<Arc<replication::Watched>>,
 }
 
 impl StoreHandle {
@@ -690,6 +693,17 @@ impl StoreHandle {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
+    /// The database cluster as the last look saw it: `None` for SQLite
+    /// (one embedded file, nothing to replicate) and before the first look.
+    pub fn database_health(&self) -> Option<replication::Health> {
+        self.watched.as_ref()?.latest()
+    }
+
+    /// Whether the store is on PostgreSQL (and so watched).
+    pub fn is_shared(&self) -> bool {
+        self.watched.is_some()
+    }
+
     /// Commands waiting in the queue.
     pub fn queue_depth(&self) -> usize {
         self.tx.len()
@@ -716,6 +730,12 @@ pub struct StoreMetrics {
     pub fenced: AtomicU64,
     /// Commit latency.
     pub commit_latency: Histogram,
+    /// Times writes failed because the database could not be reached and
+    /// later went through again.
+    pub outages: AtomicU64,
+    /// The last such outage as the writer saw it, from the first failed
+    /// write to the first one committed after it, in milliseconds.
+    pub last_outage_ms: AtomicU64,
 }
 
 /// The running store: its thread and a handle to it.
@@ -724,6 +744,8 @@ pub struct Store {
     handle: StoreHandle,
     metrics: Arc<StoreMetrics>,
     thread: Option<JoinHandle<()>>,
+    /// The replication watch (PostgreSQL only); stops with the store.
+    _watch: Option<replication::Watch>,
 }
 
 impl Store {
@@ -731,12 +753,20 @@ impl Store {
     /// and starts the writer thread.
     pub fn open(url: &DatabaseUrl) -> Result<Self, StoreError> {
         match url {
-            DatabaseUrl::Sqlite(path) => Self::start(sqlite::SqliteBackend::open(path)?),
-            DatabaseUrl::Postgres(config) => Self::start(postgres::PgBackend::connect(config)?),
+            DatabaseUrl::Sqlite(path) => Self::start(sqlite::SqliteBackend::open(path)?, None),
+            DatabaseUrl::Postgres(config) => {
+                let backend = postgres::PgBackend::connect(config)?;
+                let watched = Arc::new(replication::Watched::default());
+                let watch = replication::Watch::start(config, watched.clone())?;
+                Self::start(backend, Some((watch, watched)))
+            }
         }
     }
 
-    fn start(backend: impl backend::Backend + 'static) -> Result<Self, StoreError> {
+    fn start(
+        backend: impl backend::Backend + 'static,
+        watch: Option<(replication::Watch, Arc<replication::Watched>)>,
+    ) -> Result<Self, StoreError> {
         let (tx, rx) = crossbeam_channel::bounded(QUEUE_CAPACITY);
         let metrics = Arc::new(StoreMetrics::default());
         let thread_metrics = metrics.clone();
@@ -744,7 +774,8 @@ impl Store {
             .name("tickforge-store".into())
             .spawn(move || writer::run(backend, rx, &thread_metrics))
             .map_err(StoreError::Spawn)?;
-        Ok(Self { handle: StoreHandle { tx }, metrics, thread: Some(thread) })
+        let (watch, watched) = watch.unzip();
+        Ok(Self { handle: StoreHandle { tx, watched }, metrics, thread: Some(thread), _watch: watch })
     }
 
     /// A sender for other threads.

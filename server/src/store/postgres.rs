@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use postgres::config::TargetSessionAttrs;
 use postgres::error::SqlState;
 use postgres::{Client, Config, NoTls, Statement};
 
@@ -155,6 +156,29 @@ const MIGRATION_LOCK: i64 = 0x7469_636b_666f_7267;
 /// How long a connection attempt may take before the database counts as unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// How long a silent connection (a host gone without closing it) lives:
+/// keepalives after this idle time, then every second, three tries.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(5);
+
+/// The connection settings for `url` as the store uses them: always a
+/// read-write session (with several hosts, the first that is primary now;
+/// a standby is passed over, as libpq's `target_session_attrs=read-write`
+/// does), a bounded connect and TCP keepalives, so a lost primary is
+/// noticed and the next one found.
+pub(super) fn connection_config(url: &str, application_name: &str) -> Result<Config, DbError> {
+    let mut config: Config = url
+        .parse()
+        .map_err(|e: postgres::Error| DbError::new(DbErrorKind::Other, format!("bad PostgreSQL URL: {e}")))?;
+    config.connect_timeout(CONNECT_TIMEOUT);
+    config.application_name(application_name);
+    config.target_session_attrs(TargetSessionAttrs::ReadWrite);
+    config.keepalives(true);
+    config.keepalives_idle(KEEPALIVE_IDLE);
+    config.keepalives_interval(Duration::from_secs(1));
+    config.keepalives_retries(3);
+    Ok(config)
+}
+
 fn db_error(e: &postgres::Error) -> DbError {
     let kind = match e.code() {
         // No answer from the server at all: a lost or refused connection.
@@ -165,7 +189,9 @@ fn db_error(e: &postgres::Error) -> DbError {
             if code.code().starts_with("08")
                 || *code == SqlState::ADMIN_SHUTDOWN
                 || *code == SqlState::CRASH_SHUTDOWN
-                || *code == SqlState::CANNOT_CONNECT_NOW =>
+                || *code == SqlState::CANNOT_CONNECT_NOW
+                // A node that is (now) a standby: the primary is elsewhere.
+                || *code == SqlState::READ_ONLY_SQL_TRANSACTION =>
         {
             DbErrorKind::Unavailable
         }
@@ -194,11 +220,7 @@ impl std::fmt::Debug for PgBackend {
 impl PgBackend {
     /// Connects to `url` and brings the schema up to [`SCHEMA_VERSION`].
     pub fn connect(url: &str) -> Result<Self, StoreError> {
-        let mut config: Config = url.parse().map_err(|e: postgres::Error| {
-            StoreError::Database(DbError::new(DbErrorKind::Other, format!("bad PostgreSQL URL: {e}")))
-        })?;
-        config.connect_timeout(CONNECT_TIMEOUT);
-        config.application_name("tickforge");
+        let config = connection_config(url, "tickforge").map_err(StoreError::Database)?;
         let mut backend = Self { config, client: None, statements: HashMap::new() };
         backend.reconnect()?;
         backend.migrate()?;

@@ -178,9 +178,45 @@ enum Work {
 struct Link {
     down_since: Option<Instant>,
     backoff: Duration,
+    /// When the first write of the current outage failed.
+    failing_since: Option<Instant>,
+}
+
+/// What one batch came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Nothing to do.
+    Idle,
+    /// Committed.
+    Committed,
+    /// The transaction failed; the database answered.
+    Failed,
+    /// The database could not be reached.
+    Unreachable,
 }
 
 impl Link {
+    /// Follows one batch's outcome: reconnects after an unreachable
+    /// database, and once a commit goes through again, records how long
+    /// writes failed (first failed write to the first committed one).
+    fn after<B: Backend>(&mut self, outcome: Outcome, db: &mut B, metrics: &StoreMetrics) {
+        match outcome {
+            Outcome::Unreachable => {
+                self.failing_since.get_or_insert_with(Instant::now);
+                self.recover(db);
+            }
+            Outcome::Committed => {
+                if let Some(since) = self.failing_since.take() {
+                    let ms = since.elapsed().as_millis() as u64;
+                    metrics.outages.fetch_add(1, Ordering::Relaxed);
+                    metrics.last_outage_ms.store(ms, Ordering::Relaxed);
+                    tracing::info!(backend = db.name(), outage_ms = ms, "writes go through again");
+                }
+            }
+            Outcome::Idle | Outcome::Failed => {}
+        }
+    }
+
     /// After an unreachable database: waits, then tries to reconnect.
     fn recover<B: Backend>(&mut self, db: &mut B) {
         let since = *self.down_since.get_or_insert_with(Instant::now);
@@ -204,7 +240,7 @@ pub(super) fn run<B: Backend>(mut db: B, rx: Receiver<StoreCommand>, metrics: &S
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut carry = Carry::default();
     let mut stopping = false;
-    let mut link = Link { down_since: None, backoff: RETRY_AFTER / 5 };
+    let mut link = Link { down_since: None, backoff: RETRY_AFTER / 5, failing_since: None };
     loop {
         if !stopping {
             let first = if carry.retry.is_empty() {
@@ -234,9 +270,8 @@ pub(super) fn run<B: Backend>(mut db: B, rx: Receiver<StoreCommand>, metrics: &S
         // Chat posts last: the chat head stays locked until the commit, and
         // a transaction that takes it last waits for nothing while holding it.
         work.sort_by_key(|w| matches!(w, Work::Command(StoreCommand::PostChat { .. })));
-        if commit_batch(&mut db, work, &mut carry, metrics) {
-            link.recover(&mut db);
-        }
+        let outcome = commit_batch(&mut db, work, &mut carry, metrics);
+        link.after(outcome, &mut db, metrics);
         if stopping {
             // Shutting down: a few more tries for writes that keep failing.
             for _ in 0..3 {
@@ -247,7 +282,7 @@ pub(super) fn run<B: Backend>(mut db: B, rx: Receiver<StoreCommand>, metrics: &S
                 let earlier = std::mem::take(&mut carry.retry);
                 let mut work: Vec<Work> = earlier.access.into_iter().map(|(e, n)| Work::Access(e, n)).collect();
                 work.extend(earlier.players.into_values().map(|(s, n)| Work::Player(s, n)));
-                if commit_batch(&mut db, work, &mut carry, metrics) {
+                if commit_batch(&mut db, work, &mut carry, metrics) == Outcome::Unreachable {
                     let _ = db.reconnect();
                 }
             }
@@ -264,11 +299,11 @@ pub(super) fn run<B: Backend>(mut db: B, rx: Receiver<StoreCommand>, metrics: &S
     }
 }
 
-/// Commits `work` in one transaction; returns whether the database was
-/// unreachable (so the caller reconnects before the next batch).
-fn commit_batch<B: Backend>(db: &mut B, work: Vec<Work>, carry: &mut Carry, metrics: &StoreMetrics) -> bool {
+/// Commits `work` in one transaction; says whether it did, and whether
+/// the database was unreachable (so the caller reconnects first).
+fn commit_batch<B: Backend>(db: &mut B, work: Vec<Work>, carry: &mut Carry, metrics: &StoreMetrics) -> Outcome {
     if work.is_empty() {
-        return false;
+        return Outcome::Idle;
     }
     let started = Instant::now();
     let mut replies = Vec::new();
@@ -290,14 +325,14 @@ fn commit_batch<B: Backend>(db: &mut B, work: Vec<Work>, carry: &mut Carry, metr
             abandon(item, e, &mut failed);
         }
     }
-    let unreachable = match outcome {
+    let result = match outcome {
         Ok(()) => {
             metrics.commits.fetch_add(1, Ordering::Relaxed);
             metrics.commit_latency.observe(started.elapsed());
             for reply in replies {
                 reply.send(None);
             }
-            false
+            Outcome::Committed
         }
         Err(e) => {
             // Nothing was written: everything is retried, every caller hears the error.
@@ -311,15 +346,15 @@ fn commit_batch<B: Backend>(db: &mut B, work: Vec<Work>, carry: &mut Carry, metr
             for (state, attempts) in written.players.into_values() {
                 failed.keep_player(state, attempts);
             }
-            e.is_unavailable()
+            if e.is_unavailable() { Outcome::Unreachable } else { Outcome::Failed }
         }
     };
     metrics.fenced.fetch_add(std::mem::take(&mut carry.fenced.refused), Ordering::Relaxed);
     if !failed.is_empty() {
         metrics.retries.fetch_add(failed.len() as u64, Ordering::Relaxed);
-        carry.retry.absorb_failed(failed, !unreachable);
+        carry.retry.absorb_failed(failed, result != Outcome::Unreachable);
     }
-    unreachable
+    result
 }
 
 /// Work left over when its transaction failed before reaching it: writes go
@@ -400,15 +435,19 @@ fn apply<B: Backend>(
     failed: &mut Writes,
     fenced: &mut Fences,
 ) -> Result<(), DbError> {
+    // A failure of the transaction itself: every later step is skipped, the
+    // caller of this command still gets its answer (the error), a write is
+    // kept for a retry, and the batch ends after this command.
+    let mut aborted: Option<DbError> = None;
     match item {
-        Work::Access(event, attempts) => match in_savepoint(db, |db| db.log_access(&event))? {
+        Work::Access(event, attempts) => match step(db, &mut aborted, |db| db.log_access(&event)) {
             Ok(()) => written.access.push((event, attempts)),
             Err(e) => {
                 tracing::warn!(error = %e, "access log row not written; will retry");
                 failed.access.push((event, attempts));
             }
         },
-        Work::Player(save, attempts) => match in_savepoint(db, |db| db.save_player(&save))? {
+        Work::Player(save, attempts) => match step(db, &mut aborted, |db| db.save_player(&save)) {
             Ok(()) => written.keep_player(save, attempts),
             Err(e) if e.kind == DbErrorKind::Fenced => {
                 // Another server holds the player now: this write must never land.
@@ -429,13 +468,19 @@ fn apply<B: Backend>(
             apply(db, Work::Access(event, 0), replies, written, failed, fenced)?
         }
         Work::Command(StoreCommand::SavePlayers(saves)) => {
-            for save in saves {
-                apply(db, Work::Player(save, 0), replies, written, failed, fenced)?;
+            let mut saves = saves.into_iter();
+            while let Some(save) = saves.next() {
+                if let Err(e) = apply(db, Work::Player(save, 0), replies, written, failed, fenced) {
+                    for rest in saves {
+                        failed.keep_player(rest, 0);
+                    }
+                    return Err(e);
+                }
             }
         }
         Work::Command(StoreCommand::CreateAccount { username, password_hash, reply }) => {
             let now = unix_millis() / 1000;
-            let result = match in_savepoint(db, |db| db.create_account(&username, &password_hash, now))? {
+            let result = match step(db, &mut aborted, |db| db.create_account(&username, &password_hash, now)) {
                 Ok(Some(id)) => Ok(id),
                 Ok(None) => Err(StoreError::UsernameTaken),
                 Err(e) => Err(StoreError::Database(e)),
@@ -445,115 +490,133 @@ fn apply<B: Backend>(
         // Reads run in savepoints too: on PostgreSQL a failed statement
         // would otherwise abort the whole transaction.
         Work::Command(StoreCommand::FindAccount { username, reply }) => {
-            let found = in_savepoint(db, |db| db.find_account(&username))?;
+            let found = step(db, &mut aborted, |db| db.find_account(&username));
             replies.push(Reply::Found(reply, found.map_err(StoreError::Database)));
         }
         Work::Command(StoreCommand::ClaimPlayer { account_id, server_id, reply }) => {
-            let result = in_savepoint(db, |db| db.claim_player(account_id, &server_id))?.map_err(|e| e.to_string());
+            let result =
+                step(db, &mut aborted, |db| db.claim_player(account_id, &server_id)).map_err(|e| e.to_string());
             replies.push(Reply::Claimed(reply, Claimed { account_id, result }));
         }
         Work::Command(StoreCommand::PollCommands { server_id, reply }) => {
-            let commands = in_savepoint(db, |db| db.take_commands(&server_id))?.unwrap_or_else(|e| {
+            let commands = step(db, &mut aborted, |db| db.take_commands(&server_id)).unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "cannot read server commands");
                 Vec::new()
             });
-            let active_colour = in_savepoint(db, |db| db.active_colour())?.ok();
+            let active_colour = step(db, &mut aborted, |db| db.active_colour()).ok();
             let fenced = std::mem::take(&mut fenced.unreported);
             replies.push(Reply::Polled(reply, Polled { commands, fenced, active_colour }));
         }
         Work::Command(StoreCommand::PostChat { lines, reply }) => {
-            let news = match in_savepoint(db, |db| db.post_chat(&lines))? {
+            let news = match step(db, &mut aborted, |db| db.post_chat(&lines)) {
                 Ok(first) => ChatNews::Posted { first, lines },
                 Err(e) => ChatNews::NotPosted { lines, error: e.to_string() },
             };
             replies.push(Reply::Chat(reply, news));
         }
         Work::Command(StoreCommand::ReadChat { after, reply }) => {
-            let news = match in_savepoint(db, |db| db.read_chat(after.unwrap_or(u64::MAX), CHAT_READ_LIMIT))? {
+            let news = match step(db, &mut aborted, |db| db.read_chat(after.unwrap_or(u64::MAX), CHAT_READ_LIMIT)) {
                 Ok((lines, head)) => ChatNews::Read { lines, head },
                 Err(e) => ChatNews::ReadFailed(e.to_string()),
             };
             replies.push(Reply::Chat(reply, news));
         }
         Work::Command(StoreCommand::Place { account_id, ttl_ms, avoid, reply }) => {
-            let placed = in_savepoint(db, |db| db.place(account_id, ttl_ms, avoid.as_deref()))?;
+            let placed = step(db, &mut aborted, |db| db.place(account_id, ttl_ms, avoid.as_deref()));
             replies.push(Reply::Placed(reply, placed.map_err(StoreError::Database)));
         }
         Work::Command(StoreCommand::Kick { username, reason, reply }) => {
             // A kicked player must not come straight back with a resume token.
-            let kicked = in_savepoint(db, |db| {
+            let kicked = step(db, &mut aborted, |db| {
                 if let Some(account) = db.find_account(&username)? {
                     db.revoke_resume(account.id)?;
                 }
                 db.kick(&username, &reason)
-            })?;
+            });
             replies.push(Reply::Kicked(reply, kicked.map_err(StoreError::Database)));
         }
         Work::Command(StoreCommand::IssueResume { account_id, token_hash, expires_ms, reply }) => {
-            let put = in_savepoint(db, |db| db.put_resume(account_id, &token_hash, expires_ms))?;
+            let put = step(db, &mut aborted, |db| db.put_resume(account_id, &token_hash, expires_ms));
             replies.push(Reply::Done(reply, put.map_err(StoreError::Database)));
         }
         Work::Command(StoreCommand::Resume { token_hash, reply }) => {
-            let found = in_savepoint(db, |db| db.take_resume(&token_hash))?;
+            let found = step(db, &mut aborted, |db| db.take_resume(&token_hash));
             replies.push(Reply::Resumed(reply, found.map_err(StoreError::Database)));
         }
         Work::Command(StoreCommand::SetPassword { account_id, password_hash, reply }) => {
-            let set = in_savepoint(db, |db| {
+            let set = step(db, &mut aborted, |db| {
                 db.set_password(account_id, &password_hash)?;
                 db.revoke_resume(account_id)
-            })?;
+            });
             replies.push(Reply::Done(reply, set.map_err(StoreError::Database)));
         }
         Work::Command(StoreCommand::RevokeResume { account_id }) => {
-            if let Err(e) = in_savepoint(db, |db| db.revoke_resume(account_id))? {
+            if let Err(e) = step(db, &mut aborted, |db| db.revoke_resume(account_id)) {
                 tracing::warn!(error = %e, account = account_id, "resume tokens not revoked");
             }
         }
         Work::Command(StoreCommand::Deploy { colour, reply }) => {
-            let set = in_savepoint(db, |db| db.set_active_colour(&colour))?;
+            let set = step(db, &mut aborted, |db| db.set_active_colour(&colour));
             replies.push(Reply::Done(reply, set.map_err(StoreError::Database)));
         }
         Work::Command(StoreCommand::Handoff { save, ttl_ms, reply }) => {
             let account_id = save.state.account_id;
-            let moved = in_savepoint(db, |db| {
+            let moved = step(db, &mut aborted, |db| {
                 let Some(to) = db.place(account_id, ttl_ms, None)?.into_iter().next() else { return Ok(None) };
                 db.save_player(&save)?;
                 let Some(epoch) = db.move_lease(account_id, save.epoch, &to.server_id)? else {
                     return Err(DbError::new(DbErrorKind::Fenced, "the lease moved on before the handoff"));
                 };
                 Ok(Some(Moved { to, epoch }))
-            })?;
+            });
             let result = moved.map_err(|e| e.to_string());
             replies.push(Reply::HandedOff(reply, HandedOff { account_id, result }));
         }
         Work::Command(StoreCommand::Broadcast { text, reply }) => {
-            let sent = in_savepoint(db, |db| db.broadcast(&text))?;
+            let sent = step(db, &mut aborted, |db| db.broadcast(&text));
             replies.push(Reply::Broadcast(reply, sent.map_err(StoreError::Database)));
         }
         Work::Command(StoreCommand::ReleaseLease { account_id, server_id, epoch }) => {
-            if let Err(e) = in_savepoint(db, |db| db.release_lease(account_id, &server_id, epoch))? {
+            if let Err(e) = step(db, &mut aborted, |db| db.release_lease(account_id, &server_id, epoch)) {
                 tracing::warn!(error = %e, account = account_id, "lease not released");
             }
         }
         Work::Command(StoreCommand::Register { row, exclusive }) => {
-            if let Err(e) = in_savepoint(db, |db| db.register(&row, exclusive))? {
+            if let Err(e) = step(db, &mut aborted, |db| db.register(&row, exclusive)) {
                 tracing::warn!(error = %e, server = %row.id, "registration not written");
             }
         }
         Work::Command(StoreCommand::Leaderboard { limit, reply }) => {
-            let leaders = in_savepoint(db, |db| db.leaderboard(limit))?;
+            let leaders = step(db, &mut aborted, |db| db.leaderboard(limit));
             replies.push(Reply::Leaders(reply, leaders.map_err(StoreError::Database)));
         }
         Work::Command(StoreCommand::Heartbeat(row)) => {
-            if let Err(e) = in_savepoint(db, |db| db.heartbeat(&row))? {
+            if let Err(e) = step(db, &mut aborted, |db| db.heartbeat(&row)) {
                 tracing::warn!(error = %e, server = %row.id, "heartbeat not written");
             }
         }
         Work::Command(StoreCommand::Cluster { reply }) => {
-            let view = in_savepoint(db, |db| db.cluster())?;
+            let view = step(db, &mut aborted, |db| db.cluster());
             replies.push(Reply::Cluster(reply, view.map_err(StoreError::Database)));
         }
         Work::Command(StoreCommand::Shutdown) => {}
     }
-    Ok(())
+    aborted.map_or(Ok(()), Err)
+}
+
+/// [`in_savepoint`] for one step of a command: the step's own result,
+/// where a failure of the whole transaction is that step's error too (and
+/// is kept in `aborted`, so later steps do not run).
+fn step<B: Backend, T>(
+    db: &mut B,
+    aborted: &mut Option<DbError>,
+    f: impl FnOnce(&mut B) -> Result<T, DbError>,
+) -> Result<T, DbError> {
+    if let Some(e) = aborted {
+        return Err(e.clone());
+    }
+    in_savepoint(db, f).unwrap_or_else(|e| {
+        *aborted = Some(e.clone());
+        Err(e)
+    })
 }

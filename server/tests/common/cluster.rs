@@ -123,12 +123,15 @@ impl Cluster {
         reply.json()
     }
 
-    /// The registry once `done` holds for it (or panics after 20 s).
+    /// The registry once `done` holds for it (or panics after 20 s). A 503
+    /// (the node's store is reconnecting to the database) is "not yet".
     pub fn until(&self, what: &str, done: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let view = self.view();
-            if done(&view) {
+            let reply = get(&format!("{}/admin/cluster", self.admin()), Some(TOKEN));
+            assert!(matches!(reply.status, 200 | 503), "{}: {}", reply.status, reply.body);
+            let view = if reply.status == 200 { reply.json() } else { Value::Null };
+            if reply.status == 200 && done(&view) {
                 return view;
             }
             assert!(Instant::now() < deadline, "{what}: {view}");
