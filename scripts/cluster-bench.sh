@@ -26,19 +26,27 @@
 #       One headless client through tickforge-netem, whose link goes dark
 #       for S seconds (default 5) once: reconnects, the outage, how long
 #       after the link returned the client was back, and what play it lost.
+#   scripts/cluster-bench.sh database [--commits N] [--players N]
+#       A primary with a synchronous hot standby (cluster.sh up --db-standby):
+#       commit latency through the store (N transactions one after another,
+#       default 2000) with the standby, then with it killed (the primary
+#       alone, degraded); then cluster.sh failover while N bots play and a
+#       store writes: how long its requests failed, the outage each node's
+#       store saw (first failed write to first committed one), the bots.
 #
 # Needs postgresql, nginx, curl, jq. TICKFORGE_BIN_DIR: use binaries built there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 [ $# -ge 1 ] || usage
 mode=$1
 shift
-logins=200 players=120 apps=2 duration=40 auths=()
+logins=200 players=120 apps=2 duration=40 auths=() commits=2000
 while [ $# -gt 0 ]; do
     case $1 in
         --logins) logins=$2 ;;
+        --commits) commits=$2 ;;
         --auth) auths+=("$2") ;;
         --players) players=$2 ;;
         --app) apps=$2 ;;
@@ -274,6 +282,48 @@ failover_bench() {
     TICKFORGE_CLUSTER_DIR=$dir scripts/cluster.sh down >/dev/null 2>&1
 }
 
+database_bench() {
+    local dir=$work/cd url
+    cargo build --release -q -p tickforge-server --example commit_latency
+    local latency=$PWD/target/release/examples/commit_latency
+    cluster_up cd --auth 1 --app 1 --db-standby -- --save-interval 5
+    url=$(cat "$dir/database")
+    echo "| database | commits | p50 | p99 | mean | max |"
+    echo "|---|---|---|---|---|---|"
+    row() {
+        "$latency" "$url" "$commits" | awk -v what="$1" '/commits:/ {
+            gsub(",", ""); printf "| %s | %s | %s ms | %s ms | %s ms | %s ms |\n", what, $1, $4, $7, $10, $13 }'
+    }
+    row "primary + synchronous standby (loopback)"
+    TICKFORGE_CLUSTER_DIR=$dir scripts/cluster.sh kill db2 >/dev/null
+    row "primary alone (standby killed: degraded)"
+    TICKFORGE_CLUSTER_DIR=$dir scripts/cluster.sh up --db-standby >/dev/null
+    # A failover under play: bots on the app server, a store writing
+    # beside them, the primary stopped and the standby promoted.
+    local gw
+    gw=$(cat "$dir/gateway")
+    "$bin/tickforge-client" --server "$gw" --bots "$players" --bot-prefix dbf --moves random \
+        --duration 40 >"$work/dbf-bots.jsonl" 2>"$work/dbf-bots.log" &
+    local bots=$!
+    sleep 15
+    "$latency" "$url" 4000 >"$work/dbf-latency.txt" &
+    local writer=$!
+    sleep 2
+    TICKFORGE_CLUSTER_DIR=$dir scripts/cluster.sh failover >&2
+    wait "$writer"
+    echo
+    echo "failover under $players bots: $(sed -n 2p "$work/dbf-latency.txt")"
+    for node in auth-1 app-1; do
+        echo "$node: store outage $(curl -s "http://127.0.0.1:$(port cd "$node-admin")/metrics" |
+            awk '/^tickforge_store_last_outage_seconds/ { printf "%.3f s", $2 }'), skipped ticks $(curl -s \
+            -H "Authorization: Bearer $(token cd)" "http://127.0.0.1:$(port cd "$node-admin")/admin/status" |
+            jq -r '.skipped_ticks // "-"')"
+    done
+    wait "$bots" || true
+    tail -1 "$work/dbf-bots.jsonl" | jq -c '{bots, connected_at_end, ended_early, reconnects, longest_outage_ms}'
+    TICKFORGE_CLUSTER_DIR=$dir scripts/cluster.sh down >/dev/null 2>&1
+}
+
 blackout_bench() {
     local dark=${duration_given:-5} netem_port
     netem_port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -294,6 +344,7 @@ blackout_bench() {
 }
 
 case $mode in
+    database) database_bench ;;
     failover) failover_bench ;;
     blackout) blackout_bench ;;
     rollout) rollout_bench ;;

@@ -12,7 +12,8 @@
 #   scripts/cluster.sh status  what runs, which database node is primary, the
 #                              replication lag, the registry (GET /admin/cluster)
 #   scripts/cluster.sh down    stop everything (the data stays; `up` reuses it)
-#   scripts/cluster.sh kill NAME     kill -9 one node (app-1, auth-2, …)
+#   scripts/cluster.sh kill NAME     kill -9 one node (app-1, auth-2, …; db1 or
+#                                    db2: an immediate stop of that database)
 #   scripts/cluster.sh start NAME    start that node again
 #   scripts/cluster.sh failover      stop the primary database, promote the standby
 #
@@ -62,7 +63,7 @@ bin_dir() {
     fi
 }
 
-alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+alive() { [ -s "$1" ] && kill -0 "$(cat "$1" 2>/dev/null)" 2>/dev/null; }
 
 # The database nodes: db1 (files in pg/, created first) and db2 (pg2/, the
 # standby `up --db-standby` makes). Each runs as its own cluster_name, the
@@ -189,8 +190,10 @@ standby_up() {
         as_pg sh -c "printf '%s\n' \"synchronous_standby_names = '$SYNC_NAMES'\" \
             \"tickforge.synchronous_standby = '$SYNC_NAMES'\" >'$(db_dir "$node")/data/tickforge.conf'"
     done
-    psql_at "$(db_port "$primary")" -c "ALTER SYSTEM RESET synchronous_standby_names" \
-        -c "SELECT pg_reload_conf()" >/dev/null
+    psql_at "$(db_port "$primary")" -c "ALTER SYSTEM RESET synchronous_standby_names" >/dev/null
+    for node in $DB_NODES; do
+        if db_running "$node"; then psql_at "$(db_port "$node")" -c "SELECT pg_reload_conf()" >/dev/null; fi
+    done
     db_url >"$dir/database"
 }
 
@@ -420,16 +423,28 @@ case ${1:-} in
     failover) failover ;;
     kill)
         [ -n "${2:-}" ] || die "kill NAME"
+        if [[ $2 == db[12] ]]; then
+            db_running "$2" || die "$2 is not running"
+            db_stop "$2" immediate
+            echo "killed $2 (an immediate stop: no shutdown checkpoint)"
+            exit 0
+        fi
         alive "$dir/$2/pid" || die "$2 is not running"
         kill -KILL "$(cat "$dir/$2/pid")"
         echo "killed $2"
         ;;
     start)
         [ -n "${2:-}" ] || die "start NAME"
+        if [[ $2 == db[12] ]]; then
+            db_stale "$2" && die "$2 was stopped by failover; 'scripts/cluster.sh up --db-standby' makes it a standby again"
+            db_start "$2"
+            echo "started $2"
+            exit 0
+        fi
         start_node "$2" "$(node_role "$2")"
         # A new app server's WebSocket route joins the gateway.
         if [ "$(node_role "$2")" = app ] && alive "$dir/nginx/nginx.pid"; then gateway_up; fi
         echo "started $2"
         ;;
-    *) sed -n '2,23p' "$0"; exit 2 ;;
+    *) sed -n '2,24p' "$0"; exit 2 ;;
 esac

@@ -197,23 +197,29 @@ enum Outcome {
 
 impl Link {
     /// Follows one batch's outcome: reconnects after an unreachable
-    /// database, and once a commit goes through again, records how long
-    /// writes failed (first failed write to the first committed one).
-    fn after<B: Backend>(&mut self, outcome: Outcome, db: &mut B, metrics: &StoreMetrics) {
+    /// database, and records how long writes failed — from the first
+    /// failed write to the first one committed after it, or to the
+    /// reconnection when no write was left waiting (`pending`).
+    fn after<B: Backend>(&mut self, outcome: Outcome, pending: bool, db: &mut B, metrics: &StoreMetrics) {
         match outcome {
             Outcome::Unreachable => {
                 self.failing_since.get_or_insert_with(Instant::now);
                 self.recover(db);
-            }
-            Outcome::Committed => {
-                if let Some(since) = self.failing_since.take() {
-                    let ms = since.elapsed().as_millis() as u64;
-                    metrics.outages.fetch_add(1, Ordering::Relaxed);
-                    metrics.last_outage_ms.store(ms, Ordering::Relaxed);
-                    tracing::info!(backend = db.name(), outage_ms = ms, "writes go through again");
+                if self.down_since.is_none() && !pending {
+                    self.outage_over(db, metrics);
                 }
             }
+            Outcome::Committed => self.outage_over(db, metrics),
             Outcome::Idle | Outcome::Failed => {}
+        }
+    }
+
+    fn outage_over<B: Backend>(&mut self, db: &B, metrics: &StoreMetrics) {
+        if let Some(since) = self.failing_since.take() {
+            let ms = since.elapsed().as_millis() as u64;
+            metrics.outages.fetch_add(1, Ordering::Relaxed);
+            metrics.last_outage_ms.store(ms, Ordering::Relaxed);
+            tracing::info!(backend = db.name(), outage_ms = ms, "writes go through again");
         }
     }
 
@@ -271,7 +277,7 @@ pub(super) fn run<B: Backend>(mut db: B, rx: Receiver<StoreCommand>, metrics: &S
         // a transaction that takes it last waits for nothing while holding it.
         work.sort_by_key(|w| matches!(w, Work::Command(StoreCommand::PostChat { .. })));
         let outcome = commit_batch(&mut db, work, &mut carry, metrics);
-        link.after(outcome, &mut db, metrics);
+        link.after(outcome, !carry.retry.is_empty(), &mut db, metrics);
         if stopping {
             // Shutting down: a few more tries for writes that keep failing.
             for _ in 0..3 {
