@@ -16,6 +16,8 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 [ -x /usr/sbin/nginx ] || need+=(nginx)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 command -v npm >/dev/null || need+=(npm)
+# pkill: the database-cluster tests kill a PostgreSQL and its backends.
+command -v pkill >/dev/null || need+=(procps)
 for tool in curl jq runuser; do
     command -v "$tool" >/dev/null || need+=("$([ "$tool" = runuser ] && echo util-linux || echo "$tool")")
 done
