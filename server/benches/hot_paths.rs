@@ -1,6 +1,7 @@
 //! Criterion benchmarks of the hot paths: one server tick at 1k, 10k and
 //! 100k entities (and at 1k while recording a replay), one client's snapshot build at 100 and 1000 visible
-//! entities, and message encode/decode.
+//! entities, the interest grid (rebuild, and 1000 queries), and message
+//! encode/decode.
 //!
 //! Run: `cargo bench -p tickforge-server --bench hot_paths`
 
@@ -67,6 +68,42 @@ fn snapshot_build(c: &mut Criterion) {
     group.finish();
 }
 
+/// The interest query, as the 1000-player arena runs it: 1200 entities
+/// spread over the world, the grid rebuilt once per tick, then one query
+/// per player at the view radius the load test uses (326).
+fn grid(c: &mut Criterion) {
+    use tickforge_server::game::replicate::{Grid, Item};
+    use tickforge_shared::protocol::EntityKind;
+    use tickforge_shared::snapshot::Known;
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed >> 40) as f32 / (1u64 << 24) as f32 * 2000.0
+    };
+    let items: Vec<Item> = (1..=1200u32)
+        .map(|i| {
+            let pos = Vec2::new(next(), next());
+            Item { known: Known::new(NetId(i), EntityKind::Avatar, pos), pos }
+        })
+        .collect();
+    let centers: Vec<Vec2> = items.iter().take(1000).map(|i| i.pos).collect();
+    let mut grid = Grid::default();
+    let mut out = Vec::with_capacity(256);
+    c.bench_function("grid/rebuild_1200", |b| b.iter(|| grid.rebuild(326.0, items.iter().copied())));
+    grid.rebuild(326.0, items.iter().copied());
+    c.bench_function("grid/1000_queries", |b| {
+        b.iter(|| {
+            for center in &centers {
+                out.clear();
+                grid.near(*center, 326.0, &mut out);
+                black_box(&out);
+            }
+        })
+    });
+}
+
 /// The messages sent every tick, through the one codec.
 fn messages(c: &mut Criterion) {
     let input = ClientMessage::Input {
@@ -91,5 +128,5 @@ fn messages(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, tick, snapshot_build, messages);
+criterion_group!(benches, tick, snapshot_build, grid, messages);
 criterion_main!(benches);

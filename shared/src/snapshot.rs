@@ -497,8 +497,23 @@ pub fn encode(baseline: &[Known], baseline_tick: u32, target: &[Known], tick: u3
 /// Rebuilds the target set (at `tick`, motions filled in) from `baseline`
 /// (at `baseline_tick`) and a payload made by [`encode`].
 pub fn decode(baseline: &[Known], baseline_tick: u32, payload: &[u8], tick: u32) -> Result<KnownSet, SnapshotError> {
+    let mut out = Vec::with_capacity(baseline.len());
+    decode_into(baseline, baseline_tick, payload, tick, &mut out)?;
+    Ok(out)
+}
+
+/// [`decode`] into `out`, which is cleared first: a receiver that keeps
+/// the set it is about to forget decodes into it, and a snapshot costs no
+/// allocation. After an error `out` holds nothing of use.
+pub fn decode_into(
+    baseline: &[Known],
+    baseline_tick: u32,
+    payload: &[u8],
+    tick: u32,
+    out: &mut KnownSet,
+) -> Result<(), SnapshotError> {
+    out.clear();
     let mut r = BitReader::new(payload);
-    let mut out: KnownSet = Vec::with_capacity(baseline.len());
     for b in baseline {
         let predicted = b.predict(baseline_tick, tick);
         if r.read(1)? == 0 {
@@ -507,12 +522,12 @@ pub fn decode(baseline: &[Known], baseline_tick: u32, payload: &[u8], tick: u32)
             out.push(read_move(&mut r, b, predicted)?);
         }
     }
+    let kept = out.len();
     let fresh = r.read_varint()?;
-    if fresh > (MAX_ENTITIES - out.len().min(MAX_ENTITIES)) as u64 {
+    if fresh > (MAX_ENTITIES - kept.min(MAX_ENTITIES)) as u64 {
         return Err(SnapshotError::TooMany);
     }
     let mut prev = 0u64;
-    let mut added = Vec::with_capacity(fresh as usize);
     for i in 0..fresh {
         let delta = r.read_varint()?;
         if i > 0 && delta == 0 {
@@ -522,35 +537,18 @@ pub fn decode(baseline: &[Known], baseline_tick: u32, payload: &[u8], tick: u32)
         prev = id;
         let kind = kind_from_bits(r.read(2)?)?;
         let (qx, qy) = (read_coord(&mut r)?, read_coord(&mut r)?);
-        added.push(Known { id: NetId(id as u32), kind, qx, qy, motion: Motion::default() });
+        out.push(Known { id: NetId(id as u32), kind, qx, qy, motion: Motion::default() });
     }
-    if added.is_empty() {
-        with_motion(baseline, baseline_tick, &mut out, tick);
-        return Ok(out);
-    }
-    // Merge the two sorted lists; an id present in both is invalid.
-    let mut merged = Vec::with_capacity(out.len() + added.len());
-    let (mut i, mut j) = (0, 0);
-    while i < out.len() || j < added.len() {
-        match (out.get(i), added.get(j)) {
-            (Some(a), Some(b)) if a.id == b.id => return Err(SnapshotError::BadId),
-            (Some(a), Some(b)) if a.id < b.id => {
-                merged.push(*a);
-                i += 1;
-            }
-            (Some(_), Some(b)) | (None, Some(b)) => {
-                merged.push(*b);
-                j += 1;
-            }
-            (Some(a), None) => {
-                merged.push(*a);
-                i += 1;
-            }
-            (None, None) => break,
+    if out.len() > kept {
+        // Two sorted runs (the baseline's and the new ids, each strictly
+        // increasing); an id in both is invalid.
+        out.sort_unstable_by_key(|k| k.id);
+        if out.windows(2).any(|w| w[0].id == w[1].id) {
+            return Err(SnapshotError::BadId);
         }
     }
-    with_motion(baseline, baseline_tick, &mut merged, tick);
-    Ok(merged)
+    with_motion(baseline, baseline_tick, out, tick);
+    Ok(())
 }
 
 #[cfg(test)]
@@ -602,6 +600,21 @@ mod tests {
         assert_eq!(quantize(f32::NAN), 0);
         assert_eq!(quantize(-5.0), 0);
         assert_eq!(quantize(1e9), COORD_MAX);
+    }
+
+    /// Decoding into a set that still holds an old snapshot (what a
+    /// receiver reusing its oldest set does) gives exactly the fresh
+    /// decode: new ids merged in order, motion from the baseline.
+    #[test]
+    fn decoding_into_a_used_set_is_decoding_afresh() {
+        let base = vec![known(2, 10, 10), known(9, 20, 20), known(30, 5, 5)];
+        let target = vec![known(1, 1, 1), known(2, 11, 10), known(12, 7, 7), known(30, 5, 5), known(40, 3, 3)];
+        let (bytes, _) = encode(&base, 10, &target, 20);
+        let mut used = vec![known(77, 9, 9); 50];
+        decode_into(&base, 10, &bytes, 20, &mut used).unwrap();
+        assert_eq!(used, decode(&base, 10, &bytes, 20).unwrap());
+        assert_eq!(used.iter().map(|k| k.id.0).collect::<Vec<_>>(), [1, 2, 12, 30, 40]);
+        assert_eq!(used[1].motion, Motion { dx: 1, dy: 0, dt: 10 });
     }
 
     #[test]

@@ -276,7 +276,8 @@ impl<D: Dialer> Session<D> {
         let chat = std::mem::take(&mut self.world.chat);
         let chat_new = std::mem::take(&mut self.world.chat_new);
         let score = self.world.score;
-        self.world = ClientWorld { chat, chat_new, score, ..ClientWorld::default() };
+        self.world = ClientWorld::default();
+        (self.world.chat, self.world.chat_new, self.world.score) = (chat, chat_new, score);
         self.predictor = Predictor::default();
         self.clock = ServerClock::default();
         self.next_seq = 1;

@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use tickforge_shared::protocol::{EntityKind, IdMap, NetId, OwnState, ServerMessage, Snapshot};
+use tickforge_shared::protocol::{EntityKind, NetId, OwnState, ServerMessage, Snapshot};
 use tickforge_shared::sim::Vec2;
 use tickforge_shared::snapshot::{self, KnownSet};
 
@@ -44,6 +44,63 @@ pub struct ViewEntity {
     pub pos: Vec2,
 }
 
+/// The newest snapshot's entities and our own avatar, in id order: made
+/// from the decoded set (already in id order) without hashing, and found
+/// by id with a binary search.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Entities(Vec<ViewEntity>);
+
+impl Entities {
+    /// The entity with this id.
+    pub fn get(&self, id: &NetId) -> Option<&ViewEntity> {
+        self.0.binary_search_by_key(id, |e| e.id).ok().map(|i| &self.0[i])
+    }
+
+    /// How many.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Each, in id order.
+    pub fn iter(&self) -> std::slice::Iter<'_, ViewEntity> {
+        self.0.iter()
+    }
+
+    /// Replaces them with `set`'s and `own` (which the set never holds).
+    fn refill(&mut self, set: &KnownSet, own: Option<ViewEntity>) {
+        self.0.clear();
+        self.0.extend(set.iter().map(|k| ViewEntity { id: k.id, kind: k.kind, pos: k.pos() }));
+        if let Some(own) = own {
+            match self.0.binary_search_by_key(&own.id, |e| e.id) {
+                Ok(i) => self.0[i] = own,
+                Err(i) => self.0.insert(i, own),
+            }
+        }
+    }
+}
+
+impl std::ops::Index<&NetId> for Entities {
+    type Output = ViewEntity;
+
+    fn index(&self, id: &NetId) -> &ViewEntity {
+        self.get(id).expect("no entity with this id")
+    }
+}
+
+impl<'a> IntoIterator for &'a Entities {
+    type Item = &'a ViewEntity;
+    type IntoIter = std::slice::Iter<'a, ViewEntity>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
 /// Everything the client knows about the world.
 #[derive(Debug, Default, Clone)]
 pub struct ClientWorld {
@@ -60,9 +117,11 @@ pub struct ClientWorld {
     /// Our score.
     pub score: u32,
     /// Entities of the newest snapshot, and our own avatar.
-    pub entities: IdMap<ViewEntity>,
+    pub entities: Entities,
     /// Decoded snapshots, oldest first.
     pub history: VecDeque<(u32, KnownSet)>,
+    /// The set last dropped from `history`, to decode the next one into.
+    spare: KnownSet,
     /// Our avatar exactly as the server last had it.
     pub own: Option<OwnState>,
     /// The newest own state and its input ack, not yet reconciled.
@@ -139,22 +198,22 @@ impl ClientWorld {
                 }
             },
         };
-        let set = match snapshot::decode(baseline, baseline_tick, &snapshot.payload, snapshot.tick) {
-            Ok(set) => set,
-            Err(e) => {
-                self.bad_snapshots += 1;
-                tracing::warn!(error = %e, "undecodable snapshot");
-                return;
-            }
-        };
-        self.entities.clear();
-        self.entities.extend(set.iter().map(|k| (k.id, ViewEntity { id: k.id, kind: k.kind, pos: k.pos() })));
+        let mut set = std::mem::take(&mut self.spare);
+        if let Err(e) = snapshot::decode_into(baseline, baseline_tick, &snapshot.payload, snapshot.tick, &mut set) {
+            self.bad_snapshots += 1;
+            tracing::warn!(error = %e, "undecodable snapshot");
+            self.spare = set;
+            return;
+        }
+        let own = snapshot.own.map(|own| ViewEntity { id: own.id, kind: EntityKind::Avatar, pos: own.pos });
+        self.entities.refill(&set, own);
         if let Some(own) = snapshot.own {
-            self.entities.insert(own.id, ViewEntity { id: own.id, kind: EntityKind::Avatar, pos: own.pos });
             self.fresh_own = Some((own, snapshot.ack_input_seq));
         }
-        if self.history.len() == SNAPSHOT_HISTORY {
-            self.history.pop_front();
+        if self.history.len() == SNAPSHOT_HISTORY
+            && let Some((_, oldest)) = self.history.pop_front()
+        {
+            self.spare = oldest;
         }
         self.history.push_back((snapshot.tick, set));
         self.server_tick = snapshot.tick;

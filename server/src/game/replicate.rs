@@ -18,11 +18,9 @@
 //!
 //! The client's own avatar is sent exactly, beside the packed set.
 
-use std::collections::HashMap;
-
 use bevy_ecs::prelude::*;
 use tickforge_shared::protocol::{Channel, EntityKind, NetId, OwnState, ServerMessage, Snapshot};
-use tickforge_shared::sim::Vec2;
+use tickforge_shared::sim::{Vec2, WORLD_HEIGHT, WORLD_WIDTH};
 use tickforge_shared::snapshot::{self, Known, KnownSet, SizePlan};
 
 use super::components::{Avatar, ClientView, InputQueue, Kinematics, NetEntity, Npc, Orb, Score};
@@ -55,56 +53,78 @@ pub struct Item {
     pub pos: Vec2,
 }
 
-/// Entities bucketed by cell, rebuilt each snapshot tick.
+/// Entities bucketed by cell, rebuilt each snapshot tick: a dense grid
+/// over the world (cells of half the view radius, so a query looks at
+/// about twice the circle's area rather than three times), positions
+/// outside the world in its border cells.
 #[derive(Debug, Default)]
 pub struct Grid {
     cell: f32,
-    /// Per cell, its entities as indices into `sorted`.
-    cells: HashMap<(i32, i32), Vec<u32>>,
+    /// Cells per row and per column.
+    side: (usize, usize),
+    /// Row-major cells, each its entities as indices into `sorted` (ascending).
+    cells: Vec<Vec<u32>>,
     /// This tick's items in id order (so index order is id order).
     sorted: Vec<Item>,
-    /// Scratch: one query's indices.
-    found: Vec<u32>,
+    /// Scratch: one query's indices as bits, so they come out in order
+    /// without a sort.
+    found: Vec<u64>,
 }
 
 impl Grid {
-    fn key(&self, p: Vec2) -> (i32, i32) {
-        ((p.x / self.cell).floor() as i32, (p.y / self.cell).floor() as i32)
+    /// The cell column or row of coordinate `v`, clamped into the grid.
+    fn index(&self, v: f32, side: usize) -> usize {
+        let i = (v / self.cell).floor();
+        if i.is_nan() || i < 0.0 { 0 } else { (i as usize).min(side - 1) }
     }
 
-    /// Refills the grid with `items`, in cells of size `cell`.
-    pub fn rebuild(&mut self, cell: f32, items: impl Iterator<Item = Item>) {
-        self.cell = cell.max(1.0);
-        for bucket in self.cells.values_mut() {
+    /// Refills the grid with `items`, in cells of about `radius / 2`.
+    pub fn rebuild(&mut self, radius: f32, items: impl Iterator<Item = Item>) {
+        self.cell = (radius / 2.0).max(1.0);
+        let side = |extent: f32| ((extent / self.cell).ceil() as usize).clamp(1, 4096);
+        self.side = (side(WORLD_WIDTH), side(WORLD_HEIGHT));
+        let count = self.side.0 * self.side.1;
+        self.cells.resize_with(count, Vec::new);
+        self.cells.truncate(count);
+        for bucket in &mut self.cells {
             bucket.clear();
         }
         self.sorted.clear();
         self.sorted.extend(items);
         self.sorted.sort_unstable_by_key(|i| i.known.id);
         for (index, item) in self.sorted.iter().enumerate() {
-            let key = self.key(item.pos);
-            self.cells.entry(key).or_default().push(index as u32);
+            let cell = self.index(item.pos.y, self.side.1) * self.side.0 + self.index(item.pos.x, self.side.0);
+            self.cells[cell].push(index as u32);
         }
     }
 
-    /// Everything within `radius` of `center`, appended to `out` in id
-    /// order (indices are sorted, not the items themselves).
+    /// Everything within `radius` of `center`, appended to `out` in id order.
     pub fn near(&mut self, center: Vec2, radius: f32, out: &mut Vec<Item>) {
-        let (cx, cy) = self.key(center);
-        let reach = (radius / self.cell).ceil() as i32;
+        if self.sorted.is_empty() {
+            return;
+        }
+        let (x0, x1) = (self.index(center.x - radius, self.side.0), self.index(center.x + radius, self.side.0));
+        let (y0, y1) = (self.index(center.y - radius, self.side.1), self.index(center.y + radius, self.side.1));
         let r2 = radius * radius;
         self.found.clear();
-        for x in cx - reach..=cx + reach {
-            for y in cy - reach..=cy + reach {
-                if let Some(bucket) = self.cells.get(&(x, y)) {
-                    let sorted = &self.sorted;
-                    self.found
-                        .extend(bucket.iter().filter(|&&i| sorted[i as usize].pos.distance_squared(center) <= r2));
+        self.found.resize(self.sorted.len().div_ceil(64), 0);
+        for y in y0..=y1 {
+            for bucket in &self.cells[y * self.side.0 + x0..=y * self.side.0 + x1] {
+                for &i in bucket {
+                    if self.sorted[i as usize].pos.distance_squared(center) <= r2 {
+                        self.found[i as usize / 64] |= 1 << (i % 64);
+                    }
                 }
             }
         }
-        self.found.sort_unstable();
-        out.extend(self.found.iter().map(|&i| self.sorted[i as usize]));
+        for (word, &bits) in self.found.iter().enumerate() {
+            let mut bits = bits;
+            while bits != 0 {
+                let i = word * 64 + bits.trailing_zeros() as usize;
+                out.push(self.sorted[i]);
+                bits &= bits - 1;
+            }
+        }
     }
 }
 
@@ -151,7 +171,7 @@ pub fn build_for_client(
     };
     let base_tick = baseline_tick.unwrap_or(0);
     grid_near.retain(|i| i.known.id != own_id);
-    grid_near.sort_unstable_by_key(|i| i.known.id);
+    debug_assert!(grid_near.is_sorted_by_key(|i| i.known.id), "the grid answers in id order");
 
     // Baseline entries: kept, removed or changed; new candidates compete too.
     let mut target: KnownSet = view.spare.take().unwrap_or_default();
@@ -388,6 +408,37 @@ mod tests {
 
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+        /// The grid answers exactly what lies within the radius, in id
+        /// order, for any radius and centre, with entities anywhere (some
+        /// outside the world, in its border cells).
+        #[test]
+        fn the_grid_finds_exactly_what_is_near_in_id_order(
+            count in 0usize..300,
+            radius in 1.0f32..1500.0,
+            seed in proptest::prelude::any::<u64>(),
+        ) {
+            let mut rng = crate::game::rng::SplitMix64::new(seed);
+            let mut spot = || Vec2::new(rng.next_f32() * 2600.0 - 300.0, rng.next_f32() * 2600.0 - 300.0);
+            let all: Vec<Item> = (0..count)
+                .map(|i| {
+                    let pos = spot();
+                    Item { known: Known::new(NetId((i as u32 * 7919) % 10_007 + 1), EntityKind::Npc, pos), pos }
+                })
+                .collect();
+            let mut grid = Grid::default();
+            grid.rebuild(radius, all.iter().copied());
+            for _ in 0..8 {
+                let center = spot();
+                let mut found = Vec::new();
+                grid.near(center, radius, &mut found);
+                let mut expected: Vec<NetId> =
+                    all.iter().filter(|i| i.pos.distance_squared(center) <= radius * radius).map(|i| i.known.id).collect();
+                expected.sort_unstable();
+                let got: Vec<NetId> = found.iter().map(|i| i.known.id).collect();
+                proptest::prop_assert_eq!(got, expected);
+            }
+        }
 
         /// Random worlds — entities walking, jumping far (a move of the
         /// widest kind), entering and leaving the view, ids far apart (new
