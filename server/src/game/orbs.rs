@@ -36,10 +36,11 @@ pub fn collect(
     mut avatars: Query<(&Kinematics, &mut Score), Without<Orb>>,
     mut orbs: Query<&mut Kinematics, With<Orb>>,
 ) {
-    let reach = AVATAR_RADIUS + ORB_RADIUS;
+    // Squared distances: no square root per avatar and orb.
+    let reach2 = (AVATAR_RADIUS + ORB_RADIUS) * (AVATAR_RADIUS + ORB_RADIUS);
     for (avatar, mut score) in &mut avatars {
         for mut orb in &mut orbs {
-            if avatar.0.pos.distance(orb.0.pos) <= reach {
+            if avatar.0.pos.distance_squared(orb.0.pos) <= reach2 {
                 score.0 += 1;
                 orb.0.pos = random_spot(&mut rng.0);
             }
