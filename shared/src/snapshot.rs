@@ -92,6 +92,7 @@ impl Known {
     }
 
     /// Where this entry (known at tick `from`) is expected at tick `to`.
+    #[inline]
     pub fn predict(&self, from: u32, to: u32) -> (u16, u16) {
         let m = self.motion;
         let ahead = to.wrapping_sub(from);
@@ -101,9 +102,17 @@ impl Known {
         // |d| ≤ 8 191 and ahead ≤ 64: the product fits an i32 (a 32-bit
         // division is several times cheaper than a 64-bit one).
         let (ahead, dt) = (ahead as i32, i32::from(m.dt));
+        // The same spacing again (acks arriving at a steady lag) or a
+        // one-tick motion need no division; the results are the same.
         let step = |q: u16, d: i16| {
             let d = i32::from(d);
-            let moved = d.saturating_mul(ahead) / dt;
+            let moved = if ahead == dt {
+                d
+            } else if dt == 1 {
+                d.saturating_mul(ahead)
+            } else {
+                d.saturating_mul(ahead) / dt
+            };
             (i32::from(q).saturating_add(moved)).clamp(0, i32::from(COORD_MAX)) as u16
         };
         (step(self.qx, m.dx), step(self.qy, m.dy))
@@ -452,38 +461,73 @@ pub fn with_motion(baseline: &[Known], baseline_tick: u32, target: &mut [Known],
 /// Encodes `target` (at `tick`) against `baseline` (at `baseline_tick`),
 /// both sorted by id. Returns the payload and its length in bits.
 pub fn encode(baseline: &[Known], baseline_tick: u32, target: &[Known], tick: u32) -> (Vec<u8>, usize) {
+    let mut copy = target.to_vec();
+    encode_with_motion(baseline, baseline_tick, None, &mut copy, tick)
+}
+
+/// [`encode`], and each target entry's motion filled in as [`with_motion`]
+/// does, in one walk over both sets. A sender that has already predicted
+/// each baseline entry to `tick` passes `predicted` (`predicted[i]` is
+/// `baseline[i].predict(baseline_tick, tick)`; only entries still in the
+/// target are read), so nothing is predicted twice.
+pub fn encode_with_motion(
+    baseline: &[Known],
+    baseline_tick: u32,
+    predicted: Option<&[(u16, u16)]>,
+    target: &mut [Known],
+    tick: u32,
+) -> (Vec<u8>, usize) {
+    debug_assert!(predicted.is_none_or(|p| p.len() == baseline.len()));
+    let dt = tick.wrapping_sub(baseline_tick);
+    // Both within 0..=COORD_MAX (13 bits): the difference fits.
+    let motion = |new: &Known, old: &Known| {
+        if dt > 0 && dt <= MAX_PREDICT_TICKS {
+            let delta = |new: u16, old: u16| (i32::from(new) - i32::from(old)) as i16;
+            Motion { dx: delta(new.qx, old.qx), dy: delta(new.qy, old.qy), dt: dt as u8 }
+        } else {
+            Motion::default()
+        }
+    };
     // About what a delta of these sizes takes, so the buffer rarely grows.
     let mut w =
         BitWriter { bytes: Vec::with_capacity(baseline.len() / 2 + target.len() * 3 + 8), ..BitWriter::default() };
-    let mut t = 0;
-    for b in baseline {
+    let (mut t, mut fresh) = (0, 0usize);
+    for (i, b) in baseline.iter().enumerate() {
         while t < target.len() && target[t].id < b.id {
+            target[t].motion = Motion::default();
+            fresh += 1;
             t += 1;
         }
-        let predicted = b.predict(baseline_tick, tick);
-        match target.get(t).filter(|k| k.id == b.id) {
-            Some(k) if (k.qx, k.qy) == predicted => w.write(0, 1),
+        match target.get_mut(t).filter(|k| k.id == b.id) {
             Some(k) => {
-                w.write(0b10, 2);
-                write_move(&mut w, predicted, k);
+                let predicted = predicted.map_or_else(|| b.predict(baseline_tick, tick), |p| p[i]);
+                if (k.qx, k.qy) == predicted {
+                    w.write(0, 1);
+                } else {
+                    w.write(0b10, 2);
+                    write_move(&mut w, predicted, k);
+                }
+                k.motion = motion(k, b);
+                t += 1;
             }
             None => w.write(0b11, 2),
         }
     }
-    // The new entries: those of the target not in the baseline (two
-    // passes over both sorted sets: the count goes first).
-    let fresh = || {
-        let mut b = 0;
-        target.iter().filter(move |k| {
-            while b < baseline.len() && baseline[b].id < k.id {
-                b += 1;
-            }
-            baseline.get(b).is_none_or(|x| x.id != k.id)
-        })
-    };
-    w.write_varint(fresh().count() as u64);
-    let mut prev = 0u64;
-    for k in fresh() {
+    for k in &mut target[t..] {
+        k.motion = Motion::default();
+        fresh += 1;
+    }
+    // The new entries (the count goes first): those of the target not in
+    // the baseline, found again by id alone.
+    w.write_varint(fresh as u64);
+    let (mut b, mut prev) = (0, 0u64);
+    for k in target.iter() {
+        while b < baseline.len() && baseline[b].id < k.id {
+            b += 1;
+        }
+        if baseline.get(b).is_some_and(|x| x.id == k.id) {
+            continue;
+        }
         w.write_varint(u64::from(k.id.0) - prev);
         prev = u64::from(k.id.0);
         w.write(kind_bits(k.kind), 2);
@@ -749,6 +793,27 @@ mod tests {
     }
 
     proptest! {
+        /// Prediction is the plain linear extrapolation, clamped to the
+        /// world, whatever shortcut it takes.
+        #[test]
+        fn prediction_is_plain_extrapolation(
+            qx in 0u16..=COORD_MAX, qy in 0u16..=COORD_MAX,
+            dx in -8191i16..=8191, dy in -8191i16..=8191,
+            dt in 0u8..=70, ahead in 0u32..=70,
+        ) {
+            let k = Known { id: NetId(1), kind: EntityKind::Npc, qx, qy, motion: Motion { dx, dy, dt } };
+            let plain = |q: u16, d: i16| -> u16 {
+                let moved = i64::from(d) * i64::from(ahead) / i64::from(dt);
+                (i64::from(q) + moved).clamp(0, i64::from(COORD_MAX)) as u16
+            };
+            let expected = if dt == 0 || ahead == 0 || ahead > MAX_PREDICT_TICKS || u32::from(dt) > MAX_PREDICT_TICKS {
+                (qx, qy)
+            } else {
+                (plain(qx, dx), plain(qy, dy))
+            };
+            prop_assert_eq!(k.predict(100, 100 + ahead), expected);
+        }
+
         /// Fields of any widths (0 to 64 bits) come back as written, and
         /// the bytes are exactly the fields one bit after another, most
         /// significant first, zero-padded.

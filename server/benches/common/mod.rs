@@ -4,11 +4,10 @@
 #![allow(dead_code)]
 
 use tickforge_server::game::components::ClientView;
-use tickforge_server::game::replicate::{Contender, Item, ReplicationConfig, build_for_client};
+use tickforge_server::game::replicate::{BuildScratch, Item, ReplicationConfig, build_for_client};
 use tickforge_shared::protocol::{EntityKind, NetId};
 use tickforge_shared::sim::{self, Body, Intent, Vec2};
 use tickforge_shared::snapshot::Known;
-use tickforge_shared::snapshot::SizePlan;
 
 pub const TICK_RATE: f32 = 30.0;
 pub const DT: f32 = 1.0 / TICK_RATE;
@@ -73,15 +72,14 @@ impl World {
 pub struct Viewer {
     pub view: ClientView,
     pub config: ReplicationConfig,
-    contenders: Vec<Contender>,
-    plan: SizePlan,
+    scratch: BuildScratch,
     pub tick: u32,
     pub ack_lag: u32,
 }
 
 impl Viewer {
     pub fn new(config: ReplicationConfig, ack_lag: u32) -> Self {
-        Self { view: ClientView::default(), config, contenders: Vec::new(), plan: SizePlan::new(), tick: 0, ack_lag }
+        Self { view: ClientView::default(), config, scratch: BuildScratch::default(), tick: 0, ack_lag }
     }
 
     /// Builds the next snapshot from `near`; returns (baseline tick, payload).
@@ -93,8 +91,7 @@ impl Viewer {
             NetId(0),
             Vec2::new(1000.0, 1000.0),
             near,
-            &mut self.contenders,
-            &mut self.plan,
+            &mut self.scratch,
             &self.config,
         );
         self.view.remember(self.tick, target);

@@ -142,29 +142,38 @@ pub struct Contender {
     slot: usize,
 }
 
+/// One client's working space, reused from client to client.
+#[derive(Debug, Default)]
+pub struct BuildScratch {
+    /// Changed and new entities competing for the budget.
+    contenders: Vec<Contender>,
+    /// Where the client predicts each baseline entry (by baseline index).
+    predicted: Vec<(u16, u16)>,
+    /// The payload's size so far.
+    plan: SizePlan,
+}
+
 /// Reusable buffers, so a snapshot tick allocates little.
 #[derive(Debug, Default)]
 pub struct Scratch {
     grid: Grid,
     near: Vec<Item>,
-    contenders: Vec<Contender>,
-    plan: SizePlan,
+    build: BuildScratch,
 }
 
 /// Builds one client's next entity set and payload from the entities near
-/// it (`grid_near`). Pure apart from the view's accumulators; used by the
-/// system and by the benchmark. `plan` and `contenders` are scratch space.
-#[allow(clippy::too_many_arguments)]
+/// it (`grid_near`, in id order). Pure apart from the view's accumulators;
+/// used by the system and by the benchmark.
 pub fn build_for_client(
     view: &mut ClientView,
     tick: u32,
     own_id: NetId,
     own_pos: Vec2,
     grid_near: &mut Vec<Item>,
-    contenders: &mut Vec<Contender>,
-    plan: &mut SizePlan,
+    scratch: &mut BuildScratch,
     config: &ReplicationConfig,
 ) -> (Option<u32>, KnownSet, Vec<u8>) {
+    let BuildScratch { contenders, predicted: predictions, plan } = scratch;
     let (baseline_tick, baseline) = match view.acked.and_then(|a| view.history.iter().find(|(t, _)| *t == a)) {
         Some((tick, set)) => (Some(*tick), set.as_slice()),
         None => (None, &[][..]),
@@ -179,6 +188,7 @@ pub fn build_for_client(
     target.reserve(grid_near.len());
     contenders.clear();
     plan.clear();
+    predictions.clear();
     let (mut b, mut n) = (0, 0);
     while b < baseline.len() || n < grid_near.len() {
         let base = baseline.get(b);
@@ -187,6 +197,7 @@ pub fn build_for_client(
             (Some(old), Some(item)) if old.id == item.known.id => {
                 // The client will place it where its motion predicts.
                 let (qx, qy) = old.predict(base_tick, tick);
+                predictions.push((qx, qy));
                 let predicted = Known { qx, qy, ..*old };
                 if (qx, qy) != (item.known.qx, item.known.qy) {
                     let move_cost = SizePlan::move_cost((qx, qy), (item.known.qx, item.known.qy));
@@ -204,10 +215,12 @@ pub fn build_for_client(
             }
             (Some(old), Some(item)) if old.id < item.known.id => {
                 plan.remove();
+                predictions.push((0, 0)); // never read: it is removed
                 b += 1;
             }
             (Some(_), None) => {
                 plan.remove();
+                predictions.push((0, 0));
                 b += 1;
             }
             (_, Some(item)) => {
@@ -281,8 +294,7 @@ pub fn build_for_client(
         view.priority.retain(|id, _| live.contains(id));
     }
 
-    snapshot::with_motion(baseline, base_tick, &mut target, tick);
-    let (payload, bits) = snapshot::encode(baseline, base_tick, &target, tick);
+    let (payload, bits) = snapshot::encode_with_motion(baseline, base_tick, Some(predictions), &mut target, tick);
     debug_assert_eq!(bits, plan.bits(), "the codec's cost model and its encoder agree");
     (baseline_tick, target, payload)
 }
@@ -307,7 +319,7 @@ pub fn send_snapshots(
     // id), so the work is spread evenly over the ticks instead of bunching
     // on every n-th one.
     let every = config.every_ticks.max(1);
-    let Scratch { grid, near, contenders, plan } = &mut *scratch;
+    let Scratch { grid, near, build } = &mut *scratch;
     grid.rebuild(
         config.view_radius,
         entities.iter().map(|(id, body, is_npc, is_orb)| {
@@ -327,7 +339,7 @@ pub fn send_snapshots(
         near.clear();
         grid.near(body.0.pos, config.view_radius, near);
         let (baseline_tick, target, payload) =
-            build_for_client(&mut view, now, own.0, body.0.pos, near, contenders, plan, &config);
+            build_for_client(&mut view, now, own.0, body.0.pos, near, build, &config);
         view.remember(now, target);
         let message = ServerMessage::Snapshot(Snapshot {
             tick: now,
@@ -361,7 +373,7 @@ mod tests {
         let config = ReplicationConfig { view_radius: 5000.0, every_ticks: 1, budget_bytes: 1000 };
         let mut view = ClientView::default();
         let mut client: Vec<(u32, KnownSet)> = Vec::new();
-        let (mut contenders, mut plan) = (Vec::new(), SizePlan::new());
+        let mut scratch = BuildScratch::default();
         for tick in 1..200u32 {
             let mut near = items(20, tick as f32);
             let (baseline, target, payload) = build_for_client(
@@ -370,8 +382,7 @@ mod tests {
                 NetId(999),
                 Vec2::new(300.0, 500.0),
                 &mut near,
-                &mut contenders,
-                &mut plan,
+                &mut scratch,
                 &config,
             );
             if view.history.len() == ClientView::HISTORY {
@@ -456,7 +467,7 @@ mod tests {
             let mut rng = crate::game::rng::SplitMix64::new(seed);
             let mut pos: Vec<Vec2> = (0..count).map(|_| Vec2::new(rng.next_f32() * 2000.0, rng.next_f32() * 2000.0)).collect();
             let mut view = ClientView::default();
-            let (mut contenders, mut plan) = (Vec::new(), SizePlan::new());
+            let mut scratch = BuildScratch::default();
             let own = Vec2::new(1000.0, 1000.0);
             for tick in 1..60u32 {
                 for p in pos.iter_mut() {
@@ -476,7 +487,7 @@ mod tests {
                     .collect();
                 let must = mandatory_bits(&view, &near);
                 let (_, target, payload) =
-                    build_for_client(&mut view, tick, NetId(0), own, &mut near, &mut contenders, &mut plan, &config);
+                    build_for_client(&mut view, tick, NetId(0), own, &mut near, &mut scratch, &config);
                 proptest::prop_assert!(
                     payload.len() <= budget_bytes.max(must.div_ceil(8)),
                     "tick {}: {} bytes against a budget of {} ({} bits must be sent)", tick, payload.len(), budget_bytes, must

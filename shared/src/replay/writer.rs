@@ -71,9 +71,8 @@ impl<W: Write> Writer<W> {
         }
         let (base_tick, delta) = match &self.prev {
             Some((prev_tick, prev)) => {
-                let (payload, _) = snapshot::encode(prev, *prev_tick, &entities, tick);
-                // What a reader holds after decoding: positions plus motion.
-                snapshot::with_motion(prev, *prev_tick, &mut entities, tick);
+                // And what a reader holds after decoding: positions plus motion.
+                let (payload, _) = snapshot::encode_with_motion(prev, *prev_tick, None, &mut entities, tick);
                 (Some(*prev_tick), payload)
             }
             None => (None, Vec::new()),
