@@ -1,6 +1,7 @@
 //! Criterion benchmarks of the hot paths: one server tick at 1k, 10k and
 //! 100k entities (and at 1k while recording a replay), one client's snapshot build at 100 and 1000 visible
-//! entities, the interest grid (rebuild, and 1000 queries), and message
+//! entities, a client's decode of it, the interest grid (rebuild, and 1000
+//! queries), and message
 //! encode/decode.
 //!
 //! Run: `cargo bench -p tickforge-server --bench hot_paths`
@@ -60,6 +61,41 @@ fn snapshot_build(c: &mut Criterion) {
                     let started = Instant::now();
                     black_box(viewer.build(&mut near));
                     total += started.elapsed();
+                }
+                total
+            })
+        });
+    }
+    group.finish();
+}
+
+/// What a client does with each snapshot: decode it against its baseline
+/// into the set it is about to forget (the bots' and every client's
+/// hottest path), at 100 and 1000 entities in view.
+fn snapshot_decode(c: &mut Criterion) {
+    let mut group = c.benchmark_group("snapshot_decode");
+    for visible in [100u32, 1000] {
+        let mut world = World::new(visible, true);
+        let config = ReplicationConfig { view_radius: 5000.0, every_ticks: 1, budget_bytes: 1_000_000 };
+        let mut viewer = Viewer::new(config, 3);
+        for _ in 0..20 {
+            world.step();
+            viewer.build(&mut world.items());
+        }
+        let mut out = Vec::new();
+        group.bench_with_input(BenchmarkId::from_parameter(visible), &visible, |b, _| {
+            b.iter_custom(|iterations| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iterations {
+                    world.step();
+                    let (baseline, payload) = viewer.build(&mut world.items());
+                    let base_tick = baseline.expect("acks arrive: a delta");
+                    let (_, base) = viewer.view.history.iter().find(|(t, _)| *t == base_tick).expect("baseline kept");
+                    let started = Instant::now();
+                    tickforge_shared::snapshot::decode_into(base, base_tick, &payload, viewer.tick, &mut out)
+                        .expect("decodes");
+                    total += started.elapsed();
+                    black_box(&out);
                 }
                 total
             })
@@ -128,5 +164,5 @@ fn messages(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, tick, snapshot_build, grid, messages);
+criterion_group!(benches, tick, snapshot_build, snapshot_decode, grid, messages);
 criterion_main!(benches);
