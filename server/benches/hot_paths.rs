@@ -40,18 +40,25 @@ fn tick(c: &mut Criterion) {
     c.bench_function("tick_recording/1000", |b| b.iter(|| server.step()));
 }
 
+/// `visible` entities walking and one client that has seen twenty
+/// snapshots of them (everything in view, no budget limit, acks 3 ticks late).
+fn warmed(visible: u32) -> (World, Viewer) {
+    let mut world = World::new(visible, true);
+    let config = ReplicationConfig { view_radius: 5000.0, every_ticks: 1, budget_bytes: 1_000_000 };
+    let mut viewer = Viewer::new(config, 3);
+    for _ in 0..20 {
+        world.step();
+        viewer.build(&mut world.items());
+    }
+    (world, viewer)
+}
+
 /// One client's snapshot: interest set, priorities, delta against an
 /// acknowledged baseline (acks 3 ticks late), entities walking.
 fn snapshot_build(c: &mut Criterion) {
     let mut group = c.benchmark_group("snapshot_build");
     for visible in [100u32, 1000] {
-        let mut world = World::new(visible, true);
-        let config = ReplicationConfig { view_radius: 5000.0, every_ticks: 1, budget_bytes: 1_000_000 };
-        let mut viewer = Viewer::new(config, 3);
-        for _ in 0..20 {
-            world.step();
-            viewer.build(&mut world.items());
-        }
+        let (mut world, mut viewer) = warmed(visible);
         group.bench_with_input(BenchmarkId::from_parameter(visible), &visible, |b, _| {
             b.iter_custom(|iterations| {
                 let mut total = Duration::ZERO;
@@ -75,13 +82,7 @@ fn snapshot_build(c: &mut Criterion) {
 fn snapshot_decode(c: &mut Criterion) {
     let mut group = c.benchmark_group("snapshot_decode");
     for visible in [100u32, 1000] {
-        let mut world = World::new(visible, true);
-        let config = ReplicationConfig { view_radius: 5000.0, every_ticks: 1, budget_bytes: 1_000_000 };
-        let mut viewer = Viewer::new(config, 3);
-        for _ in 0..20 {
-            world.step();
-            viewer.build(&mut world.items());
-        }
+        let (mut world, mut viewer) = warmed(visible);
         let mut out = Vec::new();
         group.bench_with_input(BenchmarkId::from_parameter(visible), &visible, |b, _| {
             b.iter_custom(|iterations| {

@@ -85,7 +85,6 @@ impl Grid {
         self.side = (side(WORLD_WIDTH), side(WORLD_HEIGHT));
         let count = self.side.0 * self.side.1;
         self.cells.resize_with(count, Vec::new);
-        self.cells.truncate(count);
         for bucket in &mut self.cells {
             bucket.clear();
         }
