@@ -2,7 +2,8 @@
 //! since the snapshot it acknowledged, within a bandwidth budget.
 //!
 //! Each snapshot tick:
-//! 1. every replicated entity goes into a uniform grid (cell = view radius);
+//! 1. every replicated entity goes into a dense grid (cells of half the
+//!    view radius);
 //! 2. per client, the entities within the view radius form the candidate
 //!    set; the baseline is the newest acknowledged set still in the
 //!    client's history (none: a full snapshot);
@@ -13,7 +14,8 @@
 //!    come from the codec's own cost model (`snapshot::SizePlan`), so the
 //!    payload never exceeds the budget (unless the entries that must be sent
 //!    alone do);
-//! 4. the resulting set is encoded against the baseline (`shared::snapshot`)
+//! 4. the resulting set is encoded against the baseline, with the
+//!    predictions step 3 made (`shared::snapshot::encode_with_motion`),
 //!    and remembered as a possible future baseline.
 //!
 //! The client's own avatar is sent exactly, beside the packed set.
