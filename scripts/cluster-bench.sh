@@ -111,7 +111,7 @@ logins_bench() {
     echo "|---|---|---|---|---|---|---|---|---|"
     for n in "${auths[@]}"; do
         local c=c$n
-        cluster_up "$c" --auth "$n" --app 2 -- --hash-queue 64
+        cluster_up "$c" --auth "$n" --app 2 -- --hash-queue 64 --max-registrations-per-hour 0
         local gw
         gw=$(cat "$work/$c/gateway")
         # Accounts first, not timed.
@@ -143,7 +143,7 @@ logins_bench() {
 
 # Per app server over the window: players, worst 10-s tick p99, commit latency mean.
 arena_bench() {
-    cluster_up ca --auth 1 --app "$apps" -- --hash-workers 2
+    cluster_up ca --auth 1 --app "$apps" -- --hash-workers 2 --max-registrations-per-hour 0
     local gw tok
     gw=$(cat "$work/ca/gateway")
     tok=$(token ca)
@@ -196,7 +196,7 @@ arena_bench() {
     local per=$(( players / apps ))
     mkdir -p "$work/solo"
     TICKFORGE_ADMIN_TOKEN=bench-admin-token-0123 "$bin/tickforge-server" --data-dir "$work/solo" --http 127.0.0.1:0 \
-        --udp 127.0.0.1:0 --ws 127.0.0.1:0 --admin 127.0.0.1:0 --hash-workers 2 >"$work/solo.out" 2>"$work/solo.log" &
+        --udp 127.0.0.1:0 --ws 127.0.0.1:0 --admin 127.0.0.1:0 --hash-workers 2 --max-registrations-per-hour 0 >"$work/solo.out" 2>"$work/solo.log" &
     until grep -q "http=" "$work/solo.out" 2>/dev/null; do sleep 0.1; done
     local api admin
     api=http://$(grep -o 'http=[^ ]*' "$work/solo.out" | cut -d= -f2)
@@ -225,7 +225,7 @@ arena_bench() {
 }
 
 rollout_bench() {
-    cluster_up cr --auth 1 --app "$apps" -- --hash-workers 2
+    cluster_up cr --auth 1 --app "$apps" -- --hash-workers 2 --max-registrations-per-hour 0
     local gw
     gw=$(cat "$work/cr/gateway")
     local ramp=$(( 60 + players / 2 ))
@@ -250,7 +250,7 @@ rollout_bench() {
 }
 
 failover_bench() {
-    cluster_up cf --auth 1 --app 1 -- --hash-workers 2
+    cluster_up cf --auth 1 --app 1 -- --hash-workers 2 --max-registrations-per-hour 0
     local gw dir=$work/cf
     gw=$(cat "$dir/gateway")
     local ramp=$(( 30 + players / 4 ))
@@ -286,7 +286,7 @@ database_bench() {
     local dir=$work/cd url
     cargo build --release -q -p tickforge-server --example commit_latency
     local latency=$PWD/target/release/examples/commit_latency
-    cluster_up cd --auth 1 --app 1 --db-standby -- --save-interval 5
+    cluster_up cd --auth 1 --app 1 --db-standby -- --save-interval 5 --max-registrations-per-hour 0
     url=$(cat "$dir/database")
     echo "| database | commits | p50 | p99 | mean | max |"
     echo "|---|---|---|---|---|---|"
@@ -329,7 +329,7 @@ blackout_bench() {
     netem_port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     mkdir -p "$work/solo"
     TICKFORGE_ADMIN_TOKEN=bench-admin-token-0123 "$bin/tickforge-server" --data-dir "$work/solo" --http 127.0.0.1:0 \
-        --udp 127.0.0.1:0 --ws 127.0.0.1:0 --admin 127.0.0.1:0 --public-addr 127.0.0.1:"$netem_port" \
+        --udp 127.0.0.1:0 --ws 127.0.0.1:0 --admin 127.0.0.1:0 --public-addr 127.0.0.1:"$netem_port" --max-registrations-per-hour 0 \
         >"$work/solo.out" 2>"$work/solo.log" &
     until grep -q "http=" "$work/solo.out" 2>/dev/null; do sleep 0.1; done
     local api udp

@@ -262,7 +262,8 @@ start_node() {
     local flags=(--role "$role" --data-dir "$dir/$name" --key-file "$dir/private.key"
         --admin "127.0.0.1:$(port_of "$name-admin")")
     case $role in
-        auth) flags+=(--http "127.0.0.1:$(port_of "$name-http")") ;;
+        # nginx (on 127.0.0.1) names each client in X-Forwarded-For.
+        auth) flags+=(--http "127.0.0.1:$(port_of "$name-http")" --trusted-proxy 127.0.0.1) ;;
         app)
             # Browsers reach it through the gateway, at /ws/NAME.
             local gateway="127.0.0.1:$(port_of gateway)"
@@ -311,6 +312,10 @@ error_log $dir/nginx/error.log warn;
 daemon on;
 events { worker_connections 1024; }
 http {
+    # Half-sent requests and idle keep-alives are not held for long.
+    client_header_timeout 10s;
+    client_body_timeout 10s;
+    keepalive_timeout 5s;
     access_log $dir/nginx/access.log;
     client_body_temp_path $dir/nginx/body;
     proxy_temp_path $dir/nginx/proxy;

@@ -85,7 +85,8 @@ max_players=$(( players + 64 ))
 [ "$max_players" -lt 1024 ] && max_players=1024
 TICKFORGE_ADMIN_TOKEN=$token "${pin_server[@]}" "$bin/tickforge-server" --data-dir "$data/db" \
     --http 127.0.0.1:0 --udp 127.0.0.1:0 --ws 127.0.0.1:0 --admin 127.0.0.1:0 \
-    --max-players "$max_players" --npcs "$npcs" --view-radius "$view_radius" --snapshot-rate "$snapshot_rate" --hash-workers "$(nproc)" --hash-queue 256 >"$data/out" 2>"$data/log" &
+    --max-players "$max_players" --npcs "$npcs" --view-radius "$view_radius" --snapshot-rate "$snapshot_rate" --hash-workers "$(nproc)" --hash-queue 256 \
+    --max-registrations-per-hour 0 >"$data/out" 2>"$data/log" &
 server=$!
 until grep -q "http=" "$data/out" 2>/dev/null; do
     kill -0 "$server" 2>/dev/null || { cat "$data/log" >&2; exit 1; }

@@ -26,7 +26,7 @@ proxy_port=$((20000 + RANDOM % 20000))
 # Every refused handshake packet is logged with its peer and reason.
 RUST_LOG=info,tickforge_server::net::transport=debug ./target/release/tickforge-server --data-dir "$data" \
     --http 127.0.0.1:0 --udp 127.0.0.1:0 --ws 127.0.0.1:0 --admin 127.0.0.1:0 \
-    --public-addr "127.0.0.1:$proxy_port" --max-players 128 --hash-workers 1 >"$data/out" 2>"$data/log" &
+    --public-addr "127.0.0.1:$proxy_port" --max-players 128 --hash-workers 1 --max-registrations-per-hour 0 >"$data/out" 2>"$data/log" &
 server=$!
 until grep -q "http=" "$data/out" 2>/dev/null; do sleep 0.1; done
 api=http://$(grep -o 'http=[^ ]*' "$data/out" | cut -d= -f2)

@@ -20,6 +20,15 @@ pub enum LoginError {
         /// From the `Retry-After` header (1 s if missing).
         retry_after: Duration,
     },
+    /// Too many attempts from here (429): a lockout after failed logins,
+    /// the limit on accounts made per address, or too many requests at once.
+    #[error("{message} (retry after {retry_after:?})")]
+    Limited {
+        /// From the `Retry-After` header (1 s if missing).
+        retry_after: Duration,
+        /// The server's error text.
+        message: String,
+    },
     /// The server refused the request (bad input, …).
     #[error("server answered {status}: {message}")]
     Rejected {
@@ -107,16 +116,20 @@ impl AuthClient {
             .send(body)
             .map_err(|e| transport(e.to_string()))?;
         let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(1);
         if status == 503 {
-            let seconds = response
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .unwrap_or(1);
-            return Err(LoginError::Busy { retry_after: Duration::from_secs(seconds.clamp(1, 60)) });
+            return Err(LoginError::Busy { retry_after: Duration::from_secs(retry_after.clamp(1, 60)) });
         }
         let body = response.body_mut().read_to_string().map_err(|e| transport(e.to_string()))?;
+        if status == 429 {
+            let message = serde_json::from_str::<ErrorBody>(&body).map(|b| b.error).unwrap_or(body);
+            return Err(LoginError::Limited { retry_after: Duration::from_secs(retry_after.max(1)), message });
+        }
         Ok((status, body))
     }
 
@@ -166,10 +179,16 @@ impl AuthClient {
 
     /// Registers if the account is missing (a taken name is fine), then logs in.
     pub fn register_and_login(&self, username: &str, password: &str) -> Result<Login, LoginError> {
-        match self.register(username, password) {
-            Ok(()) | Err(LoginError::UsernameTaken) => {}
-            Err(e) => return Err(e),
-        }
+        self.ensure_account(username, password)?;
         self.login(username, password)
+    }
+
+    /// Registers the account unless it exists (a taken name is fine: it
+    /// may be ours, registered by an earlier try).
+    pub fn ensure_account(&self, username: &str, password: &str) -> Result<(), LoginError> {
+        match self.register(username, password) {
+            Ok(()) | Err(LoginError::UsernameTaken) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 }

@@ -99,26 +99,31 @@ fn come_back(options: &LoginOptions, comeback: &Comeback) -> Result<Login, Login
 }
 
 /// Logs in with `options`, waiting out busy servers, for up to `limit`.
+/// With `register`, the account is made first — and a registration the
+/// server refused as busy is tried again as a registration: nothing was
+/// registered, so logging in instead could only fail.
 fn login_patiently(options: &LoginOptions, limit: Duration) -> Result<Login, LoginError> {
     let auth = options.auth()?;
     let deadline = Instant::now() + limit;
-    let mut register = options.register;
+    if options.register {
+        patiently(deadline, || auth.ensure_account(&options.username, &options.password))?;
+    }
+    patiently(deadline, || auth.login(&options.username, &options.password))
+}
+
+/// Runs `attempt` until it is not a "try again later" (a busy server, too
+/// many requests at once, a short lockout), waiting as told, while that
+/// ends before `deadline`.
+fn patiently<T>(deadline: Instant, mut attempt: impl FnMut() -> Result<T, LoginError>) -> Result<T, LoginError> {
     loop {
-        let attempt = if register {
-            auth.register_and_login(&options.username, &options.password)
-        } else {
-            auth.login(&options.username, &options.password)
-        };
-        match attempt {
-            // A busy server (its hashing queue full, or no game server
-            // with room) says when to come back: wait as told.
-            Err(LoginError::Busy { retry_after }) if Instant::now() + retry_after < deadline => {
+        match attempt() {
+            Err(LoginError::Busy { retry_after } | LoginError::Limited { retry_after, .. })
+                if Instant::now() + retry_after < deadline =>
+            {
                 std::thread::sleep(retry_after);
             }
             other => return other,
         }
-        // Registered already, or about to be: from now on only log in.
-        register = false;
     }
 }
 
@@ -228,7 +233,7 @@ impl Session {
             Ok(login) => Ok(self.core.logged_in(&login, now)?),
             // Worth another round while the limit lasts: the auth API was
             // unreachable or had no room yet.
-            Err(e @ (LoginError::Transport { .. } | LoginError::Busy { .. })) => {
+            Err(e @ (LoginError::Transport { .. } | LoginError::Busy { .. } | LoginError::Limited { .. })) => {
                 Ok(self.core.login_failed(&e.to_string(), now)?)
             }
             Err(e) => Err(e.into()),

@@ -30,6 +30,35 @@ impl Default for HashParams {
     }
 }
 
+/// Bounds every HTTP listener (auth, admin, the WebSocket upgrade) holds to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Connections the auth listener holds at once (the admin listener
+    /// holds at most [`ADMIN_CONNECTIONS`]); more are closed at once.
+    pub max_connections: usize,
+    /// Connections (and, behind a proxy, requests in flight) one client
+    /// address holds at once on a listener.
+    pub max_per_address: usize,
+    /// How long a request head (or a TLS handshake) may take.
+    pub header_timeout: Duration,
+    /// How long a kept-alive connection may sit idle between requests.
+    pub idle_timeout: Duration,
+}
+
+/// Connections the admin listener holds at most (operators and scrapers).
+pub const ADMIN_CONNECTIONS: usize = 128;
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: 2048,
+            max_per_address: 64,
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
 /// Everything the server needs to start.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -62,8 +91,14 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     /// Where the browser client's build is (served at `/play/`).
     pub web_dir: PathBuf,
-    /// Proxies whose `X-Forwarded-For` names a WebSocket client's address.
-    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Proxies whose forwarding header names the client (HTTP and WebSocket).
+    pub trusted_proxies: crate::net::forwarded::TrustedProxies,
+    /// Bounds of the HTTP listeners.
+    pub http: HttpLimits,
+    /// How long a request waits for the store before it is answered 503.
+    pub store_deadline: Duration,
+    /// How long access-log rows are kept (`None`: for ever).
+    pub access_log_retention: Option<Duration>,
     /// Simulation rate in Hz.
     pub tick_rate: u16,
     /// Number of wandering NPCs.
@@ -119,7 +154,10 @@ impl Default for Config {
             public_ws: None,
             allowed_origins: Vec::new(),
             web_dir: PathBuf::from("web/dist"),
-            trusted_proxies: Vec::new(),
+            trusted_proxies: crate::net::forwarded::TrustedProxies::default(),
+            http: HttpLimits::default(),
+            store_deadline: crate::store::DEFAULT_DEADLINE,
+            access_log_retention: Some(Duration::from_secs(30 * 86_400)),
             tick_rate: 30,
             npcs: 200,
             orbs: 40,
@@ -179,6 +217,12 @@ pub enum ConfigError {
     /// A server id that cannot name a registry row.
     #[error("server id must be 1 to 64 characters of letters, digits, '.', ':', '_' or '-'")]
     ServerId,
+    /// An HTTP bound or timeout of zero.
+    #[error("HTTP bounds and timeouts must be positive: {0}")]
+    Http(&'static str),
+    /// A store deadline of zero.
+    #[error("the store deadline must be positive")]
+    StoreDeadline,
 }
 
 impl Config {
@@ -266,6 +310,20 @@ impl Config {
         if self.hash_workers == 0 {
             return Err(ConfigError::HashWorkers);
         }
+        let http = self.http;
+        for (value, name) in [
+            (http.max_connections, "--http-max-connections"),
+            (http.max_per_address, "--http-max-per-address"),
+            (http.header_timeout.as_millis() as usize, "--http-header-timeout"),
+            (http.idle_timeout.as_millis() as usize, "--http-idle-timeout"),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Http(name));
+            }
+        }
+        if self.store_deadline.is_zero() {
+            return Err(ConfigError::StoreDeadline);
+        }
         if self.role != crate::cluster::Role::All {
             let role = self.role.as_str();
             if !self.database_url().is_shared() {
@@ -289,6 +347,13 @@ impl Config {
     /// The save interval in ticks (at least one).
     pub fn save_every_ticks(&self) -> u64 {
         (self.save_interval.as_secs_f64() * f64::from(self.tick_rate)).round().max(1.0) as u64
+    }
+
+    /// The longest any HTTP request may take in all (reading its body,
+    /// hashing, waiting on the store): past the store's deadline, with
+    /// room for the rest.
+    pub fn request_deadline(&self) -> Duration {
+        self.store_deadline + Duration::from_secs(10)
     }
 
     /// The fixed tick period.

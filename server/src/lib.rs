@@ -19,6 +19,7 @@ pub mod embedded;
 pub mod game;
 pub mod metrics;
 pub mod net;
+pub mod readiness;
 pub mod record;
 pub mod schedule;
 pub mod secrets;
@@ -96,6 +97,18 @@ pub enum ServerError {
     /// A thread could not be started.
     #[error("cannot start thread: {0}")]
     Thread(std::io::Error),
+    /// The open-file limit cannot hold the core's descriptors and the
+    /// least the HTTP listeners need.
+    #[error(
+        "the open-file limit ({limit}) leaves too little beside the {core} descriptors the core keeps \
+         (raise it with `ulimit -n`, or lower --max-players)"
+    )]
+    Descriptors {
+        /// The limit in force.
+        limit: u64,
+        /// What the core keeps.
+        core: u64,
+    },
 }
 
 /// The world half of a process (roles `all` and `app`): the tick loop's
@@ -142,11 +155,19 @@ fn bind_tcp(what: &'static str, addr: SocketAddr) -> Result<(TcpListener, Socket
     Ok((listener, bound))
 }
 
-/// What the WebSocket listener takes: the page origins it lets in, and
-/// its counters.
+/// What the WebSocket listener takes: the page origins it lets in, its
+/// counters, its connection bounds, and the process's readiness.
 struct WsSetup {
     origins: Vec<String>,
     metrics: Arc<net::websocket::WsMetrics>,
+    connections: Arc<net::conn_gate::ConnGate>,
+    readiness: readiness::Readiness,
+}
+
+/// The WebSocket links a world holds at most: every player slot, and as
+/// many again on their way in.
+fn max_ws_links(config: &Config) -> usize {
+    config.max_players.saturating_mul(2).max(64)
 }
 
 /// Binds the game socket and builds the world (roles `all` and `app`).
@@ -162,7 +183,7 @@ fn bind_world(
     shutdown: &Shutdown,
     ws: WsSetup,
 ) -> Result<GameWorld, ServerError> {
-    let WsSetup { origins: ws_origins, metrics: ws_metrics } = ws;
+    let WsSetup { origins: ws_origins, metrics: ws_metrics, connections: ws_connections, readiness } = ws;
     let udp = UdpSocket::bind(config.udp_addr).map_err(|source| ServerError::Bind {
         what: "UDP",
         addr: config.udp_addr,
@@ -194,14 +215,13 @@ fn bind_world(
     if ws_origins.is_empty() {
         tracing::warn!(%ws_addr, "no --allowed-origin: browsers' WebSocket connections are refused");
     }
-    // Every player slot, and as many links again on their way in.
     let policy = net::websocket::GatePolicy {
-        max_links: config.max_players.saturating_mul(2).max(64),
+        max_links: max_ws_links(config),
         allowed_origins: ws_origins,
         trusted_proxies: config.trusted_proxies.clone(),
     };
     let (gate, links) = net::websocket::channel(policy, ws_metrics);
-    let ws_service = net::websocket::Listener { listener: ws_listener, gate };
+    let ws_service = net::websocket::Listener { listener: ws_listener, gate, connections: ws_connections };
     let net = NetServer::new(udp, Some(links), public_addr, key, config.max_players)?;
     let server_id = config.server_id.clone().unwrap_or_else(|| cluster::default_server_id(public_addr));
 
@@ -228,6 +248,7 @@ fn bind_world(
     world.insert_resource(admin::tick::Live(live));
     world.insert_resource(game::progress::SaveEvery(config.save_every_ticks()));
     world.insert_resource(config.replication);
+    world.insert_resource(readiness);
     let registration = cluster::Registration {
         row: store::ServerRow {
             id: server_id,
@@ -262,6 +283,57 @@ fn bind_world(
     Ok(GameWorld { udp_addr, public_addr, ws_addr, ws_url, ws_service: Some(ws_service), world, schedule })
 }
 
+/// The connection bounds of each listener the role serves, fitted into
+/// the process's descriptors (see [`side::budget`]).
+struct Gates {
+    auth: Option<Arc<net::conn_gate::ConnGate>>,
+    admin: Arc<net::conn_gate::ConnGate>,
+    /// The WebSocket listener's connections not yet upgraded (a world only).
+    ws: Option<Arc<net::conn_gate::ConnGate>>,
+}
+
+impl Gates {
+    fn all(&self) -> Vec<Arc<net::conn_gate::ConnGate>> {
+        self.auth.iter().chain([&self.admin]).chain(self.ws.iter()).cloned().collect()
+    }
+}
+
+/// Raises the open-file limit and sizes every listener's bounds so that
+/// all of them together leave the core its descriptors.
+fn connection_gates(config: &Config) -> Result<Gates, ServerError> {
+    use net::conn_gate::{ConnGate, ConnLimits};
+    let limit = side::budget::raise_open_files();
+    let world = config.role.runs_world();
+    let ws_links = if world { max_ws_links(config) } else { 0 };
+    let core = side::budget::CORE_RESERVE + ws_links as u64;
+    let mut wanted = vec![config::ADMIN_CONNECTIONS.min(config.http.max_connections)];
+    if config.role.serves_auth() {
+        wanted.push(config.http.max_connections);
+    }
+    if world {
+        wanted.push(ws_links);
+    }
+    let fitted = side::budget::fit(limit, core, &wanted).ok_or(ServerError::Descriptors { limit, core })?;
+    if fitted != wanted {
+        tracing::warn!(
+            limit,
+            core,
+            ?wanted,
+            ?fitted,
+            "open-file limit too low for the HTTP bounds; bounds scaled down"
+        );
+    }
+    let per_addr = config.http.max_per_address;
+    let gate = |name, total: usize| {
+        ConnGate::new(name, ConnLimits { total, per_addr: per_addr.min(total) }, config.trusted_proxies.clone())
+    };
+    let mut fitted = fitted.into_iter();
+    let admin = gate("admin", fitted.next().unwrap_or(side::budget::MIN_PER_LISTENER));
+    let auth = config.role.serves_auth().then(|| gate("auth", fitted.next().unwrap_or(side::budget::MIN_PER_LISTENER)));
+    let ws = world.then(|| gate("websocket", fitted.next().unwrap_or(side::budget::MIN_PER_LISTENER)));
+    Ok(Gates { auth, admin, ws })
+}
+
 impl Server {
     /// Opens the data dir, database and key, binds what the role serves
     /// (auth API, game UDP, admin), starts the store and side threads.
@@ -275,28 +347,47 @@ impl Server {
             None => secrets::PrivateKey::load_or_create(&config.data_dir)?,
         };
         let database = config.database_url();
-        let store = Store::open(&database)?;
+        let options =
+            store::StoreOptions { deadline: config.store_deadline, access_log_retention: config.access_log_retention };
+        let store = Store::open_with(&database, options)?;
         tracing::info!(%database, role = config.role.as_str(), "store open");
 
         let shutdown = Shutdown::new();
+        let readiness = readiness::Readiness::default();
         let metrics = Arc::new(TickMetrics::default());
         let live = Arc::new(admin::live::LiveStats::default());
         let (admin_tx, admin_rx) = crossbeam_channel::bounded(256);
+        let gates = connection_gates(&config)?;
         let http = if config.role.serves_auth() { Some(bind_tcp("HTTP", config.http_addr)?) } else { None };
         let http_addr = http.as_ref().map(|(_, bound)| *bound);
         let ws_metrics = Arc::new(net::websocket::WsMetrics::default());
-        let mut app = if config.role.runs_world() {
-            let ws = WsSetup { origins: config.ws_origins(http_addr), metrics: ws_metrics.clone() };
-            let world = bind_world(&config, &key, &store, &metrics, live.clone(), admin_rx, &shutdown, ws)?;
-            Some(world)
-        } else {
-            None
+        let mut app = match &gates.ws {
+            Some(connections) => {
+                let ws = WsSetup {
+                    origins: config.ws_origins(http_addr),
+                    metrics: ws_metrics.clone(),
+                    connections: connections.clone(),
+                    readiness: readiness.clone(),
+                };
+                Some(bind_world(&config, &key, &store, &metrics, live.clone(), admin_rx, &shutdown, ws)?)
+            }
+            None => None,
         };
 
+        let front_metrics = Arc::new(side::front::FrontMetrics::default());
+        let door = side::front::FrontDoor::new(
+            config.trusted_proxies.clone(),
+            config.http.max_per_address,
+            config.request_deadline(),
+            front_metrics.clone(),
+        );
+        let probes = side::health::routes(readiness.clone(), shutdown.clone());
+        let timeouts = side::serve::Timeouts { header: config.http.header_timeout, idle: config.http.idle_timeout };
         let mut services = Vec::new();
+        let mut background: Vec<side::Task> = Vec::new();
         let websocket = app.as_mut().and_then(|a| a.ws_service.take());
         let auth_metrics = Arc::new(auth::AuthMetrics::default());
-        if let Some((http, _)) = http {
+        if let (Some((http, _)), Some(gate)) = (http, &gates.auth) {
             let tls = config.tls.as_ref().map(auth::tls::load).transpose()?;
             let placement = match &app {
                 Some(app) => auth::Placement::Fixed { servers: vec![app.public_addr], ws: vec![app.ws_url.clone()] },
@@ -310,12 +401,19 @@ impl Server {
                 limiter: Arc::new(auth::limiter::Limiter::new(config.login_limits)),
                 metrics: auth_metrics.clone(),
             };
+            background.push(Box::pin(auth::log_refusals(auth_state.clone(), shutdown.clone())));
             services.push(side::Service {
                 name: "auth",
                 listener: http,
-                app: auth::router(auth_state, config.web_dir.clone()),
+                app: side::http_app(auth::router(auth_state, config.web_dir.clone()), &door, &probes),
                 tls,
+                gate: gate.clone(),
+                timeouts,
             });
+        }
+        if app.is_none() {
+            // An auth node takes logins once it is bound.
+            readiness.set(readiness::Ready::Ready);
         }
         let (admin, admin_addr) = bind_tcp("admin", config.admin_addr)?;
         let exporter = admin::exporter::Exporter {
@@ -324,6 +422,8 @@ impl Server {
             store_handle: store.handle(),
             auth: auth_metrics,
             ws: ws_metrics,
+            listeners: gates.all(),
+            front: front_metrics,
         };
         let admin_state = admin::AdminState {
             token: config.admin_token.clone(),
@@ -339,9 +439,23 @@ impl Server {
         if config.admin_token.is_none() {
             tracing::warn!(%admin_addr, "no admin token: admin routes are off (only /metrics is served)");
         }
-        services.push(side::Service { name: "admin", listener: admin, app: admin::router(admin_state), tls: None });
-        let side = side::SideThread::start(services, websocket, shutdown.clone(), config.hash_workers, handle_signals)
-            .map_err(ServerError::Thread)?;
+        services.push(side::Service {
+            name: "admin",
+            listener: admin,
+            app: side::http_app(admin::router(admin_state), &door, &probes),
+            tls: None,
+            gate: gates.admin.clone(),
+            timeouts,
+        });
+        let side = side::SideThread::start(
+            services,
+            websocket,
+            background,
+            shutdown.clone(),
+            config.hash_workers,
+            handle_signals,
+        )
+        .map_err(ServerError::Thread)?;
 
         tracing::info!(
             role = config.role.as_str(),
@@ -464,6 +578,7 @@ impl Server {
 fn leave_world(world: &mut World) {
     world.resource_mut::<NetServer>().shutdown(tickforge_shared::protocol::SHUTTING_DOWN);
     world.resource_mut::<record::Recorder>().finish();
+    world.resource::<readiness::Readiness>().set(readiness::Ready::Draining);
     game::progress::save_all(world);
     let leaving: Vec<_> = world
         .query::<&game::components::Avatar>()

@@ -13,8 +13,9 @@ use clap::Parser;
 use tickforge_server::auth::limiter::LimitConfig;
 use tickforge_server::auth::tls::TlsFiles;
 use tickforge_server::cluster::{Colour, Role};
-use tickforge_server::config::HashParams;
+use tickforge_server::config::{HashParams, HttpLimits};
 use tickforge_server::game::replicate::ReplicationConfig;
+use tickforge_server::net::forwarded::{ProxyHeader, TrustedProxies};
 use tickforge_server::secrets::{AdminToken, PrivateKey};
 use tickforge_server::store::DatabaseUrl;
 use tickforge_server::{Config, Server};
@@ -74,9 +75,39 @@ struct Args {
     /// default: this process's auth API origin).
     #[arg(long = "allowed-origin")]
     allowed_origins: Vec<String>,
-    /// A proxy (an IP address) whose X-Forwarded-For names WebSocket clients (repeatable).
+    /// A proxy (an IP address) whose forwarding header names the client, for
+    /// the auth API, the admin API and WebSocket links alike (repeatable): the
+    /// limiter, the access log and the per-address bounds use that address.
     #[arg(long = "trusted-proxy")]
     trusted_proxies: Vec<std::net::IpAddr>,
+    /// The header the trusted proxies write the client's address into:
+    /// x-forwarded-for or forwarded (RFC 7239). Only that one is read.
+    #[arg(long, default_value = "x-forwarded-for")]
+    proxy_header: ProxyHeader,
+    /// Connections the auth API holds at once (more are closed at once;
+    /// scaled down if the open-file limit cannot hold them).
+    #[arg(long, default_value_t = HttpLimits::default().max_connections)]
+    http_max_connections: usize,
+    /// Connections one client address holds at once on each HTTP listener
+    /// (behind a trusted proxy: requests in flight per forwarded address).
+    #[arg(long, default_value_t = HttpLimits::default().max_per_address)]
+    http_max_per_address: usize,
+    /// Seconds a request head (or a TLS handshake) may take.
+    #[arg(long, default_value_t = HttpLimits::default().header_timeout.as_secs_f64())]
+    http_header_timeout: f64,
+    /// Seconds a kept-alive HTTP connection may sit idle between requests.
+    #[arg(long, default_value_t = HttpLimits::default().idle_timeout.as_secs_f64())]
+    http_idle_timeout: f64,
+    /// Seconds a request waits for the database before it is answered 503
+    /// with Retry-After (a stalled commit, a hanging database).
+    #[arg(long, default_value_t = tickforge_server::store::DEFAULT_DEADLINE.as_secs_f64())]
+    store_deadline: f64,
+    /// Days access-log rows are kept (deleted in small batches off the hot path); 0 keeps them for ever.
+    #[arg(long, default_value_t = 30)]
+    access_log_days: u32,
+    /// Accounts one client address may create per hour (0: no limit).
+    #[arg(long, default_value_t = LimitConfig::default().registrations_per_hour)]
+    max_registrations_per_hour: u32,
     /// Where the browser client's build is (served at /play/; build it with scripts/build-web.sh).
     #[arg(long, default_value = "web/dist")]
     web_dir: PathBuf,
@@ -126,10 +157,11 @@ struct Args {
     /// Requests that may wait for a hashing thread before the API answers 503.
     #[arg(long, default_value_t = 16)]
     hash_queue: usize,
-    /// Failed logins of one account before it is locked out.
+    /// Failed logins of one account from one address before that address is
+    /// locked out of that account (no one else is).
     #[arg(long, default_value_t = 5)]
     max_account_failures: u32,
-    /// Failed logins from one IP address before it is locked out.
+    /// Failed logins from one address (any accounts) before it is locked out.
     #[arg(long, default_value_t = 20)]
     max_ip_failures: u32,
     /// Record a replay of the run to FILE (play it with `tickforge-client --replay FILE`).
@@ -183,7 +215,16 @@ fn main() -> anyhow::Result<()> {
         public_ws: args.public_ws,
         allowed_origins: args.allowed_origins,
         web_dir: args.web_dir,
-        trusted_proxies: args.trusted_proxies,
+        trusted_proxies: TrustedProxies { addrs: args.trusted_proxies, header: args.proxy_header },
+        http: HttpLimits {
+            max_connections: args.http_max_connections,
+            max_per_address: args.http_max_per_address,
+            header_timeout: Duration::try_from_secs_f64(args.http_header_timeout).context("--http-header-timeout")?,
+            idle_timeout: Duration::try_from_secs_f64(args.http_idle_timeout).context("--http-idle-timeout")?,
+        },
+        store_deadline: Duration::try_from_secs_f64(args.store_deadline).context("--store-deadline")?,
+        access_log_retention: (args.access_log_days > 0)
+            .then(|| Duration::from_secs(u64::from(args.access_log_days) * 86_400)),
         tick_rate: args.tick_rate,
         npcs: args.npcs,
         orbs: args.orbs,
@@ -208,6 +249,7 @@ fn main() -> anyhow::Result<()> {
             account_failures: args.max_account_failures.max(1),
             ip_failures: args.max_ip_failures.max(1),
             lockout: Duration::from_secs(args.lockout_secs),
+            registrations_per_hour: args.max_registrations_per_hour,
             ..LimitConfig::default()
         },
         private_key,

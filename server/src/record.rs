@@ -162,7 +162,7 @@ fn event_of(message: &ServerMessage) -> Option<Event> {
     match message {
         ServerMessage::PlayerJoined(info) => Some(Event::Joined { id: info.id, name: info.name.clone() }),
         ServerMessage::PlayerLeft { id } => Some(Event::Left { id: *id }),
-        ServerMessage::Chat { from, text } => Some(Event::Chat { from: from.clone(), text: text.clone() }),
+        ServerMessage::Chat { from, text, .. } => Some(Event::Chat { from: from.clone(), text: text.clone() }),
         _ => None,
     }
 }

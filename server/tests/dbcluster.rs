@@ -325,3 +325,43 @@ fn a_handoff_under_way_during_a_failover_completes_with_nothing_lost() {
     assert_eq!(view["active_colour"], "green");
     assert_eq!(view["database"]["primary"], format!("127.0.0.1:{}", standby.port()));
 }
+
+/// A single database wants no standby: not replicated, not degraded. When
+/// the operator sets `synchronous_standby_names` with no standby to
+/// answer, every commit waits: a registration answers 503 after the store
+/// deadline instead of never, and the database view says `stalled`.
+#[test]
+fn a_single_database_is_not_degraded_and_a_stalled_commit_answers_503_within_the_deadline() {
+    let instance = Instance::private();
+    let url = instance.database("stall");
+    let (server, _dir) = start_server(&url, &["--orbs", "0", "--store-deadline", "2"]);
+    let view = until_database(&server.admin_url, "a plain database, seen", |v| v["replicated"] == false);
+    assert_eq!(view["degraded"], false, "{view}");
+    assert_eq!(view["stalled"], false, "{view}");
+    assert_eq!(metric(&server.admin_url, "tickforge_database_degraded"), 0.0);
+    let http = &server.http_url;
+    assert_eq!(post(&format!("{http}/v1/register"), &creds("before", PASSWORD), None).status, 201);
+
+    let mut admin = common::pg::connect(&url);
+    admin.batch_execute("ALTER SYSTEM SET synchronous_standby_names = '*'").unwrap();
+    admin.batch_execute("SELECT pg_reload_conf()").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let stalled =
+        common::from::post(common::from::addr_of(http).ip(), http, "/v1/register", &creds("during", PASSWORD))
+            .expect("a registration answers although its commit cannot finish");
+    assert_eq!(stalled.status, 503, "{}", stalled.body);
+    assert!(stalled.retry_after.is_some(), "says when to come back");
+    assert!(stalled.json()["error"].as_str().unwrap().contains("database"), "{}", stalled.body);
+    let view = until_database(&server.admin_url, "the stall is shown", |v| v["stalled"] == true);
+    assert!(view["commits_waiting"].as_u64().unwrap() >= 1, "{view}");
+    assert_eq!(metric(&server.admin_url, "tickforge_database_stalled"), 1.0);
+    assert!(metric(&server.admin_url, "tickforge_store_deadline_exceeded_total") >= 1.0);
+
+    // The operator undoes it: the waiting commit finishes, all is well.
+    admin.batch_execute("ALTER SYSTEM RESET synchronous_standby_names").unwrap();
+    admin.batch_execute("SELECT pg_reload_conf()").unwrap();
+    until_database(&server.admin_url, "the stall is over", |v| v["stalled"] == false);
+    assert_eq!(post(&format!("{http}/v1/register"), &creds("after", PASSWORD), None).status, 201);
+    let during = post(&format!("{http}/v1/login"), &creds("during", PASSWORD), None);
+    assert!(matches!(during.status, 200 | 401), "the interrupted one exists whole or not at all: {}", during.body);
+}

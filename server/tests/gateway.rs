@@ -465,8 +465,8 @@ impl Stubborn {
 }
 
 /// During a switch, a client that ignores its transfer is dropped at the
-/// deadline and loses nothing: logging in again, it finds exactly the state
-/// it was frozen in. Watching from there, a moved player's old avatar is
+/// deadline and loses nothing: logging in again, it finds exactly the place
+/// it was frozen in, at rest (a fresh login). Watching from there, a moved player's old avatar is
 /// frozen from the handoff on and then gone: never two live avatars.
 #[test]
 fn a_client_that_ignores_its_transfer_loses_nothing_and_no_avatar_lives_twice() {
@@ -520,5 +520,117 @@ fn a_client_that_ignores_its_transfer_loses_nothing_and_no_avatar_lives_twice() 
     again.wait_connected(Duration::from_secs(10)).expect("on green");
     assert_eq!(again.server_addr().to_string(), cluster.app_addr(2));
     let first_on_green = again.world.own.expect("its first state on green");
-    assert_eq!((first_on_green.pos, first_on_green.vel), (last_on_blue.pos, last_on_blue.vel), "nothing lost");
+    assert_eq!(first_on_green.pos, last_on_blue.pos, "nothing lost");
+    // A fresh login (not a move it followed) starts at rest where it stood.
+    assert_eq!(first_on_green.vel, tickforge_shared::sim::Vec2::ZERO, "at rest");
+}
+
+/// Behind nginx every request comes from its address: the auth nodes take
+/// the client's from X-Forwarded-For (`--trusted-proxy`), so a guesser
+/// locks out only itself, and many clients log in at once.
+#[test]
+fn wrong_logins_through_the_gateway_lock_out_only_the_guesser() {
+    use common::from;
+    use std::net::{IpAddr, Ipv4Addr};
+    let attacker = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+    let bystander = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 3));
+    let database = common::pg::database("gw_guesser");
+    let cluster = Cluster::start(&database, 2, &[&[]]);
+    let url = &cluster.gateway.url;
+    for name in ["target", "another"] {
+        assert_eq!(from::post(bystander, url, "/v1/register", &creds(name, PASSWORD)).unwrap().status, 201);
+    }
+    for i in 0..100 {
+        let guess =
+            from::post(attacker, url, "/v1/login", &creds(&format!("random{i}x{}", i * 7919), "wrong")).unwrap();
+        assert!(matches!(guess.status, 401 | 429), "{}", guess.status);
+        let guess = from::post(attacker, url, "/v1/login", &creds("target", "wrong password")).unwrap();
+        assert!(matches!(guess.status, 401 | 429), "{}", guess.status);
+    }
+    let own = from::post(attacker, url, "/v1/login", &creds("another", PASSWORD)).unwrap();
+    assert_eq!(own.status, 429, "the guessing address is locked: {}", own.body);
+    for name in ["target", "another"] {
+        let login = from::post(bystander, url, "/v1/login", &creds(name, PASSWORD)).unwrap();
+        assert_eq!(login.status, 200, "{name} from another address: {}", login.body);
+    }
+    // Thirty clients at once through the one proxy: none is refused as if
+    // they were one address.
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..30u8)
+            .map(|i| {
+                s.spawn(move || {
+                    let client = IpAddr::V4(Ipv4Addr::new(127, 0, 1, 10 + i));
+                    from::post(client, url, "/v1/login", &creds("another", PASSWORD)).unwrap().status
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    // (A full hashing queue may say 503, come back shortly; never 429.)
+    assert!(statuses.iter().all(|s| matches!(s, 200 | 503)), "{statuses:?}");
+    assert!(statuses.iter().filter(|s| **s == 200).count() > 20, "{statuses:?}");
+}
+
+/// Twelve players chat at one line a second through a blue-green switch,
+/// and one green server is killed (`kill -9`) right after it took its
+/// players: lines it had acknowledged but not yet stored are said again by
+/// their senders after the reconnect (the store takes each once), so every
+/// client reads every line of every sender, once, in order.
+#[test]
+fn chat_said_just_before_a_crash_during_a_rollout_is_neither_lost_nor_doubled() {
+    use std::collections::HashMap;
+    let database = common::pg::database("gw_chat_crash");
+    let mut cluster = Cluster::start(&database, 1, &[&[], &[], &["--colour", "green"], &["--colour", "green"]]);
+    let url = cluster.gateway.url.clone();
+    let mut sessions: Vec<Session> = (0..12).map(|i| join(&url, &format!("talker{i}"))).collect();
+    let names: Vec<String> = (0..12).map(|i| format!("talker{i}")).collect();
+    let mut senders: Vec<ChatCheck> = (0..12).map(|_| ChatCheck::new()).collect();
+    // Per reader: per sender, the numbers read, in the order read.
+    let mut read: Vec<HashMap<String, Vec<u64>>> = vec![HashMap::new(); 12];
+    let green = [cluster.app_addr(3), cluster.app_addr(4)];
+    let start = Instant::now();
+    let mut deployed = false;
+    let mut killed: Option<Instant> = None;
+    loop {
+        let elapsed = start.elapsed();
+        let talking = killed.is_none_or(|at| at.elapsed() < Duration::from_secs(12));
+        if killed.is_some_and(|at| at.elapsed() > Duration::from_secs(20)) {
+            break;
+        }
+        for (i, session) in sessions.iter_mut().enumerate() {
+            let _ = session.update();
+            session.send_input(0.0, 0.0);
+            if talking && let Some(line) = senders[i].due(elapsed.as_secs_f32(), 1.0) {
+                session.send_chat(&line);
+            }
+            for (from, text) in session.world.chat_new.drain(..) {
+                if let Some(n) = text.rsplit_once(':').and_then(|(_, n)| n.parse::<u64>().ok()) {
+                    read[i].entry(from).or_default().push(n);
+                }
+            }
+        }
+        if !deployed && elapsed > Duration::from_secs(3) {
+            cluster.deploy("green");
+            deployed = true;
+        }
+        // Right after the switch: the first green server that holds moved players dies.
+        if deployed && killed.is_none() && sessions.iter().any(|s| s.server_addr().to_string() == green[0]) {
+            cluster.kill_app(3);
+            killed = Some(Instant::now());
+        }
+        assert!(elapsed < Duration::from_secs(60), "the switch took players to green");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let reconnected = sessions.iter().filter(|s| s.reconnects > 0).count();
+    assert!(reconnected > 0, "some players were on the killed server and came back");
+    for session in &sessions {
+        assert!(session.is_connected(), "every player came back");
+    }
+    for (reader, seen) in read.iter().enumerate() {
+        for (sender, name) in names.iter().enumerate() {
+            let expected: Vec<u64> = (1..=senders[sender].sent).collect();
+            let got = seen.get(name).cloned().unwrap_or_default();
+            assert_eq!(got, expected, "talker{reader} read {name}'s lines once each, in order");
+        }
+    }
 }

@@ -100,3 +100,31 @@ fn a_new_account_starts_fresh_and_a_newer_connection_replaces_the_older() {
         == 1));
     assert_eq!(twin.world.names.len(), 1, "one avatar: {:?}", twin.world.names);
 }
+
+/// Walk, quit cleanly while still moving, restart the server, log in again:
+/// the avatar starts at rest exactly where it was saved and does not glide
+/// on (velocity carries over only where play is continuous).
+#[test]
+fn a_returning_player_starts_at_rest_where_it_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = EmbeddedServer::start(config(dir.path())).unwrap();
+    let mut alice = join(&server.http_url(), "alice");
+    play(&mut [(&mut alice, (1.0, 0.0))], Duration::from_millis(1500));
+    let moving = alice.world.own.expect("own avatar").vel;
+    assert!(moving.length() > 1.0, "walking when it quit: {moving:?}");
+    alice.disconnect();
+    std::thread::sleep(Duration::from_millis(300));
+    server.stop().unwrap();
+    let db = rusqlite::Connection::open(dir.path().join("tickforge.db")).unwrap();
+    let (x, y): (f64, f64) = db.query_row("SELECT x, y FROM player_state", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+    drop(db);
+
+    let server = EmbeddedServer::start(config(dir.path())).unwrap();
+    let mut again = join(&server.http_url(), "alice");
+    assert!(pump_until(&mut again, Duration::from_secs(5), |s| s.world.own.is_some()));
+    let first = again.world.own.unwrap();
+    assert_eq!((f64::from(first.pos.x), f64::from(first.pos.y)), (x, y), "where it was saved");
+    assert_eq!(first.vel, Vec2::ZERO, "at rest");
+    play(&mut [(&mut again, (0.0, 0.0))], Duration::from_millis(800));
+    assert_eq!(again.world.own.unwrap().pos, first.pos, "standing still, it stays put");
+}

@@ -96,7 +96,7 @@ fn accounts_are_unique_case_insensitively_and_found_by_any_case() {
         assert!(matches!(create(&store, "aLICE"), Err(StoreError::UsernameTaken)), "{backend}");
         let bob = create(&store, "bob").unwrap();
         assert_ne!(id, bob, "{backend}");
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
         let found = rt.block_on(store.handle().find_account("ALICE")).unwrap().expect("found");
         assert_eq!((found.id, found.username.as_str()), (id, "Alice"), "{backend}");
         assert!(rt.block_on(store.handle().find_account("carol")).unwrap().is_none(), "{backend}");
@@ -160,7 +160,7 @@ fn the_leaderboard_orders_saved_scores_and_states_survive_a_reopen() {
 
         // Migrations run again on an existing database and change nothing.
         let store = Store::open(&url).unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
         let leaders = rt.block_on(store.handle().leaderboard(2)).unwrap();
         let shown: Vec<(&str, u32)> = leaders.iter().map(|l| (l.username.as_str(), l.score)).collect();
         assert_eq!(shown, [("alice", 11), ("bob", 5)], "{backend}: best first, ties by name");
@@ -348,15 +348,20 @@ fn chat(store: &Store, command: impl FnOnce(crossbeam_channel::Sender<ChatNews>)
 }
 
 /// The cluster's chat: posts from two servers share one gapless sequence
-/// of ids, a read returns the lines after a position in order, and a
-/// relay that starts learns only where the chat stands.
+/// of ids, a read returns the lines after a position in order, a relay
+/// that starts learns only where the chat stands, and a line said again
+/// (same sender, same number: after a reconnect, to another server) is
+/// taken once.
 #[test]
 fn chat_lines_of_every_server_share_one_gapless_sequence() {
     for (backend, url, _dir) in backends("chat") {
         let a = Store::open(&url).unwrap();
         let b = Store::open(&url).unwrap();
-        let line =
-            |account_id: u64, text: &str| ChatLine { account_id, from: format!("p{account_id}"), text: text.into() };
+        let seq = std::cell::Cell::new(0);
+        let line = |account_id: u64, text: &str| {
+            seq.set(seq.get() + 1);
+            ChatLine { account_id, from: format!("p{account_id}"), text: text.into(), client_seq: seq.get() }
+        };
         let ChatNews::Read { lines, head: start } = chat(&a, |reply| StoreCommand::ReadChat { after: None, reply })
         else {
             panic!("{backend}: read failed")
@@ -364,12 +369,15 @@ fn chat_lines_of_every_server_share_one_gapless_sequence() {
         assert!(lines.is_empty(), "{backend}: a fresh relay gets no history");
         let post =
             |store: &Store, lines: Vec<ChatLine>| match chat(store, |reply| StoreCommand::PostChat { lines, reply }) {
-                ChatNews::Posted { first, lines } => (first, lines.len() as u64),
+                ChatNews::Posted { first, lines, duplicates } => (first, lines.len() as u64, duplicates.len()),
                 other => panic!("{backend}: {other:?}"),
             };
-        assert_eq!(post(&a, vec![line(1, "one"), line(1, "two")]), (start + 1, 2), "{backend}");
-        assert_eq!(post(&b, vec![line(2, "three")]), (start + 3, 1), "{backend}: the other server goes on after");
-        assert_eq!(post(&a, vec![line(1, "four")]), (start + 4, 1), "{backend}");
+        let (one, two) = (line(1, "one"), line(1, "two"));
+        assert_eq!(post(&a, vec![one, two.clone()]), (start + 1, 2, 0), "{backend}");
+        let three = line(2, "three");
+        // "two" again, to the other server (its sender came back there), before "three".
+        assert_eq!(post(&b, vec![two, three]), (start + 3, 1, 1), "{backend}: the other server goes on after");
+        assert_eq!(post(&a, vec![line(1, "four")]), (start + 4, 1, 0), "{backend}");
         let ChatNews::Read { lines, head } = chat(&b, |reply| StoreCommand::ReadChat { after: Some(start + 1), reply })
         else {
             panic!("{backend}: read failed")

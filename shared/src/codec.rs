@@ -86,7 +86,7 @@ mod tests {
 
     #[test]
     fn trailing_bytes_are_rejected() {
-        let mut bytes = encode(&ClientMessage::Chat { text: "hi".into() }).unwrap();
+        let mut bytes = encode(&ClientMessage::Chat { seq: 1, text: "hi".into() }).unwrap();
         bytes.push(0);
         assert!(matches!(decode::<ClientMessage>(&bytes), Err(CodecError::TrailingBytes(1))));
     }
@@ -99,7 +99,7 @@ mod tests {
 
     #[test]
     fn every_truncation_of_a_valid_message_is_an_error() {
-        let bytes = encode(&ClientMessage::Chat { text: "hello world".into() }).unwrap();
+        let bytes = encode(&ClientMessage::Chat { seq: 1, text: "hello world".into() }).unwrap();
         for len in 0..bytes.len() {
             assert!(decode::<ClientMessage>(&bytes[..len]).is_err(), "prefix of {len} bytes decoded");
         }

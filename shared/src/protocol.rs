@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::sim::Vec2;
 
 /// Version of the wire format. Bump it whenever any message changes shape.
-pub const PROTOCOL_VERSION: u32 = 5;
+pub const PROTOCOL_VERSION: u32 = 6;
 
 /// netcode.io protocol id: "tickforg" in ASCII with the version folded in.
 /// A client built for another wire format cannot complete the handshake.
@@ -174,8 +174,21 @@ pub enum ClientMessage {
     },
     /// A chat line ([`Channel::Reliable`]).
     Chat {
+        /// The sender's own number for the line, increasing: it keeps the
+        /// line until it comes back numbered ([`ServerMessage::Chat`] with
+        /// this `seq`) and says it again after a reconnect or a move; the
+        /// cluster takes each (account, `seq`) once.
+        seq: u64,
         /// At most [`MAX_CHAT_CHARS`] characters.
         text: String,
+    },
+    /// Where this connection's chat starts ([`Channel::Reliable`], first
+    /// after the welcome): the lines after `after`, the last one the
+    /// client got (`None`: it has none; from now on). Until it says, the
+    /// server sends it no chat.
+    ChatFrom {
+        /// The id of the last line received.
+        after: Option<u64>,
     },
 }
 
@@ -213,10 +226,14 @@ pub enum ServerMessage {
     },
     /// World state ([`Channel::Snapshot`]).
     Snapshot(Snapshot),
-    /// A chat line from a player.
+    /// A chat line from a player, numbered by the cluster.
     Chat {
+        /// The line's id: gapless and increasing across the cluster.
+        id: u64,
         /// Sender's account name.
         from: String,
+        /// The sender's own number for it ([`ClientMessage::Chat`]).
+        seq: u64,
         /// The line.
         text: String,
     },

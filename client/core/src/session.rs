@@ -44,8 +44,9 @@ pub enum SessionError {
     Lost(String),
 }
 
-/// Chat lines a session between servers keeps for the next one (the
-/// server's chat burst).
+/// Chat lines a session keeps until they come back numbered (the server's
+/// chat burst, so saying them all again on a new connection is never
+/// refused as a flood); past it the oldest is given up.
 pub const CHAT_HELD: usize = 20;
 
 /// Two closes without a reason this close together mean another session
@@ -126,8 +127,17 @@ pub struct Session<D: Dialer> {
     recent: VecDeque<InputCmd>,
     scratch: Vec<ServerMessage>,
     drawn: Vec<Drawn>,
-    /// Chat said between servers, for the next one.
-    held_chat: VecDeque<String>,
+    /// Our chat lines not yet seen come back numbered, oldest first, with
+    /// their `seq`: said again on the next connection until they are.
+    unconfirmed: VecDeque<(u64, String)>,
+    /// How many of them went out on this connection.
+    chat_sent_here: usize,
+    /// Whether this connection was told where our chat stands.
+    chat_from_sent: bool,
+    /// The next line's `seq`: random high half (this session's own), count below.
+    chat_seq: u64,
+    /// Lines given up before they came back (more than [`CHAT_HELD`] unconfirmed).
+    pub chat_given_up: u64,
     /// When a server last closed the connection without saying why.
     closed_silently: Option<Duration>,
     /// Whether the driver can log in again after a loss.
@@ -203,7 +213,11 @@ impl<D: Dialer> Session<D> {
             next_seq: 1,
             recent: VecDeque::with_capacity(INPUT_REDUNDANCY),
             scratch: Vec::new(),
-            held_chat: VecDeque::new(),
+            unconfirmed: VecDeque::new(),
+            chat_sent_here: 0,
+            chat_from_sent: false,
+            chat_seq: u64::from(u32::from_le_bytes(tickforge_netcode::random_bytes::<4>())) << 32 | 1,
+            chat_given_up: 0,
             closed_silently: None,
             drawn: Vec::new(),
         })
@@ -271,13 +285,19 @@ impl<D: Dialer> Session<D> {
         // The new link's silence counts from its start.
         self.last_heard = self.now;
         self.snapshots_earlier += self.world.snapshots;
-        // The chat is the cluster's: it goes on where it was; the score is
-        // the player's (the new server's first snapshot confirms it).
-        let chat = std::mem::take(&mut self.world.chat);
-        let chat_new = std::mem::take(&mut self.world.chat_new);
-        let score = self.world.score;
-        self.world = ClientWorld::default();
-        (self.world.chat, self.world.chat_new, self.world.score) = (chat, chat_new, score);
+        // The chat is the cluster's: it goes on where it was (the new
+        // connection is told where, and our unconfirmed lines go again);
+        // the score is the player's (the new server's first snapshot
+        // confirms it).
+        let old = std::mem::take(&mut self.world);
+        self.world.chat = old.chat;
+        self.world.chat_new = old.chat_new;
+        self.world.chat_last_id = old.chat_last_id;
+        self.world.own_chat_seen = old.own_chat_seen;
+        self.world.chat_repeats = old.chat_repeats;
+        self.world.score = old.score;
+        self.chat_sent_here = 0;
+        self.chat_from_sent = false;
         self.predictor = Predictor::default();
         self.clock = ServerClock::default();
         self.next_seq = 1;
@@ -392,11 +412,7 @@ impl<D: Dialer> Session<D> {
         if let Some(transfer) = self.world.transfer.take() {
             return self.move_to(transfer);
         }
-        if self.is_welcomed() {
-            while let Some(text) = self.held_chat.pop_front() {
-                self.conn.send(Channel::Reliable, &ClientMessage::Chat { text });
-            }
-        }
+        self.flush_chat();
         if self.world.snapshots != snapshots {
             self.last_heard = now;
             if self.world.own_entity.is_some()
@@ -512,19 +528,49 @@ impl<D: Dialer> Session<D> {
         }
     }
 
-    /// Sends a chat line (cut to the protocol limit). Said while the
-    /// session is between servers (moving, coming back), it waits for the
-    /// welcome there (the last [`CHAT_HELD`] lines are kept).
+    /// Says a chat line (cut to the protocol limit). It is kept until it
+    /// comes back numbered: said while the session is between servers
+    /// (moving, coming back) it goes out after the welcome there, and one
+    /// said to a server that died before it numbered the line goes again
+    /// to the next (the cluster takes it once).
     pub fn send_chat(&mut self, text: &str) {
         let text: String = text.chars().take(MAX_CHAT_CHARS).collect();
-        if self.is_welcomed() && self.held_chat.is_empty() {
-            self.conn.send(Channel::Reliable, &ClientMessage::Chat { text });
+        if self.unconfirmed.len() == CHAT_HELD {
+            self.unconfirmed.pop_front();
+            self.chat_sent_here = self.chat_sent_here.saturating_sub(1);
+            self.chat_given_up += 1;
+            tracing::warn!("chat line given up: {CHAT_HELD} lines said and not yet seen back");
+        }
+        self.unconfirmed.push_back((self.chat_seq, text));
+        self.chat_seq += 1;
+        self.flush_chat();
+    }
+
+    /// Forgets the lines seen come back, and on a welcomed connection says
+    /// where our chat stands (once) and sends the lines it has not had.
+    fn flush_chat(&mut self) {
+        if let Some(seen) = self.world.own_chat_seen {
+            while self.unconfirmed.front().is_some_and(|(seq, _)| *seq <= seen) {
+                self.unconfirmed.pop_front();
+                self.chat_sent_here = self.chat_sent_here.saturating_sub(1);
+            }
+        }
+        if !self.is_welcomed() {
             return;
         }
-        if self.held_chat.len() == CHAT_HELD {
-            self.held_chat.pop_front();
+        if !self.chat_from_sent {
+            self.chat_from_sent = true;
+            self.conn.send(Channel::Reliable, &ClientMessage::ChatFrom { after: self.world.chat_last_id });
         }
-        self.held_chat.push_back(text);
+        for (seq, text) in self.unconfirmed.iter().skip(self.chat_sent_here) {
+            self.conn.send(Channel::Reliable, &ClientMessage::Chat { seq: *seq, text: text.clone() });
+        }
+        self.chat_sent_here = self.unconfirmed.len();
+    }
+
+    /// Our chat lines said and not yet seen come back numbered.
+    pub fn chat_unconfirmed(&self) -> usize {
+        self.unconfirmed.len()
     }
 
     /// Whether the server has welcomed this connection (inputs and chat go through).

@@ -135,6 +135,13 @@ pub struct ClientWorld {
     /// Every chat line and notice since the consumer last drained it
     /// (at most [`CHAT_BACKLOG`]; older ones go first).
     pub chat_new: VecDeque<(String, String)>,
+    /// The id of the last chat line received: a line at or before it is
+    /// one already shown (sent again after a reconnect), and is dropped.
+    pub chat_last_id: Option<u64>,
+    /// The highest `seq` of our own lines seen come back numbered.
+    pub own_chat_seen: Option<u64>,
+    /// Chat lines dropped because they had been received already.
+    pub chat_repeats: u64,
     /// Why the server said it is dropping us.
     pub disconnect_reason: Option<String>,
     /// A move to another server the server asked for.
@@ -166,7 +173,18 @@ impl ClientWorld {
                 self.names.remove(&id);
             }
             ServerMessage::Snapshot(snapshot) => self.apply_snapshot(snapshot),
-            ServerMessage::Chat { from, text } => self.push_chat(from, text),
+            ServerMessage::Chat { id, from, seq, text } => {
+                if self.chat_last_id.is_some_and(|last| id <= last) {
+                    self.chat_repeats += 1;
+                    return;
+                }
+                self.chat_last_id = Some(id);
+                let own_name = self.own_entity.and_then(|e| self.names.get(&e));
+                if own_name == Some(&from) {
+                    self.own_chat_seen = Some(self.own_chat_seen.map_or(seq, |s| s.max(seq)));
+                }
+                self.push_chat(from, text);
+            }
             ServerMessage::Notice { text } => self.push_chat("server".into(), text),
             ServerMessage::Transfer { connect_token, server, frozen_ms, ws } => {
                 self.push_chat("server".into(), format!("moving to {server}"));

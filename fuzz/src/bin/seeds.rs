@@ -21,7 +21,7 @@ fn main() {
     let input =
         ClientMessage::Input { ack_tick: 9, inputs: vec![InputCmd { seq: 1, tick: 9, move_x: 1.0, move_y: 0.0 }; 4] };
     write("client_message", "input", &codec::encode(&input).unwrap());
-    write("client_message", "chat", &codec::encode(&ClientMessage::Chat { text: "hello".into() }).unwrap());
+    write("client_message", "chat", &codec::encode(&ClientMessage::Chat { seq: 1, text: "hello".into() }).unwrap());
 
     let set: Vec<Known> = (1..30)
         .map(|i| Known::new(NetId(i), tickforge_shared::protocol::EntityKind::Npc, Vec2::new(i as f32 * 10.0, 5.0)))

@@ -30,6 +30,10 @@ pub struct Exporter {
     pub auth: Arc<AuthMetrics>,
     /// The WebSocket path's counters.
     pub ws: Arc<crate::net::websocket::WsMetrics>,
+    /// Every HTTP listener's connection bounds and figures.
+    pub listeners: Vec<Arc<crate::net::conn_gate::ConnGate>>,
+    /// The front door's counters.
+    pub front: Arc<crate::side::front::FrontMetrics>,
 }
 
 fn counter(encoder: &mut DescriptorEncoder, name: &str, help: &str, value: u64) -> Result<(), std::fmt::Error> {
@@ -50,6 +54,105 @@ fn histogram(encoder: &mut DescriptorEncoder, name: &str, help: &str, h: &Histog
         &snap.buckets,
         None,
     )
+}
+
+/// A family of one metric type: one sample per label set.
+fn family(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    kind: MetricType,
+    samples: &[(&[(&str, &str)], u64)],
+) -> Result<(), std::fmt::Error> {
+    let mut family = encoder.encode_descriptor(name, help, None, kind)?;
+    for (labels, value) in samples {
+        match kind {
+            MetricType::Gauge => ConstGauge::new(*value as f64).encode(family.encode_family(labels)?)?,
+            _ => ConstCounter::new(*value).encode(family.encode_family(labels)?)?,
+        }
+    }
+    Ok(())
+}
+
+impl Exporter {
+    /// The HTTP listeners' connections, refusals and closes, by listener
+    /// (`auth`, `admin`, `websocket`) and reason.
+    fn encode_listeners(&self, e: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        let names: Vec<[(&str, &str); 1]> = self.listeners.iter().map(|g| [("listener", g.name())]).collect();
+        let by = |f: &dyn Fn(&crate::net::conn_gate::ListenerMetrics) -> u64| -> Vec<(&[(&str, &str)], u64)> {
+            names.iter().zip(&self.listeners).map(|(n, g)| (&n[..], f(g.metrics()))).collect()
+        };
+        let open = by(&|m| load(&m.open));
+        family(e, "tickforge_http_connections", "HTTP connections open, by listener.", MetricType::Gauge, &open)?;
+        let limits: Vec<_> =
+            names.iter().zip(&self.listeners).map(|(n, g)| (&n[..], g.limits().total as u64)).collect();
+        family(
+            e,
+            "tickforge_http_connections_limit",
+            "Connections a listener holds at most.",
+            MetricType::Gauge,
+            &limits,
+        )?;
+        let accepted = by(&|m| load(&m.accepted));
+        family(e, "tickforge_http_connections_accepted", "HTTP connections taken.", MetricType::Counter, &accepted)?;
+        let reasons: Vec<[(&str, &str); 2]> = self
+            .listeners
+            .iter()
+            .flat_map(|g| {
+                [[("listener", g.name()), ("reason", "full")], [("listener", g.name()), ("reason", "address")]]
+            })
+            .collect();
+        let refused: Vec<(&[(&str, &str)], u64)> = reasons
+            .iter()
+            .zip(self.listeners.iter().flat_map(|g| {
+                let m = g.metrics();
+                [load(&m.refused_full), load(&m.refused_address)]
+            }))
+            .map(|(labels, n)| (&labels[..], n))
+            .collect();
+        family(
+            e,
+            "tickforge_http_connections_refused",
+            "Connections closed at once: the listener was full, or their address held its bound.",
+            MetricType::Counter,
+            &refused,
+        )?;
+        let closes: Vec<[(&str, &str); 2]> = self
+            .listeners
+            .iter()
+            .flat_map(|g| {
+                [[("listener", g.name()), ("reason", "header_timeout")], [("listener", g.name()), ("reason", "idle")]]
+            })
+            .collect();
+        let closed: Vec<(&[(&str, &str)], u64)> = closes
+            .iter()
+            .zip(self.listeners.iter().flat_map(|g| {
+                let m = g.metrics();
+                [load(&m.closed_header_timeout), load(&m.closed_idle)]
+            }))
+            .map(|(labels, n)| (&labels[..], n))
+            .collect();
+        family(
+            e,
+            "tickforge_http_connections_closed",
+            "Connections closed by a timeout: a request head not whole in time, or idle between requests.",
+            MetricType::Counter,
+            &closed,
+        )?;
+        counter(
+            e,
+            "tickforge_http_requests_refused_in_flight",
+            "Requests answered 429: their client address had as many in flight as it may.",
+            load(&self.front.refused_in_flight),
+        )?;
+        counter(
+            e,
+            "tickforge_http_requests_timed_out",
+            "Requests answered 503 because they took longer than the request deadline.",
+            load(&self.front.timed_out),
+        )
+    }
 }
 
 /// One counter per netcode refusal reason, labelled `reason`.
@@ -207,6 +310,12 @@ impl Collector for Exporter {
             "Cluster chat lines gone from the database before this server read them.",
             load(&t.chat_skipped),
         )?;
+        counter(
+            &mut e,
+            "tickforge_chat_resent",
+            "Chat lines said again after a reconnect that the database already had (taken once).",
+            load(&t.chat_resent),
+        )?;
         counter(&mut e, "tickforge_handoffs", "Players handed over to another server.", load(&t.handoffs))?;
         counter(
             &mut e,
@@ -225,6 +334,13 @@ impl Collector for Exporter {
         counter(&mut e, "tickforge_logins_failed", "Logins with bad credentials.", load(&a.logins_failed))?;
         counter(&mut e, "tickforge_logins_locked", "Logins refused during a lockout.", load(&a.logins_locked))?;
         counter(&mut e, "tickforge_registrations", "Accounts created.", load(&a.registrations))?;
+        counter(
+            &mut e,
+            "tickforge_registrations_limited",
+            "Registrations answered 429: the address made too many accounts.",
+            load(&a.registrations_limited),
+        )?;
+        self.encode_listeners(&mut e)?;
         counter(&mut e, "tickforge_http_busy", "Requests answered 503 because a queue was full.", load(&a.busy))?;
         counter(&mut e, "tickforge_logins_no_room", "Logins answered 503: no game server had room.", load(&a.no_room))?;
         histogram(&mut e, "tickforge_placement_seconds", "Director placement time per login.", &a.placement)?;
@@ -263,6 +379,18 @@ impl Collector for Exporter {
             "The last outage, from the first failed write to the first committed one.",
             load(&s.last_outage_ms) as f64 / 1000.0,
         )?;
+        counter(
+            &mut e,
+            "tickforge_store_deadline_exceeded",
+            "Requests answered 503 because the store did not answer within its deadline.",
+            load(&s.deadline_exceeded),
+        )?;
+        counter(
+            &mut e,
+            "tickforge_access_log_pruned",
+            "Access-log rows deleted for their age (--access-log-days).",
+            load(&s.access_log_pruned),
+        )?;
         if let Some(health) = self.store_handle.database_health() {
             let flag = |b: bool| if b { 1.0 } else { 0.0 };
             gauge(&mut e, "tickforge_database_reachable", "The primary answers the watch.", flag(health.reachable))?;
@@ -275,8 +403,26 @@ impl Collector for Exporter {
             gauge(
                 &mut e,
                 "tickforge_database_degraded",
-                "No synchronous standby: commits live on the primary alone.",
+                "Standbys are wanted and none streams synchronously: commits live on the primary alone.",
                 flag(health.degraded),
+            )?;
+            gauge(
+                &mut e,
+                "tickforge_database_replicated",
+                "A standby streams from the primary.",
+                flag(health.replicated),
+            )?;
+            gauge(
+                &mut e,
+                "tickforge_database_stalled",
+                "Commits wait for a synchronous standby that does not stream: they wait until one does.",
+                flag(health.stalled),
+            )?;
+            gauge(
+                &mut e,
+                "tickforge_database_commits_waiting",
+                "Commits waiting on the primary for a standby to confirm them.",
+                health.commits_waiting as f64,
             )?;
             gauge(
                 &mut e,

@@ -162,13 +162,21 @@ async fn cluster(State(state): State<AdminState>) -> Response {
             Json(json!({ "active_colour": view.active_colour, "servers": servers, "database": database }))
                 .into_response()
         }
-        Err(e) => store_unavailable(&e),
+        // The registry cannot be read (a commit stalled ahead of it, the
+        // database down): still say what the database looks like, which is
+        // usually why.
+        Err(e) => {
+            let (status, message) = store_answer(&e);
+            (status, Json(json!({ "error": message, "database": database_json(&state.store) }))).into_response()
+        }
     }
 }
 
 /// The database as this server sees it: for PostgreSQL the primary, its
-/// standbys and lag, and whether commits wait for a standby (`degraded`
-/// when none does); for SQLite just the backend.
+/// standbys and lag, whether a standby streams (`replicated`), whether
+/// commits wait for one (`synchronous`), `degraded` when standbys are
+/// wanted and none does, `stalled` when commits wait for a standby that
+/// does not stream; for SQLite just the backend.
 fn database_json(store: &crate::store::StoreHandle) -> serde_json::Value {
     if !store.is_shared() {
         return json!({ "backend": "sqlite" });
@@ -179,7 +187,10 @@ fn database_json(store: &crate::store::StoreHandle) -> serde_json::Value {
             "reachable": health.reachable,
             "primary": health.primary,
             "synchronous": health.synchronous,
+            "replicated": health.replicated,
             "degraded": health.degraded,
+            "stalled": health.stalled,
+            "commits_waiting": health.commits_waiting,
             "wanted_standbys": health.wanted,
             "synchronous_standby_names": health.synchronous_standby_names,
             "standbys": health.standbys,
@@ -267,16 +278,25 @@ async fn broadcast(State(state): State<AdminState>, body: Bytes) -> Response {
 
 /// The answer when the store cannot take an order.
 fn store_unavailable(e: &crate::store::StoreError) -> Response {
+    let (status, message) = store_answer(e);
+    error(status, message)
+}
+
+/// The status and message for a store failure.
+fn store_answer(e: &crate::store::StoreError) -> (StatusCode, &'static str) {
     if e.is_unavailable() {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "database unavailable, try again shortly");
+        return (StatusCode::SERVICE_UNAVAILABLE, "database unavailable, try again shortly");
     }
     match e {
         crate::store::StoreError::Busy | crate::store::StoreError::Closed => {
-            error(StatusCode::SERVICE_UNAVAILABLE, "server busy, try again")
+            (StatusCode::SERVICE_UNAVAILABLE, "server busy, try again")
+        }
+        crate::store::StoreError::Deadline(_) => {
+            (StatusCode::SERVICE_UNAVAILABLE, "the database is not answering in time; try again shortly")
         }
         e => {
             tracing::error!(error = %e, "admin order failed");
-            error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error")
         }
     }
 }

@@ -13,10 +13,13 @@
 //! | `POST /v1/logout` `{resume_token}` | 204: every resume token of the account revoked |
 //! | `POST /v1/password` `{username, password, new_password}` | 204: changed, every resume token revoked; 401/429 as login; 400 invalid |
 //! | `GET /v1/leaderboard?limit=N` | 200 `{"leaders":[{username, score}]}` (saved scores) |
-//! | `GET /healthz` | 200 `{"status":"ok"}` |
 //!
 //! Every route may also answer 503 with `Retry-After` when the hashing
-//! queue or the store queue is full, and 413 for a body over [`MAX_BODY_BYTES`].
+//! queue or the store queue is full or the store does not answer within
+//! its deadline, and 413 for a body over [`MAX_BODY_BYTES`]. Requests are
+//! keyed by the client's address ([`ClientAddr`]: behind a trusted proxy,
+//! the one it forwarded). `/healthz` and `/readyz` are the side's
+//! (`side::health`), on every listener.
 
 pub mod limiter;
 pub mod page;
@@ -30,7 +33,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, State};
+use axum::extract::{DefaultBodyLimit, Extension, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -41,10 +44,11 @@ use serde_json::json;
 
 use crate::net::identity::Identity;
 use crate::net::token::TokenIssuer;
+use crate::side::front::ClientAddr;
+pub use crate::side::front::error;
 use crate::store::{AccessEvent, AccessKind, StoreCommand, StoreError, StoreHandle};
 use limiter::Limiter;
 use password::{HashError, Hasher};
-pub use tls::PeerAddr;
 
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 4 * 1024;
@@ -66,6 +70,8 @@ pub struct AuthMetrics {
     pub logins_locked: AtomicU64,
     /// Accounts created.
     pub registrations: AtomicU64,
+    /// Registrations refused: the address made too many accounts.
+    pub registrations_limited: AtomicU64,
     /// Requests answered 503 because a queue was full.
     pub busy: AtomicU64,
     /// Logins answered 503 because no game server had room.
@@ -166,14 +172,8 @@ pub fn router(state: AuthState, page_dir: std::path::PathBuf) -> Router {
         .route("/v1/logout", post(logout))
         .route("/v1/password", post(change_password))
         .route("/v1/leaderboard", get(leaderboard))
-        .route("/healthz", get(healthz))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
-}
-
-/// A JSON error body with a status.
-pub fn error(status: StatusCode, message: &str) -> Response {
-    (status, Json(json!({ "error": message }))).into_response()
 }
 
 /// An error that tells the client when to try again.
@@ -204,6 +204,14 @@ fn store_failure(state: &AuthState, e: &StoreError) -> Response {
             "server shutting down, try again shortly",
             Duration::from_secs(5),
         ),
+        StoreError::Deadline(after) => {
+            tracing::warn!(?after, "the store did not answer in time; answering 503");
+            retry_later(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database is not answering in time (commits may be waiting for a standby); try again shortly",
+                Duration::from_secs(5),
+            )
+        }
         e if e.is_unavailable() => {
             tracing::warn!(error = %e, "database unreachable; answering 503");
             retry_later(
@@ -259,10 +267,6 @@ fn log_access(state: &AuthState, event: AccessEvent) {
     });
 }
 
-async fn healthz() -> Response {
-    Json(json!({ "status": "ok" })).into_response()
-}
-
 async fn leaderboard(State(state): State<AuthState>, Query(params): Query<HashMap<String, String>>) -> Response {
     let limit = match params.get("limit").map(|l| l.parse::<u32>()) {
         None => 10,
@@ -275,7 +279,11 @@ async fn leaderboard(State(state): State<AuthState>, Query(params): Query<HashMa
     }
 }
 
-async fn register(State(state): State<AuthState>, ConnectInfo(peer): ConnectInfo<PeerAddr>, body: Bytes) -> Response {
+async fn register(
+    State(state): State<AuthState>,
+    Extension(ClientAddr(peer)): Extension<ClientAddr>,
+    body: Bytes,
+) -> Response {
     let creds = match parse_credentials(&body) {
         Ok(c) => c,
         Err(message) => return error(StatusCode::BAD_REQUEST, &message),
@@ -287,6 +295,13 @@ async fn register(State(state): State<AuthState>, ConnectInfo(peer): ConnectInfo
     if let Err(msg) = validate::password(&creds.password) {
         return error(StatusCode::BAD_REQUEST, msg);
     }
+    // Every well-formed attempt counts (a taken name too: trying names is
+    // how one would learn which exist).
+    if let Err(wait) = state.limiter.register(peer.ip(), Instant::now()) {
+        state.metrics.registrations_limited.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(%peer, "registration refused: this address made too many accounts");
+        return retry_later(StatusCode::TOO_MANY_REQUESTS, "too many accounts made from your address; try later", wait);
+    }
     let hash = match state.hasher.hash(creds.password).await {
         Ok(h) => h,
         Err(e) => return hash_failure(&state, &e),
@@ -295,7 +310,7 @@ async fn register(State(state): State<AuthState>, ConnectInfo(peer): ConnectInfo
         Ok(account_id) => {
             state.metrics.registrations.fetch_add(1, Ordering::Relaxed);
             tracing::info!(account = account_id, %username, "account registered");
-            log_access(&state, AccessEvent::now(AccessKind::Register, Some(account_id), Some(&username), Some(peer.0)));
+            log_access(&state, AccessEvent::now(AccessKind::Register, Some(account_id), Some(&username), Some(peer)));
             (StatusCode::CREATED, Json(json!({ "account_id": account_id, "username": username }))).into_response()
         }
         Err(StoreError::UsernameTaken) => error(StatusCode::CONFLICT, "username taken"),
@@ -303,8 +318,11 @@ async fn register(State(state): State<AuthState>, ConnectInfo(peer): ConnectInfo
     }
 }
 
-async fn login(State(state): State<AuthState>, ConnectInfo(peer): ConnectInfo<PeerAddr>, body: Bytes) -> Response {
-    let peer = peer.0;
+async fn login(
+    State(state): State<AuthState>,
+    Extension(ClientAddr(peer)): Extension<ClientAddr>,
+    body: Bytes,
+) -> Response {
     let creds = match parse_credentials(&body) {
         Ok(c) => c,
         Err(message) => return error(StatusCode::BAD_REQUEST, &message),
@@ -332,12 +350,7 @@ async fn verify(
     let key = username.as_deref().unwrap_or(INVALID_NAME);
     let attempt = match state.limiter.attempt(key, peer.ip(), Instant::now()) {
         Ok(attempt) => attempt,
-        Err(wait) => {
-            state.metrics.logins_locked.fetch_add(1, Ordering::Relaxed);
-            tracing::info!(username = %key, %peer, "login refused: locked out");
-            log_access(state, AccessEvent::now(AccessKind::LoginLocked, None, Some(key), Some(peer)));
-            return Err(retry_later(StatusCode::TOO_MANY_REQUESTS, "too many attempts, try again later", wait));
-        }
+        Err(wait) => return Err(locked_out(state, peer, Some(key), wait)),
     };
     let account = match &username {
         Some(name) => state.store.find_account(name).await.map_err(|e| store_failure(state, &e))?,
@@ -360,6 +373,39 @@ async fn verify(
     }
 }
 
+/// The answer to an attempt refused by a lockout: counted, summed for the
+/// access log (one row per address and name per interval, not one each),
+/// logged at debug level (a flood must not flood the log).
+fn locked_out(state: &AuthState, peer: std::net::SocketAddr, name: Option<&str>, wait: Duration) -> Response {
+    state.metrics.logins_locked.fetch_add(1, Ordering::Relaxed);
+    state.limiter.refused(peer, name);
+    tracing::debug!(username = ?name, %peer, "refused: locked out");
+    retry_later(StatusCode::TOO_MANY_REQUESTS, "too many attempts, try again later", wait)
+}
+
+/// How often the refusals a lockout summed are written to the access log.
+pub const REFUSALS_LOGGED_EVERY: Duration = Duration::from_secs(10);
+
+/// Writes the summed lockout refusals to the access log every
+/// [`REFUSALS_LOGGED_EVERY`], and once more at shutdown.
+pub async fn log_refusals(state: AuthState, shutdown: crate::shutdown::Shutdown) {
+    loop {
+        let stop = tokio::select! {
+            () = tokio::time::sleep(REFUSALS_LOGGED_EVERY) => false,
+            () = shutdown.wait() => true,
+        };
+        for refused in state.limiter.take_refusals() {
+            let mut event =
+                AccessEvent::now(AccessKind::LoginLocked, None, refused.username.as_deref(), Some(refused.peer));
+            event.repeats = refused.count;
+            log_access(&state, event);
+        }
+        if stop {
+            return;
+        }
+    }
+}
+
 /// A password change: the old password as a login checks it.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -373,10 +419,9 @@ struct PasswordChange {
 /// token of the account, in one transaction; answers 204.
 async fn change_password(
     State(state): State<AuthState>,
-    ConnectInfo(peer): ConnectInfo<PeerAddr>,
+    Extension(ClientAddr(peer)): Extension<ClientAddr>,
     body: Bytes,
 ) -> Response {
-    let peer = peer.0;
     let change: PasswordChange = match serde_json::from_slice(&body) {
         Ok(c) => c,
         Err(e) => {
@@ -452,10 +497,15 @@ const RESUME_KEY: &str = "<resume token>";
 
 /// Log in again with a resume token instead of the password. It works once
 /// (the answer carries the next one), never past its expiry, and never
-/// around a lockout: a locked account or address gets 429 as a login would;
-/// bad tokens count as failures of the address.
-async fn resume(State(state): State<AuthState>, ConnectInfo(peer): ConnectInfo<PeerAddr>, body: Bytes) -> Response {
-    let peer = peer.0;
+/// around a lockout: a locked address, or one locked out of the token's
+/// account, gets 429 as a login would — and the token stays good (a
+/// refused request never spends it). Bad tokens count as failures of the
+/// address.
+async fn resume(
+    State(state): State<AuthState>,
+    Extension(ClientAddr(peer)): Extension<ClientAddr>,
+    body: Bytes,
+) -> Response {
     let body: ResumeBody = match serde_json::from_slice(&body) {
         Ok(b) => b,
         Err(e) => return error(StatusCode::BAD_REQUEST, &format!("expected JSON {{\"resume_token\": \"...\"}}: {e}")),
@@ -465,38 +515,40 @@ async fn resume(State(state): State<AuthState>, ConnectInfo(peer): ConnectInfo<P
     // players resuming at once from behind one NAT are not).
     let _slot = match state.limiter.secret_attempt(peer.ip(), Instant::now(), RESUMES_IN_FLIGHT) {
         Ok(slot) => slot,
-        Err(limiter::Held::Locked(wait)) => {
-            state.metrics.logins_locked.fetch_add(1, Ordering::Relaxed);
-            return retry_later(StatusCode::TOO_MANY_REQUESTS, "too many attempts, try again later", wait);
-        }
+        Err(limiter::Held::Locked(wait)) => return locked_out(&state, peer, None, wait),
         Err(limiter::Held::Busy) => {
             return retry_later(StatusCode::SERVICE_UNAVAILABLE, "busy, try again shortly", Duration::from_secs(1));
         }
     };
-    let account = match state.store.resume(resume_hash(body.resume_token.trim())).await {
+    let hash = resume_hash(body.resume_token.trim());
+    // Whose it is first, spent only once the lockouts let it through.
+    let account = match state.store.resume(hash.clone(), false).await {
         Ok(account) => account,
         Err(e) => return store_failure(&state, &e),
     };
-    let Some(account) = account else {
-        state.limiter.ip_failure(peer.ip(), Instant::now());
-        state.metrics.logins_failed.fetch_add(1, Ordering::Relaxed);
-        tracing::info!(%peer, "resume refused: unknown, spent or expired token");
-        log_access(&state, AccessEvent::now(AccessKind::LoginFailed, None, Some(RESUME_KEY), Some(peer)));
-        return error(StatusCode::UNAUTHORIZED, "invalid resume token");
-    };
+    let Some(account) = account else { return bad_resume(&state, peer) };
     if let Err(wait) = state.limiter.check(&account.username, peer.ip(), Instant::now()) {
-        state.metrics.logins_locked.fetch_add(1, Ordering::Relaxed);
-        tracing::info!(username = %account.username, %peer, "resume refused: locked out");
-        log_access(
-            &state,
-            AccessEvent::now(AccessKind::LoginLocked, Some(account.id), Some(&account.username), Some(peer)),
-        );
-        return retry_later(StatusCode::TOO_MANY_REQUESTS, "too many attempts, try again later", wait);
+        return locked_out(&state, peer, Some(&account.username), wait);
     }
+    let account = match state.store.resume(hash, true).await {
+        Ok(Some(account)) => account,
+        // Spent by a request just before this one.
+        Ok(None) => return bad_resume(&state, peer),
+        Err(e) => return store_failure(&state, &e),
+    };
     log_access(&state, AccessEvent::now(AccessKind::Resume, Some(account.id), Some(&account.username), Some(peer)));
     // Only a well-formed address is a hint (it is compared with the registry's).
     let avoid = body.unreachable.and_then(|a| a.parse::<std::net::SocketAddr>().ok()).map(|a| a.to_string());
     admit(&state, &account, avoid).await
+}
+
+/// A resume token that is unknown, spent, expired or made up.
+fn bad_resume(state: &AuthState, peer: std::net::SocketAddr) -> Response {
+    state.limiter.ip_failure(peer.ip(), Instant::now());
+    state.metrics.logins_failed.fetch_add(1, Ordering::Relaxed);
+    tracing::info!(%peer, "resume refused: unknown, spent or expired token");
+    log_access(state, AccessEvent::now(AccessKind::LoginFailed, None, Some(RESUME_KEY), Some(peer)));
+    error(StatusCode::UNAUTHORIZED, "invalid resume token")
 }
 
 /// Ends the session for good: the token is spent and every other resume
@@ -506,7 +558,7 @@ async fn logout(State(state): State<AuthState>, body: Bytes) -> Response {
         Ok(b) => b,
         Err(e) => return error(StatusCode::BAD_REQUEST, &format!("expected JSON {{\"resume_token\": \"...\"}}: {e}")),
     };
-    match state.store.resume(resume_hash(body.resume_token.trim())).await {
+    match state.store.resume(resume_hash(body.resume_token.trim()), true).await {
         Ok(Some(account)) => {
             if state.store.try_send(StoreCommand::RevokeResume { account_id: account.id }).is_err() {
                 tracing::warn!(account = account.id, "store busy: other resume tokens not revoked");

@@ -121,7 +121,7 @@ pub fn hand_over(
     metrics: Res<SharedMetrics>,
     relay: Res<ChatRelay>,
     inbox: Res<crate::schedule::Inbox>,
-    mut moving: Query<(Entity, &NetEntity, &Avatar, &mut Transferring, Option<&ChatCursor>)>,
+    mut moving: Query<(Entity, &NetEntity, &Avatar, &mut Transferring)>,
     staying: Query<(Entity, &Avatar, &Kinematics, &Score), Staying>,
 ) {
     let per_second = (1.0 / tick.dt).round().max(1.0);
@@ -155,7 +155,7 @@ pub fn hand_over(
         drain.in_flight.remove(&handed.account_id);
         let client = ClientKey(handed.account_id);
         let Some(entity) = roster.entity(client) else { continue };
-        let Ok((_, _, avatar, mut transferring, cursor)) = moving.get_mut(entity) else { continue };
+        let Ok((_, _, avatar, mut transferring)) = moving.get_mut(entity) else { continue };
         let moved = match handed.result {
             Ok(Some(moved)) => moved,
             Ok(None) => {
@@ -185,7 +185,6 @@ pub fn hand_over(
             vx: transferring.save.vx,
             vy: transferring.save.vy,
             score: transferring.save.score,
-            chat_after: cursor.map_or(relay.position(), |c| c.0),
         };
         let frozen_ms = ((tick.tick.saturating_sub(transferring.frozen_at)) as f32 * tick.dt * 1000.0) as u32;
         match drain.tokens.issue_carrying(&identity, Some(&carried), &target) {
@@ -208,7 +207,7 @@ pub fn hand_over(
         }
     }
     // Frozen avatars whose client has not left by the deadline.
-    for (entity, net_id, avatar, transferring, _) in &moving {
+    for (entity, net_id, avatar, transferring) in &moving {
         if transferring.sent && transferring.deadline <= tick.tick {
             tracing::info!(account = avatar.account_id, "handed-over player never left; dropping its avatar");
             metrics.0.handoffs_abandoned.fetch_add(1, Ordering::Relaxed);

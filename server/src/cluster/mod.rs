@@ -121,14 +121,18 @@ impl Registration {
     }
 }
 
-/// Once a second, the heartbeat: this server `ready` (or `draining`), with its players.
+/// Once a second, the heartbeat: this server `ready` (or `draining`), with
+/// its players; `/readyz` says the same from the first tick on.
 pub fn heartbeat(
     tick: Res<TickInfo>,
     registration: Res<Registration>,
     drain: Res<handoff::Drain>,
     roster: Res<Roster>,
+    readiness: Res<crate::readiness::Readiness>,
     mut outbox: ResMut<StoreOutbox>,
 ) {
+    let ready = if drain.draining { crate::readiness::Ready::Draining } else { crate::readiness::Ready::Ready };
+    readiness.set(ready);
     let per_second = (1.0 / tick.dt).round().max(1.0) as u64;
     if tick.tick.is_multiple_of(per_second) {
         let state = if drain.draining { ServerState::Draining } else { ServerState::Ready };

@@ -10,6 +10,15 @@
 //! A server learns of its own lines when the store has committed them, and
 //! of other servers' lines by reading every [`READ_EVERY_MS`]; a line is
 //! delivered once every line before it has been.
+//!
+//! End to end: each line carries its id and its sender's own number for it
+//! (`seq`). A client keeps what it said until the line comes back numbered
+//! and says it again on its next connection (after a crash, a move), and
+//! the database takes each (account, `seq`) once — so a line the transport
+//! acknowledged to a server that then died is neither lost nor doubled. A
+//! connection's chat starts where its client says it got to
+//! (`ClientMessage::ChatFrom`), so a client that lost lines in flight gets
+//! them again, and one that got them gets none twice.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::Ordering;
@@ -122,8 +131,8 @@ impl ChatRelay {
     /// Sends `client` the delivered lines after `cursor` it missed (those
     /// still kept); answers its new cursor.
     pub fn catch_up(&self, net: &mut NetServer, client: ClientKey, cursor: u64) -> u64 {
-        for (_, line) in self.recent.iter().filter(|(id, _)| *id > cursor) {
-            net.send(client, Channel::Reliable, &message(line));
+        for (id, line) in self.recent.iter().filter(|(id, _)| *id > cursor) {
+            net.send(client, Channel::Reliable, &message(*id, line));
         }
         cursor.max(self.position())
     }
@@ -131,8 +140,14 @@ impl ChatRelay {
     /// Takes in what the store said.
     fn absorb(&mut self, news: ChatNews, metrics: &SharedMetrics) {
         match news {
-            ChatNews::Posted { first, lines } => {
+            ChatNews::Posted { first, lines, duplicates } => {
                 self.posting_batch = false;
+                for line in duplicates {
+                    // Said again after a reconnect: the database has it,
+                    // and every server delivers it under its first id.
+                    self.unpost(line.account_id);
+                    metrics.0.chat_resent.fetch_add(1, Ordering::Relaxed);
+                }
                 for (id, line) in (first..).zip(lines) {
                     self.unpost(line.account_id);
                     self.waiting.insert(id, line);
@@ -197,8 +212,8 @@ impl ChatRelay {
     }
 }
 
-fn message(line: &ChatLine) -> ServerMessage {
-    ServerMessage::Chat { from: line.from.clone(), text: line.text.clone() }
+fn message(id: u64, line: &ChatLine) -> ServerMessage {
+    ServerMessage::Chat { id, from: line.from.clone(), seq: line.client_seq, text: line.text.clone() }
 }
 
 /// Posts this tick's lines, reads the other servers' now and then, and
@@ -215,7 +230,7 @@ pub fn relay_chat(
         relay.absorb(news, &metrics);
     }
     while let Some((id, line)) = relay.next_line() {
-        let chat = message(&line);
+        let chat = message(id, &line);
         let to: Vec<ClientKey> = players
             .iter_mut()
             .filter(|(_, cursor)| cursor.0 < id)
@@ -249,7 +264,7 @@ mod tests {
     use super::*;
 
     fn line(account_id: u64, text: &str) -> ChatLine {
-        ChatLine { account_id, from: format!("p{account_id}"), text: text.into() }
+        ChatLine { account_id, from: format!("p{account_id}"), text: text.into(), client_seq: 0 }
     }
 
     fn drain(relay: &mut ChatRelay) -> Vec<u64> {
@@ -264,14 +279,14 @@ mod tests {
         assert!(relay.is_posting(1));
         relay.outgoing.clear();
         // Own line 12 committed before the first read said where chat stands.
-        relay.absorb(ChatNews::Posted { first: 12, lines: vec![line(1, "a")] }, &metrics);
+        relay.absorb(ChatNews::Posted { first: 12, lines: vec![line(1, "a")], duplicates: vec![] }, &metrics);
         assert!(!relay.is_posting(1));
         assert_eq!(drain(&mut relay), Vec::<u64>::new(), "nothing before the first read");
         relay.absorb(ChatNews::Read { lines: vec![], head: 13 }, &metrics);
         assert_eq!(relay.position(), 11, "starts before its own first line");
         assert_eq!(drain(&mut relay), vec![12]);
         // 14 is known before 13: it waits.
-        relay.absorb(ChatNews::Posted { first: 14, lines: vec![line(1, "c")] }, &metrics);
+        relay.absorb(ChatNews::Posted { first: 14, lines: vec![line(1, "c")], duplicates: vec![] }, &metrics);
         assert_eq!(drain(&mut relay), Vec::<u64>::new());
         relay.absorb(ChatNews::Read { lines: vec![(13, line(2, "b")), (14, line(1, "c"))], head: 14 }, &metrics);
         assert_eq!(drain(&mut relay), vec![13, 14], "each line once");

@@ -44,8 +44,9 @@ pub struct PendingJoin {
     pub connected_at_ms: i64,
     /// Tick after which waiting for another server to let go gives up.
     pub deadline: u64,
-    /// The last cluster chat line it got on the server that handed it over.
-    pub chat_after: Option<u64>,
+    /// Whether its state came live in a transfer token (a handoff), not
+    /// from the database.
+    pub carried: bool,
 }
 
 /// Longest wait for another server to save and release a player moving
@@ -199,7 +200,7 @@ pub fn admit(
                         retry_at: None,
                         connected_at_ms: unix_millis(),
                         deadline: tick.tick + limit_ticks,
-                        chat_after: carried.map(|c| c.chat_after),
+                        carried: carried.is_some(),
                     },
                 );
             }
@@ -255,8 +256,7 @@ pub fn spawn_loaded(
     mut ids: ResMut<NetIds>,
     mut outbox: ResMut<StoreOutbox>,
     mut linger: ResMut<Linger>,
-    relay: Res<ChatRelay>,
-    mut avatars: Query<(&NetEntity, &mut Avatar, Option<&ChatCursor>)>,
+    mut avatars: Query<(&NetEntity, &mut Avatar)>,
 ) {
     let retry_ticks = (1.0 / tick.dt).ceil() as u64;
     while let Ok(claimed) = joins.rx.try_recv() {
@@ -289,49 +289,46 @@ pub fn spawn_loaded(
         let Some(pending) = joins.pending.remove(&client) else { continue };
         let connected_at_ms = pending.connected_at_ms;
         let identity = pending.identity;
-        // Back within the grace period: the avatar that waited, exactly as it was.
+        // Back within the grace period: the avatar that waited, exactly as
+        // it was. Its chat goes on from where the client says it got to
+        // (`ClientMessage::ChatFrom`, see `chat`).
         if let Some(entity) = linger.by_account.remove(&identity.account_id)
-            && let Ok((net_id, mut avatar, cursor)) = avatars.get_mut(entity)
+            && let Ok((net_id, mut avatar)) = avatars.get_mut(entity)
         {
             avatar.epoch = avatar.epoch.max(epoch);
             avatar.connected_at_ms = connected_at_ms;
             let id = net_id.0;
-            let missed_from = cursor.map_or(relay.position(), |c| c.0);
             tracing::info!(account = identity.account_id, "player back within the grace period");
-            let players = avatars.iter().map(|(n, a, _)| PlayerInfo { id: n.0, name: a.name.clone() }).collect();
+            let players = avatars.iter().map(|(n, a)| PlayerInfo { id: n.0, name: a.name.clone() }).collect();
             welcome(&mut net, &tick, client, id, identity.account_id, players, 0);
-            // The lines said while it was away, then the rest as they come.
-            let cursor = ChatCursor(relay.catch_up(&mut net, client, missed_from));
-            commands.entity(entity).remove::<Lingering>().insert((
-                InputQueue::default(),
-                ClientView::default(),
-                cursor,
-            ));
+            commands
+                .entity(entity)
+                .remove::<(Lingering, ChatCursor)>()
+                .insert((InputQueue::default(), ClientView::default()));
             roster.insert(client, entity);
             continue;
         }
+        // Play goes on exactly from a handed-over state, velocity and all;
+        // a state from the database is where the player left, at rest (it
+        // does not glide on from a velocity it had when it was saved).
         let (pos, vel, score) = match saved {
-            Some(state) => (Vec2::new(state.x, state.y), Vec2::new(state.vx, state.vy), state.score),
+            Some(state) if pending.carried => (Vec2::new(state.x, state.y), Vec2::new(state.vx, state.vy), state.score),
+            Some(state) => (Vec2::new(state.x, state.y), Vec2::ZERO, state.score),
             None => (spawn_point(identity.account_id), Vec2::ZERO, 0),
         };
-        // A handed-over state (it came with a chat position) is live, not a save.
-        let state_age_ms = match (saved, pending.chat_after) {
-            (Some(s), None) => u32::try_from((unix_millis() - s.last_seen_ms).max(0)).unwrap_or(u32::MAX),
+        // A handed-over state is live, not a save.
+        let state_age_ms = match saved {
+            Some(s) if !pending.carried => u32::try_from((unix_millis() - s.last_seen_ms).max(0)).unwrap_or(u32::MAX),
             _ => 0,
         };
         let id = ids.allocate();
         let info = PlayerInfo { id, name: identity.name.clone() };
         let mut players: Vec<PlayerInfo> =
-            avatars.iter().map(|(n, a, _)| PlayerInfo { id: n.0, name: a.name.clone() }).collect();
+            avatars.iter().map(|(n, a)| PlayerInfo { id: n.0, name: a.name.clone() }).collect();
         players.push(info.clone());
         net.broadcast(Channel::Reliable, &ServerMessage::PlayerJoined(info));
         welcome(&mut net, &tick, client, id, identity.account_id, players, state_age_ms);
-        // Handed over: the lines after the last one the old server sent.
-        // A fresh login reads from here on.
-        let cursor = match pending.chat_after {
-            Some(after) => relay.catch_up(&mut net, client, after),
-            None => relay.position(),
-        };
+        // No chat until the client says where its chat stands (`chat`).
         let entity = commands
             .spawn((
                 NetEntity(id),
@@ -341,7 +338,6 @@ pub fn spawn_loaded(
                 ClientView::default(),
                 Conduct::default(),
                 Score(score),
-                ChatCursor(cursor),
             ))
             .id();
         roster.insert(client, entity);
@@ -417,7 +413,7 @@ pub fn stop_lingering(linger: &Linger, lingering: &mut Query<&mut Lingering>, ac
 /// one, the lease is let go at once, so no one waits for a ghost.
 fn keep_or_release(
     roster: &Roster,
-    avatars: &mut Query<(&NetEntity, &mut Avatar, Option<&ChatCursor>)>,
+    avatars: &mut Query<(&NetEntity, &mut Avatar)>,
     outbox: &mut StoreOutbox,
     server_id: &str,
     account_id: u64,
@@ -425,7 +421,7 @@ fn keep_or_release(
 ) {
     let avatar = roster.entity(ClientKey(account_id)).and_then(|e| avatars.get_mut(e).ok());
     match avatar {
-        Some((_, mut avatar, _)) => avatar.epoch = avatar.epoch.max(epoch),
+        Some((_, mut avatar)) => avatar.epoch = avatar.epoch.max(epoch),
         None => {
             outbox.push(StoreCommand::ReleaseLease { account_id, server_id: server_id.to_owned(), epoch: Some(epoch) })
         }
@@ -433,32 +429,51 @@ fn keep_or_release(
 }
 
 /// Hands valid chat lines to the cluster's relay ([`super::chat`]), with
-/// the sender's name from the token.
+/// the sender's name from the token, and starts each connection's chat
+/// where its client says it got to.
 ///
 /// Each player may send [`Conduct::CHAT_RATE`] lines a second on average
 /// (bursts of [`Conduct::CHAT_BURST`]); lines beyond that are dropped,
 /// counted, and the sender told once per burst.
 #[allow(clippy::too_many_arguments)]
 pub fn chat(
+    mut commands: Commands,
     tick: Res<TickInfo>,
     inbox: Res<Inbox>,
     roster: Res<Roster>,
     metrics: Res<crate::schedule::SharedMetrics>,
     mut net: ResMut<NetServer>,
     mut relay: ResMut<ChatRelay>,
-    mut avatars: Query<(&Avatar, &mut Conduct)>,
+    mut avatars: Query<(&Avatar, &mut Conduct, Option<&ChatCursor>)>,
     mut last_refill: Local<Option<std::time::Duration>>,
 ) {
     // Refill by real time, not by ticks run: skipped ticks (an overloaded
     // server) must not make the limit stricter than its stated rate.
     let since = tick.elapsed.saturating_sub(last_refill.replace(tick.elapsed).unwrap_or(tick.elapsed));
     let refill = Conduct::CHAT_RATE * since.as_secs_f32();
-    for (_, mut conduct) in &mut avatars {
+    for (_, mut conduct, _) in &mut avatars {
         conduct.chat_tokens = (conduct.chat_tokens + refill).min(Conduct::CHAT_BURST);
     }
     for event in &inbox.events {
-        let NetEvent::Message { client, message: ClientMessage::Chat { text }, .. } = event else { continue };
-        let Some((avatar, mut conduct)) = roster.entity(*client).and_then(|e| avatars.get_mut(e).ok()) else {
+        let NetEvent::Message { client, message, .. } = event else { continue };
+        let (seq, text) = match message {
+            ClientMessage::Chat { seq, text } => (*seq, text),
+            ClientMessage::ChatFrom { after } => {
+                let Some(entity) = roster.entity(*client) else { continue };
+                // Once per connection: the lines after the last one the
+                // client has, then the rest as they come.
+                if let Ok((_, _, None)) = avatars.get(entity) {
+                    let cursor = match after {
+                        Some(after) => relay.catch_up(&mut net, *client, *after),
+                        None => relay.position(),
+                    };
+                    commands.entity(entity).insert(ChatCursor(cursor));
+                }
+                continue;
+            }
+            ClientMessage::Input { .. } => continue,
+        };
+        let Some((avatar, mut conduct, _)) = roster.entity(*client).and_then(|e| avatars.get_mut(e).ok()) else {
             continue;
         };
         if conduct.chat_tokens < 1.0 {
@@ -475,7 +490,12 @@ pub fn chat(
             net.send(*client, Channel::Reliable, &ServerMessage::Notice { text: "chat line rejected".into() });
             continue;
         }
-        let line = ChatLine { account_id: avatar.account_id, from: avatar.name.clone(), text: text.to_owned() };
+        let line = ChatLine {
+            account_id: avatar.account_id,
+            from: avatar.name.clone(),
+            text: text.to_owned(),
+            client_seq: seq,
+        };
         relay.say(line, &metrics);
     }
 }

@@ -30,7 +30,7 @@ pub enum Verdict {
 pub fn judge(phase: Phase, channel: Channel, message: &ClientMessage) -> Verdict {
     let expected = match message {
         ClientMessage::Input { .. } => Channel::Input,
-        ClientMessage::Chat { .. } => Channel::Reliable,
+        ClientMessage::Chat { .. } | ClientMessage::ChatFrom { .. } => Channel::Reliable,
     };
     if channel != expected {
         return Verdict::Violation("message on the wrong channel");
@@ -48,7 +48,10 @@ mod tests {
     #[test]
     fn messages_are_judged_by_channel_and_phase() {
         let input = ClientMessage::Input { ack_tick: 0, inputs: vec![] };
-        let chat = ClientMessage::Chat { text: "hi".into() };
+        let chat = ClientMessage::Chat { seq: 1, text: "hi".into() };
+        let from = ClientMessage::ChatFrom { after: Some(7) };
+        assert_eq!(judge(Phase::Playing, Channel::Reliable, &from), Verdict::Deliver);
+        assert!(matches!(judge(Phase::Playing, Channel::Input, &from), Verdict::Violation(_)));
         assert_eq!(judge(Phase::Playing, Channel::Input, &input), Verdict::Deliver);
         assert_eq!(judge(Phase::Playing, Channel::Reliable, &chat), Verdict::Deliver);
         assert_eq!(judge(Phase::Joining, Channel::Input, &input), Verdict::Early);

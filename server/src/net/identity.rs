@@ -18,7 +18,7 @@ pub const CARRIED_AT: usize = 9 + MAX_NAME_BYTES;
 const CARRIED_TAG: u8 = 0xC5;
 
 /// Bytes of a [`Carried`] block: tag, epoch, four f32, score, chat position.
-const CARRIED_BYTES: usize = 1 + 8 + 4 * 4 + 4 + 8;
+const CARRIED_BYTES: usize = 1 + 8 + 4 * 4 + 4;
 
 /// A player's exact state, sealed into a transfer token by the draining
 /// server that moved its lease to the token's server: the target starts
@@ -40,9 +40,6 @@ pub struct Carried {
     pub vy: f32,
     /// Score.
     pub score: u32,
-    /// The last cluster chat line the player got on the old server (the
-    /// target sends it the ones after).
-    pub chat_after: u64,
 }
 
 impl Carried {
@@ -59,7 +56,6 @@ impl Carried {
             put(&v.to_le_bytes());
         }
         put(&self.score.to_le_bytes());
-        put(&self.chat_after.to_le_bytes());
     }
 
     /// Reads the block, if the user data carries one (finite numbers only).
@@ -76,7 +72,6 @@ impl Carried {
             vx: f(17),
             vy: f(21),
             score: u32::from_le_bytes(block[25..29].try_into().ok()?),
-            chat_after: u64::from_le_bytes(block[29..37].try_into().ok()?),
         };
         [carried.x, carried.y, carried.vx, carried.vy].iter().all(|v| v.is_finite()).then_some(carried)
     }
@@ -132,7 +127,7 @@ mod tests {
         let id = Identity { account_id: 7, name: "n".repeat(MAX_NAME_BYTES) };
         let mut data = id.to_user_data().unwrap();
         assert_eq!(Carried::read(&data), None, "a login token carries nothing");
-        let carried = Carried { epoch: 9, x: 1.5, y: -2.0, vx: 0.25, vy: 3.0, score: 41, chat_after: 1 << 40 };
+        let carried = Carried { epoch: 9, x: 1.5, y: -2.0, vx: 0.25, vy: 3.0, score: 41 };
         carried.write(&mut data);
         assert_eq!(Identity::from_user_data(&data), Some(id), "the name is untouched");
         assert_eq!(Carried::read(&data), Some(carried));

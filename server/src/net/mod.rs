@@ -5,7 +5,9 @@
 //! the messages of `tickforge_shared::protocol`. Identity comes from the
 //! connect token only ([`identity`]).
 
+pub mod conn_gate;
 pub mod discipline;
+pub mod forwarded;
 pub mod guard;
 pub mod identity;
 pub mod token;

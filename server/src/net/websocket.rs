@@ -21,6 +21,9 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpStream};
+
+use super::conn_gate::{ConnGate, ConnPermit};
+use super::forwarded::{AddrKey, TrustedProxies};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -87,8 +90,8 @@ pub struct GatePolicy {
     /// Page origins taken (clients without an `Origin` are not browsers,
     /// and are taken).
     pub allowed_origins: Vec<String>,
-    /// Proxies whose `X-Forwarded-For` names the client.
-    pub trusted_proxies: Vec<IpAddr>,
+    /// Proxies whose forwarding header names the client.
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// The side thread's half: takes connections and upgrades them.
@@ -96,11 +99,11 @@ pub struct GatePolicy {
 pub struct WsGate {
     links: crossbeam_channel::Sender<NewLink>,
     /// Addresses whose half-open link finished its handshake or ended.
-    released_tx: crossbeam_channel::Sender<IpAddr>,
-    released: crossbeam_channel::Receiver<IpAddr>,
+    released_tx: crossbeam_channel::Sender<AddrKey>,
+    released: crossbeam_channel::Receiver<AddrKey>,
     next_link: Arc<AtomicU64>,
     /// Half-open links per address (only the gate touches it).
-    half_open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    half_open: Arc<Mutex<HashMap<AddrKey, usize>>>,
     policy: Arc<GatePolicy>,
     metrics: Arc<WsMetrics>,
 }
@@ -123,8 +126,8 @@ struct NewLink {
 /// place among the half-open ones when its handshake is done). Dropping
 /// it takes no lock: the address goes back through a channel.
 struct Ticket {
-    half_open: Option<IpAddr>,
-    released: crossbeam_channel::Sender<IpAddr>,
+    half_open: Option<AddrKey>,
+    released: crossbeam_channel::Sender<AddrKey>,
     metrics: Arc<WsMetrics>,
 }
 
@@ -183,36 +186,26 @@ impl WsGate {
         }
         let open = self.metrics.open.load(Ordering::Relaxed) as usize;
         let counted = !ip.is_loopback();
-        let mine = half_open.get(&ip).copied().unwrap_or(0);
+        let key = AddrKey::of(ip);
+        let mine = half_open.get(&key).copied().unwrap_or(0);
         if open >= self.policy.max_links || (counted && mine >= HALF_OPEN_PER_ADDR) {
             return None;
         }
         if counted {
-            half_open.insert(ip, mine + 1);
+            half_open.insert(key, mine + 1);
         }
         self.metrics.open.fetch_add(1, Ordering::Relaxed);
         Some(Ticket {
-            half_open: counted.then_some(ip),
+            half_open: counted.then_some(key),
             released: self.released_tx.clone(),
             metrics: self.metrics.clone(),
         })
     }
 
-    /// The client's address: the TCP peer's, or for a trusted proxy the
-    /// last address it appended to `X-Forwarded-For`.
+    /// The client's address: the TCP peer's, or behind a trusted proxy the
+    /// one it forwarded.
     fn client_addr(&self, remote: SocketAddr, request: &Request) -> SocketAddr {
-        if !self.policy.trusted_proxies.contains(&remote.ip()) {
-            return remote;
-        }
-        let forwarded = request
-            .headers()
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|a| a.trim().parse::<IpAddr>().ok())
-            .next_back();
-        forwarded.map_or(remote, |ip| SocketAddr::new(ip, remote.port()))
+        self.policy.trusted_proxies.client(remote, request.headers())
     }
 
     /// Judges an upgrade request: the path, the origin, the room.
@@ -245,7 +238,7 @@ impl WsGate {
     /// Upgrades one connection and hands it to the tick thread.
     // The callback's error type is tungstenite's.
     #[allow(clippy::result_large_err)]
-    async fn upgrade(self, stream: tokio::net::TcpStream, peer: SocketAddr) {
+    async fn upgrade(self, stream: tokio::net::TcpStream, peer: SocketAddr, permit: ConnPermit) {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let gate = self.clone();
         let callback = move |request: &Request, response: Response| -> Result<Response, ErrorResponse> {
@@ -271,6 +264,8 @@ impl WsGate {
                 return;
             }
         };
+        // Upgraded: from here the link counts among the links (its ticket).
+        drop(permit);
         let link = self.next_link.fetch_add(1, Ordering::Relaxed);
         self.metrics.opened.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(link, %remote, "WebSocket link open");
@@ -297,6 +292,9 @@ pub struct Listener {
     pub listener: std::net::TcpListener,
     /// Who it lets in.
     pub gate: WsGate,
+    /// Bounds on connections not yet upgraded (in all, and per address):
+    /// beyond them a connection is closed at once.
+    pub connections: Arc<ConnGate>,
 }
 
 impl Listener {
@@ -317,8 +315,9 @@ impl Listener {
             };
             match accepted {
                 Ok((stream, peer)) => {
+                    let Ok(permit) = self.connections.admit(peer.ip()) else { continue };
                     let _ = stream.set_nodelay(true);
-                    tokio::spawn(self.gate.clone().upgrade(stream, peer));
+                    tokio::spawn(self.gate.clone().upgrade(stream, peer, permit));
                 }
                 Err(e) => {
                     tracing::debug!(error = %e, "WebSocket accept failed");
@@ -596,7 +595,8 @@ mod tests {
     #[test]
     fn a_trusted_proxy_names_the_client_and_nobody_else_can() {
         let proxy: IpAddr = [10, 0, 0, 9].into();
-        let policy = GatePolicy { max_links: 8, trusted_proxies: vec![proxy], ..GatePolicy::default() };
+        let trusted_proxies = TrustedProxies { addrs: vec![proxy], ..TrustedProxies::default() };
+        let policy = GatePolicy { max_links: 8, trusted_proxies, ..GatePolicy::default() };
         let (gate, _links) = channel(policy, Arc::default());
         let request = Request::builder().uri("/ws").header("x-forwarded-for", "1.2.3.4, 203.0.113.7").body(()).unwrap();
         let via_proxy = gate.client_addr(SocketAddr::new(proxy, 5000), &request);

@@ -75,6 +75,9 @@ pub trait Backend: Send {
     fn find_account(&mut self, username: &str) -> Result<Option<AccountRow>, DbError>;
     /// Appends an access-log row.
     fn log_access(&mut self, event: &AccessEvent) -> Result<(), DbError>;
+    /// Deletes up to `limit` access-log rows older than `before_ms`, oldest
+    /// first; answers how many went.
+    fn prune_access_log(&mut self, before_ms: i64, limit: u32) -> Result<u64, DbError>;
     /// Takes `account_id`'s lease for `server_id` (a new epoch) and reads its
     /// saved state — unless a live other server holds it, which is then
     /// ordered to release it.
@@ -108,6 +111,8 @@ pub trait Backend: Send {
     fn put_resume(&mut self, account_id: u64, token_hash: &str, expires_ms: i64) -> Result<(), DbError>;
     /// Deletes the token if stored; its account if it was also unexpired.
     fn take_resume(&mut self, token_hash: &str) -> Result<Option<AccountRow>, DbError>;
+    /// The account of a stored, unexpired token, leaving it stored.
+    fn peek_resume(&mut self, token_hash: &str) -> Result<Option<AccountRow>, DbError>;
     /// Replaces an account's password hash.
     fn set_password(&mut self, account_id: u64, password_hash: &str) -> Result<(), DbError>;
     /// Deletes every resume token of the account.
@@ -121,10 +126,12 @@ pub trait Backend: Send {
     /// `epoch`), and drops the account's reservation (the lease counts now).
     fn move_lease(&mut self, account_id: u64, epoch: i64, to: &str) -> Result<Option<i64>, DbError>;
     /// Appends `lines` to the cluster's chat under the next ids and
-    /// answers the first. The ids are gapless and in commit order (the
+    /// answers the first, and which lines were new: a line whose (account,
+    /// `client_seq`) is already there (its sender said it again after a
+    /// reconnect) is left out. The ids are gapless and in commit order (the
     /// head row stays locked until the transaction ends, so the writer
     /// posts last in a batch); lines more than [`CHAT_KEPT`] behind go.
-    fn post_chat(&mut self, lines: &[ChatLine]) -> Result<u64, DbError>;
+    fn post_chat(&mut self, lines: &[ChatLine]) -> Result<(u64, Vec<bool>), DbError>;
     /// Up to `limit` lines after `after`, oldest first, and the newest id.
     fn read_chat(&mut self, after: u64, limit: u32) -> Result<(Vec<(u64, ChatLine)>, u64), DbError>;
 }

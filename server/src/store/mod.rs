@@ -63,6 +63,9 @@ pub enum StoreError {
     /// The store thread could not be started.
     #[error("cannot start store thread: {0}")]
     Spawn(std::io::Error),
+    /// No answer within the deadline (the database is stalled or slow).
+    #[error("the database did not answer within {0:?}")]
+    Deadline(std::time::Duration),
 }
 
 impl StoreError {
@@ -130,12 +133,14 @@ pub struct AccessEvent {
     pub peer: Option<SocketAddr>,
     /// Unix time in milliseconds.
     pub at_ms: i64,
+    /// How many attempts the row stands for (refusals are summed; 1 otherwise).
+    pub repeats: u32,
 }
 
 impl AccessEvent {
     /// An event stamped with the current wall-clock time.
     pub fn now(kind: AccessKind, account_id: Option<u64>, username: Option<&str>, peer: Option<SocketAddr>) -> Self {
-        Self { kind, account_id, username: username.map(str::to_owned), peer, at_ms: unix_millis() }
+        Self { kind, account_id, username: username.map(str::to_owned), peer, at_ms: unix_millis(), repeats: 1 }
     }
 }
 
@@ -252,6 +257,9 @@ pub struct ChatLine {
     pub from: String,
     /// The line (checked and cut to the protocol limit already).
     pub text: String,
+    /// The sender's own number for the line: a line sent again (after a
+    /// reconnect, to another server) carries the same, and is taken once.
+    pub client_seq: u64,
 }
 
 /// What the store tells the chat relay.
@@ -263,6 +271,9 @@ pub enum ChatNews {
         first: u64,
         /// The lines, in order.
         lines: Vec<ChatLine>,
+        /// Lines of the post the database already had (said again after a
+        /// reconnect): not appended again.
+        duplicates: Vec<ChatLine>,
     },
     /// Lines not appended (the database failed): the relay tries again.
     NotPosted {
@@ -542,10 +553,12 @@ pub enum StoreCommand {
     },
     /// Spend a resume token: if it is stored and unexpired, delete it (a
     /// token works once; the answer to a resume carries a new one) and
-    /// answer the account.
+    /// answer the account. Without `spend`, only look: the token stays.
     Resume {
         /// The token's hash.
         token_hash: String,
+        /// Delete it (the resume goes ahead), or only say whose it is.
+        spend: bool,
         /// Where the answer goes.
         reply: oneshot::Sender<Result<Option<AccountRow>, StoreError>>,
     },
@@ -596,12 +609,19 @@ impl Refused {
     }
 }
 
-/// Cheap, cloneable sender side of the store.
+/// How long a caller waits for the store's answer before giving up, by default.
+pub const DEFAULT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Cheap, cloneable sender side of the store. Its async requests wait at
+/// most the store deadline, so they need a Tokio runtime with its timer.
 #[derive(Debug, Clone)]
 pub struct StoreHandle {
     tx: Sender<StoreCommand>,
     /// The database cluster's health (PostgreSQL only).
     watched: Option<Arc<replication::Watched>>,
+    /// How long an async caller waits for an answer.
+    deadline: std::time::Duration,
+    metrics: Arc<StoreMetrics>,
 }
 
 impl StoreHandle {
@@ -613,26 +633,47 @@ impl StoreHandle {
         })
     }
 
+    /// The same store, answering async callers within `deadline`.
+    pub fn with_deadline(mut self, deadline: std::time::Duration) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// Queues the command `make` builds around a reply channel and waits for
+    /// the answer, at most the deadline: a commit that waits on a standby
+    /// that does not stream, or a database that hangs, gives
+    /// [`StoreError::Deadline`] (counted) rather than an answer never. The
+    /// command itself stays queued and runs when the store gets to it.
+    /// (The asking runtime needs Tokio's timer enabled.)
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> StoreCommand,
+    ) -> Result<T, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.try_send(make(reply)).map_err(|r| r.error())?;
+        match tokio::time::timeout(self.deadline, rx).await {
+            Ok(answer) => answer.map_err(|_| StoreError::Closed)?,
+            Err(_) => {
+                self.metrics.deadline_exceeded.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Err(StoreError::Deadline(self.deadline))
+            }
+        }
+    }
+
     /// Creates an account and waits (asynchronously) for the commit.
     pub async fn create_account(&self, username: &str, password_hash: String) -> Result<u64, StoreError> {
-        let (reply, rx) = oneshot::channel();
-        let command = StoreCommand::CreateAccount { username: username.to_owned(), password_hash, reply };
-        self.try_send(command).map_err(|r| r.error())?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        let username = username.to_owned();
+        self.ask(|reply| StoreCommand::CreateAccount { username, password_hash, reply }).await
     }
 
     /// The top `limit` saved scores.
     pub async fn leaderboard(&self, limit: u32) -> Result<Vec<Leader>, StoreError> {
-        let (reply, rx) = oneshot::channel();
-        self.try_send(StoreCommand::Leaderboard { limit, reply }).map_err(|r| r.error())?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        self.ask(|reply| StoreCommand::Leaderboard { limit, reply }).await
     }
 
     /// The registry and the active colour.
     pub async fn cluster(&self) -> Result<ClusterView, StoreError> {
-        let (reply, rx) = oneshot::channel();
-        self.try_send(StoreCommand::Cluster { reply }).map_err(|r| r.error())?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        self.ask(|reply| StoreCommand::Cluster { reply }).await
     }
 
     /// The director's choice for `account_id`, with a slot reserved for
@@ -643,54 +684,42 @@ impl StoreHandle {
         ttl: std::time::Duration,
         avoid: Option<String>,
     ) -> Result<Vec<Placement>, StoreError> {
-        let (reply, rx) = oneshot::channel();
         let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
-        self.try_send(StoreCommand::Place { account_id, ttl_ms, avoid, reply }).map_err(|r| r.error())?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        self.ask(|reply| StoreCommand::Place { account_id, ttl_ms, avoid, reply }).await
     }
 
     /// Orders the holder of `username`'s lease to kick it; answers the holder.
     pub async fn kick(&self, username: &str, reason: &str) -> Result<Option<String>, StoreError> {
-        let (reply, rx) = oneshot::channel();
-        let command = StoreCommand::Kick { username: username.to_owned(), reason: reason.to_owned(), reply };
-        self.try_send(command).map_err(|r| r.error())?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        let (username, reason) = (username.to_owned(), reason.to_owned());
+        self.ask(|reply| StoreCommand::Kick { username, reason, reply }).await
     }
 
     /// Orders every live server to show `text`; answers how many.
     pub async fn broadcast(&self, text: &str) -> Result<u32, StoreError> {
-        let (reply, rx) = oneshot::channel();
-        self.try_send(StoreCommand::Broadcast { text: text.to_owned(), reply }).map_err(|r| r.error())?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        let text = text.to_owned();
+        self.ask(|reply| StoreCommand::Broadcast { text, reply }).await
     }
 
     /// Stores a resume token's hash, answering once it is committed.
     pub async fn issue_resume(&self, account_id: u64, token_hash: String, expires_ms: i64) -> Result<(), StoreError> {
-        let (reply, rx) = oneshot::channel();
-        self.try_send(StoreCommand::IssueResume { account_id, token_hash, expires_ms, reply })
-            .map_err(|r| r.error())?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        self.ask(|reply| StoreCommand::IssueResume { account_id, token_hash, expires_ms, reply }).await
     }
 
-    /// Spends a resume token; the account it was issued for, if valid.
-    pub async fn resume(&self, token_hash: String) -> Result<Option<AccountRow>, StoreError> {
-        let (reply, rx) = oneshot::channel();
-        self.try_send(StoreCommand::Resume { token_hash, reply }).map_err(|r| r.error())?;
-        rx.await.map_err(|_| StoreError::Closed)?
+    /// Spends a resume token (or with `spend` false, only looks at it);
+    /// the account it was issued for, if valid.
+    pub async fn resume(&self, token_hash: String, spend: bool) -> Result<Option<AccountRow>, StoreError> {
+        self.ask(|reply| StoreCommand::Resume { token_hash, spend, reply }).await
     }
 
     /// Changes an account's password hash (revoking its resume tokens).
     pub async fn set_password(&self, account_id: u64, password_hash: String) -> Result<(), StoreError> {
-        let (reply, rx) = oneshot::channel();
-        self.try_send(StoreCommand::SetPassword { account_id, password_hash, reply }).map_err(|r| r.error())?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        self.ask(|reply| StoreCommand::SetPassword { account_id, password_hash, reply }).await
     }
 
     /// Sets the active colour.
     pub async fn deploy(&self, colour: &str) -> Result<(), StoreError> {
-        let (reply, rx) = oneshot::channel();
-        self.try_send(StoreCommand::Deploy { colour: colour.to_owned(), reply }).map_err(|r| r.error())?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        let colour = colour.to_owned();
+        self.ask(|reply| StoreCommand::Deploy { colour, reply }).await
     }
 
     /// The database cluster as the last look saw it: `None` for SQLite
@@ -711,9 +740,8 @@ impl StoreHandle {
 
     /// Finds an account by name.
     pub async fn find_account(&self, username: &str) -> Result<Option<AccountRow>, StoreError> {
-        let (reply, rx) = oneshot::channel();
-        self.try_send(StoreCommand::FindAccount { username: username.to_owned(), reply }).map_err(|r| r.error())?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        let username = username.to_owned();
+        self.ask(|reply| StoreCommand::FindAccount { username, reply }).await
     }
 }
 
@@ -736,6 +764,10 @@ pub struct StoreMetrics {
     /// The last such outage as the writer saw it, from the first failed
     /// write to the first one committed after it, in milliseconds.
     pub last_outage_ms: AtomicU64,
+    /// Requests whose answer did not come within the deadline.
+    pub deadline_exceeded: AtomicU64,
+    /// Access-log rows deleted for their age.
+    pub access_log_pruned: AtomicU64,
 }
 
 /// The running store: its thread and a handle to it.
@@ -748,17 +780,37 @@ pub struct Store {
     _watch: Option<replication::Watch>,
 }
 
+/// How a store runs, beyond where its data is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// How long async callers wait for an answer ([`StoreHandle::with_deadline`]).
+    pub deadline: std::time::Duration,
+    /// How long access-log rows are kept (`None`: for ever).
+    pub access_log_retention: Option<std::time::Duration>,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self { deadline: DEFAULT_DEADLINE, access_log_retention: None }
+    }
+}
+
 impl Store {
     /// Connects to the database `url` names (creating and migrating it)
-    /// and starts the writer thread.
+    /// and starts the writer thread, with the default options.
     pub fn open(url: &DatabaseUrl) -> Result<Self, StoreError> {
+        Self::open_with(url, StoreOptions::default())
+    }
+
+    /// [`Store::open`] with `options`.
+    pub fn open_with(url: &DatabaseUrl, options: StoreOptions) -> Result<Self, StoreError> {
         match url {
-            DatabaseUrl::Sqlite(path) => Self::start(sqlite::SqliteBackend::open(path)?, None),
+            DatabaseUrl::Sqlite(path) => Self::start(sqlite::SqliteBackend::open(path)?, None, options),
             DatabaseUrl::Postgres(config) => {
                 let backend = postgres::PgBackend::connect(config)?;
                 let watched = Arc::new(replication::Watched::default());
                 let watch = replication::Watch::start(config, watched.clone())?;
-                Self::start(backend, Some((watch, watched)))
+                Self::start(backend, Some((watch, watched)), options)
             }
         }
     }
@@ -766,16 +818,19 @@ impl Store {
     fn start(
         backend: impl backend::Backend + 'static,
         watch: Option<(replication::Watch, Arc<replication::Watched>)>,
+        options: StoreOptions,
     ) -> Result<Self, StoreError> {
         let (tx, rx) = crossbeam_channel::bounded(QUEUE_CAPACITY);
         let metrics = Arc::new(StoreMetrics::default());
         let thread_metrics = metrics.clone();
+        let retention = options.access_log_retention;
         let thread = std::thread::Builder::new()
             .name("tickforge-store".into())
-            .spawn(move || writer::run(backend, rx, &thread_metrics))
+            .spawn(move || writer::run(backend, rx, &thread_metrics, retention))
             .map_err(StoreError::Spawn)?;
         let (watch, watched) = watch.unzip();
-        Ok(Self { handle: StoreHandle { tx, watched }, metrics, thread: Some(thread), _watch: watch })
+        let handle = StoreHandle { tx, watched, deadline: options.deadline, metrics: metrics.clone() };
+        Ok(Self { handle, metrics, thread: Some(thread), _watch: watch })
     }
 
     /// A sender for other threads.

@@ -131,6 +131,13 @@ const MIGRATIONS: &[&str] = &[
     );",
     // 8: where browsers reach a server (its WebSocket URL; empty: none).
     "ALTER TABLE servers ADD COLUMN ws_url text NOT NULL DEFAULT '';",
+    // 9: an access-log row may stand for several refused attempts (summed
+    // while an address is locked out), rows age out by time; a chat line
+    // is taken once per (account, the sender's own number for it).
+    "ALTER TABLE access_log ADD COLUMN repeats integer NOT NULL DEFAULT 1;
+    CREATE INDEX access_log_at ON access_log(at_ms);
+    ALTER TABLE chat ADD COLUMN client_seq bigint;
+    CREATE UNIQUE INDEX chat_sender_seq ON chat(account_id, client_seq);",
 ];
 
 /// The SQLSTATE the fencing trigger raises.
@@ -346,12 +353,22 @@ impl Backend for PgBackend {
 
     fn log_access(&mut self, event: &AccessEvent) -> Result<(), DbError> {
         let statement = self.statement(
-            "INSERT INTO access_log (at_ms, event, account_id, username, peer) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO access_log (at_ms, event, account_id, username, peer, repeats)
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )?;
         let account_id = event.account_id.map(|id| id as i64);
         let peer = event.peer.map(|p| p.to_string());
-        self.run(|c| c.execute(&statement, &[&event.at_ms, &event.kind.as_str(), &account_id, &event.username, &peer]))
+        let repeats = i32::try_from(event.repeats).unwrap_or(i32::MAX);
+        let kind = event.kind.as_str();
+        self.run(|c| c.execute(&statement, &[&event.at_ms, &kind, &account_id, &event.username, &peer, &repeats]))
             .map(drop)
+    }
+
+    fn prune_access_log(&mut self, before_ms: i64, limit: u32) -> Result<u64, DbError> {
+        let prune = self.statement(
+            "DELETE FROM access_log WHERE id IN (SELECT id FROM access_log WHERE at_ms < $1 ORDER BY at_ms LIMIT $2)",
+        )?;
+        self.run(|c| c.execute(&prune, &[&before_ms, &i64::from(limit)]))
     }
 
     fn claim_player(&mut self, account_id: u64, server_id: &str) -> Result<Claim, DbError> {
@@ -574,6 +591,15 @@ impl Backend for PgBackend {
         Ok(row.map(|r| AccountRow { id: r.get::<_, i64>(0) as u64, username: r.get(1), password_hash: r.get(2) }))
     }
 
+    fn peek_resume(&mut self, token_hash: &str) -> Result<Option<AccountRow>, DbError> {
+        let peek = self.statement(
+            "SELECT a.id, a.username, a.password_hash FROM resume_tokens t JOIN accounts a ON a.id = t.account_id
+             WHERE t.token_hash = $1 AND t.expires_ms > (extract(epoch from clock_timestamp()) * 1000)::bigint",
+        )?;
+        let row = self.run(|c| c.query_opt(&peek, &[&token_hash]))?;
+        Ok(row.map(|r| AccountRow { id: r.get::<_, i64>(0) as u64, username: r.get(1), password_hash: r.get(2) }))
+    }
+
     fn set_password(&mut self, account_id: u64, password_hash: &str) -> Result<(), DbError> {
         let set = self.statement("UPDATE accounts SET password_hash = $2 WHERE id = $1")?;
         self.run(|c| c.execute(&set, &[&(account_id as i64), &password_hash])).map(drop)
@@ -594,26 +620,41 @@ impl Backend for PgBackend {
         self.run(|c| c.execute(&set, &[&colour])).map(drop)
     }
 
-    fn post_chat(&mut self, lines: &[ChatLine]) -> Result<u64, DbError> {
-        let n = i64::try_from(lines.len()).unwrap_or(i64::MAX);
+    fn post_chat(&mut self, lines: &[ChatLine]) -> Result<(u64, Vec<bool>), DbError> {
+        // The head row first: once this transaction holds it, every other
+        // post has committed or waits, so the look below sees all of them.
+        let lock = self.statement("SELECT last FROM chat_head WHERE id = 1 FOR UPDATE")?;
+        self.run(|c| c.query_one(&lock, &[]))?;
+        let accounts: Vec<i64> = lines.iter().map(|l| l.account_id as i64).collect();
+        let seqs: Vec<i64> = lines.iter().map(|l| l.client_seq as i64).collect();
+        let seen = self.statement(
+            "SELECT u.i FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS u(account, seq, i)
+             WHERE EXISTS (SELECT 1 FROM chat c WHERE c.account_id = u.account AND c.client_seq = u.seq)",
+        )?;
+        let dups: Vec<i64> = self.run(|c| c.query(&seen, &[&accounts, &seqs]))?.iter().map(|r| r.get(0)).collect();
+        let fresh: Vec<bool> = (1..=lines.len() as i64).map(|i| !dups.contains(&i)).collect();
+        let kept: Vec<&ChatLine> = lines.iter().zip(&fresh).filter(|(_, f)| **f).map(|(l, _)| l).collect();
+        let n = kept.len() as i64;
         let advance = self.statement("UPDATE chat_head SET last = last + $1 WHERE id = 1 RETURNING last")?;
         let last: i64 = self.run(|c| c.query_one(&advance, &[&n]))?.get(0);
         let first = last - n + 1;
         let insert = self.statement(
-            "INSERT INTO chat (id, account_id, from_name, text, created_ms)
-             SELECT id, account, name, body, (extract(epoch from clock_timestamp()) * 1000)::bigint
-             FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[]) AS u(id, account, name, body)",
+            "INSERT INTO chat (id, account_id, from_name, text, created_ms, client_seq)
+             SELECT id, account, name, body, (extract(epoch from clock_timestamp()) * 1000)::bigint, seq
+             FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[])
+                  AS u(id, account, name, body, seq)",
         )?;
         let ids: Vec<i64> = (first..=last).collect();
-        let accounts: Vec<i64> = lines.iter().map(|l| l.account_id as i64).collect();
-        let names: Vec<&str> = lines.iter().map(|l| l.from.as_str()).collect();
-        let texts: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
-        self.run(|c| c.execute(&insert, &[&ids, &accounts, &names, &texts]))?;
+        let accounts: Vec<i64> = kept.iter().map(|l| l.account_id as i64).collect();
+        let names: Vec<&str> = kept.iter().map(|l| l.from.as_str()).collect();
+        let texts: Vec<&str> = kept.iter().map(|l| l.text.as_str()).collect();
+        let seqs: Vec<i64> = kept.iter().map(|l| l.client_seq as i64).collect();
+        self.run(|c| c.execute(&insert, &[&ids, &accounts, &names, &texts, &seqs]))?;
         let kept = i64::try_from(super::backend::CHAT_KEPT).unwrap_or(i64::MAX);
         let prune = self.statement("DELETE FROM chat WHERE id <= $1")?;
         self.run(|c| c.execute(&prune, &[&(last - kept)]))?;
         match u64::try_from(first) {
-            Ok(first) if first > 0 => Ok(first),
+            Ok(first) if first > 0 => Ok((first, fresh)),
             _ => Err(DbError::new(DbErrorKind::Other, format!("chat head corrupt: next id {first}"))),
         }
     }
@@ -621,14 +662,21 @@ impl Backend for PgBackend {
     fn read_chat(&mut self, after: u64, limit: u32) -> Result<(Vec<(u64, ChatLine)>, u64), DbError> {
         let head = self.statement("SELECT last FROM chat_head WHERE id = 1")?;
         let head: i64 = self.run(|c| c.query_one(&head, &[]))?.get(0);
-        let read =
-            self.statement("SELECT id, account_id, from_name, text FROM chat WHERE id > $1 ORDER BY id LIMIT $2")?;
+        let read = self.statement(
+            "SELECT id, account_id, from_name, text, coalesce(client_seq, 0) FROM chat
+                 WHERE id > $1 ORDER BY id LIMIT $2",
+        )?;
         let after = i64::try_from(after).unwrap_or(i64::MAX);
         let rows = self.run(|c| c.query(&read, &[&after, &i64::from(limit)]))?;
         let lines = rows
             .iter()
             .map(|r| {
-                let line = ChatLine { account_id: r.get::<_, i64>(1) as u64, from: r.get(2), text: r.get(3) };
+                let line = ChatLine {
+                    account_id: r.get::<_, i64>(1) as u64,
+                    from: r.get(2),
+                    text: r.get(3),
+                    client_seq: r.get::<_, i64>(4) as u64,
+                };
                 (r.get::<_, i64>(0) as u64, line)
             })
             .collect();

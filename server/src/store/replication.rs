@@ -14,9 +14,15 @@
 //! with any of them alive; the change is idempotent.
 //!
 //! What the watch saw is [`Health`]: `/admin/cluster` shows it and
-//! `/metrics` exports it. Degraded means no synchronous standby streams:
-//! commits are acknowledged by the primary alone and would not survive its
-//! loss. Clearing and restoring the setting needs `ALTER SYSTEM` on it and
+//! `/metrics` exports it. `replicated`: a standby streams. `degraded`:
+//! standbys are wanted (ours, or `synchronous_standby_names` set by
+//! whoever) and none streams synchronously — commits are acknowledged by
+//! the primary alone and would not survive its loss; a single database
+//! that wants none is not degraded. `stalled`: `synchronous_standby_names`
+//! names standbys and none of them streams, so every commit waits (for
+//! ever, unless one comes back) — whatever set it; we only clear what we
+//! set ourselves, so this is for the operator, and requests waiting on
+//! such a commit get their deadline's 503 meanwhile. Clearing and restoring the setting needs `ALTER SYSTEM` on it and
 //! `pg_reload_conf()` (a superuser, or `GRANT ALTER SYSTEM ON PARAMETER
 //! synchronous_standby_names` and `GRANT EXECUTE ON FUNCTION
 //! pg_reload_conf()`); without them the watch only reports.
@@ -62,8 +68,16 @@ pub struct Health {
     pub synchronous_standby_names: String,
     /// A commit waits for a standby: a synchronous standby streams.
     pub synchronous: bool,
-    /// No synchronous standby: commits live on the primary alone.
+    /// A standby streams (synchronously or not).
+    pub replicated: bool,
+    /// Standbys are wanted and none streams synchronously: commits live on
+    /// the primary alone.
     pub degraded: bool,
+    /// `synchronous_standby_names` names standbys and none streams: every
+    /// commit waits until one does.
+    pub stalled: bool,
+    /// Commits waiting on the primary for a standby now.
+    pub commits_waiting: i64,
 }
 
 impl Health {
@@ -75,8 +89,23 @@ impl Health {
             wanted: String::new(),
             synchronous_standby_names: String::new(),
             synchronous: false,
-            degraded: true,
+            replicated: false,
+            degraded: false,
+            stalled: false,
+            commits_waiting: 0,
         }
+    }
+
+    /// Derives what the readings mean (after a look, and after the watch
+    /// changed `synchronous_standby_names`).
+    fn judge(&mut self) {
+        let streaming = |s: &&Standby| s.state == "streaming";
+        let sync = self.standbys.iter().filter(streaming).any(|s| matches!(s.sync_state.as_str(), "sync" | "quorum"));
+        let names_some = !self.synchronous_standby_names.is_empty();
+        self.replicated = self.standbys.iter().any(|s| streaming(&s));
+        self.synchronous = names_some && sync;
+        self.stalled = names_some && !sync;
+        self.degraded = (names_some || !self.wanted.is_empty()) && !self.synchronous;
     }
 
     /// The largest replay lag among the standbys, in bytes.
@@ -177,18 +206,18 @@ fn look(client: &mut Client) -> Result<Health, postgres::Error> {
         .iter()
         .map(|r| Standby { name: r.get(0), state: r.get(1), sync_state: r.get(2), lag_bytes: r.get(3) })
         .collect();
+    let waiting: i64 =
+        client.query_one("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'", &[])?.get(0);
     let mut health = Health {
         reachable: true,
         primary: Some(row.get(0)),
         standbys,
         wanted: row.get::<_, String>(2).trim().to_owned(),
         synchronous_standby_names: row.get::<_, String>(1).trim().to_owned(),
-        synchronous: false,
-        degraded: true,
+        commits_waiting: waiting,
+        ..Health::unreachable()
     };
-    health.synchronous = !health.synchronous_standby_names.is_empty()
-        && health.standbys.iter().any(|s| s.state == "streaming" && matches!(s.sync_state.as_str(), "sync" | "quorum"));
-    health.degraded = !health.synchronous;
+    health.judge();
     Ok(health)
 }
 
@@ -242,6 +271,7 @@ fn enforce(client: &mut Client, mut health: Health, last_complaint: &mut String)
             }
             last_complaint.clear();
             health.synchronous_standby_names = target;
+            health.judge();
         }
         Err(e) => {
             let complaint = e.to_string();
@@ -275,9 +305,7 @@ mod tests {
                 })
                 .collect(),
             wanted: wanted.into(),
-            synchronous_standby_names: String::new(),
-            synchronous: false,
-            degraded: true,
+            ..Health::unreachable()
         }
     }
 
@@ -296,5 +324,37 @@ mod tests {
         assert_eq!(target(&health("ANY 1 (db1, db2)", &[("other", "streaming")])), "", "not one of the wanted");
         assert_eq!(target(&health("ANY 1 (db1, db2)", &[])), "", "none at all");
         assert_eq!(target(&health("*", &[("x", "streaming")])), "*");
+    }
+
+    fn judged(wanted: &str, names: &str, standbys: &[(&str, &str, &str)]) -> Health {
+        let mut h = health(wanted, &[]);
+        h.synchronous_standby_names = names.into();
+        h.standbys = standbys
+            .iter()
+            .map(|(name, state, sync)| Standby {
+                name: (*name).into(),
+                state: (*state).into(),
+                sync_state: (*sync).into(),
+                lag_bytes: 0,
+            })
+            .collect();
+        h.judge();
+        h
+    }
+
+    #[test]
+    fn degraded_only_when_standbys_are_wanted_and_stalled_when_commits_wait_for_none() {
+        let flags = |h: Health| (h.replicated, h.synchronous, h.degraded, h.stalled);
+        // A single database that wants no standby: nothing lost, nothing waits.
+        assert_eq!(flags(judged("", "", &[])), (false, false, false, false));
+        // An async standby nobody asked to be synchronous: replicated, fine.
+        assert_eq!(flags(judged("", "", &[("db2", "streaming", "async")])), (true, false, false, false));
+        // Ours wanted, none streams, the watch cleared the names: degraded, not stalled.
+        assert_eq!(flags(judged("db2", "", &[])), (false, false, true, false));
+        // Set by the operator, its standby gone (a promoted standby): every commit waits.
+        assert_eq!(flags(judged("", "*", &[])), (false, false, true, true));
+        assert_eq!(flags(judged("", "db2", &[("db2", "catchup", "potential")])), (false, false, true, true));
+        // All well.
+        assert_eq!(flags(judged("db2", "db2", &[("db2", "streaming", "sync")])), (true, true, false, false));
     }
 }

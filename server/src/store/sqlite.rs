@@ -116,6 +116,13 @@ const MIGRATIONS: &[&str] = &[
     );",
     // 8: where browsers reach a server (its WebSocket URL; empty: none).
     "ALTER TABLE servers ADD COLUMN ws_url TEXT NOT NULL DEFAULT '';",
+    // 9: an access-log row may stand for several refused attempts (summed
+    // while an address is locked out), rows age out by time; a chat line
+    // is taken once per (account, the sender's own number for it).
+    "ALTER TABLE access_log ADD COLUMN repeats INTEGER NOT NULL DEFAULT 1;
+    CREATE INDEX access_log_at ON access_log(at_ms);
+    ALTER TABLE chat ADD COLUMN client_seq INTEGER;
+    CREATE UNIQUE INDEX chat_sender_seq ON chat(account_id, client_seq);",
 ];
 
 /// What the fencing trigger says when it refuses a write.
@@ -260,7 +267,10 @@ impl Backend for SqliteBackend {
 
     fn log_access(&mut self, event: &AccessEvent) -> Result<(), DbError> {
         self.conn
-            .prepare("INSERT INTO access_log (at_ms, event, account_id, username, peer) VALUES (?1, ?2, ?3, ?4, ?5)")
+            .prepare(
+                "INSERT INTO access_log (at_ms, event, account_id, username, peer, repeats)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
             .and_then(|mut stmt| {
                 stmt.execute(params![
                     event.at_ms,
@@ -268,9 +278,20 @@ impl Backend for SqliteBackend {
                     event.account_id.map(|id| id as i64),
                     event.username,
                     event.peer.map(|p| p.to_string()),
+                    event.repeats,
                 ])
             })
             .map(drop)
+            .map_err(db_error)
+    }
+
+    fn prune_access_log(&mut self, before_ms: i64, limit: u32) -> Result<u64, DbError> {
+        self.conn
+            .execute(
+                "DELETE FROM access_log WHERE id IN (SELECT id FROM access_log WHERE at_ms < ?1 ORDER BY at_ms LIMIT ?2)",
+                params![before_ms, limit],
+            )
+            .map(|n| n as u64)
             .map_err(db_error)
     }
 
@@ -561,6 +582,24 @@ impl Backend for SqliteBackend {
             .map_err(db_error)
     }
 
+    fn peek_resume(&mut self, token_hash: &str) -> Result<Option<AccountRow>, DbError> {
+        self.conn
+            .query_row(
+                "SELECT a.id, a.username, a.password_hash FROM resume_tokens t JOIN accounts a ON a.id = t.account_id
+                 WHERE t.token_hash = ?1 AND t.expires_ms > ?2",
+                params![token_hash, unix_millis()],
+                |row| {
+                    Ok(AccountRow {
+                        id: row.get::<_, i64>(0)? as u64,
+                        username: row.get(1)?,
+                        password_hash: row.get(2)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(db_error)
+    }
+
     fn set_password(&mut self, account_id: u64, password_hash: &str) -> Result<(), DbError> {
         self.conn
             .execute("UPDATE accounts SET password_hash = ?2 WHERE id = ?1", params![account_id as i64, password_hash])
@@ -586,8 +625,17 @@ impl Backend for SqliteBackend {
             .map_err(db_error)
     }
 
-    fn post_chat(&mut self, lines: &[ChatLine]) -> Result<u64, DbError> {
-        let n = i64::try_from(lines.len()).unwrap_or(i64::MAX);
+    fn post_chat(&mut self, lines: &[ChatLine]) -> Result<(u64, Vec<bool>), DbError> {
+        // The writer holds the only write lock: nothing changes between the look and the insert.
+        let mut seen =
+            self.conn.prepare("SELECT 1 FROM chat WHERE account_id = ?1 AND client_seq = ?2").map_err(db_error)?;
+        let mut fresh = Vec::with_capacity(lines.len());
+        for line in lines {
+            let dup = seen.exists(params![line.account_id as i64, line.client_seq as i64]).map_err(db_error)?;
+            fresh.push(!dup);
+        }
+        drop(seen);
+        let n = fresh.iter().filter(|f| **f).count() as i64;
         let last: i64 = self
             .conn
             .query_row("UPDATE chat_head SET last = last + ?1 WHERE id = 1 RETURNING last", params![n], |r| r.get(0))
@@ -596,16 +644,22 @@ impl Backend for SqliteBackend {
         let now = unix_millis();
         let mut insert = self
             .conn
-            .prepare("INSERT INTO chat (id, account_id, from_name, text, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)")
+            .prepare(
+                "INSERT INTO chat (id, account_id, from_name, text, created_ms, client_seq)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
             .map_err(db_error)?;
-        for (id, line) in (first..).zip(lines) {
-            insert.execute(params![id, line.account_id as i64, line.from, line.text, now]).map_err(db_error)?;
+        let kept_lines = lines.iter().zip(&fresh).filter(|(_, f)| **f).map(|(l, _)| l);
+        for (id, line) in (first..).zip(kept_lines) {
+            insert
+                .execute(params![id, line.account_id as i64, line.from, line.text, now, line.client_seq as i64])
+                .map_err(db_error)?;
         }
         drop(insert);
         let kept = i64::try_from(super::backend::CHAT_KEPT).unwrap_or(i64::MAX);
         self.conn.execute("DELETE FROM chat WHERE id <= ?1", params![last - kept]).map_err(db_error)?;
         match u64::try_from(first) {
-            Ok(first) if first > 0 => Ok(first),
+            Ok(first) if first > 0 => Ok((first, fresh)),
             _ => Err(DbError::new(DbErrorKind::Other, format!("chat head corrupt: next id {first}"))),
         }
     }
@@ -615,11 +669,19 @@ impl Backend for SqliteBackend {
             self.conn.query_row("SELECT last FROM chat_head WHERE id = 1", [], |r| r.get(0)).map_err(db_error)?;
         let mut read = self
             .conn
-            .prepare("SELECT id, account_id, from_name, text FROM chat WHERE id > ?1 ORDER BY id LIMIT ?2")
+            .prepare(
+                "SELECT id, account_id, from_name, text, coalesce(client_seq, 0) FROM chat
+                 WHERE id > ?1 ORDER BY id LIMIT ?2",
+            )
             .map_err(db_error)?;
         let lines = read
             .query_map(params![i64::try_from(after).unwrap_or(i64::MAX), limit], |r| {
-                let line = ChatLine { account_id: r.get::<_, i64>(1)? as u64, from: r.get(2)?, text: r.get(3)? };
+                let line = ChatLine {
+                    account_id: r.get::<_, i64>(1)? as u64,
+                    from: r.get(2)?,
+                    text: r.get(3)?,
+                    client_seq: r.get::<_, i64>(4)? as u64,
+                };
                 Ok((r.get::<_, i64>(0)? as u64, line))
             })
             .map_err(db_error)?

@@ -63,26 +63,63 @@ impl DatabaseUrl {
     }
 }
 
-/// The URL with any password replaced by `***`.
+/// A part of the URL as shown: itself if it holds only what a user, host
+/// or database name holds; else `***` — a password with a raw `@` or `/`
+/// makes the parser put the rest of it in the next part.
+fn plain(part: &str) -> &str {
+    if part.chars().all(|c| c.is_ascii_alphanumeric() || "._-:[]".contains(c)) { part } else { "***" }
+}
+
+/// The URL as the driver's own parser reads it, rebuilt from its parts
+/// with any password as `***`: whatever the password holds (`/`, `@`,
+/// `%2F`), it is never cut out of the text, so no piece of it can show.
+/// A URL the driver cannot read shows as its scheme alone.
 fn mask(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
-    let (authority, tail) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
-    let masked = match authority.rsplit_once('@') {
-        Some((userinfo, hosts)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{user}:***@{hosts}"),
-            None => authority.to_owned(),
-        },
-        None => authority.to_owned(),
-    };
-    // A password may also come as a query parameter.
-    let tail = match tail.find("password=") {
-        Some(at) => {
-            let end = tail[at..].find('&').map_or(tail.len(), |e| at + e);
-            format!("{}password=***{}", &tail[..at], &tail[end..])
+    use ::postgres::config::{Host, TargetSessionAttrs};
+    let scheme = url.split_once("://").map_or("postgres", |(scheme, _)| scheme);
+    let Ok(config) = url.parse::<::postgres::Config>() else { return format!("{scheme}://***") };
+    let mut shown = format!("{scheme}://");
+    if let Some(user) = config.get_user() {
+        shown += plain(user);
+        if config.get_password().is_some() {
+            shown += ":***";
         }
-        None => tail.to_owned(),
-    };
-    format!("{scheme}://{masked}{tail}")
+        shown += "@";
+    }
+    let ports = config.get_ports();
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, host)| {
+            let name = match host {
+                Host::Tcp(name) => plain(name).to_owned(),
+                Host::Unix(path) => path.display().to_string(),
+            };
+            // One port for all hosts, or one each.
+            match ports.get(i).or(if ports.len() == 1 { ports.first() } else { None }) {
+                Some(port) => format!("{name}:{port}"),
+                None => name,
+            }
+        })
+        .collect();
+    shown += &hosts.join(",");
+    if let Some(db) = config.get_dbname() {
+        shown += "/";
+        shown += plain(db);
+    }
+    let mut query = Vec::new();
+    if config.get_target_session_attrs() == TargetSessionAttrs::ReadWrite {
+        query.push("target_session_attrs=read-write".to_owned());
+    }
+    if let Some(name) = config.get_application_name() {
+        query.push(format!("application_name={}", plain(name)));
+    }
+    if !query.is_empty() {
+        shown += "?";
+        shown += &query.join("&");
+    }
+    shown
 }
 
 impl std::fmt::Display for DatabaseUrl {
@@ -128,5 +165,28 @@ mod tests {
         }
         let bad = DatabaseUrl::parse("postgres://tf:hunter2@h:notaport/db").unwrap_err().to_string();
         assert!(!bad.contains("hunter2"), "{bad}");
+    }
+
+    #[test]
+    fn passwords_with_separators_never_show_in_part() {
+        // Percent-encoded separators, raw ones, and a password query parameter.
+        for (url, secret) in [
+            ("postgres://tf:hun%2Fter%40two@127.0.0.1:5432/tickforge", "ter"),
+            ("postgres://tf:hun%2Fter%40two@127.0.0.1:5432/tickforge", "%2F"),
+            ("postgres://tf:hunter/two@127.0.0.1:5432/tickforge", "two"),
+            ("postgres://tf:hun@ter@127.0.0.1:5432/tickforge", "ter"),
+            ("postgres://tf:123/two@127.0.0.1:5432/tickforge", "two"),
+            ("postgres://tf@h/db?password=hun%26ter&application_name=x", "ter"),
+        ] {
+            let shown = match DatabaseUrl::parse(url) {
+                Ok(parsed) => format!("{parsed} {parsed:?}"),
+                Err(e) => e.to_string(),
+            };
+            assert!(!shown.contains(secret), "{url} shows {secret}: {shown}");
+        }
+        let parsed = DatabaseUrl::parse("postgres://tf:p%2Fw@db1:5433,db2:5434/game?target_session_attrs=read-write")
+            .unwrap()
+            .to_string();
+        assert_eq!(parsed, "postgres://tf:***@db1:5433,db2:5434/game?target_session_attrs=read-write");
     }
 }

@@ -39,6 +39,55 @@ pub const MAX_ATTEMPTS: u32 = 20;
 /// Longest wait between reconnection attempts while the database is unreachable.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
+/// Access-log rows deleted for their age in one transaction, at most.
+const PRUNE_BATCH: u32 = 1000;
+
+/// How often old access-log rows are looked for.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+/// The pause between two batches while old rows remain.
+const PRUNE_AGAIN: Duration = Duration::from_secs(1);
+
+/// The access log's retention: old rows go in small batches between the
+/// writer's own, so a backlog of millions never holds a long transaction.
+struct Retention {
+    keep: Duration,
+    next: Instant,
+}
+
+impl Retention {
+    /// Deletes one batch if one is due; says when the next is.
+    fn run<B: Backend>(&mut self, db: &mut B, metrics: &StoreMetrics) {
+        if Instant::now() < self.next {
+            return;
+        }
+        let before = unix_millis() - i64::try_from(self.keep.as_millis()).unwrap_or(i64::MAX);
+        let pruned = (|| {
+            db.begin()?;
+            let n = db.prune_access_log(before, PRUNE_BATCH)?;
+            db.commit()?;
+            Ok::<u64, DbError>(n)
+        })();
+        self.next = Instant::now()
+            + match pruned {
+                Ok(n) => {
+                    metrics.access_log_pruned.fetch_add(n, Ordering::Relaxed);
+                    if n == u64::from(PRUNE_BATCH) { PRUNE_AGAIN } else { PRUNE_EVERY }
+                }
+                Err(e) => {
+                    db.rollback();
+                    tracing::warn!(error = %e, "old access-log rows not deleted; trying again later");
+                    PRUNE_EVERY
+                }
+            };
+    }
+
+    /// How long the writer may wait for a command before this is due.
+    fn wait(&self) -> Duration {
+        self.next.saturating_duration_since(Instant::now())
+    }
+}
+
 /// An answer held back until its transaction commits.
 enum Reply {
     Created(oneshot::Sender<Result<u64, StoreError>>, Result<u64, StoreError>),
@@ -76,7 +125,8 @@ impl Reply {
             (Reply::HandedOff(tx, handed), None) => drop(tx.send(handed)),
             (Reply::Chat(tx, news), None) => drop(tx.send(news)),
             // Not committed: posted lines go back to be posted again.
-            (Reply::Chat(tx, ChatNews::Posted { lines, .. }), Some(e)) => {
+            (Reply::Chat(tx, ChatNews::Posted { mut lines, duplicates, .. }), Some(e)) => {
+                lines.extend(duplicates);
                 drop(tx.send(ChatNews::NotPosted { lines, error: e.to_string() }))
             }
             (Reply::Chat(tx, news), Some(_)) => drop(tx.send(news)),
@@ -241,18 +291,34 @@ impl Link {
     }
 }
 
-/// Runs until [`StoreCommand::Shutdown`] arrives or every sender is gone.
-pub(super) fn run<B: Backend>(mut db: B, rx: Receiver<StoreCommand>, metrics: &StoreMetrics) {
+/// Runs until [`StoreCommand::Shutdown`] arrives or every sender is gone;
+/// deletes access-log rows older than `retention` as it goes.
+pub(super) fn run<B: Backend>(
+    mut db: B,
+    rx: Receiver<StoreCommand>,
+    metrics: &StoreMetrics,
+    retention: Option<Duration>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut carry = Carry::default();
     let mut stopping = false;
     let mut link = Link { down_since: None, backoff: RETRY_AFTER / 5, failing_since: None };
+    let mut retention = retention.map(|keep| Retention { keep, next: Instant::now() });
     loop {
         if !stopping {
-            let first = if carry.retry.is_empty() {
+            if link.down_since.is_none()
+                && let Some(retention) = &mut retention
+            {
+                retention.run(&mut db, metrics);
+            }
+            let mut wait = retention.as_ref().map_or(Duration::MAX, Retention::wait);
+            if !carry.retry.is_empty() {
+                wait = wait.min(RETRY_AFTER);
+            }
+            let first = if wait == Duration::MAX {
                 rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
             } else {
-                rx.recv_timeout(RETRY_AFTER)
+                rx.recv_timeout(wait)
             };
             match first {
                 Ok(command) => batch.push(command),
@@ -515,7 +581,11 @@ fn apply<B: Backend>(
         }
         Work::Command(StoreCommand::PostChat { lines, reply }) => {
             let news = match step(db, &mut aborted, |db| db.post_chat(&lines)) {
-                Ok(first) => ChatNews::Posted { first, lines },
+                Ok((first, fresh)) => {
+                    let (new, duplicates): (Vec<_>, Vec<_>) = lines.into_iter().zip(fresh).partition(|(_, f)| *f);
+                    let lines = new.into_iter().map(|(l, _)| l).collect();
+                    ChatNews::Posted { first, lines, duplicates: duplicates.into_iter().map(|(l, _)| l).collect() }
+                }
                 Err(e) => ChatNews::NotPosted { lines, error: e.to_string() },
             };
             replies.push(Reply::Chat(reply, news));
@@ -545,8 +615,15 @@ fn apply<B: Backend>(
             let put = step(db, &mut aborted, |db| db.put_resume(account_id, &token_hash, expires_ms));
             replies.push(Reply::Done(reply, put.map_err(StoreError::Database)));
         }
-        Work::Command(StoreCommand::Resume { token_hash, reply }) => {
-            let found = step(db, &mut aborted, |db| db.take_resume(&token_hash));
+        Work::Command(StoreCommand::Resume { token_hash, spend, reply }) => {
+            let found =
+                step(
+                    db,
+                    &mut aborted,
+                    |db| {
+                        if spend { db.take_resume(&token_hash) } else { db.peek_resume(&token_hash) }
+                    },
+                );
             replies.push(Reply::Resumed(reply, found.map_err(StoreError::Database)));
         }
         Work::Command(StoreCommand::SetPassword { account_id, password_hash, reply }) => {

@@ -75,6 +75,9 @@ pub struct TickMetrics {
     pub chat_relayed: AtomicU64,
     /// Cluster chat lines gone from the database before this server read them.
     pub chat_skipped: AtomicU64,
+    /// Chat lines a client said again (after a reconnect) that the
+    /// database already had: taken once, not doubled.
+    pub chat_resent: AtomicU64,
     /// Players this server handed over to another (blue-green).
     pub handoffs: AtomicU64,
     /// Handed-over players whose client never left (dropped at the deadline).

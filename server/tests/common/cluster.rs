@@ -44,7 +44,11 @@ impl Cluster {
         let mut auth_nodes = Vec::new();
         for _ in 0..auth {
             let dir = tempfile::tempdir().unwrap();
-            auth_nodes.push(Some(spawn_node(dir.path(), &database, &["--role", "auth"])));
+            auth_nodes.push(Some(spawn_node(
+                dir.path(),
+                &database,
+                &["--role", "auth", "--trusted-proxy", "127.0.0.1"],
+            )));
             dirs.push(dir);
         }
         let urls: Vec<&str> = auth_nodes.iter().flatten().map(|n| n.http_url.as_str()).collect();

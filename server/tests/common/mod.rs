@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use tickforge_client::session::{LoginOptions, Session};
 
 pub mod cluster;
+pub mod from;
 pub mod nginx;
 pub mod pg;
 
@@ -164,6 +165,13 @@ pub fn spawn(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Running {
         ])
         .args(["--admin", "127.0.0.1:0", "--npcs", "5"])
         .args(extra)
+        // Tests register many accounts from one loopback address; the
+        // registration limit is tested where a test names it.
+        .args(if extra.contains(&"--max-registrations-per-hour") {
+            &[][..]
+        } else {
+            &["--max-registrations-per-hour", "0"][..]
+        })
         .env("RUST_LOG", "debug")
         .env_remove("TICKFORGE_PRIVATE_KEY")
         .env_remove("TICKFORGE_DATABASE_URL")

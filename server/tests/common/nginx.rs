@@ -44,6 +44,7 @@ impl Gateway {
              \x20   upstream auth {{\n{servers}    }}\n    server {{\n        listen 127.0.0.1:{port};\n\
              \x20       location / {{\n            proxy_pass http://auth;\n\
              \x20           proxy_next_upstream error timeout http_502;\n            proxy_connect_timeout 1s;\n\
+             \x20           proxy_set_header X-Forwarded-For $remote_addr;\n\
              \x20       }}\n    }}\n}}\n"
         );
         let path = dir.path().join("nginx.conf");

@@ -305,6 +305,18 @@ mod tests {
     }
 
     #[test]
+    fn without_its_index_a_file_has_the_same_keyframes_and_seeks_the_same() {
+        let indexed = Replay::new(Cursor::new(recording(true))).unwrap();
+        let mut scanned = Replay::new(Cursor::new(recording(false))).unwrap();
+        assert!(!scanned.indexed());
+        assert_eq!(scanned.keyframes(), indexed.keyframes());
+        assert_eq!((scanned.first_tick(), scanned.last_tick()), (1, TICKS));
+        for tick in [1, 50, 131, 399, 400] {
+            same(&scanned.seek(tick).unwrap(), tick);
+        }
+    }
+
+    #[test]
     fn a_file_cut_anywhere_plays_up_to_its_last_whole_frame() {
         let full = recording(false);
         let mut last_playable = 0;

@@ -29,6 +29,8 @@ pub struct Replay<R> {
     pos: u64,
     state: Option<State>,
     body: Vec<u8>,
+    /// Whether the frame read last was a keyframe (how a scan finds them).
+    read_key: bool,
 }
 
 impl Replay<io::BufReader<std::fs::File>> {
@@ -97,6 +99,7 @@ impl<R: Read + Seek> Replay<R> {
             pos: frames_start,
             state: None,
             body: Vec::new(),
+            read_key: false,
         };
         if !replay.read_index(len)? {
             replay.scan_frames();
@@ -139,7 +142,8 @@ impl<R: Read + Seek> Replay<R> {
         Ok(true)
     }
 
-    /// Reads every frame to find keyframes and the last tick.
+    /// Reads every frame to find keyframes and the last tick: what the
+    /// index would have said, for a file that ended without one.
     fn scan_frames(&mut self) {
         self.rewind();
         let mut first = None;
@@ -150,6 +154,9 @@ impl<R: Read + Seek> Replay<R> {
                 Some(Ok(state)) => {
                     first.get_or_insert(state.tick);
                     self.last_tick = state.tick;
+                    if self.read_key {
+                        self.keyframes.push((state.tick, offset));
+                    }
                 }
                 Some(Err(e)) => {
                     self.frames_end = offset;
@@ -264,6 +271,7 @@ impl<R: Read + Seek> Replay<R> {
             (None, _) => None,
         };
         let mut state = State { tick: frame.tick, events: frame.events, ..State::default() };
+        self.read_key = frame.key.is_some();
         match (frame.key, chained) {
             (Some(key), chained) => {
                 let full = snapshot::decode(&[], 0, &key.full, frame.tick)

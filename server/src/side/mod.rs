@@ -1,13 +1,23 @@
 //! The side thread: a small named tokio runtime for HTTP (auth API, admin
 //! API, metrics) and signal handling. The tick loop never awaits anything
 //! here; the two meet only through channels and lock-free metrics.
+//!
+//! Every listener is bounded the same way: [`serve`] (connections in all
+//! and per address, header and idle timeouts), [`front`] (the client's
+//! address behind proxies, requests in flight per address, a deadline per
+//! request, JSON errors), [`health`] (`/healthz`, `/readyz`), and
+//! [`budget`] (the descriptors HTTP may hold at most).
+
+pub mod budget;
+pub mod front;
+pub mod health;
+pub mod serve;
 
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use crate::auth::PeerAddr;
-use crate::auth::tls::TlsListener;
+use crate::net::conn_gate::ConnGate;
 use crate::shutdown::Shutdown;
 
 /// How long requests in flight may take to finish after the shutdown.
@@ -24,7 +34,20 @@ pub struct Service {
     pub app: axum::Router,
     /// TLS configuration, if the service speaks HTTPS.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Its connection bounds.
+    pub gate: Arc<ConnGate>,
+    /// Its header and idle timeouts.
+    pub timeouts: serve::Timeouts,
 }
+
+/// `routes` as a listener serves them: with the probes, behind the front door.
+pub fn http_app(routes: axum::Router, door: &Arc<front::FrontDoor>, probes: &axum::Router) -> axum::Router {
+    front::wrap(routes.merge(probes.clone()), door.clone())
+}
+
+/// A task that runs on the side thread until the shutdown (it must end
+/// by itself once the shutdown fires).
+pub type Task = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 /// The running side thread.
 #[derive(Debug)]
@@ -38,6 +61,7 @@ impl SideThread {
     pub fn start(
         services: Vec<Service>,
         websocket: Option<crate::net::websocket::Listener>,
+        background: Vec<Task>,
         shutdown: Shutdown,
         hash_workers: usize,
         handle_signals: bool,
@@ -67,6 +91,9 @@ impl SideThread {
                 if let Some(ws) = websocket {
                     tasks.spawn(ws.serve(shutdown.clone()));
                 }
+                for task in background {
+                    tasks.spawn(task);
+                }
                 // After the shutdown, requests in flight get a bounded
                 // time to finish; a client holding its connection open
                 // cannot keep the process alive.
@@ -93,7 +120,7 @@ impl SideThread {
 }
 
 async fn serve(service: Service, shutdown: Shutdown) {
-    let Service { name, listener, app, tls } = service;
+    let Service { name, listener, app, tls, gate, timeouts } = service;
     let listener = match tokio::net::TcpListener::from_std(listener) {
         Ok(l) => l,
         Err(e) => {
@@ -102,23 +129,8 @@ async fn serve(service: Service, shutdown: Shutdown) {
             return;
         }
     };
-    let stop = shutdown.clone();
-    let service = app.into_make_service_with_connect_info::<PeerAddr>();
-    let result = match tls {
-        Some(config) => match TlsListener::new(listener, config) {
-            Ok(tls) => axum::serve(tls, service).with_graceful_shutdown(async move { stop.wait().await }).await,
-            Err(e) => Err(e),
-        },
-        None => {
-            axum::serve(crate::auth::tls::NoDelayListener(listener), service)
-                .with_graceful_shutdown(async move { stop.wait().await })
-                .await
-        }
-    };
-    if let Err(e) = result {
-        tracing::error!(service = name, error = %e, "HTTP service failed");
-        shutdown.trigger();
-    }
+    let tls = tls.map(tokio_rustls::TlsAcceptor::from);
+    serve::serve(listener, gate, app, tls, timeouts, shutdown).await;
 }
 
 /// Triggers shutdown on SIGINT or SIGTERM.
