@@ -149,8 +149,22 @@ impl std::fmt::Debug for Server {
     }
 }
 
+/// The accept queue an HTTP listener asks the kernel for (clamped to
+/// `net.core.somaxconn`): room for a burst of connections while the accept
+/// loop closes a flood's, so a bystander's connection is not dropped and
+/// left to its SYN retry.
+const LISTEN_BACKLOG: i32 = 4096;
+
 fn bind_tcp(what: &'static str, addr: SocketAddr) -> Result<(TcpListener, SocketAddr), ServerError> {
-    let listener = TcpListener::bind(addr).map_err(|source| ServerError::Bind { what, addr, source })?;
+    use socket2::{Domain, Protocol, Socket, Type};
+    let bind = || -> std::io::Result<TcpListener> {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_reuse_address(true)?;
+        socket.bind(&addr.into())?;
+        socket.listen(LISTEN_BACKLOG)?;
+        Ok(socket.into())
+    };
+    let listener = bind().map_err(|source| ServerError::Bind { what, addr, source })?;
     let bound = listener.local_addr().map_err(|source| ServerError::Bind { what, addr, source })?;
     Ok((listener, bound))
 }

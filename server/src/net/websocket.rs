@@ -4,7 +4,11 @@
 //! the payload guard apply exactly as over UDP.
 //!
 //! Two halves. The [`WsGate`] takes connections on the side thread (tokio)
-//! and does the HTTP upgrade there: it checks the page's `Origin`, bounds
+//! — past the listener's connection gate (`net::conn_gate`: a cap in all
+//! and per address, header and idle timeouts, its place given back once
+//! the upgrade is done) — and does the HTTP upgrade there: it checks the
+//! page's `Origin` and, behind a trusted proxy, takes the forwarded client
+//! address (`net::forwarded`), bounds
 //! how many links are open in all and how many from one address have not
 //! finished the netcode handshake (as netcode bounds half-open
 //! connections), and answers 403 or 503 otherwise. An upgraded link's
