@@ -122,7 +122,7 @@ fn a_half_open_flood_neither_shuts_out_others_nor_stops_the_tick() {
 
 #[test]
 fn wrong_passwords_lock_the_guessing_address_not_the_account() {
-    let (server, _dir) = start(&[]);
+    let (server, dir) = start(&[]);
     let url = &server.http_url;
     for name in ["victim", "other"] {
         assert_eq!(from::post(BYSTANDER, url, "/v1/register", &creds(name, PASSWORD)).unwrap().status, 201);
@@ -162,6 +162,29 @@ fn wrong_passwords_lock_the_guessing_address_not_the_account() {
     for name in ["victim", "other"] {
         assert_eq!(from::post(BYSTANDER, url, "/v1/login", &creds(name, PASSWORD)).unwrap().status, 200, "{name}");
     }
+
+    // The access log names the real addresses; the refusals are summed
+    // (written at shutdown at the latest), not one row each.
+    let refused = 3 + statuses.iter().filter(|s| **s == 429).count() as i64;
+    server.interrupt();
+    let db = rusqlite::Connection::open(dir.path().join("tickforge.db")).unwrap();
+    let (rows, repeats): (i64, i64) = db
+        .query_row(
+            "SELECT count(*), sum(repeats) FROM access_log WHERE event = 'login_locked' AND peer LIKE '127.0.0.2:%'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(repeats, refused, "every refusal counted");
+    assert!(rows <= 3, "summed into a few rows, not {rows}");
+    let failed: i64 = db
+        .query_row(
+            "SELECT count(*) FROM access_log WHERE event = 'login_failed' AND peer LIKE '127.0.0.2:%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(failed >= 5, "the failures are each written, with the guesser's address: {failed}");
 }
 
 #[test]

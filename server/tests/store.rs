@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tickforge_server::store::{
     AccessEvent, AccessKind, ChatLine, ChatNews, Claim, DatabaseUrl, PlayerSave, PlayerState, Polled, ServerCommand,
-    ServerRow, ServerState, Store, StoreCommand, StoreError, unix_millis,
+    ServerRow, ServerState, Store, StoreCommand, StoreError, StoreOptions, unix_millis,
 };
 use tokio::sync::oneshot;
 
@@ -142,6 +142,39 @@ fn the_access_log_keeps_every_row_with_its_peer() {
         store.shutdown();
         assert_eq!(count(&url, "SELECT COUNT(*) FROM access_log WHERE peer = '127.0.0.1:4567'"), 4, "{backend}");
         assert_eq!(count(&url, "SELECT COUNT(*) FROM access_log WHERE event = 'login_failed'"), 1, "{backend}");
+    }
+}
+
+#[test]
+fn access_log_rows_past_the_retention_are_deleted_in_batches() {
+    use std::sync::atomic::Ordering;
+    for (backend, url, _dir) in backends("retention") {
+        // A backlog written without a retention, then opened with one.
+        let store = Store::open(&url).unwrap();
+        let old = unix_millis() - 40 * 86_400_000;
+        let peer = Some("127.0.0.1:4567".parse().unwrap());
+        for i in 0..2500 {
+            let mut event = AccessEvent::now(AccessKind::LoginFailed, None, Some("old"), peer);
+            event.at_ms = old + i;
+            store.handle().try_send(StoreCommand::LogAccess(event)).unwrap();
+        }
+        for _ in 0..3 {
+            let event = AccessEvent::now(AccessKind::LoginOk, None, Some("new"), peer);
+            store.handle().try_send(StoreCommand::LogAccess(event)).unwrap();
+        }
+        store.shutdown();
+        let options = StoreOptions { access_log_retention: Some(Duration::from_secs(86_400)), ..Default::default() };
+        let store = Store::open_with(&url, options).unwrap();
+        let metrics = store.metrics();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while metrics.access_log_pruned.load(Ordering::Relaxed) < 2500 {
+            assert!(std::time::Instant::now() < deadline, "{backend}: pruned {:?}", metrics.access_log_pruned);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        store.shutdown();
+        assert_eq!(count(&url, "SELECT COUNT(*) FROM access_log WHERE username = 'old'"), 0, "{backend}");
+        assert_eq!(count(&url, "SELECT COUNT(*) FROM access_log WHERE username = 'new'"), 3, "{backend}: kept");
+        assert_eq!(metrics.access_log_pruned.load(Ordering::Relaxed), 2500, "{backend}");
     }
 }
 

@@ -333,11 +333,14 @@ impl Limiter {
     }
 
     /// Counts a refused attempt (of `username`, if the attempt named one)
-    /// from `peer` for the access log.
-    pub fn refused(&self, peer: SocketAddr, username: Option<&str>) {
+    /// from `peer` for the access log: per (address, name) while only that
+    /// pair is locked, per address alone while the whole address is (a
+    /// guesser cycling names gets one row, not one per name).
+    pub fn refused(&self, peer: SocketAddr, username: Option<&str>, now: Instant) {
         let mut tables = self.tables();
         let key = AddrKey::of(peer.ip());
-        let mut slot = (key, username.map(str::to_owned));
+        let address_locked = tables.addrs.get(&key).is_some_and(|e| e.locked(now).is_some());
+        let mut slot = (key, username.filter(|_| !address_locked).map(str::to_owned));
         if tables.refused.len() >= REFUSALS_KEPT && !tables.refused.contains_key(&slot) {
             slot.1 = None;
         }
@@ -554,17 +557,29 @@ mod tests {
     #[test]
     fn refusals_are_summed_per_address_and_name() {
         let l = limiter();
+        let now = Instant::now();
         let peer = |port| SocketAddr::new(IP, port);
         for port in 0..100 {
-            l.refused(peer(port), Some("alice"));
+            l.refused(peer(port), Some("alice"), now);
         }
-        l.refused(peer(7), Some("bob"));
-        l.refused(SocketAddr::new(addr(6), 1), None);
+        l.refused(peer(7), Some("bob"), now);
+        l.refused(SocketAddr::new(addr(6), 1), None, now);
         let mut rows = l.take_refusals();
         rows.sort_by_key(|r| r.count);
         let counts: Vec<u32> = rows.iter().map(|r| r.count).collect();
         assert_eq!(counts, [1, 1, 100]);
         assert_eq!(rows[2].username.as_deref(), Some("alice"));
         assert!(l.take_refusals().is_empty(), "taken once");
+
+        // A locked address cycling names: one row for the address.
+        for _ in 0..5 {
+            l.ip_failure(IP, now);
+        }
+        for i in 0..50 {
+            l.refused(peer(1), Some(&format!("guess{i}")), now);
+        }
+        let rows = l.take_refusals();
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!((rows[0].username.as_deref(), rows[0].count), (None, 50));
     }
 }

@@ -378,7 +378,7 @@ async fn verify(
 /// logged at debug level (a flood must not flood the log).
 fn locked_out(state: &AuthState, peer: std::net::SocketAddr, name: Option<&str>, wait: Duration) -> Response {
     state.metrics.logins_locked.fetch_add(1, Ordering::Relaxed);
-    state.limiter.refused(peer, name);
+    state.limiter.refused(peer, name, Instant::now());
     tracing::debug!(username = ?name, %peer, "refused: locked out");
     retry_later(StatusCode::TOO_MANY_REQUESTS, "too many attempts, try again later", wait)
 }
