@@ -107,3 +107,38 @@ fn the_auth_api_serves_https_when_given_a_certificate() {
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
     assert!(agent.get(format!("http://{}/healthz", server.http_addr())).call().is_err());
 }
+
+/// New players arriving at once at a server whose hashing queue holds one:
+/// a registration refused as busy is tried again as a registration (never
+/// taken for done), so every one of them gets in with its password.
+#[test]
+fn new_players_arriving_at_once_all_get_in_when_registration_is_busy() {
+    use tickforge_client::session::{LoginOptions, Session};
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config { npcs: 0, hash_workers: 1, hash_queue: 1, ..Config::ephemeral(dir.path()) };
+    let server = EmbeddedServer::start(config).unwrap();
+    let url = server.http_url();
+    let results: Vec<Result<(), String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..10)
+            .map(|i| {
+                let url = url.clone();
+                s.spawn(move || {
+                    let options = LoginOptions {
+                        server_url: url,
+                        username: format!("newcomer{i}"),
+                        password: PASSWORD.into(),
+                        register: true,
+                        ca_cert: None,
+                    };
+                    Session::login(&options).map(|_| ()).map_err(|e| e.to_string())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert!(
+        common::metric_reaches(&server.admin_url(), "tickforge_http_busy_total", 1.0),
+        "the queue was full at least once"
+    );
+}
