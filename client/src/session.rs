@@ -101,14 +101,28 @@ fn come_back(options: &LoginOptions, comeback: &Comeback) -> Result<Login, Login
 /// Logs in with `options`, waiting out busy servers, for up to `limit`.
 /// With `register`, the account is made first — and a registration the
 /// server refused as busy is tried again as a registration: nothing was
-/// registered, so logging in instead could only fail.
+/// registered, so logging in instead could only fail. A registration
+/// refused because this address has made its accounts for the hour may
+/// still be of an account that exists (`--register` on every run): then
+/// the login goes ahead, and only if it finds no such account is the
+/// limit the answer.
 fn login_patiently(options: &LoginOptions, limit: Duration) -> Result<Login, LoginError> {
     let auth = options.auth()?;
     let deadline = Instant::now() + limit;
+    let login = || patiently(deadline, || auth.login(&options.username, &options.password));
     if options.register {
-        patiently(deadline, || auth.ensure_account(&options.username, &options.password))?;
+        match patiently(deadline, || auth.ensure_account(&options.username, &options.password)) {
+            Ok(()) => {}
+            Err(limited @ LoginError::Limited { .. }) => {
+                return match login() {
+                    Err(LoginError::InvalidCredentials) => Err(limited),
+                    other => other,
+                };
+            }
+            Err(e) => return Err(e),
+        }
     }
-    patiently(deadline, || auth.login(&options.username, &options.password))
+    login()
 }
 
 /// Runs `attempt` until it is not a "try again later" (a busy server, too

@@ -63,6 +63,29 @@ fn wrong_password_exits_non_zero_with_a_clear_error() {
     assert_eq!(summary["connected"], false);
 }
 
+/// `--register` on every run, as the README shows it, keeps working after
+/// the address has made its accounts for the hour: an existing account
+/// logs in; a new name is told why it was not made.
+#[test]
+fn register_on_every_run_survives_the_registration_limit() {
+    use tickforge_server::auth::limiter::LimitConfig;
+    let dir = tempfile::tempdir().unwrap();
+    let limits = LimitConfig { registrations_per_hour: 1, ..LimitConfig::default() };
+    let server =
+        EmbeddedServer::start(Config { npcs: 0, login_limits: limits, ..Config::ephemeral(dir.path()) }).unwrap();
+    let run = |user: &str| {
+        client(&server, &["--register", "--user", user, "--password", "correct horse", "--duration", "0.5"])
+    };
+    assert!(run("d").status.success(), "the first account is made");
+    let again = run("d");
+    assert!(again.status.success(), "and logs in again with --register: {}", String::from_utf8_lossy(&again.stderr));
+    let new = run("e");
+    assert!(!new.status.success());
+    let stderr = String::from_utf8_lossy(&new.stderr);
+    assert!(stderr.contains("too many accounts"), "{stderr}");
+    assert!(!stderr.contains("invalid credentials"), "{stderr}");
+}
+
 #[test]
 fn unreachable_server_exits_non_zero() {
     // Bind and drop a listener to get a port with nothing on it.
