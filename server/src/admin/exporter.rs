@@ -96,21 +96,19 @@ impl Exporter {
         )?;
         let accepted = by(&|m| load(&m.accepted));
         family(e, "tickforge_http_connections_accepted", "HTTP connections taken.", MetricType::Counter, &accepted)?;
-        let reasons: Vec<[(&str, &str); 2]> = self
-            .listeners
-            .iter()
-            .flat_map(|g| {
-                [[("listener", g.name()), ("reason", "full")], [("listener", g.name()), ("reason", "address")]]
-            })
-            .collect();
-        let refused: Vec<(&[(&str, &str)], u64)> = reasons
-            .iter()
-            .zip(self.listeners.iter().flat_map(|g| {
-                let m = g.metrics();
-                [load(&m.refused_full), load(&m.refused_address)]
-            }))
-            .map(|(labels, n)| (&labels[..], n))
-            .collect();
+        let by_reason = |reasons: [&'static str; 2],
+                         count: &dyn Fn(&crate::net::conn_gate::ListenerMetrics) -> [u64; 2]|
+         -> Vec<([(&str, &str); 2], u64)> {
+            self.listeners
+                .iter()
+                .flat_map(|g| {
+                    let counts = count(g.metrics());
+                    reasons.into_iter().zip(counts).map(|(r, n)| ([("listener", g.name()), ("reason", r)], n))
+                })
+                .collect()
+        };
+        let refused = by_reason(["full", "address"], &|m| [load(&m.refused_full), load(&m.refused_address)]);
+        let refused: Vec<(&[(&str, &str)], u64)> = refused.iter().map(|(l, n)| (&l[..], *n)).collect();
         family(
             e,
             "tickforge_http_connections_refused",
@@ -118,21 +116,8 @@ impl Exporter {
             MetricType::Counter,
             &refused,
         )?;
-        let closes: Vec<[(&str, &str); 2]> = self
-            .listeners
-            .iter()
-            .flat_map(|g| {
-                [[("listener", g.name()), ("reason", "header_timeout")], [("listener", g.name()), ("reason", "idle")]]
-            })
-            .collect();
-        let closed: Vec<(&[(&str, &str)], u64)> = closes
-            .iter()
-            .zip(self.listeners.iter().flat_map(|g| {
-                let m = g.metrics();
-                [load(&m.closed_header_timeout), load(&m.closed_idle)]
-            }))
-            .map(|(labels, n)| (&labels[..], n))
-            .collect();
+        let closed = by_reason(["header_timeout", "idle"], &|m| [load(&m.closed_header_timeout), load(&m.closed_idle)]);
+        let closed: Vec<(&[(&str, &str)], u64)> = closed.iter().map(|(l, n)| (&l[..], *n)).collect();
         family(
             e,
             "tickforge_http_connections_closed",

@@ -131,6 +131,11 @@ const FENCED: &str = "stale lease epoch";
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
+/// An account from a row of `id, username, password_hash`.
+fn account_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AccountRow> {
+    Ok(AccountRow { id: row.get::<_, i64>(0)? as u64, username: row.get(1)?, password_hash: row.get(2)? })
+}
+
 fn db_error(e: rusqlite::Error) -> DbError {
     let kind = match &e {
         rusqlite::Error::SqliteFailure(f, _) => match f.code {
@@ -252,16 +257,7 @@ impl Backend for SqliteBackend {
     fn find_account(&mut self, username: &str) -> Result<Option<AccountRow>, DbError> {
         self.conn
             .prepare("SELECT id, username, password_hash FROM accounts WHERE username = ?1")
-            .and_then(|mut stmt| {
-                stmt.query_row(params![username], |row| {
-                    Ok(AccountRow {
-                        id: row.get::<_, i64>(0)? as u64,
-                        username: row.get(1)?,
-                        password_hash: row.get(2)?,
-                    })
-                })
-                .optional()
-            })
+            .and_then(|mut stmt| stmt.query_row(params![username], account_row).optional())
             .map_err(db_error)
     }
 
@@ -575,9 +571,11 @@ impl Backend for SqliteBackend {
         let Some((account_id, expires_ms)) = found.filter(|f| f.1 > unix_millis()) else { return Ok(None) };
         let _ = expires_ms;
         self.conn
-            .query_row("SELECT id, username, password_hash FROM accounts WHERE id = ?1", params![account_id], |row| {
-                Ok(AccountRow { id: row.get::<_, i64>(0)? as u64, username: row.get(1)?, password_hash: row.get(2)? })
-            })
+            .query_row(
+                "SELECT id, username, password_hash FROM accounts WHERE id = ?1",
+                params![account_id],
+                account_row,
+            )
             .optional()
             .map_err(db_error)
     }
@@ -588,13 +586,7 @@ impl Backend for SqliteBackend {
                 "SELECT a.id, a.username, a.password_hash FROM resume_tokens t JOIN accounts a ON a.id = t.account_id
                  WHERE t.token_hash = ?1 AND t.expires_ms > ?2",
                 params![token_hash, unix_millis()],
-                |row| {
-                    Ok(AccountRow {
-                        id: row.get::<_, i64>(0)? as u64,
-                        username: row.get(1)?,
-                        password_hash: row.get(2)?,
-                    })
-                },
+                account_row,
             )
             .optional()
             .map_err(db_error)
