@@ -8,27 +8,8 @@ use std::time::Duration;
 /// Largest number of simultaneous players the netcode layer supports.
 pub const MAX_PLAYERS_LIMIT: usize = tickforge_netcode::MAX_CLIENTS;
 
-/// Argon2id cost parameters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HashParams {
-    /// Memory in KiB.
-    pub m_kib: u32,
-    /// Iterations.
-    pub t: u32,
-    /// Parallelism (lanes).
-    pub p: u32,
-}
-
-impl HashParams {
-    /// OWASP's minimum for Argon2id: 19 MiB, 2 iterations, 1 lane.
-    pub const OWASP_MIN: HashParams = HashParams { m_kib: 19 * 1024, t: 2, p: 1 };
-}
-
-impl Default for HashParams {
-    fn default() -> Self {
-        Self::OWASP_MIN
-    }
-}
+/// Argon2id cost parameters (the hasher's own type; configured here).
+pub use crate::auth::password::HashParams;
 
 /// Bounds every HTTP listener (auth, admin, the WebSocket upgrade) holds to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

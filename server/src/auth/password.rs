@@ -17,7 +17,27 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 
-use crate::config::HashParams;
+/// Argon2id cost parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashParams {
+    /// Memory in KiB.
+    pub m_kib: u32,
+    /// Iterations.
+    pub t: u32,
+    /// Parallelism (lanes).
+    pub p: u32,
+}
+
+impl HashParams {
+    /// OWASP's minimum for Argon2id: 19 MiB, 2 iterations, 1 lane.
+    pub const OWASP_MIN: HashParams = HashParams { m_kib: 19 * 1024, t: 2, p: 1 };
+}
+
+impl Default for HashParams {
+    fn default() -> Self {
+        Self::OWASP_MIN
+    }
+}
 
 /// Hashing failures.
 #[derive(Debug, thiserror::Error)]

@@ -16,8 +16,9 @@ use crate::schedule::{Roster, StoreOutbox};
 use crate::store::{ServerRow, ServerState, StoreCommand};
 use crate::tick::TickInfo;
 
-/// A registry row older than this (by the database's clock) is dead.
-pub const DEAD_AFTER_MS: i64 = 5_000;
+/// A registry row older than this (by the database's clock) is dead (the
+/// store's rule, which its placement and order queries apply).
+pub use crate::store::DEAD_AFTER_MS;
 
 /// The build string app servers register: the crate version.
 pub const BUILD: &str = env!("CARGO_PKG_VERSION");

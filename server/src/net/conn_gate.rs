@@ -5,7 +5,7 @@
 //! [`LOG_EVERY`], not once each, so a flood cannot flood the log.
 //!
 //! The listeners' bounds together are what HTTP clients can ever hold of
-//! the process's descriptors (see [`crate::side::budget`]); the tick, the
+//! the process's descriptors (the side thread's descriptor budget); the tick, the
 //! game socket and the database keep the rest. A trusted proxy's
 //! connections are not counted per address (each carries many clients):
 //! behind it, the HTTP layer bounds requests in flight per forwarded

@@ -609,6 +609,11 @@ impl Refused {
     }
 }
 
+/// A registry row whose heartbeat is older than this (by the database's
+/// clock) belongs to a dead server: placement skips it, its leases may be
+/// taken, orders are not addressed to it.
+pub const DEAD_AFTER_MS: i64 = 5_000;
+
 /// How long a caller waits for the store's answer before giving up, by default.
 pub const DEFAULT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 

@@ -15,12 +15,12 @@ use postgres::config::TargetSessionAttrs;
 use postgres::error::SqlState;
 use postgres::{Client, Config, NoTls, Statement};
 
+use super::DEAD_AFTER_MS;
 use super::backend::{Backend, DbError, DbErrorKind};
 use super::{
     AccessEvent, AccountRow, ChatLine, Claim, ClusterView, Leader, Placement, PlayerSave, PlayerState, ServerCommand,
     ServerRow, ServerState, ServerStatus, StoreError,
 };
-use crate::cluster::DEAD_AFTER_MS;
 
 /// Ordered migrations; index `i` brings the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[

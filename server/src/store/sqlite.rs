@@ -8,12 +8,12 @@ use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::DEAD_AFTER_MS;
 use super::backend::{Backend, DbError, DbErrorKind};
 use super::{
     AccessEvent, AccountRow, ChatLine, Claim, ClusterView, Leader, Placement, PlayerSave, PlayerState, ServerCommand,
     ServerRow, ServerState, ServerStatus, StoreError, unix_millis,
 };
-use crate::cluster::DEAD_AFTER_MS;
 
 /// Ordered migrations; index `i` brings the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
