@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Extension, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -44,8 +44,8 @@ use serde_json::json;
 
 use crate::net::identity::Identity;
 use crate::net::token::TokenIssuer;
-use crate::side::front::ClientAddr;
 pub use crate::side::front::error;
+use crate::side::front::{ClientAddr, retry_later};
 use crate::store::{AccessEvent, AccessKind, StoreCommand, StoreError, StoreHandle};
 use limiter::Limiter;
 use password::{HashError, Hasher};
@@ -174,16 +174,6 @@ pub fn router(state: AuthState, page_dir: std::path::PathBuf) -> Router {
         .route("/v1/leaderboard", get(leaderboard))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
-}
-
-/// An error that tells the client when to try again.
-fn retry_later(status: StatusCode, message: &str, after: Duration) -> Response {
-    let mut response = error(status, message);
-    let secs = after.as_secs_f64().ceil().max(1.0) as u64;
-    if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
-        response.headers_mut().insert(header::RETRY_AFTER, value);
-    }
-    response
 }
 
 /// The one answer for every bad credential, so none can be told apart.

@@ -118,7 +118,11 @@ async fn admit(State(door): State<Arc<FrontDoor>>, mut request: Request, next: N
     let client = door.proxies.client(peer, request.headers());
     let Some(place) = door.enter(AddrKey::of(client.ip())) else {
         door.metrics.refused_in_flight.fetch_add(1, Ordering::Relaxed);
-        return retry_later(StatusCode::TOO_MANY_REQUESTS, "too many requests in flight from your address", 1);
+        return retry_later(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many requests in flight from your address",
+            Duration::from_secs(1),
+        );
     };
     request.extensions_mut().insert(ClientAddr(client));
     let answer = tokio::time::timeout(door.deadline, next.run(request)).await;
@@ -128,14 +132,20 @@ async fn admit(State(door): State<Arc<FrontDoor>>, mut request: Request, next: N
         Err(_) => {
             door.metrics.timed_out.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(client = %client, deadline = ?door.deadline, "request took too long; answered 503");
-            retry_later(StatusCode::SERVICE_UNAVAILABLE, "the request took too long; try again shortly", 2)
+            retry_later(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the request took too long; try again shortly",
+                Duration::from_secs(2),
+            )
         }
     }
 }
 
-/// An error that says when to try again.
-fn retry_later(status: StatusCode, message: &str, secs: u64) -> Response {
+/// A JSON error that says when to try again (`Retry-After` in whole
+/// seconds, at least 1).
+pub fn retry_later(status: StatusCode, message: &str, after: Duration) -> Response {
     let mut response = error(status, message);
+    let secs = after.as_secs_f64().ceil().max(1.0) as u64;
     response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
     response
 }
