@@ -299,3 +299,47 @@ fn messages_on_the_wrong_channel_are_counted_and_the_sender_dropped() {
     );
     server.stop().unwrap();
 }
+
+/// A client asking for the chat history again and again in one tick gets
+/// it once: `ChatFrom` starts a connection's chat, it is no amplifier.
+#[test]
+fn repeated_chat_from_in_one_tick_catches_up_once() {
+    use tickforge_shared::protocol::{Channel, ClientMessage, ServerMessage};
+    let dir = tempfile::tempdir().unwrap();
+    let server = EmbeddedServer::start(Config { npcs: 0, ..Config::ephemeral(dir.path()) }).unwrap();
+    let mut alice = join(&server.http_url(), "alice");
+    for i in 0..5 {
+        alice.send_chat(&format!("line {i}"));
+    }
+    let said = common::pump_until(&mut alice, Duration::from_secs(5), |s| s.chat_unconfirmed() == 0);
+    assert!(said, "alice's lines were numbered");
+
+    let auth = AuthClient::new(&server.http_url());
+    auth.register("greedy", PASSWORD).unwrap();
+    let login = auth.login("greedy", PASSWORD).unwrap();
+    let mut conn = tickforge_client::net::connect(&login.connect_token, Duration::ZERO).unwrap();
+    let start = Instant::now();
+    let mut inbox = Vec::new();
+    let (mut welcomed, mut asked, mut lines) = (false, false, Vec::new());
+    while start.elapsed() < Duration::from_secs(4) {
+        let now = start.elapsed();
+        conn.update(now, &mut inbox).expect("the connection lives");
+        for message in inbox.drain(..) {
+            match message {
+                ServerMessage::Welcome { .. } => welcomed = true,
+                ServerMessage::Chat { id, .. } => lines.push(id),
+                _ => {}
+            }
+        }
+        if welcomed && !asked {
+            for _ in 0..50 {
+                conn.send(Channel::Reliable, &ClientMessage::ChatFrom { after: Some(0) });
+            }
+            asked = true;
+        }
+        let _ = conn.flush(now);
+        play(&mut [(&mut alice, (0.0, 0.0))], Duration::from_millis(10));
+    }
+    assert!(welcomed);
+    assert_eq!(lines.len(), 5, "each line once, not once per request: {lines:?}");
+}

@@ -454,6 +454,9 @@ pub fn chat(
     for (_, mut conduct, _) in &mut avatars {
         conduct.chat_tokens = (conduct.chat_tokens + refill).min(Conduct::CHAT_BURST);
     }
+    // Connections given their cursor this tick (the component lands after
+    // the system, so a second `ChatFrom` in one tick must not catch up again).
+    let mut started: Vec<Entity> = Vec::new();
     for event in &inbox.events {
         let NetEvent::Message { client, message, .. } = event else { continue };
         let (seq, text) = match message {
@@ -462,7 +465,10 @@ pub fn chat(
                 let Some(entity) = roster.entity(*client) else { continue };
                 // Once per connection: the lines after the last one the
                 // client has, then the rest as they come.
-                if let Ok((_, _, None)) = avatars.get(entity) {
+                if let Ok((_, _, None)) = avatars.get(entity)
+                    && !started.contains(&entity)
+                {
+                    started.push(entity);
                     let cursor = match after {
                         Some(after) => relay.catch_up(&mut net, *client, *after),
                         None => relay.position(),
