@@ -43,7 +43,7 @@ fn main() -> anyhow::Result<()> {
         let (reply, answer) = crossbeam_channel::bounded(1);
         let started = Instant::now();
         handle
-            .try_send(StoreCommand::ClaimPlayer { account_id, server_id: "bench".into(), reply })
+            .try_send(StoreCommand::ClaimPlayer { account_id, server_id: "bench".into(), game: "arena", reply })
             .map_err(|_| anyhow::anyhow!("store queue full"))?;
         let claimed = answer.recv_timeout(Duration::from_secs(60))?;
         match claimed.result {

@@ -1,7 +1,7 @@
 //! # tickforge-server
 //!
 //! An authoritative real-time server: the main thread runs a fixed-rate
-//! bevy_ecs tick loop ([`tick`], [`schedule`], [`game`]) over renet/netcode
+//! bevy_ecs tick loop ([`tick`], [`game`]) over renet/netcode
 //! UDP ([`net`]); a side thread serves the HTTP auth API ([`auth`], [`side`]);
 //! a store thread owns the database, embedded SQLite or a shared PostgreSQL
 //! ([`store`]); [`cluster`] registers the server. See ARCHITECTURE.md for
@@ -12,6 +12,7 @@
 //! the [`Shutdown`] fires, then shuts down cleanly.
 
 pub mod admin;
+pub mod api;
 pub mod auth;
 pub mod cluster;
 pub mod config;
@@ -19,9 +20,9 @@ pub mod embedded;
 pub mod game;
 pub mod metrics;
 pub mod net;
+pub mod operator;
 pub mod readiness;
 pub mod record;
-pub mod schedule;
 pub mod secrets;
 pub mod shutdown;
 pub mod side;
@@ -39,9 +40,8 @@ pub use config::Config;
 pub use shutdown::Shutdown;
 
 use net::NetServer;
-use schedule::{Inbox, Roster, SharedMetrics, StoreOutbox};
-use store::Store;
-use tick::{TickInfo, TickMetrics};
+use store::{Store, StoreOutbox};
+use tick::{SharedMetrics, TickInfo, TickMetrics};
 
 /// Bytes the game socket's receive buffer asks for.
 pub const UDP_RECV_BUFFER: usize = 4 << 20;
@@ -192,8 +192,8 @@ fn bind_world(
     key: &secrets::PrivateKey,
     store: &Store,
     metrics: &Arc<TickMetrics>,
-    live: Arc<admin::live::LiveStats>,
-    admin_rx: crossbeam_channel::Receiver<admin::live::AdminCommand>,
+    live: Arc<operator::live::LiveStats>,
+    admin_rx: crossbeam_channel::Receiver<operator::live::AdminCommand>,
     shutdown: &Shutdown,
     ws: WsSetup,
 ) -> Result<GameWorld, ServerError> {
@@ -240,29 +240,25 @@ fn bind_world(
     let server_id = config.server_id.clone().unwrap_or_else(|| cluster::default_server_id(public_addr));
 
     let mut world = World::new();
-    world.insert_resource(net);
-    world.insert_resource(Inbox::default());
-    world.insert_resource(Roster::default());
-    world.insert_resource(game::NetIds::default());
-    world.insert_resource(StoreOutbox::new(store.handle()));
     world.insert_resource(SharedMetrics(metrics.clone()));
     world.insert_resource(TickInfo {
         tick: 0,
         dt: tickforge_shared::sim::tick_dt(config.tick_rate),
         elapsed: Duration::ZERO,
     });
-    world.insert_resource(game::players::Joins::new(server_id.clone()));
-    let linger_ticks = (config.linger.as_secs_f64() * f64::from(config.tick_rate)).round() as u64;
-    world.insert_resource(game::players::Linger::new(linger_ticks));
-    world.insert_resource(cluster::orders::Orders::default());
-    let tokens = net::token::TokenIssuer::new(key.clone(), config.token_ttl, config.connection_timeout_secs);
-    world.insert_resource(cluster::handoff::Drain::new(tokens, shutdown.clone()));
-    world.init_resource::<game::chat::ChatRelay>();
-    world.insert_resource(admin::tick::AdminInbox(admin_rx));
-    world.insert_resource(admin::tick::Live(live));
-    world.insert_resource(game::progress::SaveEvery(config.save_every_ticks()));
-    world.insert_resource(config.replication);
     world.insert_resource(readiness);
+    let mut schedule = tick::phases::schedule();
+    net::install(&mut world, &mut schedule, net);
+    store::install(&mut world, &mut schedule, store.handle());
+    game::replicate::install(&mut world, &mut schedule, config.replication);
+    let linger_ticks = (config.linger.as_secs_f64() * f64::from(config.tick_rate)).round() as u64;
+    let setup = game::players::PlayersSetup {
+        server_id: server_id.clone(),
+        linger_ticks,
+        save_every_ticks: config.save_every_ticks(),
+    };
+    game::players::install::<game::arena::Arena>(&mut world, &mut schedule, setup);
+    game::chat::install(&mut world, &mut schedule);
     let registration = cluster::Registration {
         row: store::ServerRow {
             id: server_id,
@@ -283,16 +279,16 @@ fn bind_world(
     if store.handle().try_send(register).is_err() {
         tracing::warn!("store queue full at start: the first heartbeat waits for the tick loop");
     }
-    world.insert_resource(registration);
+    let tokens = net::token::TokenIssuer::new(key.clone(), config.token_ttl, config.connection_timeout_secs);
+    cluster::install::<game::arena::Arena>(&mut world, &mut schedule, registration, tokens, shutdown.clone());
     let mut recorder = record::Recorder::default();
     if let Some(path) = &config.record {
         recorder.start(path.clone(), config.tick_rate).map_err(ServerError::Thread)?;
         tracing::info!(path = %path.display(), "recording a replay");
     }
-    world.insert_resource(recorder);
-    game::movement::spawn_npcs(&mut world, config.npcs, 0x7469_636b);
-    game::orbs::spawn_orbs(&mut world, config.orbs, 0x6f72_6273);
-    let mut schedule = schedule::build_schedule();
+    record::install(&mut world, &mut schedule, recorder);
+    operator::install(&mut world, &mut schedule, admin_rx, live);
+    game::install(&mut world, &mut schedule, game::ArenaSetup { npcs: config.npcs, orbs: config.orbs });
     schedule.initialize(&mut world).map_err(|e| ServerError::Schedule(format!("{e:?}")))?;
     Ok(GameWorld { udp_addr, public_addr, ws_addr, ws_url, ws_service: Some(ws_service), world, schedule })
 }
@@ -369,7 +365,7 @@ impl Server {
         let shutdown = Shutdown::new();
         let readiness = readiness::Readiness::default();
         let metrics = Arc::new(TickMetrics::default());
-        let live = Arc::new(admin::live::LiveStats::default());
+        let live = Arc::new(operator::live::LiveStats::default());
         let (admin_tx, admin_rx) = crossbeam_channel::bounded(256);
         let gates = connection_gates(&config)?;
         let http = if config.role.serves_auth() { Some(bind_tcp("HTTP", config.http_addr)?) } else { None };
@@ -414,6 +410,7 @@ impl Server {
                 placement,
                 limiter: Arc::new(auth::limiter::Limiter::new(config.login_limits)),
                 metrics: auth_metrics.clone(),
+                games: Arc::from([<game::arena::Arena as api::Game>::NAME]),
             };
             background.push(Box::pin(auth::log_refusals(auth_state.clone(), shutdown.clone())));
             services.push(side::Service {
@@ -593,7 +590,7 @@ fn leave_world(world: &mut World) {
     world.resource_mut::<NetServer>().shutdown(tickforge_shared::protocol::SHUTTING_DOWN);
     world.resource_mut::<record::Recorder>().finish();
     world.resource::<readiness::Readiness>().set(readiness::Ready::Draining);
-    game::progress::save_all(world);
+    game::progress::save_all::<game::arena::Arena>(world);
     let leaving: Vec<_> = world
         .query::<&game::components::Avatar>()
         .iter(world)

@@ -25,7 +25,7 @@ use tickforge_shared::snapshot::{Known, KnownSet};
 
 use crate::game::components::{Kinematics, NetEntity, Npc, Orb};
 use crate::net::NetServer;
-use crate::tick::TickInfo;
+use crate::tick::{Phase, TickInfo};
 
 /// Frames that may wait for the writer (about 8 s at 30 Hz).
 pub const QUEUE_FRAMES: usize = 256;
@@ -155,6 +155,19 @@ impl Recorder {
             let _ = handle.join();
         }
     }
+}
+
+/// The recorder's sets.
+#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecordSet {
+    /// The tick's frame handed to the writer ([`Phase::Persist`]).
+    Record,
+}
+
+/// Installs `recorder` (started or not) and its system.
+pub fn install(world: &mut World, schedule: &mut Schedule, recorder: Recorder) {
+    world.insert_resource(recorder);
+    schedule.add_systems(record.in_set(RecordSet::Record).in_set(Phase::Persist));
 }
 
 /// The replay event a broadcast message stands for, if any.

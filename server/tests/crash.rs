@@ -83,7 +83,7 @@ impl Db {
 
     /// The saved (x, y, score) of the only player.
     fn saved_state(&self, dir: &Path) -> (f32, f32, u32) {
-        let sql = "SELECT x, y, score FROM player_state";
+        let sql = "SELECT CAST(document ->> 'x' AS DOUBLE PRECISION), CAST(document ->> 'y' AS DOUBLE PRECISION), CAST(document ->> 'score' AS BIGINT) FROM game_state";
         match self {
             Db::Sqlite => rusqlite::Connection::open(dir.join("tickforge.db"))
                 .unwrap()

@@ -197,7 +197,7 @@ fn players_play_through_a_failover_and_lose_nothing() {
     // interval (1 s) old, plus the time a save takes to be committed.
     let mut db = common::pg::connect(&url);
     for row in db
-        .query("SELECT a.username, ps.last_seen FROM player_state ps JOIN accounts a ON a.id = ps.account_id", &[])
+        .query("SELECT a.username, ps.last_seen FROM game_state ps JOIN accounts a ON a.id = ps.account_id", &[])
         .unwrap()
     {
         let (name, last_seen): (String, i64) = (row.get(0), row.get(1));
@@ -227,7 +227,8 @@ fn players_play_through_a_failover_and_lose_nothing() {
     let mut db = common::pg::connect(&url);
     let saved: Vec<(String, f32, f32, u32)> = db
         .query(
-            "SELECT a.username, ps.x, ps.y, ps.score FROM player_state ps JOIN accounts a ON a.id = ps.account_id \
+            "SELECT a.username, CAST(ps.document ->> 'x' AS DOUBLE PRECISION), CAST(ps.document ->> 'y' AS DOUBLE PRECISION), \
+             CAST(ps.document ->> 'score' AS BIGINT) FROM game_state ps JOIN accounts a ON a.id = ps.account_id \
              ORDER BY a.username",
             &[],
         )

@@ -305,7 +305,8 @@ fn a_database_restart_stalls_no_tick_and_loses_nothing() {
         let mut db = common::pg::connect(&database);
         let row = db
             .query_opt(
-                "SELECT x, y FROM player_state ps JOIN accounts a ON a.id = ps.account_id WHERE a.username = 'alice'",
+                "SELECT CAST(document ->> 'x' AS DOUBLE PRECISION), CAST(document ->> 'y' AS DOUBLE PRECISION) FROM game_state ps \
+                 JOIN accounts a ON a.id = ps.account_id WHERE a.username = 'alice'",
                 &[],
             )
             .unwrap();

@@ -40,7 +40,7 @@ fn a_postgresql_outage_never_stops_play_and_loses_nothing() {
     drop(alice);
     server.interrupt();
     let row = common::pg::connect(&DatabaseUrl::parse(&url).unwrap())
-        .query_one("SELECT x, y FROM player_state", &[])
+        .query_one("SELECT CAST(document ->> 'x' AS DOUBLE PRECISION), CAST(document ->> 'y' AS DOUBLE PRECISION) FROM game_state", &[])
         .unwrap();
     assert_eq!((row.get::<_, f64>(0) as f32, row.get::<_, f64>(1) as f32), (pos.x, pos.y), "the exact state is saved");
 }

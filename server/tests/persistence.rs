@@ -49,6 +49,50 @@ fn state_is_restored_exactly_after_a_reconnect() {
     assert_eq!(board.status, 200);
     assert_eq!(board.json()["leaders"], serde_json::json!([{ "username": "alice", "score": score }]));
     assert_eq!(get(&format!("{}/v1/leaderboard?limit=0", server.http_url()), None).status, 400);
+    let named = get(&format!("{}/v1/leaderboard?game=arena&limit=5", server.http_url()), None);
+    assert_eq!((named.status, named.json()["game"].as_str()), (200, Some("arena")));
+    assert_eq!(named.json()["leaders"], board.json()["leaders"], "the arena is the default game");
+    let unknown = get(&format!("{}/v1/leaderboard?game=chess", server.http_url()), None);
+    assert_eq!(unknown.status, 400, "a game this server does not run: {}", unknown.body);
+}
+
+/// A saved document that no longer reads (hand-edited, or from a game that
+/// changed its state incompatibly) is never replaced by a fresh one: the
+/// player is told, and the row is exactly as it was.
+#[test]
+fn an_unreadable_saved_state_refuses_the_player_and_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = EmbeddedServer::start(config(dir.path())).unwrap();
+    let mut alice = join(&server.http_url(), "alice");
+    walk_and_settle(&mut alice);
+    alice.disconnect();
+    server.stop().unwrap();
+    let db = rusqlite::Connection::open(dir.path().join("tickforge.db")).unwrap();
+    let broken = r#"{"x":"far away","y":1}"#;
+    // As an operator would edit it: under the lease (the fence holds for everyone).
+    db.execute_batch("UPDATE leases SET server_id = 'operator'").unwrap();
+    let edit = "UPDATE game_state SET document = ?1, epoch = (SELECT epoch FROM leases l WHERE l.account_id = game_state.account_id)";
+    assert_eq!(db.execute(edit, [broken]).unwrap(), 1);
+    db.execute_batch("UPDATE leases SET server_id = NULL").unwrap();
+    drop(db);
+
+    let server = EmbeddedServer::start(config(dir.path())).unwrap();
+    let options = tickforge_client::session::LoginOptions {
+        server_url: server.http_url(),
+        username: "alice".into(),
+        password: common::PASSWORD.into(),
+        register: false,
+        ca_cert: None,
+    };
+    let mut again = tickforge_client::session::Session::login(&options).expect("login");
+    let refused = again.wait_connected(Duration::from_secs(5)).expect_err("refused");
+    assert!(again.world.own_state().is_none(), "no avatar from a blank state");
+    assert!(refused.to_string().contains("saved state"), "the player is told why: {refused}");
+    drop(again);
+    server.stop().unwrap();
+    let db = rusqlite::Connection::open(dir.path().join("tickforge.db")).unwrap();
+    let kept: String = db.query_row("SELECT document FROM game_state", [], |r| r.get(0)).unwrap();
+    assert_eq!(kept, broken, "the document is kept as it was");
 }
 
 #[test]
@@ -60,9 +104,9 @@ fn state_is_restored_exactly_after_a_clean_restart() {
     // Still connected: only the shutdown save can keep this state.
     server.stop().unwrap();
     let db = rusqlite::Connection::open(dir.path().join("tickforge.db")).unwrap();
-    let saved: (f64, f64, u32) =
-        db.query_row("SELECT x, y, score FROM player_state", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap();
-    assert_eq!(saved, (f64::from(pos.x), f64::from(pos.y), score));
+    let sql = "SELECT CAST(document ->> 'x' AS DOUBLE PRECISION), CAST(document ->> 'y' AS DOUBLE PRECISION), CAST(document ->> 'score' AS BIGINT) FROM game_state";
+    let saved: (f64, f64, u32) = db.query_row(sql, [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap();
+    assert_eq!((saved.0 as f32, saved.1 as f32, saved.2), (pos.x, pos.y, score));
     drop(db);
 
     let server = EmbeddedServer::start(config(dir.path())).unwrap();
@@ -116,14 +160,16 @@ fn a_returning_player_starts_at_rest_where_it_left() {
     std::thread::sleep(Duration::from_millis(300));
     server.stop().unwrap();
     let db = rusqlite::Connection::open(dir.path().join("tickforge.db")).unwrap();
-    let (x, y): (f64, f64) = db.query_row("SELECT x, y FROM player_state", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+    let sql =
+        "SELECT CAST(document ->> 'x' AS DOUBLE PRECISION), CAST(document ->> 'y' AS DOUBLE PRECISION) FROM game_state";
+    let (x, y): (f64, f64) = db.query_row(sql, [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
     drop(db);
 
     let server = EmbeddedServer::start(config(dir.path())).unwrap();
     let mut again = join(&server.http_url(), "alice");
     assert!(pump_until(&mut again, Duration::from_secs(5), |s| s.world.own.is_some()));
     let first = again.world.own.unwrap();
-    assert_eq!((f64::from(first.pos.x), f64::from(first.pos.y)), (x, y), "where it was saved");
+    assert_eq!((first.pos.x, first.pos.y), (x as f32, y as f32), "where it was saved");
     assert_eq!(first.vel, Vec2::ZERO, "at rest");
     play(&mut [(&mut again, (0.0, 0.0))], Duration::from_millis(800));
     assert_eq!(again.world.own.unwrap().pos, first.pos, "standing still, it stays put");

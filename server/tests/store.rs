@@ -32,7 +32,7 @@ fn create(store: &Store, name: &str) -> Result<u64, StoreError> {
 fn claim_on(store: &Store, account_id: u64, server: &str) -> Result<Claim, String> {
     let (reply, rx) = crossbeam_channel::unbounded();
     let server_id = server.to_owned();
-    store.handle().try_send(StoreCommand::ClaimPlayer { account_id, server_id, reply }).unwrap();
+    store.handle().try_send(StoreCommand::ClaimPlayer { account_id, server_id, game: "arena", reply }).unwrap();
     rx.recv_timeout(Duration::from_secs(10)).unwrap().result
 }
 
@@ -45,11 +45,20 @@ fn load(store: &Store, account_id: u64) -> Result<(i64, Option<PlayerState>), St
 }
 
 fn state(account_id: u64, x: f32, score: u32, epoch: i64) -> PlayerSave {
+    let document = serde_json::json!({ "x": x, "y": 2.5, "score": score }).to_string();
+    let rank = i64::from(score);
     PlayerSave {
-        state: PlayerState { account_id, x, y: 2.5, vx: 0.0, vy: 0.0, score, last_seen_ms: unix_millis() },
+        state: PlayerState { account_id, game: "arena", document, rank, last_seen_ms: unix_millis() },
         epoch,
         release: false,
     }
+}
+
+/// `(x, y, score)` of a saved document made by [`state`].
+fn fields(saved: &PlayerState) -> (f32, f32, u32) {
+    let value: serde_json::Value = serde_json::from_str(&saved.document).expect("a JSON document");
+    let number = |key: &str| value[key].as_f64().expect(key);
+    (number("x") as f32, number("y") as f32, number("score") as u32)
 }
 
 /// The server's orders, as its poll takes them.
@@ -118,12 +127,12 @@ fn a_failing_write_fails_alone_and_everything_else_commits() {
         assert_eq!(saved, None, "{backend}: a first visit has no state");
         handle.try_send(StoreCommand::SavePlayers(vec![state(id, 7.0, 3, epoch)])).unwrap();
         let loaded = load(&store, id).unwrap().1.expect("saved");
-        assert_eq!((loaded.x, loaded.y, loaded.score), (7.0, 2.5, 3), "{backend}");
+        assert_eq!(fields(&loaded), (7.0, 2.5, 3), "{backend}");
         assert!(load(&store, 12345).is_err(), "{backend}: no lease for an account that does not exist");
         let metrics = store.metrics();
         store.shutdown();
         assert_eq!(count(&url, "SELECT COUNT(*) FROM access_log"), 1, "{backend}");
-        assert_eq!(count(&url, "SELECT COUNT(*) FROM player_state"), 1, "{backend}: only the valid save");
+        assert_eq!(count(&url, "SELECT COUNT(*) FROM game_state"), 1, "{backend}: only the valid save");
         assert_eq!(metrics.fenced.load(std::sync::atomic::Ordering::Relaxed), 1, "{backend}: refused for good");
     }
 }
@@ -194,10 +203,12 @@ fn the_leaderboard_orders_saved_scores_and_states_survive_a_reopen() {
         // Migrations run again on an existing database and change nothing.
         let store = Store::open(&url).unwrap();
         let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
-        let leaders = rt.block_on(store.handle().leaderboard(2)).unwrap();
-        let shown: Vec<(&str, u32)> = leaders.iter().map(|l| (l.username.as_str(), l.score)).collect();
+        let leaders = rt.block_on(store.handle().leaderboard("arena", 2)).unwrap();
+        let shown: Vec<(&str, i64)> = leaders.iter().map(|l| (l.username.as_str(), l.score)).collect();
         assert_eq!(shown, [("alice", 11), ("bob", 5)], "{backend}: best first, ties by name");
-        assert_eq!(load(&store, ids[1]).unwrap().1.map(|s| s.x), Some(4.0), "{backend}");
+        assert_eq!(load(&store, ids[1]).unwrap().1.map(|s| fields(&s).0), Some(4.0), "{backend}");
+        let other = rt.block_on(store.handle().leaderboard("skirmish", 2)).unwrap();
+        assert!(other.is_empty(), "{backend}: a leaderboard is its game's");
         store.shutdown();
     }
 }
@@ -248,7 +259,8 @@ fn writes_wait_out_a_database_outage_and_land_when_it_is_back() {
         assert!(std::time::Instant::now() < deadline, "the queued save never landed");
         std::thread::sleep(Duration::from_millis(200));
     };
-    assert_eq!((saved.x, saved.score), (9.0, 4));
+    let (x, _, score) = fields(&saved);
+    assert_eq!((x, score), (9.0, 4));
     assert!(create(&store, "bob").is_ok(), "registrations work again");
     store.shutdown();
     assert_eq!(count(&url, "SELECT COUNT(*) FROM access_log"), 3, "every access-log row of the outage landed");
@@ -283,7 +295,8 @@ fn leases_move_only_after_the_holder_saves_and_stale_writes_are_refused() {
         store.handle().try_send(StoreCommand::SavePlayers(vec![last])).unwrap();
         let Ok(Claim::Granted { epoch: second, saved }) = claim_on(&store, id, "app-b") else { panic!("{backend}") };
         assert!(second > first, "{backend}");
-        assert_eq!(saved.map(|s| (s.x, s.score)), Some((4.0, 8)), "{backend}: the released state");
+        let shown = saved.map(|s| fields(&s)).map(|(x, _, score)| (x, score));
+        assert_eq!(shown, Some((4.0, 8)), "{backend}: the released state");
 
         // A late write from app-a (the old epoch) is refused by the database.
         store.handle().try_send(StoreCommand::SavePlayers(vec![state(id, 99.0, 0, first)])).unwrap();
@@ -294,7 +307,8 @@ fn leases_move_only_after_the_holder_saves_and_stale_writes_are_refused() {
         heartbeat(&store, "app-b", "blue", 10, ServerState::Stopped);
         let Ok(Claim::Granted { epoch: third, saved }) = claim_on(&store, id, "app-a") else { panic!("{backend}") };
         assert!(third > second, "{backend}");
-        assert_eq!(saved.map(|s| (s.x, s.score)), Some((5.0, 9)), "{backend}: the stale write never landed");
+        let shown = saved.map(|s| fields(&s)).map(|(x, _, score)| (x, score));
+        assert_eq!(shown, Some((5.0, 9)), "{backend}: the stale write never landed");
         let metrics = store.metrics();
         store.shutdown();
         assert_eq!(metrics.fenced.load(std::sync::atomic::Ordering::Relaxed), 1, "{backend}");

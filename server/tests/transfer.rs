@@ -25,7 +25,8 @@ fn a_transfer_token_starts_the_state_it_carries_once() {
     assert_eq!(registered.status, 201);
     let account_id = registered.json()["account_id"].as_u64().unwrap();
     let tokens = TokenIssuer::new(key, Duration::from_secs(30), 10);
-    let carried = Carried { epoch: 7, x: 321.5, y: 654.25, vx: 40.0, vy: -20.0, score: 3 };
+    let document = r#"{"x":321.5,"y":654.25,"vx":40.0,"vy":-20.0,"score":3}"#.to_owned();
+    let carried = Carried { epoch: 7, document };
     let identity = Identity { account_id, name: "mover".into() };
     let token = tokens.issue_carrying(&identity, Some(&carried), &[server.udp_addr()]).unwrap();
 

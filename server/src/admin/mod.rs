@@ -20,8 +20,6 @@
 //! blocking (a node without a world answers 409).
 
 pub mod exporter;
-pub mod live;
-pub mod tick;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -42,10 +40,10 @@ use tickforge_shared::protocol::MAX_CHAT_CHARS;
 use tokio::sync::oneshot;
 
 use crate::auth::error;
+use crate::operator::live::{AdminCommand, LiveStats};
 use crate::secrets::AdminToken;
 use crate::store::StoreHandle;
 use crate::tick::TickMetrics;
-use live::{AdminCommand, LiveStats};
 
 /// What admin handlers share.
 #[derive(Debug, Clone)]

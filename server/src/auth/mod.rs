@@ -12,7 +12,7 @@
 //! | `POST /v1/resume` `{resume_token}` | 200 like login (a new resume token; the old one is spent), 401 `{"error":"invalid resume token"}`, 429 locked out |
 //! | `POST /v1/logout` `{resume_token}` | 204: every resume token of the account revoked |
 //! | `POST /v1/password` `{username, password, new_password}` | 204: changed, every resume token revoked; 401/429 as login; 400 invalid |
-//! | `GET /v1/leaderboard?limit=N` | 200 `{"leaders":[{username, score}]}` (saved scores) |
+//! | `GET /v1/leaderboard?game=G&limit=N` | 200 `{"game", "leaders":[{username, score}]}` (the game's saved ranks; default game: the first) |
 //!
 //! Every route may also answer 503 with `Retry-After` when the hashing
 //! queue or the store queue is full or the store does not answer within
@@ -95,6 +95,9 @@ pub struct AuthState {
     pub limiter: Arc<Limiter>,
     /// Counters.
     pub metrics: Arc<AuthMetrics>,
+    /// The games this binary runs ([`crate::api::Game::NAME`]), the
+    /// default first.
+    pub games: Arc<[&'static str]>,
 }
 
 /// How a login chooses its game server.
@@ -257,14 +260,33 @@ fn log_access(state: &AuthState, event: AccessEvent) {
     });
 }
 
+/// The game a request names (`None`: the default, the first), if this
+/// binary runs it; else why not.
+fn game_named(state: &AuthState, name: Option<&str>) -> Result<&'static str, String> {
+    let known = || state.games.join(", ");
+    match name {
+        None => state.games.first().copied().ok_or_else(|| "no game is served here".to_owned()),
+        Some(name) => state
+            .games
+            .iter()
+            .copied()
+            .find(|g| *g == name)
+            .ok_or_else(|| format!("unknown game {name:?}; this server runs: {}", known())),
+    }
+}
+
 async fn leaderboard(State(state): State<AuthState>, Query(params): Query<HashMap<String, String>>) -> Response {
     let limit = match params.get("limit").map(|l| l.parse::<u32>()) {
         None => 10,
         Some(Ok(n)) if (1..=LEADERBOARD_MAX).contains(&n) => n,
         Some(_) => return error(StatusCode::BAD_REQUEST, "limit must be a number from 1 to 100"),
     };
-    match state.store.leaderboard(limit).await {
-        Ok(leaders) => Json(json!({ "leaders": leaders })).into_response(),
+    let game = match game_named(&state, params.get("game").map(String::as_str)) {
+        Ok(game) => game,
+        Err(message) => return error(StatusCode::BAD_REQUEST, &message),
+    };
+    match state.store.leaderboard(game, limit).await {
+        Ok(leaders) => Json(json!({ "game": game, "leaders": leaders })).into_response(),
         Err(e) => store_failure(&state, &e),
     }
 }

@@ -25,16 +25,19 @@ use crossbeam_channel::{Receiver, Sender};
 use tickforge_shared::protocol::{Channel, ClientMessage, ServerMessage};
 
 use super::Registration;
+use crate::api::Game;
 use crate::game::chat::{ChatCursor, ChatRelay};
-use crate::game::components::{Avatar, Kinematics, NetEntity, Score, Transferring};
+use crate::game::components::{Avatar, NetEntity, Transferring};
 use crate::game::players::Joins;
+use crate::game::players::Roster;
 use crate::game::progress;
 use crate::net::identity::{Carried, Identity};
 use crate::net::token::TokenIssuer;
 use crate::net::{ClientKey, NetEvent, NetServer};
-use crate::schedule::{Roster, SharedMetrics, StoreOutbox};
 use crate::shutdown::Shutdown;
+use crate::store::StoreOutbox;
 use crate::store::{HandedOff, StoreCommand};
+use crate::tick::SharedMetrics;
 use crate::tick::TickInfo;
 
 /// Players frozen and handed over per tick.
@@ -110,7 +113,7 @@ type Staying = (Without<Transferring>, Without<crate::game::components::Lingerin
 /// Starts handoffs, sends tokens when the store has moved a player, drops
 /// frozen avatars whose client never left, and stops an empty draining server.
 #[allow(clippy::too_many_arguments)]
-pub fn hand_over(
+pub fn hand_over<G: Game>(
     mut commands: Commands,
     tick: Res<TickInfo>,
     mut drain: ResMut<Drain>,
@@ -120,9 +123,9 @@ pub fn hand_over(
     mut outbox: ResMut<StoreOutbox>,
     metrics: Res<SharedMetrics>,
     relay: Res<ChatRelay>,
-    inbox: Res<crate::schedule::Inbox>,
+    inbox: Res<crate::net::Inbox>,
     mut moving: Query<(Entity, &NetEntity, &Avatar, &mut Transferring)>,
-    staying: Query<(Entity, &Avatar, &Kinematics, &Score), Staying>,
+    staying: Query<(Entity, &Avatar, G::SaveData), Staying>,
 ) {
     let per_second = (1.0 / tick.dt).round().max(1.0);
     let deadline = tick.tick + (LEAVE_DEADLINE_SECS * per_second) as u64;
@@ -178,14 +181,7 @@ pub fn hand_over(
         // the state the handoff saved, so the target needs no load.
         let target: Vec<SocketAddr> = moved.to.public_addr.parse().into_iter().collect();
         let identity = Identity { account_id: avatar.account_id, name: avatar.name.clone() };
-        let carried = Carried {
-            epoch: moved.epoch,
-            x: transferring.save.x,
-            y: transferring.save.y,
-            vx: transferring.save.vx,
-            vy: transferring.save.vy,
-            score: transferring.save.score,
-        };
+        let carried = Carried { epoch: moved.epoch, document: transferring.save.document.clone() };
         let frozen_ms = ((tick.tick.saturating_sub(transferring.frozen_at)) as f32 * tick.dt * 1000.0) as u32;
         match drain.tokens.issue_carrying(&identity, Some(&carried), &target) {
             Ok(token) => {
@@ -240,7 +236,7 @@ pub fn hand_over(
     }
     let ttl_ms = i64::try_from(drain.tokens.ttl().as_millis()).unwrap_or(i64::MAX);
     let mut started = 0;
-    for (entity, avatar, body, score) in &staying {
+    for (entity, avatar, data) in &staying {
         if started == BATCH {
             break;
         }
@@ -248,12 +244,12 @@ pub fn hand_over(
             continue;
         }
         // Frozen from this tick on: what is saved is what the target loads.
-        let save = progress::save_of(avatar, body, score, false);
+        let Some(save) = progress::save_of::<G>(avatar, data, false) else { continue };
         commands.entity(entity).insert(Transferring {
             frozen_at: tick.tick,
             deadline: u64::MAX,
             sent: false,
-            save: save.state,
+            save: save.state.clone(),
         });
         drain.in_flight.insert(avatar.account_id);
         outbox.push(StoreCommand::Handoff { save, ttl_ms, reply: drain.tx.clone() });

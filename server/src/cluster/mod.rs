@@ -12,9 +12,47 @@ use std::net::SocketAddr;
 
 use bevy_ecs::prelude::*;
 
-use crate::schedule::{Roster, StoreOutbox};
-use crate::store::{ServerRow, ServerState, StoreCommand};
-use crate::tick::TickInfo;
+use crate::api::Game;
+use crate::game::players::{PlayersSet, Roster};
+use crate::net::token::TokenIssuer;
+use crate::shutdown::Shutdown;
+use crate::store::{ServerRow, ServerState, StoreCommand, StoreOutbox, StoreSet};
+use crate::tick::{Phase, TickInfo};
+
+/// The cluster's sets inside the phases.
+#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ClusterSet {
+    /// The cluster's orders applied ([`Phase::Admit`], between the players' spawns and lingering).
+    Orders,
+    /// Handoffs of a draining server ([`Phase::Admit`], after lingering).
+    Handoff,
+    /// The registry heartbeat ([`Phase::Persist`], after the players' save, before the store's flush).
+    Heartbeat,
+}
+
+/// Installs the registration, the order poll, the drain and their systems
+/// for game `G`. `tokens` seal transfer tokens; `shutdown` ends a drained server.
+pub fn install<G: Game>(
+    world: &mut World,
+    schedule: &mut Schedule,
+    registration: Registration,
+    tokens: TokenIssuer,
+    shutdown: Shutdown,
+) {
+    world.insert_resource(registration);
+    world.init_resource::<orders::Orders>();
+    world.insert_resource(handoff::Drain::new(tokens, shutdown));
+    schedule
+        .configure_sets(ClusterSet::Orders.in_set(Phase::Admit).after(PlayersSet::Spawn).before(PlayersSet::Linger));
+    schedule.configure_sets(ClusterSet::Handoff.in_set(Phase::Admit).after(PlayersSet::Linger));
+    schedule
+        .configure_sets(ClusterSet::Heartbeat.in_set(Phase::Persist).after(PlayersSet::Save).before(StoreSet::Flush));
+    schedule.add_systems((
+        orders::apply_orders.in_set(ClusterSet::Orders),
+        handoff::hand_over::<G>.in_set(ClusterSet::Handoff),
+        heartbeat.in_set(ClusterSet::Heartbeat),
+    ));
+}
 
 /// A registry row older than this (by the database's clock) is dead (the
 /// store's rule, which its placement and order queries apply).

@@ -13,8 +13,9 @@ use super::Registration;
 use super::handoff::Drain;
 use crate::game::components::{Avatar, NetEntity, Transferring};
 use crate::game::players::Joins;
+use crate::game::players::Roster;
 use crate::net::{ClientKey, NetServer};
-use crate::schedule::{Roster, StoreOutbox};
+use crate::store::StoreOutbox;
 use crate::store::{Polled, ServerCommand, StoreCommand};
 use crate::tick::TickInfo;
 

@@ -27,11 +27,14 @@ use bevy_ecs::prelude::*;
 use crossbeam_channel::{Receiver, Sender};
 use tickforge_shared::protocol::{Channel, ServerMessage};
 
-use super::components::{Avatar, Lingering};
-use crate::net::{ClientKey, NetServer};
-use crate::schedule::{SharedMetrics, StoreOutbox};
-use crate::store::{ChatLine, ChatNews, StoreCommand};
-use crate::tick::TickInfo;
+use tickforge_shared::protocol::{ClientMessage, MAX_CHAT_CHARS};
+
+use super::components::{Avatar, Conduct, Lingering};
+use super::movement::InputSet;
+use super::players::Roster;
+use crate::net::{ClientKey, Inbox, NetEvent, NetServer};
+use crate::store::{ChatLine, ChatNews, StoreCommand, StoreOutbox};
+use crate::tick::{Phase, SharedMetrics, TickInfo};
 
 /// How often the relay reads the other servers' lines, in milliseconds.
 pub const READ_EVERY_MS: u64 = 100;
@@ -209,6 +212,106 @@ impl ChatRelay {
             return Some((head + 1, line));
         }
         None
+    }
+}
+
+/// The chat's sets inside [`Phase::ApplyInputs`], after the inputs.
+#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChatSet {
+    /// Players' lines taken in, connections' chat started.
+    Intake,
+    /// Lines posted, read and delivered (after `Intake`).
+    Relay,
+}
+
+/// Installs the relay and its systems.
+pub fn install(world: &mut World, schedule: &mut Schedule) {
+    world.init_resource::<ChatRelay>();
+    schedule
+        .configure_sets((ChatSet::Intake, ChatSet::Relay).chain().in_set(Phase::ApplyInputs).after(InputSet::Apply));
+    schedule.add_systems((intake.in_set(ChatSet::Intake), relay_chat.in_set(ChatSet::Relay)));
+}
+
+/// Hands valid chat lines to the cluster's relay, with
+/// the sender's name from the token, and starts each connection's chat
+/// where its client says it got to.
+///
+/// Each player may send [`Conduct::CHAT_RATE`] lines a second on average
+/// (bursts of [`Conduct::CHAT_BURST`]); lines beyond that are dropped,
+/// counted, and the sender told once per burst.
+#[allow(clippy::too_many_arguments)]
+pub fn intake(
+    mut commands: Commands,
+    tick: Res<TickInfo>,
+    inbox: Res<Inbox>,
+    roster: Res<Roster>,
+    metrics: Res<SharedMetrics>,
+    mut net: ResMut<NetServer>,
+    mut relay: ResMut<ChatRelay>,
+    mut avatars: Query<(&Avatar, &mut Conduct, Option<&ChatCursor>), Without<Lingering>>,
+    lingering: Query<Entity, (With<Lingering>, With<ChatCursor>)>,
+    mut last_refill: Local<Option<std::time::Duration>>,
+) {
+    // A lingering avatar's chat stops; back, its client says where it got to.
+    for entity in &lingering {
+        commands.entity(entity).remove::<ChatCursor>();
+    }
+    // Refill by real time, not by ticks run: skipped ticks (an overloaded
+    // server) must not make the limit stricter than its stated rate.
+    let since = tick.elapsed.saturating_sub(last_refill.replace(tick.elapsed).unwrap_or(tick.elapsed));
+    let refill = Conduct::CHAT_RATE * since.as_secs_f32();
+    for (_, mut conduct, _) in &mut avatars {
+        conduct.chat_tokens = (conduct.chat_tokens + refill).min(Conduct::CHAT_BURST);
+    }
+    // Connections given their cursor this tick (the component lands after
+    // the system, so a second `ChatFrom` in one tick must not catch up again).
+    let mut started: Vec<Entity> = Vec::new();
+    for event in &inbox.events {
+        let NetEvent::Message { client, message, .. } = event else { continue };
+        let (seq, text) = match message {
+            ClientMessage::Chat { seq, text } => (*seq, text),
+            ClientMessage::ChatFrom { after } => {
+                let Some(entity) = roster.entity(*client) else { continue };
+                // Once per connection: the lines after the last one the
+                // client has, then the rest as they come.
+                if let Ok((_, _, None)) = avatars.get(entity)
+                    && !started.contains(&entity)
+                {
+                    started.push(entity);
+                    let cursor = match after {
+                        Some(after) => relay.catch_up(&mut net, *client, *after),
+                        None => relay.position(),
+                    };
+                    commands.entity(entity).insert(ChatCursor(cursor));
+                }
+                continue;
+            }
+            ClientMessage::Input { .. } => continue,
+        };
+        let Some((avatar, mut conduct, _)) = roster.entity(*client).and_then(|e| avatars.get_mut(e).ok()) else {
+            continue;
+        };
+        if conduct.chat_tokens < 1.0 {
+            if conduct.chat_dropped % 20 == 0 {
+                net.send(*client, Channel::Reliable, &ServerMessage::Notice { text: "slow down: chat dropped".into() });
+            }
+            conduct.chat_dropped += 1;
+            metrics.0.chat_dropped.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        conduct.chat_tokens -= 1.0;
+        let text = text.trim();
+        if text.is_empty() || text.chars().count() > MAX_CHAT_CHARS || text.chars().any(char::is_control) {
+            net.send(*client, Channel::Reliable, &ServerMessage::Notice { text: "chat line rejected".into() });
+            continue;
+        }
+        let line = ChatLine {
+            account_id: avatar.account_id,
+            from: avatar.name.clone(),
+            text: text.to_owned(),
+            client_seq: seq,
+        };
+        relay.say(line, &metrics);
     }
 }
 

@@ -239,7 +239,7 @@ impl ClientView {
 /// An avatar being handed to another server: frozen (no input moves it, no
 /// save is written — its lease has moved or is moving) until its client
 /// leaves for the target or `deadline` (a tick) passes.
-#[derive(Debug, Clone, Copy, PartialEq, Component)]
+#[derive(Debug, Clone, PartialEq, Component)]
 pub struct Transferring {
     /// The tick it was frozen.
     pub frozen_at: u64,

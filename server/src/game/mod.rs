@@ -1,7 +1,10 @@
 //! The reference game: avatars moved by their owners' inputs, NPCs that
-//! wander, chat. Systems here read the [`crate::schedule::Inbox`] and write
-//! through [`crate::net::NetServer`]; they never touch sockets or the database.
+//! wander, orbs to collect; and, for now beside it, the features every game
+//! needs (players, chat, replication). Systems here read the
+//! [`crate::net::Inbox`] and write through [`crate::net::NetServer`]; they
+//! never touch sockets or the database.
 
+pub mod arena;
 pub mod chat;
 pub mod components;
 pub mod movement;
@@ -11,8 +14,43 @@ pub mod progress;
 pub mod replicate;
 pub mod rng;
 
-use bevy_ecs::resource::Resource;
+use bevy_ecs::prelude::*;
 use tickforge_shared::protocol::NetId;
+
+use crate::tick::Phase;
+use movement::InputSet;
+
+/// The arena's sets inside [`Phase::Simulate`], in this order.
+#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ArenaSet {
+    /// NPCs walk.
+    Wander,
+    /// Avatars on orbs collect them.
+    Collect,
+}
+
+/// What the arena needs from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct ArenaSetup {
+    /// Wandering NPCs.
+    pub npcs: u32,
+    /// Orbs to collect.
+    pub orbs: u32,
+}
+
+/// Installs the arena: its inputs, its NPCs and orbs, and their systems.
+pub fn install(world: &mut World, schedule: &mut Schedule, setup: ArenaSetup) {
+    movement::spawn_npcs(world, setup.npcs, 0x7469_636b);
+    orbs::spawn_orbs(world, setup.orbs, 0x6f72_6273);
+    schedule.configure_sets((InputSet::Queue, InputSet::Apply).chain().in_set(Phase::ApplyInputs));
+    schedule.configure_sets((ArenaSet::Wander, ArenaSet::Collect).chain().in_set(Phase::Simulate));
+    schedule.add_systems((
+        movement::queue_inputs.in_set(InputSet::Queue),
+        movement::apply_inputs.in_set(InputSet::Apply),
+        movement::wander.in_set(ArenaSet::Wander),
+        orbs::collect.in_set(ArenaSet::Collect),
+    ));
+}
 
 /// Hands out network ids; never reuses one within a run.
 #[derive(Debug, Default, Resource)]

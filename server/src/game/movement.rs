@@ -9,9 +9,18 @@ use super::NetIds;
 use super::components::{ClientView, Conduct, InputQueue, Kinematics, Npc};
 use super::rng::SplitMix64;
 use crate::game::components::NetEntity;
-use crate::net::{NetEvent, NetServer};
-use crate::schedule::{Inbox, Roster};
+use crate::game::players::Roster;
+use crate::net::{Inbox, NetEvent, NetServer};
 use crate::tick::TickInfo;
+
+/// The inputs' sets inside [`crate::tick::Phase::ApplyInputs`], in this order.
+#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InputSet {
+    /// Input messages into each avatar's queue.
+    Queue,
+    /// This tick's slot applied to each avatar.
+    Apply,
+}
 
 /// Speed of wandering NPCs as a fraction of the top speed.
 const NPC_PACE: f32 = 0.4;

@@ -1,4 +1,4 @@
-//! Joining, leaving and chatting.
+//! Joining, leaving and lingering: the roster of who plays here.
 //!
 //! A new connection first becomes a *pending join*: the store is asked to
 //! give this server the player's lease and its saved progress, and the
@@ -12,24 +12,105 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 
 use bevy_ecs::prelude::*;
 use crossbeam_channel::{Receiver, Sender};
-use tickforge_shared::protocol::{Channel, ClientMessage, MAX_CHAT_CHARS, NetId, PlayerInfo, ServerMessage};
-use tickforge_shared::sim::{self, Body, Vec2};
+use tickforge_shared::protocol::{Channel, NetId, PlayerInfo, ServerMessage};
 
 use super::NetIds;
-use super::chat::{ChatCursor, ChatRelay};
-use super::components::{
-    Avatar, ClientView, Conduct, InputQueue, Kinematics, Lingering, NetEntity, Score, Transferring,
-};
+use super::components::{Avatar, ClientView, Conduct, InputQueue, Lingering, NetEntity, Transferring};
 use super::progress;
-use super::rng::SplitMix64;
+use crate::api::{self, Arrival, Game};
+use crate::net::Inbox;
 use crate::net::identity::Identity;
 use crate::net::{ClientKey, NetEvent, NetServer};
-use crate::schedule::{Inbox, Roster, StoreOutbox};
-use crate::store::{AccessEvent, AccessKind, ChatLine, Claim, Claimed, PlayerState, StoreCommand, unix_millis};
-use crate::tick::TickInfo;
+use crate::store::{AccessEvent, AccessKind, Claim, Claimed, PlayerState, StoreCommand, unix_millis};
+use crate::store::{StoreOutbox, StoreSet};
+use crate::tick::{Phase, SharedMetrics, TickInfo};
+
+/// The players' sets inside the phases, in this order within `Admit`.
+#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PlayersSet {
+    /// New connections start loading; departed players are saved and go ([`Phase::Admit`]).
+    Admit,
+    /// Avatars whose state arrived appear ([`Phase::Admit`], after `Admit`).
+    Spawn,
+    /// Grace periods that ran out end ([`Phase::Admit`], after `Spawn`).
+    Linger,
+    /// The periodic save ([`Phase::Persist`], before the store's flush).
+    Save,
+    /// Player and entity counts for `/metrics` ([`Phase::Persist`]).
+    Publish,
+}
+
+/// What the players feature needs from the configuration.
+#[derive(Debug, Clone)]
+pub struct PlayersSetup {
+    /// The registry id leases are claimed for.
+    pub server_id: String,
+    /// The grace period of a lost link, in ticks (0: none).
+    pub linger_ticks: u64,
+    /// Ticks between two periodic saves of a player.
+    pub save_every_ticks: u64,
+}
+
+/// Installs joining, leaving, lingering and saving for game `G`: the
+/// [`Roster`], the [`Joins`] and [`Linger`] resources and their systems.
+pub fn install<G: Game>(world: &mut World, schedule: &mut Schedule, setup: PlayersSetup) {
+    world.init_resource::<Roster>();
+    world.insert_resource(Joins::new(setup.server_id, G::NAME));
+    world.insert_resource(Linger::new(setup.linger_ticks));
+    world.insert_resource(progress::SaveEvery(setup.save_every_ticks));
+    schedule.configure_sets((PlayersSet::Admit, PlayersSet::Spawn, PlayersSet::Linger).chain().in_set(Phase::Admit));
+    schedule.configure_sets(PlayersSet::Save.in_set(Phase::Persist).before(StoreSet::Flush));
+    schedule.configure_sets(PlayersSet::Publish.in_set(Phase::Persist));
+    schedule.add_systems((
+        admit::<G>.in_set(PlayersSet::Admit),
+        spawn_loaded::<G>.in_set(PlayersSet::Spawn),
+        end_lingering::<G>.in_set(PlayersSet::Linger),
+        progress::save_periodically::<G>.in_set(PlayersSet::Save),
+        publish_metrics.in_set(PlayersSet::Publish),
+    ));
+}
+
+fn publish_metrics(metrics: Res<SharedMetrics>, roster: Res<Roster>, entities: Query<(), With<NetEntity>>) {
+    metrics.0.players.store(roster.len() as u64, Ordering::Relaxed);
+    metrics.0.entities.store(entities.iter().count() as u64, Ordering::Relaxed);
+}
+
+/// Which entity each connection controls.
+#[derive(Debug, Default, Resource)]
+pub struct Roster {
+    by_client: HashMap<ClientKey, Entity>,
+}
+
+impl Roster {
+    /// The avatar of a connection.
+    pub fn entity(&self, client: ClientKey) -> Option<Entity> {
+        self.by_client.get(&client).copied()
+    }
+
+    /// Records a new avatar.
+    pub fn insert(&mut self, client: ClientKey, entity: Entity) {
+        self.by_client.insert(client, entity);
+    }
+
+    /// Forgets a connection; returns its avatar.
+    pub fn remove(&mut self, client: ClientKey) -> Option<Entity> {
+        self.by_client.remove(&client)
+    }
+
+    /// Number of players.
+    pub fn len(&self) -> usize {
+        self.by_client.len()
+    }
+
+    /// Whether nobody is connected.
+    pub fn is_empty(&self) -> bool {
+        self.by_client.is_empty()
+    }
+}
 
 /// A connection whose saved state is being loaded.
 #[derive(Debug, Clone)]
@@ -59,6 +140,8 @@ pub struct Joins {
     pending: HashMap<ClientKey, PendingJoin>,
     /// The registry id leases are claimed for.
     server_id: String,
+    /// The game whose state is loaded.
+    game: &'static str,
     tx: Sender<Claimed>,
     rx: Receiver<Claimed>,
     /// Handed-over states taken in, (account, epoch) → tick: a transfer
@@ -71,10 +154,10 @@ pub struct Joins {
 const HANDED_IN_MEMORY_SECS: f32 = 120.0;
 
 impl Joins {
-    /// Joins for the server registered as `server_id`.
-    pub fn new(server_id: String) -> Self {
+    /// Joins for the server registered as `server_id`, running `game`.
+    pub fn new(server_id: String, game: &'static str) -> Self {
         let (tx, rx) = crossbeam_channel::unbounded();
-        Self { pending: HashMap::new(), server_id, tx, rx, handed_in: HashMap::new() }
+        Self { pending: HashMap::new(), server_id, game, tx, rx, handed_in: HashMap::new() }
     }
 
     /// The registry id this server claims leases for.
@@ -99,7 +182,8 @@ impl Joins {
 
     fn request(&self, outbox: &mut StoreOutbox, account_id: u64) {
         let server_id = self.server_id.clone();
-        outbox.push(StoreCommand::ClaimPlayer { account_id, server_id, reply: self.tx.clone() });
+        let game = self.game;
+        outbox.push(StoreCommand::ClaimPlayer { account_id, server_id, game, reply: self.tx.clone() });
     }
 }
 
@@ -134,16 +218,9 @@ impl Linger {
     }
 }
 
-/// Where a first-time account's avatar appears: spread over the middle of
-/// the world, the same place for the same account.
-fn spawn_point(account_id: u64) -> Vec2 {
-    let mut rng = SplitMix64::new(account_id);
-    Vec2::new(sim::WORLD_WIDTH * (0.25 + 0.5 * rng.next_f32()), sim::WORLD_HEIGHT * (0.25 + 0.5 * rng.next_f32()))
-}
-
 /// Starts loads for new connections and removes departed players (saving them).
 #[allow(clippy::too_many_arguments)]
-pub fn admit(
+pub fn admit<G: Game>(
     mut commands: Commands,
     inbox: Res<Inbox>,
     mut net: ResMut<NetServer>,
@@ -152,8 +229,8 @@ pub fn admit(
     mut outbox: ResMut<StoreOutbox>,
     tick: Res<TickInfo>,
     mut linger: ResMut<Linger>,
-    metrics: Res<crate::schedule::SharedMetrics>,
-    avatars: Query<(&NetEntity, &Avatar, &Kinematics, &Score, Option<&Transferring>)>,
+    metrics: Res<SharedMetrics>,
+    avatars: Query<(&NetEntity, &Avatar, G::SaveData, Option<&Transferring>)>,
 ) {
     let limit_ticks = (TAKEOVER_LIMIT_SECS as f32 / tick.dt).ceil() as u64;
     for event in &inbox.events {
@@ -180,11 +257,9 @@ pub fn admit(
                         }
                         let state = PlayerState {
                             account_id: identity.account_id,
-                            x: c.x,
-                            y: c.y,
-                            vx: c.vx,
-                            vy: c.vy,
-                            score: c.score,
+                            game: joins.game,
+                            document: c.document.clone(),
+                            rank: 0,
                             last_seen_ms: unix_millis(),
                         };
                         let result = Ok(Claim::Granted { epoch: c.epoch, saved: Some(state) });
@@ -210,7 +285,7 @@ pub fn admit(
                     continue;
                 }
                 let Some(entity) = roster.remove(*client) else { continue };
-                if let Ok((_, avatar, _, _, None)) = avatars.get(entity)
+                if let Ok((_, avatar, _, None)) = avatars.get(entity)
                     && *link_lost
                     && linger.ticks > 0
                 {
@@ -219,15 +294,19 @@ pub fn admit(
                     linger.by_account.insert(avatar.account_id, entity);
                     continue;
                 }
-                if let Ok((net_id, avatar, body, score, transferring)) = avatars.get(entity) {
+                if let Ok((net_id, avatar, data, transferring)) = avatars.get(entity) {
                     net.broadcast(Channel::Reliable, &ServerMessage::PlayerLeft { id: net_id.0 });
                     // A player handed over left for its new server: the
                     // state and the lease are there already.
                     match transferring {
-                        None => outbox.save(progress::save_of(avatar, body, score, true)),
+                        None => {
+                            if let Some(save) = progress::save_of::<G>(avatar, data, true) {
+                                outbox.save(save);
+                            }
+                        }
                         Some(t) => {
                             let ms = ((tick.tick.saturating_sub(t.frozen_at)) as f32 * tick.dt * 1000.0) as u64;
-                            metrics.0.handoff_longest_ms.fetch_max(ms, std::sync::atomic::Ordering::Relaxed);
+                            metrics.0.handoff_longest_ms.fetch_max(ms, Ordering::Relaxed);
                         }
                     }
                     log_leave(&mut outbox, &avatar.name, avatar.account_id, reason);
@@ -247,7 +326,7 @@ fn log_leave(outbox: &mut StoreOutbox, name: &str, account_id: u64, reason: &str
 /// Spawns avatars whose lease and saved state have arrived, and repeats
 /// claims that failed or found the player still held elsewhere.
 #[allow(clippy::too_many_arguments)]
-pub fn spawn_loaded(
+pub fn spawn_loaded<G: Game>(
     mut commands: Commands,
     tick: Res<TickInfo>,
     mut net: ResMut<NetServer>,
@@ -291,7 +370,8 @@ pub fn spawn_loaded(
         let identity = pending.identity;
         // Back within the grace period: the avatar that waited, exactly as
         // it was. Its chat goes on from where the client says it got to
-        // (`ClientMessage::ChatFrom`, see `chat`).
+        // (`ClientMessage::ChatFrom`; the chat let go of its cursor when it
+        // began to linger).
         if let Some(entity) = linger.by_account.remove(&identity.account_id)
             && let Ok((net_id, mut avatar)) = avatars.get_mut(entity)
         {
@@ -301,21 +381,27 @@ pub fn spawn_loaded(
             tracing::info!(account = identity.account_id, "player back within the grace period");
             let players = avatars.iter().map(|(n, a)| PlayerInfo { id: n.0, name: a.name.clone() }).collect();
             welcome(&mut net, &tick, client, id, identity.account_id, players, 0);
-            commands
-                .entity(entity)
-                .remove::<(Lingering, ChatCursor)>()
-                .insert((InputQueue::default(), ClientView::default()));
+            commands.entity(entity).remove::<Lingering>().insert((InputQueue::default(), ClientView::default()));
             roster.insert(client, entity);
             continue;
         }
-        // Play goes on exactly from a handed-over state, velocity and all;
-        // a state from the database is where the player left, at rest (it
-        // does not glide on from a velocity it had when it was saved).
-        let (pos, vel, score) = match saved {
-            Some(state) if pending.carried => (Vec2::new(state.x, state.y), Vec2::new(state.vx, state.vy), state.score),
-            Some(state) => (Vec2::new(state.x, state.y), Vec2::ZERO, state.score),
-            None => (spawn_point(identity.account_id), Vec2::ZERO, 0),
+        // A document that does not parse is never overwritten with a blank
+        // state: the player is refused, the lease let go, the row kept.
+        let game_state = match saved.as_ref().map(|s| api::parse::<G>(&s.document)).transpose() {
+            Ok(state) => state,
+            Err(error) => {
+                tracing::error!(account = identity.account_id, game = G::NAME, %error, "saved state unreadable; player refused");
+                net.kick(client, "your saved state cannot be read here; it is kept as it was");
+                let server_id = joins.server_id.clone();
+                outbox.push(StoreCommand::ReleaseLease {
+                    account_id: identity.account_id,
+                    server_id,
+                    epoch: Some(epoch),
+                });
+                continue;
+            }
         };
+        let arrival = if pending.carried { Arrival::HandedOver } else { Arrival::Loaded };
         // A handed-over state is live, not a save.
         let state_age_ms = match saved {
             Some(s) if !pending.carried => u32::try_from((unix_millis() - s.last_seen_ms).max(0)).unwrap_or(u32::MAX),
@@ -329,17 +415,16 @@ pub fn spawn_loaded(
         net.broadcast(Channel::Reliable, &ServerMessage::PlayerJoined(info));
         welcome(&mut net, &tick, client, id, identity.account_id, players, state_age_ms);
         // No chat until the client says where its chat stands (`chat`).
-        let entity = commands
-            .spawn((
-                NetEntity(id),
-                Kinematics(Body { pos, vel }),
-                Avatar { client, account_id: identity.account_id, name: identity.name, connected_at_ms, epoch },
-                InputQueue::default(),
-                ClientView::default(),
-                Conduct::default(),
-                Score(score),
-            ))
-            .id();
+        let account_id = identity.account_id;
+        let mut player = commands.spawn((
+            NetEntity(id),
+            Avatar { client, account_id, name: identity.name, connected_at_ms, epoch },
+            InputQueue::default(),
+            ClientView::default(),
+            Conduct::default(),
+        ));
+        G::spawn_player(&mut player, account_id, game_state, arrival);
+        let entity = player.id();
         roster.insert(client, entity);
     }
     let due: Vec<u64> = joins
@@ -375,20 +460,22 @@ fn welcome(
 
 /// Ends grace periods that ran out (or were cut short, `until` = 0, by an
 /// order): the avatar is saved with its lease released, and goes.
-pub fn end_lingering(
+pub fn end_lingering<G: Game>(
     mut commands: Commands,
     tick: Res<TickInfo>,
     mut net: ResMut<NetServer>,
     mut linger: ResMut<Linger>,
     mut outbox: ResMut<StoreOutbox>,
-    avatars: Query<(Entity, &NetEntity, &Avatar, &Kinematics, &Score, &Lingering)>,
+    avatars: Query<(Entity, &NetEntity, &Avatar, G::SaveData, &Lingering)>,
 ) {
-    for (entity, net_id, avatar, body, score, lingering) in &avatars {
+    for (entity, net_id, avatar, data, lingering) in &avatars {
         if lingering.until > tick.tick {
             continue;
         }
         net.broadcast(Channel::Reliable, &ServerMessage::PlayerLeft { id: net_id.0 });
-        outbox.save(progress::save_of(avatar, body, score, true));
+        if let Some(save) = progress::save_of::<G>(avatar, data, true) {
+            outbox.save(save);
+        }
         log_leave(&mut outbox, &avatar.name, avatar.account_id, "timed out; the grace period ended");
         linger.by_account.remove(&avatar.account_id);
         commands.entity(entity).despawn();
@@ -425,83 +512,5 @@ fn keep_or_release(
         None => {
             outbox.push(StoreCommand::ReleaseLease { account_id, server_id: server_id.to_owned(), epoch: Some(epoch) })
         }
-    }
-}
-
-/// Hands valid chat lines to the cluster's relay ([`super::chat`]), with
-/// the sender's name from the token, and starts each connection's chat
-/// where its client says it got to.
-///
-/// Each player may send [`Conduct::CHAT_RATE`] lines a second on average
-/// (bursts of [`Conduct::CHAT_BURST`]); lines beyond that are dropped,
-/// counted, and the sender told once per burst.
-#[allow(clippy::too_many_arguments)]
-pub fn chat(
-    mut commands: Commands,
-    tick: Res<TickInfo>,
-    inbox: Res<Inbox>,
-    roster: Res<Roster>,
-    metrics: Res<crate::schedule::SharedMetrics>,
-    mut net: ResMut<NetServer>,
-    mut relay: ResMut<ChatRelay>,
-    mut avatars: Query<(&Avatar, &mut Conduct, Option<&ChatCursor>)>,
-    mut last_refill: Local<Option<std::time::Duration>>,
-) {
-    // Refill by real time, not by ticks run: skipped ticks (an overloaded
-    // server) must not make the limit stricter than its stated rate.
-    let since = tick.elapsed.saturating_sub(last_refill.replace(tick.elapsed).unwrap_or(tick.elapsed));
-    let refill = Conduct::CHAT_RATE * since.as_secs_f32();
-    for (_, mut conduct, _) in &mut avatars {
-        conduct.chat_tokens = (conduct.chat_tokens + refill).min(Conduct::CHAT_BURST);
-    }
-    // Connections given their cursor this tick (the component lands after
-    // the system, so a second `ChatFrom` in one tick must not catch up again).
-    let mut started: Vec<Entity> = Vec::new();
-    for event in &inbox.events {
-        let NetEvent::Message { client, message, .. } = event else { continue };
-        let (seq, text) = match message {
-            ClientMessage::Chat { seq, text } => (*seq, text),
-            ClientMessage::ChatFrom { after } => {
-                let Some(entity) = roster.entity(*client) else { continue };
-                // Once per connection: the lines after the last one the
-                // client has, then the rest as they come.
-                if let Ok((_, _, None)) = avatars.get(entity)
-                    && !started.contains(&entity)
-                {
-                    started.push(entity);
-                    let cursor = match after {
-                        Some(after) => relay.catch_up(&mut net, *client, *after),
-                        None => relay.position(),
-                    };
-                    commands.entity(entity).insert(ChatCursor(cursor));
-                }
-                continue;
-            }
-            ClientMessage::Input { .. } => continue,
-        };
-        let Some((avatar, mut conduct, _)) = roster.entity(*client).and_then(|e| avatars.get_mut(e).ok()) else {
-            continue;
-        };
-        if conduct.chat_tokens < 1.0 {
-            if conduct.chat_dropped % 20 == 0 {
-                net.send(*client, Channel::Reliable, &ServerMessage::Notice { text: "slow down: chat dropped".into() });
-            }
-            conduct.chat_dropped += 1;
-            metrics.0.chat_dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            continue;
-        }
-        conduct.chat_tokens -= 1.0;
-        let text = text.trim();
-        if text.is_empty() || text.chars().count() > MAX_CHAT_CHARS || text.chars().any(char::is_control) {
-            net.send(*client, Channel::Reliable, &ServerMessage::Notice { text: "chat line rejected".into() });
-            continue;
-        }
-        let line = ChatLine {
-            account_id: avatar.account_id,
-            from: avatar.name.clone(),
-            text: text.to_owned(),
-            client_seq: seq,
-        };
-        relay.say(line, &metrics);
     }
 }

@@ -27,7 +27,7 @@ use tickforge_shared::snapshot::{self, Known, KnownSet, SizePlan};
 
 use super::components::{Avatar, ClientView, InputQueue, Kinematics, NetEntity, Npc, Orb, Score};
 use crate::net::NetServer;
-use crate::tick::TickInfo;
+use crate::tick::{Phase, TickInfo};
 
 /// Replication settings.
 #[derive(Debug, Clone, Copy, PartialEq, Resource)]
@@ -298,6 +298,20 @@ pub fn build_for_client(
     let (payload, bits) = snapshot::encode_with_motion(baseline, base_tick, Some(predictions), &mut target, tick);
     debug_assert_eq!(bits, plan.bits(), "the codec's cost model and its encoder agree");
     (baseline_tick, target, payload)
+}
+
+/// The replication's sets.
+#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReplicateSet {
+    /// Each client's snapshot built and queued ([`Phase::Replicate`]).
+    Snapshots,
+}
+
+/// Installs network ids and the snapshots, with `config`.
+pub fn install(world: &mut World, schedule: &mut Schedule, config: ReplicationConfig) {
+    world.init_resource::<super::NetIds>();
+    world.insert_resource(config);
+    schedule.add_systems(send_snapshots.in_set(ReplicateSet::Snapshots).in_set(Phase::Replicate));
 }
 
 /// Sends each connected avatar's owner its snapshot.

@@ -17,8 +17,12 @@ pub const CARRIED_AT: usize = 9 + MAX_NAME_BYTES;
 /// Marks user data that carries a handed-over state.
 const CARRIED_TAG: u8 = 0xC5;
 
-/// Bytes of a [`Carried`] block: tag, epoch, four f32, score, chat position.
-const CARRIED_BYTES: usize = 1 + 8 + 4 * 4 + 4;
+/// Bytes of a [`Carried`] block before the document: tag, epoch, length.
+const CARRIED_HEADER: usize = 1 + 8 + 1;
+
+/// The longest game document a transfer token carries; a longer one stays
+/// in the database, where the handoff wrote it, and the target loads it.
+pub const MAX_CARRIED_DOCUMENT: usize = USER_DATA_BYTES - CARRIED_AT - CARRIED_HEADER;
 
 /// A player's exact state, sealed into a transfer token by the draining
 /// server that moved its lease to the token's server: the target starts
@@ -26,25 +30,23 @@ const CARRIED_BYTES: usize = 1 + 8 + 4 * 4 + 4;
 /// holds the same state, written by the handoff). The epoch is the moved
 /// lease's, so a replayed token can never outlive a later write: the
 /// database fences every save under an old epoch.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Carried {
     /// The lease epoch the handoff gave the target.
     pub epoch: i64,
-    /// Position x.
-    pub x: f32,
-    /// Position y.
-    pub y: f32,
-    /// Velocity x.
-    pub vx: f32,
-    /// Velocity y.
-    pub vy: f32,
-    /// Score.
-    pub score: u32,
+    /// The game's state document (JSON), as the store would keep it.
+    pub document: String,
 }
 
 impl Carried {
-    /// Writes the block into user data made by [`Identity::to_user_data`].
-    pub fn write(&self, data: &mut [u8; USER_DATA_BYTES]) {
+    /// Writes the block into user data made by [`Identity::to_user_data`];
+    /// `false` (and nothing written) if the document is longer than
+    /// [`MAX_CARRIED_DOCUMENT`].
+    pub fn write(&self, data: &mut [u8; USER_DATA_BYTES]) -> bool {
+        let document = self.document.as_bytes();
+        if document.len() > MAX_CARRIED_DOCUMENT {
+            return false;
+        }
         let mut at = CARRIED_AT;
         let mut put = |bytes: &[u8]| {
             data[at..at + bytes.len()].copy_from_slice(bytes);
@@ -52,28 +54,21 @@ impl Carried {
         };
         put(&[CARRIED_TAG]);
         put(&self.epoch.to_le_bytes());
-        for v in [self.x, self.y, self.vx, self.vy] {
-            put(&v.to_le_bytes());
-        }
-        put(&self.score.to_le_bytes());
+        put(&[document.len() as u8]);
+        put(document);
+        true
     }
 
-    /// Reads the block, if the user data carries one (finite numbers only).
+    /// Reads the block, if the user data carries one (UTF-8 within bounds only).
     pub fn read(data: &[u8; USER_DATA_BYTES]) -> Option<Self> {
-        let block = &data[CARRIED_AT..CARRIED_AT + CARRIED_BYTES];
+        let block = &data[CARRIED_AT..];
         if block[0] != CARRIED_TAG {
             return None;
         }
-        let f = |at: usize| f32::from_le_bytes(block[at..at + 4].try_into().unwrap_or_default());
-        let carried = Self {
-            epoch: i64::from_le_bytes(block[1..9].try_into().ok()?),
-            x: f(9),
-            y: f(13),
-            vx: f(17),
-            vy: f(21),
-            score: u32::from_le_bytes(block[25..29].try_into().ok()?),
-        };
-        [carried.x, carried.y, carried.vx, carried.vy].iter().all(|v| v.is_finite()).then_some(carried)
+        let epoch = i64::from_le_bytes(block[1..9].try_into().ok()?);
+        let len = usize::from(block[9]);
+        let document = block.get(CARRIED_HEADER..CARRIED_HEADER + len)?;
+        Some(Self { epoch, document: std::str::from_utf8(document).ok()?.to_owned() })
     }
 }
 
@@ -127,12 +122,16 @@ mod tests {
         let id = Identity { account_id: 7, name: "n".repeat(MAX_NAME_BYTES) };
         let mut data = id.to_user_data().unwrap();
         assert_eq!(Carried::read(&data), None, "a login token carries nothing");
-        let carried = Carried { epoch: 9, x: 1.5, y: -2.0, vx: 0.25, vy: 3.0, score: 41 };
-        carried.write(&mut data);
-        assert_eq!(Identity::from_user_data(&data), Some(id), "the name is untouched");
+        let carried = Carried { epoch: 9, document: "é".repeat(MAX_CARRIED_DOCUMENT / 2) };
+        assert!(carried.write(&mut data));
+        assert_eq!(Identity::from_user_data(&data), Some(id.clone()), "the name is untouched");
         assert_eq!(Carried::read(&data), Some(carried));
-        data[CARRIED_AT + 9..CARRIED_AT + 13].copy_from_slice(&f32::NAN.to_le_bytes());
-        assert_eq!(Carried::read(&data), None, "not a number is refused");
+        data[CARRIED_AT + CARRIED_HEADER] = 0xff;
+        assert_eq!(Carried::read(&data), None, "not UTF-8 is refused");
+        let mut data = id.to_user_data().unwrap();
+        let long = Carried { epoch: 9, document: "x".repeat(MAX_CARRIED_DOCUMENT + 1) };
+        assert!(!long.write(&mut data), "too long to carry");
+        assert_eq!(Carried::read(&data), None, "and nothing was written");
     }
 
     #[test]

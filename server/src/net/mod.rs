@@ -10,6 +10,7 @@ pub mod discipline;
 pub mod forwarded;
 pub mod guard;
 pub mod identity;
+mod systems;
 pub mod token;
 pub mod transport;
 pub mod websocket;
@@ -26,6 +27,7 @@ use tickforge_shared::protocol::{Channel, ClientMessage, PROTOCOL_ID, ServerMess
 use crate::secrets::PrivateKey;
 use discipline::{Phase, Verdict};
 use identity::{Carried, Identity};
+pub use systems::{Inbox, NetSet, install};
 use transport::{Offence, Transport, TransportStats};
 
 /// Malformed or out-of-phase messages tolerated from one client before it is dropped.

@@ -62,7 +62,9 @@ impl TokenIssuer {
         self.issue_carrying(identity, None, servers)
     }
 
-    /// Issues a token that also carries a handed-over state (see [`Carried`]).
+    /// Issues a token that also carries a handed-over state (see
+    /// [`Carried`]) — if it fits: a longer one is left out (the target loads
+    /// it from the database instead).
     pub fn issue_carrying(
         &self,
         identity: &Identity,
@@ -70,8 +72,10 @@ impl TokenIssuer {
         servers: &[SocketAddr],
     ) -> Result<IssuedToken, TokenError> {
         let mut user_data = identity.to_user_data().ok_or(TokenError::NameTooLong)?;
-        if let Some(carried) = carried {
-            carried.write(&mut user_data);
+        if let Some(carried) = carried
+            && !carried.write(&mut user_data)
+        {
+            tracing::debug!(account = identity.account_id, "handed-over state too long to carry; the target loads it");
         }
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         let token = ConnectToken::generate(

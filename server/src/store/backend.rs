@@ -79,16 +79,16 @@ pub trait Backend: Send {
     /// first; answers how many went.
     fn prune_access_log(&mut self, before_ms: i64, limit: u32) -> Result<u64, DbError>;
     /// Takes `account_id`'s lease for `server_id` (a new epoch) and reads its
-    /// saved state — unless a live other server holds it, which is then
-    /// ordered to release it.
-    fn claim_player(&mut self, account_id: u64, server_id: &str) -> Result<Claim, DbError>;
+    /// saved state in `game` — unless a live other server holds it, which
+    /// is then ordered to release it.
+    fn claim_player(&mut self, account_id: u64, server_id: &str, game: &'static str) -> Result<Claim, DbError>;
     /// Lets go of `server_id`'s lease on `account_id` (only at `epoch`, if given).
     fn release_lease(&mut self, account_id: u64, server_id: &str, epoch: Option<i64>) -> Result<(), DbError>;
     /// Inserts or replaces a player's saved state (the database refuses a
     /// stale epoch); with `release`, lets go of the lease too.
     fn save_player(&mut self, save: &PlayerSave) -> Result<(), DbError>;
-    /// The best saved scores, best first (ties by name).
-    fn leaderboard(&mut self, limit: u32) -> Result<Vec<Leader>, DbError>;
+    /// `game`'s best ranks, best first (ties by name).
+    fn leaderboard(&mut self, game: &str, limit: u32) -> Result<Vec<Leader>, DbError>;
     /// Upserts a registry row, its heartbeat stamped with the database's clock.
     fn heartbeat(&mut self, row: &ServerRow) -> Result<(), DbError>;
     /// A server's first row: upserts it and drops the leases and orders of

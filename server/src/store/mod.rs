@@ -12,6 +12,7 @@
 //! batching, savepoints, retries, answers — is the same for both.
 
 pub mod backend;
+mod outbox;
 pub mod postgres;
 pub mod replication;
 pub mod sqlite;
@@ -27,6 +28,7 @@ use crossbeam_channel::{Sender, TrySendError};
 use tokio::sync::oneshot;
 
 pub use backend::{DbError, DbErrorKind};
+pub use outbox::{StoreOutbox, StoreSet, install};
 pub use url::{DatabaseUrl, UrlError};
 
 use crate::metrics::Histogram;
@@ -152,21 +154,19 @@ pub fn unix_millis() -> i64 {
         .unwrap_or(0)
 }
 
-/// A player's persisted progress (a database row, not a component).
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// A player's persisted state in one game (a database row, not a
+/// component): the game's own document, which the store keeps whole and
+/// never reads, and its rank on the game's leaderboard.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlayerState {
     /// Whose.
     pub account_id: u64,
-    /// Position x in world units.
-    pub x: f32,
-    /// Position y in world units.
-    pub y: f32,
-    /// Velocity x in units per second (a handoff moves it exactly).
-    pub vx: f32,
-    /// Velocity y in units per second.
-    pub vy: f32,
-    /// Orbs collected.
-    pub score: u32,
+    /// Which game's state.
+    pub game: &'static str,
+    /// The game's state, as JSON.
+    pub document: String,
+    /// The leaderboard's key (higher is better).
+    pub rank: i64,
     /// Unix milliseconds of the last save.
     pub last_seen_ms: i64,
 }
@@ -176,7 +176,7 @@ pub struct PlayerState {
 /// The database refuses it (a [`DbErrorKind::Fenced`] error) unless `epoch`
 /// is the account's current lease epoch: a server that lost the lease can
 /// never overwrite what the new holder saves.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlayerSave {
     /// The state.
     pub state: PlayerState,
@@ -329,8 +329,8 @@ pub struct Placement {
 pub struct Leader {
     /// Account name.
     pub username: String,
-    /// Saved score.
-    pub score: u32,
+    /// Its rank (the game's score).
+    pub score: i64,
 }
 
 /// Where an app server is in its life, as the registry shows it.
@@ -437,6 +437,8 @@ pub enum StoreCommand {
         account_id: u64,
         /// The claiming server.
         server_id: String,
+        /// The game whose state is read.
+        game: &'static str,
         /// The tick loop's inbox.
         reply: crossbeam_channel::Sender<Claimed>,
     },
@@ -452,8 +454,10 @@ pub enum StoreCommand {
     },
     /// Upsert player states (newest wins), fenced by their lease epochs.
     SavePlayers(Vec<PlayerSave>),
-    /// Top saved scores.
+    /// A game's best ranks.
     Leaderboard {
+        /// Which game's.
+        game: String,
         /// How many lines.
         limit: u32,
         /// Where the answer goes.
@@ -671,9 +675,10 @@ impl StoreHandle {
         self.ask(|reply| StoreCommand::CreateAccount { username, password_hash, reply }).await
     }
 
-    /// The top `limit` saved scores.
-    pub async fn leaderboard(&self, limit: u32) -> Result<Vec<Leader>, StoreError> {
-        self.ask(|reply| StoreCommand::Leaderboard { limit, reply }).await
+    /// `game`'s top `limit` ranks.
+    pub async fn leaderboard(&self, game: &str, limit: u32) -> Result<Vec<Leader>, StoreError> {
+        let game = game.to_owned();
+        self.ask(|reply| StoreCommand::Leaderboard { game, limit, reply }).await
     }
 
     /// The registry and the active colour.
@@ -873,13 +878,16 @@ mod tests {
     use super::*;
 
     fn player(account_id: u64, x: f32, epoch: i64) -> PlayerSave {
-        let state = PlayerState { account_id, x, y: 1.0, vx: 0.0, vy: 0.0, score: 2, last_seen_ms: unix_millis() };
+        let document = format!(r#"{{"x":{x}}}"#);
+        let state = PlayerState { account_id, game: "arena", document, rank: 2, last_seen_ms: unix_millis() };
         PlayerSave { state, epoch, release: false }
     }
 
     fn claim(handle: &StoreHandle, account_id: u64) -> Claimed {
         let (reply, rx) = crossbeam_channel::unbounded();
-        handle.try_send(StoreCommand::ClaimPlayer { account_id, server_id: "app-1".into(), reply }).unwrap();
+        handle
+            .try_send(StoreCommand::ClaimPlayer { account_id, server_id: "app-1".into(), game: "arena", reply })
+            .unwrap();
         rx.recv_timeout(std::time::Duration::from_secs(5)).unwrap()
     }
 
@@ -899,14 +907,14 @@ mod tests {
         let Ok(Claim::Granted { epoch, saved: None }) = claim(&handle, id).result else { panic!("not granted") };
         handle.try_send(StoreCommand::SavePlayers(vec![player(id, 7.0, epoch)])).unwrap();
         let Ok(Claim::Granted { saved, .. }) = claim(&handle, id).result else { panic!("not granted") };
-        assert_eq!(saved.map(|s| s.x), Some(7.0));
+        assert_eq!(saved.map(|s| s.document), Some(r#"{"x":7}"#.into()));
         let metrics = store.metrics();
         store.shutdown();
 
         let db = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
         let rows: i64 = db.query_row("SELECT COUNT(*) FROM access_log", [], |r| r.get(0)).unwrap();
         assert_eq!(rows, 1);
-        let players: i64 = db.query_row("SELECT COUNT(*) FROM player_state", [], |r| r.get(0)).unwrap();
+        let players: i64 = db.query_row("SELECT COUNT(*) FROM game_state", [], |r| r.get(0)).unwrap();
         assert_eq!(players, 1, "only the valid save");
         assert_eq!(metrics.fenced.load(std::sync::atomic::Ordering::Relaxed), 1, "the bad save was refused for good");
     }

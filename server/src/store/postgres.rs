@@ -138,6 +138,25 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX access_log_at ON access_log(at_ms);
     ALTER TABLE chat ADD COLUMN client_seq bigint;
     CREATE UNIQUE INDEX chat_sender_seq ON chat(account_id, client_seq);",
+    // 10: a player's state is its game's own document (JSON), one row per
+    // (account, game), ranked for the game's leaderboard; the arena's rows
+    // move over as they were.
+    "CREATE TABLE game_state (
+        account_id bigint NOT NULL REFERENCES accounts(id),
+        game       text   NOT NULL,
+        document   jsonb  NOT NULL,
+        rank       bigint NOT NULL,
+        last_seen  bigint NOT NULL,
+        epoch      bigint NOT NULL,
+        PRIMARY KEY (account_id, game)
+    );
+    CREATE INDEX game_state_rank ON game_state(game, rank DESC);
+    INSERT INTO game_state (account_id, game, document, rank, last_seen, epoch)
+        SELECT account_id, 'arena', jsonb_build_object('x', x, 'y', y, 'vx', vx, 'vy', vy, 'score', score),
+               score, last_seen, epoch FROM player_state;
+    DROP TABLE player_state;
+    CREATE TRIGGER game_state_fence BEFORE INSERT OR UPDATE ON game_state
+        FOR EACH ROW EXECUTE FUNCTION tickforge_fence();",
 ];
 
 /// The SQLSTATE the fencing trigger raises.
@@ -371,7 +390,7 @@ impl Backend for PgBackend {
         self.run(|c| c.execute(&prune, &[&before_ms, &i64::from(limit)]))
     }
 
-    fn claim_player(&mut self, account_id: u64, server_id: &str) -> Result<Claim, DbError> {
+    fn claim_player(&mut self, account_id: u64, server_id: &str, game: &'static str) -> Result<Claim, DbError> {
         let account = account_id as i64;
         let claim = self.statement(
             "INSERT INTO leases AS l (account_id, server_id, epoch) VALUES ($1, $2, 1)
@@ -399,17 +418,11 @@ impl Backend for PgBackend {
         let epoch: i64 = row.get(0);
         let unreserve = self.statement("DELETE FROM reservations WHERE account_id = $1")?;
         self.run(|c| c.execute(&unreserve, &[&account]))?;
-        let load = self.statement("SELECT x, y, score, last_seen, vx, vy FROM player_state WHERE account_id = $1")?;
-        let row = self.run(|c| c.query_opt(&load, &[&account]))?;
-        let saved = row.map(|r| PlayerState {
-            account_id,
-            x: r.get::<_, f64>(0) as f32,
-            y: r.get::<_, f64>(1) as f32,
-            vx: r.get::<_, f64>(4) as f32,
-            vy: r.get::<_, f64>(5) as f32,
-            score: u32::try_from(r.get::<_, i64>(2)).unwrap_or(0),
-            last_seen_ms: r.get(3),
-        });
+        let load = self
+            .statement("SELECT document::text, rank, last_seen FROM game_state WHERE account_id = $1 AND game = $2")?;
+        let row = self.run(|c| c.query_opt(&load, &[&account, &game]))?;
+        let saved =
+            row.map(|r| PlayerState { account_id, game, document: r.get(0), rank: r.get(1), last_seen_ms: r.get(2) });
         Ok(Claim::Granted { epoch, saved })
     }
 
@@ -423,46 +436,35 @@ impl Backend for PgBackend {
 
     fn save_player(&mut self, save: &PlayerSave) -> Result<(), DbError> {
         let statement = self.statement(
-            "INSERT INTO player_state (account_id, x, y, score, last_seen, epoch, vx, vy)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-             ON CONFLICT (account_id) DO UPDATE SET x = EXCLUDED.x, y = EXCLUDED.y, score = EXCLUDED.score,
-             last_seen = EXCLUDED.last_seen, epoch = EXCLUDED.epoch, vx = EXCLUDED.vx, vy = EXCLUDED.vy",
+            "INSERT INTO game_state (account_id, game, document, rank, last_seen, epoch)
+             VALUES ($1, $2, $3::text::jsonb, $4, $5, $6)
+             ON CONFLICT (account_id, game) DO UPDATE SET document = EXCLUDED.document, rank = EXCLUDED.rank,
+             last_seen = EXCLUDED.last_seen, epoch = EXCLUDED.epoch",
         )?;
         let state = &save.state;
-        let params = (
-            state.account_id as i64,
-            f64::from(state.x),
-            f64::from(state.y),
-            i64::from(state.score),
-            state.last_seen_ms,
-            save.epoch,
-        );
-        let velocity = (f64::from(state.vx), f64::from(state.vy));
+        let account = state.account_id as i64;
         self.run(|c| {
             c.execute(
                 &statement,
-                &[&params.0, &params.1, &params.2, &params.3, &params.4, &params.5, &velocity.0, &velocity.1],
+                &[&account, &state.game, &state.document, &state.rank, &state.last_seen_ms, &save.epoch],
             )
         })?;
         if save.release {
             let release = self.statement(
                 "UPDATE leases SET server_id = NULL, epoch = epoch + 1 WHERE account_id = $1 AND epoch = $2",
             )?;
-            self.run(|c| c.execute(&release, &[&params.0, &save.epoch]))?;
+            self.run(|c| c.execute(&release, &[&account, &save.epoch]))?;
         }
         Ok(())
     }
 
-    fn leaderboard(&mut self, limit: u32) -> Result<Vec<Leader>, DbError> {
+    fn leaderboard(&mut self, game: &str, limit: u32) -> Result<Vec<Leader>, DbError> {
         let statement = self.statement(
-            "SELECT a.username, p.score FROM player_state p JOIN accounts a ON a.id = p.account_id
-             ORDER BY p.score DESC, a.username ASC LIMIT $1",
+            "SELECT a.username, g.rank FROM game_state g JOIN accounts a ON a.id = g.account_id
+             WHERE g.game = $1 ORDER BY g.rank DESC, a.username ASC LIMIT $2",
         )?;
-        let rows = self.run(|c| c.query(&statement, &[&i64::from(limit)]))?;
-        Ok(rows
-            .iter()
-            .map(|r| Leader { username: r.get(0), score: u32::try_from(r.get::<_, i64>(1)).unwrap_or(0) })
-            .collect())
+        let rows = self.run(|c| c.query(&statement, &[&game, &i64::from(limit)]))?;
+        Ok(rows.iter().map(|r| Leader { username: r.get(0), score: r.get(1) }).collect())
     }
 
     fn heartbeat(&mut self, row: &ServerRow) -> Result<(), DbError> {

@@ -123,6 +123,31 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX access_log_at ON access_log(at_ms);
     ALTER TABLE chat ADD COLUMN client_seq INTEGER;
     CREATE UNIQUE INDEX chat_sender_seq ON chat(account_id, client_seq);",
+    // 10: a player's state is its game's own document (JSON), one row per
+    // (account, game), ranked for the game's leaderboard; the arena's rows
+    // move over as they were.
+    "CREATE TABLE game_state (
+        account_id INTEGER NOT NULL REFERENCES accounts(id),
+        game       TEXT    NOT NULL,
+        document   TEXT    NOT NULL CHECK (json_valid(document)),
+        rank       INTEGER NOT NULL,
+        last_seen  INTEGER NOT NULL,
+        epoch      INTEGER NOT NULL,
+        PRIMARY KEY (account_id, game)
+    );
+    CREATE INDEX game_state_rank ON game_state(game, rank DESC);
+    INSERT INTO game_state (account_id, game, document, rank, last_seen, epoch)
+        SELECT account_id, 'arena', json_object('x', x, 'y', y, 'vx', vx, 'vy', vy, 'score', score),
+               score, last_seen, epoch FROM player_state;
+    DROP TABLE player_state;
+    CREATE TRIGGER game_state_fence_insert BEFORE INSERT ON game_state
+    WHEN NOT EXISTS (SELECT 1 FROM leases WHERE account_id = NEW.account_id AND epoch = NEW.epoch
+                     AND server_id IS NOT NULL)
+    BEGIN SELECT RAISE(ABORT, 'stale lease epoch'); END;
+    CREATE TRIGGER game_state_fence_update BEFORE UPDATE ON game_state
+    WHEN NOT EXISTS (SELECT 1 FROM leases WHERE account_id = NEW.account_id AND epoch = NEW.epoch
+                     AND server_id IS NOT NULL)
+    BEGIN SELECT RAISE(ABORT, 'stale lease epoch'); END;",
 ];
 
 /// What the fencing trigger says when it refuses a write.
@@ -163,11 +188,16 @@ fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
 
 /// Brings the database up to [`SCHEMA_VERSION`].
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    migrate_to(conn, SCHEMA_VERSION)
+}
+
+/// Brings the database up to `target` (at most [`SCHEMA_VERSION`]).
+fn migrate_to(conn: &mut Connection, target: i64) -> Result<(), StoreError> {
     let current: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0)).map_err(db_error)?;
     if current > SCHEMA_VERSION {
         return Err(StoreError::TooNew { found: current, supported: SCHEMA_VERSION });
     }
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+    for (index, sql) in MIGRATIONS.iter().enumerate().take(target as usize).skip(current as usize) {
         let mut run = || -> Result<(), rusqlite::Error> {
             let tx = conn.transaction()?;
             tx.execute_batch(sql)?;
@@ -291,7 +321,7 @@ impl Backend for SqliteBackend {
             .map_err(db_error)
     }
 
-    fn claim_player(&mut self, account_id: u64, server_id: &str) -> Result<Claim, DbError> {
+    fn claim_player(&mut self, account_id: u64, server_id: &str, game: &'static str) -> Result<Claim, DbError> {
         let now = unix_millis();
         let epoch: Option<i64> = self
             .conn
@@ -329,17 +359,15 @@ impl Backend for SqliteBackend {
             .map_err(db_error)?;
         let saved = self
             .conn
-            .prepare("SELECT x, y, score, last_seen, vx, vy FROM player_state WHERE account_id = ?1")
+            .prepare("SELECT document, rank, last_seen FROM game_state WHERE account_id = ?1 AND game = ?2")
             .and_then(|mut stmt| {
-                stmt.query_row(params![account_id as i64], |row| {
+                stmt.query_row(params![account_id as i64, game], |row| {
                     Ok(PlayerState {
                         account_id,
-                        x: row.get::<_, f64>(0)? as f32,
-                        y: row.get::<_, f64>(1)? as f32,
-                        vx: row.get::<_, f64>(4)? as f32,
-                        vy: row.get::<_, f64>(5)? as f32,
-                        score: u32::try_from(row.get::<_, i64>(2)?).unwrap_or(0),
-                        last_seen_ms: row.get(3)?,
+                        game,
+                        document: row.get(0)?,
+                        rank: row.get(1)?,
+                        last_seen_ms: row.get(2)?,
                     })
                 })
                 .optional()
@@ -363,21 +391,19 @@ impl Backend for SqliteBackend {
         let state = &save.state;
         self.conn
             .prepare(
-                "INSERT INTO player_state (account_id, x, y, score, last_seen, epoch, vx, vy)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                 ON CONFLICT(account_id) DO UPDATE SET x = excluded.x, y = excluded.y, score = excluded.score,
-                 last_seen = excluded.last_seen, epoch = excluded.epoch, vx = excluded.vx, vy = excluded.vy",
+                "INSERT INTO game_state (account_id, game, document, rank, last_seen, epoch)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT(account_id, game) DO UPDATE SET document = excluded.document, rank = excluded.rank,
+                 last_seen = excluded.last_seen, epoch = excluded.epoch",
             )
             .and_then(|mut stmt| {
                 stmt.execute(params![
                     state.account_id as i64,
-                    f64::from(state.x),
-                    f64::from(state.y),
-                    state.score,
+                    state.game,
+                    state.document,
+                    state.rank,
                     state.last_seen_ms,
-                    save.epoch,
-                    f64::from(state.vx),
-                    f64::from(state.vy)
+                    save.epoch
                 ])
             })
             .map_err(db_error)?;
@@ -392,18 +418,16 @@ impl Backend for SqliteBackend {
         Ok(())
     }
 
-    fn leaderboard(&mut self, limit: u32) -> Result<Vec<Leader>, DbError> {
+    fn leaderboard(&mut self, game: &str, limit: u32) -> Result<Vec<Leader>, DbError> {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT a.username, p.score FROM player_state p JOIN accounts a ON a.id = p.account_id
-                 ORDER BY p.score DESC, a.username ASC LIMIT ?1",
+                "SELECT a.username, g.rank FROM game_state g JOIN accounts a ON a.id = g.account_id
+                 WHERE g.game = ?1 ORDER BY g.rank DESC, a.username ASC LIMIT ?2",
             )
             .map_err(db_error)?;
         let rows = stmt
-            .query_map(params![limit], |row| {
-                Ok(Leader { username: row.get(0)?, score: u32::try_from(row.get::<_, i64>(1)?).unwrap_or(0) })
-            })
+            .query_map(params![game, limit], |row| Ok(Leader { username: row.get(0)?, score: row.get(1)? }))
             .map_err(db_error)?;
         rows.collect::<Result<_, _>>().map_err(db_error)
     }
@@ -738,7 +762,7 @@ mod tests {
         let mut db = SqliteBackend::in_memory();
         db.begin().unwrap();
         db.savepoint().unwrap();
-        let error = db.claim_player(42, "app-1").unwrap_err();
+        let error = db.claim_player(42, "app-1", "arena").unwrap_err();
         assert_eq!(error.kind, DbErrorKind::Constraint, "no account 42: {error}");
         db.rollback_savepoint().unwrap();
         db.savepoint().unwrap();
@@ -750,27 +774,63 @@ mod tests {
     }
 
     fn save(account_id: u64, x: f32, epoch: i64) -> PlayerSave {
-        let state = PlayerState { account_id, x, y: 2.0, vx: 0.5, vy: -0.5, score: 3, last_seen_ms: 0 };
+        let document = format!(r#"{{"x":{x}}}"#);
+        let state = PlayerState { account_id, game: "arena", document, rank: 3, last_seen_ms: 0 };
         PlayerSave { state, epoch, release: false }
+    }
+
+    fn document(claim: Claim) -> (i64, Option<String>) {
+        let Claim::Granted { epoch, saved } = claim else { panic!("not granted: {claim:?}") };
+        (epoch, saved.map(|s| s.document))
+    }
+
+    #[test]
+    fn an_arena_row_of_schema_9_becomes_its_document_exactly() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate_to(&mut conn, 9).unwrap();
+        let (x, vy) = (0.1f32, -3.7f32);
+        conn.execute_batch(&format!(
+            "INSERT INTO accounts (id, username, password_hash, created_at) VALUES (5, 'alice', 'h', 0);
+             INSERT INTO leases (account_id, server_id, epoch) VALUES (5, 'app-1', 4);
+             INSERT INTO player_state (account_id, x, y, score, last_seen, epoch, vx, vy)
+             VALUES (5, {}, 250.0, 17, 1234, 4, 0.0, {});",
+            f64::from(x),
+            f64::from(vy)
+        ))
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let (game, document, rank, seen, epoch): (String, String, i64, i64, i64) = conn
+            .query_row("SELECT game, document, rank, last_seen, epoch FROM game_state", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .unwrap();
+        assert_eq!((game.as_str(), rank, seen, epoch), ("arena", 17, 1234, 4));
+        let value: serde_json::Value = serde_json::from_str(&document).unwrap();
+        let get = |k: &str| value[k].as_f64().unwrap() as f32;
+        assert_eq!((get("x"), get("y"), get("vx"), get("vy"), get("score")), (x, 250.0, 0.0, vy, 17.0));
+        let mut db = SqliteBackend { conn };
+        assert_eq!(db.leaderboard("arena", 5).unwrap(), vec![Leader { username: "alice".into(), score: 17 }]);
+        assert!(db.leaderboard("skirmish", 5).unwrap().is_empty(), "a leaderboard is one game's");
     }
 
     #[test]
     fn the_database_refuses_a_save_under_a_stale_lease() {
         let mut db = SqliteBackend::in_memory();
         let id = db.create_account("alice", "h", 0).unwrap().unwrap();
-        assert_eq!(db.claim_player(id, "app-1").unwrap(), Claim::Granted { epoch: 1, saved: None });
+        assert_eq!(db.claim_player(id, "app-1", "arena").unwrap(), Claim::Granted { epoch: 1, saved: None });
         assert_eq!(db.save_player(&save(id, 5.0, 2)).unwrap_err().kind, DbErrorKind::Fenced, "a future epoch");
         db.save_player(&save(id, 5.0, 1)).unwrap();
         // app-1 has no live registry row: app-2 may take the player over.
-        let Claim::Granted { epoch, saved } = db.claim_player(id, "app-2").unwrap() else { panic!("not granted") };
-        assert_eq!((epoch, saved.map(|s| s.x)), (2, Some(5.0)));
+        assert_eq!(document(db.claim_player(id, "app-2", "arena").unwrap()), (2, Some(r#"{"x":5}"#.into())));
         let stale = db.save_player(&save(id, 9.0, 1)).unwrap_err();
         assert_eq!(stale.kind, DbErrorKind::Fenced, "{stale}");
         db.save_player(&PlayerSave { release: true, ..save(id, 6.0, 2) }).unwrap();
         assert_eq!(db.save_player(&save(id, 7.0, 2)).unwrap_err().kind, DbErrorKind::Fenced, "released");
-        let Claim::Granted { epoch, saved } = db.claim_player(id, "app-1").unwrap() else { panic!("not granted") };
         // The release took an epoch of its own: nothing written under 2,
         // before or after it, can land any more.
-        assert_eq!((epoch, saved.map(|s| s.x)), (4, Some(6.0)), "epochs never go back; the released state loads");
+        let claim = db.claim_player(id, "app-1", "arena").unwrap();
+        assert_eq!(document(claim), (4, Some(r#"{"x":6}"#.into())), "epochs never go back; the released state loads");
+        let other = db.claim_player(id, "app-1", "skirmish").unwrap();
+        assert_eq!(document(other), (5, None), "another game's state is its own");
     }
 }

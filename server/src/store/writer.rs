@@ -171,9 +171,17 @@ impl Writes {
 
     fn keep_player(&mut self, save: PlayerSave, attempts: u32) {
         // A newer state (a later save, or a later lease) replaces an older failed one.
-        let entry = self.players.entry(save.state.account_id).or_insert((save, attempts));
-        if (save.epoch, save.state.last_seen_ms) >= (entry.0.epoch, entry.0.state.last_seen_ms) {
-            *entry = (save, attempts.max(entry.1));
+        use std::collections::hash_map::Entry;
+        match self.players.entry(save.state.account_id) {
+            Entry::Vacant(slot) => {
+                slot.insert((save, attempts));
+            }
+            Entry::Occupied(mut slot) => {
+                let entry = slot.get_mut();
+                if (save.epoch, save.state.last_seen_ms) >= (entry.0.epoch, entry.0.state.last_seen_ms) {
+                    *entry = (save, attempts.max(entry.1));
+                }
+            }
         }
     }
 
@@ -565,9 +573,9 @@ fn apply<B: Backend>(
             let found = step(db, &mut aborted, |db| db.find_account(&username));
             replies.push(Reply::Found(reply, found.map_err(StoreError::Database)));
         }
-        Work::Command(StoreCommand::ClaimPlayer { account_id, server_id, reply }) => {
+        Work::Command(StoreCommand::ClaimPlayer { account_id, server_id, game, reply }) => {
             let result =
-                step(db, &mut aborted, |db| db.claim_player(account_id, &server_id)).map_err(|e| e.to_string());
+                step(db, &mut aborted, |db| db.claim_player(account_id, &server_id, game)).map_err(|e| e.to_string());
             replies.push(Reply::Claimed(reply, Claimed { account_id, result }));
         }
         Work::Command(StoreCommand::PollCommands { server_id, reply }) => {
@@ -669,8 +677,8 @@ fn apply<B: Backend>(
                 tracing::warn!(error = %e, server = %row.id, "registration not written");
             }
         }
-        Work::Command(StoreCommand::Leaderboard { limit, reply }) => {
-            let leaders = step(db, &mut aborted, |db| db.leaderboard(limit));
+        Work::Command(StoreCommand::Leaderboard { game, limit, reply }) => {
+            let leaders = step(db, &mut aborted, |db| db.leaderboard(&game, limit));
             replies.push(Reply::Leaders(reply, leaders.map_err(StoreError::Database)));
         }
         Work::Command(StoreCommand::Heartbeat(row)) => {

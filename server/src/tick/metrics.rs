@@ -1,11 +1,18 @@
 //! Tick figures, shared lock-free with the HTTP side.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use bevy_ecs::resource::Resource;
+
 use super::timer::TimerStats;
 use crate::metrics::Histogram;
+
+/// The tick's figures as a resource: systems write them, the HTTP side reads them.
+#[derive(Debug, Clone, Resource)]
+pub struct SharedMetrics(pub Arc<TickMetrics>);
 
 /// Counters the tick loop writes and other threads read.
 #[derive(Debug, Default)]

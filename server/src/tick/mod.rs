@@ -1,17 +1,19 @@
 //! The fixed-rate tick loop: the main thread's whole life.
 //!
-//! [`timer`] decides when each tick runs; [`metrics`] records how long it took;
+//! [`phases`] names the steps of a tick; [`timer`] decides when each tick runs; [`metrics`] records how long it took;
 //! [`run_loop`] sleeps until a deadline, runs the ECS schedule once, repeats
 //! until shutdown is requested.
 
 pub mod metrics;
+pub mod phases;
 pub mod timer;
 
 use std::time::{Duration, Instant};
 
 use bevy_ecs::resource::Resource;
 
-pub use metrics::{TickMetrics, TickWindow};
+pub use metrics::{SharedMetrics, TickMetrics, TickWindow};
+pub use phases::Phase;
 pub use timer::{Next, TickTimer};
 
 /// The current tick, as every system sees it.

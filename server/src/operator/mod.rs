@@ -1,5 +1,9 @@
-//! The tick loop's half of the admin surface: apply operator commands and
-//! publish per-player figures, both without blocking.
+//! Operator orders in the tick: the tick loop's half of the admin surface.
+//! It applies operator commands (replay recording) and publishes traffic
+//! totals and the per-player table, both without blocking; [`live`] holds
+//! what it shares with the admin API.
+
+pub mod live;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -7,11 +11,11 @@ use std::sync::atomic::Ordering;
 use bevy_ecs::prelude::*;
 use crossbeam_channel::Receiver;
 
-use super::live::{AdminCommand, LiveStats, PlayerRow};
 use crate::game::components::{Avatar, Conduct};
 use crate::net::NetServer;
-use crate::schedule::SharedMetrics;
-use crate::tick::TickInfo;
+use crate::record::{RecordSet, Recorder};
+use crate::tick::{Phase, SharedMetrics, TickInfo};
+use live::{AdminCommand, LiveStats, PlayerRow};
 
 /// Commands from the admin API, drained each tick.
 #[derive(Debug, Resource)]
@@ -21,8 +25,26 @@ pub struct AdminInbox(pub Receiver<AdminCommand>);
 #[derive(Debug, Clone, Resource)]
 pub struct Live(pub Arc<LiveStats>);
 
+/// The operator's sets inside the phases.
+#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OperatorSet {
+    /// Operator commands applied ([`Phase::Admit`]).
+    Commands,
+    /// Figures published ([`Phase::Persist`], before the recorder takes the tick's broadcasts).
+    Publish,
+}
+
+/// Installs the command inbox, the published figures and their systems.
+pub fn install(world: &mut World, schedule: &mut Schedule, commands: Receiver<AdminCommand>, live: Arc<LiveStats>) {
+    world.insert_resource(AdminInbox(commands));
+    world.insert_resource(Live(live));
+    schedule.configure_sets(OperatorSet::Commands.in_set(Phase::Admit));
+    schedule.configure_sets(OperatorSet::Publish.in_set(Phase::Persist).before(RecordSet::Record));
+    schedule.add_systems((apply_commands.in_set(OperatorSet::Commands), publish.in_set(OperatorSet::Publish)));
+}
+
 /// Applies queued operator commands.
-pub fn apply_commands(inbox: Res<AdminInbox>, tick: Res<TickInfo>, mut recorder: ResMut<crate::record::Recorder>) {
+pub fn apply_commands(inbox: Res<AdminInbox>, tick: Res<TickInfo>, mut recorder: ResMut<Recorder>) {
     while let Ok(command) = inbox.0.try_recv() {
         match command {
             AdminCommand::RecordStart { path, reply } => {

@@ -1,0 +1,76 @@
+//! The arena as a [`Game`]: what of an avatar persists, and how an avatar
+//! starts from it.
+
+use bevy_ecs::query::QueryItem;
+use bevy_ecs::system::EntityCommands;
+use serde::{Deserialize, Serialize};
+use tickforge_shared::sim::{self, Body, Vec2};
+
+use super::components::{Kinematics, Score};
+use super::rng::SplitMix64;
+use crate::api::{Arrival, Game};
+
+/// The reference game.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Arena;
+
+/// An arena player's saved state: where it is, how it moves, its orbs.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct ArenaSaved {
+    /// Position x in world units.
+    pub x: f32,
+    /// Position y in world units.
+    pub y: f32,
+    /// Velocity x in units per second (a handoff moves it exactly).
+    #[serde(default)]
+    pub vx: f32,
+    /// Velocity y in units per second.
+    #[serde(default)]
+    pub vy: f32,
+    /// Orbs collected.
+    #[serde(default)]
+    pub score: u32,
+}
+
+impl Game for Arena {
+    const NAME: &'static str = "arena";
+    type Saved = ArenaSaved;
+    type SaveData = (&'static Kinematics, &'static Score);
+
+    /// Play goes on exactly from a handed-over state, velocity and all; a
+    /// state from the database is where the player left, at rest (it does
+    /// not glide on from a velocity it had when it was saved); a first
+    /// visit starts at the account's own spawn point.
+    fn spawn_player(player: &mut EntityCommands<'_>, account_id: u64, saved: Option<ArenaSaved>, arrival: Arrival) {
+        let (pos, vel, score) = match saved {
+            Some(s) if arrival == Arrival::HandedOver => (Vec2::new(s.x, s.y), Vec2::new(s.vx, s.vy), s.score),
+            Some(s) => (Vec2::new(s.x, s.y), Vec2::ZERO, s.score),
+            None => (spawn_point(account_id), Vec2::ZERO, 0),
+        };
+        // A hand-edited document may hold anything: only a finite position
+        // inside the world is taken.
+        let pos = if pos.is_finite() {
+            Vec2::new(pos.x.clamp(0.0, sim::WORLD_WIDTH), pos.y.clamp(0.0, sim::WORLD_HEIGHT))
+        } else {
+            spawn_point(account_id)
+        };
+        let vel = if vel.is_finite() { vel } else { Vec2::ZERO };
+        player.insert((Kinematics(Body { pos, vel }), Score(score)));
+    }
+
+    fn save((body, score): QueryItem<'_, '_, Self::SaveData>) -> ArenaSaved {
+        let Body { pos, vel } = body.0;
+        ArenaSaved { x: pos.x, y: pos.y, vx: vel.x, vy: vel.y, score: score.0 }
+    }
+
+    fn rank(saved: &ArenaSaved) -> i64 {
+        i64::from(saved.score)
+    }
+}
+
+/// Where a first-time account's avatar appears: spread over the middle of
+/// the world, the same place for the same account.
+fn spawn_point(account_id: u64) -> Vec2 {
+    let mut rng = SplitMix64::new(account_id);
+    Vec2::new(sim::WORLD_WIDTH * (0.25 + 0.5 * rng.next_f32()), sim::WORLD_HEIGHT * (0.25 + 0.5 * rng.next_f32()))
+}
