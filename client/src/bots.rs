@@ -43,6 +43,8 @@ pub struct BotsConfig {
     pub workers: usize,
     /// UDP, or WebSocket as browsers play.
     pub transport: crate::net::TransportKind,
+    /// The game the bots play (`None`: the server's default).
+    pub game: Option<String>,
 }
 
 /// One bot's figures, refreshed once a second by its worker.
@@ -249,6 +251,7 @@ fn login(config: &BotsConfig, name: &str) -> Result<Session, String> {
         password: config.password.clone(),
         register: true,
         ca_cert: config.ca_cert.clone(),
+        game: config.game.clone(),
     };
     let mut session = Session::login_over(&options, config.transport).map_err(|e| e.to_string())?;
     session.wait_connected(Duration::from_secs(10)).map_err(|e| e.to_string())?;

@@ -51,6 +51,9 @@ pub enum LoginError {
 struct Credentials<'a> {
     username: &'a str,
     password: &'a str,
+    /// Only a login names a game (and only when one was chosen).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    game: Option<&'a str>,
 }
 
 #[derive(Deserialize)]
@@ -65,6 +68,8 @@ pub use tickforge_client_core::login::Login;
 pub struct AuthClient {
     base: String,
     agent: ureq::Agent,
+    /// The game logins ask to play (`None`: the server's default).
+    game: Option<String>,
 }
 
 impl AuthClient {
@@ -98,11 +103,22 @@ impl AuthClient {
         if let Some(roots) = roots {
             config = config.tls_config(TlsConfig::builder().root_certs(roots).build());
         }
-        Self { base: base_url.trim_end_matches('/').to_owned(), agent: config.build().into() }
+        Self { base: base_url.trim_end_matches('/').to_owned(), agent: config.build().into(), game: None }
     }
 
-    fn post(&self, path: &str, username: &str, password: &str) -> Result<(u16, String), LoginError> {
-        let body = serde_json::to_string(&Credentials { username, password }).unwrap_or_default();
+    /// Logins and resumes ask to play `game` (`None`: the server's default).
+    pub fn for_game(self, game: Option<String>) -> Self {
+        Self { game, ..self }
+    }
+
+    fn post(
+        &self,
+        path: &str,
+        username: &str,
+        password: &str,
+        game: Option<&str>,
+    ) -> Result<(u16, String), LoginError> {
+        let body = serde_json::to_string(&Credentials { username, password, game }).unwrap_or_default();
         self.post_body(path, &body)
     }
 
@@ -140,7 +156,7 @@ impl AuthClient {
 
     /// Creates an account.
     pub fn register(&self, username: &str, password: &str) -> Result<(), LoginError> {
-        match self.post("/v1/register", username, password)? {
+        match self.post("/v1/register", username, password, None)? {
             (201, _) => Ok(()),
             (409, _) => Err(LoginError::UsernameTaken),
             (status, body) => Err(Self::rejected(status, &body)),
@@ -154,6 +170,9 @@ impl AuthClient {
         let mut body = serde_json::json!({ "resume_token": resume_token });
         if let Some(addr) = unreachable {
             body["unreachable"] = serde_json::Value::String(addr.to_string());
+        }
+        if let Some(game) = &self.game {
+            body["game"] = serde_json::Value::String(game.clone());
         }
         let body = body.to_string();
         match self.post_body("/v1/resume", &body)? {
@@ -170,7 +189,7 @@ impl AuthClient {
 
     /// Logs in and returns the connect token.
     pub fn login(&self, username: &str, password: &str) -> Result<Login, LoginError> {
-        match self.post("/v1/login", username, password)? {
+        match self.post("/v1/login", username, password, self.game.as_deref())? {
             (200, body) => self.parse_login("/v1/login", &body),
             (401, _) => Err(LoginError::InvalidCredentials),
             (status, body) => Err(Self::rejected(status, &body)),

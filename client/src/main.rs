@@ -27,6 +27,9 @@ struct Args {
     /// Create the account first if it does not exist.
     #[arg(long)]
     register: bool,
+    /// The game to play (default: the server's first, the arena).
+    #[arg(long)]
+    game: Option<String>,
     /// PEM CA certificate to trust for an https:// server (e.g. a self-signed one).
     #[arg(long)]
     ca_cert: Option<std::path::PathBuf>,
@@ -106,6 +109,7 @@ fn main() -> ExitCode {
             login_threads: args.login_threads.clamp(1, 256),
             workers: args.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
             transport: args.transport,
+            game: args.game.clone(),
         };
         let summary = bots::run(&config, &mut std::io::stdout());
         println!("{}", serde_json::to_string(&summary).unwrap_or_default());
@@ -121,6 +125,7 @@ fn main() -> ExitCode {
         password,
         register: args.register,
         ca_cert,
+        game: args.game.clone(),
     };
     let session = Session::login_over(&options, args.transport)
         .and_then(|mut s| s.wait_connected(Duration::from_secs(10)).map(|()| s));

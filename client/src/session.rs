@@ -61,6 +61,8 @@ pub struct LoginOptions {
     pub register: bool,
     /// PEM CA certificate(s) to trust for an HTTPS auth server.
     pub ca_cert: Option<Vec<u8>>,
+    /// The game to play (`None`: the server's default).
+    pub game: Option<String>,
 }
 
 impl std::fmt::Debug for LoginOptions {
@@ -76,10 +78,11 @@ impl std::fmt::Debug for LoginOptions {
 
 impl LoginOptions {
     fn auth(&self) -> Result<AuthClient, LoginError> {
-        match &self.ca_cert {
-            Some(pem) => AuthClient::with_ca_pem(&self.server_url, pem),
-            None => Ok(AuthClient::new(&self.server_url)),
-        }
+        let auth = match &self.ca_cert {
+            Some(pem) => AuthClient::with_ca_pem(&self.server_url, pem)?,
+            None => AuthClient::new(&self.server_url),
+        };
+        Ok(auth.for_game(self.game.clone()))
     }
 }
 

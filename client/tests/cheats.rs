@@ -171,6 +171,7 @@ fn play_diagonal(server: &EmbeddedServer, user: &str, send: fn(&mut Session, f32
         password: "correct horse".into(),
         register: true,
         ca_cert: None,
+        game: None,
     };
     let mut session = Session::login(&options).unwrap();
     session.wait_connected(Duration::from_secs(10)).unwrap();

@@ -37,6 +37,7 @@ fn record(dir: &std::path::Path) -> (std::path::PathBuf, Vec<(u32, KnownSet)>, O
         password: "correct horse".into(),
         register: true,
         ca_cert: None,
+        game: None,
     };
     let mut alice = Session::login(&options).unwrap();
     alice.wait_connected(Duration::from_secs(10)).unwrap();

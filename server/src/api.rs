@@ -18,6 +18,7 @@
 //! document that no longer parses is never overwritten: the player is
 //! refused with a clear message and the document stays as it was.
 
+use bevy_ecs::prelude::{Schedule, World};
 use bevy_ecs::query::{QueryItem, ReadOnlyQueryData};
 use bevy_ecs::system::EntityCommands;
 use serde::Serialize;
@@ -32,6 +33,16 @@ pub enum Arrival {
     HandedOver,
 }
 
+/// The world's population as the operator sets it (`--npcs`, `--orbs`):
+/// a game takes what applies to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Setup {
+    /// Computer-driven characters.
+    pub npcs: u32,
+    /// Things lying about to be picked up.
+    pub pickups: u32,
+}
+
 /// A game the engine runs.
 pub trait Game: Send + Sync + 'static {
     /// The game's name: what `--game` takes, what the cluster registry
@@ -43,6 +54,10 @@ pub trait Game: Send + Sync + 'static {
 
     /// What [`Game::save`] reads of a player's entity (components, read only).
     type SaveData: ReadOnlyQueryData + 'static;
+
+    /// Adds the game's resources, entities and systems (in sets inside
+    /// the engine's [`crate::tick::Phase`]s).
+    fn install(world: &mut World, schedule: &mut Schedule, setup: Setup);
 
     /// Inserts the game's components on a player's new avatar entity, from
     /// its saved state (`None`: its first visit).

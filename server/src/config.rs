@@ -82,6 +82,8 @@ pub struct Config {
     pub access_log_retention: Option<Duration>,
     /// Simulation rate in Hz.
     pub tick_rate: u16,
+    /// The game the world runs (a name in [`crate::games::NAMES`]).
+    pub game: String,
     /// Number of wandering NPCs.
     pub npcs: u32,
     /// Number of collectible orbs.
@@ -140,6 +142,7 @@ impl Default for Config {
             store_deadline: crate::store::DEFAULT_DEADLINE,
             access_log_retention: Some(Duration::from_secs(30 * 86_400)),
             tick_rate: 30,
+            game: crate::games::DEFAULT.to_owned(),
             npcs: 200,
             orbs: 40,
             save_interval: Duration::from_secs(5),
@@ -164,6 +167,9 @@ impl Default for Config {
 /// A configuration that cannot work.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// A game this binary does not run.
+    #[error("unknown game {0:?}; this binary runs: {known}", known = crate::games::NAMES.join(", "))]
+    UnknownGame(String),
     /// Tick rate outside 1..=240 Hz.
     #[error("tick rate must be between 1 and 240 Hz, got {0}")]
     TickRate(u16),
@@ -263,6 +269,9 @@ impl Config {
 
     /// Checks the values that would otherwise fail later, or silently weaken security.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if crate::games::named(&self.game).is_none() {
+            return Err(ConfigError::UnknownGame(self.game.clone()));
+        }
         if !(1..=240).contains(&self.tick_rate) {
             return Err(ConfigError::TickRate(self.tick_rate));
         }

@@ -18,6 +18,7 @@ pub mod cluster;
 pub mod config;
 pub mod embedded;
 pub mod game;
+pub mod games;
 pub mod metrics;
 pub mod net;
 pub mod operator;
@@ -123,6 +124,8 @@ struct GameWorld {
     ws_service: Option<net::websocket::Listener>,
     world: World,
     schedule: Schedule,
+    /// Saves every player of the world's game (a clean stop).
+    save_all: fn(&mut World),
 }
 
 /// A bound, ready server. Call [`Server::run`] to start ticking.
@@ -184,10 +187,29 @@ fn max_ws_links(config: &Config) -> usize {
     config.max_players.saturating_mul(2).max(64)
 }
 
-/// Binds the game socket and builds the world (roles `all` and `app`).
+/// What the world is built from: every shared part of the process.
+struct WorldParts<'a> {
+    config: &'a Config,
+    key: &'a secrets::PrivateKey,
+    store: &'a Store,
+    metrics: &'a Arc<TickMetrics>,
+    live: Arc<operator::live::LiveStats>,
+    admin_rx: crossbeam_channel::Receiver<operator::live::AdminCommand>,
+    shutdown: &'a Shutdown,
+    ws: WsSetup,
+}
+
+impl games::GameFn<Result<GameWorld, ServerError>> for WorldParts<'_> {
+    fn call<G: api::Game>(self) -> Result<GameWorld, ServerError> {
+        let WorldParts { config, key, store, metrics, live, admin_rx, shutdown, ws } = self;
+        bind_world::<G>(config, key, store, metrics, live, admin_rx, shutdown, ws)
+    }
+}
+
+/// Binds the game socket and builds the world of game `G` (roles `all` and `app`).
 // The world takes every shared part of the process; grouping them would only rename them.
 #[allow(clippy::too_many_arguments)]
-fn bind_world(
+fn bind_world<G: api::Game>(
     config: &Config,
     key: &secrets::PrivateKey,
     store: &Store,
@@ -257,7 +279,7 @@ fn bind_world(
         linger_ticks,
         save_every_ticks: config.save_every_ticks(),
     };
-    game::players::install::<game::arena::Arena>(&mut world, &mut schedule, setup);
+    game::players::install::<G>(&mut world, &mut schedule, setup);
     game::chat::install(&mut world, &mut schedule);
     let registration = cluster::Registration {
         row: store::ServerRow {
@@ -266,6 +288,7 @@ fn bind_world(
             build: cluster::BUILD.to_owned(),
             public_addr: public_addr.to_string(),
             ws_url: ws_url.clone(),
+            game: G::NAME.to_owned(),
             capacity: config.capacity.unwrap_or(config.max_players) as u32,
             players: 0,
             state: store::ServerState::Starting,
@@ -280,7 +303,7 @@ fn bind_world(
         tracing::warn!("store queue full at start: the first heartbeat waits for the tick loop");
     }
     let tokens = net::token::TokenIssuer::new(key.clone(), config.token_ttl, config.connection_timeout_secs);
-    cluster::install::<game::arena::Arena>(&mut world, &mut schedule, registration, tokens, shutdown.clone());
+    cluster::install::<G>(&mut world, &mut schedule, registration, tokens, shutdown.clone());
     let mut recorder = record::Recorder::default();
     if let Some(path) = &config.record {
         recorder.start(path.clone(), config.tick_rate).map_err(ServerError::Thread)?;
@@ -288,9 +311,10 @@ fn bind_world(
     }
     record::install(&mut world, &mut schedule, recorder);
     operator::install(&mut world, &mut schedule, admin_rx, live);
-    game::install(&mut world, &mut schedule, game::ArenaSetup { npcs: config.npcs, orbs: config.orbs });
+    G::install(&mut world, &mut schedule, api::Setup { npcs: config.npcs, pickups: config.orbs });
     schedule.initialize(&mut world).map_err(|e| ServerError::Schedule(format!("{e:?}")))?;
-    Ok(GameWorld { udp_addr, public_addr, ws_addr, ws_url, ws_service: Some(ws_service), world, schedule })
+    let save_all = game::progress::save_all::<G>;
+    Ok(GameWorld { udp_addr, public_addr, ws_addr, ws_url, ws_service: Some(ws_service), world, schedule, save_all })
 }
 
 /// The connection bounds of each listener the role serves, fitted into
@@ -379,7 +403,19 @@ impl Server {
                     connections: connections.clone(),
                     readiness: readiness.clone(),
                 };
-                Some(bind_world(&config, &key, &store, &metrics, live.clone(), admin_rx, &shutdown, ws)?)
+                let parts = WorldParts {
+                    config: &config,
+                    key: &key,
+                    store: &store,
+                    metrics: &metrics,
+                    live: live.clone(),
+                    admin_rx,
+                    shutdown: &shutdown,
+                    ws,
+                };
+                let world = games::with_game(&config.game, parts)
+                    .ok_or_else(|| config::ConfigError::UnknownGame(config.game.clone()))??;
+                Some(world)
             }
             None => None,
         };
@@ -410,7 +446,11 @@ impl Server {
                 placement,
                 limiter: Arc::new(auth::limiter::Limiter::new(config.login_limits)),
                 metrics: auth_metrics.clone(),
-                games: Arc::from([<game::arena::Arena as api::Game>::NAME]),
+                // One process runs its own game; the director places on any.
+                games: match &app {
+                    Some(_) => Arc::from([games::named(&config.game).unwrap_or(games::DEFAULT)]),
+                    None => Arc::from(games::NAMES),
+                },
             };
             background.push(Box::pin(auth::log_refusals(auth_state.clone(), shutdown.clone())));
             services.push(side::Service {
@@ -545,7 +585,7 @@ impl Server {
     pub fn run(self) -> Result<(), ServerError> {
         let Server { config, app, store, side, shutdown, metrics, .. } = self;
         match app {
-            Some(GameWorld { mut world, mut schedule, .. }) => {
+            Some(GameWorld { mut world, mut schedule, save_all, .. }) => {
                 let start = Instant::now();
                 tracing::info!(tick_rate = config.tick_rate, npcs = config.npcs, "tick loop running");
                 tick::run_loop(
@@ -564,7 +604,7 @@ impl Server {
                 );
                 tracing::info!("shutting down: telling clients, flushing the store");
                 shutdown.trigger();
-                leave_world(&mut world);
+                leave_world(&mut world, save_all);
             }
             None => {
                 while !shutdown.is_triggered() {
@@ -586,11 +626,11 @@ impl Server {
 
 /// A clean stop of the world: clients told, everyone saved (their leases
 /// let go) and logged out, the registry row `stopped`, the outbox handed over.
-fn leave_world(world: &mut World) {
+fn leave_world(world: &mut World, save_all: fn(&mut World)) {
     world.resource_mut::<NetServer>().shutdown(tickforge_shared::protocol::SHUTTING_DOWN);
     world.resource_mut::<record::Recorder>().finish();
     world.resource::<readiness::Readiness>().set(readiness::Ready::Draining);
-    game::progress::save_all::<game::arena::Arena>(world);
+    save_all(world);
     let leaving: Vec<_> = world
         .query::<&game::components::Avatar>()
         .iter(world)

@@ -114,6 +114,10 @@ struct Args {
     /// Simulation rate in Hz.
     #[arg(long, default_value_t = 30)]
     tick_rate: u16,
+    /// The game the world runs.
+    #[arg(long, default_value = tickforge_server::games::DEFAULT,
+          value_parser = clap::builder::PossibleValuesParser::new(tickforge_server::games::NAMES))]
+    game: String,
     /// Number of wandering NPCs.
     #[arg(long, default_value_t = 200)]
     npcs: u32,
@@ -226,6 +230,7 @@ fn main() -> anyhow::Result<()> {
         access_log_retention: (args.access_log_days > 0)
             .then(|| Duration::from_secs(u64::from(args.access_log_days) * 86_400)),
         tick_rate: args.tick_rate,
+        game: args.game,
         npcs: args.npcs,
         orbs: args.orbs,
         save_interval: Duration::try_from_secs_f64(args.save_interval).context("--save-interval")?,

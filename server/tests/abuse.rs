@@ -129,6 +129,7 @@ fn new_players_arriving_at_once_all_get_in_when_registration_is_busy() {
                         password: PASSWORD.into(),
                         register: true,
                         ca_cert: None,
+                        game: None,
                     };
                     Session::login(&options).map(|_| ()).map_err(|e| e.to_string())
                 })

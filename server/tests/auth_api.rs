@@ -46,6 +46,22 @@ fn login_answers_a_token_for_the_servers() {
     let expires = body["expires_at"].as_u64().unwrap();
     assert!(expires > now && expires <= now + 31, "short expiry, got {expires} at {now}");
     assert_eq!(body["servers"], serde_json::json!([server.udp_addr().to_string()]));
+    assert_eq!(body["game"], "arena", "the server's one game");
+}
+
+/// A login may name its game: the one this server runs, or a clear 400 —
+/// before any password is checked.
+#[test]
+fn a_login_names_a_game_this_server_runs_or_is_refused() {
+    let (_dir, server) = start();
+    assert_eq!(post(&server, "/v1/register", &creds("alice", "correct horse")).status, 201);
+    let named = post(&server, "/v1/login", r#"{"username":"alice","password":"correct horse","game":"arena"}"#);
+    assert_eq!(named.status, 200, "{}", named.body);
+    assert_eq!(named.json()["game"], "arena");
+    let other = post(&server, "/v1/login", r#"{"username":"alice","password":"wrong","game":"chess"}"#);
+    assert_eq!(other.status, 400, "{}", other.body);
+    let message = other.json()["error"].as_str().unwrap_or_default().to_owned();
+    assert!(message.contains("chess") && message.contains("arena"), "says which games it runs: {message}");
 }
 
 #[test]

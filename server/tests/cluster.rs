@@ -49,13 +49,14 @@ fn server<'a>(view: &'a Value, id: &str) -> Option<&'a Value> {
 #[test]
 fn a_server_registers_ready_with_its_players_and_stops_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let running = start(dir.path(), None, &["--server-id", "solo", "--capacity", "50"]);
+    let running = start(dir.path(), None, &["--server-id", "solo", "--capacity", "50", "--game", "arena"]);
     let view =
         cluster_until(&running, "registered ready", |v| server(v, "solo").is_some_and(|s| s["state"] == "ready"));
     assert_eq!(view["active_colour"], "blue");
     let solo = server(&view, "solo").unwrap();
     assert_eq!((solo["colour"].as_str(), solo["capacity"].as_u64()), (Some("blue"), Some(50)));
     assert_eq!(solo["alive"], true);
+    assert_eq!(solo["game"], "arena", "the game it registered");
     assert!(solo["heartbeat_age_ms"].as_i64().unwrap() < 5_000, "{solo}");
     let alice = join(&running.http_url, "alice");
     cluster_until(&running, "one player", |v| server(v, "solo").is_some_and(|s| s["players"] == 1));

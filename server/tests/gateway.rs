@@ -152,6 +152,7 @@ fn two_simultaneous_logins_of_one_account_leave_one_avatar() {
                         password: PASSWORD.into(),
                         register: false,
                         ca_cert: None,
+                        game: None,
                     };
                     Session::login(&options).expect("login")
                 })
@@ -516,6 +517,7 @@ fn a_client_that_ignores_its_transfer_loses_nothing_and_no_avatar_lives_twice() 
         password: PASSWORD.into(),
         register: false,
         ca_cert: None,
+        game: None,
     })
     .expect("logs in again");
     again.wait_connected(Duration::from_secs(10)).expect("on green");

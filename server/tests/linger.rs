@@ -52,6 +52,7 @@ fn setup(linger: Duration) -> Setup {
         password: common::PASSWORD.into(),
         register: true,
         ca_cert: None,
+        game: None,
     };
     let mut player = Session::login(&options).unwrap();
     player.wait_connected(Duration::from_secs(10)).unwrap();

@@ -77,13 +77,7 @@ fn an_unreadable_saved_state_refuses_the_player_and_is_kept() {
     drop(db);
 
     let server = EmbeddedServer::start(config(dir.path())).unwrap();
-    let options = tickforge_client::session::LoginOptions {
-        server_url: server.http_url(),
-        username: "alice".into(),
-        password: common::PASSWORD.into(),
-        register: false,
-        ca_cert: None,
-    };
+    let options = common::login_options(&server.http_url(), "alice", false);
     let mut again = tickforge_client::session::Session::login(&options).expect("login");
     let refused = again.wait_connected(Duration::from_secs(5)).expect_err("refused");
     assert!(again.world.own_state().is_none(), "no avatar from a blank state");
@@ -125,13 +119,7 @@ fn a_new_account_starts_fresh_and_a_newer_connection_replaces_the_older() {
     // The same account is never in the world twice: a newer login's
     // connection replaces the older one (which the server closes), as when
     // a client comes back before its lost connection has timed out.
-    let options = tickforge_client::session::LoginOptions {
-        server_url: server.http_url(),
-        username: "alice".into(),
-        password: common::PASSWORD.into(),
-        register: false,
-        ca_cert: None,
-    };
+    let options = common::login_options(&server.http_url(), "alice", false);
     let mut twin = tickforge_client::session::Session::login(&options).unwrap();
     twin.wait_connected(Duration::from_secs(10)).expect("the newer connection gets in");
     assert!(pump_until(&mut alice, Duration::from_secs(5), |s| !s.is_connected()), "the older one is closed");

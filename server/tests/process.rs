@@ -136,6 +136,8 @@ fn bad_flags_fail_with_a_clear_error() {
     assert!(run(&["--argon2-m-kib", "1024"]).contains("below the minimum"));
     assert!(run(&["--admin-token", "short"]).contains("at least 16 characters"));
     assert!(run(&["--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key"]).contains("nonexistent"));
+    let unknown = run(&["--game", "chess"]);
+    assert!(unknown.contains("chess") && unknown.contains("arena"), "names the games it runs: {unknown}");
 }
 
 /// Split roles share one database and one key: on embedded SQLite, or

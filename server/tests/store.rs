@@ -68,14 +68,20 @@ fn poll(store: &Store, server: &str) -> Polled {
     rx.recv_timeout(Duration::from_secs(10)).unwrap()
 }
 
-/// A registry row heartbeat now.
+/// A registry row heartbeat now, of an arena server.
 fn heartbeat(store: &Store, id: &str, colour: &str, capacity: u32, state: ServerState) {
+    heartbeat_of(store, id, "arena", colour, capacity, state);
+}
+
+/// A registry row heartbeat now, of a server running `game`.
+fn heartbeat_of(store: &Store, id: &str, game: &str, colour: &str, capacity: u32, state: ServerState) {
     let row = ServerRow {
         id: id.into(),
         colour: colour.into(),
         build: "test".into(),
         public_addr: format!("127.0.0.{}:7001", id.len()),
         ws_url: format!("ws://gateway/ws/{id}"),
+        game: game.into(),
         capacity,
         players: 0,
         state,
@@ -327,10 +333,13 @@ fn the_director_places_on_the_least_loaded_live_server_with_room() {
         heartbeat(&store, "app-ccc", "green", 5, ServerState::Ready);
         heartbeat(&store, "app-dddd", "blue", 5, ServerState::Draining);
         heartbeat(&store, "app-eeeee", "blue", 5, ServerState::Starting);
+        // Another game's server, empty: never chosen for an arena login.
+        heartbeat_of(&store, "app-s", "skirmish", "blue", 5, ServerState::Ready);
         let ttl = Duration::from_secs(30);
-        let place = |account: u64| block_on(store.handle().place(account, ttl, None)).unwrap();
-        let place_avoiding =
-            |account: u64, addr: &str| block_on(store.handle().place(account, ttl, Some(addr.into()))).unwrap();
+        let place = |account: u64| block_on(store.handle().place(account, "arena", ttl, None)).unwrap();
+        let place_avoiding = |account: u64, addr: &str| {
+            block_on(store.handle().place(account, "arena", ttl, Some(addr.into()))).unwrap()
+        };
         let names = |placed: Vec<tickforge_server::store::Placement>| -> Vec<String> {
             placed.into_iter().map(|p| p.server_id).collect()
         };
@@ -349,6 +358,11 @@ fn the_director_places_on_the_least_loaded_live_server_with_room() {
         assert_eq!(names(place(ids[2])), ["app-a", "app-bb"], "{backend}");
         assert_eq!(names(place(ids[3])), ["app-bb"], "{backend}: app-a is full");
         assert!(place(ids[4]).is_empty(), "{backend}: no room anywhere");
+        let skirmish = block_on(store.handle().place(ids[4], "skirmish", ttl, None)).unwrap();
+        assert_eq!(names(skirmish), ["app-s"], "{backend}: a login names its game; only that game's servers");
+        let view = block_on(store.handle().cluster()).unwrap();
+        let games: Vec<(&str, &str)> = view.servers.iter().map(|s| (s.row.id.as_str(), s.row.game.as_str())).collect();
+        assert!(games.contains(&("app-s", "skirmish")) && games.contains(&("app-a", "arena")), "{backend}: {games:?}");
         // Other colours, draining and starting servers are never chosen;
         // a stopped one neither.
         heartbeat(&store, "app-a", "blue", 2, ServerState::Stopped);

@@ -38,6 +38,7 @@ fn join_over(server: &EmbeddedServer, user: &str, transport: TransportKind) -> S
         password: PASSWORD.into(),
         register: true,
         ca_cert: None,
+        game: None,
     };
     let mut session = Session::login_over(&options, transport).expect("login");
     session.wait_connected(Duration::from_secs(10)).expect("connected");
@@ -228,6 +229,7 @@ fn a_flood_of_connections_is_bounded_and_the_slots_come_back() {
         password: PASSWORD.into(),
         register: true,
         ca_cert: None,
+        game: None,
     };
     loop {
         let played = Session::login_over(&options, TransportKind::Ws)

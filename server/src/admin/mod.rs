@@ -146,6 +146,7 @@ async fn cluster(State(state): State<AdminState>) -> Response {
                     json!({
                         "id": s.row.id,
                         "colour": s.row.colour,
+                        "game": s.row.game,
                         "state": s.row.state.as_str(),
                         "players": s.row.players,
                         "capacity": s.row.capacity,

@@ -115,7 +115,7 @@ pub enum Placement {
     Director,
 }
 
-/// Credentials, as both register and login take them.
+/// Credentials, as register takes them (a login also names its game: [`LoginBody`]).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Credentials {
@@ -123,6 +123,19 @@ pub struct Credentials {
     pub username: String,
     /// Plain-text password (only ever hashed, never stored or logged).
     pub password: String,
+}
+
+/// A login's body: credentials and, optionally, the game to play.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginBody {
+    /// Account name.
+    pub username: String,
+    /// Plain-text password (only ever hashed, never stored or logged).
+    pub password: String,
+    /// The game ([`crate::api::Game::NAME`]); default: the server's first.
+    #[serde(default)]
+    pub game: Option<String>,
 }
 
 /// Body of a successful login.
@@ -143,6 +156,9 @@ pub struct LoginResponse {
     pub resume_token: Option<String>,
     /// Unix seconds after which the resume token is refused.
     pub resume_expires_at: Option<u64>,
+    /// The game the token's server runs.
+    #[serde(default)]
+    pub game: String,
 }
 
 /// How long a resume token is valid.
@@ -157,6 +173,9 @@ struct ResumeBody {
     /// director tries it last.
     #[serde(default)]
     unreachable: Option<String>,
+    /// The game to play (default: the server's first).
+    #[serde(default)]
+    game: Option<String>,
 }
 
 /// The stored form of a resume token: its BLAKE2b-512 hash, hex.
@@ -335,16 +354,24 @@ async fn login(
     Extension(ClientAddr(peer)): Extension<ClientAddr>,
     body: Bytes,
 ) -> Response {
-    let creds = match parse_credentials(&body) {
-        Ok(c) => c,
+    let login: LoginBody = match serde_json::from_slice(&body) {
+        Ok(login) => login,
+        Err(e) => {
+            let expected = r#"expected JSON {"username": "...", "password": "...", "game"?: "..."}"#;
+            return error(StatusCode::BAD_REQUEST, &format!("{expected}: {e}"));
+        }
+    };
+    // The game first: a login for a game nobody runs here checks no password.
+    let game = match game_named(&state, login.game.as_deref()) {
+        Ok(game) => game,
         Err(message) => return error(StatusCode::BAD_REQUEST, &message),
     };
-    let account = match verify(&state, peer, &creds.username, creds.password).await {
+    let account = match verify(&state, peer, &login.username, login.password).await {
         Ok(account) => account,
         Err(response) => return response,
     };
     log_access(&state, AccessEvent::now(AccessKind::LoginOk, Some(account.id), Some(&account.username), Some(peer)));
-    admit(&state, &account, None).await
+    admit(&state, &account, None, game).await
 }
 
 /// Checks a name and password as a login does — the lockout, the same
@@ -463,11 +490,16 @@ async fn change_password(
 
 /// A login's answer for `account` (after a password or a resume token):
 /// the director's servers, a connect token, a fresh resume token.
-async fn admit(state: &AuthState, account: &crate::store::AccountRow, avoid: Option<String>) -> Response {
+async fn admit(
+    state: &AuthState,
+    account: &crate::store::AccountRow,
+    avoid: Option<String>,
+    game: &'static str,
+) -> Response {
     let identity = Identity { account_id: account.id, name: account.username.clone() };
     let (servers, ws) = match &state.placement {
         Placement::Fixed { servers, ws } => (servers.clone(), ws.clone()),
-        Placement::Director => match direct(state, account.id, avoid).await {
+        Placement::Director => match direct(state, account.id, avoid, game).await {
             Ok(servers) => servers,
             Err(response) => return response,
         },
@@ -496,6 +528,7 @@ async fn admit(state: &AuthState, account: &crate::store::AccountRow, avoid: Opt
         ws,
         resume_token: stored.is_ok().then_some(resume),
         resume_expires_at: stored.is_ok().then_some(resume_expires_at),
+        game: game.to_owned(),
     })
     .into_response()
 }
@@ -521,6 +554,10 @@ async fn resume(
     let body: ResumeBody = match serde_json::from_slice(&body) {
         Ok(b) => b,
         Err(e) => return error(StatusCode::BAD_REQUEST, &format!("expected JSON {{\"resume_token\": \"...\"}}: {e}")),
+    };
+    let game = match game_named(&state, body.game.as_deref()) {
+        Ok(game) => game,
+        Err(message) => return error(StatusCode::BAD_REQUEST, &message),
     };
     // A token is 256 random bits: parallel guesses gain nothing, so only an
     // address that keeps failing is held back (a whole crashed server's
@@ -551,7 +588,7 @@ async fn resume(
     log_access(&state, AccessEvent::now(AccessKind::Resume, Some(account.id), Some(&account.username), Some(peer)));
     // Only a well-formed address is a hint (it is compared with the registry's).
     let avoid = body.unreachable.and_then(|a| a.parse::<std::net::SocketAddr>().ok()).map(|a| a.to_string());
-    admit(&state, &account, avoid).await
+    admit(&state, &account, avoid, game).await
 }
 
 /// A resume token that is unknown, spent, expired or made up.
@@ -590,16 +627,17 @@ async fn direct(
     state: &AuthState,
     account_id: u64,
     avoid: Option<String>,
+    game: &'static str,
 ) -> Result<(Vec<std::net::SocketAddr>, Vec<String>), Response> {
     let started = Instant::now();
     let placed =
-        state.store.place(account_id, state.tokens.ttl(), avoid).await.map_err(|e| store_failure(state, &e))?;
+        state.store.place(account_id, game, state.tokens.ttl(), avoid).await.map_err(|e| store_failure(state, &e))?;
     state.metrics.placement.observe(started.elapsed());
     // A registry row names an address that does not parse only if written by hand: skip it.
     let servers: Vec<std::net::SocketAddr> = placed.iter().filter_map(|p| p.public_addr.parse().ok()).collect();
     if servers.is_empty() {
         state.metrics.no_room.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(account = account_id, "no game server has room; answering 503");
+        tracing::warn!(account = account_id, game, "no game server has room; answering 503");
         return Err(retry_later(
             StatusCode::SERVICE_UNAVAILABLE,
             "no game server has room, try again shortly",

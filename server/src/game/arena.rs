@@ -1,6 +1,7 @@
 //! The arena as a [`Game`]: what of an avatar persists, and how an avatar
 //! starts from it.
 
+use bevy_ecs::prelude::{Schedule, World};
 use bevy_ecs::query::QueryItem;
 use bevy_ecs::system::EntityCommands;
 use serde::{Deserialize, Serialize};
@@ -8,7 +9,7 @@ use tickforge_shared::sim::{self, Body, Vec2};
 
 use super::components::{Kinematics, Score};
 use super::rng::SplitMix64;
-use crate::api::{Arrival, Game};
+use crate::api::{Arrival, Game, Setup};
 
 /// The reference game.
 #[derive(Debug, Clone, Copy, Default)]
@@ -36,6 +37,10 @@ impl Game for Arena {
     const NAME: &'static str = "arena";
     type Saved = ArenaSaved;
     type SaveData = (&'static Kinematics, &'static Score);
+
+    fn install(world: &mut World, schedule: &mut Schedule, setup: Setup) {
+        super::install(world, schedule, super::ArenaSetup { npcs: setup.npcs, orbs: setup.pickups });
+    }
 
     /// Play goes on exactly from a handed-over state, velocity and all; a
     /// state from the database is where the player left, at rest (it does

@@ -99,10 +99,16 @@ pub trait Backend: Send {
     /// Takes (deletes and returns) a server's orders, oldest first.
     fn take_commands(&mut self, server_id: &str) -> Result<Vec<ServerCommand>, DbError>;
     /// The director: up to three fresh `ready` servers of the active colour
-    /// with room, least loaded first; reserves a slot on the first for
-    /// `ttl_ms`. A server at the address `avoid` (one the client could not
-    /// reach) comes last. Empty: no room anywhere.
-    fn place(&mut self, account_id: u64, ttl_ms: i64, avoid: Option<&str>) -> Result<Vec<Placement>, DbError>;
+    /// running `game`, with room, least loaded first; reserves a slot on the
+    /// first for `ttl_ms`. A server at the address `avoid` (one the client
+    /// could not reach) comes last. Empty: no room anywhere.
+    fn place(
+        &mut self,
+        account_id: u64,
+        game: &str,
+        ttl_ms: i64,
+        avoid: Option<&str>,
+    ) -> Result<Vec<Placement>, DbError>;
     /// Orders the holder of `username`'s lease to kick it; the holder's id.
     fn kick(&mut self, username: &str, reason: &str) -> Result<Option<String>, DbError>;
     /// Orders every live server to show `text`; how many were ordered.

@@ -382,6 +382,8 @@ pub struct ServerRow {
     pub public_addr: String,
     /// Where browsers reach it (`ws://…/ws`; empty: nowhere).
     pub ws_url: String,
+    /// The game it runs ([`crate::api::Game::NAME`]).
+    pub game: String,
     /// Most players it takes.
     pub capacity: u32,
     /// Players on it now.
@@ -503,6 +505,8 @@ pub enum StoreCommand {
     Place {
         /// Who is logging in.
         account_id: u64,
+        /// The game to play.
+        game: String,
         /// How long the reservation lasts (the token's lifetime).
         ttl_ms: i64,
         /// The address of a server the client could not reach (it comes last).
@@ -686,16 +690,19 @@ impl StoreHandle {
         self.ask(|reply| StoreCommand::Cluster { reply }).await
     }
 
-    /// The director's choice for `account_id`, with a slot reserved for
-    /// `ttl`; a server at `avoid` (unreachable for the client) comes last.
+    /// The director's choice for `account_id` to play `game`, with a slot
+    /// reserved for `ttl`; a server at `avoid` (unreachable for the client)
+    /// comes last.
     pub async fn place(
         &self,
         account_id: u64,
+        game: &str,
         ttl: std::time::Duration,
         avoid: Option<String>,
     ) -> Result<Vec<Placement>, StoreError> {
         let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
-        self.ask(|reply| StoreCommand::Place { account_id, ttl_ms, avoid, reply }).await
+        let game = game.to_owned();
+        self.ask(|reply| StoreCommand::Place { account_id, game, ttl_ms, avoid, reply }).await
     }
 
     /// Orders the holder of `username`'s lease to kick it; answers the holder.

@@ -157,6 +157,9 @@ const MIGRATIONS: &[&str] = &[
     DROP TABLE player_state;
     CREATE TRIGGER game_state_fence BEFORE INSERT OR UPDATE ON game_state
         FOR EACH ROW EXECUTE FUNCTION tickforge_fence();",
+    // 11: the game each app server runs; the director places a login on
+    // servers of the game it names.
+    "ALTER TABLE servers ADD COLUMN game text NOT NULL DEFAULT 'arena';",
 ];
 
 /// The SQLSTATE the fencing trigger raises.
@@ -167,11 +170,11 @@ const FENCED: &str = "TF001";
 const PLACEMENT_LOCK: i64 = 0x7469_636b_706c_6163;
 
 /// The heartbeat upsert, stamped with the database's clock (Unix ms).
-const HEARTBEAT: &str = "INSERT INTO servers (id, colour, build, public_addr, capacity, players, state, heartbeat_ms, ws_url)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, (extract(epoch from clock_timestamp()) * 1000)::bigint, $8)
+const HEARTBEAT: &str = "INSERT INTO servers (id, colour, build, public_addr, capacity, players, state, heartbeat_ms, ws_url, game)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, (extract(epoch from clock_timestamp()) * 1000)::bigint, $8, $9)
      ON CONFLICT (id) DO UPDATE SET colour = EXCLUDED.colour, build = EXCLUDED.build,
      public_addr = EXCLUDED.public_addr, ws_url = EXCLUDED.ws_url, capacity = EXCLUDED.capacity, players = EXCLUDED.players,
-     state = EXCLUDED.state, heartbeat_ms = EXCLUDED.heartbeat_ms";
+     state = EXCLUDED.state, heartbeat_ms = EXCLUDED.heartbeat_ms, game = EXCLUDED.game";
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -474,7 +477,17 @@ impl Backend for PgBackend {
         self.run(|c| {
             c.execute(
                 &statement,
-                &[&row.id, &row.colour, &row.build, &row.public_addr, &capacity, &players, &state, &row.ws_url],
+                &[
+                    &row.id,
+                    &row.colour,
+                    &row.build,
+                    &row.public_addr,
+                    &capacity,
+                    &players,
+                    &state,
+                    &row.ws_url,
+                    &row.game,
+                ],
             )
         })
         .map(drop)
@@ -485,7 +498,7 @@ impl Backend for PgBackend {
         let active_colour: String = self.run(|c| c.query_one(&colour, &[]))?.get(0);
         let servers = self.statement(
             "SELECT id, colour, build, public_addr, capacity, players, state,
-             (extract(epoch from clock_timestamp()) * 1000)::bigint - heartbeat_ms, ws_url FROM servers ORDER BY id",
+             (extract(epoch from clock_timestamp()) * 1000)::bigint - heartbeat_ms, ws_url, game FROM servers ORDER BY id",
         )?;
         let rows = self.run(|c| c.query(&servers, &[]))?;
         let servers = rows
@@ -497,6 +510,7 @@ impl Backend for PgBackend {
                     build: r.get(2),
                     public_addr: r.get(3),
                     ws_url: r.get(8),
+                    game: r.get(9),
                     capacity: u32::try_from(r.get::<_, i64>(4)).unwrap_or(0),
                     players: u32::try_from(r.get::<_, i64>(5)).unwrap_or(0),
                     state: ServerState::parse(r.get(6)).unwrap_or(ServerState::Stopped),
@@ -528,7 +542,13 @@ impl Backend for PgBackend {
         Ok(super::backend::commands_from_rows(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect()))
     }
 
-    fn place(&mut self, account_id: u64, ttl_ms: i64, avoid: Option<&str>) -> Result<Vec<Placement>, DbError> {
+    fn place(
+        &mut self,
+        account_id: u64,
+        game: &str,
+        ttl_ms: i64,
+        avoid: Option<&str>,
+    ) -> Result<Vec<Placement>, DbError> {
         let account = account_id as i64;
         let lock = self.statement("SELECT pg_advisory_xact_lock($1)")?;
         self.run(|c| c.execute(&lock, &[&PLACEMENT_LOCK]))?;
@@ -542,11 +562,11 @@ impl Backend for PgBackend {
                      (SELECT COUNT(*) FROM leases l WHERE l.server_id = s.id)
                      + (SELECT COUNT(*) FROM reservations r WHERE r.server_id = s.id AND r.account_id <> $1) AS load
                  FROM servers s JOIN deployment d ON d.id = 1 AND s.colour = d.active_colour
-                 WHERE s.state = 'ready'
+                 WHERE s.state = 'ready' AND s.game = $4
                  AND (extract(epoch from clock_timestamp()) * 1000)::bigint - s.heartbeat_ms <= $2) AS candidates
              WHERE load < capacity ORDER BY COALESCE(public_addr = $3, false), load, id LIMIT 3",
         )?;
-        let rows = self.run(|c| c.query(&choose, &[&account, &DEAD_AFTER_MS, &avoid]))?;
+        let rows = self.run(|c| c.query(&choose, &[&account, &DEAD_AFTER_MS, &avoid, &game]))?;
         let chosen: Vec<Placement> =
             rows.iter().map(|r| Placement { server_id: r.get(0), public_addr: r.get(1), ws_url: r.get(2) }).collect();
         if let Some(first) = chosen.first() {

@@ -148,6 +148,9 @@ const MIGRATIONS: &[&str] = &[
     WHEN NOT EXISTS (SELECT 1 FROM leases WHERE account_id = NEW.account_id AND epoch = NEW.epoch
                      AND server_id IS NOT NULL)
     BEGIN SELECT RAISE(ABORT, 'stale lease epoch'); END;",
+    // 11: the game each app server runs; the director places a login on
+    // servers of the game it names.
+    "ALTER TABLE servers ADD COLUMN game TEXT NOT NULL DEFAULT 'arena';",
 ];
 
 /// What the fencing trigger says when it refuses a write.
@@ -435,11 +438,11 @@ impl Backend for SqliteBackend {
     fn heartbeat(&mut self, row: &ServerRow) -> Result<(), DbError> {
         self.conn
             .prepare(
-                "INSERT INTO servers (id, colour, build, public_addr, capacity, players, state, heartbeat_ms, ws_url)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                "INSERT INTO servers (id, colour, build, public_addr, capacity, players, state, heartbeat_ms, ws_url, game)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
                  ON CONFLICT(id) DO UPDATE SET colour = excluded.colour, build = excluded.build,
                  public_addr = excluded.public_addr, ws_url = excluded.ws_url, capacity = excluded.capacity, players = excluded.players,
-                 state = excluded.state, heartbeat_ms = excluded.heartbeat_ms",
+                 state = excluded.state, heartbeat_ms = excluded.heartbeat_ms, game = excluded.game",
             )
             .and_then(|mut stmt| {
                 stmt.execute(params![
@@ -451,7 +454,8 @@ impl Backend for SqliteBackend {
                     row.players,
                     row.state.as_str(),
                     unix_millis(),
-                    row.ws_url
+                    row.ws_url,
+                    row.game
                 ])
             })
             .map(drop)
@@ -466,7 +470,7 @@ impl Backend for SqliteBackend {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT id, colour, build, public_addr, capacity, players, state, ?1 - heartbeat_ms, ws_url
+                "SELECT id, colour, build, public_addr, capacity, players, state, ?1 - heartbeat_ms, ws_url, game
                  FROM servers ORDER BY id",
             )
             .map_err(db_error)?;
@@ -479,6 +483,7 @@ impl Backend for SqliteBackend {
                         build: r.get(2)?,
                         public_addr: r.get(3)?,
                         ws_url: r.get(8)?,
+                        game: r.get(9)?,
                         capacity: r.get(4)?,
                         players: r.get(5)?,
                         state: ServerState::parse(&r.get::<_, String>(6)?).unwrap_or(ServerState::Stopped),
@@ -518,7 +523,13 @@ impl Backend for SqliteBackend {
         Ok(super::backend::commands_from_rows(rows))
     }
 
-    fn place(&mut self, account_id: u64, ttl_ms: i64, avoid: Option<&str>) -> Result<Vec<Placement>, DbError> {
+    fn place(
+        &mut self,
+        account_id: u64,
+        game: &str,
+        ttl_ms: i64,
+        avoid: Option<&str>,
+    ) -> Result<Vec<Placement>, DbError> {
         let now = unix_millis();
         self.conn.execute("DELETE FROM reservations WHERE expires_ms <= ?1", params![now]).map_err(db_error)?;
         let mut stmt = self
@@ -530,12 +541,12 @@ impl Backend for SqliteBackend {
                          + (SELECT COUNT(*) FROM reservations r WHERE r.server_id = s.id AND r.account_id <> ?1)
                          AS load
                      FROM servers s JOIN deployment d ON d.id = 1 AND s.colour = d.active_colour
-                     WHERE s.state = 'ready' AND ?2 - s.heartbeat_ms <= ?3)
+                     WHERE s.state = 'ready' AND ?2 - s.heartbeat_ms <= ?3 AND s.game = ?5)
                  WHERE load < capacity ORDER BY COALESCE(public_addr = ?4, 0), load, id LIMIT 3",
             )
             .map_err(db_error)?;
         let chosen: Vec<Placement> = stmt
-            .query_map(params![account_id as i64, now, DEAD_AFTER_MS, avoid], |r| {
+            .query_map(params![account_id as i64, now, DEAD_AFTER_MS, avoid, game], |r| {
                 Ok(Placement { server_id: r.get(0)?, public_addr: r.get(1)?, ws_url: r.get(2)? })
             })
             .map_err(db_error)?

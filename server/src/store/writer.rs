@@ -605,8 +605,8 @@ fn apply<B: Backend>(
             };
             replies.push(Reply::Chat(reply, news));
         }
-        Work::Command(StoreCommand::Place { account_id, ttl_ms, avoid, reply }) => {
-            let placed = step(db, &mut aborted, |db| db.place(account_id, ttl_ms, avoid.as_deref()));
+        Work::Command(StoreCommand::Place { account_id, game, ttl_ms, avoid, reply }) => {
+            let placed = step(db, &mut aborted, |db| db.place(account_id, &game, ttl_ms, avoid.as_deref()));
             replies.push(Reply::Placed(reply, placed.map_err(StoreError::Database)));
         }
         Work::Command(StoreCommand::Kick { username, reason, reply }) => {
@@ -653,7 +653,9 @@ fn apply<B: Backend>(
         Work::Command(StoreCommand::Handoff { save, ttl_ms, reply }) => {
             let account_id = save.state.account_id;
             let moved = step(db, &mut aborted, |db| {
-                let Some(to) = db.place(account_id, ttl_ms, None)?.into_iter().next() else { return Ok(None) };
+                // Only a server of the same game can take the player on.
+                let game = save.state.game;
+                let Some(to) = db.place(account_id, game, ttl_ms, None)?.into_iter().next() else { return Ok(None) };
                 db.save_player(&save)?;
                 let Some(epoch) = db.move_lease(account_id, save.epoch, &to.server_id)? else {
                     return Err(DbError::new(DbErrorKind::Fenced, "the lease moved on before the handoff"));

@@ -91,15 +91,21 @@ pub fn metric_reaches(admin_url: &str, name: &str, at_least: f64) -> bool {
     value() >= at_least
 }
 
-/// Registers (if needed), logs in and connects a real client.
-pub fn join(http_url: &str, user: &str) -> Session {
-    let options = LoginOptions {
+/// How a test client logs `user` in (with [`PASSWORD`]), registering first if `register`.
+pub fn login_options(http_url: &str, user: &str, register: bool) -> LoginOptions {
+    LoginOptions {
         server_url: http_url.to_owned(),
         username: user.into(),
         password: PASSWORD.into(),
-        register: true,
+        register,
         ca_cert: None,
-    };
+        game: None,
+    }
+}
+
+/// Registers (if needed), logs in and connects a real client.
+pub fn join(http_url: &str, user: &str) -> Session {
+    let options = login_options(http_url, user, true);
     let mut session = Session::login(&options).expect("login");
     session.wait_connected(Duration::from_secs(10)).expect("connected");
     session
