@@ -367,7 +367,7 @@ pub fn spawn_loaded<G: Game>(
         };
         let Some(pending) = joins.pending.remove(&client) else { continue };
         let connected_at_ms = pending.connected_at_ms;
-        let identity = pending.identity;
+        let identity = pending.identity.clone();
         // Back within the grace period: the avatar that waited, exactly as
         // it was. Its chat goes on from where the client says it got to
         // (`ClientMessage::ChatFrom`; the chat let go of its cursor when it
@@ -386,9 +386,17 @@ pub fn spawn_loaded<G: Game>(
             continue;
         }
         // A document that does not parse is never overwritten with a blank
-        // state: the player is refused, the lease let go, the row kept.
+        // state: the player is refused, the lease let go, the row kept. (One
+        // carried in a transfer token is loaded from the database instead,
+        // where the handoff wrote it.)
         let game_state = match saved.as_ref().map(|s| api::parse::<G>(&s.document)).transpose() {
             Ok(state) => state,
+            Err(error) if pending.carried => {
+                tracing::warn!(account = identity.account_id, %error, "carried state unreadable; loading it instead");
+                joins.request(&mut outbox, identity.account_id);
+                joins.pending.insert(client, PendingJoin { carried: false, ..pending });
+                continue;
+            }
             Err(error) => {
                 tracing::error!(account = identity.account_id, game = G::NAME, %error, "saved state unreadable; player refused");
                 net.kick(client, "your saved state cannot be read here; it is kept as it was");

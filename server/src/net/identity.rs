@@ -14,8 +14,11 @@ pub const MAX_NAME_BYTES: usize = 64;
 /// Where the handed-over state starts in the user data (after the longest name).
 pub const CARRIED_AT: usize = 9 + MAX_NAME_BYTES;
 
-/// Marks user data that carries a handed-over state.
-const CARRIED_TAG: u8 = 0xC5;
+/// Marks user data that carries a handed-over state: epoch, length, the
+/// game's document. (0xC5 marked the arena's fixed fields before: such a
+/// token, sealed by a server of the previous build during a deploy, reads
+/// as carrying nothing, and the target loads the state the handoff wrote.)
+const CARRIED_TAG: u8 = 0xC6;
 
 /// Bytes of a [`Carried`] block before the document: tag, epoch, length.
 const CARRIED_HEADER: usize = 1 + 8 + 1;

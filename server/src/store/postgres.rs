@@ -140,8 +140,13 @@ const MIGRATIONS: &[&str] = &[
     CREATE UNIQUE INDEX chat_sender_seq ON chat(account_id, client_seq);",
     // 10: a player's state is its game's own document (JSON), one row per
     // (account, game), ranked for the game's leaderboard; the arena's rows
-    // move over as they were.
-    "CREATE TABLE game_state (
+    // move over as they were. `player_state` stays, mirrored both ways,
+    // while servers of the previous build may still run on this database
+    // (a blue-green deploy across this version): their saves land in the
+    // document, their claims read it. The lock holds their writes back
+    // until the copy and the mirrors are in place. A later migration drops it.
+    "LOCK TABLE player_state IN SHARE ROW EXCLUSIVE MODE;
+    CREATE TABLE game_state (
         account_id bigint NOT NULL REFERENCES accounts(id),
         game       text   NOT NULL,
         document   jsonb  NOT NULL,
@@ -154,9 +159,35 @@ const MIGRATIONS: &[&str] = &[
     INSERT INTO game_state (account_id, game, document, rank, last_seen, epoch)
         SELECT account_id, 'arena', jsonb_build_object('x', x, 'y', y, 'vx', vx, 'vy', vy, 'score', score),
                score, last_seen, epoch FROM player_state;
-    DROP TABLE player_state;
     CREATE TRIGGER game_state_fence BEFORE INSERT OR UPDATE ON game_state
-        FOR EACH ROW EXECUTE FUNCTION tickforge_fence();",
+        FOR EACH ROW EXECUTE FUNCTION tickforge_fence();
+    CREATE FUNCTION tickforge_player_state_to_document() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO game_state (account_id, game, document, rank, last_seen, epoch)
+        VALUES (NEW.account_id, 'arena',
+                jsonb_build_object('x', NEW.x, 'y', NEW.y, 'vx', NEW.vx, 'vy', NEW.vy, 'score', NEW.score),
+                NEW.score, NEW.last_seen, NEW.epoch)
+        ON CONFLICT (account_id, game) DO UPDATE SET document = EXCLUDED.document, rank = EXCLUDED.rank,
+            last_seen = EXCLUDED.last_seen, epoch = EXCLUDED.epoch;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER player_state_mirror AFTER INSERT OR UPDATE ON player_state
+        FOR EACH ROW WHEN (pg_trigger_depth() < 1) EXECUTE FUNCTION tickforge_player_state_to_document();
+    CREATE FUNCTION tickforge_document_to_player_state() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO player_state (account_id, x, y, score, last_seen, epoch, vx, vy)
+        VALUES (NEW.account_id, CASE WHEN jsonb_typeof(NEW.document -> 'x') = 'number' THEN (NEW.document ->> 'x')::double precision ELSE 0 END,
+                CASE WHEN jsonb_typeof(NEW.document -> 'y') = 'number' THEN (NEW.document ->> 'y')::double precision ELSE 0 END,
+                CASE WHEN jsonb_typeof(NEW.document -> 'score') = 'number' THEN (NEW.document ->> 'score')::numeric::bigint ELSE 0 END, NEW.last_seen, NEW.epoch,
+                CASE WHEN jsonb_typeof(NEW.document -> 'vx') = 'number' THEN (NEW.document ->> 'vx')::double precision ELSE 0 END,
+                CASE WHEN jsonb_typeof(NEW.document -> 'vy') = 'number' THEN (NEW.document ->> 'vy')::double precision ELSE 0 END)
+        ON CONFLICT (account_id) DO UPDATE SET x = EXCLUDED.x, y = EXCLUDED.y, score = EXCLUDED.score,
+            last_seen = EXCLUDED.last_seen, epoch = EXCLUDED.epoch, vx = EXCLUDED.vx, vy = EXCLUDED.vy;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER game_state_mirror AFTER INSERT OR UPDATE ON game_state
+        FOR EACH ROW WHEN (pg_trigger_depth() < 1 AND NEW.game = 'arena')
+        EXECUTE FUNCTION tickforge_document_to_player_state();",
     // 11: the game each app server runs; the director places a login on
     // servers of the game it names.
     "ALTER TABLE servers ADD COLUMN game text NOT NULL DEFAULT 'arena';",

@@ -125,7 +125,10 @@ const MIGRATIONS: &[&str] = &[
     CREATE UNIQUE INDEX chat_sender_seq ON chat(account_id, client_seq);",
     // 10: a player's state is its game's own document (JSON), one row per
     // (account, game), ranked for the game's leaderboard; the arena's rows
-    // move over as they were.
+    // move over as they were. `player_state` stays, mirrored both ways,
+    // while servers of the previous build may still run on this database
+    // (a blue-green deploy across this version): their saves land in the
+    // document, their claims read it. A later migration drops it.
     "CREATE TABLE game_state (
         account_id INTEGER NOT NULL REFERENCES accounts(id),
         game       TEXT    NOT NULL,
@@ -139,7 +142,6 @@ const MIGRATIONS: &[&str] = &[
     INSERT INTO game_state (account_id, game, document, rank, last_seen, epoch)
         SELECT account_id, 'arena', json_object('x', x, 'y', y, 'vx', vx, 'vy', vy, 'score', score),
                score, last_seen, epoch FROM player_state;
-    DROP TABLE player_state;
     CREATE TRIGGER game_state_fence_insert BEFORE INSERT ON game_state
     WHEN NOT EXISTS (SELECT 1 FROM leases WHERE account_id = NEW.account_id AND epoch = NEW.epoch
                      AND server_id IS NOT NULL)
@@ -147,7 +149,51 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER game_state_fence_update BEFORE UPDATE ON game_state
     WHEN NOT EXISTS (SELECT 1 FROM leases WHERE account_id = NEW.account_id AND epoch = NEW.epoch
                      AND server_id IS NOT NULL)
-    BEGIN SELECT RAISE(ABORT, 'stale lease epoch'); END;",
+    BEGIN SELECT RAISE(ABORT, 'stale lease epoch'); END;
+    CREATE TRIGGER player_state_mirror_insert AFTER INSERT ON player_state
+    WHEN NOT EXISTS (SELECT 1 FROM game_state g WHERE g.account_id = NEW.account_id AND g.game = 'arena'
+                     AND g.last_seen = NEW.last_seen AND g.epoch = NEW.epoch)
+    BEGIN
+        INSERT INTO game_state (account_id, game, document, rank, last_seen, epoch)
+        VALUES (NEW.account_id, 'arena',
+                json_object('x', NEW.x, 'y', NEW.y, 'vx', NEW.vx, 'vy', NEW.vy, 'score', NEW.score),
+                NEW.score, NEW.last_seen, NEW.epoch)
+        ON CONFLICT(account_id, game) DO UPDATE SET document = excluded.document, rank = excluded.rank,
+            last_seen = excluded.last_seen, epoch = excluded.epoch;
+    END;
+    CREATE TRIGGER player_state_mirror_update AFTER UPDATE ON player_state
+    WHEN NOT EXISTS (SELECT 1 FROM game_state g WHERE g.account_id = NEW.account_id AND g.game = 'arena'
+                     AND g.last_seen = NEW.last_seen AND g.epoch = NEW.epoch)
+    BEGIN
+        INSERT INTO game_state (account_id, game, document, rank, last_seen, epoch)
+        VALUES (NEW.account_id, 'arena',
+                json_object('x', NEW.x, 'y', NEW.y, 'vx', NEW.vx, 'vy', NEW.vy, 'score', NEW.score),
+                NEW.score, NEW.last_seen, NEW.epoch)
+        ON CONFLICT(account_id, game) DO UPDATE SET document = excluded.document, rank = excluded.rank,
+            last_seen = excluded.last_seen, epoch = excluded.epoch;
+    END;
+    CREATE TRIGGER game_state_mirror_insert AFTER INSERT ON game_state
+    WHEN NEW.game = 'arena' AND NOT EXISTS (SELECT 1 FROM player_state p WHERE p.account_id = NEW.account_id
+                     AND p.last_seen = NEW.last_seen AND p.epoch = NEW.epoch)
+    BEGIN
+        INSERT INTO player_state (account_id, x, y, score, last_seen, epoch, vx, vy)
+        VALUES (NEW.account_id, COALESCE(NEW.document ->> 'x', 0), COALESCE(NEW.document ->> 'y', 0),
+                COALESCE(NEW.document ->> 'score', 0), NEW.last_seen, NEW.epoch,
+                COALESCE(NEW.document ->> 'vx', 0), COALESCE(NEW.document ->> 'vy', 0))
+        ON CONFLICT(account_id) DO UPDATE SET x = excluded.x, y = excluded.y, score = excluded.score,
+            last_seen = excluded.last_seen, epoch = excluded.epoch, vx = excluded.vx, vy = excluded.vy;
+    END;
+    CREATE TRIGGER game_state_mirror_update AFTER UPDATE ON game_state
+    WHEN NEW.game = 'arena' AND NOT EXISTS (SELECT 1 FROM player_state p WHERE p.account_id = NEW.account_id
+                     AND p.last_seen = NEW.last_seen AND p.epoch = NEW.epoch)
+    BEGIN
+        INSERT INTO player_state (account_id, x, y, score, last_seen, epoch, vx, vy)
+        VALUES (NEW.account_id, COALESCE(NEW.document ->> 'x', 0), COALESCE(NEW.document ->> 'y', 0),
+                COALESCE(NEW.document ->> 'score', 0), NEW.last_seen, NEW.epoch,
+                COALESCE(NEW.document ->> 'vx', 0), COALESCE(NEW.document ->> 'vy', 0))
+        ON CONFLICT(account_id) DO UPDATE SET x = excluded.x, y = excluded.y, score = excluded.score,
+            last_seen = excluded.last_seen, epoch = excluded.epoch, vx = excluded.vx, vy = excluded.vy;
+    END;",
     // 11: the game each app server runs; the director places a login on
     // servers of the game it names.
     "ALTER TABLE servers ADD COLUMN game TEXT NOT NULL DEFAULT 'arena';",
@@ -822,6 +868,29 @@ mod tests {
         let mut db = SqliteBackend { conn };
         assert_eq!(db.leaderboard("arena", 5).unwrap(), vec![Leader { username: "alice".into(), score: 17 }]);
         assert!(db.leaderboard("skirmish", 5).unwrap().is_empty(), "a leaderboard is one game's");
+
+        // A server of the previous build, still draining, saves the old way:
+        // the document follows; a claim there reads what this build saved.
+        db.conn.execute_batch("UPDATE player_state SET x = 42.5, score = 18, last_seen = 2000").unwrap();
+        let (document, rank): (String, i64) =
+            db.conn.query_row("SELECT document, rank FROM game_state", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&document).unwrap();
+        assert_eq!((value["x"].as_f64(), value["score"].as_i64(), rank), (Some(42.5), Some(18), 18));
+        let state = PlayerState {
+            account_id: 5,
+            game: "arena",
+            document: r#"{"x":7.25,"y":8.0,"vx":1.0,"vy":0.0,"score":19}"#.into(),
+            rank: 19,
+            last_seen_ms: 3000,
+        };
+        db.save_player(&PlayerSave { state, epoch: 4, release: false }).unwrap();
+        let old: (f64, f64, i64, i64) = db
+            .conn
+            .query_row("SELECT x, vx, score, last_seen FROM player_state", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .unwrap();
+        assert_eq!(old, (7.25, 1.0, 19, 3000), "the previous build reads this build's save");
     }
 
     #[test]
