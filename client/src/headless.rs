@@ -273,7 +273,7 @@ pub fn run(
                 snapshots_per_s: world.snapshots.saturating_sub(snapshots_at_report),
                 bytes_in_per_s: session.bytes_in_per_s().round(),
                 own_position: world.own_state().map(|e| pos(e.pos)),
-                score: world.score,
+                score: world.own.map_or(0, |o| o.state.score),
                 mispredictions: Mispredictions {
                     count: session.predictor.mispredictions,
                     max_distance: session.predictor.max_correction,
@@ -298,7 +298,7 @@ pub fn run(
     summary.chat_out_of_order = chat.out_of_order;
     summary.snapshots = session.snapshots_total();
     summary.own_position = session.world.own_state().map(|e| pos(e.pos));
-    summary.score = session.world.score;
+    summary.score = session.score();
     summary.longest_freeze_ms = session.feel.longest_freeze.as_secs_f64() * 1000.0;
     summary.reconnects = session.reconnects;
     summary.transfers = session.transfers;

@@ -7,8 +7,8 @@
 use std::time::{Duration, Instant};
 
 use macroquad::prelude::*;
+use tickforge_arena::sim::{AVATAR_RADIUS, ORB_RADIUS, WORLD_HEIGHT, WORLD_WIDTH};
 use tickforge_shared::protocol::{EntityKind, NetId};
-use tickforge_shared::sim::{AVATAR_RADIUS, ORB_RADIUS, WORLD_HEIGHT, WORLD_WIDTH};
 
 use crate::interpolate::Drawn;
 
@@ -180,7 +180,7 @@ fn draw(
     draw_entities(&view, drawn, |id| world.names.get(&id).map(String::as_str), world.own_entity);
     draw_hud(&format!(
         "score {}   server {}   tick {}   rtt {:.0} ms   interp {:.0} ms   entities {}   players {}   fps {}",
-        world.score,
+        world.own.map_or(0, |o| o.state.score),
         session.server_addr(),
         world.server_tick,
         session.rtt_ms(),

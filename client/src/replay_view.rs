@@ -9,9 +9,9 @@ use std::collections::VecDeque;
 use std::time::Instant;
 
 use macroquad::prelude::*;
+use tickforge_arena::sim::{WORLD_HEIGHT, WORLD_WIDTH};
 use tickforge_shared::protocol::NetId;
 use tickforge_shared::replay::{Event, State};
-use tickforge_shared::sim::{WORLD_HEIGHT, WORLD_WIDTH};
 
 use crate::interpolate::Drawn;
 use crate::playback::ReplayFile;

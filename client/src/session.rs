@@ -14,8 +14,10 @@ use std::ops::{Deref, DerefMut};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use tickforge_arena::{ArenaSim, Move};
 use tickforge_client_core::session::{self as core, Comeback};
 pub use tickforge_client_core::session::{CHAT_HELD, FeelStats, LINK_DEAD_AFTER, REJOIN_LIMIT};
+use tickforge_shared::sim::Simulation;
 
 use crate::login::{AuthClient, Login, LoginError};
 use crate::net::{NativeDialer, NetError, TransportKind};
@@ -144,11 +146,14 @@ fn patiently<T>(deadline: Instant, mut attempt: impl FnMut() -> Result<T, LoginE
     }
 }
 
-/// A connected (or connecting) player: the core session, its clock, and
+/// An arena player's session (the arena is the game this client plays).
+pub type Session = GameSession<ArenaSim>;
+
+/// A connected (or connecting) player of the game whose simulation is `S`: the core session, its clock, and
 /// the login running in the background while it comes back. It derefs to
 /// the core for the world, the prediction and the figures.
-pub struct Session {
-    core: core::Session<NativeDialer>,
+pub struct GameSession<S: Simulation> {
+    core: core::Session<NativeDialer, S>,
     /// The origin of the core's clock.
     origin: Instant,
     /// How to log in again (`None`: a session from a bare token).
@@ -157,27 +162,27 @@ pub struct Session {
     login: Option<mpsc::Receiver<Result<Login, LoginError>>>,
 }
 
-impl std::fmt::Debug for Session {
+impl<S: Simulation> std::fmt::Debug for GameSession<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session").field("core", &self.core).finish_non_exhaustive()
     }
 }
 
-impl Deref for Session {
-    type Target = core::Session<NativeDialer>;
+impl<S: Simulation> Deref for GameSession<S> {
+    type Target = core::Session<NativeDialer, S>;
 
     fn deref(&self) -> &Self::Target {
         &self.core
     }
 }
 
-impl DerefMut for Session {
+impl<S: Simulation> DerefMut for GameSession<S> {
     fn deref_mut(&mut self) -> &mut Self::Target {
         &mut self.core
     }
 }
 
-impl Session {
+impl<S: Simulation> GameSession<S> {
     /// Logs in (registering first if asked) and starts the UDP handshake.
     /// The session remembers how, to come back after a lost connection.
     pub fn login(options: &LoginOptions) -> Result<Self, SessionError> {
@@ -268,20 +273,37 @@ impl Session {
     }
 
     /// Sends this tick's input (see [`core::Session::send_input`]).
-    pub fn send_input(&mut self, move_x: f32, move_y: f32) {
+    pub fn send(&mut self, input: S::Input) {
         let now = self.now();
-        self.core.send_input(move_x, move_y, now);
+        self.core.send_input(input, now);
     }
 
-    /// Sends the values as given, unchecked (the headless cheat modes).
-    pub fn send_raw_input(&mut self, move_x: f32, move_y: f32) {
+    /// Sends the input as given, unchecked (the headless cheat modes).
+    pub fn send_unchecked(&mut self, input: S::Input) {
         let now = self.now();
-        self.core.send_raw_input(move_x, move_y, now);
+        self.core.send_raw_input(input, now);
     }
 
     /// What to draw now (see [`core::Session::frame`]).
     pub fn frame(&mut self, frame_dt: Duration) -> &[tickforge_client_core::interpolate::Drawn] {
         let now = self.now();
         self.core.frame(frame_dt, now)
+    }
+}
+
+impl GameSession<ArenaSim> {
+    /// Orbs collected, as the server last said.
+    pub fn score(&self) -> u32 {
+        self.world.own.map_or(0, |o| o.state.score)
+    }
+
+    /// Steers the arena avatar toward `(move_x, move_y)` this tick.
+    pub fn send_input(&mut self, move_x: f32, move_y: f32) {
+        self.send(Move { x: move_x, y: move_y });
+    }
+
+    /// Sends the arena move as given, unchecked (the headless cheat modes).
+    pub fn send_raw_input(&mut self, move_x: f32, move_y: f32) {
+        self.send_unchecked(Move { x: move_x, y: move_y });
     }
 }

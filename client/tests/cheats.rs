@@ -5,8 +5,8 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use tickforge_arena::sim::MAX_SPEED;
 use tickforge_client::session::{LoginOptions, Session};
-use tickforge_shared::sim::MAX_SPEED;
 
 use tickforge_server::Config;
 use tickforge_server::embedded::EmbeddedServer;

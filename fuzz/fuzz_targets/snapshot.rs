@@ -13,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
             kind: EntityKind::Npc,
             qx: (i * 97 % 8000) as u16,
             qy: (i * 31 % 8000) as u16,
-            motion: Motion { dx: i as i32 - 20, dy: 5, dt: 3 },
+            motion: Motion { dx: i as i16 - 20, dy: 5, dt: 3 },
         })
         .collect();
     for base in [&[][..], &baseline[..]] {

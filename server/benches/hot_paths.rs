@@ -16,11 +16,12 @@ use std::time::{Duration, Instant};
 
 use common::{Viewer, World};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use tickforge_arena::{ArenaState, Move};
 use tickforge_server::game::replicate::ReplicationConfig;
 use tickforge_server::{Config, Server};
 use tickforge_shared::codec;
-use tickforge_shared::protocol::{ClientMessage, InputCmd, NetId, OwnState, ServerMessage, Snapshot};
-use tickforge_shared::sim::Vec2;
+use tickforge_shared::protocol::{InputCmd, InputMessage, NetId, OwnState, Snapshot};
+use tickforge_shared::sim::{Body, Vec2};
 
 /// A whole tick of a real server (sockets bound, store running, no
 /// players): input, simulation, replication, metrics.
@@ -143,25 +144,27 @@ fn grid(c: &mut Criterion) {
 
 /// The messages sent every tick, through the one codec.
 fn messages(c: &mut Criterion) {
-    let input = ClientMessage::Input {
+    let input = InputMessage {
         ack_tick: 1000,
-        inputs: (0..4).map(|i| InputCmd { seq: 500 + i, tick: 1000 + i, move_x: 0.6, move_y: -0.8 }).collect(),
+        inputs: (0..4).map(|i| InputCmd { seq: 500 + i, tick: 1000 + i, input: Move { x: 0.6, y: -0.8 } }).collect(),
     };
-    let snapshot = ServerMessage::Snapshot(Snapshot {
+    let body = Body { pos: Vec2::new(10.0, 20.0), vel: Vec2::new(1.0, 0.0) };
+    let snapshot = Snapshot {
         tick: 1000,
         baseline_tick: Some(997),
         ack_input_seq: 500,
-        your_score: 7,
-        own: Some(OwnState { id: NetId(3), pos: Vec2::new(10.0, 20.0), vel: Vec2::new(1.0, 0.0) }),
+        own: Some(OwnState { id: NetId(3), state: ArenaState { body, score: 7 } }),
         payload: vec![0x5A; 900],
-    });
+    };
     let input_bytes = codec::encode(&input).expect("encode");
     let snapshot_bytes = codec::encode(&snapshot).expect("encode");
     let mut group = c.benchmark_group("codec");
     group.bench_function("encode_input", |b| b.iter(|| codec::encode(black_box(&input))));
-    group.bench_function("decode_input", |b| b.iter(|| codec::decode::<ClientMessage>(black_box(&input_bytes))));
+    group.bench_function("decode_input", |b| b.iter(|| codec::decode::<InputMessage<Move>>(black_box(&input_bytes))));
     group.bench_function("encode_snapshot", |b| b.iter(|| codec::encode(black_box(&snapshot))));
-    group.bench_function("decode_snapshot", |b| b.iter(|| codec::decode::<ServerMessage>(black_box(&snapshot_bytes))));
+    group.bench_function("decode_snapshot", |b| {
+        b.iter(|| codec::decode::<Snapshot<ArenaState>>(black_box(&snapshot_bytes)))
+    });
     group.finish();
 }
 

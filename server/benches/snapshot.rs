@@ -8,10 +8,11 @@ mod common;
 
 use common::{TICK_RATE, Viewer, WIRE_OVERHEAD_PER_PACKET, World};
 use serde::Serialize;
+use tickforge_arena::ArenaState;
 use tickforge_server::game::replicate::ReplicationConfig;
 use tickforge_shared::codec;
-use tickforge_shared::protocol::{NetId, OwnState, ServerMessage, Snapshot};
-use tickforge_shared::sim::Vec2;
+use tickforge_shared::protocol::{NetId, OwnState, Snapshot};
+use tickforge_shared::sim::{Body, Vec2};
 
 /// What a naive server sends: every entity's full state, bincode.
 #[derive(Serialize)]
@@ -53,14 +54,14 @@ fn measure(world: &mut World, ticks: u32, ack_lag: u32) -> (f64, f64, f64) {
             tick,
         )
         .1;
-        let message = ServerMessage::Snapshot(Snapshot {
+        let body = Body { pos: Vec2::new(1000.0, 1000.0), vel: Vec2::ZERO };
+        let message = Snapshot {
             tick,
             baseline_tick: baseline,
             ack_input_seq: tick,
-            your_score: 3,
-            own: Some(OwnState { id: NetId(0), pos: Vec2::new(1000.0, 1000.0), vel: Vec2::ZERO }),
+            own: Some(OwnState { id: NetId(0), state: ArenaState { body, score: 3 } }),
             payload,
-        });
+        };
         let len = codec::encode(&message).map(|b| b.len()).unwrap_or(0);
         if tick > warmup {
             bits += exact_bits;

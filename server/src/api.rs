@@ -23,6 +23,7 @@ use bevy_ecs::query::{QueryItem, ReadOnlyQueryData};
 use bevy_ecs::system::EntityCommands;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tickforge_shared::sim::Simulation;
 
 /// How a player's saved state came to the server that spawns it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +50,13 @@ pub trait Game: Send + Sync + 'static {
     /// shows, the key of its saved state and leaderboard.
     const NAME: &'static str;
 
+    /// The game's shared simulation: its input, its rule for it, the
+    /// player's own state and the step the client predicts with. The
+    /// engine keeps each player's [`Simulation::State`] in a
+    /// [`crate::game::input::Controlled`] component and steps it with
+    /// the player's inputs.
+    type Sim: Simulation;
+
     /// A player's persistent state in this game.
     type Saved: Serialize + DeserializeOwned + Send + Sync + 'static;
 
@@ -59,9 +67,16 @@ pub trait Game: Send + Sync + 'static {
     /// the engine's [`crate::tick::Phase`]s).
     fn install(world: &mut World, schedule: &mut Schedule, setup: Setup);
 
-    /// Inserts the game's components on a player's new avatar entity, from
-    /// its saved state (`None`: its first visit).
-    fn spawn_player(player: &mut EntityCommands<'_>, account_id: u64, saved: Option<Self::Saved>, arrival: Arrival);
+    /// A player's starting state and the game's components on its new
+    /// avatar entity, from its saved state (`None`: its first visit). The
+    /// engine adds the state as the entity's
+    /// [`crate::game::input::Controlled`] component.
+    fn spawn_player(
+        player: &mut EntityCommands<'_>,
+        account_id: u64,
+        saved: Option<Self::Saved>,
+        arrival: Arrival,
+    ) -> <Self::Sim as Simulation>::State;
 
     /// The state to persist, read from the player's entity.
     fn save(data: QueryItem<'_, '_, Self::SaveData>) -> Self::Saved;

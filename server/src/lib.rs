@@ -36,6 +36,7 @@ use std::time::{Duration, Instant};
 
 use bevy_ecs::schedule::Schedule;
 use bevy_ecs::world::World;
+use tickforge_shared::sim::Simulation;
 
 pub use config::Config;
 pub use shutdown::Shutdown;
@@ -272,7 +273,8 @@ fn bind_world<G: api::Game>(
     let mut schedule = tick::phases::schedule();
     net::install(&mut world, &mut schedule, net);
     store::install(&mut world, &mut schedule, store.handle());
-    game::replicate::install(&mut world, &mut schedule, config.replication);
+    game::replicate::install::<G::Sim>(&mut world, &mut schedule, config.replication);
+    game::input::install::<G::Sim>(&mut schedule);
     let linger_ticks = (config.linger.as_secs_f64() * f64::from(config.tick_rate)).round() as u64;
     let setup = game::players::PlayersSetup {
         server_id: server_id.clone(),
@@ -304,7 +306,7 @@ fn bind_world<G: api::Game>(
     }
     let tokens = net::token::TokenIssuer::new(key.clone(), config.token_ttl, config.connection_timeout_secs);
     cluster::install::<G>(&mut world, &mut schedule, registration, tokens, shutdown.clone());
-    let mut recorder = record::Recorder::default();
+    let mut recorder = record::Recorder::new(<G::Sim as Simulation>::WORLD);
     if let Some(path) = &config.record {
         recorder.start(path.clone(), config.tick_rate).map_err(ServerError::Thread)?;
         tracing::info!(path = %path.display(), "recording a replay");

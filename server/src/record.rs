@@ -20,10 +20,10 @@ use bevy_ecs::prelude::*;
 use crossbeam_channel::{Sender, TrySendError};
 use tickforge_shared::protocol::{EntityKind, NetId, PROTOCOL_ID, ServerMessage};
 use tickforge_shared::replay::{DEFAULT_KEYFRAME_EVERY, Event, Header, Writer};
-use tickforge_shared::sim::{Vec2, WORLD_HEIGHT, WORLD_WIDTH};
+use tickforge_shared::sim::Vec2;
 use tickforge_shared::snapshot::{Known, KnownSet};
 
-use crate::game::components::{Kinematics, NetEntity, Npc, Orb};
+use crate::game::components::{Kind, NetEntity, Position};
 use crate::net::NetServer;
 use crate::tick::{Phase, TickInfo};
 
@@ -54,6 +54,8 @@ struct Frame {
 /// The recorder (an ECS resource of the tick loop).
 #[derive(Resource, Default)]
 pub struct Recorder {
+    /// The game's world size, for the header.
+    world: (f32, f32),
     tx: Option<Sender<Frame>>,
     writers: Vec<JoinHandle<()>>,
     path: Option<PathBuf>,
@@ -72,6 +74,11 @@ impl std::fmt::Debug for Recorder {
 }
 
 impl Recorder {
+    /// A recorder of a game whose world is `world` units wide and high.
+    pub fn new(world: Vec2) -> Self {
+        Self { world: (world.x, world.y), ..Self::default() }
+    }
+
     /// Starts recording to `path` (ending any recording under way). The
     /// file is created by the writer thread, never on the tick thread.
     pub fn start(&mut self, path: PathBuf, tick_rate: u16) -> std::io::Result<()> {
@@ -79,7 +86,7 @@ impl Recorder {
         let header = Header {
             protocol_id: PROTOCOL_ID,
             tick_rate,
-            world: (WORLD_WIDTH, WORLD_HEIGHT),
+            world: self.world,
             started_unix_ms: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64),
@@ -185,21 +192,14 @@ pub fn record(
     tick: Res<TickInfo>,
     mut recorder: ResMut<Recorder>,
     mut net: ResMut<NetServer>,
-    entities: Query<(&NetEntity, &Kinematics, Has<Npc>, Has<Orb>)>,
+    entities: Query<(&NetEntity, &Position, &Kind)>,
 ) {
     let broadcasts = net.take_broadcasts();
     let Some(tx) = recorder.tx.clone() else { return };
     let mut events = std::mem::take(&mut recorder.held);
     events.extend(broadcasts.iter().filter_map(event_of));
     let mut set = Vec::with_capacity(recorder.last_len + 16);
-    set.extend(entities.iter().map(|(id, body, is_npc, is_orb)| {
-        let kind = match (is_npc, is_orb) {
-            (true, _) => EntityKind::Npc,
-            (_, true) => EntityKind::Orb,
-            _ => EntityKind::Avatar,
-        };
-        (id.0, kind, body.0.pos)
-    }));
+    set.extend(entities.iter().map(|(id, pos, kind)| (id.0, kind.0, pos.0)));
     recorder.last_len = set.len();
     match tx.try_send(Frame { tick: tick.tick as u32, entities: set, events }) {
         Ok(()) => {}

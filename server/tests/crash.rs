@@ -177,7 +177,7 @@ fn after_sigkill_player_state_is_at_most_one_save_interval_old() {
         // Stand still for several save intervals: the saved state is the final one.
         play(&mut [(&mut alice, (0.0, 0.0))], Duration::from_millis(1500));
         let pos = alice.world.own_state().unwrap().pos;
-        let score = alice.world.score;
+        let score = alice.world.own.map_or(0, |o| o.state.score);
         assert!(score > 0);
         server.kill();
         db.integrity_ok(dir.path());
@@ -196,7 +196,7 @@ fn after_sigint_player_state_is_exact_without_any_periodic_save() {
         play(&mut [(&mut alice, (0.0, 1.0))], Duration::from_millis(1000));
         play(&mut [(&mut alice, (0.0, 0.0))], Duration::from_millis(500));
         let pos = alice.world.own_state().unwrap().pos;
-        let score = alice.world.score;
+        let score = alice.world.own.map_or(0, |o| o.state.score);
         server.interrupt();
         assert_eq!(db.saved_state(dir.path()), (pos.x, pos.y, score), "{}", db.name());
 

@@ -218,7 +218,7 @@ fn players_play_through_a_failover_and_lose_nothing() {
         .iter()
         .map(|(name, s)| {
             let pos = s.world.own_state().unwrap().pos;
-            ((*name).to_owned(), pos.x, pos.y, s.world.score)
+            ((*name).to_owned(), pos.x, pos.y, s.world.own.map_or(0, |o| o.state.score))
         })
         .collect();
     assert!(expected.iter().any(|e| e.3 > 0), "walking through 2000 orbs collects some: {expected:?}");
@@ -297,7 +297,12 @@ fn a_handoff_under_way_during_a_failover_completes_with_nothing_lost() {
             if session.world.snapshots != last[i] {
                 last[i] = session.world.snapshots;
                 if let Some(own) = session.world.own {
-                    seen.push((name.to_owned(), session.server_addr().to_string(), own.pos, own.vel));
+                    seen.push((
+                        name.to_owned(),
+                        session.server_addr().to_string(),
+                        own.state.body.pos,
+                        own.state.body.vel,
+                    ));
                 }
             }
         }
@@ -308,7 +313,11 @@ fn a_handoff_under_way_during_a_failover_completes_with_nothing_lost() {
         assert_eq!((session.transfers, session.reconnects), (1, 0), "{name} moved once, never logged in again");
         let before = session.before_move.expect("the last state on blue");
         let first_green = seen.iter().find(|s| s.0 == name && s.1 == green).expect("seen on green");
-        assert_eq!((before.pos, before.vel), (first_green.2, first_green.3), "{name} kept exactly its state");
+        assert_eq!(
+            (before.state.body.pos, before.state.body.vel),
+            (first_green.2, first_green.3),
+            "{name} kept exactly its state"
+        );
     }
     let leases: Vec<(String, Option<String>)> = common::pg::connect(&database)
         .query("SELECT a.username, l.server_id FROM leases l JOIN accounts a ON a.id = l.account_id ORDER BY 1", &[])

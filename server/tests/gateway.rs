@@ -104,7 +104,7 @@ fn a_second_login_elsewhere_moves_the_player_with_its_state_and_leaves_one_avata
     idle(&mut [&mut first], Duration::from_millis(500));
     let was_on = holder(&cluster, "alice").expect("alice plays somewhere");
     let before = first.world.own_state().expect("own avatar").pos;
-    let score = first.world.score;
+    let score = first.world.own.map_or(0, |o| o.state.score);
 
     // The director sends the second login to the other (emptier) server.
     let second = std::thread::scope(|s| {
@@ -127,7 +127,7 @@ fn a_second_login_elsewhere_moves_the_player_with_its_state_and_leaves_one_avata
     assert_eq!(second.server_addr().to_string(), cluster.app_addr(3 - was_on), "placed on the other server");
     let after = second.world.own_state().expect("own avatar").pos;
     assert!(after.distance(before) < 0.5, "the new server loaded the saved state: {after:?} vs {before:?}");
-    assert_eq!(second.world.score, score, "no score lost");
+    assert_eq!(second.world.own.map_or(0, |o| o.state.score), score, "no score lost");
     idle(&mut [&mut second], Duration::from_secs(2));
     let players: u64 = cluster.players().iter().map(|p| p.1).sum();
     assert_eq!(players, 1, "one avatar in the whole cluster: {:?}", cluster.players());
@@ -232,7 +232,7 @@ fn a_killed_app_server_is_dropped_and_its_players_come_back_elsewhere() {
     assert_eq!(holder(&cluster, "carol"), Some(other));
     let after = alice.world.own_state().unwrap().pos;
     // Saved every second at most 1 s old: at most one second of walking lost.
-    let walked = tickforge_shared::sim::MAX_SPEED * 1.2;
+    let walked = tickforge_arena::sim::MAX_SPEED * 1.2;
     assert!(after.distance(before) <= walked, "state at most one save interval old: {after:?} vs {before:?}");
     let silence = tickforge_client::session::LINK_DEAD_AFTER;
     assert!(alice.longest_outage > silence, "the outage is reported: {:?}", alice.longest_outage);
@@ -343,7 +343,7 @@ fn a_colour_switch_moves_players_live_and_the_drained_server_exits() {
             if session.world.snapshots != last {
                 last = session.world.snapshots;
                 if let Some(own) = session.world.own {
-                    seen.push((session.server_addr().to_string(), own.pos, own.vel));
+                    seen.push((session.server_addr().to_string(), own.state.body.pos, own.state.body.vel));
                 }
             }
             std::thread::sleep(Duration::from_millis(10));
@@ -373,7 +373,7 @@ fn a_colour_switch_moves_players_live_and_the_drained_server_exits() {
         if alice.world.snapshots != last {
             last = alice.world.snapshots;
             if let Some(own) = alice.world.own {
-                seen.push((alice.server_addr().to_string(), own.pos, own.vel));
+                seen.push((alice.server_addr().to_string(), own.state.body.pos, own.state.body.vel));
             }
         }
         std::thread::sleep(Duration::from_millis(10));
@@ -397,7 +397,11 @@ fn a_colour_switch_moves_players_live_and_the_drained_server_exits() {
     let blue = cluster.app_addr(1);
     let last_blue = alice.before_move.expect("the last state on blue");
     let first_green = seen.iter().find(|s| s.0 != blue).expect("seen on green");
-    assert_eq!((last_blue.pos, last_blue.vel), (first_green.1, first_green.2), "exactly the state it had");
+    assert_eq!(
+        (last_blue.state.body.pos, last_blue.state.body.vel),
+        (first_green.1, first_green.2),
+        "exactly the state it had"
+    );
     assert!(first_green.2.length() > 1.0, "it was moving when it moved: {:?}", first_green.2);
     assert!(alice.longest_transfer_pause < Duration::from_secs(2), "{:?}", alice.longest_transfer_pause);
     let exit = cluster.app_exits(1, Duration::from_secs(15));
@@ -432,8 +436,9 @@ fn a_colour_switch_moves_players_live_and_the_drained_server_exits() {
 /// transfer: what a broken or hostile client does with one.
 struct Stubborn {
     conn: tickforge_client::net::Connection,
-    view: tickforge_client::world::ClientWorld,
+    view: tickforge_client::world::ClientWorld<tickforge_arena::ArenaSim>,
     inbox: Vec<tickforge_shared::protocol::ServerMessage>,
+    snapshots: Vec<renet::Bytes>,
     seq: u32,
     started: std::time::Instant,
 }
@@ -444,21 +449,32 @@ impl Stubborn {
         auth.register(user, PASSWORD).unwrap();
         let login = auth.login(user, PASSWORD).unwrap();
         let conn = tickforge_client::net::connect(&login.connect_token, Duration::ZERO).unwrap();
-        Self { conn, view: Default::default(), inbox: Vec::new(), seq: 1, started: std::time::Instant::now() }
+        Self {
+            conn,
+            view: Default::default(),
+            inbox: Vec::new(),
+            snapshots: Vec::new(),
+            seq: 1,
+            started: std::time::Instant::now(),
+        }
     }
 
     /// Reads, applies, walks up; false once the connection has ended.
     fn pump(&mut self) -> bool {
-        use tickforge_shared::protocol::{Channel, ClientMessage, InputCmd};
+        use tickforge_shared::protocol::{Channel, InputCmd, InputMessage};
         let now = self.started.elapsed();
-        let alive = self.conn.update(now, &mut self.inbox).is_ok();
+        let alive = self.conn.update(now, &mut self.inbox, &mut self.snapshots).is_ok();
         for message in self.inbox.drain(..) {
             self.view.apply(message);
         }
+        for bytes in self.snapshots.drain(..) {
+            self.view.apply_snapshot_bytes(&bytes);
+        }
         if self.view.own_entity.is_some() {
-            let cmd = InputCmd { seq: self.seq, tick: self.view.server_tick, move_x: 0.0, move_y: 1.0 };
+            let input = tickforge_arena::Move { x: 0.0, y: 1.0 };
+            let cmd = InputCmd { seq: self.seq, tick: self.view.server_tick, input };
             self.seq += 1;
-            let input = ClientMessage::Input { ack_tick: self.view.acked_tick(), inputs: vec![cmd] };
+            let input = InputMessage { ack_tick: self.view.acked_tick(), inputs: vec![cmd] };
             self.conn.send(Channel::Input, &input);
         }
         let _ = self.conn.flush(now);
@@ -502,7 +518,7 @@ fn a_client_that_ignores_its_transfer_loses_nothing_and_no_avatar_lives_twice() 
     assert!(stubborn.view.transfer.is_some(), "it was asked to move");
     assert_eq!(stubborn.view.disconnect_reason.as_deref(), Some("moved to another server"), "dropped at the deadline");
     assert_eq!((alice.transfers, alice.reconnects), (1, 0));
-    let frozen = alice.before_move.expect("alice's last state on blue").pos;
+    let frozen = alice.before_move.expect("alice's last state on blue").state.body.pos;
     assert!(
         old_avatar_after_move.iter().all(|p| *p == frozen),
         "the old avatar never moved again: {old_avatar_after_move:?}"
@@ -510,7 +526,11 @@ fn a_client_that_ignores_its_transfer_loses_nothing_and_no_avatar_lives_twice() 
     assert!(stubborn.view.avatar_of("alice").is_none(), "and it went once alice had left");
 
     let last_on_blue = stubborn.view.own.expect("its last state on blue");
-    assert!(last_on_blue.vel.length() > 1.0, "it was walking when frozen: {:?}", last_on_blue.vel);
+    assert!(
+        last_on_blue.state.body.vel.length() > 1.0,
+        "it was walking when frozen: {:?}",
+        last_on_blue.state.body.vel
+    );
     let mut again = Session::login(&tickforge_client::session::LoginOptions {
         server_url: url.clone(),
         username: "stubborn".into(),
@@ -523,9 +543,9 @@ fn a_client_that_ignores_its_transfer_loses_nothing_and_no_avatar_lives_twice() 
     again.wait_connected(Duration::from_secs(10)).expect("on green");
     assert_eq!(again.server_addr().to_string(), cluster.app_addr(2));
     let first_on_green = again.world.own.expect("its first state on green");
-    assert_eq!(first_on_green.pos, last_on_blue.pos, "nothing lost");
+    assert_eq!(first_on_green.state.body.pos, last_on_blue.state.body.pos, "nothing lost");
     // A fresh login (not a move it followed) starts at rest where it stood.
-    assert_eq!(first_on_green.vel, tickforge_shared::sim::Vec2::ZERO, "at rest");
+    assert_eq!(first_on_green.state.body.vel, tickforge_shared::sim::Vec2::ZERO, "at rest");
 }
 
 /// Behind nginx every request comes from its address: the auth nodes take

@@ -96,7 +96,7 @@ fn come_back(s: &mut Setup) -> Vec2 {
         assert!(start.elapsed() < Duration::from_secs(20), "the player came back by itself");
         pump(s, 0.1, false);
     }
-    s.player.world.own.unwrap().pos
+    s.player.world.own.unwrap().state.body.pos
 }
 
 #[test]

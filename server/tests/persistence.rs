@@ -21,14 +21,14 @@ fn walk_and_settle(session: &mut tickforge_client::session::Session) -> (Vec2, u
     play(&mut [(session, (1.0, 0.0))], Duration::from_millis(1500));
     play(&mut [(session, (0.0, 0.0))], Duration::from_millis(600));
     let own = session.world.own_state().expect("own avatar").pos;
-    (own, session.world.score)
+    (own, session.world.own.map_or(0, |o| o.state.score))
 }
 
 fn rejoin_state(http_url: &str) -> (Vec2, u32) {
     let mut again = join(http_url, "alice");
     assert!(pump_until(&mut again, Duration::from_secs(5), |s| s.world.own_state().is_some()));
     let pos = again.world.own_state().unwrap().pos;
-    (pos, again.world.score)
+    (pos, again.world.own.map_or(0, |o| o.state.score))
 }
 
 #[test]
@@ -115,7 +115,7 @@ fn a_new_account_starts_fresh_and_a_newer_connection_replaces_the_older() {
     let dir = tempfile::tempdir().unwrap();
     let server = EmbeddedServer::start(config(dir.path())).unwrap();
     let mut alice = join(&server.http_url(), "alice");
-    assert_eq!(alice.world.score, 0);
+    assert_eq!(alice.world.own.map_or(0, |o| o.state.score), 0);
     // The same account is never in the world twice: a newer login's
     // connection replaces the older one (which the server closes), as when
     // a client comes back before its lost connection has timed out.
@@ -142,7 +142,7 @@ fn a_returning_player_starts_at_rest_where_it_left() {
     let server = EmbeddedServer::start(config(dir.path())).unwrap();
     let mut alice = join(&server.http_url(), "alice");
     play(&mut [(&mut alice, (1.0, 0.0))], Duration::from_millis(1500));
-    let moving = alice.world.own.expect("own avatar").vel;
+    let moving = alice.world.own.expect("own avatar").state.body.vel;
     assert!(moving.length() > 1.0, "walking when it quit: {moving:?}");
     alice.disconnect();
     std::thread::sleep(Duration::from_millis(300));
@@ -157,8 +157,8 @@ fn a_returning_player_starts_at_rest_where_it_left() {
     let mut again = join(&server.http_url(), "alice");
     assert!(pump_until(&mut again, Duration::from_secs(5), |s| s.world.own.is_some()));
     let first = again.world.own.unwrap();
-    assert_eq!((first.pos.x, first.pos.y), (x as f32, y as f32), "where it was saved");
-    assert_eq!(first.vel, Vec2::ZERO, "at rest");
+    assert_eq!((first.state.body.pos.x, first.state.body.pos.y), (x as f32, y as f32), "where it was saved");
+    assert_eq!(first.state.body.vel, Vec2::ZERO, "at rest");
     play(&mut [(&mut again, (0.0, 0.0))], Duration::from_millis(800));
-    assert_eq!(again.world.own.unwrap().pos, first.pos, "standing still, it stays put");
+    assert_eq!(again.world.own.unwrap().state.body.pos, first.state.body.pos, "standing still, it stays put");
 }

@@ -34,7 +34,7 @@ fn a_transfer_token_starts_the_state_it_carries_once() {
     first.wait_connected(Duration::from_secs(10)).expect("the carried player is let in");
     let own = first.world.own.expect("its own state");
     assert_eq!(
-        (own.pos, own.vel),
+        (own.state.body.pos, own.state.body.vel),
         (Vec2::new(321.5, 654.25), Vec2::new(40.0, -20.0)),
         "exactly what the token carried"
     );

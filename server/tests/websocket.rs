@@ -71,11 +71,11 @@ fn a_websocket_player_and_a_udp_player_see_each_other_move() {
     let server = server(dir.path(), 64);
     let mut web = join_over(&server, "webby", TransportKind::Ws);
     let mut udp = join_over(&server, "udpy", TransportKind::Udp);
-    let start_web = web.world.own.unwrap().pos;
-    let start_udp = udp.world.own.unwrap().pos;
+    let start_web = web.world.own.unwrap().state.body.pos;
+    let start_udp = udp.world.own.unwrap().state.body.pos;
     play(&mut [(&mut web, (1.0, 0.0)), (&mut udp, (0.0, 1.0))], Duration::from_millis(1500));
-    let moved_web = web.world.own.unwrap().pos;
-    let moved_udp = udp.world.own.unwrap().pos;
+    let moved_web = web.world.own.unwrap().state.body.pos;
+    let moved_udp = udp.world.own.unwrap().state.body.pos;
     assert!(moved_web.x - start_web.x > 100.0, "the WebSocket player walked right: {start_web:?} → {moved_web:?}");
     assert!(moved_udp.y - start_udp.y > 100.0, "the UDP player walked down: {start_udp:?} → {moved_udp:?}");
     // Each sees the other where the other's own state says it is.

@@ -56,31 +56,34 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{ClientMessage, InputCmd, ServerMessage};
+    use crate::protocol::{ClientMessage, InputCmd, InputMessage, Snapshot};
+
+    /// Some game's input, for the generic messages.
+    type Input = (f32, f32);
 
     #[test]
     fn round_trips_a_message() {
-        let msg =
-            ClientMessage::Input { ack_tick: 3, inputs: vec![InputCmd { seq: 7, tick: 9, move_x: 1.0, move_y: -0.5 }] };
+        let msg: InputMessage<Input> =
+            InputMessage { ack_tick: 3, inputs: vec![InputCmd { seq: 7, tick: 9, input: (1.0, -0.5) }] };
         let bytes = encode(&msg).unwrap();
-        let back: ClientMessage = decode(&bytes).unwrap();
+        let back: InputMessage<Input> = decode(&bytes).unwrap();
         assert_eq!(back, msg);
     }
 
     #[test]
     fn huge_length_prefix_is_an_error_not_an_allocation() {
-        // Variant 0 (Input), ack_tick 0, then a varint length of 2^40 elements.
-        let bytes = [0u8, 0, 0xFD, 0, 0, 0, 0, 0, 1, 0, 0];
-        assert!(decode::<ClientMessage>(&bytes).is_err());
-        // Variant 3 (Snapshot): tick, no baseline, ack, score, no own, then a 2^40-byte payload.
-        let bytes = [3u8, 0, 0, 0, 0, 0, 0xFD, 0, 0, 0, 0, 0, 1, 0, 0];
-        assert!(decode::<ServerMessage>(&bytes).is_err());
+        // ack_tick 0, then a varint length of 2^40 inputs.
+        let bytes = [0u8, 0xFD, 0, 0, 0, 0, 0, 1, 0, 0];
+        assert!(decode::<InputMessage<Input>>(&bytes).is_err());
+        // A snapshot: tick, no baseline, ack, no own, then a 2^40-byte payload.
+        let bytes = [0u8, 0, 0, 0, 0xFD, 0, 0, 0, 0, 0, 1, 0, 0];
+        assert!(decode::<Snapshot<Input>>(&bytes).is_err());
     }
 
     #[test]
     fn huge_string_length_is_an_error_not_an_allocation() {
-        // Variant 1 (Chat) claiming a 2^40-byte string: the byte limit refuses it.
-        let bytes = [1u8, 0xFD, 0, 0, 0, 0, 0, 1, 0, 0];
+        // Variant 0 (Chat), seq 1, claiming a 2^40-byte string: the byte limit refuses it.
+        let bytes = [0u8, 1, 0xFD, 0, 0, 0, 0, 0, 1, 0, 0];
         assert!(decode::<ClientMessage>(&bytes).is_err());
     }
 

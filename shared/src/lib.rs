@@ -4,7 +4,7 @@
 //!
 //! - [`protocol`]: the wire messages, channels, [`protocol::PROTOCOL_ID`];
 //! - [`codec`]: the one place bytes become messages (bincode with a size limit);
-//! - [`sim`]: the pure, deterministic movement step both sides run;
+//! - [`sim`]: what a game's shared simulation is to the engine ([`sim::Simulation`]);
 //! - [`snapshot`]: quantized, bit-packed, delta-encoded world state;
 //! - [`bundle`]: several renet packets in one netcode payload.
 //!

@@ -8,10 +8,8 @@ use std::time::Duration;
 use renet::{ChannelConfig, ConnectionConfig, SendType};
 use serde::{Deserialize, Serialize};
 
-use crate::sim::Vec2;
-
 /// Version of the wire format. Bump it whenever any message changes shape.
-pub const PROTOCOL_VERSION: u32 = 6;
+pub const PROTOCOL_VERSION: u32 = 7;
 
 /// netcode.io protocol id: "tickforg" in ASCII with the version folded in.
 /// A client built for another wire format cannot complete the handshake.
@@ -33,9 +31,11 @@ pub const MAX_CHAT_CHARS: usize = 200;
 pub enum Channel {
     /// Reliable, ordered, both ways: welcome, roster, chat, notices, kicks.
     Reliable = 0,
-    /// Unreliable, server → client: world snapshots.
+    /// Unreliable, server → client: world snapshots ([`Snapshot`], and
+    /// nothing else).
     Snapshot = 1,
-    /// Unreliable, client → server: movement inputs (redundant, see [`INPUT_REDUNDANCY`]).
+    /// Unreliable, client → server: the game's inputs ([`InputMessage`],
+    /// and nothing else; redundant, see [`INPUT_REDUNDANCY`]).
     Input = 2,
 }
 
@@ -112,17 +112,26 @@ pub enum EntityKind {
     Orb,
 }
 
-/// One tick's worth of movement intent from a client.
+/// One tick's input from a client: the game's input (`I`, a
+/// [`crate::sim::Simulation::Input`]) with the engine's sequencing.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct InputCmd {
+pub struct InputCmd<I> {
     /// Sequence number, +1 per client tick; the server applies each once, in order.
     pub seq: u32,
     /// The server tick the client believed it was when sampling this input.
     pub tick: u32,
-    /// Horizontal intent in [-1, 1].
-    pub move_x: f32,
-    /// Vertical intent in [-1, 1] (positive is down, as on screen).
-    pub move_y: f32,
+    /// What the player did.
+    pub input: I,
+}
+
+/// What a client sends on [`Channel::Input`]: its latest inputs, newest
+/// last, and the snapshot it has.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InputMessage<I> {
+    /// Newest snapshot tick decoded, the server's delta baseline (0: none yet).
+    pub ack_tick: u32,
+    /// Up to [`MAX_INPUTS_PER_MESSAGE`] commands with increasing `seq`.
+    pub inputs: Vec<InputCmd<I>>,
 }
 
 /// A connected player, as the roster shows it.
@@ -134,44 +143,37 @@ pub struct PlayerInfo {
     pub name: String,
 }
 
-/// A client's own avatar, exactly as the server simulated it (for reconciliation).
+/// A client's own player, exactly as the server simulated it (for
+/// reconciliation): the game's [`crate::sim::Simulation::State`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct OwnState {
-    /// The avatar.
+pub struct OwnState<S> {
+    /// The player's entity.
     pub id: NetId,
-    /// Position.
-    pub pos: Vec2,
-    /// Velocity.
-    pub vel: Vec2,
+    /// Its state.
+    pub state: S,
 }
 
-/// What one client can see at one tick, delta-encoded (see [`crate::snapshot`]).
+/// What one client can see at one tick, delta-encoded (see
+/// [`crate::snapshot`]); `S` is the game's own-player state. Sent alone on
+/// [`Channel::Snapshot`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Snapshot {
+pub struct Snapshot<S> {
     /// Server tick the state belongs to.
     pub tick: u32,
     /// The acknowledged snapshot this one is relative to; `None` = full state.
     pub baseline_tick: Option<u32>,
     /// Highest input sequence the server has applied for this client.
     pub ack_input_seq: u32,
-    /// This client's score.
-    pub your_score: u32,
-    /// This client's avatar, exact.
-    pub own: Option<OwnState>,
+    /// This client's own player, exact.
+    pub own: Option<OwnState<S>>,
     /// The packed entity set (every visible entity but the client's own).
     pub payload: Vec<u8>,
 }
 
-/// Client → server messages.
+/// Client → server messages on [`Channel::Reliable`] (inputs go on
+/// [`Channel::Input`] as an [`InputMessage`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ClientMessage {
-    /// The latest inputs, newest last ([`Channel::Input`]).
-    Input {
-        /// Newest snapshot tick decoded, the server's delta baseline (0: none yet).
-        ack_tick: u32,
-        /// Up to [`MAX_INPUTS_PER_MESSAGE`] commands with increasing `seq`.
-        inputs: Vec<InputCmd>,
-    },
     /// A chat line ([`Channel::Reliable`]).
     Chat {
         /// The sender's own number for the line, increasing: it keeps the
@@ -196,7 +198,8 @@ pub enum ClientMessage {
 /// down: not the player's doing, so clients come back (elsewhere) by themselves.
 pub const SHUTTING_DOWN: &str = "server shutting down";
 
-/// Server → client messages.
+/// Server → client messages on [`Channel::Reliable`] (snapshots go on
+/// [`Channel::Snapshot`] as a [`Snapshot`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ServerMessage {
     /// First message after connecting: who you are and how the world runs.
@@ -224,8 +227,6 @@ pub enum ServerMessage {
         /// The avatar that was removed.
         id: NetId,
     },
-    /// World state ([`Channel::Snapshot`]).
-    Snapshot(Snapshot),
     /// A chat line from a player, numbered by the cluster.
     Chat {
         /// The line's id: gapless and increasing across the cluster.

@@ -1,23 +1,16 @@
-//! The deterministic movement step.
+//! What a game's simulation is to the engine.
 //!
-//! The server runs it to decide where everything is; the client runs the very
-//! same function to predict its own avatar. It is pure: inputs and `dt` in,
-//! new body out, no clock, no randomness.
+//! A game's shared step — the same code on the server, which decides, and
+//! on the client, which predicts its own player with it — implements
+//! [`Simulation`]: the input a client sends each tick, the rule that
+//! validates it, the player's own exact state and the step that moves it.
+//! Steps are pure: inputs and `dt` in, new state out, no clock, no
+//! randomness. [`Vec2`] and [`Body`] are the plain math most games share.
 
+use std::fmt::Debug;
+
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-
-/// World width in units; x runs over `[0, WORLD_WIDTH]`.
-pub const WORLD_WIDTH: f32 = 2000.0;
-/// World height in units; y runs over `[0, WORLD_HEIGHT]`.
-pub const WORLD_HEIGHT: f32 = 2000.0;
-/// Top speed of anything moved by an input, in units per second.
-pub const MAX_SPEED: f32 = 250.0;
-/// How fast velocity turns toward the intended velocity, in units/s².
-pub const ACCELERATION: f32 = 2000.0;
-/// Radius of an avatar, in units.
-pub const AVATAR_RADIUS: f32 = 16.0;
-/// Radius of a collectible orb, in units.
-pub const ORB_RADIUS: f32 = 10.0;
 
 /// A 2-D vector in world units.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -67,7 +60,7 @@ pub fn tick_dt(tick_rate: u16) -> f32 {
 }
 
 /// Anything that moves: position and velocity.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Body {
     /// Position in world units.
     pub pos: Vec2,
@@ -75,175 +68,57 @@ pub struct Body {
     pub vel: Vec2,
 }
 
-/// Longest raw intent read as a direction. Two keys held at once give
-/// (1, 1), a stick with a square gate up to the same √2; anything longer
-/// comes from no input device (see [`Intent::check`]).
-pub const MAX_RAW_INTENT: f32 = 2.0;
-
-/// Slack over unit length that still counts as unit length: a vector
-/// normalised in `f32` can come out a few ulps long, and normalising it
-/// again must not change its bits (the client predicts with what it sends).
-const UNIT_SLACK: f32 = 1e-6;
-
-/// What [`Intent::check`] made of a raw movement input.
+/// What a game's input rule made of a raw input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IntentVerdict {
-    /// A direction: used as is, or clamped to unit length (no speed gain).
+pub enum InputVerdict {
+    /// Used as the rule made it (clamped into range, for instance).
     Accepted,
-    /// Finite but longer than [`MAX_RAW_INTENT`]: no device sends that
-    /// (the `teleport` cheat does). Refused as standing still and flagged,
-    /// but harmless, so it never gets the sender dropped.
+    /// Well-formed but beyond what any input device sends (a cheat):
+    /// replaced by the rule's harmless input and counted, never a reason
+    /// to drop the sender.
     Implausible,
-    /// NaN or infinite: refused as standing still; repeated, the sender is
-    /// dropped.
-    NonFinite,
+    /// Not a valid input at all (NaN, for instance): replaced and counted;
+    /// repeated, the sender is dropped.
+    Invalid,
 }
 
-/// A movement intent, already validated: finite, length at most 1.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Intent(Vec2);
-
-impl Intent {
-    /// No movement.
-    pub const IDLE: Intent = Intent(Vec2::ZERO);
-
-    /// The one rule for raw movement input, used by the client before it
-    /// predicts and sends and by the server on what arrives:
-    ///
-    /// - a finite vector up to [`MAX_RAW_INTENT`] long is a direction,
-    ///   clamped to unit length (a diagonal is no faster);
-    /// - a longer finite vector is [`IntentVerdict::Implausible`];
-    /// - NaN or infinity is [`IntentVerdict::NonFinite`].
-    ///
-    /// Refused input is [`Intent::IDLE`]. The rule is idempotent:
-    /// checking an accepted intent's own vector gives it back bit for bit,
-    /// so what the client predicts with is exactly what the server applies.
-    pub fn check(x: f32, y: f32) -> (Intent, IntentVerdict) {
-        let v = Vec2::new(x, y);
-        if !v.is_finite() {
-            return (Self::IDLE, IntentVerdict::NonFinite);
-        }
-        let len = v.length();
-        if len > MAX_RAW_INTENT {
-            return (Self::IDLE, IntentVerdict::Implausible);
-        }
-        let intent = if len > 1.0 + UNIT_SLACK { Intent(Vec2::new(x / len, y / len)) } else { Intent(v) };
-        (intent, IntentVerdict::Accepted)
-    }
-
-    /// [`Intent::check`] without the verdict.
-    pub fn new(x: f32, y: f32) -> Self {
-        Self::check(x, y).0
-    }
-
-    /// The clamped direction vector.
-    pub fn vector(self) -> Vec2 {
-        self.0
-    }
-}
-
-/// Advances one body by `dt` seconds under `intent`.
+/// A game's shared simulation: what its client sends each tick and how
+/// that moves the player, the same on both sides.
 ///
-/// Velocity moves toward `intent × MAX_SPEED` by at most `ACCELERATION × dt`;
-/// position integrates velocity and is clamped to the world, where the
-/// velocity component into the wall is cancelled.
-pub fn step(body: Body, intent: Intent, dt: f32) -> Body {
-    let target = Vec2::new(intent.0.x * MAX_SPEED, intent.0.y * MAX_SPEED);
-    let dv = Vec2::new(target.x - body.vel.x, target.y - body.vel.y);
-    let max_dv = ACCELERATION * dt;
-    let dv_len = dv.length();
-    let vel = if dv_len > max_dv && dv_len > 0.0 {
-        let k = max_dv / dv_len;
-        Vec2::new(body.vel.x + dv.x * k, body.vel.y + dv.y * k)
-    } else {
-        target
-    };
-    let mut pos = Vec2::new(body.pos.x + vel.x * dt, body.pos.y + vel.y * dt);
-    let mut vel = vel;
-    if !(0.0..=WORLD_WIDTH).contains(&pos.x) {
-        pos.x = pos.x.clamp(0.0, WORLD_WIDTH);
-        vel.x = 0.0;
-    }
-    if !(0.0..=WORLD_HEIGHT).contains(&pos.y) {
-        pos.y = pos.y.clamp(0.0, WORLD_HEIGHT);
-        vel.y = 0.0;
-    }
-    Body { pos, vel }
-}
+/// The engine keeps everything around it: input sequencing, redundancy
+/// and the jitter buffer on the server (one input per tick, in order,
+/// however they arrive; a client sending faster than real time gains
+/// nothing), counting refused inputs per player, sending each player its
+/// own [`Simulation::State`] exactly in every snapshot, and on the client
+/// predicting with [`Simulation::step`] and reconciling with that state.
+///
+/// The implementing type is a marker (a unit struct deriving `Debug`,
+/// `Clone`, `Copy` and `Default`); the engine's types are generic over it.
+pub trait Simulation: Debug + Clone + Copy + Default + Send + Sync + 'static {
+    /// What a client sends each tick (a few of them per packet, for
+    /// redundancy). Its [`Default`] is "no input".
+    type Input: Copy + Default + PartialEq + Debug + Serialize + DeserializeOwned + Send + Sync + 'static;
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+    /// A player's own state, as the client predicts it and the server
+    /// sends it back exactly (everything the client knows exactly about
+    /// itself).
+    type State: Copy + Default + PartialEq + Debug + Serialize + DeserializeOwned + Send + Sync + 'static;
 
-    const DT: f32 = 1.0 / 30.0;
+    /// The world's size in units: positions run over `[0, WORLD.x]` ×
+    /// `[0, WORLD.y]`, within the positional codec's range
+    /// ([`crate::snapshot::EXTENT`]).
+    const WORLD: Vec2;
 
-    #[test]
-    fn idle_body_stays_put() {
-        let body = Body { pos: Vec2::new(10.0, 10.0), vel: Vec2::ZERO };
-        assert_eq!(step(body, Intent::IDLE, DT), body);
-    }
+    /// The one rule for raw input, run by the client before it predicts
+    /// and sends and by the server on what arrives. It must be
+    /// idempotent — checking an accepted input gives it back bit for bit
+    /// — so the client predicts with exactly what the server applies.
+    fn check(input: Self::Input) -> (Self::Input, InputVerdict);
 
-    #[test]
-    fn a_diagonal_is_no_faster_than_a_straight_line() {
-        let mut body = Body { pos: Vec2::new(1000.0, 1000.0), vel: Vec2::ZERO };
-        for _ in 0..60 {
-            body = step(body, Intent::new(1.0, 1.0), DT);
-            assert!(body.vel.length() <= MAX_SPEED * 1.0001, "{:?}", body.vel);
-        }
-        assert!((body.vel.length() - MAX_SPEED).abs() < 0.01);
-        assert_eq!(body.vel.x, body.vel.y, "along the diagonal");
-    }
+    /// Advances a player's state by `dt` seconds under a checked input.
+    fn step(state: Self::State, input: Self::Input, dt: f32) -> Self::State;
 
-    #[test]
-    fn the_intent_rule() {
-        let accepted = |x: f32, y: f32| {
-            let (intent, verdict) = Intent::check(x, y);
-            assert_eq!(verdict, IntentVerdict::Accepted, "({x}, {y})");
-            intent.vector()
-        };
-        assert_eq!(accepted(0.3, -0.4), Vec2::new(0.3, -0.4), "short vectors are kept");
-        let d = accepted(1.0, 1.0);
-        assert!((d.length() - 1.0).abs() < 1e-6 && d.x == d.y, "{d:?}");
-        assert_eq!(accepted(0.9, 0.9), d, "any diagonal of the same direction is the same intent");
-        assert!((accepted(-1.4, 1.4).length() - 1.0).abs() < 1e-6);
-        assert_eq!(Intent::check(1000.0, 2000.0), (Intent::IDLE, IntentVerdict::Implausible));
-        assert_eq!(Intent::check(f32::NAN, 1.0), (Intent::IDLE, IntentVerdict::NonFinite));
-        assert_eq!(Intent::check(f32::INFINITY, 0.0), (Intent::IDLE, IntentVerdict::NonFinite));
-        assert_eq!(Intent::check(f32::MAX, f32::MAX), (Intent::IDLE, IntentVerdict::Implausible));
-    }
-
-    proptest::proptest! {
-        /// What the client sends after checking, the server's check gives
-        /// back bit for bit: prediction and server apply the same intent.
-        #[test]
-        fn the_rule_is_idempotent(x in -2.0f32..2.0, y in -2.0f32..2.0) {
-            let (first, _) = Intent::check(x, y);
-            let again = Intent::check(first.vector().x, first.vector().y);
-            proptest::prop_assert_eq!(again, (first, IntentVerdict::Accepted));
-            proptest::prop_assert!(first.vector().length() <= 1.0 + UNIT_SLACK);
-        }
-    }
-
-    #[test]
-    fn world_edges_hold() {
-        let mut body = Body { pos: Vec2::new(5.0, 5.0), vel: Vec2::ZERO };
-        for _ in 0..30 {
-            body = step(body, Intent::new(-1.0, -1.0), DT);
-        }
-        assert_eq!(body.pos, Vec2::ZERO);
-        assert_eq!(body.vel, Vec2::ZERO);
-    }
-
-    #[test]
-    fn step_is_deterministic() {
-        let run = || {
-            let mut body = Body { pos: Vec2::new(300.0, 700.0), vel: Vec2::ZERO };
-            for i in 0..1000 {
-                let a = i as f32 * 0.01;
-                body = step(body, Intent::new(a.cos(), a.sin()), DT);
-            }
-            body
-        };
-        assert_eq!(run(), run());
-    }
+    /// Where the player is (its view's centre, what interest management
+    /// and prediction errors are measured by).
+    fn position(state: &Self::State) -> Vec2;
 }

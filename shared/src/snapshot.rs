@@ -41,6 +41,9 @@ pub const QUANT: f32 = 4.0;
 pub const COORD_BITS: u32 = 13;
 /// Largest coordinate value.
 pub const COORD_MAX: u16 = (1 << COORD_BITS) - 1;
+/// The largest coordinate a position can have, in world units: a game's
+/// world fits within `EXTENT` × `EXTENT`.
+pub const EXTENT: f32 = COORD_MAX as f32 / QUANT;
 /// The most entities one snapshot may describe.
 pub const MAX_ENTITIES: usize = 8192;
 /// Width of a small delta, per axis.

@@ -11,9 +11,10 @@ use std::f64::consts::TAU;
 use std::fmt::Write;
 
 use js_sys::JsString;
+use tickforge_arena::sim::{AVATAR_RADIUS, ORB_RADIUS, WORLD_HEIGHT, WORLD_WIDTH};
 use tickforge_client_core::interpolate::Drawn;
 use tickforge_shared::protocol::{EntityKind, NetId};
-use tickforge_shared::sim::{AVATAR_RADIUS, ORB_RADIUS, Vec2, WORLD_HEIGHT, WORLD_WIDTH};
+use tickforge_shared::sim::Vec2;
 use wasm_bindgen::prelude::*;
 use web_sys::CanvasRenderingContext2d;
 

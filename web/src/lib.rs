@@ -16,6 +16,8 @@ use std::fmt::Write;
 use std::time::Duration;
 
 use serde::Serialize;
+use tickforge_arena::sim::{WORLD_HEIGHT, WORLD_WIDTH};
+use tickforge_arena::{ArenaSim, Move};
 use tickforge_client_core::interpolate::Drawn;
 use tickforge_client_core::session::Session;
 use tickforge_shared::protocol::EntityKind;
@@ -80,7 +82,7 @@ struct Status<'a> {
 /// One player in the page.
 #[wasm_bindgen]
 pub struct Game {
-    session: Session<WebDialer>,
+    session: Session<WebDialer, ArenaSim>,
     painter: draw::Painter,
     canvas: HtmlCanvasElement,
     keys: Keys,
@@ -128,7 +130,7 @@ impl Game {
             next_input: now,
             last_frame: now,
             drawn: Vec::new(),
-            center: Vec2::new(tickforge_shared::sim::WORLD_WIDTH / 2.0, tickforge_shared::sim::WORLD_HEIGHT / 2.0),
+            center: Vec2::new(WORLD_WIDTH / 2.0, WORLD_HEIGHT / 2.0),
             error: None,
             moving_to: None,
             arrived: None,
@@ -190,7 +192,7 @@ impl Game {
                 let (x, y) = self.keys.intent();
                 while self.next_input <= now {
                     self.next_input += tick;
-                    self.session.send_input(x, y, now);
+                    self.session.send_input(Move { x, y }, now);
                 }
             }
         }
@@ -242,7 +244,7 @@ impl Game {
             write!(
                 text,
                 "score {}   server {server}   tick {}   rtt {rtt:.0} ms   entities {entities}   players {}   (WebSocket)",
-                world.score,
+                world.own.map_or(0, |o| o.state.score),
                 world.server_tick,
                 world.names.len()
             )
@@ -309,8 +311,8 @@ impl Game {
             tick: world.server_tick,
             rtt_ms: self.session.rtt_ms(),
             entities: self.drawn.len(),
-            score: world.score,
-            own: world.own.map(|o| [o.pos.x, o.pos.y]),
+            score: world.own.map_or(0, |o| o.state.score),
+            own: world.own.map(|o| [o.state.body.pos.x, o.state.body.pos.y]),
             avatars,
             transfers: self.session.transfers,
             reconnects: self.session.reconnects,

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use renet::RenetClient;
 use tickforge_netcode::{Client, ConnectToken, MAX_PACKET_BYTES};
-use tickforge_shared::protocol::{Channel, ClientMessage, ServerMessage, connection_config};
+use tickforge_shared::protocol::{Channel, ServerMessage, connection_config};
 use tickforge_shared::{bundle, codec};
 
 use crate::transport::{Dialer, Endpoint, Transport};
@@ -121,25 +121,34 @@ impl<T: Transport> Connection<T> {
         now.saturating_sub(self.epoch)
     }
 
-    /// Advances time, reads the transport and returns every message received.
-    pub fn update(&mut self, now: Duration, out: &mut Vec<ServerMessage>) -> Result<(), NetError> {
+    /// Advances time, reads the transport and returns every message
+    /// received: the reliable channel's decoded into `out`, the snapshot
+    /// channel's as they came into `snapshots` (the game's world decodes
+    /// them).
+    pub fn update(
+        &mut self,
+        now: Duration,
+        out: &mut Vec<ServerMessage>,
+        snapshots: &mut Vec<renet::Bytes>,
+    ) -> Result<(), NetError> {
         self.renet.update(now.saturating_sub(self.last_update));
         self.last_update = self.last_update.max(now);
         // Messages that arrived with the final packets are still delivered.
         let transport = self.pump(now);
-        for channel in [Channel::Reliable, Channel::Snapshot] {
-            while let Some(bytes) = self.renet.receive_message(channel) {
-                match codec::decode::<ServerMessage>(&bytes) {
-                    Ok(message) => {
-                        self.reliable_received += u64::from(channel == Channel::Reliable);
-                        out.push(message);
-                    }
-                    Err(e) => {
-                        self.malformed += 1;
-                        tracing::warn!(error = %e, "malformed server message");
-                    }
+        while let Some(bytes) = self.renet.receive_message(Channel::Reliable) {
+            match codec::decode::<ServerMessage>(&bytes) {
+                Ok(message) => {
+                    self.reliable_received += 1;
+                    out.push(message);
+                }
+                Err(e) => {
+                    self.malformed += 1;
+                    tracing::warn!(error = %e, "malformed server message");
                 }
             }
+        }
+        while let Some(bytes) = self.renet.receive_message(Channel::Snapshot) {
+            snapshots.push(bytes);
         }
         transport
     }
@@ -196,8 +205,10 @@ impl<T: Transport> Connection<T> {
         Ok(())
     }
 
-    /// Queues a message; before the handshake completes it is dropped.
-    pub fn send(&mut self, channel: Channel, message: &ClientMessage) {
+    /// Queues a message (a `ClientMessage` on [`Channel::Reliable`], an
+    /// `InputMessage` on [`Channel::Input`]); before the handshake
+    /// completes it is dropped.
+    pub fn send<M: serde::Serialize>(&mut self, channel: Channel, message: &M) {
         match codec::encode(message) {
             Ok(bytes) if self.is_connected() => self.renet.send_message(channel, bytes),
             Ok(_) => {}

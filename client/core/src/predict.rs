@@ -1,6 +1,7 @@
 //! Client-side prediction of the own avatar, with reconciliation.
 //!
-//! Every input is applied locally at once with the shared `sim::step`, and
+//! Every input is applied locally at once with the game's shared
+//! [`Simulation::step`], and
 //! kept until the server acknowledges its sequence. Each snapshot carries the
 //! server's exact state after the acknowledged input: the predictor rewinds
 //! to it and replays the inputs still in flight. If the replayed state
@@ -9,7 +10,7 @@
 
 use std::collections::VecDeque;
 
-use tickforge_shared::sim::{self, Body, Intent, Vec2};
+use tickforge_shared::sim::{Simulation, Vec2};
 use tickforge_shared::snapshot::QUANT;
 
 /// Time constant of the correction smoothing.
@@ -18,13 +19,13 @@ pub const SMOOTHING_SECS: f32 = 0.1;
 /// Corrections at or below one quantization step are not mispredictions.
 pub const MISPREDICTION_THRESHOLD: f32 = 1.0 / QUANT;
 
-/// The own avatar's predicted state.
+/// The own player's predicted state in simulation `S`.
 #[derive(Debug, Clone, Default)]
-pub struct Predictor {
+pub struct Predictor<S: Simulation> {
     /// Predicted authoritative state (before smoothing).
-    body: Option<Body>,
-    /// Inputs sent but not yet acknowledged: (seq, intent).
-    pending: VecDeque<(u32, Intent)>,
+    state: Option<S::State>,
+    /// Inputs sent but not yet acknowledged: (seq, checked input).
+    pending: VecDeque<(u32, S::Input)>,
     /// Added to the predicted position when drawing; decays to zero.
     offset: Vec2,
     /// Corrections larger than [`MISPREDICTION_THRESHOLD`].
@@ -35,42 +36,40 @@ pub struct Predictor {
     pub correction_total: f32,
 }
 
-impl Predictor {
+impl<S: Simulation> Predictor<S> {
     /// Most unacknowledged inputs kept (older ones are dropped).
     pub const MAX_PENDING: usize = 256;
 
-    /// Applies an input locally, at once.
-    pub fn input(&mut self, seq: u32, intent: Intent, dt: f32) {
+    /// Applies a checked input locally, at once.
+    pub fn input(&mut self, seq: u32, input: S::Input, dt: f32) {
         if self.pending.len() == Self::MAX_PENDING {
             self.pending.pop_front();
         }
-        self.pending.push_back((seq, intent));
-        if let Some(body) = self.body {
-            self.body = Some(sim::step(body, intent, dt));
+        self.pending.push_back((seq, input));
+        if let Some(state) = self.state {
+            self.state = Some(S::step(state, input, dt));
         }
     }
 
     /// Reconciles with the server's state after input `ack_seq`.
-    pub fn reconcile(&mut self, server: Body, ack_seq: u32, dt: f32) {
+    pub fn reconcile(&mut self, server: S::State, ack_seq: u32, dt: f32) {
         while self.pending.front().is_some_and(|(seq, _)| *seq <= ack_seq) {
             self.pending.pop_front();
         }
-        let replayed = self.pending.iter().fold(server, |body, (_, intent)| sim::step(body, *intent, dt));
-        if let Some(shown) = self.body {
-            let error = shown.pos.distance(replayed.pos);
+        let replayed = self.pending.iter().fold(server, |state, (_, input)| S::step(state, *input, dt));
+        if let Some(shown) = self.state {
+            let (shown, replayed) = (S::position(&shown), S::position(&replayed));
+            let error = shown.distance(replayed);
             if error > 0.0 {
                 self.correction_total += error;
                 self.max_correction = self.max_correction.max(error);
                 if error > MISPREDICTION_THRESHOLD {
                     self.mispredictions += 1;
                 }
-                self.offset = Vec2::new(
-                    self.offset.x + shown.pos.x - replayed.pos.x,
-                    self.offset.y + shown.pos.y - replayed.pos.y,
-                );
+                self.offset = Vec2::new(self.offset.x + shown.x - replayed.x, self.offset.y + shown.y - replayed.y);
             }
         }
-        self.body = Some(replayed);
+        self.state = Some(replayed);
     }
 
     /// Lets the visual offset decay over `frame_dt` seconds.
@@ -82,14 +81,17 @@ impl Predictor {
         }
     }
 
-    /// Where to draw the own avatar.
+    /// Where to draw the own player.
     pub fn display_pos(&self) -> Option<Vec2> {
-        self.body.map(|b| Vec2::new(b.pos.x + self.offset.x, b.pos.y + self.offset.y))
+        self.state.map(|s| {
+            let pos = S::position(&s);
+            Vec2::new(pos.x + self.offset.x, pos.y + self.offset.y)
+        })
     }
 
     /// The predicted state, unsmoothed.
-    pub fn body(&self) -> Option<Body> {
-        self.body
+    pub fn state(&self) -> Option<S::State> {
+        self.state
     }
 
     /// Inputs in flight.
@@ -101,47 +103,71 @@ impl Predictor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tickforge_shared::sim::{Body, InputVerdict};
 
     const DT: f32 = 1.0 / 30.0;
 
+    /// A game whose input is a velocity, taken as it is.
+    #[derive(Debug, Clone, Copy, Default)]
+    struct Glide;
+
+    impl Simulation for Glide {
+        type Input = Vec2;
+        type State = Body;
+        const WORLD: Vec2 = Vec2::new(2000.0, 2000.0);
+
+        fn check(input: Vec2) -> (Vec2, InputVerdict) {
+            (input, InputVerdict::Accepted)
+        }
+
+        fn step(body: Body, vel: Vec2, dt: f32) -> Body {
+            Body { pos: Vec2::new(body.pos.x + vel.x * dt, body.pos.y + vel.y * dt), vel }
+        }
+
+        fn position(body: &Body) -> Vec2 {
+            body.pos
+        }
+    }
+
     /// Runs the server's side: the same inputs, one per tick.
-    fn server_after(start: Body, intents: &[Intent]) -> Body {
-        intents.iter().fold(start, |b, i| sim::step(b, *i, DT))
+    fn server_after(start: Body, inputs: &[Vec2]) -> Body {
+        inputs.iter().fold(start, |b, i| Glide::step(b, *i, DT))
     }
 
     #[test]
     fn agreeing_server_means_no_correction() {
         let start = Body { pos: Vec2::new(500.0, 500.0), vel: Vec2::ZERO };
-        let mut p = Predictor::default();
+        let mut p = Predictor::<Glide>::default();
         p.reconcile(start, 0, DT);
-        let intents: Vec<Intent> = (0..20).map(|i| Intent::new((i as f32 * 0.3).cos(), 1.0)).collect();
-        for (i, intent) in intents.iter().enumerate() {
-            p.input(i as u32 + 1, *intent, DT);
+        let inputs: Vec<Vec2> = (0..20).map(|i| Vec2::new((i as f32 * 0.3).cos() * 200.0, 200.0)).collect();
+        for (i, input) in inputs.iter().enumerate() {
+            p.input(i as u32 + 1, *input, DT);
         }
         // The server has applied 12 of the 20 so far.
-        p.reconcile(server_after(start, &intents[..12]), 12, DT);
+        p.reconcile(server_after(start, &inputs[..12]), 12, DT);
         assert_eq!(p.mispredictions, 0);
         assert_eq!(p.correction_total, 0.0);
-        assert_eq!(p.body(), Some(server_after(start, &intents)));
+        assert_eq!(p.state(), Some(server_after(start, &inputs)));
         assert_eq!(p.pending(), 8);
     }
 
     #[test]
     fn injected_disagreement_converges_smoothly() {
         let start = Body { pos: Vec2::new(500.0, 500.0), vel: Vec2::ZERO };
-        let mut p = Predictor::default();
+        let east = Vec2::new(250.0, 0.0);
+        let mut p = Predictor::<Glide>::default();
         p.reconcile(start, 0, DT);
         for seq in 1..=10 {
-            p.input(seq, Intent::new(1.0, 0.0), DT);
+            p.input(seq, east, DT);
         }
         // The server says inputs 1..=5 were applied but from a spot 20 units up.
         let shifted = Body { pos: Vec2::new(500.0, 480.0), vel: Vec2::ZERO };
-        let truth = server_after(shifted, &[Intent::new(1.0, 0.0); 10]);
-        p.reconcile(server_after(shifted, &[Intent::new(1.0, 0.0); 5]), 5, DT);
+        let truth = server_after(shifted, &[east; 10]);
+        p.reconcile(server_after(shifted, &[east; 5]), 5, DT);
         assert_eq!(p.mispredictions, 1);
         assert!((p.max_correction - 20.0).abs() < 0.01);
         // The authoritative prediction is right at once...
-        assert_eq!(p.body(), Some(truth));
+        assert_eq!(p.state(), Some(truth));
         // ...while the drawn position glides there.
         let drawn = p.display_pos().unwrap();
         assert!((drawn.y - 500.0).abs() < 0.01, "no visible snap: {drawn:?}");

@@ -18,9 +18,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use tickforge_shared::protocol::{
-    Channel, ClientMessage, INPUT_REDUNDANCY, InputCmd, MAX_CHAT_CHARS, OwnState, ServerMessage,
+    Channel, ClientMessage, INPUT_REDUNDANCY, InputCmd, InputMessage, MAX_CHAT_CHARS, OwnState, ServerMessage,
 };
-use tickforge_shared::sim::{Body, Intent, Vec2};
+use tickforge_shared::sim::{Simulation, Vec2};
 
 use crate::interpolate::{self, Drawn, ServerClock};
 use crate::login::Login;
@@ -90,7 +90,7 @@ enum Link {
 }
 
 /// The usual gap between snapshots, in ticks (median of recent gaps).
-fn snapshot_interval_ticks(world: &ClientWorld) -> f64 {
+fn snapshot_interval_ticks<S: Simulation>(world: &ClientWorld<S>) -> f64 {
     let mut gaps: Vec<u32> = world.history.iter().zip(world.history.iter().skip(1)).map(|(a, b)| b.0 - a.0).collect();
     if gaps.is_empty() {
         return 1.0;
@@ -112,20 +112,21 @@ pub struct FeelStats {
     pub longest_freeze: Duration,
 }
 
-/// A connected (or connecting) player.
-pub struct Session<D: Dialer> {
+/// A connected (or connecting) player of a game whose shared simulation is `S`.
+pub struct Session<D: Dialer, S: Simulation> {
     dialer: D,
     conn: Connection<D::Transport>,
     /// What the server has told us.
-    pub world: ClientWorld,
-    /// The own avatar's prediction.
-    pub predictor: Predictor,
+    pub world: ClientWorld<S>,
+    /// The own player's prediction.
+    pub predictor: Predictor<S>,
     clock: ServerClock,
     /// Interpolation figures.
     pub feel: FeelStats,
     next_seq: u32,
-    recent: VecDeque<InputCmd>,
+    recent: VecDeque<InputCmd<S::Input>>,
     scratch: Vec<ServerMessage>,
+    snapshot_scratch: Vec<renet::Bytes>,
     drawn: Vec<Drawn>,
     /// Our chat lines not yet seen come back numbered, oldest first, with
     /// their `seq`: said again on the next connection until they are.
@@ -157,7 +158,7 @@ pub struct Session<D: Dialer> {
     /// The server this session is being moved to, and since when.
     moving: Option<(String, Duration)>,
     /// The own avatar's last state on the server before the latest move.
-    pub before_move: Option<OwnState>,
+    pub before_move: Option<OwnState<S::State>>,
     /// Times the session came back after losing its connection.
     pub reconnects: u32,
     /// Times a server moved the session to another (blue-green handoff).
@@ -176,13 +177,13 @@ pub struct Session<D: Dialer> {
     pub longest_rewind: Duration,
 }
 
-impl<D: Dialer> std::fmt::Debug for Session<D> {
+impl<D: Dialer, S: Simulation> std::fmt::Debug for Session<D, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session").field("conn", &self.conn).field("link", &self.link).finish_non_exhaustive()
     }
 }
 
-impl<D: Dialer> Session<D> {
+impl<D: Dialer, S: Simulation> Session<D, S> {
     /// Opens a transport with `dialer` and starts the handshake with a
     /// connect token (`ws`: the server's WebSocket URLs, for dialers that
     /// use them).
@@ -213,6 +214,7 @@ impl<D: Dialer> Session<D> {
             next_seq: 1,
             recent: VecDeque::with_capacity(INPUT_REDUNDANCY),
             scratch: Vec::new(),
+            snapshot_scratch: Vec::new(),
             unconfirmed: VecDeque::new(),
             chat_sent_here: 0,
             chat_from_sent: false,
@@ -295,7 +297,6 @@ impl<D: Dialer> Session<D> {
         self.world.chat_last_id = old.chat_last_id;
         self.world.own_chat_seen = old.own_chat_seen;
         self.world.chat_repeats = old.chat_repeats;
-        self.world.score = old.score;
         self.chat_sent_here = 0;
         self.chat_from_sent = false;
         self.predictor = Predictor::default();
@@ -390,9 +391,12 @@ impl<D: Dialer> Session<D> {
         let now = self.now;
         let snapshots = self.world.snapshots;
         let welcomed = self.world.own_entity.is_some();
-        let received = self.conn.update(now, &mut self.scratch);
+        let received = self.conn.update(now, &mut self.scratch, &mut self.snapshot_scratch);
         for message in self.scratch.drain(..) {
             self.world.apply(message);
+        }
+        for bytes in self.snapshot_scratch.drain(..) {
+            self.world.apply_snapshot_bytes(&bytes);
         }
         // A welcome after a long claim is word from the server too.
         if !welcomed && self.world.own_entity.is_some() {
@@ -407,7 +411,7 @@ impl<D: Dialer> Session<D> {
             }
         }
         if let Some((own, ack)) = self.world.fresh_own.take() {
-            self.predictor.reconcile(Body { pos: own.pos, vel: own.vel }, ack, self.tick_dt());
+            self.predictor.reconcile(own.state, ack, self.tick_dt());
         }
         if let Some(transfer) = self.world.transfer.take() {
             return self.move_to(transfer);
@@ -422,9 +426,8 @@ impl<D: Dialer> Session<D> {
                 if let Some((server, _)) = self.moving.take() {
                     self.transfers += 1;
                     // The new server must start exactly where the old one froze.
-                    let exact = |a: &OwnState, b: &OwnState| (a.pos, a.vel) == (b.pos, b.vel);
                     if let (Some(before), Some(now)) = (&self.before_move, &self.world.own)
-                        && !exact(before, now)
+                        && before.state != now.state
                     {
                         self.transfer_mismatches += 1;
                         tracing::warn!(?before, ?now, "moved, but not to the state the old server froze");
@@ -488,20 +491,19 @@ impl<D: Dialer> Session<D> {
     }
 
     /// Sends this tick's input (with the previous few repeated) and applies
-    /// it to the own avatar's prediction at once. Raw input (two keys give
-    /// (1, 1)) goes through the shared [`Intent::check`] first, so the
-    /// server gets a direction it accepts as is and the prediction applies
+    /// it to the own player's prediction at once. Raw input (two keys give
+    /// (1, 1)) goes through the game's [`Simulation::check`] first, so the
+    /// server gets an input it accepts as is and the prediction applies
     /// exactly what the server will; input the rule refuses is sent as
-    /// standing still.
-    pub fn send_input(&mut self, move_x: f32, move_y: f32, now: Duration) {
-        let wire = Intent::new(move_x, move_y).vector();
-        self.send_raw_input(wire.x, wire.y, now);
+    /// the rule's replacement.
+    pub fn send_input(&mut self, input: S::Input, now: Duration) {
+        self.send_raw_input(S::check(input).0, now);
     }
 
-    /// Sends the values as given, unchecked (the headless cheat modes use
+    /// Sends the input as given, unchecked (the headless cheat modes use
     /// this to test the server). The prediction applies what the server's
-    /// check will make of them.
-    pub fn send_raw_input(&mut self, move_x: f32, move_y: f32, now: Duration) {
+    /// check will make of it.
+    pub fn send_raw_input(&mut self, input: S::Input, now: Duration) {
         self.now = self.now.max(now);
         // Nothing to steer before the welcome (after a move or a rejoin the
         // new server's avatar is not ours yet): inputs sent then would move
@@ -511,15 +513,14 @@ impl<D: Dialer> Session<D> {
         }
         let seconds = self.now.as_secs_f64();
         let tick = self.clock.server_tick_now(seconds).map_or(self.world.server_tick, |t| t.max(0.0) as u32);
-        let cmd = InputCmd { seq: self.next_seq, tick, move_x, move_y };
+        let cmd = InputCmd { seq: self.next_seq, tick, input };
         self.next_seq = self.next_seq.wrapping_add(1);
         if self.recent.len() == INPUT_REDUNDANCY {
             self.recent.pop_front();
         }
         self.recent.push_back(cmd);
-        self.predictor.input(cmd.seq, Intent::new(move_x, move_y), self.tick_dt());
-        let message =
-            ClientMessage::Input { ack_tick: self.world.acked_tick(), inputs: self.recent.iter().copied().collect() };
+        self.predictor.input(cmd.seq, S::check(input).0, self.tick_dt());
+        let message = InputMessage { ack_tick: self.world.acked_tick(), inputs: self.recent.iter().copied().collect() };
         self.conn.send(Channel::Input, &message);
         // A connection that just ended is reported by the next update,
         // which knows whether to come back.

@@ -7,8 +7,9 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use tickforge_shared::codec;
 use tickforge_shared::protocol::{EntityKind, NetId, OwnState, ServerMessage, Snapshot};
-use tickforge_shared::sim::Vec2;
+use tickforge_shared::sim::{Simulation, Vec2};
 use tickforge_shared::snapshot::{self, KnownSet};
 
 /// Chat lines kept for display.
@@ -101,9 +102,9 @@ impl<'a> IntoIterator for &'a Entities {
     }
 }
 
-/// Everything the client knows about the world.
+/// Everything the client knows about the world of simulation `S`.
 #[derive(Debug, Default, Clone)]
-pub struct ClientWorld {
+pub struct ClientWorld<S: Simulation> {
     /// Our avatar, once welcomed.
     pub own_entity: Option<NetId>,
     /// Our account id.
@@ -114,18 +115,16 @@ pub struct ClientWorld {
     pub server_tick: u32,
     /// Highest input sequence the server says it applied.
     pub ack_input_seq: u32,
-    /// Our score.
-    pub score: u32,
     /// Entities of the newest snapshot, and our own avatar.
     pub entities: Entities,
     /// Decoded snapshots, oldest first.
     pub history: VecDeque<(u32, KnownSet)>,
     /// The set last dropped from `history`, to decode the next one into.
     spare: KnownSet,
-    /// Our avatar exactly as the server last had it.
-    pub own: Option<OwnState>,
+    /// Our player exactly as the server last had it.
+    pub own: Option<OwnState<S::State>>,
     /// The newest own state and its input ack, not yet reconciled.
-    pub fresh_own: Option<(OwnState, u32)>,
+    pub fresh_own: Option<(OwnState<S::State>, u32)>,
     /// Ticks of snapshots applied since last taken (for the clock).
     pub fresh_ticks: Vec<u32>,
     /// Player names by avatar.
@@ -154,7 +153,7 @@ pub struct ClientWorld {
     pub bad_snapshots: u64,
 }
 
-impl ClientWorld {
+impl<S: Simulation> ClientWorld<S> {
     /// Applies one server message.
     pub fn apply(&mut self, message: ServerMessage) {
         match message {
@@ -172,7 +171,6 @@ impl ClientWorld {
             ServerMessage::PlayerLeft { id } => {
                 self.names.remove(&id);
             }
-            ServerMessage::Snapshot(snapshot) => self.apply_snapshot(snapshot),
             ServerMessage::Chat { id, from, seq, text } => {
                 if self.chat_last_id.is_some_and(|last| id <= last) {
                     self.chat_repeats += 1;
@@ -198,7 +196,19 @@ impl ClientWorld {
         }
     }
 
-    fn apply_snapshot(&mut self, snapshot: Snapshot) {
+    /// Applies a snapshot as it came on the snapshot channel.
+    pub fn apply_snapshot_bytes(&mut self, bytes: &[u8]) {
+        match codec::decode::<Snapshot<S::State>>(bytes) {
+            Ok(snapshot) => self.apply_snapshot(snapshot),
+            Err(e) => {
+                self.bad_snapshots += 1;
+                tracing::warn!(error = %e, "malformed snapshot");
+            }
+        }
+    }
+
+    /// Applies one snapshot.
+    pub fn apply_snapshot(&mut self, snapshot: Snapshot<S::State>) {
         // Unreliable channel: an older snapshot arriving late is dropped.
         if self.snapshots > 0 && snapshot.tick <= self.server_tick {
             return;
@@ -223,7 +233,8 @@ impl ClientWorld {
             self.spare = set;
             return;
         }
-        let own = snapshot.own.map(|own| ViewEntity { id: own.id, kind: EntityKind::Avatar, pos: own.pos });
+        let own =
+            snapshot.own.map(|own| ViewEntity { id: own.id, kind: EntityKind::Avatar, pos: S::position(&own.state) });
         self.entities.refill(&set, own);
         if let Some(own) = snapshot.own {
             self.fresh_own = Some((own, snapshot.ack_input_seq));
@@ -236,7 +247,6 @@ impl ClientWorld {
         self.history.push_back((snapshot.tick, set));
         self.server_tick = snapshot.tick;
         self.ack_input_seq = snapshot.ack_input_seq;
-        self.score = snapshot.your_score;
         self.own = snapshot.own;
         self.fresh_ticks.push(snapshot.tick);
         self.snapshots += 1;
@@ -260,7 +270,7 @@ impl ClientWorld {
 
     /// Our avatar's latest authoritative state.
     pub fn own_state(&self) -> Option<ViewEntity> {
-        self.own.map(|o| ViewEntity { id: o.id, kind: EntityKind::Avatar, pos: o.pos })
+        self.own.map(|o| ViewEntity { id: o.id, kind: EntityKind::Avatar, pos: S::position(&o.state) })
     }
 
     /// The avatar of the player called `name`.
@@ -273,33 +283,51 @@ impl ClientWorld {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tickforge_shared::sim::{Body, InputVerdict};
     use tickforge_shared::snapshot::Known;
 
-    fn snapshot(tick: u32, baseline: Option<(u32, &KnownSet)>, x: f32) -> ServerMessage {
+    /// A game that never moves.
+    #[derive(Debug, Clone, Copy, Default)]
+    struct Still;
+
+    impl Simulation for Still {
+        type Input = ();
+        type State = Body;
+        const WORLD: Vec2 = Vec2::new(100.0, 100.0);
+
+        fn check(input: ()) -> ((), InputVerdict) {
+            (input, InputVerdict::Accepted)
+        }
+
+        fn step(body: Body, (): (), _dt: f32) -> Body {
+            body
+        }
+
+        fn position(body: &Body) -> Vec2 {
+            body.pos
+        }
+    }
+
+    fn snapshot(tick: u32, baseline: Option<(u32, &KnownSet)>, x: f32) -> Snapshot<Body> {
         let target = vec![Known::new(NetId(1), EntityKind::Npc, Vec2::new(x, 0.0))];
         let (payload, _) =
             snapshot::encode(baseline.map_or(&[][..], |b| b.1), baseline.map_or(0, |b| b.0), &target, tick);
-        ServerMessage::Snapshot(Snapshot {
-            tick,
-            baseline_tick: baseline.map(|b| b.0),
-            ack_input_seq: tick,
-            your_score: 0,
-            own: None,
-            payload,
-        })
+        Snapshot { tick, baseline_tick: baseline.map(|b| b.0), ack_input_seq: tick, own: None, payload }
     }
 
     #[test]
     fn deltas_apply_and_late_or_orphan_snapshots_are_dropped() {
-        let mut world = ClientWorld::default();
-        world.apply(snapshot(10, None, 1.0));
+        let mut world = ClientWorld::<Still>::default();
+        world.apply_snapshot(snapshot(10, None, 1.0));
         let base = world.history.back().unwrap().1.clone();
-        world.apply(snapshot(12, Some((10, &base)), 2.0));
+        world.apply_snapshot(snapshot(12, Some((10, &base)), 2.0));
         assert_eq!(world.entities[&NetId(1)].pos.x, 2.0);
-        world.apply(snapshot(11, None, 9.0));
+        world.apply_snapshot(snapshot(11, None, 9.0));
         assert_eq!(world.server_tick, 12, "late snapshot ignored");
-        world.apply(snapshot(13, Some((3, &base)), 3.0));
+        world.apply_snapshot(snapshot(13, Some((3, &base)), 3.0));
         assert_eq!(world.bad_snapshots, 1, "unknown baseline");
+        world.apply_snapshot_bytes(&[0xff; 3]);
+        assert_eq!(world.bad_snapshots, 2, "undecodable");
         assert_eq!(world.entities[&NetId(1)].pos.x, 2.0);
         assert_eq!(world.snapshots, 2);
     }

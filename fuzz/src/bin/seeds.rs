@@ -7,7 +7,9 @@ use std::path::Path;
 use tickforge_fuzz::{PROTOCOL, sealed};
 use tickforge_netcode::packet::{Kind, challenge_body, keep_alive_body};
 use tickforge_shared::codec;
-use tickforge_shared::protocol::{ClientMessage, InputCmd, NetId, OwnState, PlayerInfo, ServerMessage, Snapshot};
+use tickforge_arena::{ArenaState, Move};
+use tickforge_shared::protocol::{ClientMessage, InputCmd, InputMessage, NetId, OwnState, PlayerInfo, ServerMessage, Snapshot};
+use tickforge_shared::sim::Body;
 use tickforge_shared::sim::Vec2;
 use tickforge_shared::snapshot::{self, Known};
 
@@ -18,8 +20,7 @@ fn write(target: &str, name: &str, bytes: &[u8]) {
 }
 
 fn main() {
-    let input =
-        ClientMessage::Input { ack_tick: 9, inputs: vec![InputCmd { seq: 1, tick: 9, move_x: 1.0, move_y: 0.0 }; 4] };
+    let input = InputMessage { ack_tick: 9, inputs: vec![InputCmd { seq: 1, tick: 9, input: Move::new(1.0, 0.0) }; 4] };
     write("client_message", "input", &codec::encode(&input).unwrap());
     write("client_message", "chat", &codec::encode(&ClientMessage::Chat { seq: 1, text: "hello".into() }).unwrap());
 
@@ -32,14 +33,16 @@ fn main() {
     let (delta, _) = snapshot::encode(&set, 1, &moved, 3);
     write("snapshot", "delta", &delta);
 
-    let snap = ServerMessage::Snapshot(Snapshot {
+    let snap = Snapshot {
         tick: 3,
         baseline_tick: Some(1),
         ack_input_seq: 2,
-        your_score: 1,
-        own: Some(OwnState { id: NetId(99), pos: Vec2::new(1.0, 2.0), vel: Vec2::ZERO }),
+        own: Some(OwnState {
+            id: NetId(99),
+            state: ArenaState { body: Body { pos: Vec2::new(1.0, 2.0), vel: Vec2::ZERO }, score: 1 },
+        }),
         payload: delta,
-    });
+    };
     write("server_message", "snapshot", &codec::encode(&snap).unwrap());
     let welcome = ServerMessage::Welcome {
         your_entity: NetId(3),
@@ -47,6 +50,7 @@ fn main() {
         tick: 5,
         tick_rate: 30,
         players: vec![PlayerInfo { id: NetId(3), name: "alice".into() }],
+        state_age_ms: 0,
     };
     write("server_message", "welcome", &codec::encode(&welcome).unwrap());
 

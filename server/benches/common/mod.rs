@@ -3,10 +3,12 @@
 //! or standing still, and one client's snapshot built from it.
 #![allow(dead_code)]
 
+use tickforge_arena::Move;
+use tickforge_arena::sim;
 use tickforge_server::game::components::ClientView;
 use tickforge_server::game::replicate::{BuildScratch, Item, ReplicationConfig, build_for_client};
 use tickforge_shared::protocol::{EntityKind, NetId};
-use tickforge_shared::sim::{self, Body, Intent, Vec2};
+use tickforge_shared::sim::{Body, Vec2};
 use tickforge_shared::snapshot::Known;
 
 pub const TICK_RATE: f32 = 30.0;
@@ -54,7 +56,7 @@ impl World {
             }
             let (angle, left) = self.headings[i];
             self.headings[i].1 = left - 1;
-            self.bodies[i] = sim::step(self.bodies[i], Intent::new(angle.cos() * 0.4, angle.sin() * 0.4), DT);
+            self.bodies[i] = sim::step(self.bodies[i], Move::new(angle.cos() * 0.4, angle.sin() * 0.4), DT);
         }
     }
 

@@ -13,7 +13,8 @@ use std::net::SocketAddr;
 use bevy_ecs::prelude::*;
 
 use crate::api::Game;
-use crate::game::players::{PlayersSet, Roster};
+use crate::game::players::PlayersSet;
+use crate::game::roster::Roster;
 use crate::net::token::TokenIssuer;
 use crate::shutdown::Shutdown;
 use crate::store::{ServerRow, ServerState, StoreCommand, StoreOutbox, StoreSet};

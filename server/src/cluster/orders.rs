@@ -13,7 +13,7 @@ use super::Registration;
 use super::handoff::Drain;
 use crate::game::components::{Avatar, NetEntity, Transferring};
 use crate::game::players::Joins;
-use crate::game::players::Roster;
+use crate::game::roster::Roster;
 use crate::net::{ClientKey, NetServer};
 use crate::store::StoreOutbox;
 use crate::store::{Polled, ServerCommand, StoreCommand};

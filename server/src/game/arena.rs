@@ -5,9 +5,11 @@ use bevy_ecs::prelude::{Schedule, World};
 use bevy_ecs::query::QueryItem;
 use bevy_ecs::system::EntityCommands;
 use serde::{Deserialize, Serialize};
-use tickforge_shared::sim::{self, Body, Vec2};
+use tickforge_arena::sim::{WORLD_HEIGHT, WORLD_WIDTH};
+use tickforge_arena::{ArenaSim, ArenaState};
+use tickforge_shared::sim::{Body, Vec2};
 
-use super::components::{Kinematics, Score};
+use super::input::Controlled;
 use super::rng::SplitMix64;
 use crate::api::{Arrival, Game, Setup};
 
@@ -35,8 +37,9 @@ pub struct ArenaSaved {
 
 impl Game for Arena {
     const NAME: &'static str = "arena";
+    type Sim = ArenaSim;
     type Saved = ArenaSaved;
-    type SaveData = (&'static Kinematics, &'static Score);
+    type SaveData = &'static Controlled<ArenaSim>;
 
     fn install(world: &mut World, schedule: &mut Schedule, setup: Setup) {
         super::install(world, schedule, super::ArenaSetup { npcs: setup.npcs, orbs: setup.pickups });
@@ -46,7 +49,12 @@ impl Game for Arena {
     /// state from the database is where the player left, at rest (it does
     /// not glide on from a velocity it had when it was saved); a first
     /// visit starts at the account's own spawn point.
-    fn spawn_player(player: &mut EntityCommands<'_>, account_id: u64, saved: Option<ArenaSaved>, arrival: Arrival) {
+    fn spawn_player(
+        _player: &mut EntityCommands<'_>,
+        account_id: u64,
+        saved: Option<ArenaSaved>,
+        arrival: Arrival,
+    ) -> ArenaState {
         let (pos, vel, score) = match saved {
             Some(s) if arrival == Arrival::HandedOver => (Vec2::new(s.x, s.y), Vec2::new(s.vx, s.vy), s.score),
             Some(s) => (Vec2::new(s.x, s.y), Vec2::ZERO, s.score),
@@ -55,17 +63,17 @@ impl Game for Arena {
         // A hand-edited document may hold anything: only a finite position
         // inside the world is taken.
         let pos = if pos.is_finite() {
-            Vec2::new(pos.x.clamp(0.0, sim::WORLD_WIDTH), pos.y.clamp(0.0, sim::WORLD_HEIGHT))
+            Vec2::new(pos.x.clamp(0.0, WORLD_WIDTH), pos.y.clamp(0.0, WORLD_HEIGHT))
         } else {
             spawn_point(account_id)
         };
         let vel = if vel.is_finite() { vel } else { Vec2::ZERO };
-        player.insert((Kinematics(Body { pos, vel }), Score(score)));
+        ArenaState { body: Body { pos, vel }, score }
     }
 
-    fn save((body, score): QueryItem<'_, '_, Self::SaveData>) -> ArenaSaved {
-        let Body { pos, vel } = body.0;
-        ArenaSaved { x: pos.x, y: pos.y, vx: vel.x, vy: vel.y, score: score.0 }
+    fn save(state: QueryItem<'_, '_, Self::SaveData>) -> ArenaSaved {
+        let ArenaState { body: Body { pos, vel }, score } = state.0;
+        ArenaSaved { x: pos.x, y: pos.y, vx: vel.x, vy: vel.y, score }
     }
 
     fn rank(saved: &ArenaSaved) -> i64 {
@@ -77,5 +85,5 @@ impl Game for Arena {
 /// the world, the same place for the same account.
 fn spawn_point(account_id: u64) -> Vec2 {
     let mut rng = SplitMix64::new(account_id);
-    Vec2::new(sim::WORLD_WIDTH * (0.25 + 0.5 * rng.next_f32()), sim::WORLD_HEIGHT * (0.25 + 0.5 * rng.next_f32()))
+    Vec2::new(WORLD_WIDTH * (0.25 + 0.5 * rng.next_f32()), WORLD_HEIGHT * (0.25 + 0.5 * rng.next_f32()))
 }

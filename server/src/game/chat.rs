@@ -30,8 +30,8 @@ use tickforge_shared::protocol::{Channel, ServerMessage};
 use tickforge_shared::protocol::{ClientMessage, MAX_CHAT_CHARS};
 
 use super::components::{Avatar, Conduct, Lingering};
-use super::movement::InputSet;
-use super::players::Roster;
+use super::input::InputSet;
+use super::roster::Roster;
 use crate::net::{ClientKey, Inbox, NetEvent, NetServer};
 use crate::store::{ChatLine, ChatNews, StoreCommand, StoreOutbox};
 use crate::tick::{Phase, SharedMetrics, TickInfo};
@@ -286,7 +286,6 @@ pub fn intake(
                 }
                 continue;
             }
-            ClientMessage::Input { .. } => continue,
         };
         let Some((avatar, mut conduct, _)) = roster.entity(*client).and_then(|e| avatars.get_mut(e).ok()) else {
             continue;

@@ -7,18 +7,19 @@
 pub mod arena;
 pub mod chat;
 pub mod components;
+pub mod input;
 pub mod movement;
 pub mod orbs;
 pub mod players;
 pub mod progress;
 pub mod replicate;
 pub mod rng;
+pub mod roster;
 
 use bevy_ecs::prelude::*;
 use tickforge_shared::protocol::NetId;
 
 use crate::tick::Phase;
-use movement::InputSet;
 
 /// The arena's sets inside [`Phase::Simulate`], in this order.
 #[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -38,18 +39,12 @@ pub struct ArenaSetup {
     pub orbs: u32,
 }
 
-/// Installs the arena: its inputs, its NPCs and orbs, and their systems.
+/// Installs the arena: its NPCs and orbs, and their systems.
 pub fn install(world: &mut World, schedule: &mut Schedule, setup: ArenaSetup) {
     movement::spawn_npcs(world, setup.npcs, 0x7469_636b);
     orbs::spawn_orbs(world, setup.orbs, 0x6f72_6273);
-    schedule.configure_sets((InputSet::Queue, InputSet::Apply).chain().in_set(Phase::ApplyInputs));
     schedule.configure_sets((ArenaSet::Wander, ArenaSet::Collect).chain().in_set(Phase::Simulate));
-    schedule.add_systems((
-        movement::queue_inputs.in_set(InputSet::Queue),
-        movement::apply_inputs.in_set(InputSet::Apply),
-        movement::wander.in_set(ArenaSet::Wander),
-        orbs::collect.in_set(ArenaSet::Collect),
-    ));
+    schedule.add_systems((movement::wander.in_set(ArenaSet::Wander), orbs::collect.in_set(ArenaSet::Collect)));
 }
 
 /// Hands out network ids; never reuses one within a run.

@@ -1,10 +1,14 @@
 //! Collectible orbs: touching one scores a point and it reappears elsewhere.
 
 use bevy_ecs::prelude::*;
-use tickforge_shared::sim::{self, AVATAR_RADIUS, Body, ORB_RADIUS, Vec2};
+use tickforge_arena::sim::{AVATAR_RADIUS, ORB_RADIUS, WORLD_HEIGHT, WORLD_WIDTH};
+use tickforge_arena::{ArenaSim, ArenaState};
+use tickforge_shared::protocol::EntityKind;
+use tickforge_shared::sim::Vec2;
 
 use super::NetIds;
-use super::components::{Kinematics, NetEntity, Orb, Score};
+use super::components::{Kind, NetEntity, Orb, Position};
+use super::input::Controlled;
 use super::rng::SplitMix64;
 
 /// Random stream for orb placement.
@@ -14,8 +18,8 @@ pub struct OrbRng(pub SplitMix64);
 fn random_spot(rng: &mut SplitMix64) -> Vec2 {
     let margin = ORB_RADIUS * 2.0;
     Vec2::new(
-        margin + rng.next_f32() * (sim::WORLD_WIDTH - 2.0 * margin),
-        margin + rng.next_f32() * (sim::WORLD_HEIGHT - 2.0 * margin),
+        margin + rng.next_f32() * (WORLD_WIDTH - 2.0 * margin),
+        margin + rng.next_f32() * (WORLD_HEIGHT - 2.0 * margin),
     )
 }
 
@@ -25,7 +29,7 @@ pub fn spawn_orbs(world: &mut World, count: u32, seed: u64) {
     for _ in 0..count {
         let pos = random_spot(&mut rng);
         let id = world.resource_mut::<NetIds>().allocate();
-        world.spawn((NetEntity(id), Kinematics(Body { pos, vel: Vec2::ZERO }), Orb));
+        world.spawn((NetEntity(id), Position(pos), Kind(EntityKind::Orb), Orb));
     }
     world.insert_resource(OrbRng(rng));
 }
@@ -33,16 +37,17 @@ pub fn spawn_orbs(world: &mut World, count: u32, seed: u64) {
 /// Scores a point for each orb an avatar touches and moves the orb away.
 pub fn collect(
     mut rng: ResMut<OrbRng>,
-    mut avatars: Query<(&Kinematics, &mut Score), Without<Orb>>,
-    mut orbs: Query<&mut Kinematics, With<Orb>>,
+    mut avatars: Query<&mut Controlled<ArenaSim>>,
+    mut orbs: Query<&mut Position, With<Orb>>,
 ) {
     // Squared distances: no square root per avatar and orb.
     let reach2 = (AVATAR_RADIUS + ORB_RADIUS) * (AVATAR_RADIUS + ORB_RADIUS);
-    for (avatar, mut score) in &mut avatars {
+    for mut avatar in &mut avatars {
+        let ArenaState { body, .. } = avatar.0;
         for mut orb in &mut orbs {
-            if avatar.0.pos.distance_squared(orb.0.pos) <= reach2 {
-                score.0 += 1;
-                orb.0.pos = random_spot(&mut rng.0);
+            if body.pos.distance_squared(orb.0) <= reach2 {
+                avatar.0.score += 1;
+                orb.0 = random_spot(&mut rng.0);
             }
         }
     }

@@ -16,11 +16,14 @@ use std::sync::atomic::Ordering;
 
 use bevy_ecs::prelude::*;
 use crossbeam_channel::{Receiver, Sender};
-use tickforge_shared::protocol::{Channel, NetId, PlayerInfo, ServerMessage};
+use tickforge_shared::protocol::{Channel, EntityKind, NetId, PlayerInfo, ServerMessage};
+use tickforge_shared::sim::Simulation;
 
 use super::NetIds;
-use super::components::{Avatar, ClientView, Conduct, InputQueue, Lingering, NetEntity, Transferring};
+use super::components::{Avatar, ClientView, Conduct, Kind, Lingering, NetEntity, Position, Transferring};
+use super::input::{Controlled, InputQueue};
 use super::progress;
+use super::roster::Roster;
 use crate::api::{self, Arrival, Game};
 use crate::net::Inbox;
 use crate::net::identity::Identity;
@@ -28,6 +31,9 @@ use crate::net::{ClientKey, NetEvent, NetServer};
 use crate::store::{AccessEvent, AccessKind, Claim, Claimed, PlayerState, StoreCommand, unix_millis};
 use crate::store::{StoreOutbox, StoreSet};
 use crate::tick::{Phase, SharedMetrics, TickInfo};
+
+/// A player's input queue in game `G`.
+type Inputs<G> = InputQueue<<<G as Game>::Sim as Simulation>::Input>;
 
 /// The players' sets inside the phases, in this order within `Admit`.
 #[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -77,39 +83,6 @@ pub fn install<G: Game>(world: &mut World, schedule: &mut Schedule, setup: Playe
 fn publish_metrics(metrics: Res<SharedMetrics>, roster: Res<Roster>, entities: Query<(), With<NetEntity>>) {
     metrics.0.players.store(roster.len() as u64, Ordering::Relaxed);
     metrics.0.entities.store(entities.iter().count() as u64, Ordering::Relaxed);
-}
-
-/// Which entity each connection controls.
-#[derive(Debug, Default, Resource)]
-pub struct Roster {
-    by_client: HashMap<ClientKey, Entity>,
-}
-
-impl Roster {
-    /// The avatar of a connection.
-    pub fn entity(&self, client: ClientKey) -> Option<Entity> {
-        self.by_client.get(&client).copied()
-    }
-
-    /// Records a new avatar.
-    pub fn insert(&mut self, client: ClientKey, entity: Entity) {
-        self.by_client.insert(client, entity);
-    }
-
-    /// Forgets a connection; returns its avatar.
-    pub fn remove(&mut self, client: ClientKey) -> Option<Entity> {
-        self.by_client.remove(&client)
-    }
-
-    /// Number of players.
-    pub fn len(&self) -> usize {
-        self.by_client.len()
-    }
-
-    /// Whether nobody is connected.
-    pub fn is_empty(&self) -> bool {
-        self.by_client.is_empty()
-    }
 }
 
 /// A connection whose saved state is being loaded.
@@ -313,7 +286,7 @@ pub fn admit<G: Game>(
                 }
                 commands.entity(entity).despawn();
             }
-            NetEvent::Message { .. } => {}
+            NetEvent::Message { .. } | NetEvent::Input { .. } => {}
         }
     }
 }
@@ -381,7 +354,7 @@ pub fn spawn_loaded<G: Game>(
             tracing::info!(account = identity.account_id, "player back within the grace period");
             let players = avatars.iter().map(|(n, a)| PlayerInfo { id: n.0, name: a.name.clone() }).collect();
             welcome(&mut net, &tick, client, id, identity.account_id, players, 0);
-            commands.entity(entity).remove::<Lingering>().insert((InputQueue::default(), ClientView::default()));
+            commands.entity(entity).remove::<Lingering>().insert((Inputs::<G>::default(), ClientView::default()));
             roster.insert(client, entity);
             continue;
         }
@@ -427,11 +400,16 @@ pub fn spawn_loaded<G: Game>(
         let mut player = commands.spawn((
             NetEntity(id),
             Avatar { client, account_id, name: identity.name, connected_at_ms, epoch },
-            InputQueue::default(),
+            Inputs::<G>::default(),
             ClientView::default(),
             Conduct::default(),
         ));
-        G::spawn_player(&mut player, account_id, game_state, arrival);
+        let state = G::spawn_player(&mut player, account_id, game_state, arrival);
+        player.insert((
+            Controlled::<G::Sim>(state),
+            Position(<G::Sim as Simulation>::position(&state)),
+            Kind(EntityKind::Avatar),
+        ));
         let entity = player.id();
         roster.insert(client, entity);
     }

@@ -21,11 +21,12 @@
 //! The client's own avatar is sent exactly, beside the packed set.
 
 use bevy_ecs::prelude::*;
-use tickforge_shared::protocol::{Channel, EntityKind, NetId, OwnState, ServerMessage, Snapshot};
-use tickforge_shared::sim::{Vec2, WORLD_HEIGHT, WORLD_WIDTH};
-use tickforge_shared::snapshot::{self, Known, KnownSet, SizePlan};
+use tickforge_shared::protocol::{Channel, NetId, OwnState, Snapshot};
+use tickforge_shared::sim::{Simulation, Vec2};
+use tickforge_shared::snapshot::{self, EXTENT, Known, KnownSet, SizePlan};
 
-use super::components::{Avatar, ClientView, InputQueue, Kinematics, NetEntity, Npc, Orb, Score};
+use super::components::{Avatar, ClientView, Kind, Lingering, NetEntity, Position};
+use super::input::{Controlled, InputQueue};
 use crate::net::NetServer;
 use crate::tick::{Phase, TickInfo};
 
@@ -84,7 +85,7 @@ impl Grid {
     pub fn rebuild(&mut self, radius: f32, items: impl Iterator<Item = Item>) {
         self.cell = (radius / 2.0).max(1.0);
         let side = |extent: f32| ((extent / self.cell).ceil() as usize).clamp(1, 4096);
-        self.side = (side(WORLD_WIDTH), side(WORLD_HEIGHT));
+        self.side = (side(EXTENT), side(EXTENT));
         let count = self.side.0 * self.side.1;
         self.cells.resize_with(count, Vec::new);
         for bucket in &mut self.cells {
@@ -307,23 +308,23 @@ pub enum ReplicateSet {
     Snapshots,
 }
 
-/// Installs network ids and the snapshots, with `config`.
-pub fn install(world: &mut World, schedule: &mut Schedule, config: ReplicationConfig) {
+/// Installs network ids and the snapshots of simulation `S`, with `config`.
+pub fn install<S: Simulation>(world: &mut World, schedule: &mut Schedule, config: ReplicationConfig) {
     world.init_resource::<super::NetIds>();
     world.insert_resource(config);
-    schedule.add_systems(send_snapshots.in_set(ReplicateSet::Snapshots).in_set(Phase::Replicate));
+    schedule.add_systems(send_snapshots::<S>.in_set(ReplicateSet::Snapshots).in_set(Phase::Replicate));
 }
 
 /// Sends each connected avatar's owner its snapshot.
 #[allow(clippy::type_complexity)]
-pub fn send_snapshots(
+pub fn send_snapshots<S: Simulation>(
     tick: Res<TickInfo>,
     config: Res<ReplicationConfig>,
     mut net: ResMut<NetServer>,
-    entities: Query<(&NetEntity, &Kinematics, Has<Npc>, Has<Orb>)>,
+    entities: Query<(&NetEntity, &Position, &Kind)>,
     mut owners: Query<
-        (&Avatar, &NetEntity, &Kinematics, &InputQueue, &Score, &mut ClientView),
-        Without<super::components::Lingering>,
+        (&Avatar, &NetEntity, &Position, &Controlled<S>, &InputQueue<S::Input>, &mut ClientView),
+        Without<Lingering>,
     >,
     mut scratch: Local<Scratch>,
 ) {
@@ -337,33 +338,24 @@ pub fn send_snapshots(
     let Scratch { grid, near, build } = &mut *scratch;
     grid.rebuild(
         config.view_radius,
-        entities.iter().map(|(id, body, is_npc, is_orb)| {
-            let kind = match (is_npc, is_orb) {
-                (true, _) => EntityKind::Npc,
-                (_, true) => EntityKind::Orb,
-                _ => EntityKind::Avatar,
-            };
-            Item { known: Known::new(id.0, kind, body.0.pos), pos: body.0.pos }
-        }),
+        entities.iter().map(|(id, pos, kind)| Item { known: Known::new(id.0, kind.0, pos.0), pos: pos.0 }),
     );
     let now = tick.tick as u32;
-    for (avatar, own, body, queue, score, mut view) in &mut owners {
+    for (avatar, own, pos, controlled, queue, mut view) in &mut owners {
         if !(tick.tick + u64::from(own.0.0)).is_multiple_of(every) {
             continue;
         }
         near.clear();
-        grid.near(body.0.pos, config.view_radius, near);
-        let (baseline_tick, target, payload) =
-            build_for_client(&mut view, now, own.0, body.0.pos, near, build, &config);
+        grid.near(pos.0, config.view_radius, near);
+        let (baseline_tick, target, payload) = build_for_client(&mut view, now, own.0, pos.0, near, build, &config);
         view.remember(now, target);
-        let message = ServerMessage::Snapshot(Snapshot {
+        let message = Snapshot {
             tick: now,
             baseline_tick,
             ack_input_seq: queue.last_applied(),
-            your_score: score.0,
-            own: Some(OwnState { id: own.0, pos: body.0.pos, vel: body.0.vel }),
+            own: Some(OwnState { id: own.0, state: controlled.0 }),
             payload,
-        });
+        };
         net.send(avatar.client, Channel::Snapshot, &message);
     }
 }
@@ -371,6 +363,7 @@ pub fn send_snapshots(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tickforge_shared::protocol::EntityKind;
 
     fn items(n: u32, t: f32) -> Vec<Item> {
         (1..=n)

@@ -1,8 +1,13 @@
-//! Protocol discipline: which client messages are allowed on which channel
-//! and in which phase of a connection. A pure function, so every rule is
-//! unit-tested; [`super::NetServer`] counts what it refuses.
+//! Protocol discipline: which client messages are allowed in which phase
+//! of a connection. A pure function, so every rule is unit-tested;
+//! [`super::NetServer`] counts what it refuses.
+//!
+//! A channel's bytes have one type: [`Channel::Reliable`] carries
+//! `ClientMessage`s, [`Channel::Input`] the game's `InputMessage`s (decoded
+//! by the game's input feature). Bytes of one sent on the other do not
+//! decode, and count as malformed.
 
-use tickforge_shared::protocol::{Channel, ClientMessage};
+use tickforge_shared::protocol::Channel;
 
 /// Where a connection is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,7 +18,7 @@ pub enum Phase {
     Playing,
 }
 
-/// What to do with a decoded message.
+/// What to do with a received message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     /// Hand it to the game.
@@ -26,18 +31,12 @@ pub enum Verdict {
     Violation(&'static str),
 }
 
-/// Judges `message`, received on `channel` in `phase`.
-pub fn judge(phase: Phase, channel: Channel, message: &ClientMessage) -> Verdict {
-    let expected = match message {
-        ClientMessage::Input { .. } => Channel::Input,
-        ClientMessage::Chat { .. } | ClientMessage::ChatFrom { .. } => Channel::Reliable,
-    };
-    if channel != expected {
-        return Verdict::Violation("message on the wrong channel");
-    }
-    match phase {
-        Phase::Joining => Verdict::Early,
-        Phase::Playing => Verdict::Deliver,
+/// Judges a message received on `channel` in `phase`.
+pub fn judge(phase: Phase, channel: Channel) -> Verdict {
+    match (phase, channel) {
+        (_, Channel::Snapshot) => Verdict::Violation("message on the server's snapshot channel"),
+        (Phase::Joining, _) => Verdict::Early,
+        (Phase::Playing, _) => Verdict::Deliver,
     }
 }
 
@@ -47,17 +46,10 @@ mod tests {
 
     #[test]
     fn messages_are_judged_by_channel_and_phase() {
-        let input = ClientMessage::Input { ack_tick: 0, inputs: vec![] };
-        let chat = ClientMessage::Chat { seq: 1, text: "hi".into() };
-        let from = ClientMessage::ChatFrom { after: Some(7) };
-        assert_eq!(judge(Phase::Playing, Channel::Reliable, &from), Verdict::Deliver);
-        assert!(matches!(judge(Phase::Playing, Channel::Input, &from), Verdict::Violation(_)));
-        assert_eq!(judge(Phase::Playing, Channel::Input, &input), Verdict::Deliver);
-        assert_eq!(judge(Phase::Playing, Channel::Reliable, &chat), Verdict::Deliver);
-        assert_eq!(judge(Phase::Joining, Channel::Input, &input), Verdict::Early);
-        assert_eq!(judge(Phase::Joining, Channel::Reliable, &chat), Verdict::Early);
-        assert!(matches!(judge(Phase::Playing, Channel::Reliable, &input), Verdict::Violation(_)));
-        assert!(matches!(judge(Phase::Playing, Channel::Input, &chat), Verdict::Violation(_)));
-        assert!(matches!(judge(Phase::Joining, Channel::Input, &chat), Verdict::Violation(_)));
+        assert_eq!(judge(Phase::Playing, Channel::Reliable), Verdict::Deliver);
+        assert_eq!(judge(Phase::Playing, Channel::Input), Verdict::Deliver);
+        assert_eq!(judge(Phase::Joining, Channel::Input), Verdict::Early);
+        assert_eq!(judge(Phase::Joining, Channel::Reliable), Verdict::Early);
+        assert!(matches!(judge(Phase::Playing, Channel::Snapshot), Verdict::Violation(_)));
     }
 }

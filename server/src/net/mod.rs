@@ -68,14 +68,21 @@ pub enum NetEvent {
         /// timed out — no goodbye, no kick.
         link_lost: bool,
     },
-    /// A well-formed message from a connected client.
+    /// A well-formed message from a connected client ([`Channel::Reliable`]).
     Message {
         /// Sender.
         client: ClientKey,
-        /// Channel it came on.
-        channel: Channel,
         /// The decoded message.
         message: ClientMessage,
+    },
+    /// An input message from a playing client ([`Channel::Input`]), for
+    /// the game's input feature to decode (a failure to goes back through
+    /// [`NetServer::malformed`]).
+    Input {
+        /// Sender.
+        client: ClientKey,
+        /// The message as it came.
+        bytes: renet::Bytes,
     },
 }
 
@@ -200,26 +207,27 @@ impl NetServer {
         for (&client, state) in &mut self.clients {
             for channel in [Channel::Reliable, Channel::Input] {
                 while let Some(bytes) = self.renet.receive_message(client.0, channel) {
-                    match codec::decode::<ClientMessage>(&bytes) {
-                        Ok(message) => match discipline::judge(state.phase, channel, &message) {
-                            Verdict::Deliver => events.push(NetEvent::Message { client, channel, message }),
-                            Verdict::Early => {
-                                state.early += 1;
-                                if state.early > JOINING_GRACE {
-                                    state.malformed += 1;
-                                    self.out_of_phase_total += 1;
-                                }
-                            }
-                            Verdict::Violation(why) => {
+                    match discipline::judge(state.phase, channel) {
+                        Verdict::Deliver if channel == Channel::Input => events.push(NetEvent::Input { client, bytes }),
+                        Verdict::Deliver => match codec::decode::<ClientMessage>(&bytes) {
+                            Ok(message) => events.push(NetEvent::Message { client, message }),
+                            Err(e) => {
                                 state.malformed += 1;
-                                self.out_of_phase_total += 1;
-                                tracing::debug!(client = client.0, why, "out-of-phase message");
+                                self.malformed_total += 1;
+                                tracing::debug!(client = client.0, error = %e, "malformed message");
                             }
                         },
-                        Err(e) => {
+                        Verdict::Early => {
+                            state.early += 1;
+                            if state.early > JOINING_GRACE {
+                                state.malformed += 1;
+                                self.out_of_phase_total += 1;
+                            }
+                        }
+                        Verdict::Violation(why) => {
                             state.malformed += 1;
-                            self.malformed_total += 1;
-                            tracing::debug!(client = client.0, error = %e, "malformed message");
+                            self.out_of_phase_total += 1;
+                            tracing::debug!(client = client.0, why, "out-of-phase message");
                         }
                     }
                 }
@@ -255,8 +263,20 @@ impl NetServer {
         }
     }
 
-    /// Queues a message for one client.
-    pub fn send(&mut self, client: ClientKey, channel: Channel, message: &ServerMessage) {
+    /// Counts a message from `client` that did not decode (an input the
+    /// game's feature could not read); past [`MAX_MALFORMED`] the client
+    /// is dropped at the next receive.
+    pub fn malformed(&mut self, client: ClientKey, error: &dyn std::fmt::Display) {
+        if let Some(state) = self.clients.get_mut(&client) {
+            state.malformed += 1;
+            self.malformed_total += 1;
+            tracing::debug!(client = client.0, %error, "malformed message");
+        }
+    }
+
+    /// Queues a message for one client: a [`ServerMessage`] on
+    /// [`Channel::Reliable`], a `Snapshot` on [`Channel::Snapshot`].
+    pub fn send<M: serde::Serialize>(&mut self, client: ClientKey, channel: Channel, message: &M) {
         match codec::encode(message) {
             Ok(bytes) => self.send_raw(client, channel, bytes),
             Err(e) => tracing::error!(error = %e, "cannot encode server message"),

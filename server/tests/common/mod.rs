@@ -79,16 +79,19 @@ pub fn creds(user: &str, password: &str) -> String {
 /// Whether the `/metrics` figure `name` reaches `at_least` within 5 s
 /// (figures are published once a second).
 pub fn metric_reaches(admin_url: &str, name: &str, at_least: f64) -> bool {
-    let value = || {
-        let metrics = get(&format!("{admin_url}/metrics"), None).body;
-        let line = metrics.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ').map(str::to_owned));
-        line.and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
-    };
+    let value = || metric_value(admin_url, name);
     let deadline = Instant::now() + Duration::from_secs(5);
     while value() < at_least && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }
     value() >= at_least
+}
+
+/// The unlabelled metric `name` in the server's `/metrics` now (0 when absent).
+pub fn metric_value(admin_url: &str, name: &str) -> f64 {
+    let metrics = get(&format!("{admin_url}/metrics"), None).body;
+    let line = metrics.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ').map(str::to_owned));
+    line.and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
 }
 
 /// How a test client logs `user` in (with [`PASSWORD`]), registering first if `register`.

@@ -1,0 +1,10 @@
+//! # tickforge-arena
+//!
+//! The reference game: avatars their players steer, NPCs that wander,
+//! orbs to collect. [`sim`] is its shared part — the input a client
+//! sends, the one rule that validates it and the movement step — which
+//! the server runs to decide and the client runs to predict.
+
+pub mod sim;
+
+pub use sim::{ArenaSim, ArenaState, Move};
