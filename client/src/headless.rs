@@ -6,7 +6,6 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use tickforge_shared::protocol::EntityKind;
 use tickforge_shared::sim::Vec2;
 
 use crate::chatcheck::ChatCheck;
@@ -252,7 +251,7 @@ pub fn run(
                 if Some(*id) == world.own_entity {
                     continue;
                 }
-                let Some(state) = world.entities.get(id).filter(|e| e.kind == EntityKind::Avatar) else {
+                let Some(state) = world.entities.get(id).filter(|e| e.kind == tickforge_arena::AVATAR) else {
                     continue;
                 };
                 let origin = *first_seen.entry(name.clone()).or_insert(state.pos);

@@ -114,10 +114,11 @@ pub fn export(
     to: Option<u32>,
     out: &mut impl Write,
 ) -> Result<u64, ReplayError> {
+    let schema = replay.header.schema.clone();
     play(replay, from, to, |state| {
         let line = TickLine {
             tick: state.tick,
-            entities: state.entities().collect(),
+            entities: state.entities(&schema).collect(),
             players: state.players.iter().map(|(id, name)| (id.0, name.as_str())).collect(),
             events: &state.events,
         };
@@ -132,6 +133,10 @@ pub struct Info {
     pub format_version: u16,
     /// Protocol id of the recording server.
     pub protocol_id: String,
+    /// The game that was played.
+    pub game: String,
+    /// Its entity kinds, by name.
+    pub kinds: Vec<String>,
     /// Ticks per second.
     pub tick_rate: u16,
     /// World size.
@@ -175,6 +180,8 @@ pub fn info(replay: &mut ReplayFile, size_bytes: u64) -> Result<Info, ReplayErro
     Ok(Info {
         format_version: tickforge_shared::replay::FORMAT_VERSION,
         protocol_id: format!("{:#x}", h.protocol_id),
+        game: h.game.clone(),
+        kinds: h.schema.kinds().iter().map(|k| k.name.clone()).collect(),
         tick_rate: h.tick_rate,
         world: h.world,
         started_unix_ms: h.started_unix_ms,

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use macroquad::prelude::*;
 use tickforge_arena::sim::{AVATAR_RADIUS, ORB_RADIUS, WORLD_HEIGHT, WORLD_WIDTH};
-use tickforge_shared::protocol::{EntityKind, NetId};
+use tickforge_shared::protocol::NetId;
 
 use crate::interpolate::Drawn;
 
@@ -250,15 +250,15 @@ pub(crate) fn draw_entities<'a>(
     own: Option<NetId>,
 ) {
     let radius = |units: f32, min: f32| (units * view.scale).max(min);
-    for entity in drawn.iter().filter(|e| e.kind == EntityKind::Orb) {
+    for entity in drawn.iter().filter(|e| e.kind == tickforge_arena::ORB) {
         let p = view.to_screen(entity.pos);
         draw_circle(p.x, p.y, radius(ORB_RADIUS, 3.0), Color::from_rgba(255, 120, 220, 255));
     }
-    for entity in drawn.iter().filter(|e| e.kind == EntityKind::Npc) {
+    for entity in drawn.iter().filter(|e| e.kind == tickforge_arena::NPC) {
         let p = view.to_screen(entity.pos);
         draw_circle(p.x, p.y, radius(10.0, 3.0), Color::from_rgba(120, 200, 140, 255));
     }
-    for entity in drawn.iter().filter(|e| e.kind == EntityKind::Avatar) {
+    for entity in drawn.iter().filter(|e| e.kind == tickforge_arena::AVATAR) {
         let p = view.to_screen(entity.pos);
         let own = own == Some(entity.id);
         let color = if own { GOLD } else { Color::from_rgba(90, 160, 255, 255) };

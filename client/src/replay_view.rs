@@ -151,7 +151,12 @@ async fn play(mut replay: ReplayFile, from: Option<u32>) {
             }
         }
         drawn.clear();
-        drawn.extend(player.state.entities.iter().map(|k| Drawn { id: k.id, kind: k.kind, pos: k.pos() }));
+        drawn.extend(player.state.entities.iter().map(|k| Drawn {
+            id: k.id,
+            kind: k.kind,
+            pos: k.pos(),
+            fields: k.fields,
+        }));
         let center = player
             .follow
             .and_then(|id| drawn.iter().find(|d| d.id == id))

@@ -94,8 +94,15 @@ fn snapshot_decode(c: &mut Criterion) {
                     let base_tick = baseline.expect("acks arrive: a delta");
                     let (_, base) = viewer.view.history.iter().find(|(t, _)| *t == base_tick).expect("baseline kept");
                     let started = Instant::now();
-                    tickforge_shared::snapshot::decode_into(base, base_tick, &payload, viewer.tick, &mut out)
-                        .expect("decodes");
+                    tickforge_shared::snapshot::decode_into(
+                        &viewer.schema,
+                        base,
+                        base_tick,
+                        &payload,
+                        viewer.tick,
+                        &mut out,
+                    )
+                    .expect("decodes");
                     total += started.elapsed();
                     black_box(&out);
                 }
@@ -111,7 +118,6 @@ fn snapshot_decode(c: &mut Criterion) {
 /// per player at the view radius the load test uses (326).
 fn grid(c: &mut Criterion) {
     use tickforge_server::game::replicate::{Grid, Item};
-    use tickforge_shared::protocol::EntityKind;
     use tickforge_shared::snapshot::Known;
     let mut seed = 0x2545_f491_4f6c_dd1du64;
     let mut next = move || {
@@ -123,7 +129,7 @@ fn grid(c: &mut Criterion) {
     let items: Vec<Item> = (1..=1200u32)
         .map(|i| {
             let pos = Vec2::new(next(), next());
-            Item { known: Known::new(NetId(i), EntityKind::Avatar, pos), pos }
+            Item { known: Known::new(NetId(i), tickforge_arena::AVATAR, pos), pos }
         })
         .collect();
     let centers: Vec<Vec2> = items.iter().take(1000).map(|i| i.pos).collect();

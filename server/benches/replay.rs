@@ -18,6 +18,8 @@ fn main() {
     let path = dir.path().join("hour.replay");
     let header = Header {
         protocol_id: tickforge_shared::protocol::PROTOCOL_ID,
+        game: "arena".into(),
+        schema: <tickforge_arena::ArenaSim as tickforge_shared::sim::Simulation>::schema(),
         tick_rate: 30,
         world: (2000.0, 2000.0),
         started_unix_ms: 0,

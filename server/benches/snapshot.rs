@@ -48,6 +48,7 @@ fn measure(world: &mut World, ticks: u32, ack_lag: u32) -> (f64, f64, f64) {
         let tick = viewer.tick;
         let history = &viewer.view.history;
         let exact_bits = tickforge_shared::snapshot::encode(
+            &viewer.schema,
             history.iter().find(|(t, _)| Some(*t) == baseline).map_or(&[][..], |(_, s)| s.as_slice()),
             baseline.unwrap_or(0),
             &history.back().map(|h| h.1.clone()).unwrap_or_default(),

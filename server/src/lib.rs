@@ -306,7 +306,7 @@ fn bind_world<G: api::Game>(
     }
     let tokens = net::token::TokenIssuer::new(key.clone(), config.token_ttl, config.connection_timeout_secs);
     cluster::install::<G>(&mut world, &mut schedule, registration, tokens, shutdown.clone());
-    let mut recorder = record::Recorder::new(<G::Sim as Simulation>::WORLD);
+    let mut recorder = record::Recorder::new(G::NAME, <G::Sim as Simulation>::WORLD, <G::Sim as Simulation>::schema());
     if let Some(path) = &config.record {
         recorder.start(path.clone(), config.tick_rate).map_err(ServerError::Thread)?;
         tracing::info!(path = %path.display(), "recording a replay");

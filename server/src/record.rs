@@ -20,10 +20,11 @@ use bevy_ecs::prelude::*;
 use crossbeam_channel::{Sender, TrySendError};
 use tickforge_shared::protocol::{EntityKind, NetId, PROTOCOL_ID, ServerMessage};
 use tickforge_shared::replay::{DEFAULT_KEYFRAME_EVERY, Event, Header, Writer};
+use tickforge_shared::schema::Schema;
 use tickforge_shared::sim::Vec2;
 use tickforge_shared::snapshot::{Known, KnownSet};
 
-use crate::game::components::{Kind, NetEntity, Position};
+use crate::game::components::{Fields, Kind, NetEntity, Position};
 use crate::net::NetServer;
 use crate::tick::{Phase, TickInfo};
 
@@ -47,13 +48,17 @@ pub struct RecordStats {
 /// and sorting happen on the writer thread).
 struct Frame {
     tick: u32,
-    entities: Vec<(NetId, EntityKind, Vec2)>,
+    entities: Vec<(NetId, EntityKind, Vec2, u32)>,
     events: Vec<Event>,
 }
 
 /// The recorder (an ECS resource of the tick loop).
-#[derive(Resource, Default)]
+#[derive(Resource)]
 pub struct Recorder {
+    /// The game's name, for the header.
+    game: String,
+    /// The game's kinds, for the header.
+    schema: Schema,
     /// The game's world size, for the header.
     world: (f32, f32),
     tx: Option<Sender<Frame>>,
@@ -74,9 +79,20 @@ impl std::fmt::Debug for Recorder {
 }
 
 impl Recorder {
-    /// A recorder of a game whose world is `world` units wide and high.
-    pub fn new(world: Vec2) -> Self {
-        Self { world: (world.x, world.y), ..Self::default() }
+    /// A recorder of the game `game`, whose world is `world` units wide
+    /// and high and whose entities are as `schema` says.
+    pub fn new(game: &str, world: Vec2, schema: Schema) -> Self {
+        Self {
+            game: game.to_owned(),
+            schema,
+            world: (world.x, world.y),
+            tx: None,
+            writers: Vec::new(),
+            path: None,
+            held: Vec::new(),
+            last_len: 0,
+            stats: Arc::default(),
+        }
     }
 
     /// Starts recording to `path` (ending any recording under way). The
@@ -85,6 +101,8 @@ impl Recorder {
         self.stop();
         let header = Header {
             protocol_id: PROTOCOL_ID,
+            game: self.game.clone(),
+            schema: self.schema.clone(),
             tick_rate,
             world: self.world,
             started_unix_ms: std::time::SystemTime::now()
@@ -117,7 +135,7 @@ impl Recorder {
             };
             for frame in rx {
                 let mut set: KnownSet =
-                    frame.entities.into_iter().map(|(id, kind, pos)| Known::new(id, kind, pos)).collect();
+                    frame.entities.into_iter().map(|(id, kind, pos, fields)| Known { fields, ..Known::new(id, kind, pos) }).collect();
                 set.sort_unstable_by_key(|k| k.id);
                 if let Err(error) = writer.push(frame.tick, set, frame.events) {
                     tracing::error!(path = %target.display(), %error, "replay write failed (disk full?); recording stopped, the file plays up to here");
@@ -192,14 +210,14 @@ pub fn record(
     tick: Res<TickInfo>,
     mut recorder: ResMut<Recorder>,
     mut net: ResMut<NetServer>,
-    entities: Query<(&NetEntity, &Position, &Kind)>,
+    entities: Query<(&NetEntity, &Position, &Kind, Option<&Fields>)>,
 ) {
     let broadcasts = net.take_broadcasts();
     let Some(tx) = recorder.tx.clone() else { return };
     let mut events = std::mem::take(&mut recorder.held);
     events.extend(broadcasts.iter().filter_map(event_of));
     let mut set = Vec::with_capacity(recorder.last_len + 16);
-    set.extend(entities.iter().map(|(id, pos, kind)| (id.0, kind.0, pos.0)));
+    set.extend(entities.iter().map(|(id, pos, kind, fields)| (id.0, kind.0, pos.0, fields.map_or(0, |f| f.0))));
     recorder.last_len = set.len();
     match tx.try_send(Frame { tick: tick.tick as u32, entities: set, events }) {
         Ok(()) => {}

@@ -5,6 +5,7 @@
 //! - [`protocol`]: the wire messages, channels, [`protocol::PROTOCOL_ID`];
 //! - [`codec`]: the one place bytes become messages (bincode with a size limit);
 //! - [`sim`]: what a game's shared simulation is to the engine ([`sim::Simulation`]);
+//! - [`schema`]: a game's entity kinds and their replicated fields;
 //! - [`snapshot`]: quantized, bit-packed, delta-encoded world state;
 //! - [`bundle`]: several renet packets in one netcode payload.
 //!
@@ -14,5 +15,6 @@ pub mod bundle;
 pub mod codec;
 pub mod protocol;
 pub mod replay;
+pub mod schema;
 pub mod sim;
 pub mod snapshot;

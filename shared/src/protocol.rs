@@ -101,16 +101,10 @@ impl std::hash::Hasher for IdHasher {
     }
 }
 
-/// What a replicated entity is, so the client knows how to draw it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum EntityKind {
-    /// A player's avatar.
-    Avatar,
-    /// A wandering non-player entity.
-    Npc,
-    /// A collectible orb: touching it scores a point.
-    Orb,
-}
+/// What a replicated entity is: its kind's number in the game's
+/// [`crate::schema::Schema`] (which names it and lists its fields).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
+pub struct EntityKind(pub u8);
 
 /// One tick's input from a client: the game's input (`I`, a
 /// [`crate::sim::Simulation::Input`]) with the engine's sequencing.

@@ -12,6 +12,9 @@ use std::fmt::Debug;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::protocol::EntityKind;
+use crate::schema::Schema;
+
 /// A 2-D vector in world units.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Vec2 {
@@ -121,4 +124,12 @@ pub trait Simulation: Debug + Clone + Copy + Default + Send + Sync + 'static {
     /// Where the player is (its view's centre, what interest management
     /// and prediction errors are measured by).
     fn position(state: &Self::State) -> Vec2;
+
+    /// The game's entity kinds and their replicated fields: what both
+    /// sides encode and decode snapshots with (built once per world and
+    /// per session).
+    fn schema() -> Schema;
+
+    /// The kind (in [`Simulation::schema`]) players' own entities have.
+    const PLAYER_KIND: EntityKind;
 }

@@ -14,16 +14,27 @@
 //! against where the baseline entry *would be* by now if it kept that
 //! motion, so an entity moving steadily costs 1 bit however old the baseline.
 //!
+//! **Fields.** A kind may carry fields besides its position (see
+//! [`crate::schema`]): small values packed by the game's codecs, delta-coded
+//! per field against the baseline. A kind without fields pays nothing for
+//! them.
+//!
 //! **Layout** (bits, most significant first), against baseline `B` (empty
 //! for a full snapshot), describing the target set `T`:
 //!
-//! 1. For every entity of `B` in id order: `0` = at its predicted place in `T`; or `1`
-//!    then `1` = removed from `T`, or `0` = moved, then one of
+//! 1. For every entity of `B` in id order: `0` = at its predicted place in
+//!    `T` (and, for a kind with fields, every field as in `B`); or `1` then
+//!    `1` = removed from `T`, or `0` = changed. A change of a kind without
+//!    fields is a move; of a kind with fields, a bit says whether it moved
+//!    (then the move), and each field in schema order is `0` = as in `B` or
+//!    `1` + its bits. A move is one of
 //!    `0` + two 7-bit offsets (each delta within ±64 quanta, 16 units),
 //!    `10` + two 10-bit offsets (within ±512 quanta, 128 units), or
 //!    `11` + two absolute 13-bit coordinates.
 //! 2. The number of entities new in `T` (varint), then for each: id delta
-//!    from the previous new id (varint), kind (2 bits), two absolute coordinates.
+//!    from the previous new id (varint), kind (as many bits as the schema
+//!    needs to number its kinds: 2 for three or four), two absolute
+//!    coordinates, and every field of its kind in full.
 //!
 //! So an idle entity costs 1 bit, a moving one 17 bits (24 when the
 //! baseline is several ticks old, 30 for a jump), a new one about 40.
@@ -33,6 +44,7 @@
 //! entries, whatever the input.
 
 use crate::protocol::{EntityKind, NetId};
+use crate::schema::Schema;
 use crate::sim::Vec2;
 
 /// Quanta per world unit.
@@ -73,7 +85,8 @@ pub struct Motion {
 /// Baselines older than this many ticks are not extrapolated.
 pub const MAX_PREDICT_TICKS: u32 = 64;
 
-/// One entity as a client knows it: kind, quantized position, last motion.
+/// One entity as a client knows it: kind, quantized position, last
+/// motion, packed fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Known {
     /// Stable id.
@@ -86,12 +99,16 @@ pub struct Known {
     pub qy: u16,
     /// Observed motion, for prediction.
     pub motion: Motion,
+    /// Its kind's fields, packed where the schema's slots say (0 for a
+    /// kind without fields).
+    pub fields: u32,
 }
 
 impl Known {
-    /// Quantizes a position (clamped to the representable range), no motion.
+    /// Quantizes a position (clamped to the representable range), no
+    /// motion, no fields.
     pub fn new(id: NetId, kind: EntityKind, pos: Vec2) -> Self {
-        Self { id, kind, qx: quantize(pos.x), qy: quantize(pos.y), motion: Motion::default() }
+        Self { id, kind, qx: quantize(pos.x), qy: quantize(pos.y), motion: Motion::default(), fields: 0 }
     }
 
     /// Where this entry (known at tick `from`) is expected at tick `to`.
@@ -271,21 +288,43 @@ impl<'a> BitReader<'a> {
     }
 }
 
-fn kind_bits(kind: EntityKind) -> u64 {
-    match kind {
-        EntityKind::Avatar => 0,
-        EntityKind::Npc => 1,
-        EntityKind::Orb => 2,
+/// Writes a changed baseline entry of a kind with fields (after its `10`):
+/// whether it moved (then the move), then each field as kept or new.
+fn write_change(w: &mut BitWriter, schema: &Schema, from: (u16, u16), old: &Known, to: &Known) {
+    let moved = (to.qx, to.qy) != from;
+    w.write(u64::from(moved), 1);
+    if moved {
+        write_move(w, from, to);
+    }
+    for slot in schema.slots(old.kind) {
+        let value = slot.get(to.fields);
+        if value == slot.get(old.fields) {
+            w.write(0, 1);
+        } else {
+            w.write(1, 1);
+            w.write(u64::from(value), slot.bits());
+        }
     }
 }
 
-fn kind_from_bits(bits: u64) -> Result<EntityKind, SnapshotError> {
-    match bits {
-        0 => Ok(EntityKind::Avatar),
-        1 => Ok(EntityKind::Npc),
-        2 => Ok(EntityKind::Orb),
-        other => Err(SnapshotError::BadKind(other)),
+/// Reads what [`write_change`] wrote.
+fn read_change(
+    r: &mut BitReader<'_>,
+    schema: &Schema,
+    from: &Known,
+    predicted: (u16, u16),
+) -> Result<Known, SnapshotError> {
+    let mut to = if r.read(1)? == 1 {
+        read_move(r, from, predicted)?
+    } else {
+        Known { qx: predicted.0, qy: predicted.1, ..*from }
+    };
+    for slot in schema.slots(from.kind) {
+        if r.read(1)? == 1 {
+            to.fields = slot.set(to.fields, r.read(slot.bits())? as u32);
+        }
     }
+    Ok(to)
 }
 
 fn write_move(w: &mut BitWriter, from: (u16, u16), to: &Known) {
@@ -345,8 +384,9 @@ pub fn varint_bits(value: u64) -> usize {
     significant.div_ceil(7) * 8
 }
 
-/// Bits [`encode`] spends on a baseline entry that moved from where it was
-/// predicted to `to` (its flag bits included).
+/// Bits [`encode`] spends on a baseline entry of a kind without fields
+/// that moved from where it was predicted to `to` (its flag bits
+/// included).
 pub fn moved_bits(predicted: (u16, u16), to: (u16, u16)) -> usize {
     let dx = i32::from(to.0) - i32::from(predicted.0);
     let dy = i32::from(to.1) - i32::from(predicted.1);
@@ -378,8 +418,12 @@ impl SizePlan {
     pub const KEPT_BITS: usize = 1;
     /// Bits of a baseline entry gone from the target.
     pub const REMOVED_BITS: usize = 2;
-    /// Bits of a new entity besides its id delta: kind and coordinates.
-    const FRESH_BODY_BITS: usize = 2 + 2 * COORD_BITS as usize;
+
+    /// Bits of a new entity of `kind` besides its id delta: its kind,
+    /// coordinates and fields.
+    pub fn fresh_body_bits(schema: &Schema, kind: EntityKind) -> usize {
+        (schema.kind_bits() + 2 * COORD_BITS + schema.field_bits(kind)) as usize
+    }
 
     /// An empty payload: no baseline entries, an empty new-entity list.
     pub fn new() -> Self {
@@ -407,24 +451,47 @@ impl SizePlan {
         self.bits += Self::REMOVED_BITS;
     }
 
-    /// Extra bits for turning a kept entry into a move from `predicted` to `to`.
+    /// Extra bits for turning a kept entry of a kind without fields into
+    /// a move from `predicted` to `to`.
     pub fn move_cost(predicted: (u16, u16), to: (u16, u16)) -> usize {
         moved_bits(predicted, to) - Self::KEPT_BITS
     }
 
-    /// A kept entry becomes a move costing `move_cost` more bits.
-    pub fn add_move(&mut self, move_cost: usize) {
-        self.bits += move_cost;
+    /// Extra bits for turning the kept baseline entry `old` (predicted at
+    /// `predicted`) into the changed entry `to`: its move and, for a kind
+    /// with fields, the moved bit and every field's.
+    pub fn change_cost(schema: &Schema, predicted: (u16, u16), old: &Known, to: &Known) -> usize {
+        let slots = schema.slots(old.kind);
+        if slots.is_empty() {
+            return Self::move_cost(predicted, (to.qx, to.qy));
+        }
+        let mut bits = 2 + 1;
+        if (to.qx, to.qy) != predicted {
+            bits += moved_bits(predicted, (to.qx, to.qy)) - 2;
+        }
+        for slot in slots {
+            bits += 1;
+            if slot.get(to.fields) != slot.get(old.fields) {
+                bits += slot.bits() as usize;
+            }
+        }
+        bits - Self::KEPT_BITS
     }
 
-    /// What adding the new entity `id` would cost now: its id delta, kind
-    /// and coordinates, the re-written delta of the next new id after it,
-    /// and a longer count when the count needs another varint group.
-    pub fn fresh_cost(&self, id: NetId) -> usize {
+    /// A kept entry becomes a change costing `cost` more bits.
+    pub fn add_move(&mut self, cost: usize) {
+        self.bits += cost;
+    }
+
+    /// What adding the new entity `id` would cost now: its id delta, its
+    /// body (`body_bits`: [`SizePlan::fresh_body_bits`] of its kind), the
+    /// re-written delta of the next new id after it, and a longer count
+    /// when the count needs another varint group.
+    pub fn fresh_cost(&self, id: NetId, body_bits: usize) -> usize {
         let at = self.fresh.partition_point(|&f| f < id.0);
         let prev = at.checked_sub(1).map_or(0, |i| u64::from(self.fresh[i]));
         let id = u64::from(id.0);
-        let mut cost = varint_bits(id - prev) + Self::FRESH_BODY_BITS;
+        let mut cost = varint_bits(id - prev) + body_bits;
         if let Some(&next) = self.fresh.get(at) {
             let next = u64::from(next);
             cost = cost + varint_bits(next - id) - varint_bits(next - prev);
@@ -434,8 +501,8 @@ impl SizePlan {
     }
 
     /// Adds the new entity `id` (not already added), at [`SizePlan::fresh_cost`].
-    pub fn add_fresh(&mut self, id: NetId) {
-        self.bits += self.fresh_cost(id);
+    pub fn add_fresh(&mut self, id: NetId, body_bits: usize) {
+        self.bits += self.fresh_cost(id, body_bits);
         let at = self.fresh.partition_point(|&f| f < id.0);
         self.fresh.insert(at, id.0);
     }
@@ -462,10 +529,17 @@ pub fn with_motion(baseline: &[Known], baseline_tick: u32, target: &mut [Known],
 }
 
 /// Encodes `target` (at `tick`) against `baseline` (at `baseline_tick`),
-/// both sorted by id. Returns the payload and its length in bits.
-pub fn encode(baseline: &[Known], baseline_tick: u32, target: &[Known], tick: u32) -> (Vec<u8>, usize) {
+/// both sorted by id, their kinds and fields as `schema` says. Returns the
+/// payload and its length in bits.
+pub fn encode(
+    schema: &Schema,
+    baseline: &[Known],
+    baseline_tick: u32,
+    target: &[Known],
+    tick: u32,
+) -> (Vec<u8>, usize) {
     let mut copy = target.to_vec();
-    encode_with_motion(baseline, baseline_tick, None, &mut copy, tick)
+    encode_with_motion(schema, baseline, baseline_tick, None, &mut copy, tick)
 }
 
 /// [`encode`], and each target entry's motion filled in as [`with_motion`]
@@ -474,6 +548,7 @@ pub fn encode(baseline: &[Known], baseline_tick: u32, target: &[Known], tick: u3
 /// `baseline[i].predict(baseline_tick, tick)`; only entries still in the
 /// target are read), so nothing is predicted twice.
 pub fn encode_with_motion(
+    schema: &Schema,
     baseline: &[Known],
     baseline_tick: u32,
     predicted: Option<&[(u16, u16)]>,
@@ -504,11 +579,16 @@ pub fn encode_with_motion(
         match target.get_mut(t).filter(|k| k.id == b.id) {
             Some(k) => {
                 let predicted = predicted.map_or_else(|| b.predict(baseline_tick, tick), |p| p[i]);
-                if (k.qx, k.qy) == predicted {
+                let has_fields = schema.field_bits(b.kind) > 0;
+                if (k.qx, k.qy) == predicted && (!has_fields || k.fields == b.fields) {
                     w.write(0, 1);
                 } else {
                     w.write(0b10, 2);
-                    write_move(&mut w, predicted, k);
+                    if has_fields {
+                        write_change(&mut w, schema, predicted, b, k);
+                    } else {
+                        write_move(&mut w, predicted, k);
+                    }
                 }
                 k.motion = motion(k, b);
                 t += 1;
@@ -533,9 +613,12 @@ pub fn encode_with_motion(
         }
         w.write_varint(u64::from(k.id.0) - prev);
         prev = u64::from(k.id.0);
-        w.write(kind_bits(k.kind), 2);
+        w.write(u64::from(k.kind.0), schema.kind_bits());
         w.write(u64::from(k.qx), COORD_BITS);
         w.write(u64::from(k.qy), COORD_BITS);
+        for slot in schema.slots(k.kind) {
+            w.write(u64::from(slot.get(k.fields)), slot.bits());
+        }
     }
     let bits = w.bit_len();
     (w.into_bytes(), bits)
@@ -543,9 +626,15 @@ pub fn encode_with_motion(
 
 /// Rebuilds the target set (at `tick`, motions filled in) from `baseline`
 /// (at `baseline_tick`) and a payload made by [`encode`].
-pub fn decode(baseline: &[Known], baseline_tick: u32, payload: &[u8], tick: u32) -> Result<KnownSet, SnapshotError> {
+pub fn decode(
+    schema: &Schema,
+    baseline: &[Known],
+    baseline_tick: u32,
+    payload: &[u8],
+    tick: u32,
+) -> Result<KnownSet, SnapshotError> {
     let mut out = Vec::with_capacity(baseline.len());
-    decode_into(baseline, baseline_tick, payload, tick, &mut out)?;
+    decode_into(schema, baseline, baseline_tick, payload, tick, &mut out)?;
     Ok(out)
 }
 
@@ -553,6 +642,7 @@ pub fn decode(baseline: &[Known], baseline_tick: u32, payload: &[u8], tick: u32)
 /// the set it is about to forget decodes into it, and a snapshot costs no
 /// allocation. After an error `out` holds nothing of use.
 pub fn decode_into(
+    schema: &Schema,
     baseline: &[Known],
     baseline_tick: u32,
     payload: &[u8],
@@ -566,7 +656,11 @@ pub fn decode_into(
         if r.read(1)? == 0 {
             out.push(Known { qx: predicted.0, qy: predicted.1, ..*b });
         } else if r.read(1)? == 0 {
-            out.push(read_move(&mut r, b, predicted)?);
+            if schema.field_bits(b.kind) > 0 {
+                out.push(read_change(&mut r, schema, b, predicted)?);
+            } else {
+                out.push(read_move(&mut r, b, predicted)?);
+            }
         }
     }
     let kept = out.len();
@@ -582,9 +676,17 @@ pub fn decode_into(
         }
         let id = prev.checked_add(delta).filter(|v| *v <= u64::from(u32::MAX)).ok_or(SnapshotError::BadId)?;
         prev = id;
-        let kind = kind_from_bits(r.read(2)?)?;
+        let kind = r.read(schema.kind_bits())?;
+        let kind = EntityKind(u8::try_from(kind).map_err(|_| SnapshotError::BadKind(kind))?);
+        if !schema.has(kind) {
+            return Err(SnapshotError::BadKind(u64::from(kind.0)));
+        }
         let (qx, qy) = (read_coord(&mut r)?, read_coord(&mut r)?);
-        out.push(Known { id: NetId(id as u32), kind, qx, qy, motion: Motion::default() });
+        let mut fields = 0;
+        for slot in schema.slots(kind) {
+            fields = slot.set(fields, r.read(slot.bits())? as u32);
+        }
+        out.push(Known { id: NetId(id as u32), kind, qx, qy, motion: Motion::default(), fields });
     }
     if out.len() > kept {
         // Two sorted runs (the baseline's and the new ids, each strictly
@@ -601,19 +703,99 @@ pub fn decode_into(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::schema::{FieldSpec, KindSpec};
     use proptest::prelude::*;
+    use std::sync::LazyLock;
+
+    const NPC: EntityKind = EntityKind(1);
+
+    /// Three kinds without fields (the arena's shape).
+    static ARENA: LazyLock<Schema> = LazyLock::new(|| {
+        Schema::new(vec![KindSpec::new("avatar"), KindSpec::new("npc"), KindSpec::new("orb")]).unwrap()
+    });
+
+    /// Three kinds, two of them with fields.
+    static FIELDED: LazyLock<Schema> = LazyLock::new(|| {
+        let field = |name: &str, bits: u8| FieldSpec { name: name.into(), bits };
+        Schema::new(vec![
+            KindSpec::new("plain"),
+            KindSpec { name: "ship".into(), fields: vec![field("heading", 8), field("health", 7)] },
+            KindSpec { name: "flag".into(), fields: vec![field("up", 1)] },
+        ])
+        .unwrap()
+    });
 
     fn known(id: u32, qx: u16, qy: u16) -> Known {
-        Known { id: NetId(id), kind: EntityKind::Npc, qx, qy, motion: Motion::default() }
+        Known { id: NetId(id), kind: NPC, qx, qy, motion: Motion::default(), fields: 0 }
+    }
+
+    /// `set` with each entry's fields cut to what its kind has in `schema`.
+    fn fit(schema: &Schema, set: &[Known]) -> KnownSet {
+        set.iter()
+            .map(|k| {
+                let bits = schema.field_bits(k.kind);
+                let mask = if bits >= 32 { u32::MAX } else { (1u32 << bits) - 1 };
+                Known { fields: k.fields & mask, ..*k }
+            })
+            .collect()
     }
 
     /// Encodes at tick 20 against a baseline at tick 10 and checks the round trip.
     fn round_trip(base: &[Known], target: &[Known]) -> usize {
-        let (bytes, bits) = encode(base, 10, target, 20);
+        round_trip_in(&ARENA, base, target)
+    }
+
+    /// [`round_trip`] with the kinds of `schema`.
+    fn round_trip_in(schema: &Schema, base: &[Known], target: &[Known]) -> usize {
+        let (bytes, bits) = encode(schema, base, 10, target, 20);
         let mut expected = target.to_vec();
         with_motion(base, 10, &mut expected, 20);
-        assert_eq!(decode(base, 10, &bytes, 20).unwrap(), expected);
+        assert_eq!(decode(schema, base, 10, &bytes, 20).unwrap(), expected);
         bits
+    }
+
+    #[test]
+    fn an_unchanged_field_costs_a_bit_and_a_kind_without_fields_nothing() {
+        let ship = EntityKind(1);
+        let base: KnownSet = (1..=10).map(|i| Known { kind: ship, fields: 0x1234, ..known(i, 1000, 1000) }).collect();
+        assert_eq!(round_trip_in(&FIELDED, &base, &base), 10 + 8, "idle with fields: 1 bit");
+        // Moved, fields as they were: 2 + moved bit + 15 + a bit per field.
+        let moved: KnownSet = base.iter().map(|k| Known { qx: k.qx + 9, ..*k }).collect();
+        assert_eq!(round_trip_in(&FIELDED, &base, &moved), 10 * (2 + 1 + 15 + 2) + 8);
+        // Still, one field changed (health, 7 bits): 2 + 1 + (1 + 1 + 7).
+        let hurt: KnownSet = base
+            .iter()
+            .map(|k| {
+                let slot = FIELDED.slot(ship, "health").unwrap();
+                Known { fields: slot.set(k.fields, 5), ..*k }
+            })
+            .collect();
+        assert_eq!(round_trip_in(&FIELDED, &base, &hurt), 10 * (2 + 1 + 1 + 1 + 7) + 8);
+        // New ships carry every field in full: 8 id + 2 kind + 26 + 15, after the count.
+        let fresh = vec![base[0]];
+        assert_eq!(round_trip_in(&FIELDED, &[], &fresh), 8 + 8 + 2 + 26 + 15);
+        // The same world in kinds without fields moves as before.
+        let plain: KnownSet = base.iter().map(|k| Known { kind: EntityKind(0), fields: 0, ..*k }).collect();
+        let plain_moved: KnownSet = plain.iter().map(|k| Known { qx: k.qx + 9, ..*k }).collect();
+        assert_eq!(round_trip_in(&FIELDED, &plain, &plain_moved), 10 * 17 + 8);
+    }
+
+    #[test]
+    fn a_kind_the_schema_lacks_is_refused() {
+        // Three kinds: a kind takes 2 bits, and kind 3 does not exist.
+        let (bytes, _) = encode(&FIELDED, &[], 0, &[Known { kind: EntityKind(2), ..known(3, 1, 1) }], 1);
+        let mut w = BitWriter::default();
+        w.write_varint(1);
+        w.write_varint(1);
+        w.write(3, 2);
+        w.write(0, 26);
+        assert_eq!(decode(&FIELDED, &[], 0, &w.into_bytes(), 1), Err(SnapshotError::BadKind(3)));
+        assert!(decode(&FIELDED, &[], 0, &bytes, 1).is_ok());
+        // A single kind takes no bits at all.
+        let one = Schema::new(vec![KindSpec::new("only")]).unwrap();
+        let (single, bits) = encode(&one, &[], 0, &[Known { kind: EntityKind(0), ..known(3, 1, 1) }], 1);
+        assert_eq!(bits, 8 + 8 + 26, "no kind bits for a single kind");
+        assert_eq!(decode(&one, &[], 0, &single, 1).unwrap()[0].kind, EntityKind(0));
     }
 
     #[test]
@@ -641,7 +823,7 @@ mod tests {
     #[test]
     fn quantization_error_is_at_most_half_a_quantum() {
         for x in [0.0, 0.06, 0.0625, 123.456, 1999.99] {
-            let k = Known::new(NetId(1), EntityKind::Orb, Vec2::new(x, x));
+            let k = Known::new(NetId(1), EntityKind(2), Vec2::new(x, x));
             assert!((k.pos().x - x).abs() <= 0.5 / QUANT + 1e-4, "{x}");
         }
         assert_eq!(quantize(f32::NAN), 0);
@@ -656,10 +838,10 @@ mod tests {
     fn decoding_into_a_used_set_is_decoding_afresh() {
         let base = vec![known(2, 10, 10), known(9, 20, 20), known(30, 5, 5)];
         let target = vec![known(1, 1, 1), known(2, 11, 10), known(12, 7, 7), known(30, 5, 5), known(40, 3, 3)];
-        let (bytes, _) = encode(&base, 10, &target, 20);
+        let (bytes, _) = encode(&ARENA, &base, 10, &target, 20);
         let mut used = vec![known(77, 9, 9); 50];
-        decode_into(&base, 10, &bytes, 20, &mut used).unwrap();
-        assert_eq!(used, decode(&base, 10, &bytes, 20).unwrap());
+        decode_into(&ARENA, &base, 10, &bytes, 20, &mut used).unwrap();
+        assert_eq!(used, decode(&ARENA, &base, 10, &bytes, 20).unwrap());
         assert_eq!(used.iter().map(|k| k.id.0).collect::<Vec<_>>(), [1, 2, 12, 30, 40]);
         assert_eq!(used[1].motion, Motion { dx: 1, dy: 0, dt: 10 });
     }
@@ -669,7 +851,7 @@ mod tests {
         // A new-entity count far beyond the limit.
         let mut w = BitWriter::default();
         w.write_varint(1 << 40);
-        assert_eq!(decode(&[], 0, &w.into_bytes(), 1), Err(SnapshotError::TooMany));
+        assert_eq!(decode(&ARENA, &[], 0, &w.into_bytes(), 1), Err(SnapshotError::TooMany));
         // A new entity repeating a baseline id.
         let base = [known(5, 1, 1)];
         let mut w = BitWriter::default();
@@ -679,32 +861,33 @@ mod tests {
         w.write(1, 2);
         w.write(1, 14);
         w.write(1, 14);
-        assert_eq!(decode(&base, 0, &w.into_bytes(), 1), Err(SnapshotError::BadId));
+        assert_eq!(decode(&ARENA, &base, 0, &w.into_bytes(), 1), Err(SnapshotError::BadId));
         // Kind 3 does not exist.
         let mut w = BitWriter::default();
         w.write_varint(1);
         w.write_varint(1);
         w.write(3, 2);
         w.write(0, 28);
-        assert_eq!(decode(&[], 0, &w.into_bytes(), 1), Err(SnapshotError::BadKind(3)));
+        assert_eq!(decode(&ARENA, &[], 0, &w.into_bytes(), 1), Err(SnapshotError::BadKind(3)));
         // An endless varint.
-        assert_eq!(decode(&[], 0, &[0xff; 20], 1), Err(SnapshotError::BadVarint));
+        assert_eq!(decode(&ARENA, &[], 0, &[0xff; 20], 1), Err(SnapshotError::BadVarint));
     }
 
     fn arb_set() -> impl Strategy<Value = KnownSet> {
         prop::collection::btree_map(
             1u32..500,
-            (0u8..3, 0..=COORD_MAX, 0..=COORD_MAX, (-300i16..300, -300i16..300, 0u8..20)),
+            (0u8..3, 0..=COORD_MAX, 0..=COORD_MAX, (-300i16..300, -300i16..300, 0u8..20), any::<u32>()),
             0..60,
         )
         .prop_map(|m| {
             m.into_iter()
-                .map(|(id, (kind, qx, qy, (dx, dy, dt)))| Known {
+                .map(|(id, (kind, qx, qy, (dx, dy, dt), fields))| Known {
                     id: NetId(id),
-                    kind: kind_from_bits(u64::from(kind)).unwrap(),
+                    kind: EntityKind(kind),
                     qx,
                     qy,
                     motion: Motion { dx, dy, dt },
+                    fields,
                 })
                 .collect()
         })
@@ -713,15 +896,20 @@ mod tests {
     /// A target derived from a baseline: some moved a little, some far, some
     /// gone, some new.
     fn arb_pair() -> impl Strategy<Value = (KnownSet, KnownSet)> {
-        (arb_set(), arb_set(), prop::collection::vec((-700i32..700, -700i32..700, any::<bool>()), 60)).prop_map(
-            |(base, extra, moves)| {
+        (
+            arb_set(),
+            arb_set(),
+            prop::collection::vec((-700i32..700, -700i32..700, any::<bool>(), prop::option::of(any::<u32>())), 60),
+        )
+            .prop_map(|(base, extra, moves)| {
                 let mut target: KnownSet = base
                     .iter()
                     .zip(moves.iter().cycle())
-                    .filter(|(_, (_, _, keep))| *keep)
-                    .map(|(k, (dx, dy, _))| Known {
+                    .filter(|(_, (_, _, keep, _))| *keep)
+                    .map(|(k, (dx, dy, _, fields))| Known {
                         qx: (i32::from(k.qx) + dx).clamp(0, i32::from(COORD_MAX)) as u16,
                         qy: (i32::from(k.qy) + dy).clamp(0, i32::from(COORD_MAX)) as u16,
+                        fields: fields.unwrap_or(k.fields),
                         ..*k
                     })
                     .collect();
@@ -732,13 +920,19 @@ mod tests {
                 }
                 target.sort_by_key(|k| k.id);
                 (base, target)
-            },
-        )
+            })
     }
 
     /// Plans the encoding of `target` against `baseline` the way a sender
     /// does, new entities in the order given.
-    fn plan(base: &[Known], base_tick: u32, target: &[Known], tick: u32, fresh_order: &[usize]) -> usize {
+    fn plan(
+        schema: &Schema,
+        base: &[Known],
+        base_tick: u32,
+        target: &[Known],
+        tick: u32,
+        fresh_order: &[usize],
+    ) -> usize {
         let mut plan = SizePlan::new();
         for b in base {
             let predicted = b.predict(base_tick, tick);
@@ -746,8 +940,8 @@ mod tests {
                 None => plan.remove(),
                 Some(k) => {
                     plan.keep();
-                    if (k.qx, k.qy) != predicted {
-                        plan.add_move(SizePlan::move_cost(predicted, (k.qx, k.qy)));
+                    if (k.qx, k.qy) != predicted || k.fields != b.fields {
+                        plan.add_move(SizePlan::change_cost(schema, predicted, b, k));
                     }
                 }
             }
@@ -756,7 +950,7 @@ mod tests {
         let mut order: Vec<usize> = (0..fresh.len()).collect();
         order.sort_by_key(|&i| fresh_order.get(i).copied().unwrap_or(i));
         for i in order {
-            plan.add_fresh(fresh[i].id);
+            plan.add_fresh(fresh[i].id, SizePlan::fresh_body_bits(schema, fresh[i].kind));
         }
         plan.bits()
     }
@@ -770,10 +964,11 @@ mod tests {
         }
     }
 
-    /// Every client remembers 16 sets of these: they stay 16 bytes.
+    /// Every client remembers 16 sets of these: they stay 20 bytes (16
+    /// before fields).
     #[test]
-    fn a_known_entry_is_sixteen_bytes() {
-        assert_eq!(std::mem::size_of::<Known>(), 16);
+    fn a_known_entry_is_twenty_bytes() {
+        assert_eq!(std::mem::size_of::<Known>(), 20);
     }
 
     /// A jump across the whole world (a respawn) round-trips exactly, and
@@ -788,8 +983,8 @@ mod tests {
         let max = COORD_MAX as i16;
         assert_eq!((with[0].motion.dx, with[0].motion.dy), (max, max));
         assert_eq!((with[1].motion.dx, with[1].motion.dy), (-max, max - 3));
-        let (bytes, _) = encode(&base, 10, &target, 20);
-        assert_eq!(decode(&base, 10, &bytes, 20).unwrap(), with);
+        let (bytes, _) = encode(&ARENA, &base, 10, &target, 20);
+        assert_eq!(decode(&ARENA, &base, 10, &bytes, 20).unwrap(), with);
         // Predicted onwards from there, it stays inside the world.
         let (qx, qy) = with[0].predict(20, 30);
         assert!(qx <= COORD_MAX && qy <= COORD_MAX);
@@ -804,7 +999,7 @@ mod tests {
             dx in -8191i16..=8191, dy in -8191i16..=8191,
             dt in 0u8..=70, ahead in 0u32..=70,
         ) {
-            let k = Known { id: NetId(1), kind: EntityKind::Npc, qx, qy, motion: Motion { dx, dy, dt } };
+            let k = Known { id: NetId(1), kind: NPC, qx, qy, motion: Motion { dx, dy, dt }, fields: 0 };
             let plain = |q: u16, d: i16| -> u16 {
                 let moved = i64::from(d) * i64::from(ahead) / i64::from(dt);
                 (i64::from(q) + moved).clamp(0, i64::from(COORD_MAX)) as u16
@@ -859,44 +1054,58 @@ mod tests {
             let mut target = target;
             for id in wide {
                 if !target.iter().any(|k| k.id.0 == id) && !base.iter().any(|k| k.id.0 == id) {
-                    target.push(known(id, (id % 8000) as u16, (id % 7000) as u16));
+                    target.push(Known { kind: EntityKind((id % 3) as u8), fields: id, ..known(id, (id % 8000) as u16, (id % 7000) as u16) });
                 }
             }
             target.sort_by_key(|k| k.id);
-            let (_, bits) = encode(&base, 100, &target, 100 + age);
-            prop_assert_eq!(plan(&base, 100, &target, 100 + age, &order), bits);
+            for schema in [&*ARENA, &*FIELDED] {
+                let (base, target) = (fit(schema, &base), fit(schema, &target));
+                let (_, bits) = encode(schema, &base, 100, &target, 100 + age);
+                prop_assert_eq!(plan(schema, &base, 100, &target, 100 + age, &order), bits);
+            }
         }
 
         #[test]
         fn delta_round_trips((base, target) in arb_pair(), age in 1u32..40) {
-            let (bytes, _) = encode(&base, 100, &target, 100 + age);
-            let mut expected = target.clone();
-            with_motion(&base, 100, &mut expected, 100 + age);
-            prop_assert_eq!(decode(&base, 100, &bytes, 100 + age).unwrap(), expected);
+            for schema in [&*ARENA, &*FIELDED] {
+                let (base, target) = (fit(schema, &base), fit(schema, &target));
+                let (bytes, _) = encode(schema, &base, 100, &target, 100 + age);
+                let mut expected = target.clone();
+                with_motion(&base, 100, &mut expected, 100 + age);
+                prop_assert_eq!(decode(schema, &base, 100, &bytes, 100 + age).unwrap(), expected);
+            }
         }
 
         #[test]
         fn full_snapshots_round_trip(target in arb_set()) {
-            let (bytes, _) = encode(&[], 0, &target, 7);
-            let still: KnownSet = target.iter().map(|k| Known { motion: Motion::default(), ..*k }).collect();
-            prop_assert_eq!(decode(&[], 0, &bytes, 7).unwrap(), still);
+            for schema in [&*ARENA, &*FIELDED] {
+                let target = fit(schema, &target);
+                let (bytes, _) = encode(schema, &[], 0, &target, 7);
+                let still: KnownSet = target.iter().map(|k| Known { motion: Motion::default(), ..*k }).collect();
+                prop_assert_eq!(decode(schema, &[], 0, &bytes, 7).unwrap(), still);
+            }
         }
 
         #[test]
         fn decoding_against_the_wrong_baseline_never_panics((base, target) in arb_pair(), other in arb_set()) {
             // A reordered or missing baseline: the result is garbage or an
             // error, never a panic or an unbounded allocation.
-            let (bytes, _) = encode(&base, 3, &target, 9);
-            let _ = decode(&other, 3, &bytes, 9);
-            let _ = decode(&[], 0, &bytes, 9);
-            let _ = decode(&base, 9, &bytes, 3);
+            for schema in [&*ARENA, &*FIELDED] {
+                let (base, target, other) = (fit(schema, &base), fit(schema, &target), fit(schema, &other));
+                let (bytes, _) = encode(schema, &base, 3, &target, 9);
+                let _ = decode(schema, &other, 3, &bytes, 9);
+                let _ = decode(schema, &[], 0, &bytes, 9);
+                let _ = decode(schema, &base, 9, &bytes, 3);
+            }
         }
 
         #[test]
         fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..256), base in arb_set()) {
-            if let Ok(set) = decode(&base, 5, &bytes, 6) {
-                prop_assert!(set.len() <= MAX_ENTITIES);
-                prop_assert!(set.windows(2).all(|w| w[0].id < w[1].id));
+            for schema in [&*ARENA, &*FIELDED] {
+                if let Ok(set) = decode(schema, &fit(schema, &base), 5, &bytes, 6) {
+                    prop_assert!(set.len() <= MAX_ENTITIES);
+                    prop_assert!(set.windows(2).all(|w| w[0].id < w[1].id));
+                }
             }
         }
     }

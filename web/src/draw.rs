@@ -208,12 +208,12 @@ impl Painter {
     ) {
         let radius = |units: f32, min: f64| (f64::from(units) * view.scale).max(min);
         let of = |kind: EntityKind| drawn.iter().filter(move |e| e.kind == kind).map(|e| view.to_screen(e.pos));
-        self.discs(of(EntityKind::Orb), radius(ORB_RADIUS, 3.0), &self.palette.orb);
-        self.discs(of(EntityKind::Npc), radius(10.0, 3.0), &self.palette.npc);
+        self.discs(of(tickforge_arena::ORB), radius(ORB_RADIUS, 3.0), &self.palette.orb);
+        self.discs(of(tickforge_arena::NPC), radius(10.0, 3.0), &self.palette.npc);
         let r = radius(AVATAR_RADIUS, 6.0);
-        let others = drawn.iter().filter(|e| e.kind == EntityKind::Avatar && own != Some(e.id));
+        let others = drawn.iter().filter(|e| e.kind == tickforge_arena::AVATAR && own != Some(e.id));
         self.discs(others.map(|e| view.to_screen(e.pos)), r, &self.palette.other);
-        if let Some(mine) = drawn.iter().find(|e| e.kind == EntityKind::Avatar && own == Some(e.id)) {
+        if let Some(mine) = drawn.iter().find(|e| e.kind == tickforge_arena::AVATAR && own == Some(e.id)) {
             let (x, y) = view.to_screen(mine.pos);
             self.js.set_stroke(&self.palette.white);
             self.ctx.set_line_width(2.0);
@@ -224,7 +224,7 @@ impl Painter {
         }
         self.js.set_align(&self.palette.center);
         self.js.set_fill(&self.palette.white);
-        for entity in drawn.iter().filter(|e| e.kind == EntityKind::Avatar) {
+        for entity in drawn.iter().filter(|e| e.kind == tickforge_arena::AVATAR) {
             let (x, y) = view.to_screen(entity.pos);
             let name = Self::text(&mut self.texts, name_of(entity.id).unwrap_or("?"));
             self.js.fill_js_text(&name, x, y - r - 6.0);

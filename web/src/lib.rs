@@ -20,7 +20,6 @@ use tickforge_arena::sim::{WORLD_HEIGHT, WORLD_WIDTH};
 use tickforge_arena::{ArenaSim, Move};
 use tickforge_client_core::interpolate::Drawn;
 use tickforge_client_core::session::Session;
-use tickforge_shared::protocol::EntityKind;
 use tickforge_shared::sim::Vec2;
 use wasm_bindgen::prelude::*;
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement};
@@ -300,7 +299,7 @@ impl Game {
         let avatars = self
             .drawn
             .iter()
-            .filter(|d| d.kind == EntityKind::Avatar && Some(d.id) != world.own_entity)
+            .filter(|d| d.kind == tickforge_arena::AVATAR && Some(d.id) != world.own_entity)
             .filter_map(|d| world.names.get(&d.id).map(|name| Seen { name, x: d.pos.x, y: d.pos.y }))
             .collect();
         let conn = self.session.connection();

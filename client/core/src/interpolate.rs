@@ -90,6 +90,8 @@ pub struct Drawn {
     pub kind: EntityKind,
     /// Interpolated position.
     pub pos: Vec2,
+    /// Its kind's packed fields, from the newer snapshot.
+    pub fields: u32,
 }
 
 /// Positions at `render_tick`: interpolated between the two snapshots
@@ -111,13 +113,13 @@ pub fn sample(history: &VecDeque<(u32, KnownSet)>, render_tick: f64, out: &mut V
                 } else {
                     pos
                 };
-                Drawn { id: k.id, kind: k.kind, pos }
+                Drawn { id: k.id, kind: k.kind, pos, fields: k.fields }
             }));
             return if ahead > MAX_EXTRAPOLATION_TICKS { Sampled::Held } else { Sampled::Extrapolated };
         }
         Some(0) => {
             let (_, first) = &history[0];
-            out.extend(first.iter().map(|k| Drawn { id: k.id, kind: k.kind, pos: k.pos() }));
+            out.extend(first.iter().map(|k| Drawn { id: k.id, kind: k.kind, pos: k.pos(), fields: k.fields }));
             return Sampled::Interpolated;
         }
         Some(i) => {
@@ -137,7 +139,7 @@ pub fn sample(history: &VecDeque<(u32, KnownSet)>, render_tick: f64, out: &mut V
             }
             _ => to,
         };
-        out.push(Drawn { id: k.id, kind: k.kind, pos });
+        out.push(Drawn { id: k.id, kind: k.kind, pos, fields: k.fields });
     }
     Sampled::Interpolated
 }
@@ -148,7 +150,7 @@ mod tests {
     use tickforge_shared::snapshot::Known;
 
     fn set(x: f32) -> KnownSet {
-        vec![Known::new(NetId(1), EntityKind::Npc, Vec2::new(x, 10.0))]
+        vec![Known::new(NetId(1), EntityKind(1), Vec2::new(x, 10.0))]
     }
 
     #[test]

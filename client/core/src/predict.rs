@@ -127,6 +127,12 @@ mod tests {
         fn position(body: &Body) -> Vec2 {
             body.pos
         }
+
+        fn schema() -> tickforge_shared::schema::Schema {
+            tickforge_shared::schema::Schema::new(vec![tickforge_shared::schema::KindSpec::new("body")]).unwrap()
+        }
+
+        const PLAYER_KIND: tickforge_shared::protocol::EntityKind = tickforge_shared::protocol::EntityKind(0);
     }
 
     /// Runs the server's side: the same inputs, one per tick.

@@ -607,7 +607,7 @@ impl<D: Dialer, S: Simulation> Session<D, S> {
         }
         if let (Some(own), Some(pos)) = (self.world.own_entity, self.predictor.display_pos()) {
             self.drawn.retain(|d| d.id != own);
-            self.drawn.push(Drawn { id: own, kind: tickforge_shared::protocol::EntityKind::Avatar, pos });
+            self.drawn.push(Drawn { id: own, kind: S::PLAYER_KIND, pos, fields: 0 });
         }
         &self.drawn
     }

@@ -6,9 +6,11 @@
 //! is dropped and counted — never applied half-way.
 
 use std::collections::{HashMap, VecDeque};
+use std::marker::PhantomData;
 
 use tickforge_shared::codec;
 use tickforge_shared::protocol::{EntityKind, NetId, OwnState, ServerMessage, Snapshot};
+use tickforge_shared::schema::Schema;
 use tickforge_shared::sim::{Simulation, Vec2};
 use tickforge_shared::snapshot::{self, KnownSet};
 
@@ -43,6 +45,9 @@ pub struct ViewEntity {
     pub kind: EntityKind,
     /// Position (quantized; exact for the own avatar).
     pub pos: Vec2,
+    /// Its kind's packed fields (none for the own avatar, whose exact
+    /// state the client has instead).
+    pub fields: u32,
 }
 
 /// The newest snapshot's entities and our own avatar, in id order: made
@@ -75,7 +80,7 @@ impl Entities {
     /// Replaces them with `set`'s and `own` (which the set never holds).
     fn refill(&mut self, set: &KnownSet, own: Option<ViewEntity>) {
         self.0.clear();
-        self.0.extend(set.iter().map(|k| ViewEntity { id: k.id, kind: k.kind, pos: k.pos() }));
+        self.0.extend(set.iter().map(|k| ViewEntity { id: k.id, kind: k.kind, pos: k.pos(), fields: k.fields }));
         if let Some(own) = own {
             match self.0.binary_search_by_key(&own.id, |e| e.id) {
                 Ok(i) => self.0[i] = own,
@@ -102,9 +107,21 @@ impl<'a> IntoIterator for &'a Entities {
     }
 }
 
+/// The schema of simulation `S`, built once per world.
+#[derive(Debug, Clone)]
+pub struct GameSchema<S>(pub Schema, PhantomData<S>);
+
+impl<S: Simulation> Default for GameSchema<S> {
+    fn default() -> Self {
+        Self(S::schema(), PhantomData)
+    }
+}
+
 /// Everything the client knows about the world of simulation `S`.
 #[derive(Debug, Default, Clone)]
 pub struct ClientWorld<S: Simulation> {
+    /// The game's entity kinds and fields, what snapshots decode with.
+    pub schema: GameSchema<S>,
     /// Our avatar, once welcomed.
     pub own_entity: Option<NetId>,
     /// Our account id.
@@ -227,14 +244,20 @@ impl<S: Simulation> ClientWorld<S> {
             },
         };
         let mut set = std::mem::take(&mut self.spare);
-        if let Err(e) = snapshot::decode_into(baseline, baseline_tick, &snapshot.payload, snapshot.tick, &mut set) {
+        if let Err(e) =
+            snapshot::decode_into(&self.schema.0, baseline, baseline_tick, &snapshot.payload, snapshot.tick, &mut set)
+        {
             self.bad_snapshots += 1;
             tracing::warn!(error = %e, "undecodable snapshot");
             self.spare = set;
             return;
         }
-        let own =
-            snapshot.own.map(|own| ViewEntity { id: own.id, kind: EntityKind::Avatar, pos: S::position(&own.state) });
+        let own = snapshot.own.map(|own| ViewEntity {
+            id: own.id,
+            kind: S::PLAYER_KIND,
+            pos: S::position(&own.state),
+            fields: 0,
+        });
         self.entities.refill(&set, own);
         if let Some(own) = snapshot.own {
             self.fresh_own = Some((own, snapshot.ack_input_seq));
@@ -270,7 +293,7 @@ impl<S: Simulation> ClientWorld<S> {
 
     /// Our avatar's latest authoritative state.
     pub fn own_state(&self) -> Option<ViewEntity> {
-        self.own.map(|o| ViewEntity { id: o.id, kind: EntityKind::Avatar, pos: S::position(&o.state) })
+        self.own.map(|o| ViewEntity { id: o.id, kind: S::PLAYER_KIND, pos: S::position(&o.state), fields: 0 })
     }
 
     /// The avatar of the player called `name`.
@@ -306,12 +329,23 @@ mod tests {
         fn position(body: &Body) -> Vec2 {
             body.pos
         }
+
+        fn schema() -> tickforge_shared::schema::Schema {
+            tickforge_shared::schema::Schema::new(vec![tickforge_shared::schema::KindSpec::new("body")]).unwrap()
+        }
+
+        const PLAYER_KIND: tickforge_shared::protocol::EntityKind = tickforge_shared::protocol::EntityKind(0);
     }
 
     fn snapshot(tick: u32, baseline: Option<(u32, &KnownSet)>, x: f32) -> Snapshot<Body> {
-        let target = vec![Known::new(NetId(1), EntityKind::Npc, Vec2::new(x, 0.0))];
-        let (payload, _) =
-            snapshot::encode(baseline.map_or(&[][..], |b| b.1), baseline.map_or(0, |b| b.0), &target, tick);
+        let target = vec![Known::new(NetId(1), EntityKind(0), Vec2::new(x, 0.0))];
+        let (payload, _) = snapshot::encode(
+            &Still::schema(),
+            baseline.map_or(&[][..], |b| b.1),
+            baseline.map_or(0, |b| b.0),
+            &target,
+            tick,
+        );
         Snapshot { tick, baseline_tick: baseline.map(|b| b.0), ack_input_seq: tick, own: None, payload }
     }
 

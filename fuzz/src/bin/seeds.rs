@@ -9,7 +9,7 @@ use tickforge_netcode::packet::{Kind, challenge_body, keep_alive_body};
 use tickforge_shared::codec;
 use tickforge_arena::{ArenaState, Move};
 use tickforge_shared::protocol::{ClientMessage, InputCmd, InputMessage, NetId, OwnState, PlayerInfo, ServerMessage, Snapshot};
-use tickforge_shared::sim::Body;
+use tickforge_shared::sim::{Body, Simulation};
 use tickforge_shared::sim::Vec2;
 use tickforge_shared::snapshot::{self, Known};
 
@@ -25,12 +25,13 @@ fn main() {
     write("client_message", "chat", &codec::encode(&ClientMessage::Chat { seq: 1, text: "hello".into() }).unwrap());
 
     let set: Vec<Known> = (1..30)
-        .map(|i| Known::new(NetId(i), tickforge_shared::protocol::EntityKind::Npc, Vec2::new(i as f32 * 10.0, 5.0)))
+        .map(|i| Known::new(NetId(i), tickforge_arena::NPC, Vec2::new(i as f32 * 10.0, 5.0)))
         .collect();
-    let (full, _) = snapshot::encode(&[], 0, &set, 1);
+    let schema = tickforge_arena::ArenaSim::schema();
+    let (full, _) = snapshot::encode(&schema, &[], 0, &set, 1);
     write("snapshot", "full", &full);
     let moved: Vec<Known> = set.iter().map(|k| Known { qx: k.qx + 3, ..*k }).collect();
-    let (delta, _) = snapshot::encode(&set, 1, &moved, 3);
+    let (delta, _) = snapshot::encode(&schema, &set, 1, &moved, 3);
     write("snapshot", "delta", &delta);
 
     let snap = Snapshot {
@@ -98,6 +99,8 @@ fn main() {
     // A short replay, finished (with its index) and cut off mid-frame.
     let header = tickforge_shared::replay::Header {
         protocol_id: tickforge_shared::protocol::PROTOCOL_ID,
+        game: "arena".into(),
+        schema: schema.clone(),
         tick_rate: 30,
         world: (2000.0, 2000.0),
         started_unix_ms: 0,

@@ -7,4 +7,4 @@
 
 pub mod sim;
 
-pub use sim::{ArenaSim, ArenaState, Move};
+pub use sim::{AVATAR, ArenaSim, ArenaState, Move, NPC, ORB};

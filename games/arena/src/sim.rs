@@ -6,7 +6,16 @@
 //! `dt` in, new state out, no clock, no randomness.
 
 use serde::{Deserialize, Serialize};
+use tickforge_shared::protocol::EntityKind;
+use tickforge_shared::schema::{KindSpec, Schema};
 use tickforge_shared::sim::{Body, InputVerdict, Simulation, Vec2};
+
+/// A player's avatar.
+pub const AVATAR: EntityKind = EntityKind(0);
+/// A wandering non-player entity.
+pub const NPC: EntityKind = EntityKind(1);
+/// A collectible orb: touching it scores a point.
+pub const ORB: EntityKind = EntityKind(2);
 
 /// World width in units; x runs over `[0, WORLD_WIDTH]`.
 pub const WORLD_WIDTH: f32 = 2000.0;
@@ -120,6 +129,7 @@ impl Simulation for ArenaSim {
     type Input = Move;
     type State = ArenaState;
     const WORLD: Vec2 = Vec2::new(WORLD_WIDTH, WORLD_HEIGHT);
+    const PLAYER_KIND: EntityKind = AVATAR;
 
     fn check(input: Move) -> (Move, InputVerdict) {
         input.check()
@@ -131,6 +141,12 @@ impl Simulation for ArenaSim {
 
     fn position(state: &ArenaState) -> Vec2 {
         state.body.pos
+    }
+
+    /// Three kinds, only positions: [`AVATAR`], [`NPC`], [`ORB`].
+    fn schema() -> Schema {
+        Schema::new(vec![KindSpec::new("avatar"), KindSpec::new("npc"), KindSpec::new("orb")])
+            .expect("the arena's kinds are a valid schema")
     }
 }
 

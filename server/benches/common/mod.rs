@@ -7,7 +7,9 @@ use tickforge_arena::Move;
 use tickforge_arena::sim;
 use tickforge_server::game::components::ClientView;
 use tickforge_server::game::replicate::{BuildScratch, Item, ReplicationConfig, build_for_client};
-use tickforge_shared::protocol::{EntityKind, NetId};
+use tickforge_shared::protocol::NetId;
+use tickforge_shared::schema::Schema;
+use tickforge_shared::sim::Simulation;
 use tickforge_shared::sim::{Body, Vec2};
 use tickforge_shared::snapshot::Known;
 
@@ -64,7 +66,7 @@ impl World {
         self.bodies
             .iter()
             .enumerate()
-            .map(|(i, b)| Item { known: Known::new(NetId(i as u32 + 1), EntityKind::Npc, b.pos), pos: b.pos })
+            .map(|(i, b)| Item { known: Known::new(NetId(i as u32 + 1), tickforge_arena::NPC, b.pos), pos: b.pos })
             .collect()
     }
 }
@@ -72,6 +74,7 @@ impl World {
 /// One client's view of a [`World`], snapshot after snapshot, with acks
 /// arriving a few ticks late.
 pub struct Viewer {
+    pub schema: Schema,
     pub view: ClientView,
     pub config: ReplicationConfig,
     scratch: BuildScratch,
@@ -81,13 +84,21 @@ pub struct Viewer {
 
 impl Viewer {
     pub fn new(config: ReplicationConfig, ack_lag: u32) -> Self {
-        Self { view: ClientView::default(), config, scratch: BuildScratch::default(), tick: 0, ack_lag }
+        Self {
+            schema: tickforge_arena::ArenaSim::schema(),
+            view: ClientView::default(),
+            config,
+            scratch: BuildScratch::default(),
+            tick: 0,
+            ack_lag,
+        }
     }
 
     /// Builds the next snapshot from `near`; returns (baseline tick, payload).
     pub fn build(&mut self, near: &mut Vec<Item>) -> (Option<u32>, Vec<u8>) {
         self.tick += 1;
         let (baseline, target, payload) = build_for_client(
+            &self.schema,
             &mut self.view,
             self.tick,
             NetId(0),

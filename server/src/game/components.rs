@@ -3,6 +3,7 @@
 
 use std::collections::VecDeque;
 
+use bevy_ecs::bundle::Bundle;
 use bevy_ecs::component::Component;
 use tickforge_shared::protocol::{EntityKind, NetId};
 use tickforge_shared::sim::{Body, Vec2};
@@ -20,9 +21,37 @@ pub struct NetEntity(pub NetId);
 #[derive(Debug, Clone, Copy, Default, PartialEq, Component)]
 pub struct Position(pub Vec2);
 
-/// What a replicated entity is, so clients know how to draw it.
+/// What a replicated entity is: its kind in the game's schema
+/// ([`tickforge_shared::sim::Simulation::schema`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Component)]
 pub struct Kind(pub EntityKind);
+
+/// A replicated entity's fields, packed as its kind's schema lays them
+/// out. The engine fills it from the game's field components
+/// ([`super::replicate::field`]); the snapshot codec deltas it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Component)]
+pub struct Fields(pub u32);
+
+/// Everything an entity needs to be replicated: its id, position, kind
+/// and (empty until its field components are packed) fields.
+#[derive(Bundle)]
+pub struct Replicated {
+    /// Its network id.
+    pub id: NetEntity,
+    /// Where it is.
+    pub position: Position,
+    /// What it is.
+    pub kind: Kind,
+    /// Its packed fields.
+    pub fields: Fields,
+}
+
+impl Replicated {
+    /// An entity of `kind` with id `id` at `pos`.
+    pub fn new(id: NetId, kind: EntityKind, pos: Vec2) -> Self {
+        Self { id: NetEntity(id), position: Position(pos), kind: Kind(kind), fields: Fields::default() }
+    }
+}
 
 /// Position and velocity of a body the game moves itself (an NPC).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Component)]

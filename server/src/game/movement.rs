@@ -1,13 +1,12 @@
 //! NPC wandering, through the arena's shared step (the one players move by).
 
 use bevy_ecs::prelude::*;
-use tickforge_arena::Move;
 use tickforge_arena::sim::{self, WORLD_HEIGHT, WORLD_WIDTH};
-use tickforge_shared::protocol::EntityKind;
+use tickforge_arena::{Move, NPC};
 use tickforge_shared::sim::{Body, Vec2};
 
 use super::NetIds;
-use super::components::{Kind, Kinematics, NetEntity, Npc, Position};
+use super::components::{Kinematics, Npc, Position, Replicated};
 use super::rng::SplitMix64;
 use crate::tick::TickInfo;
 
@@ -36,10 +35,8 @@ pub fn spawn_npcs(world: &mut World, count: u32, seed: u64) {
         let pos = Vec2::new(rng.next_f32() * WORLD_WIDTH, rng.next_f32() * WORLD_HEIGHT);
         let id = world.resource_mut::<NetIds>().allocate();
         world.spawn((
-            NetEntity(id),
+            Replicated::new(id, NPC, pos),
             Kinematics(Body { pos, vel: Vec2::ZERO }),
-            Position(pos),
-            Kind(EntityKind::Npc),
             Npc { rng: SplitMix64::new(rng.next_u64()), heading: Move::IDLE, ticks_left: 0 },
         ));
     }

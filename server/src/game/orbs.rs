@@ -2,12 +2,11 @@
 
 use bevy_ecs::prelude::*;
 use tickforge_arena::sim::{AVATAR_RADIUS, ORB_RADIUS, WORLD_HEIGHT, WORLD_WIDTH};
-use tickforge_arena::{ArenaSim, ArenaState};
-use tickforge_shared::protocol::EntityKind;
+use tickforge_arena::{ArenaSim, ArenaState, ORB};
 use tickforge_shared::sim::Vec2;
 
 use super::NetIds;
-use super::components::{Kind, NetEntity, Orb, Position};
+use super::components::{Orb, Position, Replicated};
 use super::input::Controlled;
 use super::rng::SplitMix64;
 
@@ -29,7 +28,7 @@ pub fn spawn_orbs(world: &mut World, count: u32, seed: u64) {
     for _ in 0..count {
         let pos = random_spot(&mut rng);
         let id = world.resource_mut::<NetIds>().allocate();
-        world.spawn((NetEntity(id), Position(pos), Kind(EntityKind::Orb), Orb));
+        world.spawn((Replicated::new(id, ORB, pos), Orb));
     }
     world.insert_resource(OrbRng(rng));
 }

@@ -16,11 +16,11 @@ use std::sync::atomic::Ordering;
 
 use bevy_ecs::prelude::*;
 use crossbeam_channel::{Receiver, Sender};
-use tickforge_shared::protocol::{Channel, EntityKind, NetId, PlayerInfo, ServerMessage};
+use tickforge_shared::protocol::{Channel, NetId, PlayerInfo, ServerMessage};
 use tickforge_shared::sim::Simulation;
 
 use super::NetIds;
-use super::components::{Avatar, ClientView, Conduct, Kind, Lingering, NetEntity, Position, Transferring};
+use super::components::{Avatar, ClientView, Conduct, Lingering, NetEntity, Replicated, Transferring};
 use super::input::{Controlled, InputQueue};
 use super::progress;
 use super::roster::Roster;
@@ -398,18 +398,14 @@ pub fn spawn_loaded<G: Game>(
         // No chat until the client says where its chat stands (`chat`).
         let account_id = identity.account_id;
         let mut player = commands.spawn((
-            NetEntity(id),
             Avatar { client, account_id, name: identity.name, connected_at_ms, epoch },
             Inputs::<G>::default(),
             ClientView::default(),
             Conduct::default(),
         ));
         let state = G::spawn_player(&mut player, account_id, game_state, arrival);
-        player.insert((
-            Controlled::<G::Sim>(state),
-            Position(<G::Sim as Simulation>::position(&state)),
-            Kind(EntityKind::Avatar),
-        ));
+        let at = <G::Sim as Simulation>::position(&state);
+        player.insert((Controlled::<G::Sim>(state), Replicated::new(id, <G::Sim as Simulation>::PLAYER_KIND, at)));
         let entity = player.id();
         roster.insert(client, entity);
     }

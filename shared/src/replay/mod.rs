@@ -8,8 +8,10 @@
 //! index (codec: keyframe ticks and offsets) | index length u32 | "TFIX"
 //! ```
 //!
-//! Every frame holds the entity set as a delta against the previous frame
-//! (the snapshot codec); every `keyframe_every` ticks a frame also holds the
+//! The header names the game and carries its [`Schema`] (kinds and their
+//! fields), so a replay decodes without the game's code. Every frame holds
+//! the entity set as a delta against the previous frame (the snapshot
+//! codec); every `keyframe_every` ticks a frame also holds the
 //! full set and the player roster, so a player can seek to the keyframe
 //! before any tick and read forward from there. Each frame carries a hash of
 //! the state it stands for, so a reader checks every step it reconstructs.
@@ -23,9 +25,12 @@ mod writer;
 pub use reader::Replay;
 pub use writer::Writer;
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
-use crate::protocol::{EntityKind, NetId};
+use crate::protocol::NetId;
+use crate::schema::Schema;
 use crate::snapshot::{Known, KnownSet};
 
 /// File magic.
@@ -33,7 +38,7 @@ pub const MAGIC: &[u8; 4] = b"TFRP";
 /// Index trailer magic.
 pub const INDEX_MAGIC: &[u8; 4] = b"TFIX";
 /// The format version this build writes and reads.
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
 /// Default ticks between keyframes (10 s at 30 Hz).
 pub const DEFAULT_KEYFRAME_EVERY: u32 = 300;
 
@@ -42,6 +47,10 @@ pub const DEFAULT_KEYFRAME_EVERY: u32 = 300;
 pub struct Header {
     /// The game protocol id of the server that recorded it.
     pub protocol_id: u64,
+    /// The game that was played (`--game`).
+    pub game: String,
+    /// The game's entity kinds and their fields.
+    pub schema: Schema,
     /// Server ticks per second.
     pub tick_rate: u16,
     /// World width and height in units.
@@ -102,16 +111,19 @@ struct Keyframe {
 }
 
 /// One entity as recorded.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Entity {
     /// Its id.
     pub id: u32,
-    /// What it is.
-    pub kind: EntityKind,
+    /// What it is: its kind's name in the schema.
+    pub kind: String,
     /// Position (quantized to the snapshot grid).
     pub x: f32,
     /// Position.
     pub y: f32,
+    /// Its kind's fields by name, as packed bits.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub fields: BTreeMap<String, u32>,
 }
 
 /// The recorded world at one tick.
@@ -122,17 +134,29 @@ pub struct State {
     /// Entities, sorted by id.
     pub entities: KnownSet,
     /// Players in the world: entity and name.
-    pub players: std::collections::BTreeMap<NetId, String>,
+    pub players: BTreeMap<NetId, String>,
     /// Events of this tick.
     pub events: Vec<Event>,
 }
 
 impl State {
-    /// The entities as plain positions.
-    pub fn entities(&self) -> impl Iterator<Item = Entity> + '_ {
-        self.entities.iter().map(|k| {
+    /// The entities as plain positions and named fields, their kinds named
+    /// by `schema` (the replay's).
+    pub fn entities<'a>(&'a self, schema: &'a Schema) -> impl Iterator<Item = Entity> + 'a {
+        self.entities.iter().map(move |k| {
             let p = k.pos();
-            Entity { id: k.id.0, kind: k.kind, x: p.x, y: p.y }
+            let spec = schema.kind(k.kind);
+            let kind = spec.map_or_else(|| format!("kind {}", k.kind.0), |s| s.name.clone());
+            let fields = spec
+                .map(|s| {
+                    s.fields
+                        .iter()
+                        .zip(schema.slots(k.kind))
+                        .map(|(f, slot)| (f.name.clone(), slot.get(k.fields)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            Entity { id: k.id.0, kind, x: p.x, y: p.y, fields }
         })
     }
 
@@ -147,15 +171,16 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3))
 }
 
-/// A hash of an entity set: ids, kinds and quantized positions (motion
-/// is a decoding aid, not state).
+/// A hash of an entity set: ids, kinds, quantized positions and fields
+/// (motion is a decoding aid, not state).
 pub fn state_hash(set: &[Known]) -> u64 {
-    let mut bytes = Vec::with_capacity(set.len() * 9);
+    let mut bytes = Vec::with_capacity(set.len() * 13);
     for k in set {
         bytes.extend_from_slice(&k.id.0.to_le_bytes());
-        bytes.push(k.kind as u8);
+        bytes.push(k.kind.0);
         bytes.extend_from_slice(&k.qx.to_le_bytes());
         bytes.extend_from_slice(&k.qy.to_le_bytes());
+        bytes.extend_from_slice(&k.fields.to_le_bytes());
     }
     fnv1a(&bytes)
 }
@@ -212,11 +237,20 @@ mod tests {
     use std::io::Cursor;
 
     use super::*;
+    use crate::protocol::EntityKind;
+    use crate::schema::{FieldSpec, KindSpec};
     use crate::sim::Vec2;
+
+    fn schema() -> Schema {
+        let health = FieldSpec { name: "health".into(), bits: 7 };
+        Schema::new(vec![KindSpec::new("avatar"), KindSpec { name: "npc".into(), fields: vec![health] }]).unwrap()
+    }
 
     fn header() -> Header {
         Header {
             protocol_id: crate::protocol::PROTOCOL_ID,
+            game: "test".into(),
+            schema: schema(),
             tick_rate: 30,
             world: (2000.0, 2000.0),
             started_unix_ms: 1_800_000_000_000,
@@ -232,8 +266,12 @@ mod tests {
             .map(|i| {
                 let t = tick as f32;
                 let pos = Vec2::new(100.0 + i as f32 * 30.0 + (t * 0.05 * i as f32).sin() * 80.0, 500.0 + t * 0.3);
-                let kind = if i <= 3 { EntityKind::Avatar } else { EntityKind::Npc };
-                Known::new(NetId(i), kind, pos)
+                // NPCs carry a field that changes now and then.
+                if i <= 3 {
+                    Known::new(NetId(i), EntityKind(0), pos)
+                } else {
+                    Known { fields: (tick / 17 + i) % 100, ..Known::new(NetId(i), EntityKind(1), pos) }
+                }
             })
             .collect();
         set.sort_by_key(|k| k.id);

@@ -261,7 +261,7 @@ impl<R: Read + Seek> Replay<R> {
         let prev = self.state.take();
         let chained = match (&prev, frame.base_tick) {
             (Some(prev), Some(base)) if prev.tick == base => Some(
-                snapshot::decode(&prev.entities, base, &frame.delta, frame.tick)
+                snapshot::decode(&self.header.schema, &prev.entities, base, &frame.delta, frame.tick)
                     .map_err(|e| format!("delta does not decode: {e}"))?,
             ),
             (Some(prev), Some(base)) => {
@@ -274,7 +274,7 @@ impl<R: Read + Seek> Replay<R> {
         self.read_key = frame.key.is_some();
         match (frame.key, chained) {
             (Some(key), chained) => {
-                let full = snapshot::decode(&[], 0, &key.full, frame.tick)
+                let full = snapshot::decode(&self.header.schema, &[], 0, &key.full, frame.tick)
                     .map_err(|e| format!("keyframe does not decode: {e}"))?;
                 if let Some(chained) = chained
                     && state_hash(&chained) != state_hash(&full)

@@ -6,6 +6,7 @@ use std::io::{self, Write};
 use super::{Event, FORMAT_VERSION, FrameBody, Header, INDEX_MAGIC, Keyframe, MAGIC, fnv1a, state_hash};
 use crate::codec;
 use crate::protocol::NetId;
+use crate::schema::Schema;
 use crate::snapshot::{self, KnownSet, Motion};
 
 /// Writes frames to `W`, delta-encoding each against the previous one.
@@ -13,6 +14,8 @@ use crate::snapshot::{self, KnownSet, Motion};
 pub struct Writer<W: Write> {
     out: W,
     offset: u64,
+    /// The recorded game's kinds (from the header).
+    schema: Schema,
     keyframe_every: u32,
     /// The previous frame's set as a reader reconstructs it.
     prev: Option<(u32, KnownSet)>,
@@ -39,6 +42,7 @@ impl<W: Write> Writer<W> {
         Ok(Self {
             out,
             offset: (4 + 2 + 4 + body.len()) as u64,
+            schema: header.schema.clone(),
             keyframe_every: header.keyframe_every.max(1),
             prev: None,
             since_key: 0,
@@ -72,7 +76,8 @@ impl<W: Write> Writer<W> {
         let (base_tick, delta) = match &self.prev {
             Some((prev_tick, prev)) => {
                 // And what a reader holds after decoding: positions plus motion.
-                let (payload, _) = snapshot::encode_with_motion(prev, *prev_tick, None, &mut entities, tick);
+                let (payload, _) =
+                    snapshot::encode_with_motion(&self.schema, prev, *prev_tick, None, &mut entities, tick);
                 (Some(*prev_tick), payload)
             }
             None => (None, Vec::new()),
@@ -85,7 +90,7 @@ impl<W: Write> Writer<W> {
                 k.motion = Motion::default();
             }
             Keyframe {
-                full: snapshot::encode(&[], 0, &entities, tick).0,
+                full: snapshot::encode(&self.schema, &[], 0, &entities, tick).0,
                 players: self.roster.iter().map(|(id, name)| (*id, name.clone())).collect(),
             }
         });
