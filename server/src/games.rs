@@ -1,8 +1,11 @@
 //! The games this binary runs (`--game`): their names, the default first,
-//! and the one place a name becomes a game type.
+//! and the one place a name becomes a game type — the only module of the
+//! engine that names a game (the layer test holds it to that). Each game
+//! is its own crate on `tickforge-api`.
+
+use tickforge_arena::server::Arena;
 
 use crate::api::Game;
-use crate::game::arena::Arena;
 
 /// Every game this binary runs, by [`Game::NAME`]; the first is the default.
 pub const NAMES: &[&str] = &[Arena::NAME];

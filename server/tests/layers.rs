@@ -7,7 +7,10 @@
 //! - the features (players, chat, replication, the game, the cluster,
 //!   recording, operator orders) import the core and each other, never the
 //!   HTTP side or the process's assembly;
-//! - no two modules import each other, directly or round a circle.
+//! - no two modules import each other, directly or round a circle;
+//! - the engine never names a game: each game is a crate under `games/`
+//!   built on `tickforge-api` (never on this crate, which the crate
+//!   boundary then enforces), and only the registry (`games.rs`) names them.
 //!
 //! Paths are read from code, not comments: a doc link is not an import.
 
@@ -173,6 +176,51 @@ fn no_modules_import_each_other_round_a_circle() {
             .collect();
         assert_eq!(circle(&edges), None, "modules import each other round a circle (depth {depth})");
     }
+}
+
+/// The game crates of the workspace: (folder, crate name as code names it).
+fn game_crates() -> Vec<(PathBuf, String)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned();
+    let mut games = Vec::new();
+    for entry in std::fs::read_dir(root.join("games")).unwrap() {
+        let dir = entry.unwrap().path();
+        let Ok(manifest) = std::fs::read_to_string(dir.join("Cargo.toml")) else { continue };
+        let name = manifest
+            .lines()
+            .find_map(|l| l.strip_prefix("name = \""))
+            .and_then(|l| l.strip_suffix('"'))
+            .expect("a game's manifest names its crate");
+        games.push((dir, name.replace('-', "_")));
+    }
+    games
+}
+
+#[test]
+fn games_build_on_the_api_and_only_the_registry_names_them() {
+    let games = game_crates();
+    assert!(games.iter().any(|(_, name)| name == "tickforge_arena"), "the games were found: {games:?}");
+    for (dir, name) in &games {
+        let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+        assert!(
+            !manifest.lines().any(|l| l.trim_start().starts_with("tickforge-server")),
+            "{name} depends on the engine's internals (tickforge-server) rather than tickforge-api"
+        );
+    }
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    let offences: Vec<String> = files
+        .iter()
+        .filter(|f| f.file_name().is_some_and(|n| n != "games.rs"))
+        .flat_map(|f| {
+            let text = code(&std::fs::read_to_string(f).unwrap());
+            games
+                .iter()
+                .filter(move |(_, name)| text.contains(name.as_str()))
+                .map(move |(_, name)| format!("{} names {name}", f.display()))
+        })
+        .collect();
+    assert!(offences.is_empty(), "the engine names a game outside its registry:\n{}", offences.join("\n"));
 }
 
 #[test]

@@ -8,3 +8,6 @@
 pub mod sim;
 
 pub use sim::{AVATAR, ArenaSim, ArenaState, Move, NPC, ORB};
+
+#[cfg(feature = "server")]
+pub mod server;

@@ -1,61 +1,14 @@
-//! ECS components of the reference game. None of these cross the wire; the
-//! replication system copies them into `tickforge_shared::protocol` types.
+//! The engine's components of a player (its avatar, view, conduct, handoff
+//! and grace period), and the API's replicated ones, re-exported. None of
+//! these cross the wire; the replication system reads them into snapshots.
 
 use std::collections::VecDeque;
 
-use bevy_ecs::bundle::Bundle;
 use bevy_ecs::component::Component;
-use tickforge_shared::protocol::{EntityKind, NetId};
-use tickforge_shared::sim::{Body, Vec2};
 
-use super::rng::SplitMix64;
 use crate::net::ClientKey;
 
-/// Stable network id of a replicated entity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Component)]
-pub struct NetEntity(pub NetId);
-
-/// Where a replicated entity is: what interest management, the
-/// positional codec and replays read. A game keeps it current for its
-/// entities; a player's follows its [`super::input::Controlled`] state.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Component)]
-pub struct Position(pub Vec2);
-
-/// What a replicated entity is: its kind in the game's schema
-/// ([`tickforge_shared::sim::Simulation::schema`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Component)]
-pub struct Kind(pub EntityKind);
-
-/// A replicated entity's fields, packed as its kind's schema lays them
-/// out. The engine fills it from the game's field components
-/// ([`super::replicate::field`]); the snapshot codec deltas it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Component)]
-pub struct Fields(pub u32);
-
-/// Everything an entity needs to be replicated: its id, position, kind
-/// and (empty until its field components are packed) fields.
-#[derive(Bundle)]
-pub struct Replicated {
-    /// Its network id.
-    pub id: NetEntity,
-    /// Where it is.
-    pub position: Position,
-    /// What it is.
-    pub kind: Kind,
-    /// Its packed fields.
-    pub fields: Fields,
-}
-
-impl Replicated {
-    /// An entity of `kind` with id `id` at `pos`.
-    pub fn new(id: NetId, kind: EntityKind, pos: Vec2) -> Self {
-        Self { id: NetEntity(id), position: Position(pos), kind: Kind(kind), fields: Fields::default() }
-    }
-}
-
-/// Position and velocity of a body the game moves itself (an NPC).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Component)]
-pub struct Kinematics(pub Body);
+pub use tickforge_api::{Fields, Kind, NetEntity, Position, Replicated};
 
 /// A player's avatar: who controls it.
 #[derive(Debug, Clone, PartialEq, Eq, Component)]
@@ -175,19 +128,4 @@ pub struct Transferring {
 pub struct Lingering {
     /// The tick its grace period ends.
     pub until: u64,
-}
-
-/// A collectible orb (static until collected, then it reappears elsewhere).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Component)]
-pub struct Orb;
-
-/// A wandering non-player entity.
-#[derive(Debug, Clone, Component)]
-pub struct Npc {
-    /// Its own random stream, so NPCs are independent and reproducible.
-    pub rng: SplitMix64,
-    /// Where it is heading.
-    pub heading: tickforge_arena::Move,
-    /// Ticks until it picks a new heading.
-    pub ticks_left: u32,
 }

@@ -15,26 +15,7 @@ use crate::game::roster::Roster;
 use crate::net::{Inbox, NetEvent, NetServer};
 use crate::tick::{Phase, TickInfo};
 
-/// The state a player's inputs drive ([`Simulation::State`]): stepped by
-/// the engine with the game's [`Simulation::step`] once per input, sent to
-/// its owner exactly in every snapshot. The game's own systems may change
-/// it too (a score, a respawn); its [`Position`] follows.
-#[derive(Component)]
-pub struct Controlled<S: Simulation>(pub S::State);
-
-impl<S: Simulation> std::fmt::Debug for Controlled<S> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("Controlled").field(&self.0).finish()
-    }
-}
-
-impl<S: Simulation> Clone for Controlled<S> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<S: Simulation> Copy for Controlled<S> {}
+pub use tickforge_api::Controlled;
 
 /// The inputs' sets inside [`Phase::ApplyInputs`], in this order.
 #[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]

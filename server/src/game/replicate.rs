@@ -26,7 +26,7 @@
 
 use bevy_ecs::prelude::*;
 use tickforge_shared::protocol::{Channel, NetId, OwnState, Snapshot};
-use tickforge_shared::schema::{Field, Schema, Slot};
+use tickforge_shared::schema::Schema;
 use tickforge_shared::sim::{Simulation, Vec2};
 use tickforge_shared::snapshot::{self, EXTENT, Known, KnownSet, SizePlan};
 
@@ -52,9 +52,7 @@ impl Default for ReplicationConfig {
     }
 }
 
-/// The game's entity kinds and fields, as the snapshots encode them.
-#[derive(Debug, Clone, Resource)]
-pub struct EntitySchema(pub Schema);
+pub use tickforge_api::replicate::{EntitySchema, ReplicateSet, field};
 
 /// One replicated entity this tick.
 #[derive(Debug, Clone, Copy)]
@@ -316,15 +314,6 @@ pub fn build_for_client(
     (baseline_tick, target, payload)
 }
 
-/// The replication's sets.
-#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ReplicateSet {
-    /// The game's field components packed into [`Fields`].
-    Fields,
-    /// Each client's snapshot built and queued ([`Phase::Replicate`]).
-    Snapshots,
-}
-
 /// Installs network ids and the snapshots of simulation `S`, with `config`.
 pub fn install<S: Simulation>(world: &mut World, schedule: &mut Schedule, config: ReplicationConfig) {
     world.init_resource::<super::NetIds>();
@@ -332,43 +321,6 @@ pub fn install<S: Simulation>(world: &mut World, schedule: &mut Schedule, config
     world.insert_resource(EntitySchema(S::schema()));
     schedule.configure_sets((ReplicateSet::Fields, ReplicateSet::Snapshots).chain().in_set(Phase::Replicate));
     schedule.add_systems(send_snapshots::<S>.in_set(ReplicateSet::Snapshots));
-}
-
-/// Replicates the game's component `F` as a field of every kind whose
-/// schema lists it: each tick it changed, its codec's bits are packed into
-/// the entity's [`Fields`] before the snapshots are built.
-pub fn field<F: Field + Component>(schedule: &mut Schedule) {
-    schedule.add_systems(pack_field::<F>.in_set(ReplicateSet::Fields));
-}
-
-/// Where `F` sits in each kind (indexed by kind number), found once.
-struct SlotsOf(Vec<Option<Slot>>);
-
-/// Packs the changed `F`s into their entities' [`Fields`].
-fn pack_field<F: Field + Component>(
-    schema: Res<EntitySchema>,
-    mut slots: Local<Option<SlotsOf>>,
-    mut changed: Query<(&F, &Kind, &mut Fields), Changed<F>>,
-) {
-    let slots = slots.get_or_insert_with(|| {
-        SlotsOf(
-            schema
-                .0
-                .kinds()
-                .iter()
-                .enumerate()
-                .map(|(i, _)| schema.0.slot_of::<F>(tickforge_shared::protocol::EntityKind(i as u8)))
-                .collect(),
-        )
-    });
-    for (value, kind, mut fields) in &mut changed {
-        if let Some(Some(slot)) = slots.0.get(usize::from(kind.0.0)) {
-            let packed = slot.set(fields.0, value.pack());
-            if packed != fields.0 {
-                fields.0 = packed;
-            }
-        }
-    }
 }
 
 /// Sends each connected avatar's owner its snapshot.
@@ -424,10 +376,14 @@ pub fn send_snapshots<S: Simulation>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tickforge_arena::{ArenaSim, NPC};
+    use tickforge_shared::protocol::EntityKind;
+    use tickforge_shared::schema::KindSpec;
 
+    const NPC: EntityKind = EntityKind(1);
+
+    /// Three kinds without fields, as the arena has.
     fn schema() -> Schema {
-        ArenaSim::schema()
+        Schema::new(vec![KindSpec::new("avatar"), KindSpec::new("npc"), KindSpec::new("orb")]).unwrap()
     }
 
     fn items(n: u32, t: f32) -> Vec<Item> {
@@ -498,8 +454,7 @@ mod tests {
     /// client ends up with every entity's last value.
     #[test]
     fn fields_reach_the_client_under_a_tight_budget() {
-        use tickforge_shared::protocol::EntityKind;
-        use tickforge_shared::schema::{FieldSpec, KindSpec};
+        use tickforge_shared::schema::FieldSpec;
         let health = FieldSpec { name: "health".into(), bits: 7 };
         let schema =
             Schema::new(vec![KindSpec::new("shot"), KindSpec { name: "ship".into(), fields: vec![health] }]).unwrap();

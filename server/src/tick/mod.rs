@@ -10,22 +10,12 @@ pub mod timer;
 
 use std::time::{Duration, Instant};
 
-use bevy_ecs::resource::Resource;
 
 pub use metrics::{SharedMetrics, TickMetrics, TickWindow};
 pub use phases::Phase;
 pub use timer::{Next, TickTimer};
 
-/// The current tick, as every system sees it.
-#[derive(Debug, Clone, Copy, Resource)]
-pub struct TickInfo {
-    /// Tick number (contiguous, starts at 0).
-    pub tick: u64,
-    /// Fixed step length in seconds.
-    pub dt: f32,
-    /// Time since the server started (monotonic).
-    pub elapsed: Duration,
-}
+pub use tickforge_api::TickInfo;
 
 /// Runs `tick` at `tick_rate` Hz, on fixed deadlines, until `should_stop` returns true.
 ///

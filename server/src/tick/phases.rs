@@ -19,24 +19,7 @@
 use bevy_ecs::prelude::*;
 use bevy_ecs::schedule::{LogLevel, ScheduleBuildSettings};
 
-/// The ordered phases of a tick.
-#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Phase {
-    /// Read the network.
-    Receive,
-    /// Connections come and go.
-    Admit,
-    /// Player inputs and chat.
-    ApplyInputs,
-    /// Everything not driven by a player.
-    Simulate,
-    /// Per-client snapshots.
-    Replicate,
-    /// Flush the network.
-    Send,
-    /// Hand copies to other threads.
-    Persist,
-}
+pub use tickforge_api::Phase;
 
 /// An empty tick schedule: the phases in order, ambiguity an error.
 pub fn schedule() -> Schedule {

@@ -1,17 +1,27 @@
-//! The arena as a [`Game`]: what of an avatar persists, and how an avatar
-//! starts from it.
+//! The arena's server part, a [`Game`] on the engine's public API
+//! (`tickforge-api`) alone: NPCs that wander, orbs that score, what of an
+//! avatar persists and how an avatar starts from it.
 
-use bevy_ecs::prelude::{Schedule, World};
+pub mod npcs;
+pub mod orbs;
+
+use bevy_ecs::prelude::*;
 use bevy_ecs::query::QueryItem;
 use bevy_ecs::system::EntityCommands;
 use serde::{Deserialize, Serialize};
-use tickforge_arena::sim::{WORLD_HEIGHT, WORLD_WIDTH};
-use tickforge_arena::{ArenaSim, ArenaState};
+use tickforge_api::{Arrival, Controlled, Game, Phase, Setup, SplitMix64};
 use tickforge_shared::sim::{Body, Vec2};
 
-use super::input::Controlled;
-use super::rng::SplitMix64;
-use crate::api::{Arrival, Game, Setup};
+use crate::sim::{ArenaSim, ArenaState, WORLD_HEIGHT, WORLD_WIDTH};
+
+/// The arena's sets inside [`Phase::Simulate`], in this order.
+#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ArenaSet {
+    /// NPCs walk.
+    Wander,
+    /// Avatars on orbs collect them.
+    Collect,
+}
 
 /// The reference game.
 #[derive(Debug, Clone, Copy, Default)]
@@ -41,8 +51,13 @@ impl Game for Arena {
     type Saved = ArenaSaved;
     type SaveData = &'static Controlled<ArenaSim>;
 
+    /// `setup.npcs` wandering NPCs and `setup.pickups` orbs, each placed
+    /// from a fixed seed (the same world every start).
     fn install(world: &mut World, schedule: &mut Schedule, setup: Setup) {
-        super::install(world, schedule, super::ArenaSetup { npcs: setup.npcs, orbs: setup.pickups });
+        npcs::spawn_npcs(world, setup.npcs, 0x7469_636b);
+        orbs::spawn_orbs(world, setup.pickups, 0x6f72_6273);
+        schedule.configure_sets((ArenaSet::Wander, ArenaSet::Collect).chain().in_set(Phase::Simulate));
+        schedule.add_systems((npcs::wander.in_set(ArenaSet::Wander), orbs::collect.in_set(ArenaSet::Collect)));
     }
 
     /// Play goes on exactly from a handed-over state, velocity and all; a

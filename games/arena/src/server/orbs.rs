@@ -1,14 +1,14 @@
 //! Collectible orbs: touching one scores a point and it reappears elsewhere.
 
 use bevy_ecs::prelude::*;
-use tickforge_arena::sim::{AVATAR_RADIUS, ORB_RADIUS, WORLD_HEIGHT, WORLD_WIDTH};
-use tickforge_arena::{ArenaSim, ArenaState, ORB};
+use tickforge_api::{Controlled, NetIds, Position, Replicated, SplitMix64};
 use tickforge_shared::sim::Vec2;
 
-use super::NetIds;
-use super::components::{Orb, Position, Replicated};
-use super::input::Controlled;
-use super::rng::SplitMix64;
+use crate::sim::{AVATAR_RADIUS, ArenaSim, ArenaState, ORB, ORB_RADIUS, WORLD_HEIGHT, WORLD_WIDTH};
+
+/// A collectible orb (static until collected, then it reappears elsewhere).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Component)]
+pub struct Orb;
 
 /// Random stream for orb placement.
 #[derive(Debug, Resource)]

@@ -1,14 +1,25 @@
 //! NPC wandering, through the arena's shared step (the one players move by).
 
 use bevy_ecs::prelude::*;
-use tickforge_arena::sim::{self, WORLD_HEIGHT, WORLD_WIDTH};
-use tickforge_arena::{Move, NPC};
+use tickforge_api::{NetIds, Position, Replicated, SplitMix64, TickInfo};
 use tickforge_shared::sim::{Body, Vec2};
 
-use super::NetIds;
-use super::components::{Kinematics, Npc, Position, Replicated};
-use super::rng::SplitMix64;
-use crate::tick::TickInfo;
+use crate::sim::{self, Move, NPC, WORLD_HEIGHT, WORLD_WIDTH};
+
+/// Position and velocity of a body the game moves itself (an NPC).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Component)]
+pub struct Kinematics(pub Body);
+
+/// A wandering non-player entity.
+#[derive(Debug, Clone, Component)]
+pub struct Npc {
+    /// Its own random stream, so NPCs are independent and reproducible.
+    pub rng: SplitMix64,
+    /// Where it is heading.
+    pub heading: Move,
+    /// Ticks until it picks a new heading.
+    pub ticks_left: u32,
+}
 
 /// Speed of wandering NPCs as a fraction of the top speed.
 const NPC_PACE: f32 = 0.4;
