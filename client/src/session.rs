@@ -284,6 +284,13 @@ impl<S: Simulation> GameSession<S> {
         self.core.send_raw_input(input, now);
     }
 
+    /// Sends a checked input claiming to have seen the world `view_lag`
+    /// sixteenths of a tick ago (see [`core::Session::send_input_claiming`]).
+    pub fn send_claiming(&mut self, input: S::Input, view_lag: u16) {
+        let now = self.now();
+        self.core.send_input_claiming(input, view_lag, now);
+    }
+
     /// What to draw now (see [`core::Session::frame`]).
     pub fn frame(&mut self, frame_dt: Duration) -> &[tickforge_client_core::interpolate::Drawn] {
         let now = self.now();

@@ -152,7 +152,9 @@ fn grid(c: &mut Criterion) {
 fn messages(c: &mut Criterion) {
     let input = InputMessage {
         ack_tick: 1000,
-        inputs: (0..4).map(|i| InputCmd { seq: 500 + i, tick: 1000 + i, input: Move { x: 0.6, y: -0.8 } }).collect(),
+        inputs: (0..4)
+            .map(|i| InputCmd { seq: 500 + i, tick: 1000 + i, view_lag: 100, input: Move { x: 0.6, y: -0.8 } })
+            .collect(),
     };
     let body = Body { pos: Vec2::new(10.0, 20.0), vel: Vec2::new(1.0, 0.0) };
     let snapshot = Snapshot {

@@ -92,6 +92,9 @@ pub struct Config {
     pub save_interval: Duration,
     /// Interest radius, snapshot rate and per-client budget.
     pub replication: crate::game::replicate::ReplicationConfig,
+    /// How far back lag compensation may rewind the world for a player
+    /// (`--rewind-ms`; zero: never).
+    pub rewind: Duration,
     /// Connection limit.
     pub max_players: usize,
     /// Registry id of this app server; `None`: derived from the public address.
@@ -147,6 +150,7 @@ impl Default for Config {
             orbs: 40,
             save_interval: Duration::from_secs(5),
             replication: crate::game::replicate::ReplicationConfig::default(),
+            rewind: Duration::from_secs(1),
             max_players: 1024,
             server_id: None,
             colour: crate::cluster::Colour::Blue,

@@ -4,11 +4,12 @@
 //! is its own crate on `tickforge-api`.
 
 use tickforge_arena::server::Arena;
+use tickforge_skirmish::server::Skirmish;
 
 use crate::api::Game;
 
 /// Every game this binary runs, by [`Game::NAME`]; the first is the default.
-pub const NAMES: &[&str] = &[Arena::NAME];
+pub const NAMES: &[&str] = &[Arena::NAME, Skirmish::NAME];
 
 /// The default game.
 pub const DEFAULT: &str = NAMES[0];
@@ -22,6 +23,7 @@ pub fn named(name: &str) -> Option<&'static str> {
 pub fn with_game<R>(name: &str, run: impl GameFn<R>) -> Option<R> {
     match name {
         Arena::NAME => Some(run.call::<Arena>()),
+        Skirmish::NAME => Some(run.call::<Skirmish>()),
         _ => None,
     }
 }

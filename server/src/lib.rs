@@ -275,6 +275,8 @@ fn bind_world<G: api::Game>(
     store::install(&mut world, &mut schedule, store.handle());
     game::replicate::install::<G::Sim>(&mut world, &mut schedule, config.replication);
     game::input::install::<G::Sim>(&mut schedule);
+    let rewind_ticks = (config.rewind.as_secs_f64() * f64::from(config.tick_rate)).round() as u32;
+    api::rewind::install(&mut world, &mut schedule, rewind_ticks);
     let linger_ticks = (config.linger.as_secs_f64() * f64::from(config.tick_rate)).round() as u64;
     let setup = game::players::PlayersSetup {
         server_id: server_id.clone(),

@@ -136,6 +136,11 @@ struct Args {
     /// Most snapshot payload bytes per player per snapshot.
     #[arg(long, default_value_t = 1000)]
     snapshot_budget: usize,
+    /// How far back lag compensation may rewind the world to where a
+    /// player saw it, in milliseconds (a player claiming to see further
+    /// back gets no rewind; 0 turns it off).
+    #[arg(long, default_value_t = 1000)]
+    rewind_ms: u64,
     /// Maximum simultaneous players (at most 4096).
     #[arg(long, default_value_t = 1024)]
     max_players: usize,
@@ -241,6 +246,7 @@ fn main() -> anyhow::Result<()> {
             ),
             budget_bytes: args.snapshot_budget.max(64),
         },
+        rewind: Duration::from_millis(args.rewind_ms),
         max_players: args.max_players,
         server_id: args.server_id,
         colour: args.colour,

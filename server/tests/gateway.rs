@@ -472,7 +472,7 @@ impl Stubborn {
         }
         if self.view.own_entity.is_some() {
             let input = tickforge_arena::Move { x: 0.0, y: 1.0 };
-            let cmd = InputCmd { seq: self.seq, tick: self.view.server_tick, input };
+            let cmd = InputCmd { seq: self.seq, tick: self.view.server_tick, view_lag: 0, input };
             self.seq += 1;
             let input = InputMessage { ack_tick: self.view.acked_tick(), inputs: vec![cmd] };
             self.conn.send(Channel::Input, &input);

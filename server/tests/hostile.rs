@@ -289,6 +289,7 @@ fn messages_on_the_wrong_channel_are_counted_and_the_sender_dropped() {
         inputs: vec![tickforge_shared::protocol::InputCmd {
             seq: 1,
             tick: 1,
+            view_lag: 0,
             input: tickforge_arena::Move::new(1.0, 0.0),
         }],
     })

@@ -64,7 +64,7 @@ mod tests {
     #[test]
     fn round_trips_a_message() {
         let msg: InputMessage<Input> =
-            InputMessage { ack_tick: 3, inputs: vec![InputCmd { seq: 7, tick: 9, input: (1.0, -0.5) }] };
+            InputMessage { ack_tick: 3, inputs: vec![InputCmd { seq: 7, tick: 9, view_lag: 40, input: (1.0, -0.5) }] };
         let bytes = encode(&msg).unwrap();
         let back: InputMessage<Input> = decode(&bytes).unwrap();
         assert_eq!(back, msg);

@@ -9,7 +9,7 @@ use renet::{ChannelConfig, ConnectionConfig, SendType};
 use serde::{Deserialize, Serialize};
 
 /// Version of the wire format. Bump it whenever any message changes shape.
-pub const PROTOCOL_VERSION: u32 = 7;
+pub const PROTOCOL_VERSION: u32 = 8;
 
 /// netcode.io protocol id: "tickforg" in ASCII with the version folded in.
 /// A client built for another wire format cannot complete the handshake.
@@ -114,8 +114,19 @@ pub struct InputCmd<I> {
     pub seq: u32,
     /// The server tick the client believed it was when sampling this input.
     pub tick: u32,
+    /// How far behind `tick` the world the player was looking at was (its
+    /// interpolation time), in sixteenths of a tick: lag compensation
+    /// judges the input against the world as it was at `tick - view_lag/16`.
+    pub view_lag: u16,
     /// What the player did.
     pub input: I,
+}
+
+impl<I> InputCmd<I> {
+    /// The server tick (fractional) the player was looking at.
+    pub fn view_tick(&self) -> f64 {
+        f64::from(self.tick) - f64::from(self.view_lag) / 16.0
+    }
 }
 
 /// What a client sends on [`Channel::Input`]: its latest inputs, newest

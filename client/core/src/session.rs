@@ -490,6 +490,23 @@ impl<D: Dialer, S: Simulation> Session<D, S> {
         tickforge_shared::sim::tick_dt(self.world.tick_rate)
     }
 
+    /// How far behind the newest snapshot the others are drawn, in seconds:
+    /// two snapshot intervals (one lost snapshot does not starve the
+    /// interpolation), or more when the measured `jitter` asks for it.
+    fn interp_delay(&self, jitter: f64) -> f64 {
+        let interval = snapshot_interval_ticks(&self.world) * f64::from(self.tick_dt());
+        (2.0 * interval).max(interval + 2.0 * jitter) + 0.005
+    }
+
+    /// How far behind the newest snapshot the player sees the others now,
+    /// in sixteenths of a tick: what every input says, for lag compensation.
+    pub fn view_lag(&mut self) -> u16 {
+        self.clock.offset_and_jitter().map_or(0, |(_, jitter)| {
+            let ticks = self.interp_delay(jitter) / f64::from(self.tick_dt());
+            (ticks * 16.0).round().clamp(0.0, f64::from(u16::MAX)) as u16
+        })
+    }
+
     /// Sends this tick's input (with the previous few repeated) and applies
     /// it to the own player's prediction at once. Raw input (two keys give
     /// (1, 1)) goes through the game's [`Simulation::check`] first, so the
@@ -504,6 +521,19 @@ impl<D: Dialer, S: Simulation> Session<D, S> {
     /// this to test the server). The prediction applies what the server's
     /// check will make of it.
     pub fn send_raw_input(&mut self, input: S::Input, now: Duration) {
+        self.send_cmd(input, None, now);
+    }
+
+    /// Sends a checked input claiming the player looked `view_lag`
+    /// sixteenths of a tick into the past (a cheat: the honest claim is the
+    /// interpolation delay, which [`Session::send_input`] sends). The tests
+    /// of lag compensation's window use it.
+    pub fn send_input_claiming(&mut self, input: S::Input, view_lag: u16, now: Duration) {
+        self.send_cmd(S::check(input).0, Some(view_lag), now);
+    }
+
+    /// Sends `input` as given, with the honest view lag or `claimed`.
+    fn send_cmd(&mut self, input: S::Input, claimed: Option<u16>, now: Duration) {
         self.now = self.now.max(now);
         // Nothing to steer before the welcome (after a move or a rejoin the
         // new server's avatar is not ours yet): inputs sent then would move
@@ -513,7 +543,10 @@ impl<D: Dialer, S: Simulation> Session<D, S> {
         }
         let seconds = self.now.as_secs_f64();
         let tick = self.clock.server_tick_now(seconds).map_or(self.world.server_tick, |t| t.max(0.0) as u32);
-        let cmd = InputCmd { seq: self.next_seq, tick, input };
+        // What the player sees is that far behind: the interpolation
+        // delay, which lag compensation rewinds the others by.
+        let view_lag = claimed.unwrap_or_else(|| self.view_lag());
+        let cmd = InputCmd { seq: self.next_seq, tick, view_lag, input };
         self.next_seq = self.next_seq.wrapping_add(1);
         if self.recent.len() == INPUT_REDUNDANCY {
             self.recent.pop_front();
@@ -590,10 +623,7 @@ impl<D: Dialer, S: Simulation> Session<D, S> {
             self.drawn.clear();
             return &self.drawn;
         };
-        // Two snapshot intervals (one lost snapshot does not starve the
-        // interpolation), or more when the measured jitter asks for it.
-        let interval = snapshot_interval_ticks(&self.world) * dt;
-        let delay = (2.0 * interval).max(interval + 2.0 * jitter) + 0.005;
+        let delay = self.interp_delay(jitter);
         self.feel.interp_delay_ms = delay * 1000.0;
         let render_tick = (seconds - offset - delay) / dt;
         match interpolate::sample(&self.world.history, render_tick, &mut self.drawn) {

@@ -20,7 +20,7 @@ fn write(target: &str, name: &str, bytes: &[u8]) {
 }
 
 fn main() {
-    let input = InputMessage { ack_tick: 9, inputs: vec![InputCmd { seq: 1, tick: 9, input: Move::new(1.0, 0.0) }; 4] };
+    let input = InputMessage { ack_tick: 9, inputs: vec![InputCmd { seq: 1, tick: 9, view_lag: 48, input: Move::new(1.0, 0.0) }; 4] };
     write("client_message", "input", &codec::encode(&input).unwrap());
     write("client_message", "chat", &codec::encode(&ClientMessage::Chat { seq: 1, text: "hello".into() }).unwrap());
 

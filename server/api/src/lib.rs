@@ -17,6 +17,8 @@
 //!   [`TickInfo`];
 //! - [`replicate`]: [`field`] replicates a game's own values (its
 //!   [`tickforge_shared::schema::Field`] components);
+//! - [`rewind`]: lag compensation — where [`Rewound`] entities were, and
+//!   how far back each player was looking ([`Viewing`], [`Rewind`]);
 //! - [`NetIds`] for new entities, [`SplitMix64`] for game decisions.
 
 pub mod components;
@@ -24,6 +26,7 @@ pub mod game;
 pub mod ids;
 pub mod phase;
 pub mod replicate;
+pub mod rewind;
 pub mod rng;
 
 pub use components::{Controlled, Fields, Kind, NetEntity, Position, Replicated};
@@ -31,4 +34,5 @@ pub use game::{Arrival, Game, Setup};
 pub use ids::NetIds;
 pub use phase::{Phase, TickInfo};
 pub use replicate::{EntitySchema, ReplicateSet, field};
+pub use rewind::{Rewind, Rewound, Viewing};
 pub use rng::SplitMix64;

@@ -26,8 +26,14 @@ pub enum ReplicateSet {
 /// the entity's [`Fields`] before the snapshots are built. Call it from
 /// [`crate::Game::install`] once per field type.
 pub fn field<F: Field + Component>(schedule: &mut Schedule) {
-    schedule.add_systems(pack_field::<F>.in_set(ReplicateSet::Fields));
+    // Fields of one entity share its `Fields`, each writing only its own
+    // bits: whichever packs first, the result is the same.
+    schedule.add_systems(pack_field::<F>.in_set(ReplicateSet::Fields).in_set(Packing).ambiguous_with(Packing));
 }
+
+/// The field-packing systems, which may run in any order among themselves.
+#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Packing;
 
 /// Where `F` sits in each kind (indexed by kind number), found once.
 struct SlotsOf(Vec<Option<Slot>>);

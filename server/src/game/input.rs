@@ -15,7 +15,7 @@ use crate::game::roster::Roster;
 use crate::net::{Inbox, NetEvent, NetServer};
 use crate::tick::{Phase, TickInfo};
 
-pub use tickforge_api::Controlled;
+pub use tickforge_api::{Controlled, Viewing};
 
 /// The inputs' sets inside [`Phase::ApplyInputs`], in this order.
 #[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -94,15 +94,17 @@ pub fn queue_inputs<S: Simulation>(
 type Playing = (Without<Transferring>, Without<Lingering>);
 
 /// What applying inputs touches on an avatar.
-type Driven<'a, S> = (&'a mut Controlled<S>, &'a mut Position, &'a mut InputQueue<<S as Simulation>::Input>);
+type Driven<'a, S> =
+    (&'a mut Controlled<S>, &'a mut Position, &'a mut InputQueue<<S as Simulation>::Input>, &'a mut Viewing);
 
 /// Applies this tick's input slot(s) to each avatar with the game's step.
 pub fn apply_inputs<S: Simulation>(tick: Res<TickInfo>, mut avatars: Query<Driven<S>, Playing>) {
-    for (mut controlled, mut position, mut queue) in &mut avatars {
+    for (mut controlled, mut position, mut queue, mut viewing) in &mut avatars {
         let mut state = controlled.0;
         for input in queue.next_inputs() {
             state = S::step(state, input, tick.dt);
         }
+        viewing.set_if_neq(Viewing { tick: queue.view_tick() });
         if state != controlled.0 {
             controlled.0 = state;
             position.0 = S::position(&state);
@@ -138,6 +140,8 @@ pub struct InputQueue<I: Copy + Default + Send + Sync + 'static> {
     allowance: f32,
     /// Ticks waited in a row for a late input.
     waited: u32,
+    /// What the player was looking at when it sent the input consumed last.
+    last_view: Option<f64>,
 }
 
 impl<I: Copy + Default + Send + Sync + 'static> InputQueue<I> {
@@ -203,6 +207,7 @@ impl<I: Copy + Default + Send + Sync + 'static> InputQueue<I> {
             Some(cmd) if cmd.seq == expected => {
                 self.pending.pop_front();
                 self.last_input = cmd.input;
+                self.last_view = Some(cmd.view_tick());
             }
             // Later inputs are here: this one was lost. Repeat for its slot.
             Some(_) => {}
@@ -216,6 +221,12 @@ impl<I: Copy + Default + Send + Sync + 'static> InputQueue<I> {
         self.waited = 0;
         self.last_applied = expected;
         Some(self.last_input)
+    }
+
+    /// The server tick the player was looking at when it sent the input
+    /// consumed last (`None` before the first).
+    pub fn view_tick(&self) -> Option<f64> {
+        self.last_view
     }
 
     /// Newest sequence seen (buffered or consumed).
@@ -242,7 +253,7 @@ mod tests {
     type Queue = InputQueue<f32>;
 
     fn cmd(seq: u32) -> InputCmd<f32> {
-        InputCmd { seq, tick: 0, input: seq as f32 / 100.0 }
+        InputCmd { seq, tick: 0, view_lag: 0, input: seq as f32 / 100.0 }
     }
 
     fn tick(queue: &mut Queue) -> Vec<f32> {

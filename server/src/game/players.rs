@@ -21,7 +21,7 @@ use tickforge_shared::sim::Simulation;
 
 use super::NetIds;
 use super::components::{Avatar, ClientView, Conduct, Lingering, NetEntity, Replicated, Transferring};
-use super::input::{Controlled, InputQueue};
+use super::input::{Controlled, InputQueue, Viewing};
 use super::progress;
 use super::roster::Roster;
 use crate::api::{self, Arrival, Game};
@@ -354,7 +354,11 @@ pub fn spawn_loaded<G: Game>(
             tracing::info!(account = identity.account_id, "player back within the grace period");
             let players = avatars.iter().map(|(n, a)| PlayerInfo { id: n.0, name: a.name.clone() }).collect();
             welcome(&mut net, &tick, client, id, identity.account_id, players, 0);
-            commands.entity(entity).remove::<Lingering>().insert((Inputs::<G>::default(), ClientView::default()));
+            commands.entity(entity).remove::<Lingering>().insert((
+                Inputs::<G>::default(),
+                ClientView::default(),
+                Viewing::default(),
+            ));
             roster.insert(client, entity);
             continue;
         }
@@ -401,6 +405,7 @@ pub fn spawn_loaded<G: Game>(
             Avatar { client, account_id, name: identity.name, connected_at_ms, epoch },
             Inputs::<G>::default(),
             ClientView::default(),
+            Viewing::default(),
             Conduct::default(),
         ));
         let state = G::spawn_player(&mut player, account_id, game_state, arrival);

@@ -10,7 +10,6 @@ pub mod timer;
 
 use std::time::{Duration, Instant};
 
-
 pub use metrics::{SharedMetrics, TickMetrics, TickWindow};
 pub use phases::Phase;
 pub use timer::{Next, TickTimer};
