@@ -33,6 +33,11 @@ struct Range {
     _dir: tempfile::TempDir,
 }
 
+/// A skirmish server on `dir` (kept across restarts), no link in between.
+fn direct(dir: &std::path::Path) -> EmbeddedServer {
+    EmbeddedServer::start(Config { game: "skirmish".into(), ..Config::ephemeral(dir) }).unwrap()
+}
+
 fn range(rewind: Duration) -> Range {
     let dir = tempfile::tempdir().unwrap();
     let listen = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -48,7 +53,11 @@ fn range(rewind: Duration) -> Range {
 }
 
 fn join(range: &Range, user: &str) -> Ship {
-    let options = common::login_options(&range.server.http_url(), user, true);
+    join_at(&range.server.http_url(), user)
+}
+
+fn join_at(http_url: &str, user: &str) -> Ship {
+    let options = common::login_options(http_url, user, true);
     let mut ship = Ship::login(&options).expect("login");
     ship.wait_connected(Duration::from_secs(10)).expect("connected");
     ship
@@ -101,23 +110,17 @@ fn lead(from: Vec2, at: Vec2, vel: Vec2) -> f32 {
     (at.y + vel.y * t - from.y).atan2(at.x + vel.x * t - from.x)
 }
 
-/// The shooter parks 160 units beside the target; the target crosses in
-/// front of it at full speed; after `crossing` the shooter fires once, aimed
-/// where it sees the target — or, with `claim`, where it saw it that long
-/// ago, claiming to be looking that far back. Returns the target's health
-/// once the shot has had time to land.
-fn shoot(rewind: Duration, crossing: Duration, claim: Option<Duration>) -> u8 {
-    let mut range = range(rewind);
-    let mut shooter = join(&range, "shooter");
-    let mut target = join(&range, "target");
+/// Brings the shooter to a stop `apart` units beside the (idle) target;
+/// returns where the target is.
+fn park(shooter: &mut Ship, target: &mut Ship, apart: f32) -> Vec2 {
     let idle = Command::IDLE;
-    drive([&mut shooter, &mut target], Duration::from_millis(1200), |_, _| idle);
-    let t = own(&target).body.pos;
-    let station = Vec2::new(if t.x > 400.0 { t.x - 160.0 } else { t.x + 160.0 }, t.y);
+    drive([shooter, target], Duration::from_millis(1200), |_, _| idle);
+    let t = own(target).body.pos;
+    let station = Vec2::new(if t.x > 400.0 { t.x - apart } else { t.x + apart }, t.y);
     let deadline = Instant::now() + Duration::from_secs(12);
-    while own(&shooter).body.pos.distance(station) > 6.0 || own(&shooter).body.vel.length() > 1.0 {
+    while own(shooter).body.pos.distance(station) > 6.0 || own(shooter).body.vel.length() > 1.0 {
         assert!(Instant::now() < deadline, "the shooter did not reach its station");
-        drive([&mut shooter, &mut target], Duration::from_millis(100), |who, ship| {
+        drive([shooter, target], Duration::from_millis(100), |who, ship| {
             if who == 1 {
                 return idle;
             }
@@ -128,6 +131,20 @@ fn shoot(rewind: Duration, crossing: Duration, claim: Option<Duration>) -> u8 {
             Command::new(dx / d * pace, dy / d * pace, 0.0, false)
         });
     }
+    t
+}
+
+/// The shooter parks 160 units beside the target; the target crosses in
+/// front of it at full speed; after `crossing` the shooter fires once, aimed
+/// where it sees the target — or, with `claim`, where it saw it that long
+/// ago, claiming to be looking that far back. Returns the target's health
+/// once the shot has had time to land.
+fn shoot(rewind: Duration, crossing: Duration, claim: Option<Duration>) -> u8 {
+    let mut range = range(rewind);
+    let mut shooter = join(&range, "shooter");
+    let mut target = join(&range, "target");
+    let idle = Command::IDLE;
+    let t = park(&mut shooter, &mut target, 160.0);
     // Across the shooter's line of fire, toward the farther wall.
     let down = if t.y < 600.0 { 1.0 } else { -1.0 };
     let cross = Command::new(0.0, down, 0.0, false);
@@ -206,4 +223,51 @@ fn the_same_claim_within_a_wide_window_would_have_hit() {
         shoot(Duration::from_secs(3), Duration::from_millis(2200), Some(Duration::from_millis(1200))),
         MAX_HEALTH - SHOT_DAMAGE
     );
+}
+
+#[test]
+fn kills_and_deaths_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = direct(dir.path());
+    let mut shooter = join_at(&server.http_url(), "shooter");
+    let mut target = join_at(&server.http_url(), "target");
+    let t = park(&mut shooter, &mut target, 120.0);
+    let from = own(&shooter).body.pos;
+    let aim = (t.y - from.y).atan2(t.x - from.x);
+    // Four hits destroy a ship: fire until it is.
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while own(&target).deaths == 0 {
+        assert!(Instant::now() < deadline, "the target was not destroyed: {:?}", own(&target));
+        drive([&mut shooter, &mut target], Duration::from_millis(100), |who, _| {
+            if who == 1 { Command::IDLE } else { Command::new(0.0, 0.0, aim, true) }
+        });
+    }
+    drive([&mut shooter, &mut target], Duration::from_millis(400), |_, _| Command::IDLE);
+    assert_eq!((own(&shooter).kills, own(&shooter).deaths), (1, 0));
+    assert_eq!((own(&target).kills, own(&target).deaths, own(&target).health), (0, 1, 0));
+    // Both still connected: only the shutdown save keeps the tally.
+    server.stop().unwrap();
+
+    let server = direct(dir.path());
+    let shooter = join_at(&server.http_url(), "shooter");
+    let target = join_at(&server.http_url(), "target");
+    let mut both = [shooter, target];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while both.iter().any(|s| s.world.own.is_none()) {
+        assert!(Instant::now() < deadline, "no state after the restart");
+        for ship in &mut both {
+            ship.update().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!((own(&both[0]).kills, own(&both[0]).deaths), (1, 0), "the shooter's tally came back");
+    assert_eq!((own(&both[1]).kills, own(&both[1]).deaths), (0, 1), "the target's tally came back");
+    assert_eq!(own(&both[1]).health, MAX_HEALTH, "a ship comes back whole");
+    let board = common::get(&format!("{}/v1/leaderboard?game=skirmish", server.http_url()), None).json();
+    assert_eq!(
+        board["leaders"][0],
+        serde_json::json!({ "username": "shooter", "score": 1 }),
+        "ranked by kills: {board}"
+    );
+    server.stop().unwrap();
 }

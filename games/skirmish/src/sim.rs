@@ -106,11 +106,24 @@ pub struct ShipState {
     pub shots: u32,
     /// Ticks until a destroyed ship respawns (the server counts down).
     pub respawn: u16,
+    /// Ships this player destroyed (the server counts; it persists).
+    pub kills: u32,
+    /// Times this player's ship was destroyed (the server counts; it persists).
+    pub deaths: u32,
 }
 
 impl Default for ShipState {
     fn default() -> Self {
-        Self { body: Body::default(), aim: 0.0, health: MAX_HEALTH, cooldown: 0, shots: 0, respawn: 0 }
+        Self {
+            body: Body::default(),
+            aim: 0.0,
+            health: MAX_HEALTH,
+            cooldown: 0,
+            shots: 0,
+            respawn: 0,
+            kills: 0,
+            deaths: 0,
+        }
     }
 }
 

@@ -46,15 +46,6 @@ pub struct SkirmishSaved {
     pub deaths: u32,
 }
 
-/// A player's kills and deaths (what persists).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Component)]
-pub struct Tally {
-    /// Ships destroyed.
-    pub kills: u32,
-    /// Times destroyed.
-    pub deaths: u32,
-}
-
 /// Shots of a ship already launched (its state counts them fired).
 #[derive(Debug, Clone, Copy, Default, Component)]
 pub struct Gun {
@@ -96,7 +87,7 @@ impl Game for Skirmish {
     const NAME: &'static str = "skirmish";
     type Sim = SkirmishSim;
     type Saved = SkirmishSaved;
-    type SaveData = &'static Tally;
+    type SaveData = &'static Controlled<SkirmishSim>;
 
     /// No NPCs or pickups: the ships are the players'.
     fn install(world: &mut World, schedule: &mut Schedule, _setup: Setup) {
@@ -116,8 +107,8 @@ impl Game for Skirmish {
         field::<Health>(schedule);
     }
 
-    /// A ship starts whole at the account's own spot; the tally comes from
-    /// the saved state.
+    /// A ship starts whole at the account's own spot, with its saved kills
+    /// and deaths.
     fn spawn_player(
         player: &mut EntityCommands<'_>,
         account_id: u64,
@@ -125,19 +116,18 @@ impl Game for Skirmish {
         _arrival: Arrival,
     ) -> ShipState {
         let saved = saved.unwrap_or_default();
-        player.insert((
-            Tally { kills: saved.kills, deaths: saved.deaths },
-            Gun::default(),
-            Heading(0),
-            Health(MAX_HEALTH),
-            Rewound,
-        ));
+        player.insert((Gun::default(), Heading(0), Health(MAX_HEALTH), Rewound));
         let mut rng = SplitMix64::new(account_id);
-        ShipState { body: Body { pos: spot(&mut rng), vel: Vec2::ZERO }, ..ShipState::default() }
+        ShipState {
+            body: Body { pos: spot(&mut rng), vel: Vec2::ZERO },
+            kills: saved.kills,
+            deaths: saved.deaths,
+            ..ShipState::default()
+        }
     }
 
-    fn save(tally: QueryItem<'_, '_, Self::SaveData>) -> SkirmishSaved {
-        SkirmishSaved { kills: tally.kills, deaths: tally.deaths }
+    fn save(ship: QueryItem<'_, '_, Self::SaveData>) -> SkirmishSaved {
+        SkirmishSaved { kills: ship.0.kills, deaths: ship.0.deaths }
     }
 
     fn rank(saved: &SkirmishSaved) -> i64 {
@@ -188,7 +178,7 @@ fn fly(
     tick: Res<TickInfo>,
     rewind: Res<Rewind>,
     mut shots: Query<(Entity, &mut Shot, &mut Position)>,
-    mut ships: Query<(Entity, &mut Controlled<SkirmishSim>, &mut Tally), Without<Shot>>,
+    mut ships: Query<(Entity, &mut Controlled<SkirmishSim>), Without<Shot>>,
 ) {
     let reach2 = SHIP_RADIUS * SHIP_RADIUS;
     for (entity, mut shot, mut pos) in &mut shots {
@@ -200,7 +190,7 @@ fn fly(
         // shooter's view: others are taken at its middle, that far back.
         let then = tick.tick as f64 - shot.behind + 0.5;
         let mut hit = None;
-        for (target, ship, _) in &ships {
+        for (target, ship) in &ships {
             if target == shot.owner || !ship.0.alive() {
                 continue;
             }
@@ -213,17 +203,17 @@ fn fly(
         }
         if let Some(target) = hit {
             let destroyed = {
-                let (_, mut ship, mut tally) = ships.get_mut(target).expect("the target was just found");
+                let (_, mut ship) = ships.get_mut(target).expect("the target was just found");
                 ship.0.health = ship.0.health.saturating_sub(SHOT_DAMAGE);
                 if ship.0.health == 0 {
                     ship.0.respawn = RESPAWN_TICKS;
                     ship.0.body.vel = Vec2::ZERO;
-                    tally.deaths += 1;
+                    ship.0.deaths += 1;
                 }
                 ship.0.health == 0
             };
-            if destroyed && let Ok((_, _, mut tally)) = ships.get_mut(shot.owner) {
-                tally.kills += 1;
+            if destroyed && let Ok((_, mut shooter)) = ships.get_mut(shot.owner) {
+                shooter.0.kills += 1;
             }
         }
         if hit.is_some() || outside || shot.ticks_left == 0 {
