@@ -71,6 +71,36 @@ pub struct Body {
     pub vel: Vec2,
 }
 
+impl Body {
+    /// Advances by `dt` seconds, steering toward velocity `target`: the
+    /// velocity changes by at most `acceleration × dt` (units/s²), the
+    /// position integrates it and stays inside `[0, world.x] × [0,
+    /// world.y]`, where the velocity into the wall is cancelled. The
+    /// movement model both shipped games step with; deterministic to the
+    /// bit.
+    pub fn steer(self, target: Vec2, acceleration: f32, dt: f32, world: Vec2) -> Body {
+        let dv = Vec2::new(target.x - self.vel.x, target.y - self.vel.y);
+        let max_dv = acceleration * dt;
+        let dv_len = dv.length();
+        let mut vel = if dv_len > max_dv && dv_len > 0.0 {
+            let k = max_dv / dv_len;
+            Vec2::new(self.vel.x + dv.x * k, self.vel.y + dv.y * k)
+        } else {
+            target
+        };
+        let mut pos = Vec2::new(self.pos.x + vel.x * dt, self.pos.y + vel.y * dt);
+        if !(0.0..=world.x).contains(&pos.x) {
+            pos.x = pos.x.clamp(0.0, world.x);
+            vel.x = 0.0;
+        }
+        if !(0.0..=world.y).contains(&pos.y) {
+            pos.y = pos.y.clamp(0.0, world.y);
+            vel.y = 0.0;
+        }
+        Body { pos, vel }
+    }
+}
+
 /// What a game's input rule made of a raw input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InputVerdict {

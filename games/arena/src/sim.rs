@@ -89,27 +89,7 @@ impl Move {
 /// position integrates velocity and is clamped to the world, where the
 /// velocity component into the wall is cancelled.
 pub fn step(body: Body, intent: Move, dt: f32) -> Body {
-    let target = Vec2::new(intent.x * MAX_SPEED, intent.y * MAX_SPEED);
-    let dv = Vec2::new(target.x - body.vel.x, target.y - body.vel.y);
-    let max_dv = ACCELERATION * dt;
-    let dv_len = dv.length();
-    let vel = if dv_len > max_dv && dv_len > 0.0 {
-        let k = max_dv / dv_len;
-        Vec2::new(body.vel.x + dv.x * k, body.vel.y + dv.y * k)
-    } else {
-        target
-    };
-    let mut pos = Vec2::new(body.pos.x + vel.x * dt, body.pos.y + vel.y * dt);
-    let mut vel = vel;
-    if !(0.0..=WORLD_WIDTH).contains(&pos.x) {
-        pos.x = pos.x.clamp(0.0, WORLD_WIDTH);
-        vel.x = 0.0;
-    }
-    if !(0.0..=WORLD_HEIGHT).contains(&pos.y) {
-        pos.y = pos.y.clamp(0.0, WORLD_HEIGHT);
-        vel.y = 0.0;
-    }
-    Body { pos, vel }
+    body.steer(Vec2::new(intent.x * MAX_SPEED, intent.y * MAX_SPEED), ACCELERATION, dt, ArenaSim::WORLD)
 }
 
 /// A player's own avatar, exactly: how it moves and what it has collected.

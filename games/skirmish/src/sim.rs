@@ -142,26 +142,7 @@ impl ShipState {
 /// Moves a body toward `x, y` × [`MAX_SPEED`] by at most [`ACCELERATION`]
 /// × `dt`, inside the world.
 fn steer(body: Body, x: f32, y: f32, dt: f32) -> Body {
-    let target = Vec2::new(x * MAX_SPEED, y * MAX_SPEED);
-    let dv = Vec2::new(target.x - body.vel.x, target.y - body.vel.y);
-    let max_dv = ACCELERATION * dt;
-    let dv_len = dv.length();
-    let mut vel = if dv_len > max_dv && dv_len > 0.0 {
-        let k = max_dv / dv_len;
-        Vec2::new(body.vel.x + dv.x * k, body.vel.y + dv.y * k)
-    } else {
-        target
-    };
-    let mut pos = Vec2::new(body.pos.x + vel.x * dt, body.pos.y + vel.y * dt);
-    if !(0.0..=WORLD_WIDTH).contains(&pos.x) {
-        pos.x = pos.x.clamp(0.0, WORLD_WIDTH);
-        vel.x = 0.0;
-    }
-    if !(0.0..=WORLD_HEIGHT).contains(&pos.y) {
-        pos.y = pos.y.clamp(0.0, WORLD_HEIGHT);
-        vel.y = 0.0;
-    }
-    Body { pos, vel }
+    body.steer(Vec2::new(x * MAX_SPEED, y * MAX_SPEED), ACCELERATION, dt, SkirmishSim::WORLD)
 }
 
 /// A ship's aim as replicated to others: 256 steps a turn (on the server

@@ -65,7 +65,14 @@ impl Rewind {
     /// it is interpolated, as a client draws it); `None` if it is not
     /// [`Rewound`] or `tick` is outside the history.
     pub fn position(&self, entity: Entity, tick: f64) -> Option<Vec2> {
-        let after = self.frames.iter().position(|(t, _)| *t as f64 >= tick)?;
+        // Frames are recorded every tick: the one at or after `tick` is
+        // found by its distance from the oldest.
+        let first = self.frames.front()?.0 as f64;
+        let after = (tick - first).ceil();
+        if !(0.0..self.frames.len() as f64).contains(&after) {
+            return None;
+        }
+        let after = after as usize;
         let (tb, b) = &self.frames[after];
         let to = *b.get(&entity)?;
         if *tb as f64 == tick {

@@ -27,8 +27,8 @@ use tickforge_api::{
 use tickforge_shared::sim::{Body, Vec2};
 
 use crate::sim::{
-    Heading, Health, MAX_HEALTH, RESPAWN_TICKS, SHIP_RADIUS, SHOT, SHOT_DAMAGE, SHOT_SPEED, SHOT_TICKS, ShipState,
-    SkirmishSim, WORLD_HEIGHT, WORLD_WIDTH,
+    Heading, Health, MAX_HEALTH, MAX_SPEED, RESPAWN_TICKS, SHIP_RADIUS, SHOT, SHOT_DAMAGE, SHOT_SPEED, SHOT_TICKS,
+    ShipState, SkirmishSim, WORLD_HEIGHT, WORLD_WIDTH,
 };
 
 /// The skirmish.
@@ -181,6 +181,9 @@ fn fly(
     mut ships: Query<(Entity, &mut Controlled<SkirmishSim>), Without<Shot>>,
 ) {
     let reach2 = SHIP_RADIUS * SHIP_RADIUS;
+    // A ship can have moved at most this far from where it was seen,
+    // per tick of rewind: farther ones are skipped before the history.
+    let per_tick = MAX_SPEED * tick.dt;
     for (entity, mut shot, mut pos) in &mut shots {
         let from = pos.0;
         pos.0 = Vec2::new(pos.0.x + shot.vel.x * tick.dt, pos.0.y + shot.vel.y * tick.dt);
@@ -190,8 +193,9 @@ fn fly(
         // shooter's view: others are taken at its middle, that far back.
         let then = tick.tick as f64 - shot.behind + 0.5;
         let mut hit = None;
+        let near = SHIP_RADIUS + SHOT_SPEED * tick.dt + per_tick * (shot.behind as f32 + 1.0);
         for (target, ship) in &ships {
-            if target == shot.owner || !ship.0.alive() {
+            if target == shot.owner || !ship.0.alive() || ship.0.body.pos.distance_squared(pos.0) > near * near {
                 continue;
             }
             let seen = rewind.position(target, then).unwrap_or(ship.0.body.pos);
