@@ -4,13 +4,16 @@
 #
 #   scripts/loadtest.sh arena       [--players N] [--npcs M]      [--duration S] [--out FILE]
 #                                   [--snapshot-rate HZ] [--view-radius UNITS] [--ws-players K]
+#   scripts/loadtest.sh skirmish    [--players N]                 [--duration S] [--out FILE]
 #   scripts/loadtest.sh broadcast   [--players N] [--chat-rate R] [--duration S] [--out FILE]
 #   scripts/loadtest.sh login-storm [--players N] [--logins L]    [--duration S] [--out FILE]
 #   scripts/loadtest.sh arena --cluster [--app N] [--players N] [--duration S]
 #                                   the same bots through a local cluster's gateway
 #                                   (scripts/cluster-bench.sh arena)
 #
-# arena: everyone moving among NPCs. broadcast: each bot sends R numbered
+# arena: everyone moving among NPCs. skirmish: the second game, every bot
+# aiming at the nearest ship and firing (shots, hits with lag
+# compensation, deaths and respawns). broadcast: each bot sends R numbered
 # chat lines a second and the server relays every line to every player.
 # login-storm: L parallel logins (fresh accounts) while N play.
 # --ws-players K: K of the N bots play over WebSocket (as the browser page
@@ -31,7 +34,10 @@ usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 [ $# -ge 1 ] || usage
 scenario=$1
 shift
-case $scenario in arena | broadcast | login-storm) ;; *) usage ;; esac
+case $scenario in arena | skirmish | broadcast | login-storm) ;; *) usage ;; esac
+# The game the server runs and the bots play.
+game=arena
+[ "$scenario" = skirmish ] && game=skirmish
 if [ "$scenario" = arena ] && [[ " $* " == *" --cluster "* ]]; then
     args=()
     for a in "$@"; do [ "$a" = --cluster ] || args+=("$a"); done
@@ -57,9 +63,12 @@ if [ -z "$npcs" ]; then if [ "$scenario" = arena ]; then npcs=200; else npcs=0; 
 [ "$scenario" = broadcast ] || chat_rate=0
 out=${out:-loadtest-$scenario.json}
 # About 100 entities in each player's view: the radius of a circle holding
-# 100 of (players + NPCs) spread over the 2000 x 2000 world.
+# 100 of (players + NPCs) spread over the world (the arena's 2000 x 2000,
+# the skirmish's 1600 x 1200).
+area=4000000
+[ "$game" = skirmish ] && area=1920000
 if [ -z "$view_radius" ]; then
-    view_radius=$(awk -v n=$(( players + npcs )) 'BEGIN { r = sqrt(100 * 4000000 / (3.14159 * (n > 100 ? n : 100))); if (r > 1000) r = 1000; printf "%.0f", r }')
+    view_radius=$(awk -v n=$(( players + npcs )) -v a=$area 'BEGIN { r = sqrt(100 * a / (3.14159 * (n > 100 ? n : 100))); if (r > 1000) r = 1000; printf "%.0f", r }')
 fi
 
 for tool in curl jq; do
@@ -83,7 +92,7 @@ pin_server=() pin_bots=()
 if [ -n "${TICKFORGE_PIN:-}" ]; then pin_server=(taskset -c 0); pin_bots=(taskset -c 1); fi
 max_players=$(( players + 64 ))
 [ "$max_players" -lt 1024 ] && max_players=1024
-TICKFORGE_ADMIN_TOKEN=$token "${pin_server[@]}" "$bin/tickforge-server" --data-dir "$data/db" \
+TICKFORGE_ADMIN_TOKEN=$token "${pin_server[@]}" "$bin/tickforge-server" --game "$game" --data-dir "$data/db" \
     --http 127.0.0.1:0 --udp 127.0.0.1:0 --ws 127.0.0.1:0 --admin 127.0.0.1:0 \
     --max-players "$max_players" --npcs "$npcs" --view-radius "$view_radius" --snapshot-rate "$snapshot_rate" --hash-workers "$(nproc)" --hash-queue 256 \
     --max-registrations-per-hour 0 >"$data/out" 2>"$data/log" &
@@ -107,12 +116,12 @@ rss_idle=$(rss_kib)
 ramp=$(( 20 + players / 8 ))
 bots_duration=$(( ramp + duration + 5 ))
 [ "$ws_players" -le "$players" ] || { echo "loadtest: --ws-players exceeds --players" >&2; exit 2; }
-nice -n 10 "${pin_bots[@]}" "$bin/tickforge-client" --server "$api" --bots "$(( players - ws_players ))" --bot-prefix "load" \
+nice -n 10 "${pin_bots[@]}" "$bin/tickforge-client" --server "$api" --bots "$(( players - ws_players ))" --bot-prefix "load" --game "$game" \
     --moves random --chat-rate "$chat_rate" --duration "$bots_duration" >"$data/bots.jsonl" 2>"$data/bots.log" &
 bots=$!
 ws_bots=""
 if [ "$ws_players" -gt 0 ]; then
-    nice -n 10 "${pin_bots[@]}" "$bin/tickforge-client" --server "$api" --bots "$ws_players" --bot-prefix "loadws" --transport ws \
+    nice -n 10 "${pin_bots[@]}" "$bin/tickforge-client" --server "$api" --bots "$ws_players" --bot-prefix "loadws" --game "$game" --transport ws \
         --moves random --chat-rate "$chat_rate" --duration "$bots_duration" >"$data/ws-bots.jsonl" 2>"$data/ws-bots.log" &
     ws_bots=$!
 fi
@@ -197,7 +206,7 @@ summary=$(tail -n 1 "$data/bots.jsonl")
 echo "$summary" | jq -e .summary >/dev/null || { echo "loadtest: the bots printed no summary" >&2; cat "$data/bots.log" >&2; exit 1; }
 
 jq -n \
-    --arg scenario "$scenario" --argjson players "$players" --argjson npcs "$npcs" --argjson chat_rate "$chat_rate" \
+    --arg scenario "$scenario" --arg game "$game" --argjson players "$players" --argjson npcs "$npcs" --argjson chat_rate "$chat_rate" \
     --argjson view_radius "$view_radius" --argjson snapshot_rate "$snapshot_rate" \
     --argjson logins "$logins" --argjson duration "$duration" --argjson connected "$connected_at_start" \
     --argjson window_start "$window_start" --argjson window_end "$window_end" \
@@ -244,7 +253,7 @@ jq -n \
     | ($counters_end.ticks - $counters_start.ticks) as $server_ticks
     | ($mean_players * $server_ticks) as $player_ticks
     | {
-        scenario: $scenario, machine: $machine,
+        scenario: $scenario, game: $game, machine: $machine,
         players: $players, connected: $connected, npcs: $npcs, window_s: ($secs | r1),
         view_radius: $view_radius, snapshot_rate: $snapshot_rate,
         tick_ms: {
@@ -302,6 +311,7 @@ jq -n \
 jq -r '
   def row(k; v): "\(k | . + " " * (34 - length))\(v)";
   row("scenario"; .scenario),
+  row("game"; .game),
   row("machine"; .machine),
   row("players connected / asked"; "\(.connected) / \(.players)"),
   row("NPCs"; .npcs),

@@ -16,7 +16,10 @@ use serde::Serialize;
 use crate::chatcheck::ChatCheck;
 use crate::login::AuthClient;
 use crate::moves::{Mover, Moves};
-use crate::session::{LoginOptions, Session};
+use tickforge_client_core::game::ClientGame;
+use tickforge_shared::sim::Vec2;
+
+use crate::session::{GameSession, LoginOptions};
 
 /// What the bots do.
 #[derive(Debug, Clone)]
@@ -224,10 +227,12 @@ struct Shared {
 }
 
 /// A bot being played.
-struct Bot {
+struct Bot<G: ClientGame> {
     index: usize,
-    session: Session,
+    session: GameSession<G>,
     mover: Mover,
+    /// What its game's bot policy remembers.
+    brain: G::Bot,
     chat: ChatCheck,
     next_tick: Instant,
     started: Instant,
@@ -244,7 +249,7 @@ fn seed(name: &str) -> u64 {
 
 /// Logs in `name` (registering if missing), waiting out busy answers. The
 /// session remembers how, so a bot comes back by itself after a loss.
-fn login(config: &BotsConfig, name: &str) -> Result<Session, String> {
+fn login<G: ClientGame>(config: &BotsConfig, name: &str) -> Result<GameSession<G>, String> {
     let options = LoginOptions {
         server_url: config.server_url.clone(),
         username: name.to_owned(),
@@ -253,16 +258,16 @@ fn login(config: &BotsConfig, name: &str) -> Result<Session, String> {
         ca_cert: config.ca_cert.clone(),
         game: config.game.clone(),
     };
-    let mut session = Session::login_over(&options, config.transport).map_err(|e| e.to_string())?;
+    let mut session = GameSession::<G>::login_over(&options, config.transport).map_err(|e| e.to_string())?;
     session.wait_connected(Duration::from_secs(10)).map_err(|e| e.to_string())?;
     Ok(session)
 }
 
-fn login_thread(
+fn login_thread<G: ClientGame>(
     config: &BotsConfig,
     next: &AtomicUsize,
     shared: &Shared,
-    workers: &[mpsc::Sender<Bot>],
+    workers: &[mpsc::Sender<Bot<G>>],
     deadline: Instant,
 ) {
     // A bad CA file fails every login the same way: say so once.
@@ -278,7 +283,7 @@ fn login_thread(
             return;
         }
         let name = format!("{}{index}", config.prefix);
-        match login(config, &name) {
+        match login::<G>(config, &name) {
             Ok(session) => {
                 shared.logins.fetch_add(1, Ordering::Relaxed);
                 *shared.last_login.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
@@ -287,6 +292,7 @@ fn login_thread(
                     index,
                     session,
                     mover: Mover::new(config.moves, seed(&name)),
+                    brain: G::Bot::default(),
                     chat: ChatCheck::new(),
                     next_tick: now,
                     started: now,
@@ -304,7 +310,7 @@ fn login_thread(
     }
 }
 
-fn publish(bots: &mut [Bot], shared: &Shared) {
+fn publish<G: ClientGame>(bots: &mut [Bot<G>], shared: &Shared) {
     let mut samples = shared.samples.lock().unwrap_or_else(|p| p.into_inner());
     for bot in bots {
         let s = &bot.session;
@@ -339,7 +345,7 @@ const MAX_WAIT: Duration = Duration::from_millis(5);
 
 /// Watches the socket under `bot`'s connection (again after a move or a
 /// reconnect: a new connection is a new socket) for readiness.
-fn watch(poll: &mio::Poll, token: usize, bot: &mut Bot) {
+fn watch<G: ClientGame>(poll: &mio::Poll, token: usize, bot: &mut Bot<G>) {
     let fd = bot.session.connection().transport().raw_fd();
     let generation = (fd, bot.session.transfers, bot.session.reconnects);
     if bot.watched == Some(generation) {
@@ -359,7 +365,7 @@ fn watch(poll: &mio::Poll, token: usize, bot: &mut Bot) {
 }
 
 /// Plays one bot: reads what arrived, and on its tick sends its input.
-fn play(config: &BotsConfig, bot: &mut Bot, now: Instant) {
+fn play<G: ClientGame>(config: &BotsConfig, bot: &mut Bot<G>, now: Instant) {
     if let Err(e) = bot.session.update() {
         bot.ended = Some(e.to_string());
         return;
@@ -373,7 +379,8 @@ fn play(config: &BotsConfig, bot: &mut Bot, now: Instant) {
         if let Some(line) = bot.chat.due(bot.started.elapsed().as_secs_f32(), config.chat_rate) {
             bot.session.send_chat(&line);
         }
-        bot.session.send_input(x, y);
+        let input = G::bot(&mut bot.brain, Vec2::new(x, y), &bot.session.world);
+        bot.session.send(input);
         bot.traffic.inputs += 1;
         let dt = Duration::from_secs(1) / u32::from(tick_rate);
         bot.next_tick = (bot.next_tick + dt).max(now);
@@ -384,8 +391,8 @@ fn play(config: &BotsConfig, bot: &mut Bot, now: Instant) {
 /// reads its socket as soon as something arrives (the worker waits on all
 /// its sockets at once) and sends an input every server tick; a bot is
 /// not polled in between.
-fn worker(config: &BotsConfig, inbox: &mpsc::Receiver<Bot>, shared: &Shared, deadline: Instant) {
-    let mut bots: Vec<Bot> = Vec::new();
+fn worker<G: ClientGame>(config: &BotsConfig, inbox: &mpsc::Receiver<Bot<G>>, shared: &Shared, deadline: Instant) {
+    let mut bots: Vec<Bot<G>> = Vec::new();
     let mut next_publish = Instant::now();
     let mut poll = match mio::Poll::new() {
         Ok(poll) => Some(poll),
@@ -438,8 +445,9 @@ fn worker(config: &BotsConfig, inbox: &mpsc::Receiver<Bot>, shared: &Shared, dea
     }
 }
 
-/// Runs the bots, printing a JSON line a second to `out`; returns the summary.
-pub fn run(config: &BotsConfig, out: &mut impl Write) -> BotsSummary {
+/// Runs the bots of game `G` (each playing as [`ClientGame::bot`] says),
+/// printing a JSON line a second to `out`; returns the summary.
+pub fn run<G: ClientGame>(config: &BotsConfig, out: &mut impl Write) -> BotsSummary {
     let start = Instant::now();
     let deadline = start + config.duration;
     let shared = Shared {
@@ -490,11 +498,11 @@ pub fn run(config: &BotsConfig, out: &mut impl Write) -> BotsSummary {
             let (tx, rx) = mpsc::channel();
             senders.push(tx);
             let shared = &shared;
-            scope.spawn(move || worker(config, &rx, shared, deadline));
+            scope.spawn(move || worker::<G>(config, &rx, shared, deadline));
         }
         for _ in 0..config.login_threads.max(1) {
             let (shared, next, senders) = (&shared, &next, senders.clone());
-            scope.spawn(move || login_thread(config, next, shared, &senders, deadline));
+            scope.spawn(move || login_thread::<G>(config, next, shared, &senders, deadline));
         }
         drop(senders);
         let mut previous: Vec<u64> = vec![0; config.count];

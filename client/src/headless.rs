@@ -6,11 +6,12 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use tickforge_shared::sim::Vec2;
+use tickforge_client_core::game::ClientGame;
+use tickforge_shared::sim::{Simulation, Vec2};
 
 use crate::chatcheck::ChatCheck;
 use crate::moves::{Cheat, Mover};
-use crate::session::{Session, SessionError};
+use crate::session::{GameSession, SessionError};
 
 /// Per-second stats line.
 #[derive(Debug, Clone, Serialize)]
@@ -140,9 +141,10 @@ pub struct Behaviour {
     pub chat_rate: f32,
 }
 
-/// Plays for `duration`, writing stats lines to `out`.
-pub fn run(
-    session: &mut Session,
+/// Plays game `G` for `duration` as its bot does ([`ClientGame::bot`],
+/// moving as `mover` says), writing stats lines to `out`.
+pub fn run<G: ClientGame>(
+    session: &mut GameSession<G>,
     mover: &mut Mover,
     behaviour: Behaviour,
     duration: Duration,
@@ -192,6 +194,7 @@ pub fn run(
     let mut correction_at_report = 0.0f32;
     let mut chat = ChatCheck::new();
     let mut extrapolating_at_report = Duration::ZERO;
+    let mut bot = G::Bot::default();
 
     while start.elapsed() < duration {
         let now = Instant::now();
@@ -217,7 +220,10 @@ pub fn run(
             match cheat {
                 Some(Cheat::Teleport) => session.send_raw_input(x * 1000.0, y * 1000.0 + 1000.0),
                 Some(Cheat::Nan) => session.send_raw_input(f32::NAN, f32::NAN),
-                _ => session.send_input(x, y),
+                _ => {
+                    let input = G::bot(&mut bot, Vec2::new(x, y), &session.world);
+                    session.send(input);
+                }
             }
             next_tick += send_every;
         }
@@ -251,7 +257,7 @@ pub fn run(
                 if Some(*id) == world.own_entity {
                     continue;
                 }
-                let Some(state) = world.entities.get(id).filter(|e| e.kind == tickforge_arena::AVATAR) else {
+                let Some(state) = world.entities.get(id).filter(|e| e.kind == G::Sim::PLAYER_KIND) else {
                     continue;
                 };
                 let origin = *first_seen.entry(name.clone()).or_insert(state.pos);
@@ -272,7 +278,7 @@ pub fn run(
                 snapshots_per_s: world.snapshots.saturating_sub(snapshots_at_report),
                 bytes_in_per_s: session.bytes_in_per_s().round(),
                 own_position: world.own_state().map(|e| pos(e.pos)),
-                score: world.own.map_or(0, |o| o.state.score),
+                score: session.score(),
                 mispredictions: Mispredictions {
                     count: session.predictor.mispredictions,
                     max_distance: session.predictor.max_correction,

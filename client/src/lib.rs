@@ -6,7 +6,9 @@
 //! system clock, and
 //! shows it in a window (`render`, feature `graphics`) or drives it
 //! headless with scripted movement ([`headless`], [`moves`]); [`bots`]
-//! runs many headless clients in one process for load tests. The world,
+//! runs many headless clients in one process for load tests. They are
+//! generic over the game's client side (`ClientGame`); [`games`] is the
+//! one place that names the games. The world,
 //! prediction and interpolation are the core's ([`world`], [`predict`],
 //! [`interpolate`]).
 
@@ -14,6 +16,7 @@ pub use tickforge_client_core::{interpolate, predict, world};
 
 pub mod bots;
 pub mod chatcheck;
+pub mod games;
 pub mod headless;
 pub mod login;
 pub mod moves;

@@ -5,10 +5,12 @@ use std::time::Duration;
 
 use clap::Parser;
 use tickforge_client::bots::{self, BotsConfig};
+use tickforge_client::games::{self, ClientGame, DEFAULT_GAME, WithGame};
 use tickforge_client::headless;
+use tickforge_client::login::Login;
 use tickforge_client::moves::{Cheat, Mover, Moves};
 use tickforge_client::playback;
-use tickforge_client::session::{LoginOptions, Session};
+use tickforge_client::session::{self, GameSession, LoginOptions};
 
 /// Tickforge client.
 // No `Debug`: the arguments hold the password.
@@ -27,7 +29,8 @@ struct Args {
     /// Create the account first if it does not exist.
     #[arg(long)]
     register: bool,
-    /// The game to play (default: the server's first, the arena).
+    /// The game to play: arena or skirmish (default: the one the server
+    /// places the player in; bots: arena).
     #[arg(long)]
     game: Option<String>,
     /// PEM CA certificate to trust for an https:// server (e.g. a self-signed one).
@@ -111,9 +114,17 @@ fn main() -> ExitCode {
             transport: args.transport,
             game: args.game.clone(),
         };
-        let summary = bots::run(&config, &mut std::io::stdout());
-        println!("{}", serde_json::to_string(&summary).unwrap_or_default());
-        return if summary.logins > 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+        let game = config.game.clone().unwrap_or_else(|| DEFAULT_GAME.to_owned());
+        return games::with_game(&game, Bots(config)).unwrap_or_else(|e| {
+            eprintln!("tickforge-client: {e}");
+            ExitCode::FAILURE
+        });
+    }
+    if let Some(game) = &args.game
+        && let Err(e) = games::with_game(game, Known)
+    {
+        eprintln!("tickforge-client: {e}");
+        return ExitCode::FAILURE;
     }
     let Some(password) = args.password.clone() else {
         eprintln!("tickforge-client: --password (or TICKFORGE_PASSWORD) is required");
@@ -127,19 +138,71 @@ fn main() -> ExitCode {
         ca_cert,
         game: args.game.clone(),
     };
-    let session = Session::login_over(&options, args.transport)
-        .and_then(|mut s| s.wait_connected(Duration::from_secs(10)).map(|()| s));
-    let mut session = match session {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("tickforge-client: {e}");
-            if args.headless {
-                println!("{}", serde_json::to_string(&headless::failed(&e)).unwrap_or_default());
-            }
-            return ExitCode::FAILURE;
-        }
+    let login = match session::login(&options) {
+        Ok(login) => login,
+        Err(e) => return failed(&e, args.headless),
     };
+    // The game asked for, else the one the server placed the player in.
+    let game = args.game.clone().or_else(|| login.game.clone()).unwrap_or_else(|| DEFAULT_GAME.to_owned());
+    let play = Play { args: &args, options: &options, login: &login, duration };
+    games::with_game(&game, play).unwrap_or_else(|e| {
+        eprintln!("tickforge-client: {e}");
+        ExitCode::FAILURE
+    })
+}
 
+/// Says why the client could not start (and, headless, prints the summary line scripts expect).
+fn failed(e: &session::SessionError, headless: bool) -> ExitCode {
+    eprintln!("tickforge-client: {e}");
+    if headless {
+        println!("{}", serde_json::to_string(&headless::failed(e)).unwrap_or_default());
+    }
+    ExitCode::FAILURE
+}
+
+/// Checks a game name is known (before logging in for it).
+struct Known;
+
+impl WithGame for Known {
+    type Output = ();
+    fn run<G: ClientGame>(self) {}
+}
+
+/// The load bots of a game.
+struct Bots(BotsConfig);
+
+impl WithGame for Bots {
+    type Output = ExitCode;
+    fn run<G: ClientGame>(self) -> ExitCode {
+        let summary = bots::run::<G>(&self.0, &mut std::io::stdout());
+        println!("{}", serde_json::to_string(&summary).unwrap_or_default());
+        if summary.logins > 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    }
+}
+
+/// One player of a game, in the window or headless, from its login.
+struct Play<'a> {
+    args: &'a Args,
+    options: &'a LoginOptions,
+    login: &'a Login,
+    duration: Duration,
+}
+
+impl WithGame for Play<'_> {
+    type Output = ExitCode;
+    fn run<G: ClientGame>(self) -> ExitCode {
+        let Play { args, options, login, duration } = self;
+        let session = GameSession::<G>::from_login(options, args.transport, login)
+            .and_then(|mut s| s.wait_connected(Duration::from_secs(10)).map(|()| s));
+        match session {
+            Ok(session) => play(session, args, duration),
+            Err(e) => failed(&e, args.headless),
+        }
+    }
+}
+
+/// Plays `session` headless or in the window.
+fn play<G: ClientGame>(mut session: GameSession<G>, args: &Args, duration: Duration) -> ExitCode {
     if args.headless {
         let seed =
             args.user.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
@@ -182,29 +245,45 @@ fn play_replay(path: &std::path::Path, args: &Args) -> ExitCode {
             }
         };
     }
-    run_replay_window(replay, path, args.from)
+    let game = replay.header.game.clone();
+    games::with_game(&game, ReplayWindow { replay, path, from: args.from }).unwrap_or_else(|e| {
+        eprintln!("tickforge-client: {}: {e}", path.display());
+        ExitCode::FAILURE
+    })
+}
+
+/// A replay's window, for the game it recorded.
+struct ReplayWindow<'a> {
+    replay: playback::ReplayFile,
+    path: &'a std::path::Path,
+    from: Option<u32>,
+}
+
+impl WithGame for ReplayWindow<'_> {
+    type Output = ExitCode;
+
+    #[cfg(feature = "graphics")]
+    fn run<G: ClientGame>(self) -> ExitCode {
+        let title = format!("Tickforge replay — {}", self.path.display());
+        tickforge_client::replay_view::run::<G>(self.replay, self.from, title);
+        ExitCode::SUCCESS
+    }
+
+    #[cfg(not(feature = "graphics"))]
+    fn run<G: ClientGame>(self) -> ExitCode {
+        eprintln!("tickforge-client: built without the `graphics` feature; use --headless");
+        ExitCode::FAILURE
+    }
 }
 
 #[cfg(feature = "graphics")]
-fn run_replay_window(replay: playback::ReplayFile, path: &std::path::Path, from: Option<u32>) -> ExitCode {
-    tickforge_client::replay_view::run(replay, from, format!("Tickforge replay — {}", path.display()));
-    ExitCode::SUCCESS
-}
-
-#[cfg(not(feature = "graphics"))]
-fn run_replay_window(_replay: playback::ReplayFile, _path: &std::path::Path, _from: Option<u32>) -> ExitCode {
-    eprintln!("tickforge-client: built without the `graphics` feature; use --headless");
-    ExitCode::FAILURE
-}
-
-#[cfg(feature = "graphics")]
-fn run_graphical(session: Session, user: &str) -> ExitCode {
+fn run_graphical<G: ClientGame>(session: GameSession<G>, user: &str) -> ExitCode {
     tickforge_client::render::run(session, format!("Tickforge — {user}"));
     ExitCode::SUCCESS
 }
 
 #[cfg(not(feature = "graphics"))]
-fn run_graphical(_session: Session, _user: &str) -> ExitCode {
+fn run_graphical<G: ClientGame>(_session: GameSession<G>, _user: &str) -> ExitCode {
     eprintln!("tickforge-client: built without the `graphics` feature; use --headless");
     ExitCode::FAILURE
 }

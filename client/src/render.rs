@@ -1,18 +1,21 @@
 //! The graphical client: a macroquad window drawing the world.
 //!
-//! WASD or arrows move; Enter opens the chat line, Enter again sends it,
-//! Escape cancels. The frame rate is capped at [`MAX_FPS`]; inputs go out at
-//! the server's tick rate whatever the frame rate.
+//! WASD or arrows move, the mouse aims, the left button or Space fires
+//! (for games that aim and fire); Enter opens the chat line, Enter again
+//! sends it, Escape cancels. The frame rate is capped at [`MAX_FPS`];
+//! inputs go out at the server's tick rate whatever the frame rate. The
+//! window draws the floor, the HUD strip, the chat and the notices; the
+//! game draws its entities through a [`Painter`] ([`ClientGame::draw`]).
 
 use std::time::{Duration, Instant};
 
 use macroquad::prelude::*;
-use tickforge_arena::sim::{AVATAR_RADIUS, ORB_RADIUS, WORLD_HEIGHT, WORLD_WIDTH};
-use tickforge_shared::protocol::NetId;
+use tickforge_client_core::game::{ClientGame, Controls, Painter, Rgba, Scene};
+use tickforge_shared::sim::Simulation;
 
 use crate::interpolate::Drawn;
 
-use crate::session::Session;
+use crate::session::GameSession;
 
 /// Frame-rate cap.
 pub const MAX_FPS: u32 = 60;
@@ -20,8 +23,8 @@ pub const MAX_FPS: u32 = 60;
 /// Height of the HUD strip at the top, in pixels.
 const HUD_HEIGHT: f32 = 28.0;
 
-/// Opens the window and plays until it is closed or the connection ends.
-pub fn run(session: Session, title: String) {
+/// Opens the window and plays game `G` until it is closed or the connection ends.
+pub fn run<G: ClientGame>(session: GameSession<G>, title: String) {
     macroquad::Window::from_config(window(title), play(session));
 }
 
@@ -54,24 +57,77 @@ impl View {
     pub(crate) fn to_screen(&self, p: tickforge_shared::sim::Vec2) -> Vec2 {
         self.origin + vec2(p.x, p.y) * self.scale
     }
+
+    /// The world point under screen point `p`.
+    fn to_world(&self, p: Vec2) -> tickforge_shared::sim::Vec2 {
+        let w = (p - self.origin) / self.scale.max(1e-6);
+        tickforge_shared::sim::Vec2::new(w.x, w.y)
+    }
 }
 
-fn movement_keys() -> (f32, f32) {
+/// A game's drawing on the window, through the camera.
+struct WindowPainter<'a>(&'a View);
+
+fn colour(c: Rgba) -> Color {
+    Color::from_rgba(c.r, c.g, c.b, c.a)
+}
+
+impl Painter for WindowPainter<'_> {
+    fn scale(&self) -> f32 {
+        self.0.scale
+    }
+
+    fn disc(&mut self, center: tickforge_shared::sim::Vec2, radius_px: f32, color: Rgba) {
+        let p = self.0.to_screen(center);
+        draw_circle(p.x, p.y, radius_px, colour(color));
+    }
+
+    fn ring(&mut self, center: tickforge_shared::sim::Vec2, radius_px: f32, width_px: f32, color: Rgba) {
+        let p = self.0.to_screen(center);
+        draw_circle_lines(p.x, p.y, radius_px, width_px, colour(color));
+    }
+
+    fn line(&mut self, from: tickforge_shared::sim::Vec2, to: tickforge_shared::sim::Vec2, width_px: f32, color: Rgba) {
+        let (a, b) = (self.0.to_screen(from), self.0.to_screen(to));
+        draw_line(a.x, a.y, b.x, b.y, width_px, colour(color));
+    }
+
+    fn rect(&mut self, anchor: tickforge_shared::sim::Vec2, offset_px: (f32, f32), size_px: (f32, f32), color: Rgba) {
+        let p = self.0.to_screen(anchor);
+        draw_rectangle(p.x + offset_px.0, p.y + offset_px.1, size_px.0, size_px.1, colour(color));
+    }
+
+    fn label(&mut self, anchor: tickforge_shared::sim::Vec2, above_px: f32, text: &str, color: Rgba) {
+        let p = self.0.to_screen(anchor);
+        let size = measure_text(text, None, 18, 1.0);
+        draw_text(text, p.x - size.width / 2.0, p.y - above_px, 18.0, colour(color));
+    }
+}
+
+/// The player's controls now; `view` maps the pointer into the world.
+fn controls(view: &View) -> Controls {
     let pressed = |keys: &[KeyCode]| keys.iter().any(|k| is_key_down(*k));
     let x = f32::from(u8::from(pressed(&[KeyCode::D, KeyCode::Right])))
         - f32::from(u8::from(pressed(&[KeyCode::A, KeyCode::Left])));
     let y = f32::from(u8::from(pressed(&[KeyCode::S, KeyCode::Down])))
         - f32::from(u8::from(pressed(&[KeyCode::W, KeyCode::Up])));
-    (x, y)
+    let (mx, my) = mouse_position();
+    let inside = (0.0..screen_width()).contains(&mx) && (HUD_HEIGHT..screen_height()).contains(&my);
+    Controls {
+        steer: tickforge_shared::sim::Vec2::new(x, y),
+        pointer: inside.then(|| view.to_world(vec2(mx, my))),
+        fire: is_mouse_button_down(MouseButton::Left) || is_key_down(KeyCode::Space),
+    }
 }
 
-async fn play(mut session: Session) {
+async fn play<G: ClientGame>(mut session: GameSession<G>) {
     let frame_budget = Duration::from_secs(1) / MAX_FPS;
     let mut chat_line: Option<String> = None;
     let mut input_clock = Instant::now();
     let mut status: Option<String> = None;
     let mut last_frame = Instant::now();
-    let mut center = tickforge_shared::sim::Vec2::new(WORLD_WIDTH / 2.0, WORLD_HEIGHT / 2.0);
+    let world = G::Sim::WORLD;
+    let mut center = tickforge_shared::sim::Vec2::new(world.x / 2.0, world.y / 2.0);
     let mut last_drawn: Vec<Drawn> = Vec::new();
     // The server being moved to, then (for a moment) the one arrived on.
     let mut moving_to: Option<String> = None;
@@ -114,11 +170,12 @@ async fn play(mut session: Session) {
 
         // Inputs at the server's tick rate.
         let tick = Duration::from_secs(1) / u32::from(session.world.tick_rate.max(1));
-        let intent = if chat_line.is_some() { (0.0, 0.0) } else { movement_keys() };
+        let controls = if chat_line.is_some() { Controls::default() } else { controls(&View::follow(center)) };
         while input_clock + tick <= frame_start {
             input_clock += tick;
             if status.is_none() {
-                session.send_input(intent.0, intent.1);
+                let input = G::input(&controls, session.world.own.as_ref().map(|o| &o.state));
+                session.send(input);
             }
         }
 
@@ -167,8 +224,8 @@ async fn play(mut session: Session) {
     }
 }
 
-fn draw(
-    session: &Session,
+fn draw<G: ClientGame>(
+    session: &GameSession<G>,
     drawn: &[Drawn],
     center: tickforge_shared::sim::Vec2,
     chat_line: Option<&str>,
@@ -176,11 +233,14 @@ fn draw(
 ) {
     let world = &session.world;
     let view = View::follow(center);
-    draw_arena(&view);
-    draw_entities(&view, drawn, |id| world.names.get(&id).map(String::as_str), world.own_entity);
+    draw_floor(&view, G::Sim::WORLD);
+    let own_state = world.own.as_ref().map(|o| &o.state);
+    let names = |id| world.names.get(&id).map(String::as_str);
+    let scene = Scene { drawn, schema: &world.schema.0, own: world.own_entity, own_state, names: &names };
+    draw_scene::<G>(&view, &scene);
     draw_hud(&format!(
-        "score {}   server {}   tick {}   rtt {:.0} ms   interp {:.0} ms   entities {}   players {}   fps {}",
-        world.own.map_or(0, |o| o.state.score),
+        "{}   server {}   tick {}   rtt {:.0} ms   interp {:.0} ms   entities {}   players {}   fps {}",
+        own_state.map_or_else(String::new, G::hud),
         session.server_addr(),
         world.server_tick,
         session.rtt_ms(),
@@ -220,55 +280,27 @@ pub(crate) fn draw_chat<'a>(lines: impl DoubleEndedIterator<Item = (&'a str, &'a
     }
 }
 
-/// The background, the world's floor and its grid.
-pub(crate) fn draw_arena(view: &View) {
+/// The background, the world's floor (`world` units wide and high) and
+/// its grid.
+pub(crate) fn draw_floor(view: &View, world: tickforge_shared::sim::Vec2) {
     clear_background(Color::from_rgba(18, 20, 28, 255));
     let top_left = view.to_screen(tickforge_shared::sim::Vec2::ZERO);
-    draw_rectangle(
-        top_left.x,
-        top_left.y,
-        WORLD_WIDTH * view.scale,
-        WORLD_HEIGHT * view.scale,
-        Color::from_rgba(30, 34, 46, 255),
-    );
-    draw_rectangle_lines(top_left.x, top_left.y, WORLD_WIDTH * view.scale, WORLD_HEIGHT * view.scale, 2.0, GRAY);
+    let (w, h) = (world.x * view.scale, world.y * view.scale);
+    draw_rectangle(top_left.x, top_left.y, w, h, Color::from_rgba(30, 34, 46, 255));
+    draw_rectangle_lines(top_left.x, top_left.y, w, h, 2.0, GRAY);
     // Grid lines every 100 units make movement visible.
     let grid = Color::from_rgba(40, 46, 60, 255);
-    for i in 1..20 {
+    for i in 1..(world.x / 100.0).ceil() as u32 {
         let a = view.to_screen(tickforge_shared::sim::Vec2::new(i as f32 * 100.0, 0.0));
+        draw_line(a.x, top_left.y, a.x, top_left.y + h, 1.0, grid);
+    }
+    for i in 1..(world.y / 100.0).ceil() as u32 {
         let b = view.to_screen(tickforge_shared::sim::Vec2::new(0.0, i as f32 * 100.0));
-        draw_line(a.x, top_left.y, a.x, top_left.y + WORLD_HEIGHT * view.scale, 1.0, grid);
-        draw_line(top_left.x, b.y, top_left.x + WORLD_WIDTH * view.scale, b.y, 1.0, grid);
+        draw_line(top_left.x, b.y, top_left.x + w, b.y, 1.0, grid);
     }
 }
 
-/// Orbs, NPCs, then avatars with their names; `own` is ringed.
-pub(crate) fn draw_entities<'a>(
-    view: &View,
-    drawn: &[Drawn],
-    name_of: impl Fn(NetId) -> Option<&'a str>,
-    own: Option<NetId>,
-) {
-    let radius = |units: f32, min: f32| (units * view.scale).max(min);
-    for entity in drawn.iter().filter(|e| e.kind == tickforge_arena::ORB) {
-        let p = view.to_screen(entity.pos);
-        draw_circle(p.x, p.y, radius(ORB_RADIUS, 3.0), Color::from_rgba(255, 120, 220, 255));
-    }
-    for entity in drawn.iter().filter(|e| e.kind == tickforge_arena::NPC) {
-        let p = view.to_screen(entity.pos);
-        draw_circle(p.x, p.y, radius(10.0, 3.0), Color::from_rgba(120, 200, 140, 255));
-    }
-    for entity in drawn.iter().filter(|e| e.kind == tickforge_arena::AVATAR) {
-        let p = view.to_screen(entity.pos);
-        let own = own == Some(entity.id);
-        let color = if own { GOLD } else { Color::from_rgba(90, 160, 255, 255) };
-        let r = radius(AVATAR_RADIUS, 6.0);
-        if own {
-            draw_circle_lines(p.x, p.y, r + 4.0, 2.0, WHITE);
-        }
-        draw_circle(p.x, p.y, r, color);
-        let name = name_of(entity.id).unwrap_or("?");
-        let size = measure_text(name, None, 18, 1.0);
-        draw_text(name, p.x - size.width / 2.0, p.y - r - 6.0, 18.0, WHITE);
-    }
+/// Game `G`'s entities, drawn by the game.
+pub(crate) fn draw_scene<G: ClientGame>(view: &View, scene: &Scene<'_, G::Sim>) {
+    G::draw(scene, &mut WindowPainter(view));
 }

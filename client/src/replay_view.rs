@@ -9,22 +9,24 @@ use std::collections::VecDeque;
 use std::time::Instant;
 
 use macroquad::prelude::*;
-use tickforge_arena::sim::{WORLD_HEIGHT, WORLD_WIDTH};
+use tickforge_client_core::game::{ClientGame, Scene};
 use tickforge_shared::protocol::NetId;
 use tickforge_shared::replay::{Event, State};
+use tickforge_shared::sim::Simulation;
 
 use crate::interpolate::Drawn;
 use crate::playback::ReplayFile;
-use crate::render::{MAX_FPS, View, draw_arena, draw_chat, draw_entities, draw_hud, window};
+use crate::render::{MAX_FPS, View, draw_chat, draw_floor, draw_hud, draw_scene, window};
 
 /// Slowest and fastest playback.
 const SPEEDS: (f32, f32) = (0.25, 8.0);
 /// Height of the timeline bar, in pixels.
 const BAR_HEIGHT: f32 = 18.0;
 
-/// Opens the window and plays `replay` from `from` (or its start).
-pub fn run(replay: ReplayFile, from: Option<u32>, title: String) {
-    macroquad::Window::from_config(window(title), play(replay, from));
+/// Opens the window and plays `replay`, a recording of game `G`, from
+/// `from` (or its start).
+pub fn run<G: ClientGame>(replay: ReplayFile, from: Option<u32>, title: String) {
+    macroquad::Window::from_config(window(title), play::<G>(replay, from));
 }
 
 /// Playback position and controls.
@@ -120,7 +122,7 @@ impl Player {
     }
 }
 
-async fn play(mut replay: ReplayFile, from: Option<u32>) {
+async fn play<G: ClientGame>(mut replay: ReplayFile, from: Option<u32>) {
     let first = match from {
         Some(tick) => replay.seek(tick.max(replay.first_tick())),
         None => replay.seek(replay.first_tick()),
@@ -130,6 +132,7 @@ async fn play(mut replay: ReplayFile, from: Option<u32>) {
         Err(e) => (State::default(), Some(e.to_string())),
     };
     let rate = f64::from(replay.header.tick_rate.max(1));
+    let schema = replay.header.schema.clone();
     let mut player =
         Player { replay, state, playing: true, speed: 1.0, owed: 0.0, follow: None, chat: VecDeque::new(), error };
     let mut last = Instant::now();
@@ -157,14 +160,17 @@ async fn play(mut replay: ReplayFile, from: Option<u32>) {
             pos: k.pos(),
             fields: k.fields,
         }));
+        let world = G::Sim::WORLD;
         let center = player
             .follow
             .and_then(|id| drawn.iter().find(|d| d.id == id))
-            .map_or(tickforge_shared::sim::Vec2::new(WORLD_WIDTH / 2.0, WORLD_HEIGHT / 2.0), |d| d.pos);
+            .map_or(tickforge_shared::sim::Vec2::new(world.x / 2.0, world.y / 2.0), |d| d.pos);
         let view = View::follow(center);
-        draw_arena(&view);
+        draw_floor(&view, world);
         let players = &player.state.players;
-        draw_entities(&view, &drawn, |id| players.get(&id).map(String::as_str), player.follow);
+        let names = |id| players.get(&id).map(String::as_str);
+        let scene = Scene { drawn: &drawn, schema: &schema, own: player.follow, own_state: None, names: &names };
+        draw_scene::<G>(&view, &scene);
         let (first, last_tick) = (player.replay.first_tick(), player.replay.last_tick());
         let following = player.follow.and_then(|id| players.get(&id)).map_or("free camera", String::as_str);
         draw_hud(&format!(

@@ -14,10 +14,12 @@ use std::ops::{Deref, DerefMut};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use tickforge_arena::{ArenaSim, Move};
+use tickforge_client_core::game::ClientGame;
 use tickforge_client_core::session::{self as core, Comeback};
 pub use tickforge_client_core::session::{CHAT_HELD, FeelStats, LINK_DEAD_AFTER, REJOIN_LIMIT};
-use tickforge_shared::sim::Simulation;
+use tickforge_shared::sim::{Simulation, Vec2};
+
+pub use crate::games::ArenaSession as Session;
 
 use crate::login::{AuthClient, Login, LoginError};
 use crate::net::{NativeDialer, NetError, TransportKind};
@@ -38,6 +40,14 @@ pub enum SessionError {
     /// shut down); a password session comes back by itself until [`REJOIN_LIMIT`].
     #[error("connection lost: {0}")]
     Lost(String),
+    /// The server placed the player in another game than this session plays.
+    #[error("the server placed this player in the game '{placed}', not '{plays}' (run with --game {placed})")]
+    WrongGame {
+        /// The game the login answer names.
+        placed: String,
+        /// The game this session plays.
+        plays: &'static str,
+    },
 }
 
 impl From<core::SessionError> for SessionError {
@@ -103,6 +113,13 @@ fn come_back(options: &LoginOptions, comeback: &Comeback) -> Result<Login, Login
     login_patiently(&LoginOptions { register: false, ..options.clone() }, REJOIN_LIMIT)
 }
 
+/// Logs in with `options` (registering first if asked), waiting out busy
+/// servers for up to a minute: the answer says which game the player was
+/// placed in ([`Login::game`]), for [`GameSession::from_login`].
+pub fn login(options: &LoginOptions) -> Result<Login, SessionError> {
+    Ok(login_patiently(options, Duration::from_secs(60))?)
+}
+
 /// Logs in with `options`, waiting out busy servers, for up to `limit`.
 /// With `register`, the account is made first — and a registration the
 /// server refused as busy is tried again as a registration: nothing was
@@ -146,14 +163,11 @@ fn patiently<T>(deadline: Instant, mut attempt: impl FnMut() -> Result<T, LoginE
     }
 }
 
-/// An arena player's session (the arena is the game this client plays).
-pub type Session = GameSession<ArenaSim>;
-
-/// A connected (or connecting) player of the game whose simulation is `S`: the core session, its clock, and
-/// the login running in the background while it comes back. It derefs to
-/// the core for the world, the prediction and the figures.
-pub struct GameSession<S: Simulation> {
-    core: core::Session<NativeDialer, S>,
+/// A connected (or connecting) player of game `G`: the core session, its
+/// clock, and the login running in the background while it comes back. It
+/// derefs to the core for the world, the prediction and the figures.
+pub struct GameSession<G: ClientGame> {
+    core: core::Session<NativeDialer, G::Sim>,
     /// The origin of the core's clock.
     origin: Instant,
     /// How to log in again (`None`: a session from a bare token).
@@ -162,27 +176,27 @@ pub struct GameSession<S: Simulation> {
     login: Option<mpsc::Receiver<Result<Login, LoginError>>>,
 }
 
-impl<S: Simulation> std::fmt::Debug for GameSession<S> {
+impl<G: ClientGame> std::fmt::Debug for GameSession<G> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session").field("core", &self.core).finish_non_exhaustive()
     }
 }
 
-impl<S: Simulation> Deref for GameSession<S> {
-    type Target = core::Session<NativeDialer, S>;
+impl<G: ClientGame> Deref for GameSession<G> {
+    type Target = core::Session<NativeDialer, G::Sim>;
 
     fn deref(&self) -> &Self::Target {
         &self.core
     }
 }
 
-impl<S: Simulation> DerefMut for GameSession<S> {
+impl<G: ClientGame> DerefMut for GameSession<G> {
     fn deref_mut(&mut self) -> &mut Self::Target {
         &mut self.core
     }
 }
 
-impl<S: Simulation> GameSession<S> {
+impl<G: ClientGame> GameSession<G> {
     /// Logs in (registering first if asked) and starts the UDP handshake.
     /// The session remembers how, to come back after a lost connection.
     pub fn login(options: &LoginOptions) -> Result<Self, SessionError> {
@@ -191,9 +205,18 @@ impl<S: Simulation> GameSession<S> {
 
     /// As [`Session::login`], playing over `transport`.
     pub fn login_over(options: &LoginOptions, transport: TransportKind) -> Result<Self, SessionError> {
-        let login = login_patiently(options, Duration::from_secs(60))?;
+        Self::from_login(options, transport, &login(options)?)
+    }
+
+    /// Starts the handshake with what a [`login`] with `options` answered,
+    /// playing over `transport`; refused if the server placed the player
+    /// in another game.
+    pub fn from_login(options: &LoginOptions, transport: TransportKind, login: &Login) -> Result<Self, SessionError> {
+        if let Some(placed) = login.game.as_deref().filter(|g| *g != G::NAME) {
+            return Err(SessionError::WrongGame { placed: placed.to_owned(), plays: G::NAME });
+        }
         let origin = Instant::now();
-        let core = core::Session::from_login(NativeDialer { transport }, &login, Duration::ZERO)?;
+        let core = core::Session::from_login(NativeDialer { transport }, login, Duration::ZERO)?;
         Ok(Self { core, origin, options: Some(options.clone()), login: None })
     }
 
@@ -273,20 +296,20 @@ impl<S: Simulation> GameSession<S> {
     }
 
     /// Sends this tick's input (see [`core::Session::send_input`]).
-    pub fn send(&mut self, input: S::Input) {
+    pub fn send(&mut self, input: <G::Sim as Simulation>::Input) {
         let now = self.now();
         self.core.send_input(input, now);
     }
 
     /// Sends the input as given, unchecked (the headless cheat modes).
-    pub fn send_unchecked(&mut self, input: S::Input) {
+    pub fn send_unchecked(&mut self, input: <G::Sim as Simulation>::Input) {
         let now = self.now();
         self.core.send_raw_input(input, now);
     }
 
     /// Sends a checked input claiming to have seen the world `view_lag`
     /// sixteenths of a tick ago (see [`core::Session::send_input_claiming`]).
-    pub fn send_claiming(&mut self, input: S::Input, view_lag: u16) {
+    pub fn send_claiming(&mut self, input: <G::Sim as Simulation>::Input, view_lag: u16) {
         let now = self.now();
         self.core.send_input_claiming(input, view_lag, now);
     }
@@ -296,21 +319,20 @@ impl<S: Simulation> GameSession<S> {
         let now = self.now();
         self.core.frame(frame_dt, now)
     }
-}
 
-impl GameSession<ArenaSim> {
-    /// Orbs collected, as the server last said.
+    /// The game's score of the own player ([`ClientGame::score`]), as the server last said.
     pub fn score(&self) -> u32 {
-        self.world.own.map_or(0, |o| o.state.score)
+        self.world.own.as_ref().map_or(0, |o| G::score(&o.state))
     }
 
-    /// Steers the arena avatar toward `(move_x, move_y)` this tick.
+    /// Moves toward `(move_x, move_y)` this tick and does nothing else
+    /// ([`ClientGame::steer`]).
     pub fn send_input(&mut self, move_x: f32, move_y: f32) {
-        self.send(Move { x: move_x, y: move_y });
+        self.send(G::steer(Vec2::new(move_x, move_y)));
     }
 
-    /// Sends the arena move as given, unchecked (the headless cheat modes).
+    /// Sends that move as given, unchecked (the headless cheat modes).
     pub fn send_raw_input(&mut self, move_x: f32, move_y: f32) {
-        self.send_unchecked(Move { x: move_x, y: move_y });
+        self.send_unchecked(G::steer(Vec2::new(move_x, move_y)));
     }
 }

@@ -4,12 +4,13 @@
 //! is its own crate on `tickforge-api`.
 
 use tickforge_arena::server::Arena;
+use tickforge_rally::server::Rally;
 use tickforge_skirmish::server::Skirmish;
 
 use crate::api::Game;
 
 /// Every game this binary runs, by [`Game::NAME`]; the first is the default.
-pub const NAMES: &[&str] = &[Arena::NAME, Skirmish::NAME];
+pub const NAMES: &[&str] = &[Arena::NAME, Skirmish::NAME, Rally::NAME];
 
 /// The default game.
 pub const DEFAULT: &str = NAMES[0];
@@ -24,6 +25,7 @@ pub fn with_game<R>(name: &str, run: impl GameFn<R>) -> Option<R> {
     match name {
         Arena::NAME => Some(run.call::<Arena>()),
         Skirmish::NAME => Some(run.call::<Skirmish>()),
+        Rally::NAME => Some(run.call::<Rally>()),
         _ => None,
     }
 }

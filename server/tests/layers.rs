@@ -206,12 +206,18 @@ fn games_build_on_the_api_and_only_the_registry_names_them() {
             "{name} depends on the engine's internals (tickforge-server) rather than tickforge-api"
         );
     }
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let offences = naming_games(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), Some("games.rs"), &games);
+    assert!(offences.is_empty(), "the engine names a game outside its registry:\n{}", offences.join("\n"));
+}
+
+/// Files under `dir` (but `except`) whose code names one of `games`.
+fn naming_games(dir: &Path, except: Option<&str>, games: &[(PathBuf, String)]) -> Vec<String> {
     let mut files = Vec::new();
-    sources(&src, &mut files);
-    let offences: Vec<String> = files
+    sources(dir, &mut files);
+    assert!(!files.is_empty(), "{} has sources", dir.display());
+    files
         .iter()
-        .filter(|f| f.file_name().is_some_and(|n| n != "games.rs"))
+        .filter(|f| f.file_name().and_then(|n| n.to_str()) != except)
         .flat_map(|f| {
             let text = code(&std::fs::read_to_string(f).unwrap());
             games
@@ -219,8 +225,22 @@ fn games_build_on_the_api_and_only_the_registry_names_them() {
                 .filter(move |(_, name)| text.contains(name.as_str()))
                 .map(move |(_, name)| format!("{} names {name}", f.display()))
         })
-        .collect();
-    assert!(offences.is_empty(), "the engine names a game outside its registry:\n{}", offences.join("\n"));
+        .collect()
+}
+
+#[test]
+fn the_client_names_games_only_in_its_registry_and_its_core_names_none() {
+    let games = game_crates();
+    let client = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("client");
+    let offences = naming_games(&client.join("src"), Some("games.rs"), &games);
+    assert!(offences.is_empty(), "the client names a game outside its registry:\n{}", offences.join("\n"));
+    let offences = naming_games(&client.join("core/src"), None, &games);
+    assert!(offences.is_empty(), "the client core names a game:\n{}", offences.join("\n"));
+    let manifest = std::fs::read_to_string(client.join("core/Cargo.toml")).unwrap();
+    assert!(
+        !manifest.contains("tickforge-arena") && !manifest.contains("tickforge-skirmish"),
+        "the core depends on a game"
+    );
 }
 
 #[test]

@@ -57,6 +57,15 @@ fn arena_report_is_complete() {
 }
 
 #[test]
+fn skirmish_report_is_complete() {
+    let report = run(&["skirmish", "--players", "3", "--duration", "3"]);
+    sane_common(&report, 3);
+    assert_eq!((&report["scenario"], &report["game"]), (&"skirmish".into(), &"skirmish".into()), "{report}");
+    // Everyone sees the other ships (and the shots in flight).
+    assert!(report["entities_in_view_p50"].as_f64().is_some_and(|v| v >= 2.0), "{report}");
+}
+
+#[test]
 fn broadcast_report_is_complete() {
     let report = run(&["broadcast", "--players", "3", "--chat-rate", "2", "--duration", "4"]);
     sane_common(&report, 3);

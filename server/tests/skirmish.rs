@@ -12,10 +12,10 @@ use tickforge_netem::{Profile, Proxy};
 use tickforge_server::Config;
 use tickforge_server::embedded::EmbeddedServer;
 use tickforge_shared::sim::Vec2;
+use tickforge_skirmish::Command;
 use tickforge_skirmish::sim::{MAX_HEALTH, SHIP_RADIUS, SHOT_DAMAGE, SHOT_SPEED, ShipState};
-use tickforge_skirmish::{Command, SkirmishSim};
 
-type Ship = GameSession<SkirmishSim>;
+type Ship = GameSession<tickforge_client::games::SkirmishClient>;
 
 /// 150 ms ± 20 ms each way.
 const LINK: Profile = Profile {
@@ -148,29 +148,32 @@ fn shoot(rewind: Duration, crossing: Duration, claim: Option<Duration>) -> u8 {
     // Across the shooter's line of fire, toward the farther wall.
     let down = if t.y < 600.0 { 1.0 } else { -1.0 };
     let cross = Command::new(0.0, down, 0.0, false);
-    // The target as the shooter sees it, all along.
+    // The target as the shooter sees it, all along, and how far behind
+    // the server the shooter was drawing it then.
     let started = Instant::now();
-    let mut log: Vec<(Duration, Vec2)> = Vec::new();
+    let mut log: Vec<(Duration, Vec2, u16)> = Vec::new();
     drive([&mut shooter, &mut target], crossing, |who, ship| {
         if who == 1 {
             return cross;
         }
         if let Some(at) = seen(ship) {
-            log.push((started.elapsed(), at));
+            log.push((started.elapsed(), at, ship.view_lag()));
         }
         idle
     });
-    // Where it was seen `ago` before now, and how it was moving then.
+    // Where it was seen `ago` before now, how it was moving then, and the
+    // shooter's view lag then (sixteenths of a tick).
     let now = started.elapsed();
     let sight = |ago: Duration| {
-        let at = |t: Duration| log.iter().min_by_key(|(when, _)| when.abs_diff(t)).map(|(_, p)| *p).unwrap();
-        let (a, b) = (at(now - ago - Duration::from_millis(200)), at(now - ago));
-        (b, Vec2::new((b.x - a.x) / 0.2, (b.y - a.y) / 0.2))
+        let at = |t: Duration| *log.iter().min_by_key(|(when, ..)| when.abs_diff(t)).unwrap();
+        let ((ta, a, _), (tb, b, lag)) = (at(now - ago - Duration::from_millis(200)), at(now - ago));
+        let dt = (tb - ta).as_secs_f32().max(1e-3);
+        (b, Vec2::new((b.x - a.x) / dt, (b.y - a.y) / dt), lag)
     };
     let from = own(&shooter).body.pos;
     let aim = match claim {
         None => {
-            let (p, vel) = sight(Duration::ZERO);
+            let (p, vel, _) = sight(Duration::ZERO);
             assert!(vel.length() > 150.0, "the target is seen crossing: {vel:?}");
             let aim = lead(from, p, vel);
             shooter.send(Command::new(0.0, 0.0, aim, true));
@@ -178,10 +181,10 @@ fn shoot(rewind: Duration, crossing: Duration, claim: Option<Duration>) -> u8 {
         }
         Some(back) => {
             // What it saw `back` ago, claiming to be looking that far back.
-            let (p, vel) = sight(back);
+            let (p, vel, lag) = sight(back);
             assert!(vel.length() > 150.0, "the target was seen crossing then: {vel:?}");
             let aim = lead(from, p, vel);
-            let claimed = shooter.view_lag() + (back.as_secs_f64() * 30.0 * 16.0).round() as u16;
+            let claimed = lag + (back.as_secs_f64() * 30.0 * 16.0).round() as u16;
             shooter.send_claiming(Command::new(0.0, 0.0, aim, true), claimed);
             aim
         }

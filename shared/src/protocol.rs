@@ -19,7 +19,7 @@ pub const PROTOCOL_ID: u64 = u64::from_be_bytes(*b"tickforg") ^ PROTOCOL_VERSION
 /// that one lost packet loses no input.
 pub const INPUT_REDUNDANCY: usize = 4;
 
-/// The most inputs one [`ClientMessage::Input`] may carry.
+/// The most inputs one [`InputMessage`] may carry.
 pub const MAX_INPUTS_PER_MESSAGE: usize = 16;
 
 /// Longest chat line, in characters.

@@ -55,6 +55,27 @@ impl Vec2 {
     }
 }
 
+impl std::ops::Add for Vec2 {
+    type Output = Vec2;
+    fn add(self, other: Vec2) -> Vec2 {
+        Vec2::new(self.x + other.x, self.y + other.y)
+    }
+}
+
+impl std::ops::Sub for Vec2 {
+    type Output = Vec2;
+    fn sub(self, other: Vec2) -> Vec2 {
+        Vec2::new(self.x - other.x, self.y - other.y)
+    }
+}
+
+impl std::ops::Mul<f32> for Vec2 {
+    type Output = Vec2;
+    fn mul(self, factor: f32) -> Vec2 {
+        Vec2::new(self.x * factor, self.y * factor)
+    }
+}
+
 /// Seconds per tick at `tick_rate` Hz: the one `dt` both the server's
 /// simulation and the client's prediction step with, so they agree to the
 /// bit.

@@ -17,6 +17,8 @@ pub struct Login {
     pub ws: Vec<String>,
     /// Logs in once more without the password (short-lived), if the server gave one.
     pub resume_token: Option<String>,
+    /// The game the server placed the player in (`None` from a server that does not say).
+    pub game: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -28,6 +30,8 @@ struct LoginBody {
     ws: Vec<String>,
     #[serde(default)]
     resume_token: Option<String>,
+    #[serde(default)]
+    game: Option<String>,
 }
 
 /// Reads the JSON body of a `200` answer to `/v1/login` or `/v1/resume`.
@@ -42,6 +46,7 @@ pub fn parse_login(body: &str) -> Result<Login, String> {
         servers: parsed.servers,
         ws: parsed.ws,
         resume_token: parsed.resume_token,
+        game: parsed.game,
     })
 }
 
@@ -57,6 +62,9 @@ mod tests {
         assert_eq!(login.connect_token, vec![0, 1, 2]);
         assert_eq!(login.ws, vec!["ws://127.0.0.1:7003/ws".to_owned()]);
         assert_eq!(login.resume_token, None);
+        assert_eq!(login.game, None);
+        let placed = r#"{"connect_token":"AAEC","expires_at":5,"servers":[],"game":"skirmish"}"#;
+        assert_eq!(parse_login(placed).unwrap().game.as_deref(), Some("skirmish"));
         let old = r#"{"connect_token":"AAEC","expires_at":5,"servers":[],"resume_token":"r"}"#;
         assert!(parse_login(old).unwrap().ws.is_empty());
         assert!(parse_login(r#"{"connect_token":"!!","expires_at":5,"servers":[]}"#).unwrap_err().contains("token"));

@@ -6,7 +6,8 @@
 //! run. With the `server` feature, [`server`] is its `Game`: projectiles
 //! the server simulates, hits decided against where the shooter saw its
 //! target (lag compensation), health, death and respawn, and kills and
-//! deaths kept per account.
+//! deaths kept per account. With `client`, `client` is how it is drawn,
+//! controlled and played by bots (a `ClientGame`).
 
 pub mod sim;
 
@@ -14,3 +15,6 @@ pub use sim::{Command, Heading, Health, SHIP, SHOT, ShipState, SkirmishSim};
 
 #[cfg(feature = "server")]
 pub mod server;
+
+#[cfg(feature = "client")]
+pub mod client;
