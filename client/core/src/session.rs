@@ -121,6 +121,9 @@ pub struct Session<D: Dialer, S: Simulation> {
     /// The own player's prediction.
     pub predictor: Predictor<S>,
     clock: ServerClock,
+    /// The usual gap between snapshots, in ticks (worked out once per
+    /// snapshot applied, not per frame and input).
+    interval_ticks: f64,
     /// Interpolation figures.
     pub feel: FeelStats,
     next_seq: u32,
@@ -210,6 +213,7 @@ impl<D: Dialer, S: Simulation> Session<D, S> {
             world: ClientWorld::default(),
             predictor: Predictor::default(),
             clock: ServerClock::default(),
+            interval_ticks: 1.0,
             feel: FeelStats::default(),
             next_seq: 1,
             recent: VecDeque::with_capacity(INPUT_REDUNDANCY),
@@ -301,6 +305,7 @@ impl<D: Dialer, S: Simulation> Session<D, S> {
         self.chat_from_sent = false;
         self.predictor = Predictor::default();
         self.clock = ServerClock::default();
+        self.interval_ticks = 1.0;
         self.next_seq = 1;
         self.recent.clear();
     }
@@ -418,6 +423,7 @@ impl<D: Dialer, S: Simulation> Session<D, S> {
         }
         self.flush_chat();
         if self.world.snapshots != snapshots {
+            self.interval_ticks = snapshot_interval_ticks(&self.world);
             self.last_heard = now;
             if self.world.own_entity.is_some()
                 && let Some(from) = self.outage_from.take()
@@ -494,7 +500,7 @@ impl<D: Dialer, S: Simulation> Session<D, S> {
     /// two snapshot intervals (one lost snapshot does not starve the
     /// interpolation), or more when the measured `jitter` asks for it.
     fn interp_delay(&self, jitter: f64) -> f64 {
-        let interval = snapshot_interval_ticks(&self.world) * f64::from(self.tick_dt());
+        let interval = self.interval_ticks * f64::from(self.tick_dt());
         (2.0 * interval).max(interval + 2.0 * jitter) + 0.005
     }
 

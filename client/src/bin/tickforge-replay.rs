@@ -72,11 +72,13 @@ fn main() -> ExitCode {
         Command::Info { .. } => {
             let size = std::fs::metadata(&file).map_or(0, |m| m.len());
             playback::info(&mut replay, size).map(|info| {
-                println!("{}", serde_json::to_string_pretty(&info).unwrap_or_default());
+                // A reader that stops early (`| head`) is not an error.
+                let _ = writeln!(std::io::stdout(), "{}", serde_json::to_string_pretty(&info).unwrap_or_default());
             })
         }
         Command::Verify { .. } => playback::verify(&mut replay).map(|frames| {
-            println!(
+            let _ = writeln!(
+                std::io::stdout(),
                 "ok: {frames} frames, ticks {}..={}, {} keyframes",
                 replay.first_tick(),
                 replay.last_tick(),

@@ -10,7 +10,6 @@ pub mod input;
 pub mod players;
 pub mod progress;
 pub mod replicate;
-pub mod rng;
 pub mod roster;
 
 pub use tickforge_api::NetIds;

@@ -495,7 +495,7 @@ mod tests {
             radius in 1.0f32..1500.0,
             seed in proptest::prelude::any::<u64>(),
         ) {
-            let mut rng = crate::game::rng::SplitMix64::new(seed);
+            let mut rng = crate::api::SplitMix64::new(seed);
             let mut spot = || Vec2::new(rng.next_f32() * 2600.0 - 300.0, rng.next_f32() * 2600.0 - 300.0);
             let all: Vec<Item> = (0..count)
                 .map(|i| {
@@ -530,7 +530,7 @@ mod tests {
             seed in proptest::prelude::any::<u64>(),
         ) {
             let config = ReplicationConfig { view_radius: 700.0, every_ticks: 1, budget_bytes };
-            let mut rng = crate::game::rng::SplitMix64::new(seed);
+            let mut rng = crate::api::SplitMix64::new(seed);
             let mut pos: Vec<Vec2> = (0..count).map(|_| Vec2::new(rng.next_f32() * 2000.0, rng.next_f32() * 2000.0)).collect();
             let mut view = ClientView::default();
             let mut scratch = BuildScratch::default();
