@@ -240,7 +240,7 @@ fn draw<G: ClientGame>(
     draw_scene::<G>(&view, &scene);
     draw_hud(&format!(
         "{}   server {}   tick {}   rtt {:.0} ms   interp {:.0} ms   entities {}   players {}   fps {}",
-        own_state.map_or_else(String::new, G::hud),
+        own_state.map_or_else(String::new, |own| G::hud(own, world.tick_rate)),
         session.server_addr(),
         world.server_tick,
         session.rtt_ms(),

@@ -84,26 +84,16 @@ fn a_skirmish_and_an_arena_app_server_each_get_only_their_games_players() {
 /// at the nearest ship with lead and fires in range.
 fn hunt(shooter: &mut Ship, target: &mut Ship, limit: Duration, done: impl Fn(&Ship, &Ship) -> bool) -> bool {
     let mut brain = <SkirmishClient as ClientGame>::Bot::default();
-    let start = Instant::now();
-    let mut next = start;
-    while start.elapsed() < limit {
-        shooter.update().expect("shooter alive");
-        target.update().expect("target alive");
-        if done(shooter, target) {
-            return true;
+    let hunter = |who: usize, ships: &mut [&mut Ship]| {
+        if who == 1 {
+            return Command::IDLE;
         }
-        if Instant::now() >= next {
-            next += Duration::from_millis(33);
-            let (from, to) = (own(shooter).body.pos, own(target).body.pos);
-            let d = from.distance(to).max(1e-3);
-            let steer = if d > 300.0 { (to - from) * (1.0 / d) } else { Vec2::ZERO };
-            let command = SkirmishClient::bot(&mut brain, steer, &shooter.world);
-            shooter.send(command);
-            target.send(Command::IDLE);
-        }
-        std::thread::sleep(Duration::from_millis(4));
-    }
-    done(shooter, target)
+        let (from, to) = (own(ships[0]).body.pos, own(ships[1]).body.pos);
+        let d = from.distance(to).max(1e-3);
+        let steer = if d > 300.0 { (to - from) * (1.0 / d) } else { Vec2::ZERO };
+        SkirmishClient::bot(&mut brain, steer, &ships[0].world)
+    };
+    common::drive(&mut [shooter, target], limit, hunter, |ships| done(ships[0], ships[1]))
 }
 
 #[test]

@@ -244,6 +244,14 @@ fn the_client_names_games_only_in_its_registry_and_its_core_names_none() {
 }
 
 #[test]
+fn the_page_names_games_only_in_its_registry() {
+    let games = game_crates();
+    let web = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("web");
+    let offences = naming_games(&web.join("src"), Some("games.rs"), &games);
+    assert!(offences.is_empty(), "the page names a game outside its registry:\n{}", offences.join("\n"));
+}
+
+#[test]
 fn the_scan_sees_grouped_plain_and_parent_paths_but_not_comments() {
     let text = "use crate::store::X;\nuse crate::{cluster::Y, net};\nlet _ = crate::game::z();\n/// [`crate::auth`]\nuse super::chat::C;";
     let module = ["game".to_owned(), "players".to_owned()];

@@ -13,7 +13,7 @@ use tickforge_server::Config;
 use tickforge_server::embedded::EmbeddedServer;
 use tickforge_shared::sim::Vec2;
 use tickforge_skirmish::Command;
-use tickforge_skirmish::sim::{MAX_HEALTH, SHIP_RADIUS, SHOT_DAMAGE, SHOT_SPEED, ShipState};
+use tickforge_skirmish::sim::{MAX_HEALTH, SHOT_DAMAGE, ShipState, lead};
 
 type Ship = GameSession<tickforge_client::games::SkirmishClient>;
 
@@ -75,39 +75,14 @@ fn predicted(ship: &Ship) -> ShipState {
 
 /// Pumps both ships for `duration`; every 33 ms each sends what `command`
 /// gives for it (0: the shooter, 1: the target).
-fn drive(ships: [&mut Ship; 2], duration: Duration, mut command: impl FnMut(usize, &mut Ship) -> Command) {
-    let [a, b] = ships;
-    let start = Instant::now();
-    let mut next = start;
-    while start.elapsed() < duration {
-        a.update().expect("shooter alive");
-        b.update().expect("target alive");
-        if Instant::now() >= next {
-            next += Duration::from_millis(33);
-            let ca = command(0, a);
-            a.send(ca);
-            let cb = command(1, b);
-            b.send(cb);
-        }
-        std::thread::sleep(Duration::from_millis(4));
-    }
+fn drive(mut ships: [&mut Ship; 2], duration: Duration, mut command: impl FnMut(usize, &mut Ship) -> Command) {
+    common::drive(&mut ships, duration, |who, ships| command(who, ships[who]), |_| false);
 }
 
 /// Where the shooter draws the target right now (interpolated, as seen).
 fn seen(shooter: &mut Ship) -> Option<Vec2> {
     let id = shooter.world.avatar_of("target")?.id;
     shooter.frame(Duration::from_millis(4)).iter().find(|d| d.id == id).map(|d| d.pos)
-}
-
-/// Where to aim from `from` to meet a target at `at` moving at `vel` (the
-/// shot leaves from the ship's nose, a radius ahead).
-fn lead(from: Vec2, at: Vec2, vel: Vec2) -> f32 {
-    let flight = |d: f32| (d - SHIP_RADIUS).max(0.0) / SHOT_SPEED;
-    let mut t = flight(at.distance(from));
-    for _ in 0..4 {
-        t = flight(Vec2::new(at.x + vel.x * t, at.y + vel.y * t).distance(from));
-    }
-    (at.y + vel.y * t - from.y).atan2(at.x + vel.x * t - from.x)
 }
 
 /// Brings the shooter to a stop `apart` units beside the (idle) target;

@@ -1,7 +1,7 @@
 // The page's script: logs in over fetch (same origin as the auth API),
-// starts the wasm game with the login answer, feeds it keys and chat, and
-// calls it on every animation frame. When a lost session wants to log in
-// again, it asks here (resume token first, then the password).
+// starts the wasm game with the login answer, feeds it keys, the pointer
+// and chat, and calls it on every animation frame. When a lost session
+// wants to log in again, it asks here (resume token first, then the password).
 import init, { Game } from './tickforge_web.js';
 
 const canvas = document.getElementById('arena');
@@ -175,6 +175,12 @@ window.addEventListener('keyup', (event) => {
   if (game && game.key(event.code, false)) event.preventDefault();
 });
 window.addEventListener('blur', () => game?.release_keys());
+// The pointer in canvas pixels (the canvas is sized to its box): where a
+// game that aims points; the main button fires.
+canvas.addEventListener('mousemove', (event) => game?.pointer(event.offsetX, event.offsetY));
+canvas.addEventListener('mouseleave', () => game?.pointer_left());
+canvas.addEventListener('mousedown', (event) => { if (event.button === 0) game?.button(true); });
+window.addEventListener('mouseup', (event) => { if (event.button === 0) game?.button(false); });
 chat.addEventListener('keydown', (event) => {
   if (event.code === 'Enter' || event.code === 'Escape') {
     if (event.code === 'Enter' && game) game.chat(chat.value);

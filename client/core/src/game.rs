@@ -17,7 +17,7 @@ use crate::interpolate::Drawn;
 use crate::world::ClientWorld;
 
 /// A colour, 8 bits a channel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Rgba {
     /// Red.
     pub r: u8,
@@ -119,8 +119,9 @@ pub trait ClientGame: 'static {
     fn draw(scene: &Scene<'_, Self::Sim>, painter: &mut dyn Painter);
 
     /// The game's part of the HUD line, from the own player's exact state
-    /// (`score 3`, `health 75  kills 2`).
-    fn hud(own: &<Self::Sim as Simulation>::State) -> String;
+    /// (`score 3`, `health 75  kills 2`); `tick_rate` is the server's, to
+    /// tell tick counts as seconds.
+    fn hud(own: &<Self::Sim as Simulation>::State, tick_rate: u16) -> String;
 
     /// The input the player's controls ask for; `own` is its state.
     fn input(controls: &Controls, own: Option<&<Self::Sim as Simulation>::State>) -> <Self::Sim as Simulation>::Input;

@@ -21,7 +21,7 @@ impl ClientGame for ArenaClient {
     type Bot = ();
     const NAME: &'static str = "arena";
 
-    /// Orbs, then NPCs, then avatars with their names over them.
+    /// Orbs, then NPCs, then avatars, then the avatars' names.
     fn draw(scene: &Scene<'_, ArenaSim>, painter: &mut dyn Painter) {
         let of = |kind| scene.drawn.iter().filter(move |e| e.kind == kind);
         let orb = painter.px(ORB_RADIUS, 3.0);
@@ -39,11 +39,15 @@ impl ClientGame for ArenaClient {
                 painter.ring(entity.pos, r + 4.0, 2.0, Rgba::WHITE);
             }
             painter.disc(entity.pos, r, if own { Rgba::GOLD } else { OTHER_COLOUR });
+        }
+        // The names after all the discs: over every avatar, and the discs
+        // of one colour in a row (a painter may fill them as one path).
+        for entity in of(AVATAR) {
             painter.label(entity.pos, r + 6.0, scene.name(entity.id), Rgba::WHITE);
         }
     }
 
-    fn hud(own: &ArenaState) -> String {
+    fn hud(own: &ArenaState, _tick_rate: u16) -> String {
         format!("score {}", own.score)
     }
 

@@ -152,7 +152,7 @@ pub mod client {
             }
         }
 
-        fn hud(own: &Racer) -> String {
+        fn hud(own: &Racer, _tick_rate: u16) -> String {
             format!("beacons {}", own.score)
         }
 

@@ -9,7 +9,7 @@ use tickforge_client_core::world::ClientWorld;
 use tickforge_shared::protocol::NetId;
 use tickforge_shared::sim::{Simulation, Vec2};
 
-use crate::sim::{FIRE_COOLDOWN, MAX_HEALTH, SHIP_RADIUS, SHOT_SPEED, SHOT_TICKS};
+use crate::sim::{FIRE_COOLDOWN, MAX_HEALTH, SHIP_RADIUS, SHOT_SPEED, SHOT_TICKS, lead};
 use crate::{Command, Heading, Health, SHIP, SHOT, ShipState, SkirmishSim};
 
 const OTHER_COLOUR: Rgba = Rgba::rgb(90, 160, 255);
@@ -18,9 +18,9 @@ const SHOT_COLOUR: Rgba = Rgba::rgb(255, 140, 40);
 const BAR_BACK: Rgba = Rgba::rgb(60, 20, 20);
 const BAR_FILL: Rgba = Rgba::rgb(80, 220, 90);
 
-/// How far a bot shoots: a shot's flight, less a margin for a target that
-/// moves away.
-const BOT_RANGE: f32 = 0.6 * SHOT_SPEED * SHOT_TICKS as f32 / 30.0;
+/// How much of a shot's reach a bot fires within (a margin for a target
+/// that moves away).
+const BOT_REACH: f32 = 0.6;
 
 /// The skirmish's client side.
 #[derive(Debug, Clone, Copy, Default)]
@@ -74,9 +74,9 @@ impl ClientGame for SkirmishClient {
         }
     }
 
-    fn hud(own: &ShipState) -> String {
+    fn hud(own: &ShipState, tick_rate: u16) -> String {
         let gun = if !own.alive() {
-            format!("destroyed: back in {:.1} s", f32::from(own.respawn) / 30.0)
+            format!("destroyed: back in {:.1} s", f32::from(own.respawn) / f32::from(tick_rate.max(1)))
         } else if own.cooldown == 0 {
             "gun ready".to_owned()
         } else {
@@ -135,10 +135,8 @@ impl ClientGame for SkirmishClient {
         if bot.last.is_none_or(|(id, then, _)| id != target.id || tick > then) {
             bot.last = Some((target.id, tick, target.pos));
         }
-        let flight = target.pos.distance(me) / SHOT_SPEED;
-        let ahead = target.pos + velocity * flight;
-        let to = ahead - me;
-        let in_range = to.length() < BOT_RANGE;
-        Command { x: steer.x, y: steer.y, aim: to.y.atan2(to.x), fire: in_range && own.cooldown == 0 }
+        let range = BOT_REACH * SHOT_SPEED * SHOT_TICKS as f32 * dt;
+        let in_range = target.pos.distance(me) < range;
+        Command { x: steer.x, y: steer.y, aim: lead(me, target.pos, velocity), fire: in_range && own.cooldown == 0 }
     }
 }

@@ -7,7 +7,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tickforge_client::session::{LoginOptions, Session};
+use tickforge_client::games::{ArenaClient, ClientGame};
+use tickforge_client::session::{GameSession, LoginOptions, Session};
+use tickforge_shared::sim::{Simulation, Vec2};
 
 pub mod cluster;
 pub mod from;
@@ -116,21 +118,42 @@ pub fn join(http_url: &str, user: &str) -> Session {
 
 /// Pumps the sessions for `duration`, each sending its intent every 33 ms.
 pub fn play(sessions: &mut [(&mut Session, (f32, f32))], duration: Duration) {
+    let steers: Vec<Vec2> = sessions.iter().map(|(_, (x, y))| Vec2::new(*x, *y)).collect();
+    let mut sessions: Vec<&mut Session> = sessions.iter_mut().map(|(session, _)| &mut **session).collect();
+    drive(&mut sessions, duration, |i, _| ArenaClient::steer(steers[i]), |_| false);
+}
+
+/// Plays `sessions` as their clients would: reads every one continuously
+/// and, each tick (33 ms), sends each the input `input` gives for it (by
+/// its index, with all the sessions at hand). Stops when `done` holds
+/// (`true`) or after `limit` (whether `done` holds then). A session that
+/// ends fails the test.
+pub fn drive<G: ClientGame>(
+    sessions: &mut [&mut GameSession<G>],
+    limit: Duration,
+    mut input: impl FnMut(usize, &mut [&mut GameSession<G>]) -> <G::Sim as Simulation>::Input,
+    mut done: impl FnMut(&[&mut GameSession<G>]) -> bool,
+) -> bool {
     let start = Instant::now();
     let tick = Duration::from_millis(33);
     let mut next = start;
-    while start.elapsed() < duration {
-        for (session, _) in sessions.iter_mut() {
-            session.update().expect("session alive");
+    while start.elapsed() < limit {
+        for (i, session) in sessions.iter_mut().enumerate() {
+            session.update().unwrap_or_else(|e| panic!("session {i} ended: {e}"));
+        }
+        if done(sessions) {
+            return true;
         }
         if Instant::now() >= next {
             next += tick;
-            for (session, (x, y)) in sessions.iter_mut() {
-                session.send_input(*x, *y);
+            for i in 0..sessions.len() {
+                let command = input(i, sessions);
+                sessions[i].send(command);
             }
         }
-        std::thread::sleep(Duration::from_millis(5));
+        std::thread::sleep(Duration::from_millis(4));
     }
+    done(sessions)
 }
 
 /// Pumps a session until `done` holds or `timeout` passes; returns whether it held.
