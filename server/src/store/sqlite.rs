@@ -283,6 +283,13 @@ impl SqliteBackend {
     fn exec(&mut self, sql: &str) -> Result<(), DbError> {
         self.conn.execute_batch(sql).map_err(db_error)
     }
+
+    /// Runs one statement the writer runs again and again (a save, a
+    /// savepoint) from the connection's statement cache: compiled once —
+    /// with the triggers it fires — not once a call.
+    fn run_cached(&mut self, sql: &str, params: impl rusqlite::Params) -> Result<usize, DbError> {
+        self.conn.prepare_cached(sql).and_then(|mut stmt| stmt.execute(params)).map_err(db_error)
+    }
 }
 
 impl Backend for SqliteBackend {
@@ -309,11 +316,11 @@ impl Backend for SqliteBackend {
     }
 
     fn savepoint(&mut self) -> Result<(), DbError> {
-        self.exec("SAVEPOINT command")
+        self.run_cached("SAVEPOINT command", []).map(drop)
     }
 
     fn release_savepoint(&mut self) -> Result<(), DbError> {
-        self.exec("RELEASE command")
+        self.run_cached("RELEASE command", []).map(drop)
     }
 
     fn rollback_savepoint(&mut self) -> Result<(), DbError> {
@@ -438,31 +445,18 @@ impl Backend for SqliteBackend {
 
     fn save_player(&mut self, save: &PlayerSave) -> Result<(), DbError> {
         let state = &save.state;
-        self.conn
-            .prepare(
-                "INSERT INTO game_state (account_id, game, document, rank, last_seen, epoch)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT(account_id, game) DO UPDATE SET document = excluded.document, rank = excluded.rank,
-                 last_seen = excluded.last_seen, epoch = excluded.epoch",
-            )
-            .and_then(|mut stmt| {
-                stmt.execute(params![
-                    state.account_id as i64,
-                    state.game,
-                    state.document,
-                    state.rank,
-                    state.last_seen_ms,
-                    save.epoch
-                ])
-            })
-            .map_err(db_error)?;
+        self.run_cached(
+            "INSERT INTO game_state (account_id, game, document, rank, last_seen, epoch)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT(account_id, game) DO UPDATE SET document = excluded.document, rank = excluded.rank,
+             last_seen = excluded.last_seen, epoch = excluded.epoch",
+            params![state.account_id as i64, state.game, state.document, state.rank, state.last_seen_ms, save.epoch],
+        )?;
         if save.release {
-            self.conn
-                .execute(
-                    "UPDATE leases SET server_id = NULL, epoch = epoch + 1 WHERE account_id = ?1 AND epoch = ?2",
-                    params![state.account_id as i64, save.epoch],
-                )
-                .map_err(db_error)?;
+            self.run_cached(
+                "UPDATE leases SET server_id = NULL, epoch = epoch + 1 WHERE account_id = ?1 AND epoch = ?2",
+                params![state.account_id as i64, save.epoch],
+            )?;
         }
         Ok(())
     }
