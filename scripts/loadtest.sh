@@ -10,6 +10,12 @@
 #   scripts/loadtest.sh arena --cluster [--app N] [--players N] [--duration S]
 #                                   the same bots through a local cluster's gateway
 #                                   (scripts/cluster-bench.sh arena)
+#   --baseline (any scenario): then, in the same sitting, the bare transport
+#                                   (renet + renet_netcode, no game:
+#                                   server/examples/bare_renet.rs) with as many
+#                                   clients, the same bytes per player-tick each
+#                                   way, at 30 Hz; the report adds its CPU per
+#                                   client-tick and the ratio to the server's
 #
 # arena: everyone moving among NPCs. skirmish: the second game, every bot
 # aiming at the nearest ship and firing (shots, hits with lag
@@ -30,7 +36,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 [ $# -ge 1 ] || usage
 scenario=$1
 shift
@@ -43,9 +49,10 @@ if [ "$scenario" = arena ] && [[ " $* " == *" --cluster "* ]]; then
     for a in "$@"; do [ "$a" = --cluster ] || args+=("$a"); done
     exec scripts/cluster-bench.sh arena "${args[@]}"
 fi
-players=200 npcs="" chat_rate=1 logins=200 duration=60 out="" snapshot_rate=30 view_radius="" ws_players=0
+players=200 npcs="" chat_rate=1 logins=200 duration=60 out="" snapshot_rate=30 view_radius="" ws_players=0 baseline=""
 while [ $# -gt 0 ]; do
     case $1 in
+        --baseline) baseline=1; shift; continue ;;
         --players) players=$2 ;;
         --npcs) npcs=$2 ;;
         --chat-rate) chat_rate=$2 ;;
@@ -84,8 +91,17 @@ token="load-admin-$RANDOM$RANDOM"
 # the test build); otherwise build release binaries.
 bin=${TICKFORGE_BIN_DIR:-}
 if [ -z "$bin" ]; then
+    echo "loadtest: cargo build --release (server, client${baseline:+, the bare transport})" >&2
     cargo build --release -q -p tickforge-server -p tickforge-client
+    [ -z "$baseline" ] || cargo build --release -q -p tickforge-server --example bare_renet
     bin=./target/release
+fi
+# TICKFORGE_BARE_RENET: the bare transport's binary (the smoke test's
+# build names it with a hash); otherwise the one beside the binaries.
+bare_bin=${TICKFORGE_BARE_RENET:-$bin/examples/bare_renet}
+if [ -n "$baseline" ] && [ ! -x "$bare_bin" ]; then
+    echo "loadtest: --baseline needs $bare_bin (cargo build --release -p tickforge-server --example bare_renet)" >&2
+    exit 1
 fi
 
 pin_server=() pin_bots=()
@@ -308,6 +324,27 @@ jq -n \
         p99_ratio: (($during | fromjson).p99 / (($before | fromjson).p99) | r3)
       } else {} end)' >"$out"
 
+if [ -n "$baseline" ]; then
+    # The engine is done: stop it, then the bare transport on the same
+    # cores with the same load (bytes per player-tick from this run).
+    kill "$server" 2>/dev/null || true
+    wait "$server" 2>/dev/null || true
+    read -r out_bytes in_bytes < <(jq -r --argjson rate 30 \
+        '[(.datagram_bytes_per_player_per_s.to_player // 15000) / $rate, (.datagram_bytes_per_player_per_s.from_player // 1200) / $rate]
+         | map(round | if . < 1 then 1 else . end) | "\(.[0]) \(.[1])"' "$out")
+    echo "loadtest: the bare transport, $players clients, $out_bytes B out / $in_bytes B in per tick, ${duration} s" >&2
+    bare=$("$bare_bin" --clients "$players" --seconds "$duration" --rate 30 --out "$out_bytes" --in "$in_bytes" \
+        2>"$data/bare.log" | tail -n 1)
+    echo "$bare" | jq -e '.scenario == "bare_renet"' >/dev/null || {
+        echo "loadtest: the bare transport printed no report" >&2; cat "$data/bare.log" >&2; exit 1; }
+    jq --argjson bare "$bare" '
+        . + {baseline: $bare,
+             baseline_ratio: (if .server_cpu_us_per_player_tick != null and $bare.server_cpu_us_per_client_tick > 0
+                              then (.server_cpu_us_per_player_tick / $bare.server_cpu_us_per_client_tick * 100 | round) / 100
+                              else null end)}' "$out" >"$data/with-baseline.json"
+    mv "$data/with-baseline.json" "$out"
+fi
+
 jq -r '
   def row(k; v): "\(k | . + " " * (34 - length))\(v)";
   row("scenario"; .scenario),
@@ -338,6 +375,10 @@ jq -r '
      row("RTT ms p50 / p99 (WebSocket bots)"; "\(.ws_rtt_ms.p50) / \(.ws_rtt_ms.p99)")
    else empty end),
   row("mispredictions"; .mispredictions),
+  (if .baseline then
+     row("bare renet CPU per client-tick"; "\(.baseline.server_cpu_us_per_client_tick) µs (\(.baseline.connected) clients, \(.baseline.out_bytes) B out / \(.baseline.in_bytes) B in per tick)"),
+     row("server / bare renet"; "\(.baseline_ratio)×")
+   else empty end),
   (if .scenario == "broadcast" then
      row("reliable messages received"; "\(.reliable_messages_received) (\(.messages_per_s)/s; queued: \(.reliable_messages_queued))"),
      row("server CPU per message"; "\(.server_cpu_us_per_message) µs"),

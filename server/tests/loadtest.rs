@@ -8,6 +8,10 @@ use std::process::Command;
 use serde_json::Value;
 
 fn run(args: &[&str]) -> Value {
+    run_with(args, &[])
+}
+
+fn run_with(args: &[&str], env: &[(&str, &Path)]) -> Value {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("report.json");
     let bin = Path::new(env!("CARGO_BIN_EXE_tickforge-server")).parent().unwrap();
@@ -20,6 +24,7 @@ fn run(args: &[&str]) -> Value {
         .arg(&out)
         .env("TICKFORGE_BIN_DIR", bin)
         .env("TICKFORGE_STORM_QUIET", "2")
+        .envs(env.iter().copied())
         .output()
         .expect("run loadtest.sh");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -63,6 +68,42 @@ fn skirmish_report_is_complete() {
     assert_eq!((&report["scenario"], &report["game"]), (&"skirmish".into(), &"skirmish".into()), "{report}");
     // Everyone sees the other ships (and the shots in flight).
     assert!(report["entities_in_view_p50"].as_f64().is_some_and(|v| v >= 2.0), "{report}");
+}
+
+#[test]
+fn the_baseline_runs_the_bare_transport_beside_the_engine_and_gives_the_ratio() {
+    // `cargo test` builds the examples beside the binaries, named with a
+    // hash: the newest build of this one.
+    let examples = Path::new(env!("CARGO_BIN_EXE_tickforge-server")).parent().unwrap().join("examples");
+    let bare = std::fs::read_dir(&examples)
+        .expect("the examples are built by `cargo test --workspace`")
+        .filter_map(Result::ok)
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.starts_with("bare_renet-") && !name.contains('.')
+        })
+        .max_by_key(|e| e.metadata().and_then(|m| m.modified()).ok())
+        .expect("examples/bare_renet-* is built by `cargo test --workspace`")
+        .path();
+    let args = ["arena", "--players", "3", "--npcs", "10", "--duration", "3", "--baseline"];
+    let report = run_with(&args, &[("TICKFORGE_BARE_RENET", &bare)]);
+    sane_common(&report, 3);
+    let bare = &report["baseline"];
+    assert_eq!((&bare["scenario"], &bare["clients"], &bare["connected"]), (&"bare_renet".into(), &3.into(), &3.into()));
+    // The same load: the bytes per player-tick the engine sent and received.
+    let per_tick = |b: &Value| (b.as_f64().unwrap() / 30.0).round().max(1.0);
+    let engine = &report["datagram_bytes_per_player_per_s"];
+    assert_eq!(bare["out_bytes"].as_f64(), Some(per_tick(&engine["to_player"])), "{report}");
+    assert_eq!(bare["in_bytes"].as_f64(), Some(per_tick(&engine["from_player"])), "{report}");
+    // The bare server really moved them: a message from each client each tick.
+    let ticks = bare["server_ticks"].as_f64().unwrap();
+    assert!(ticks >= 60.0, "about 3 s at 30 Hz: {report}");
+    assert!(bare["messages_received"].as_f64().unwrap() >= ticks * 3.0 * 0.8, "{report}");
+    let cpu = bare["server_cpu_us_per_client_tick"].as_f64().unwrap();
+    assert!(cpu > 0.0, "{report}");
+    let ratio = report["baseline_ratio"].as_f64().unwrap();
+    let expected = report["server_cpu_us_per_player_tick"].as_f64().unwrap() / cpu;
+    assert!((ratio - expected).abs() < 0.01 + expected * 0.01, "ratio {ratio} against {expected}: {report}");
 }
 
 #[test]

@@ -109,16 +109,22 @@ fn park(shooter: &mut Ship, target: &mut Ship, apart: f32) -> Vec2 {
     t
 }
 
+/// Shots fired in each trial, a gun's cooldown apart, each aimed and
+/// claimed from its own sighting: a single sighting spoiled by the
+/// machine (a client starved of CPU for a moment draws a stale picture)
+/// must not decide a hit; a miss must be a miss for every shot. (Two: the
+/// target must not reach a wall before the last.)
+const SHOTS: u32 = 2;
+
 /// The shooter parks 160 units beside the target; the target crosses in
-/// front of it at full speed; after `crossing` the shooter fires once, aimed
-/// where it sees the target — or, with `claim`, where it saw it that long
-/// ago, claiming to be looking that far back. Returns the target's health
-/// once the shot has had time to land.
+/// front of it at full speed; after `crossing` the shooter fires
+/// [`SHOTS`] shots, each aimed where it sees the target — or, with
+/// `claim`, where it saw it that long ago, claiming to be looking that far
+/// back. Returns the target's health once the shots have had time to land.
 fn shoot(rewind: Duration, crossing: Duration, claim: Option<Duration>) -> u8 {
     let mut range = range(rewind);
     let mut shooter = join(&range, "shooter");
     let mut target = join(&range, "target");
-    let idle = Command::IDLE;
     let t = park(&mut shooter, &mut target, 160.0);
     // Across the shooter's line of fire, toward the farther wall.
     let down = if t.y < 600.0 { 1.0 } else { -1.0 };
@@ -126,47 +132,58 @@ fn shoot(rewind: Duration, crossing: Duration, claim: Option<Duration>) -> u8 {
     // The target as the shooter sees it, all along, and how far behind
     // the server the shooter was drawing it then.
     let started = Instant::now();
-    let mut log: Vec<(Duration, Vec2, u16)> = Vec::new();
-    drive([&mut shooter, &mut target], crossing, |who, ship| {
-        if who == 1 {
-            return cross;
-        }
-        if let Some(at) = seen(ship) {
-            log.push((started.elapsed(), at, ship.view_lag()));
-        }
-        idle
-    });
-    // Where it was seen `ago` before now, how it was moving then, and the
-    // shooter's view lag then (sixteenths of a tick).
-    let now = started.elapsed();
-    let sight = |ago: Duration| {
-        let at = |t: Duration| *log.iter().min_by_key(|(when, ..)| when.abs_diff(t)).unwrap();
-        let ((ta, a, _), (tb, b, lag)) = (at(now - ago - Duration::from_millis(200)), at(now - ago));
-        let dt = (tb - ta).as_secs_f32().max(1e-3);
-        (b, Vec2::new((b.x - a.x) / dt, (b.y - a.y) / dt), lag)
+    type Log = Vec<(Duration, Vec2, u16)>;
+    let watch = |shooter: &mut Ship, target: &mut Ship, log: &mut Log, hold: Command, time: Duration| {
+        drive([shooter, target], time, |who, ship| {
+            if who == 1 {
+                return cross;
+            }
+            if let Some(at) = seen(ship) {
+                log.push((started.elapsed(), at, ship.view_lag()));
+            }
+            hold
+        });
     };
-    let from = own(&shooter).body.pos;
-    let aim = match claim {
-        None => {
-            let (p, vel, _) = sight(Duration::ZERO);
-            assert!(vel.length() > 150.0, "the target is seen crossing: {vel:?}");
-            let aim = lead(from, p, vel);
-            shooter.send(Command::new(0.0, 0.0, aim, true));
-            aim
-        }
-        Some(back) => {
-            // What it saw `back` ago, claiming to be looking that far back.
-            let (p, vel, lag) = sight(back);
-            assert!(vel.length() > 150.0, "the target was seen crossing then: {vel:?}");
-            let aim = lead(from, p, vel);
-            let claimed = lag + (back.as_secs_f64() * 30.0 * 16.0).round() as u16;
-            shooter.send_claiming(Command::new(0.0, 0.0, aim, true), claimed);
-            aim
-        }
-    };
-    let hold = Command::new(0.0, 0.0, aim, false);
-    drive([&mut shooter, &mut target], Duration::from_millis(1500), |who, _| if who == 1 { cross } else { hold });
-    assert!(own(&shooter).shots >= 1, "the shot was fired");
+    let mut log: Log = Vec::new();
+    watch(&mut shooter, &mut target, &mut log, Command::IDLE, crossing);
+    for _ in 0..SHOTS {
+        // Where it was seen `ago` before now, how it was moving then, and
+        // the shooter's view lag then (sixteenths of a tick).
+        let now = started.elapsed();
+        let sight = |ago: Duration| {
+            let at = |t: Duration| *log.iter().min_by_key(|(when, ..)| when.abs_diff(t)).unwrap();
+            let ((ta, a, _), (tb, b, lag)) = (at(now - ago - Duration::from_millis(200)), at(now - ago));
+            let dt = (tb - ta).as_secs_f32().max(1e-3);
+            (b, Vec2::new((b.x - a.x) / dt, (b.y - a.y) / dt), lag)
+        };
+        let from = own(&shooter).body.pos;
+        let aim = match claim {
+            None => {
+                let (p, vel, _) = sight(Duration::ZERO);
+                assert!(vel.length() > 150.0, "the target is seen crossing: {vel:?}");
+                let aim = lead(from, p, vel);
+                shooter.send(Command::new(0.0, 0.0, aim, true));
+                aim
+            }
+            Some(back) => {
+                // What it saw `back` ago, claiming to be looking that far back.
+                let (p, vel, lag) = sight(back);
+                assert!(vel.length() > 150.0, "the target was seen crossing then: {vel:?}");
+                let aim = lead(from, p, vel);
+                let claimed = lag + (back.as_secs_f64() * 30.0 * 16.0).round() as u16;
+                shooter.send_claiming(Command::new(0.0, 0.0, aim, true), claimed);
+                aim
+            }
+        };
+        // The gun cools down for 8 ticks (267 ms).
+        watch(&mut shooter, &mut target, &mut log, Command::new(0.0, 0.0, aim, false), Duration::from_millis(300));
+    }
+    drive(
+        [&mut shooter, &mut target],
+        Duration::from_millis(1200),
+        |who, _| if who == 1 { cross } else { Command::IDLE },
+    );
+    assert_eq!(own(&shooter).shots, SHOTS, "every shot was fired");
     let health = own(&target).health;
     range.proxy.stop();
     health
@@ -174,7 +191,8 @@ fn shoot(rewind: Duration, crossing: Duration, claim: Option<Duration>) -> u8 {
 
 #[test]
 fn a_crossing_target_hit_where_the_shooter_saw_it_through_a_slow_link() {
-    assert_eq!(shoot(Duration::from_millis(1000), Duration::from_millis(1000), None), MAX_HEALTH - SHOT_DAMAGE);
+    let health = shoot(Duration::from_millis(1000), Duration::from_millis(1000), None);
+    assert!(health < MAX_HEALTH && (MAX_HEALTH - health).is_multiple_of(SHOT_DAMAGE), "hit: health {health}");
 }
 
 #[test]
@@ -197,10 +215,8 @@ fn a_shot_claiming_more_rewind_than_the_window_is_not_rewound() {
 fn the_same_claim_within_a_wide_window_would_have_hit() {
     // ...while a window of three seconds rewinds it and it hits: the claim
     // above was refused, not merely inaccurate.
-    assert_eq!(
-        shoot(Duration::from_secs(3), Duration::from_millis(2200), Some(Duration::from_millis(1200))),
-        MAX_HEALTH - SHOT_DAMAGE
-    );
+    let health = shoot(Duration::from_secs(3), Duration::from_millis(2200), Some(Duration::from_millis(1200)));
+    assert!(health < MAX_HEALTH && (MAX_HEALTH - health).is_multiple_of(SHOT_DAMAGE), "hit: health {health}");
 }
 
 #[test]
