@@ -122,6 +122,9 @@ pub struct Config {
     pub private_key: Option<crate::secrets::PrivateKey>,
     /// Record a replay of the whole run to this file.
     pub record: Option<PathBuf>,
+    /// Whether UDP datagrams go out and come in batched (`sendmmsg`,
+    /// `recvmmsg`, GSO on Linux) or one system call each.
+    pub udp_batching: crate::net::datagrams::Batching,
 }
 
 impl Default for Config {
@@ -152,6 +155,7 @@ impl Default for Config {
             replication: crate::game::replicate::ReplicationConfig::default(),
             rewind: Duration::from_secs(1),
             max_players: 1024,
+            udp_batching: crate::net::datagrams::Batching::On,
             server_id: None,
             colour: crate::cluster::Colour::Blue,
             capacity: None,

@@ -259,7 +259,7 @@ fn bind_world<G: api::Game>(
     };
     let (gate, links) = net::websocket::channel(policy, ws_metrics);
     let ws_service = net::websocket::Listener { listener: ws_listener, gate, connections: ws_connections };
-    let net = NetServer::new(udp, Some(links), public_addr, key, config.max_players)?;
+    let net = NetServer::new(udp, Some(links), public_addr, key, config.max_players, config.udp_batching)?;
     let server_id = config.server_id.clone().unwrap_or_else(|| cluster::default_server_id(public_addr));
 
     let mut world = World::new();

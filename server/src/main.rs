@@ -144,6 +144,10 @@ struct Args {
     /// Maximum simultaneous players (at most 4096).
     #[arg(long, default_value_t = 1024)]
     max_players: usize,
+    /// One system call per UDP datagram instead of batches (`sendmmsg`,
+    /// `recvmmsg` and GSO on Linux): for comparison, or a kernel without them.
+    #[arg(long, env = "TICKFORGE_NO_UDP_BATCHING")]
+    no_udp_batching: bool,
     /// Seconds the avatar of a player whose connection timed out stays in
     /// the world (idle) for it to come back to exactly (0: none).
     #[arg(long, default_value_t = 15)]
@@ -248,6 +252,11 @@ fn main() -> anyhow::Result<()> {
         },
         rewind: Duration::from_millis(args.rewind_ms),
         max_players: args.max_players,
+        udp_batching: if args.no_udp_batching {
+            tickforge_server::net::datagrams::Batching::Off
+        } else {
+            tickforge_server::net::datagrams::Batching::On
+        },
         server_id: args.server_id,
         colour: args.colour,
         capacity: args.capacity,

@@ -96,9 +96,14 @@ impl ClientView {
     pub const HISTORY: usize = 16;
 
     /// Remembers the set sent at `tick` as a possible baseline, dropping
-    /// the oldest past [`ClientView::HISTORY`].
+    /// the oldest past [`ClientView::HISTORY`] and every set older than the
+    /// acknowledged one: acknowledgements only move forward, so those can
+    /// never be a baseline again (this keeps the history as long as the
+    /// acknowledgement lag, a few sets, rather than always the most).
     pub fn remember(&mut self, tick: u32, set: tickforge_shared::snapshot::KnownSet) {
-        if self.history.len() >= Self::HISTORY {
+        while self.history.len() >= Self::HISTORY
+            || self.history.front().is_some_and(|(t, _)| self.acked.is_some_and(|a| *t < a))
+        {
             self.spare = self.history.pop_front().map(|(_, set)| set);
         }
         self.history.push_back((tick, set));

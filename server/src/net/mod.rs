@@ -6,6 +6,7 @@
 //! connect token only ([`identity`]).
 
 pub mod conn_gate;
+pub mod datagrams;
 pub mod discipline;
 pub mod forwarded;
 pub mod guard;
@@ -155,6 +156,7 @@ impl NetServer {
         public_addr: SocketAddr,
         key: &PrivateKey,
         max_clients: usize,
+        batching: datagrams::Batching,
     ) -> Result<Self, NetError> {
         let config = ServerConfig {
             protocol_id: PROTOCOL_ID,
@@ -162,7 +164,7 @@ impl NetServer {
             public_addresses: vec![public_addr],
             private_key: key.0,
         };
-        let transport = Transport::new(config, socket, ws)?;
+        let transport = Transport::new(config, socket, ws, batching)?;
         Ok(Self {
             renet: RenetServer::new(connection_config()),
             transport,

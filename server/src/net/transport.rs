@@ -20,6 +20,7 @@ use tickforge_netcode::packet::{self, Kind};
 use tickforge_netcode::{MAX_PACKET_BYTES, Refused, Server, ServerConfig, ServerEvent, USER_DATA_BYTES};
 use tickforge_shared::bundle;
 
+use super::datagrams::{Batching, Inbox, Outbox};
 use super::guard;
 use super::websocket::WsLinks;
 
@@ -120,7 +121,12 @@ pub struct Transport {
     /// The links' datagrams of this tick, before netcode sees them.
     ws_batch: Vec<(u64, SocketAddr, tungstenite::Bytes)>,
     netcode: Server<PeerId>,
-    buffer: Box<[u8; MAX_PACKET_BYTES]>,
+    /// UDP datagrams read and not yet processed.
+    inbox: Inbox,
+    /// UDP datagrams queued this update or send, flushed at its end.
+    outbox: Outbox,
+    /// A WebSocket datagram being processed (decrypted in place).
+    buffer: Vec<u8>,
     per_addr: HashMap<PeerId, (u32, usize)>,
     departed: Vec<(u64, PeerId, tickforge_netcode::server::Departure)>,
     /// Client ids whose connection was replaced during the last update.
@@ -145,18 +151,15 @@ fn unix_now() -> Duration {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
 }
 
-/// A `send` for the netcode core that writes to the socket or the link,
-/// counting into `sent`.
+/// A `send` for the netcode core that queues to the UDP outbox (counted
+/// when flushed) or writes to the link, counting into `sent`.
 fn sender<'a>(
-    socket: &'a UdpSocket,
+    outbox: &'a mut Outbox,
     ws: &'a mut Option<WsLinks>,
     sent: &'a mut Traffic,
 ) -> impl FnMut(PeerId, &[u8]) + 'a {
     move |peer, bytes| match peer {
-        PeerId::Udp(addr) => match socket.send_to(bytes, addr) {
-            Ok(_) => sent.add(bytes.len()),
-            Err(e) => tracing::debug!(%addr, error = %e, "send failed"),
-        },
+        PeerId::Udp(addr) => outbox.push(addr, bytes),
         PeerId::Ws { link, .. } => {
             if let Some(ws) = ws.as_mut() {
                 ws.send(link, bytes);
@@ -167,15 +170,20 @@ fn sender<'a>(
 }
 
 impl Transport {
-    /// Wraps a bound socket, and the WebSocket links if there are any.
-    pub fn new(config: ServerConfig, socket: UdpSocket, ws: Option<WsLinks>) -> io::Result<Self> {
+    /// Wraps a bound socket, and the WebSocket links if there are any;
+    /// UDP datagrams batched or not.
+    pub fn new(config: ServerConfig, socket: UdpSocket, ws: Option<WsLinks>, batching: Batching) -> io::Result<Self> {
         socket.set_nonblocking(true)?;
+        let outbox = Outbox::new(&socket, batching);
+        tracing::debug!(?batching, gso = outbox.gso(), "UDP datagram batching");
         Ok(Self {
+            inbox: Inbox::new(batching, MAX_PACKET_BYTES),
+            outbox,
             socket,
             ws,
             ws_batch: Vec::new(),
             netcode: Server::new(config),
-            buffer: Box::new([0; MAX_PACKET_BYTES]),
+            buffer: vec![0; MAX_PACKET_BYTES],
             per_addr: HashMap::new(),
             departed: Vec::new(),
             replaced: Vec::new(),
@@ -227,18 +235,24 @@ impl Transport {
         self.replaced.clear();
         self.timed_out.clear();
         let (mut packets, mut bytes) = (0usize, 0usize);
+        // Taken out while its datagrams are processed (what is left of a
+        // batch when the budget runs out stays in it for the next update).
+        let mut inbox = std::mem::take(&mut self.inbox);
         while packets < RECV_PACKETS && bytes < RECV_BYTES {
-            let (len, addr) = match self.socket.recv_from(&mut self.buffer[..]) {
-                Ok(pair) => pair,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if matches!(e.kind(), io::ErrorKind::Interrupted | io::ErrorKind::ConnectionReset) => continue,
-                Err(e) => return Err(e),
+            let (datagram, addr) = match inbox.next(&self.socket) {
+                Ok(Some(next)) => next,
+                Ok(None) => break,
+                Err(e) => {
+                    self.inbox = inbox;
+                    return Err(e);
+                }
             };
             packets += 1;
-            bytes += len;
-            self.stats.received.add(len);
-            self.receive(now, PeerId::Udp(addr), len, renet, offences);
+            bytes += datagram.len();
+            self.stats.received.add(datagram.len());
+            self.receive(now, PeerId::Udp(addr), datagram, renet, offences);
         }
+        self.inbox = inbox;
         // What is left of the budget goes to the links (the rest waits in
         // their sockets).
         let mut batch = std::mem::take(&mut self.ws_batch);
@@ -252,14 +266,16 @@ impl Transport {
             }
             // The link takes nothing longer; a datagram cannot be longer either.
             let len = datagram.len().min(MAX_PACKET_BYTES);
-            self.buffer[..len].copy_from_slice(&datagram[..len]);
+            let mut buffer = std::mem::take(&mut self.buffer);
+            buffer[..len].copy_from_slice(&datagram[..len]);
             packets += 1;
             bytes += len;
             self.stats.received.add(len);
-            self.receive(now, PeerId::Ws { link, remote }, len, renet, offences);
+            self.receive(now, PeerId::Ws { link, remote }, &mut buffer[..len], renet, offences);
+            self.buffer = buffer;
         }
         self.ws_batch = batch;
-        let mut send = sender(&self.socket, &mut self.ws, &mut self.sent);
+        let mut send = sender(&mut self.outbox, &mut self.ws, &mut self.sent);
         self.netcode.update(now, &mut send, &mut self.departed);
         for (client_id, _, departure) in self.departed.drain(..) {
             if departure == tickforge_netcode::server::Departure::TimedOut {
@@ -277,23 +293,32 @@ impl Transport {
         let gone = self.ws.as_mut().map(WsLinks::take_gone).unwrap_or_default();
         for (link, remote) in gone {
             let Some(client_id) = self.netcode.client_at(PeerId::Ws { link, remote }) else { continue };
-            let mut send = sender(&self.socket, &mut self.ws, &mut self.sent);
+            let mut send = sender(&mut self.outbox, &mut self.ws, &mut self.sent);
             self.netcode.disconnect(client_id, &mut send);
             self.timed_out.push(client_id);
             renet.remove_connection(client_id);
         }
+        self.flush_udp();
         Ok(())
     }
 
-    /// One datagram of `len` bytes in the buffer, from `peer`.
+    /// Sends the UDP datagrams queued so far, counting them.
+    fn flush_udp(&mut self) {
+        let done = self.outbox.flush(&self.socket);
+        self.sent.datagrams += done.datagrams;
+        self.sent.bytes += done.bytes;
+    }
+
+    /// One datagram, `data`, from `peer`.
     fn receive(
         &mut self,
         now: Duration,
         peer: PeerId,
-        len: usize,
+        data: &mut [u8],
         renet: &mut RenetServer,
         offences: &mut Vec<Offence>,
     ) {
+        let len = data.len();
         let seen = self.per_addr.entry(peer).or_insert((0, 0));
         seen.0 += 1;
         seen.1 += len;
@@ -301,10 +326,9 @@ impl Transport {
             self.stats.over_budget += 1;
             return;
         }
-        let handshake =
-            matches!(packet::header(&self.buffer[..len]).map(|h| h.kind), Ok(Kind::Request | Kind::Response));
-        let mut send = sender(&self.socket, &mut self.ws, &mut self.sent);
-        let outcome = self.netcode.process(now, peer, &mut self.buffer[..len], &mut send);
+        let handshake = matches!(packet::header(data).map(|h| h.kind), Ok(Kind::Request | Kind::Response));
+        let mut send = sender(&mut self.outbox, &mut self.ws, &mut self.sent);
+        let outcome = self.netcode.process(now, peer, data, &mut send);
         drop(send);
         match outcome {
             Ok(None) => {}
@@ -350,7 +374,7 @@ impl Transport {
     /// Seals and sends everything renet has queued.
     pub fn send(&mut self, renet: &mut RenetServer) {
         let now = unix_now();
-        let mut send = sender(&self.socket, &mut self.ws, &mut self.sent);
+        let mut send = sender(&mut self.outbox, &mut self.ws, &mut self.sent);
         for client_id in renet.clients_id() {
             let Ok(packets) = renet.get_packets_to_send(client_id) else { continue };
             let netcode = &mut self.netcode;
@@ -362,7 +386,8 @@ impl Transport {
             }
         }
         drop(send);
-        // The tick's datagrams to the links go out together.
+        // The tick's datagrams go out together.
+        self.flush_udp();
         if let Some(ws) = self.ws.as_mut() {
             ws.flush();
         }
@@ -370,11 +395,12 @@ impl Transport {
 
     /// Sends every client disconnect packets now and forgets them.
     pub fn disconnect_all(&mut self, renet: &mut RenetServer) {
-        let mut send = sender(&self.socket, &mut self.ws, &mut self.sent);
+        let mut send = sender(&mut self.outbox, &mut self.ws, &mut self.sent);
         for (client_id, _) in self.netcode.disconnect_all(&mut send) {
             renet.remove_connection(client_id);
         }
         drop(send);
+        self.flush_udp();
         if let Some(ws) = self.ws.as_mut() {
             ws.flush();
         }
