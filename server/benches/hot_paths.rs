@@ -1,6 +1,7 @@
 //! Criterion benchmarks of the hot paths: one server tick at 1k, 10k and
 //! 100k entities (and at 1k while recording a replay), one client's snapshot build at 100 and 1000 visible
-//! entities, a client's decode of it, the interest grid (rebuild, and 1000
+//! entities, a whole tick's snapshots for 1000 clients on one and on two
+//! threads, a client's decode of it, the interest grid (rebuild, and 1000
 //! queries), and message
 //! encode/decode.
 //!
@@ -72,6 +73,54 @@ fn snapshot_build(c: &mut Criterion) {
                 }
                 total
             })
+        });
+    }
+    group.finish();
+}
+
+/// A whole snapshot tick at 1000 players: 1000 walking entities, one
+/// client centred on each, ~100 in each view, acks 3 ticks late; the grid
+/// rebuilt and every client's snapshot built, on one thread and on two
+/// ([`build_all`]'s split). Wall time per tick.
+fn snapshot_tick(c: &mut Criterion) {
+    use tickforge_server::game::components::ClientView;
+    use tickforge_server::game::replicate::{Grid, SnapshotJob, WorkerScratch, build_all};
+    const CLIENTS: usize = 1000;
+    let config = ReplicationConfig { view_radius: 113.0, every_ticks: 1, budget_bytes: 1200 };
+    let schema = <tickforge_arena::ArenaSim as tickforge_shared::sim::Simulation>::schema();
+    let mut group = c.benchmark_group("snapshot_tick_1000_clients");
+    for threads in [1usize, 2] {
+        let mut world = World::new(CLIENTS as u32, true);
+        let mut views: Vec<ClientView> = (0..CLIENTS).map(|_| ClientView::default()).collect();
+        let mut workers: [WorkerScratch; 2] = Default::default();
+        let mut grid = Grid::default();
+        let mut tick = 0u32;
+        let mut run = |world: &mut World, tick: &mut u32| {
+            world.step();
+            *tick += 1;
+            grid.rebuild(config.view_radius, world.items().into_iter());
+            let mut jobs: Vec<SnapshotJob<'_>> = views
+                .iter_mut()
+                .enumerate()
+                .map(|(c, view)| SnapshotJob {
+                    own_id: NetId(100_000 + c as u32),
+                    own_pos: world.bodies[c].pos,
+                    view,
+                    out: None,
+                })
+                .collect();
+            build_all(&schema, &grid, *tick, &mut jobs, &mut workers, threads, &config);
+            black_box(&jobs);
+            drop(jobs);
+            for view in &mut views {
+                view.acked = tick.checked_sub(3).filter(|t| *t > 0);
+            }
+        };
+        for _ in 0..20 {
+            run(&mut world, &mut tick);
+        }
+        group.bench_with_input(BenchmarkId::new("threads", threads), &threads, |b, _| {
+            b.iter(|| run(&mut world, &mut tick))
         });
     }
     group.finish();
@@ -176,5 +225,5 @@ fn messages(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, tick, snapshot_build, snapshot_decode, grid, messages);
+criterion_group!(benches, tick, snapshot_build, snapshot_tick, snapshot_decode, grid, messages);
 criterion_main!(benches);

@@ -125,6 +125,9 @@ pub struct Config {
     /// Whether UDP datagrams go out and come in batched (`sendmmsg`,
     /// `recvmmsg`, GSO on Linux) or one system call each.
     pub udp_batching: crate::net::datagrams::Batching,
+    /// Threads building a tick's snapshots (1 or 2); `None`: 2 where the
+    /// process may run on two cores or more.
+    pub snapshot_threads: Option<usize>,
 }
 
 impl Default for Config {
@@ -156,6 +159,7 @@ impl Default for Config {
             rewind: Duration::from_secs(1),
             max_players: 1024,
             udp_batching: crate::net::datagrams::Batching::On,
+            snapshot_threads: None,
             server_id: None,
             colour: crate::cluster::Colour::Blue,
             capacity: None,

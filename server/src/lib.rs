@@ -274,6 +274,9 @@ fn bind_world<G: api::Game>(
     net::install(&mut world, &mut schedule, net);
     store::install(&mut world, &mut schedule, store.handle());
     game::replicate::install::<G::Sim>(&mut world, &mut schedule, config.replication);
+    if let Some(threads) = config.snapshot_threads {
+        world.insert_resource(game::replicate::SnapshotThreads(threads.clamp(1, 2)));
+    }
     game::input::install::<G::Sim>(&mut schedule);
     let rewind_ticks = (config.rewind.as_secs_f64() * f64::from(config.tick_rate)).round() as u32;
     api::rewind::install(&mut world, &mut schedule, rewind_ticks);

@@ -148,6 +148,10 @@ struct Args {
     /// `recvmmsg` and GSO on Linux): for comparison, or a kernel without them.
     #[arg(long, env = "TICKFORGE_NO_UDP_BATCHING")]
     no_udp_batching: bool,
+    /// Threads that build a tick's snapshots, 1 or 2 (default: 2 where the
+    /// server may run on two cores; the output is the same bytes either way).
+    #[arg(long, env = "TICKFORGE_SNAPSHOT_THREADS", value_parser = clap::value_parser!(u8).range(1..=2))]
+    snapshot_threads: Option<u8>,
     /// Seconds the avatar of a player whose connection timed out stays in
     /// the world (idle) for it to come back to exactly (0: none).
     #[arg(long, default_value_t = 15)]
@@ -252,6 +256,7 @@ fn main() -> anyhow::Result<()> {
         },
         rewind: Duration::from_millis(args.rewind_ms),
         max_players: args.max_players,
+        snapshot_threads: args.snapshot_threads.map(usize::from),
         udp_batching: if args.no_udp_batching {
             tickforge_server::net::datagrams::Batching::Off
         } else {

@@ -109,24 +109,32 @@ impl Grid {
 
     /// Everything within `radius` of `center`, appended to `out` in id order.
     pub fn near(&mut self, center: Vec2, radius: f32, out: &mut Vec<Item>) {
+        let mut found = std::mem::take(&mut self.found);
+        self.near_with(center, radius, &mut found, out);
+        self.found = found;
+    }
+
+    /// [`Grid::near`] with the caller's scratch bits (`found`), so several
+    /// threads can ask one grid at once.
+    pub fn near_with(&self, center: Vec2, radius: f32, found: &mut Vec<u64>, out: &mut Vec<Item>) {
         if self.sorted.is_empty() {
             return;
         }
         let (x0, x1) = (self.index(center.x - radius, self.side.0), self.index(center.x + radius, self.side.0));
         let (y0, y1) = (self.index(center.y - radius, self.side.1), self.index(center.y + radius, self.side.1));
         let r2 = radius * radius;
-        self.found.clear();
-        self.found.resize(self.sorted.len().div_ceil(64), 0);
+        found.clear();
+        found.resize(self.sorted.len().div_ceil(64), 0);
         for y in y0..=y1 {
             for bucket in &self.cells[y * self.side.0 + x0..=y * self.side.0 + x1] {
                 for &i in bucket {
                     if self.sorted[i as usize].pos.distance_squared(center) <= r2 {
-                        self.found[i as usize / 64] |= 1 << (i % 64);
+                        found[i as usize / 64] |= 1 << (i % 64);
                     }
                 }
             }
         }
-        for (word, &bits) in self.found.iter().enumerate() {
+        for (word, &bits) in found.iter().enumerate() {
             let mut bits = bits;
             while bits != 0 {
                 let i = word * 64 + bits.trailing_zeros() as usize;
@@ -162,12 +170,90 @@ pub struct BuildScratch {
     plan: SizePlan,
 }
 
+/// One builder thread's reusable buffers.
+#[derive(Debug, Default)]
+pub struct WorkerScratch {
+    near: Vec<Item>,
+    found: Vec<u64>,
+    build: BuildScratch,
+}
+
 /// Reusable buffers, so a snapshot tick allocates little.
 #[derive(Debug, Default)]
 pub struct Scratch {
     grid: Grid,
-    near: Vec<Item>,
-    build: BuildScratch,
+    workers: [WorkerScratch; 2],
+}
+
+/// Threads that build a tick's snapshots (1 or 2; default: 2 where the
+/// machine has two cores or more).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Resource)]
+pub struct SnapshotThreads(pub usize);
+
+impl Default for SnapshotThreads {
+    fn default() -> Self {
+        Self(std::thread::available_parallelism().map_or(1, |n| n.get().min(2)))
+    }
+}
+
+/// Fewest due clients for which a second thread is worth starting.
+pub const PARALLEL_FROM: usize = 48;
+
+/// One due client's snapshot: its avatar and view in, its baseline and
+/// payload out.
+#[derive(Debug)]
+pub struct SnapshotJob<'a> {
+    /// The client's avatar's id (left out of its set: it is sent exactly).
+    pub own_id: NetId,
+    /// The avatar's position (the centre of its view).
+    pub own_pos: Vec2,
+    /// The client's view (history, acknowledgement, priorities).
+    pub view: &'a mut ClientView,
+    /// Filled in: the baseline tick and the payload.
+    pub out: Option<(Option<u32>, Vec<u8>)>,
+}
+
+/// Builds every job's snapshot for `tick` from `grid`, on up to `threads`
+/// threads (2 at most, and only from [`PARALLEL_FROM`] jobs). Each job
+/// depends only on its own view and the grid, so the output is the same
+/// bytes whatever the threads.
+pub fn build_all(
+    schema: &Schema,
+    grid: &Grid,
+    tick: u32,
+    jobs: &mut [SnapshotJob<'_>],
+    workers: &mut [WorkerScratch; 2],
+    threads: usize,
+    config: &ReplicationConfig,
+) {
+    let run = |jobs: &mut [SnapshotJob<'_>], scratch: &mut WorkerScratch| {
+        for job in jobs {
+            scratch.near.clear();
+            grid.near_with(job.own_pos, config.view_radius, &mut scratch.found, &mut scratch.near);
+            let (baseline_tick, target, payload) = build_for_client(
+                schema,
+                job.view,
+                tick,
+                job.own_id,
+                job.own_pos,
+                &mut scratch.near,
+                &mut scratch.build,
+                config,
+            );
+            job.view.remember(tick, target);
+            job.out = Some((baseline_tick, payload));
+        }
+    };
+    let [first, second] = workers;
+    if threads < 2 || jobs.len() < PARALLEL_FROM {
+        run(jobs, first);
+        return;
+    }
+    let (left, right) = jobs.split_at_mut(jobs.len() / 2);
+    std::thread::scope(|scope| {
+        scope.spawn(|| run(right, second));
+        run(left, first);
+    });
 }
 
 /// Builds one client's next entity set and payload from the entities near
@@ -317,6 +403,7 @@ pub fn build_for_client(
 /// Installs network ids and the snapshots of simulation `S`, with `config`.
 pub fn install<S: Simulation>(world: &mut World, schedule: &mut Schedule, config: ReplicationConfig) {
     world.init_resource::<super::NetIds>();
+    world.init_resource::<SnapshotThreads>();
     world.insert_resource(config);
     world.insert_resource(EntitySchema(S::schema()));
     schedule.configure_sets((ReplicateSet::Fields, ReplicateSet::Snapshots).chain().in_set(Phase::Replicate));
@@ -324,7 +411,7 @@ pub fn install<S: Simulation>(world: &mut World, schedule: &mut Schedule, config
 }
 
 /// Sends each connected avatar's owner its snapshot.
-#[allow(clippy::type_complexity)]
+#[allow(clippy::type_complexity, clippy::too_many_arguments)]
 pub fn send_snapshots<S: Simulation>(
     tick: Res<TickInfo>,
     config: Res<ReplicationConfig>,
@@ -335,6 +422,7 @@ pub fn send_snapshots<S: Simulation>(
         (&Avatar, &NetEntity, &Position, &Controlled<S>, &InputQueue<S::Input>, &mut ClientView),
         Without<Lingering>,
     >,
+    threads: Option<Res<SnapshotThreads>>,
     mut scratch: Local<Scratch>,
 ) {
     if owners.is_empty() {
@@ -344,7 +432,7 @@ pub fn send_snapshots<S: Simulation>(
     // id), so the work is spread evenly over the ticks instead of bunching
     // on every n-th one.
     let every = config.every_ticks.max(1);
-    let Scratch { grid, near, build } = &mut *scratch;
+    let Scratch { grid, workers } = &mut *scratch;
     grid.rebuild(
         config.view_radius,
         entities.iter().map(|(id, pos, kind, fields)| Item {
@@ -353,23 +441,22 @@ pub fn send_snapshots<S: Simulation>(
         }),
     );
     let now = tick.tick as u32;
-    for (avatar, own, pos, controlled, queue, mut view) in &mut owners {
+    let mut due = Vec::new();
+    let mut jobs = Vec::new();
+    for (avatar, own, pos, controlled, queue, view) in &mut owners {
         if !(tick.tick + u64::from(own.0.0)).is_multiple_of(every) {
             continue;
         }
-        near.clear();
-        grid.near(pos.0, config.view_radius, near);
-        let (baseline_tick, target, payload) =
-            build_for_client(&schema.0, &mut view, now, own.0, pos.0, near, build, &config);
-        view.remember(now, target);
-        let message = Snapshot {
-            tick: now,
-            baseline_tick,
-            ack_input_seq: queue.last_applied(),
-            own: Some(OwnState { id: own.0, state: controlled.0 }),
-            payload,
-        };
-        net.send(avatar.client, Channel::Snapshot, &message);
+        due.push((avatar.client, own.0, controlled.0, queue.last_applied()));
+        jobs.push(SnapshotJob { own_id: own.0, own_pos: pos.0, view: view.into_inner(), out: None });
+    }
+    let threads = threads.map_or(1, |t| t.0);
+    build_all(&schema.0, grid, now, &mut jobs, workers, threads, &config);
+    for ((client, own_id, state, ack_input_seq), job) in due.into_iter().zip(jobs) {
+        let Some((baseline_tick, payload)) = job.out else { continue };
+        let message =
+            Snapshot { tick: now, baseline_tick, ack_input_seq, own: Some(OwnState { id: own_id, state }), payload };
+        net.send(client, Channel::Snapshot, &message);
     }
 }
 
@@ -471,6 +558,48 @@ mod tests {
         assert_eq!(last.len(), 60, "every entity known in the end");
         for k in &last {
             assert_eq!(k.fields, value(199, k.id.0), "entity {}", k.id.0);
+        }
+    }
+
+    /// Two threads build the same snapshots, byte for byte, as one: many
+    /// clients (enough for the second thread), overlapping views, some
+    /// acknowledging, over many ticks.
+    #[test]
+    fn two_threads_build_the_same_bytes_as_one() {
+        let schema = schema();
+        let config = ReplicationConfig { view_radius: 300.0, every_ticks: 1, budget_bytes: 300 };
+        let clients = PARALLEL_FROM * 2 + 3;
+        let mut views: [Vec<ClientView>; 2] = [0, 1].map(|_| (0..clients).map(|_| ClientView::default()).collect());
+        let mut workers: [[WorkerScratch; 2]; 2] = Default::default();
+        let mut grid = Grid::default();
+        for tick in 1..40u32 {
+            // Motion the client cannot predict, so every snapshot has changes.
+            let world = items(400, (tick as f32 * 1.7).sin() * 40.0);
+            grid.rebuild(config.view_radius, world.iter().copied());
+            let mut outs = Vec::new();
+            for (threads, views) in [1usize, 2].into_iter().zip(views.iter_mut()) {
+                let mut jobs: Vec<SnapshotJob<'_>> = views
+                    .iter_mut()
+                    .enumerate()
+                    .map(|(c, view)| SnapshotJob {
+                        own_id: NetId(10_000 + c as u32),
+                        own_pos: Vec2::new(100.0 + c as f32 * 37.0, 500.0),
+                        view,
+                        out: None,
+                    })
+                    .collect();
+                build_all(&schema, &grid, tick, &mut jobs, &mut workers[threads - 1], threads, &config);
+                outs.push(jobs.into_iter().map(|j| j.out.expect("every job built")).collect::<Vec<_>>());
+            }
+            assert!(outs[0].iter().filter(|(_, payload)| payload.len() > 16).count() > clients / 4, "tick {tick}");
+            assert_eq!(outs[0], outs[1], "tick {tick}");
+            for views in views.iter_mut() {
+                for (c, view) in views.iter_mut().enumerate() {
+                    if !(tick + c as u32).is_multiple_of(3) {
+                        view.acked = Some(tick);
+                    }
+                }
+            }
         }
     }
 
