@@ -343,23 +343,11 @@ fn publish<G: ClientGame>(bots: &mut [Bot<G>], shared: &Shared) {
 /// Longest a worker sleeps between looks at its bots.
 const MAX_WAIT: Duration = Duration::from_millis(5);
 
-/// How early a bot's input may go: every bot due within this of now is
-/// played in the same wake, so a worker wakes for its bots' inputs at most
-/// once per slack instead of once per bot (their clocks have spread
-/// phases). Inputs stay one per server tick on average; the server's input
-/// queue holds the early ones.
-const INPUT_SLACK: Duration = Duration::from_millis(3);
-
-/// The connection a bot has now: its socket, moves and reconnects.
-fn generation<G: ClientGame>(bot: &Bot<G>) -> (std::os::fd::RawFd, u32, u32) {
-    (bot.session.connection().transport().raw_fd(), bot.session.transfers, bot.session.reconnects)
-}
-
 /// Watches the socket under `bot`'s connection (again after a move or a
 /// reconnect: a new connection is a new socket) for readiness.
 fn watch<G: ClientGame>(poll: &mio::Poll, token: usize, bot: &mut Bot<G>) {
-    let generation = generation(bot);
-    let fd = generation.0;
+    let fd = bot.session.connection().transport().raw_fd();
+    let generation = (fd, bot.session.transfers, bot.session.reconnects);
     if bot.watched == Some(generation) {
         return;
     }
@@ -385,7 +373,7 @@ fn play<G: ClientGame>(config: &BotsConfig, bot: &mut Bot<G>, now: Instant) {
     for (from, text) in bot.session.world.chat_new.drain(..) {
         bot.chat.observe(&from, &text);
     }
-    if now + INPUT_SLACK >= bot.next_tick {
+    if now >= bot.next_tick {
         let tick_rate = bot.session.world.tick_rate.max(1);
         let (x, y) = bot.mover.next(tick_rate);
         if let Some(line) = bot.chat.due(bot.started.elapsed().as_secs_f32(), config.chat_rate) {
@@ -422,13 +410,8 @@ fn worker<G: ClientGame>(config: &BotsConfig, inbox: &mpsc::Receiver<Bot<G>>, sh
         ready.resize(bots.len(), true);
         let now = Instant::now();
         for (i, bot) in bots.iter_mut().enumerate().filter(|(_, b)| b.ended.is_none()) {
-            let readable = poll.is_none() || ready[i];
-            if readable || now + INPUT_SLACK >= bot.next_tick {
+            if poll.is_none() || ready[i] || now >= bot.next_tick {
                 ready[i] = false;
-                // Played for its input with no readiness on the socket it
-                // is watched on: nothing arrived, so no read.
-                let quiet = !readable && bot.watched == Some(generation(bot));
-                bot.session.connection().transport().known_drained(quiet);
                 play(config, bot, now);
                 if let Some(poll) = &poll {
                     watch(poll, i, bot);

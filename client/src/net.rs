@@ -24,10 +24,6 @@ pub fn connect(token: &[u8], now: std::time::Duration) -> Result<Connection, Net
 #[derive(Debug)]
 pub struct UdpLink {
     socket: UdpSocket,
-    /// Set by a caller that watches the socket's readiness and saw none
-    /// since the last read: reads answer "nothing" without asking the
-    /// system (see [`NativeLink::known_drained`]).
-    drained: std::cell::Cell<bool>,
 }
 
 impl UdpLink {
@@ -37,7 +33,7 @@ impl UdpLink {
             if server.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { (std::net::Ipv6Addr::UNSPECIFIED, 0).into() };
         let socket = UdpSocket::bind(bind)?;
         socket.set_nonblocking(true)?;
-        Ok(Self { socket, drained: std::cell::Cell::new(false) })
+        Ok(Self { socket })
     }
 }
 
@@ -49,9 +45,6 @@ impl Transport for UdpLink {
     }
 
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<Option<(usize, Option<SocketAddr>)>> {
-        if self.drained.get() {
-            return Ok(None);
-        }
         loop {
             return match self.socket.recv_from(buf) {
                 Ok((len, from)) => Ok(Some((len, Some(from)))),
@@ -152,18 +145,6 @@ impl NativeLink {
         match self {
             Self::Udp(link) => link.socket.as_raw_fd(),
             Self::Ws(link) => link.socket.get_ref().as_raw_fd(),
-        }
-    }
-
-    /// Tells a UDP link whether its socket is known to be empty: a caller
-    /// that waits on the socket's edge-triggered readiness, read it to the
-    /// end last time and has seen no readiness since, knows nothing
-    /// arrived, and so spares the read that would only say so. A datagram
-    /// that lands meanwhile raises readiness and is read on the next turn.
-    /// WebSocket links always read (their stream buffers whole messages).
-    pub fn known_drained(&self, drained: bool) {
-        if let Self::Udp(link) = self {
-            link.drained.set(drained);
         }
     }
 }
