@@ -377,7 +377,8 @@ jq -r '
   row("mispredictions"; .mispredictions),
   (if .baseline then
      row("bare renet CPU per client-tick"; "\(.baseline.server_cpu_us_per_client_tick) µs (\(.baseline.connected) clients, \(.baseline.out_bytes) B out / \(.baseline.in_bytes) B in per tick)"),
-     row("server / bare renet"; "\(.baseline_ratio)×")
+     row("server / bare renet"; "\(.baseline_ratio)×"),
+     row("bare renet clients CPU per tick"; "\(.baseline.clients_cpu_us_per_client_tick) µs per client (compare with the bots per bot-tick)")
    else empty end),
   (if .scenario == "broadcast" then
      row("reliable messages received"; "\(.reliable_messages_received) (\(.messages_per_s)/s; queued: \(.reliable_messages_queued))"),
