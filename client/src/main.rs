@@ -3,7 +3,6 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
 use tickforge_client::bots::{self, BotsConfig};
 use tickforge_client::games::{self, ClientGame, DEFAULT_GAME, WithGame};
 use tickforge_client::headless;
@@ -13,8 +12,12 @@ use tickforge_client::playback;
 use tickforge_client::session::{self, GameSession, LoginOptions};
 
 /// Tickforge client.
+///
+/// Every flag can also come from its environment variable (shown below)
+/// or from the --config file: a flag wins over its variable, which wins
+/// over the file, which wins over the default.
 // No `Debug`: the arguments hold the password.
-#[derive(Parser)]
+#[derive(clap::Parser)]
 #[command(name = "tickforge-client", version)]
 struct Args {
     /// Auth API base URL.
@@ -77,14 +80,15 @@ struct Args {
     /// Replay: last tick to play.
     #[arg(long, value_name = "TICK")]
     to: Option<u32>,
+    /// Log lines as human text or as one JSON object each (`RUST_LOG` filters either).
+    #[arg(long, value_enum, default_value = "text")]
+    log_format: tickforge_cli::LogFormat,
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
-        .with_writer(std::io::stderr)
-        .init();
-    let args = Args::parse();
+    let args: Args = tickforge_cli::parse("TICKFORGE_CLIENT_");
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tickforge_cli::logging::init(args.log_format, "warn", std::io::stderr, ansi);
     let ca_cert = match args.ca_cert.as_ref().map(std::fs::read).transpose() {
         Ok(pem) => pem,
         Err(e) => {

@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::Parser;
 use tickforge_server::auth::limiter::LimitConfig;
 use tickforge_server::auth::tls::TlsFiles;
 use tickforge_server::cluster::{Colour, Role};
@@ -21,8 +20,12 @@ use tickforge_server::store::DatabaseUrl;
 use tickforge_server::{Config, Server};
 
 /// Tickforge dedicated server: auth API over HTTP, the world over UDP.
-// No `Debug`: the arguments hold the admin token.
-#[derive(Parser)]
+///
+/// Every flag can also come from its environment variable (shown below)
+/// or from the --config file: a flag wins over its variable, which wins
+/// over the file, which wins over the default.
+// No `Debug`: the arguments hold the admin token and the private key.
+#[derive(clap::Parser)]
 #[command(name = "tickforge-server", version)]
 struct Args {
     /// What this process runs: all (auth API + world, the default), auth
@@ -34,10 +37,14 @@ struct Args {
     #[arg(long, default_value = "./data")]
     data_dir: PathBuf,
     /// The netcode private key, shared by every server of a cluster: a file
-    /// of 64 hex digits, mode 600 (or TICKFORGE_PRIVATE_KEY). Default: one
-    /// made on first start in <data-dir>/private.key.
-    #[arg(long, value_name = "FILE")]
+    /// of 64 hex digits, mode 600 (or --private-key). Default: one made on
+    /// first start in <data-dir>/private.key.
+    #[arg(long, value_name = "FILE", conflicts_with = "private_key")]
     key_file: Option<PathBuf>,
+    /// The netcode private key itself, 64 hex digits. Prefer the
+    /// environment variable.
+    #[arg(long, value_name = "HEX", env = "TICKFORGE_PRIVATE_KEY", hide_env_values = true)]
+    private_key: Option<String>,
     /// Database: sqlite://PATH (default: <data-dir>/tickforge.db) or
     /// postgres://USER:PASSWORD@HOST:PORT/DB. Prefer the environment
     /// variable when the URL holds a password.
@@ -196,24 +203,23 @@ struct Args {
     /// First lockout length in seconds (doubles for repeated lockouts, up to 16x).
     #[arg(long, default_value_t = 60)]
     lockout_secs: u64,
+    /// Log lines as human text or as one JSON object each (`RUST_LOG` filters either).
+    #[arg(long, value_enum, default_value = "text")]
+    log_format: tickforge_cli::LogFormat,
 }
 
 fn main() -> anyhow::Result<()> {
     // Logs go through a non-blocking writer: a slow or blocked stderr drops
     // lines (lossy) instead of stalling the tick thread. The guard flushes
     // what is buffered when main returns.
+    let args: Args = tickforge_cli::parse("TICKFORGE_");
     let (log_writer, _log_guard) = tracing_appender::non_blocking(std::io::stderr());
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .with_writer(log_writer)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    let args = Args::parse();
-    let private_key = match (std::env::var("TICKFORGE_PRIVATE_KEY"), &args.key_file) {
-        (Ok(_), Some(_)) => anyhow::bail!("give the private key once: TICKFORGE_PRIVATE_KEY or --key-file, not both"),
-        (Ok(hex), None) => Some(PrivateKey::from_hex(&hex).context("TICKFORGE_PRIVATE_KEY")?),
-        (Err(_), Some(path)) => Some(PrivateKey::from_file(path).context("--key-file")?),
-        (Err(_), None) => None,
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tickforge_cli::logging::init(args.log_format, "info", log_writer, ansi);
+    let private_key = match (&args.private_key, &args.key_file) {
+        (Some(hex), _) => Some(PrivateKey::from_hex(hex).context("--private-key (TICKFORGE_PRIVATE_KEY)")?),
+        (None, Some(path)) => Some(PrivateKey::from_file(path).context("--key-file")?),
+        (None, None) => None,
     };
     let config = Config {
         role: args.role,

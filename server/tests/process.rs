@@ -115,7 +115,7 @@ fn a_shared_key_file_is_used_and_never_copied_and_must_be_private() {
     };
     let path = key_file.to_str().unwrap();
     let both = refused(&["--key-file", path], Some(("TICKFORGE_PRIVATE_KEY", &"1e".repeat(32))));
-    assert!(both.contains("not both"), "{both}");
+    assert!(both.contains("cannot be used with"), "{both}");
     std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
     assert!(refused(&["--key-file", path], None).contains("chmod 600"));
 }
