@@ -84,7 +84,7 @@ for id in $old; do
         if [ -n "$m" ]; then
             moved[$id]=$(awk '$1 == "tickforge_handoffs_total" {print $2}' <<<"$m")
             abandoned[$id]=$(awk '$1 == "tickforge_handoffs_abandoned_total" {print $2}' <<<"$m")
-            longest[$id]=$(awk '$1 == "tickforge_handoff_longest_ms" {print $2}' <<<"$m")
+            longest[$id]=$(awk '$1 == "tickforge_handoff_longest_seconds" {print $2 * 1000}' <<<"$m")
         fi
         if [ "$(date +%s)" -ge "$deadline" ]; then
             echo "deploy.sh: $id still running after 120 s" >&2

@@ -162,8 +162,8 @@ reliable_queued_start=$(metric tickforge_reliable_messages_sent_total)
 counters() {
     curl -sf "$admin/metrics" | awk '
         $1 == "tickforge_ticks_total" { t = $2 } $1 == "tickforge_datagrams_received_total" { di = $2 }
-        $1 == "tickforge_datagrams_sent_total" { dout = $2 } $1 == "tickforge_datagram_bytes_received_total" { bi = $2 }
-        $1 == "tickforge_datagram_bytes_sent_total" { bo = $2 }
+        $1 == "tickforge_datagrams_sent_total" { dout = $2 } $1 == "tickforge_datagrams_received_bytes_total" { bi = $2 }
+        $1 == "tickforge_datagrams_sent_bytes_total" { bo = $2 }
         END { printf "{\"ticks\":%d,\"datagrams_in\":%d,\"datagrams_out\":%d,\"bytes_in\":%d,\"bytes_out\":%d}", t, di, dout, bi, bo }'
 }
 counters_start=$(counters)

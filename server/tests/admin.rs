@@ -131,8 +131,8 @@ fn metrics_parse_as_prometheus_text() {
     let samples = parse_prometheus(&reply.body);
     assert!(samples["tickforge_ticks_total"] > 30.0);
     assert_eq!(samples["tickforge_players"], 1.0);
-    assert_eq!(samples["tickforge_logins_ok_total"], 1.0);
-    assert_eq!(samples["tickforge_logins_failed_total"], 1.0);
+    assert_eq!(samples[r#"tickforge_logins_total{outcome="ok"}"#], 1.0);
+    assert_eq!(samples[r#"tickforge_logins_total{outcome="failed"}"#], 1.0);
     assert!(samples["tickforge_tick_duration_seconds_count"] > 30.0);
     assert_eq!(
         samples[r#"tickforge_tick_duration_seconds_bucket{le="+Inf"}"#],
@@ -144,12 +144,58 @@ fn metrics_parse_as_prometheus_text() {
         "tickforge_ticks_skipped_total",
         "tickforge_tick_overruns_total",
         "tickforge_store_queue_depth",
-        "tickforge_logins_locked_total",
+        r#"tickforge_logins_total{outcome="locked"}"#,
         "tickforge_store_commit_seconds_count",
-        "tickforge_bytes_out_per_second",
+        "tickforge_datagrams_sent_bytes_total",
     ] {
         assert!(samples.contains_key(name), "missing {name}");
     }
+}
+
+#[test]
+fn metric_names_follow_the_conventions_and_old_names_stay_one_release() {
+    let (_dir, server) = start(Some(TOKEN));
+    let mut alice = join(&server.http_url(), "alice");
+    play(&mut [(&mut alice, (0.0, 0.0))], Duration::from_millis(600));
+    let body = get(&format!("{}/metrics", server.admin_url()), None).body;
+    let samples = parse_prometheus(&body);
+    let deprecated: HashSet<&str> = tickforge_server::admin::exporter::DEPRECATED.iter().map(|(old, _)| *old).collect();
+    for line in body.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap();
+            if deprecated.contains(name) || deprecated.contains(format!("{name}_total").as_str()) {
+                continue;
+            }
+            // Base units: seconds and bytes, never milliseconds; no gauge restating a counter's rate.
+            assert!(!name.ends_with("_ms") && !name.contains("_per_second"), "{line}");
+            if kind == "counter" {
+                assert!(body.contains(&format!("\n{name}_total")), "a counter sample without _total: {line}");
+            }
+        }
+    }
+    // Each old name is still there, its help naming the replacement.
+    for (old, new) in tickforge_server::admin::exporter::DEPRECATED {
+        assert!(samples.contains_key(*old), "the deprecated {old} is gone");
+        let base = old.strip_suffix("_total").unwrap_or(old);
+        let help = body.lines().find(|l| l.starts_with(&format!("# HELP {base} "))).unwrap();
+        assert!(help.contains(&format!("Deprecated: use {new};")), "{help}");
+        let series = new.split('[').next().unwrap().trim_start_matches("rate(");
+        assert!(samples.contains_key(series), "the replacement {series} of {old} is missing");
+    }
+    assert_eq!(samples["tickforge_ws_closed_bad_total"], samples[r#"tickforge_ws_closed_total{reason="bad"}"#]);
+    assert_eq!(samples["tickforge_handoff_longest_ms"], samples["tickforge_handoff_longest_seconds"] * 1000.0);
+    // Which build, and the process's own figures.
+    let info = samples.keys().find(|k| k.starts_with("tickforge_build_info{")).expect("tickforge_build_info");
+    assert!(
+        info.contains(&format!("version=\"{}\"", env!("CARGO_PKG_VERSION"))) && info.contains("commit=\""),
+        "{info}"
+    );
+    assert_eq!(samples[info.as_str()], 1.0);
+    assert!(samples["process_cpu_seconds_total"] > 0.0);
+    assert!(samples["process_resident_memory_bytes"] > 1e6);
+    assert!(samples["process_open_fds"] >= 3.0 && samples["process_open_fds"] <= samples["process_max_fds"]);
+    assert!(samples["process_threads"] >= 2.0);
+    assert!(samples["process_start_time_seconds"] > 1.7e9);
 }
 
 #[test]

@@ -83,7 +83,7 @@ fn logins_spread_by_load_capacity_holds_and_a_full_cluster_answers_503() {
     assert!(sessions.iter().all(|s| s.is_connected()), "nobody was dropped to make room");
     // nginx spread the requests (registrations, logins) over both auth nodes.
     for node in cluster.auth.iter().flatten() {
-        let served = metric(&node.admin_url, "tickforge_logins_ok_total")
+        let served = metric(&node.admin_url, r#"tickforge_logins_total{outcome="ok"}"#)
             + metric(&node.admin_url, "tickforge_registrations_total");
         assert!(served >= 3.0, "each auth node served its share: {served}");
     }

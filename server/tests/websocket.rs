@@ -125,7 +125,7 @@ fn text_oversized_and_junk_messages_close_the_link_and_nothing_else() {
     .unwrap();
     junk.flush().unwrap();
     assert!(metric_reaches(&server.admin_url(), "tickforge_bad_datagrams_total", 7.0), "junk counted as bad datagrams");
-    assert!(metric_reaches(&server.admin_url(), "tickforge_ws_closed_bad_total", 2.0));
+    assert!(metric_reaches(&server.admin_url(), r#"tickforge_ws_closed_total{reason="bad"}"#, 2.0));
     // More messages in a second than any client sends: closed.
     let mut flood = raw(&server);
     for _ in 0..400 {
@@ -134,7 +134,7 @@ fn text_oversized_and_junk_messages_close_the_link_and_nothing_else() {
         }
     }
     assert_eq!(close_code(&mut flood), Some(CloseCode::Policy));
-    assert!(metric_reaches(&server.admin_url(), "tickforge_ws_closed_flood_total", 1.0));
+    assert!(metric_reaches(&server.admin_url(), r#"tickforge_ws_closed_total{reason="flood"}"#, 1.0));
     // Not a WebSocket at all.
     let mut garbage = TcpStream::connect(server.ws_addr()).unwrap();
     garbage.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -219,7 +219,7 @@ fn a_flood_of_connections_is_bounded_and_the_slots_come_back() {
         }
         other => panic!("the 65th link was not refused: {:?}", other.map(|_| ())),
     }
-    assert!(metric_reaches(&server.admin_url(), "tickforge_ws_refused_busy_total", 1.0));
+    assert!(metric_reaches(&server.admin_url(), r#"tickforge_ws_refused_total{reason="busy"}"#, 1.0));
     drop(flood);
     // Closed links give their slots back: a player gets in.
     let deadline = Instant::now() + Duration::from_secs(5);

@@ -106,7 +106,7 @@ test('a page from another origin cannot open the game socket', async () => {
     }), `ws://${server.ws}/ws`);
     assert.equal(outcome, 'refused');
     const metrics = await (await fetch(`${server.admin}/metrics`)).text();
-    assert.match(metrics, /^tickforge_ws_refused_origin_total [1-9]/m);
+    assert.match(metrics, /^tickforge_ws_refused_total\{reason="origin"\} [1-9]/m);
   } finally {
     await page.close();
   }

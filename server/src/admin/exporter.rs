@@ -56,6 +56,37 @@ fn histogram(encoder: &mut DescriptorEncoder, name: &str, help: &str, h: &Histog
     )
 }
 
+/// Old names still exported for one release beside their replacements,
+/// as exposed (`_total` included): `(old, what to use instead)`.
+pub const DEPRECATED: &[(&str, &str)] = &[
+    ("tickforge_handoff_longest_ms", "tickforge_handoff_longest_seconds"),
+    ("tickforge_bytes_in_per_second", "rate(tickforge_datagrams_received_bytes_total[1m])"),
+    ("tickforge_bytes_out_per_second", "rate(tickforge_datagrams_sent_bytes_total[1m])"),
+    ("tickforge_datagram_bytes_received_total", "tickforge_datagrams_received_bytes_total"),
+    ("tickforge_datagram_bytes_sent_total", "tickforge_datagrams_sent_bytes_total"),
+    ("tickforge_logins_ok_total", "tickforge_logins_total{outcome=\"ok\"}"),
+    ("tickforge_logins_failed_total", "tickforge_logins_total{outcome=\"failed\"}"),
+    ("tickforge_logins_locked_total", "tickforge_logins_total{outcome=\"locked\"}"),
+    ("tickforge_logins_no_room_total", "tickforge_logins_total{outcome=\"no_room\"}"),
+    ("tickforge_ws_refused_origin_total", "tickforge_ws_refused_total{reason=\"origin\"}"),
+    ("tickforge_ws_refused_busy_total", "tickforge_ws_refused_total{reason=\"busy\"}"),
+    ("tickforge_ws_closed_bad_total", "tickforge_ws_closed_total{reason=\"bad\"}"),
+    ("tickforge_ws_closed_idle_total", "tickforge_ws_closed_total{reason=\"idle\"}"),
+    ("tickforge_ws_closed_flood_total", "tickforge_ws_closed_total{reason=\"flood\"}"),
+    ("tickforge_ws_dropped_slow_total", "tickforge_ws_closed_total{reason=\"slow\"}"),
+];
+
+/// A deprecated name's sample: `name` as exposed (a counter's with its
+/// `_total`), its help pointing at the replacement in [`DEPRECATED`].
+fn deprecated(encoder: &mut DescriptorEncoder, name: &str, value: f64) -> Result<(), std::fmt::Error> {
+    let instead = DEPRECATED.iter().find(|(old, _)| *old == name).map_or("", |(_, new)| new);
+    let help = format!("Deprecated: use {instead}; removed in the next release.");
+    match name.strip_suffix("_total") {
+        Some(base) => counter(encoder, base, &help, value as u64),
+        None => gauge(encoder, name, &help, value),
+    }
+}
+
 /// A family of one metric type: one sample per label set.
 fn family(
     encoder: &mut DescriptorEncoder,
@@ -152,6 +183,42 @@ fn encode_by_reason(
     Ok(())
 }
 
+/// One counter family with one label: a sample per `(value, count)`.
+fn by_label(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    label: &str,
+    samples: &[(&str, u64)],
+) -> Result<(), std::fmt::Error> {
+    let labels: Vec<[(&str, &str); 1]> = samples.iter().map(|(value, _)| [(label, *value)]).collect();
+    let samples: Vec<(&[(&str, &str)], u64)> = labels.iter().zip(samples).map(|(l, (_, n))| (&l[..], *n)).collect();
+    family(encoder, name, help, MetricType::Counter, &samples)
+}
+
+/// The `process_*` figures, where the system has them.
+fn encode_process(e: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+    let Some(p) = super::process::ProcessStats::read() else { return Ok(()) };
+    let cpu = ConstCounter::new(p.cpu_seconds);
+    cpu.encode(e.encode_descriptor(
+        "process_cpu_seconds",
+        "User and system CPU time spent, in seconds.",
+        None,
+        cpu.metric_type(),
+    )?)?;
+    gauge(e, "process_resident_memory_bytes", "Resident memory size in bytes.", p.resident_bytes as f64)?;
+    gauge(e, "process_virtual_memory_bytes", "Virtual memory size in bytes.", p.virtual_bytes as f64)?;
+    gauge(e, "process_open_fds", "Open file descriptors.", p.open_fds as f64)?;
+    gauge(e, "process_max_fds", "The open-file limit.", p.max_fds as f64)?;
+    gauge(e, "process_threads", "Threads of the process.", p.threads as f64)?;
+    gauge(
+        e,
+        "process_start_time_seconds",
+        "Start time of the process since the Unix epoch, in seconds.",
+        p.start_time_seconds,
+    )
+}
+
 impl Collector for Exporter {
     fn encode(&self, mut e: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let t = &self.tick;
@@ -162,18 +229,8 @@ impl Collector for Exporter {
         counter(&mut e, "tickforge_ticks_skipped", "Ticks skipped after falling too far behind.", load(&t.skipped))?;
         gauge(&mut e, "tickforge_players", "Connected players.", load(&t.players) as f64)?;
         gauge(&mut e, "tickforge_entities", "Replicated entities in the world.", load(&t.entities) as f64)?;
-        gauge(
-            &mut e,
-            "tickforge_bytes_in_per_second",
-            "Bytes per second received from players.",
-            load(&t.bytes_in_per_s) as f64,
-        )?;
-        gauge(
-            &mut e,
-            "tickforge_bytes_out_per_second",
-            "Bytes per second sent to players.",
-            load(&t.bytes_out_per_s) as f64,
-        )?;
+        deprecated(&mut e, "tickforge_bytes_in_per_second", load(&t.bytes_in_per_s) as f64)?;
+        deprecated(&mut e, "tickforge_bytes_out_per_second", load(&t.bytes_out_per_s) as f64)?;
         counter(&mut e, "tickforge_malformed_messages", "Client messages and payloads refused.", load(&t.malformed))?;
         counter(
             &mut e,
@@ -213,57 +270,56 @@ impl Collector for Exporter {
         )?;
         counter(
             &mut e,
-            "tickforge_datagram_bytes_received",
+            "tickforge_datagrams_received_bytes",
             "Bytes of the datagrams read (netcode packets, without UDP or WebSocket headers).",
             load(&t.datagram_bytes_in),
         )?;
+        deprecated(&mut e, "tickforge_datagram_bytes_received_total", load(&t.datagram_bytes_in) as f64)?;
         counter(&mut e, "tickforge_datagrams_sent", "Datagrams sent to players.", load(&t.datagrams_out))?;
         counter(
             &mut e,
-            "tickforge_datagram_bytes_sent",
+            "tickforge_datagrams_sent_bytes",
             "Bytes of the datagrams sent (netcode packets, without UDP or WebSocket headers).",
             load(&t.datagram_bytes_out),
         )?;
+        deprecated(&mut e, "tickforge_datagram_bytes_sent_total", load(&t.datagram_bytes_out) as f64)?;
         gauge(&mut e, "tickforge_ws_players", "Players connected over WebSocket.", load(&t.ws_players) as f64)?;
         let ws = &self.ws;
         gauge(&mut e, "tickforge_ws_links", "WebSocket links open.", load(&ws.open) as f64)?;
         counter(&mut e, "tickforge_ws_links_opened", "WebSocket links opened.", load(&ws.opened))?;
-        counter(
+        let refused = [("origin", load(&ws.refused_origin)), ("busy", load(&ws.refused_busy))];
+        by_label(
             &mut e,
-            "tickforge_ws_refused_origin",
-            "WebSocket upgrades refused for their page's origin.",
-            load(&ws.refused_origin),
+            "tickforge_ws_refused",
+            "WebSocket upgrades refused: for their page's origin, or because too many links were open.",
+            "reason",
+            &refused,
         )?;
-        counter(
+        let closed = [
+            ("bad", load(&ws.closed_bad)),
+            ("idle", load(&ws.closed_idle)),
+            ("flood", load(&ws.closed_flood)),
+            ("slow", load(&ws.dropped_slow)),
+        ];
+        by_label(
             &mut e,
-            "tickforge_ws_refused_busy",
-            "WebSocket upgrades refused because too many links were open.",
-            load(&ws.refused_busy),
+            "tickforge_ws_closed",
+            "WebSocket links closed by the server: a text, oversized or malformed message (bad), silence or no \
+             handshake in time (idle), sending too much (flood), not reading what was sent (slow).",
+            "reason",
+            &closed,
         )?;
-        counter(
-            &mut e,
-            "tickforge_ws_closed_bad",
-            "WebSocket links closed for a text, oversized or malformed message.",
-            load(&ws.closed_bad),
-        )?;
-        counter(
-            &mut e,
-            "tickforge_ws_closed_idle",
-            "WebSocket links closed for silence, or for no netcode handshake in time.",
-            load(&ws.closed_idle),
-        )?;
-        counter(
-            &mut e,
-            "tickforge_ws_closed_flood",
-            "WebSocket links closed for sending too much.",
-            load(&ws.closed_flood),
-        )?;
-        counter(
-            &mut e,
-            "tickforge_ws_dropped_slow",
-            "WebSocket links dropped because they did not read what was sent to them.",
-            load(&ws.dropped_slow),
-        )?;
+        for (reason, n) in refused {
+            deprecated(&mut e, &format!("tickforge_ws_refused_{reason}_total"), n as f64)?;
+        }
+        for (reason, n) in closed {
+            let old = if reason == "slow" {
+                "tickforge_ws_dropped_slow_total".to_owned()
+            } else {
+                format!("tickforge_ws_closed_{reason}_total")
+            };
+            deprecated(&mut e, &old, n as f64)?;
+        }
         let refused = e.encode_descriptor(
             "tickforge_handshake_refused",
             "Connection requests and challenge responses left unanswered, by reason.",
@@ -310,14 +366,29 @@ impl Collector for Exporter {
         )?;
         gauge(
             &mut e,
-            "tickforge_handoff_longest_ms",
-            "Longest handoff so far, from the freeze to the client leaving, in milliseconds.",
-            load(&t.handoff_longest_ms) as f64,
+            "tickforge_handoff_longest_seconds",
+            "Longest handoff so far, from the freeze to the client leaving.",
+            load(&t.handoff_longest_ms) as f64 / 1000.0,
         )?;
+        deprecated(&mut e, "tickforge_handoff_longest_ms", load(&t.handoff_longest_ms) as f64)?;
         let a = &self.auth;
-        counter(&mut e, "tickforge_logins_ok", "Successful logins.", load(&a.logins_ok))?;
-        counter(&mut e, "tickforge_logins_failed", "Logins with bad credentials.", load(&a.logins_failed))?;
-        counter(&mut e, "tickforge_logins_locked", "Logins refused during a lockout.", load(&a.logins_locked))?;
+        let logins = [
+            ("ok", load(&a.logins_ok)),
+            ("failed", load(&a.logins_failed)),
+            ("locked", load(&a.logins_locked)),
+            ("no_room", load(&a.no_room)),
+        ];
+        by_label(
+            &mut e,
+            "tickforge_logins",
+            "Logins by outcome: ok, failed (bad credentials), locked (refused during a lockout), no_room \
+             (answered 503: no game server had room).",
+            "outcome",
+            &logins,
+        )?;
+        for (outcome, n) in logins {
+            deprecated(&mut e, &format!("tickforge_logins_{outcome}_total"), n as f64)?;
+        }
         counter(&mut e, "tickforge_registrations", "Accounts created.", load(&a.registrations))?;
         counter(
             &mut e,
@@ -327,7 +398,6 @@ impl Collector for Exporter {
         )?;
         self.encode_listeners(&mut e)?;
         counter(&mut e, "tickforge_http_busy", "Requests answered 503 because a queue was full.", load(&a.busy))?;
-        counter(&mut e, "tickforge_logins_no_room", "Logins answered 503: no game server had room.", load(&a.no_room))?;
         histogram(&mut e, "tickforge_placement_seconds", "Director placement time per login.", &a.placement)?;
         let s = &self.store;
         gauge(
@@ -428,7 +498,15 @@ impl Collector for Exporter {
             "Writes waiting in the tick loop's outbox.",
             load(&t.outbox_len) as f64,
         )?;
-        Ok(())
+        let build = [("version", env!("CARGO_PKG_VERSION")), ("commit", env!("TICKFORGE_COMMIT"))];
+        family(
+            &mut e,
+            "tickforge_build_info",
+            "The build this server runs: its version and commit (always 1).",
+            MetricType::Gauge,
+            &[(&build[..], 1)],
+        )?;
+        encode_process(&mut e)
     }
 }
 

@@ -20,6 +20,7 @@
 //! blocking (a node without a world answers 409).
 
 pub mod exporter;
+pub mod process;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
