@@ -7,7 +7,8 @@
 # needs curl and jq. The browser tests (web/tests, node's test runner)
 # drive Debian's Chromium with playwright-core (from web/package-lock.json)
 # against the page scripts/build-web.sh builds (which adds the wasm target
-# and wasm-bindgen-cli). Extra arguments go to `cargo test`.
+# and wasm-bindgen-cli). deploy/kubernetes is validated offline
+# (scripts/check-manifests.sh). Extra arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +19,9 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v npm >/dev/null || need+=(npm)
 # pkill: the database-cluster tests kill a PostgreSQL and its backends.
 command -v pkill >/dev/null || need+=(procps)
+# scripts/check-manifests.sh: a virtual environment for its checkers.
+command -v python3 >/dev/null || need+=(python3)
+python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
 for tool in curl jq runuser; do
     command -v "$tool" >/dev/null || need+=("$([ "$tool" = runuser ] && echo util-linux || echo "$tool")")
 done
@@ -41,6 +45,9 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || {
     echo "test.sh: Chromium is still missing after the install" >&2
     exit 1
 }
+
+echo "== the Kubernetes manifests and YAML (scripts/check-manifests.sh)"
+bash scripts/check-manifests.sh
 
 echo "== the page (scripts/build-web.sh)"
 bash scripts/build-web.sh
