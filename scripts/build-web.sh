@@ -15,16 +15,18 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
     rustup target add wasm32-unknown-unknown
 fi
 if [ "$(wasm-bindgen --version 2>/dev/null | awk '{ print $2 }')" != "$version" ]; then
-    echo "== cargo install wasm-bindgen-cli $version"
+    echo "== cargo install wasm-bindgen-cli $version (once per machine; about 3 minutes on 2 cores)"
     # Its own lock first; where the registry lacks a version that lock
-    # names, the newest compatible ones.
-    # (--force: an install whose binaries went missing counts as none.)
-    cargo install -q --force wasm-bindgen-cli --version "=$version" --locked 2>/dev/null ||
-        cargo install -q --force wasm-bindgen-cli --version "=$version"
+    # names, the newest compatible ones. Cargo's progress (a line per crate)
+    # shows; --force: an install whose binaries went missing counts as none.
+    if ! cargo install --force wasm-bindgen-cli --version "=$version" --locked; then
+        echo "== the lock of wasm-bindgen-cli names a version the registry lacks: without --locked"
+        cargo install --force wasm-bindgen-cli --version "=$version"
+    fi
 fi
 
 echo "== cargo build -p tickforge-web (wasm32, profile web)"
-cargo build -q -p tickforge-web --target wasm32-unknown-unknown --profile web --locked
+cargo build -p tickforge-web --target wasm32-unknown-unknown --profile web --locked
 out=web/dist
 rm -rf "$out"
 mkdir -p "$out"

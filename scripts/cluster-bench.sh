@@ -37,6 +37,7 @@
 # Needs postgresql, nginx, curl, jq. TICKFORGE_BIN_DIR: use binaries built there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 
 usage() { sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 [ $# -ge 1 ] || usage
@@ -63,7 +64,7 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 bin=${TICKFORGE_BIN_DIR:-}
 if [ -z "$bin" ]; then
-    cargo build --release -q -p tickforge-server -p tickforge-client -p tickforge-netem
+    cargo build --release -p tickforge-server -p tickforge-client -p tickforge-netem
     bin=$PWD/target/release
 fi
 export TICKFORGE_BIN_DIR=$bin
@@ -197,7 +198,7 @@ arena_bench() {
     mkdir -p "$work/solo"
     TICKFORGE_ADMIN_TOKEN=bench-admin-token-0123 "$bin/tickforge-server" --data-dir "$work/solo" --http 127.0.0.1:0 \
         --udp 127.0.0.1:0 --ws 127.0.0.1:0 --admin 127.0.0.1:0 --hash-workers 2 --max-registrations-per-hour 0 >"$work/solo.out" 2>"$work/solo.log" &
-    until grep -q "http=" "$work/solo.out" 2>/dev/null; do sleep 0.1; done
+    await_line "$work/solo.out" "http=" $! "$work/solo.log"
     local api admin
     api=http://$(grep -o 'http=[^ ]*' "$work/solo.out" | cut -d= -f2)
     admin=http://$(grep -o 'admin=[^ ]*' "$work/solo.out" | cut -d= -f2)
@@ -246,6 +247,13 @@ rollout_bench() {
     tail -1 "$work/rollout-bots.jsonl" | jq -c '{bots, logins, connected_at_end, ended_early, reconnects, transfers,
         transfer_mismatches, transfer_pause_p50_ms, transfer_pause_p99_ms, transfer_pause_max_ms, chat_sent, chat_received,
         chat_out_of_order}'
+    # The report for scripts/plot.sh: the same, each moved bot's pause, and the deploy's own.
+    mkdir -p target/reports
+    tail -1 "$work/rollout-bots.jsonl" | jq --argjson deploy "$(sed -n '/^{/,/^}/p' "$work/deploy.out" | jq -c . 2>/dev/null || echo null)" \
+        '{report: "rollout", bots, connected_at_end, ended_early, reconnects, transfers, transfer_mismatches,
+          transfer_pause_p50_ms, transfer_pause_p99_ms, transfer_pause_max_ms, transfer_pauses_ms, deploy: $deploy}' \
+        >target/reports/rollout.json
+    echo "rollout: report in target/reports/rollout.json" >&2
     TICKFORGE_CLUSTER_DIR=$work/cr scripts/cluster.sh down >/dev/null 2>&1
 }
 
@@ -271,8 +279,11 @@ failover_bench() {
     local admin tok
     admin=http://127.0.0.1:$(port cf auth-1-admin)
     tok=$(token cf)
-    until curl -s -H "Authorization: Bearer $tok" "$admin/admin/cluster" |
-        jq -e '.servers[] | select(.id == "app-2" and .state == "ready")' >/dev/null; do sleep 0.5; done
+    app2_ready() {
+        curl -s -H "Authorization: Bearer $tok" "$admin/admin/cluster" |
+            jq -e '.servers[] | select(.id == "app-2" and .state == "ready")'
+    }
+    await 60 "app-2 to be ready" app2_ready
     sleep 8.5
     echo "failover: $(connected)/$players bots on app-1 after $waited s; kill -9 app-1" >&2
     TICKFORGE_CLUSTER_DIR=$dir scripts/cluster.sh kill app-1 >&2
@@ -284,7 +295,7 @@ failover_bench() {
 
 database_bench() {
     local dir=$work/cd url
-    cargo build --release -q -p tickforge-server --example commit_latency
+    cargo build --release -p tickforge-server --example commit_latency
     local latency=$PWD/target/release/examples/commit_latency
     cluster_up cd --auth 1 --app 1 --db-standby -- --save-interval 5 --max-registrations-per-hour 0
     url=$(cat "$dir/database")
@@ -331,7 +342,7 @@ blackout_bench() {
     TICKFORGE_ADMIN_TOKEN=bench-admin-token-0123 "$bin/tickforge-server" --data-dir "$work/solo" --http 127.0.0.1:0 \
         --udp 127.0.0.1:0 --ws 127.0.0.1:0 --admin 127.0.0.1:0 --public-addr 127.0.0.1:"$netem_port" --max-registrations-per-hour 0 \
         >"$work/solo.out" 2>"$work/solo.log" &
-    until grep -q "http=" "$work/solo.out" 2>/dev/null; do sleep 0.1; done
+    await_line "$work/solo.out" "http=" $! "$work/solo.log"
     local api udp
     api=http://$(grep -o 'http=[^ ]*' "$work/solo.out" | cut -d= -f2)
     udp=$(grep -o 'udp=[^ ]*' "$work/solo.out" | cut -d= -f2)

@@ -58,7 +58,7 @@ bin_dir() {
     if [ -n "${TICKFORGE_BIN_DIR:-}" ]; then
         echo "$TICKFORGE_BIN_DIR"
     else
-        cargo build --release -q -p tickforge-server -p tickforge-client >&2
+        cargo build --release -p tickforge-server -p tickforge-client >&2
         echo "$PWD/target/release"
     fi
 }

@@ -9,6 +9,7 @@
 #   scripts/demo.sh --headless      # JSON stats on stdout
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 
 mode=graphical
 [[ "${1:-}" == "--headless" || -z "${DISPLAY:-}" ]] && mode=headless
@@ -20,10 +21,7 @@ rm -f server.out
 server=$!
 trap 'kill -INT $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
 # The server prints its bound addresses once it is ready.
-until grep -q "http=" server.out 2>/dev/null; do
-    kill -0 $server 2>/dev/null || { echo "server failed to start; see server.log" >&2; exit 1; }
-    sleep 0.2
-done
+await_line server.out "http=" "$server" server.log
 cat server.out
 api=$(sed -n 's/.* api=\([^ ]*\).*/\1/p' server.out)
 echo "play in a browser: $api/play/"

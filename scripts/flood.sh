@@ -15,12 +15,13 @@
 # connections (otherwise it holds what the limit allows, and says so).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 connections=${1:-20000}
 seconds=${2:-60}
 from=${3:-127.0.0.2}
 mode=${4:-hold}
 case $mode in hold|churn) ;; *) echo "flood.sh: MODE is hold or churn" >&2; exit 2 ;; esac
-cargo build --release -q --locked -p tickforge-server
+cargo build --release --locked -p tickforge-server
 data=$(mktemp -d)
 token=flood-admin-token-0123456789
 cleanup() {
@@ -31,10 +32,7 @@ trap cleanup EXIT
 TICKFORGE_ADMIN_TOKEN=$token ./target/release/tickforge-server --data-dir "$data/db" --http 127.0.0.1:0 \
     --udp 127.0.0.1:0 --ws 127.0.0.1:0 --admin 127.0.0.1:0 >"$data/out" 2>"$data/log" &
 server=$!
-until grep -q "http=" "$data/out" 2>/dev/null; do
-    kill -0 "$server" 2>/dev/null || { cat "$data/log" >&2; exit 1; }
-    sleep 0.1
-done
+await_line "$data/out" "http=" "$server" "$data/log"
 http=$(grep -o 'http=[^ ]*' "$data/out" | cut -d= -f2)
 admin=$(grep -o 'admin=[^ ]*' "$data/out" | cut -d= -f2)
 

@@ -35,6 +35,7 @@
 # registrations and logins take less of the run. Needs curl and jq.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 
 usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 [ $# -ge 1 ] || usage
@@ -68,13 +69,17 @@ while [ $# -gt 0 ]; do
 done
 if [ -z "$npcs" ]; then if [ "$scenario" = arena ]; then npcs=200; else npcs=0; fi; fi
 [ "$scenario" = broadcast ] || chat_rate=0
-out=${out:-loadtest-$scenario.json}
+# The JSON report: by default under target/ (beside the build, out of git).
+mkdir -p target/reports
+out=${out:-target/reports/loadtest-$scenario.json}
 # About 100 entities in each player's view: the radius of a circle holding
 # 100 of (players + NPCs) spread over the world (the arena's 2000 x 2000,
 # the skirmish's 1600 x 1200).
 area=4000000
 [ "$game" = skirmish ] && area=1920000
+view=fixed
 if [ -z "$view_radius" ]; then
+    view=auto
     view_radius=$(awk -v n=$(( players + npcs )) -v a=$area 'BEGIN { r = sqrt(100 * a / (3.14159 * (n > 100 ? n : 100))); if (r > 1000) r = 1000; printf "%.0f", r }')
 fi
 
@@ -91,9 +96,9 @@ token="load-admin-$RANDOM$RANDOM"
 # the test build); otherwise build release binaries.
 bin=${TICKFORGE_BIN_DIR:-}
 if [ -z "$bin" ]; then
-    echo "loadtest: cargo build --release (server, client${baseline:+, the bare transport})" >&2
-    cargo build --release -q -p tickforge-server -p tickforge-client
-    [ -z "$baseline" ] || cargo build --release -q -p tickforge-server --example bare_renet
+    echo "loadtest: cargo build --release (server, client${baseline:+, the bare transport}; cold: about 7 minutes on 2 cores)" >&2
+    cargo build --release -p tickforge-server -p tickforge-client
+    [ -z "$baseline" ] || cargo build --release -p tickforge-server --example bare_renet
     bin=./target/release
 fi
 # TICKFORGE_BARE_RENET: the bare transport's binary (the smoke test's
@@ -113,10 +118,7 @@ TICKFORGE_ADMIN_TOKEN=$token "${pin_server[@]}" "$bin/tickforge-server" --game "
     --max-players "$max_players" --npcs "$npcs" --view-radius "$view_radius" --snapshot-rate "$snapshot_rate" --hash-workers "$(nproc)" --hash-queue 256 \
     --max-registrations-per-hour 0 >"$data/out" 2>"$data/log" &
 server=$!
-until grep -q "http=" "$data/out" 2>/dev/null; do
-    kill -0 "$server" 2>/dev/null || { cat "$data/log" >&2; exit 1; }
-    sleep 0.1
-done
+await_line "$data/out" "http=" "$server" "$data/log"
 api=http://$(grep -o 'http=[^ ]*' "$data/out" | cut -d= -f2)
 admin=http://$(grep -o 'admin=[^ ]*' "$data/out" | cut -d= -f2)
 status() { curl -sf -H "Authorization: Bearer $token" "$admin/admin/status"; }
@@ -236,7 +238,7 @@ jq -n \
     --slurpfile ticks "$data/ticks.jsonl" --argjson final "$final" --argjson bots "$summary" \
     --argjson ws_players "$ws_players" --argjson ws_bots "$ws_summary" \
     --arg storm_codes "$storm_codes" --argjson storm_rate "$storm_rate" \
-    --arg before "$before" --arg during "$during" \
+    --arg before "$before" --arg during "$during" --arg view "$view" \
     --arg machine "$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), $(uname -sr)" '
     def r1: (. * 10 | round) / 10;
     def r3: (. * 1000 | round) / 1000;
@@ -269,9 +271,9 @@ jq -n \
     | ($counters_end.ticks - $counters_start.ticks) as $server_ticks
     | ($mean_players * $server_ticks) as $player_ticks
     | {
-        scenario: $scenario, game: $game, machine: $machine,
+        report: "load", scenario: $scenario, game: $game, machine: $machine,
         players: $players, connected: $connected, npcs: $npcs, window_s: ($secs | r1),
-        view_radius: $view_radius, snapshot_rate: $snapshot_rate,
+        view: $view, view_radius: $view_radius, snapshot_rate: $snapshot_rate,
         tick_ms: {
           p50: (if ($p50s | length) > 0 then $p50s[(($p50s | length) / 2 | floor)] else null end),
           p99: ($ticks | map(.p99) | max), max: ($ticks | map(.max) | max)

@@ -5,4 +5,4 @@
 #   scripts/login-storm.sh [LOGINS] [PLAYERS]     (defaults: 100 logins, 4 players)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec scripts/loadtest.sh login-storm --logins "${1:-100}" --players "${2:-4}" --duration 30 --out loadtest-login-storm.json
+exec scripts/loadtest.sh login-storm --logins "${1:-100}" --players "${2:-4}" --duration 30 --out target/reports/loadtest-login-storm.json

@@ -5,7 +5,7 @@
 # headless Chromium (as scripts/test.sh installs them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -q --locked -p tickforge-server -p tickforge-client
+cargo build --release --locked -p tickforge-server -p tickforge-client
 bash scripts/build-web.sh
 [ -d web/node_modules/playwright-core ] || npm ci --prefix web --no-audit --no-fund --loglevel=error
 cd web && TICKFORGE_PROFILE=release node bench/page.mjs

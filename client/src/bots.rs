@@ -204,6 +204,9 @@ pub struct BotsSummary {
     pub transfer_pause_p99_ms: f64,
     /// The same, the longest.
     pub transfer_pause_max_ms: f64,
+    /// The same, every one (ms, in order), for the rollout chart
+    /// (`scripts/plot.sh`).
+    pub transfer_pauses_ms: Vec<f64>,
     /// Seconds run.
     pub duration_s: f64,
 }
@@ -488,6 +491,7 @@ pub fn run<G: ClientGame>(config: &BotsConfig, out: &mut impl Write) -> BotsSumm
         transfer_pause_p50_ms: 0.0,
         transfer_pause_p99_ms: 0.0,
         transfer_pause_max_ms: 0.0,
+        transfer_pauses_ms: Vec::new(),
         duration_s: 0.0,
     };
     let (mut all_rtt, mut all_snapshots, mut all_entities) = (Vec::new(), Vec::new(), Vec::new());
@@ -595,6 +599,7 @@ pub fn run<G: ClientGame>(config: &BotsConfig, out: &mut impl Write) -> BotsSumm
     summary.transfer_pause_p50_ms = quantile(&mut pauses, 0.5);
     summary.transfer_pause_p99_ms = quantile(&mut pauses, 0.99);
     summary.transfer_pause_max_ms = quantile(&mut pauses, 1.0);
+    summary.transfer_pauses_ms = pauses.iter().map(|p| (p * 10.0).round() / 10.0).collect();
     summary.duration_s = (start.elapsed().as_secs_f64() * 100.0).round() / 100.0;
     summary
 }

@@ -14,7 +14,7 @@ use tickforge_server::auth::tls::TlsFiles;
 use tickforge_server::cluster::{Colour, Role};
 use tickforge_server::config::{HashParams, HttpLimits};
 use tickforge_server::game::replicate::ReplicationConfig;
-use tickforge_server::net::forwarded::{ProxyHeader, TrustedProxies};
+use tickforge_server::net::forwarded::{ProxyHeader, ProxyNet, TrustedProxies};
 use tickforge_server::secrets::{AdminToken, PrivateKey};
 use tickforge_server::store::DatabaseUrl;
 use tickforge_server::{Config, Server};
@@ -82,11 +82,12 @@ struct Args {
     /// default: this process's auth API origin).
     #[arg(long = "allowed-origin")]
     allowed_origins: Vec<String>,
-    /// A proxy (an IP address) whose forwarding header names the client, for
-    /// the auth API, the admin API and WebSocket links alike (repeatable): the
-    /// limiter, the access log and the per-address bounds use that address.
+    /// A proxy (an IP address, or a network of them: 10.244.0.0/16) whose
+    /// forwarding header names the client, for the auth API, the admin API
+    /// and WebSocket links alike (repeatable): the limiter, the access log
+    /// and the per-address bounds use that address.
     #[arg(long = "trusted-proxy")]
-    trusted_proxies: Vec<std::net::IpAddr>,
+    trusted_proxies: Vec<ProxyNet>,
     /// The header the trusted proxies write the client's address into:
     /// x-forwarded-for or forwarded (RFC 7239). Only that one is read.
     #[arg(long, default_value = "x-forwarded-for")]

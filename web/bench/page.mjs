@@ -1,8 +1,8 @@
 // The page's figures, printed (no assertions; scripts/web-bench.sh runs it
 // on release binaries): page weight, load to first frame, the frame cost
 // at ~150 entities in view, and the bytes a browser and a native client
-// receive at the same view.
-import { readFileSync, readdirSync } from 'node:fs';
+// receive at the same view; also as JSON in target/reports/browser.json.
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { startServer, launchBrowser, nativeClient, repo, until } from '../tests/harness.mjs';
@@ -100,6 +100,20 @@ try {
   const nativeBytes = summary.seconds.slice(2).map((l) => l.bytes_in_per_s).sort((a, b) => a - b);
   const nativeP50 = nativeBytes[Math.floor(nativeBytes.length / 2)];
   console.log(`bytes in, native (UDP): renet counts ${nativeP50} B/s (median of its seconds), ${summary.max_entities} entities in view; browser / native = ${(end.bytes_in_per_s / nativeP50).toFixed(3)}`);
+
+  // The same figures as a report for scripts/plot.sh.
+  const report = {
+    report: 'browser',
+    page_weight_gz_bytes: total,
+    load_ms: { wasm_ready: load.ready, dom: load.dom, load_event: load.loaded, first_world_frame: firstWorld },
+    entities: end.entities,
+    frame_ms: { p50: frames.p50, p99: frames.p99, max: frames.max },
+    control_ms: { p50: spin.p50, p99: spin.p99, max: spin.max },
+    bytes_in_per_s: { browser: end.bytes_in_per_s, native: nativeP50 },
+  };
+  mkdirSync(join(repo, 'target', 'reports'), { recursive: true });
+  writeFileSync(join(repo, 'target', 'reports', 'browser.json'), `${JSON.stringify(report, null, 2)}\n`);
+  console.log('report: target/reports/browser.json');
 } finally {
   await browser.close();
   await server.stop();

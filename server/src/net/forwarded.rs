@@ -39,11 +39,88 @@ impl std::str::FromStr for ProxyHeader {
     }
 }
 
+/// A proxy's address, or a network of them (`10.0.0.0/8`, `fd00::/8`): in
+/// a cluster, the ingress controller's pods take any address of the pod
+/// network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProxyNet {
+    /// The network's first address (an address alone: itself).
+    base: IpAddr,
+    /// How many leading bits an address shares with `base` to be in it.
+    prefix: u8,
+}
+
+impl ProxyNet {
+    /// Whether `ip` is in this network.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (canonical(ip), self.base) {
+            (IpAddr::V4(ip), IpAddr::V4(base)) => {
+                mask(u128::from(u32::from(ip)), 32, self.prefix) == u128::from(u32::from(base))
+            }
+            (IpAddr::V6(ip), IpAddr::V6(base)) => mask(u128::from(ip), 128, self.prefix) == u128::from(base),
+            _ => false,
+        }
+    }
+}
+
+/// `value` (of `bits` bits) with all but its first `prefix` bits cleared.
+fn mask(value: u128, bits: u8, prefix: u8) -> u128 {
+    if prefix == 0 { 0 } else { value & (u128::MAX << (bits - prefix)) & (u128::MAX >> (128 - u32::from(bits))) }
+}
+
+impl From<IpAddr> for ProxyNet {
+    fn from(ip: IpAddr) -> Self {
+        let ip = canonical(ip);
+        Self { base: ip, prefix: if ip.is_ipv4() { 32 } else { 128 } }
+    }
+}
+
+impl std::str::FromStr for ProxyNet {
+    type Err = String;
+
+    /// `1.2.3.4`, `10.0.0.0/8`, `2001:db8::1` or `fd00::/8`. A network whose
+    /// address has bits past its prefix (`10.0.0.1/8`) is refused: it is
+    /// most likely a typing slip.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (addr, prefix) = match s.split_once('/') {
+            Some((addr, prefix)) => (addr, Some(prefix)),
+            None => (s, None),
+        };
+        let ip: IpAddr =
+            addr.trim().parse().map_err(|_| format!("'{s}' is not an IP address or network (a.b.c.d or a.b.c.d/n)"))?;
+        let net = Self::from(ip);
+        let Some(prefix) = prefix else { return Ok(net) };
+        let bits = if net.base.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix
+            .trim()
+            .parse::<u8>()
+            .ok()
+            .filter(|p| *p <= bits)
+            .ok_or_else(|| format!("'{s}': the prefix length must be 0 to {bits}"))?;
+        let net = Self { prefix, ..net };
+        let base = match net.base {
+            IpAddr::V4(v4) => u128::from(u32::from(v4)),
+            IpAddr::V6(v6) => u128::from(v6),
+        };
+        if mask(base, bits, prefix) != base {
+            return Err(format!("'{s}' has bits set past its /{prefix}: write the network's first address"));
+        }
+        Ok(net)
+    }
+}
+
+impl std::fmt::Display for ProxyNet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let whole = if self.base.is_ipv4() { 32 } else { 128 };
+        if self.prefix == whole { write!(f, "{}", self.base) } else { write!(f, "{}/{}", self.base, self.prefix) }
+    }
+}
+
 /// The proxies whose forwarding header names the client.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TrustedProxies {
-    /// Their addresses.
-    pub addrs: Vec<IpAddr>,
+    /// Their addresses or networks.
+    pub addrs: Vec<ProxyNet>,
     /// The header they write.
     pub header: ProxyHeader,
 }
@@ -51,8 +128,7 @@ pub struct TrustedProxies {
 impl TrustedProxies {
     /// Whether `ip` is one of them.
     pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = canonical(ip);
-        self.addrs.iter().any(|a| canonical(*a) == ip)
+        self.addrs.iter().any(|net| net.contains(ip))
     }
 
     /// The client of a request `peer` sent with `headers` (see the module
@@ -209,5 +285,32 @@ mod tests {
         assert_eq!(AddrKey::of("::ffff:192.0.2.1".parse().unwrap()), AddrKey::of("192.0.2.1".parse().unwrap()));
         let p = TrustedProxies { addrs: vec!["::ffff:10.0.0.1".parse().unwrap()], header: ProxyHeader::XForwardedFor };
         assert!(p.contains("10.0.0.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn a_network_of_proxies_holds_its_addresses_and_no_others() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let pods: ProxyNet = "10.244.0.0/16".parse().unwrap();
+        assert!(pods.contains(ip("10.244.0.0")) && pods.contains(ip("10.244.255.255")));
+        assert!(pods.contains(ip("::ffff:10.244.3.7")), "IPv4 written as IPv6 is IPv4");
+        assert!(!pods.contains(ip("10.245.0.1")) && !pods.contains(ip("10.243.255.255")));
+        assert!(!pods.contains(ip("fd00::1")));
+        let v6: ProxyNet = "fd00::/8".parse().unwrap();
+        assert!(v6.contains(ip("fd12:3456::1")) && !v6.contains(ip("fe80::1")) && !v6.contains(ip("10.0.0.1")));
+        let everyone: ProxyNet = "0.0.0.0/0".parse().unwrap();
+        assert!(everyone.contains(ip("203.0.113.9")));
+        let one: ProxyNet = "10.0.0.9".parse().unwrap();
+        assert!(one.contains(ip("10.0.0.9")) && !one.contains(ip("10.0.0.8")));
+        assert_eq!(
+            (pods.to_string(), one.to_string(), v6.to_string()),
+            ("10.244.0.0/16".into(), "10.0.0.9".into(), "fd00::/8".into())
+        );
+        for bad in ["10.0.0.1/8", "10.0.0.0/33", "fd00::/129", "10.0.0.0/", "pods", "10.0.0.0/x"] {
+            assert!(bad.parse::<ProxyNet>().is_err(), "{bad} is refused");
+        }
+        let p = TrustedProxies { addrs: vec![pods], header: ProxyHeader::XForwardedFor };
+        let h = headers("x-forwarded-for", &["198.51.100.4, 10.244.9.9"]);
+        assert_eq!(client(&p, "10.244.1.2:4000", &h), "198.51.100.4:0", "every hop in the network is a proxy");
+        assert_eq!(client(&p, "10.9.1.2:4000", &h), "10.9.1.2:4000", "outside it, the header counts for nothing");
     }
 }

@@ -599,7 +599,7 @@ mod tests {
     #[test]
     fn a_trusted_proxy_names_the_client_and_nobody_else_can() {
         let proxy: IpAddr = [10, 0, 0, 9].into();
-        let trusted_proxies = TrustedProxies { addrs: vec![proxy], ..TrustedProxies::default() };
+        let trusted_proxies = TrustedProxies { addrs: vec![proxy.into()], ..TrustedProxies::default() };
         let policy = GatePolicy { max_links: 8, trusted_proxies, ..GatePolicy::default() };
         let (gate, _links) = channel(policy, Arc::default());
         let request = Request::builder().uri("/ws").header("x-forwarded-for", "1.2.3.4, 203.0.113.7").body(()).unwrap();

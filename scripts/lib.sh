@@ -1,0 +1,39 @@
+# Helpers the scripts share (sourced, not run): waits that end by
+# themselves, so a script never hangs on a process that died.
+
+# await_line FILE PATTERN PID LOG [SECONDS]: waits until FILE holds
+# PATTERN (a server prints its bound addresses once it is ready). Fails,
+# showing the end of LOG, if process PID exits first or SECONDS (default
+# 60) pass.
+await_line() {
+    local file=$1 pattern=$2 pid=$3 log=$4 limit=${5:-60} waited=0
+    until grep -q "$pattern" "$file" 2>/dev/null; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            echo "$(basename "$0"): process $pid exited before it was ready; the end of $log:" >&2
+            tail -n 20 "$log" >&2 2>/dev/null || true
+            return 1
+        fi
+        if [ "$waited" -ge $(( limit * 10 )) ]; then
+            echo "$(basename "$0"): process $pid not ready within $limit s; the end of $log:" >&2
+            tail -n 20 "$log" >&2 2>/dev/null || true
+            return 1
+        fi
+        sleep 0.1
+        waited=$((waited + 1))
+    done
+}
+
+# await SECONDS WHAT COMMAND...: runs COMMAND every half second until it
+# succeeds; fails after SECONDS, saying WHAT it waited for.
+await() {
+    local limit=$1 what=$2 waited=0
+    shift 2
+    until "$@" >/dev/null 2>&1; do
+        if [ "$waited" -ge $(( limit * 2 )) ]; then
+            echo "$(basename "$0"): gave up after $limit s waiting for $what" >&2
+            return 1
+        fi
+        sleep 0.5
+        waited=$((waited + 1))
+    done
+}
