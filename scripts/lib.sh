@@ -37,3 +37,9 @@ await() {
         waited=$((waited + 1))
     done
 }
+
+# view_radius_for ENTITIES AREA: the view radius that holds about 100 of
+# ENTITIES spread evenly over AREA square units (at most 1000).
+view_radius_for() {
+    awk -v n="$1" -v a="$2" 'BEGIN { r = sqrt(100 * a / (3.14159 * (n > 100 ? n : 100))); if (r > 1000) r = 1000; printf "%.0f", r }'
+}

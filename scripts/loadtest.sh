@@ -80,7 +80,7 @@ area=4000000
 view=fixed
 if [ -z "$view_radius" ]; then
     view=auto
-    view_radius=$(awk -v n=$(( players + npcs )) -v a=$area 'BEGIN { r = sqrt(100 * a / (3.14159 * (n > 100 ? n : 100))); if (r > 1000) r = 1000; printf "%.0f", r }')
+    view_radius=$(view_radius_for $(( players + npcs )) "$area")
 fi
 
 for tool in curl jq; do
