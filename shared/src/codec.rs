@@ -41,6 +41,17 @@ pub fn encode<T: Serialize>(message: &T) -> Result<Vec<u8>, CodecError> {
     Ok(bytes)
 }
 
+/// Appends `message` to `out` (a pooled buffer, say), returning the bytes
+/// written; the same bytes as [`encode`]. On an error `out` may hold part
+/// of the message: the caller discards it.
+pub fn encode_into<T: Serialize, W: std::io::Write>(message: &T, out: &mut W) -> Result<usize, CodecError> {
+    let written = bincode::serde::encode_into_std_write(message, out, config())?;
+    if written > MAX_MESSAGE_BYTES {
+        return Err(CodecError::TooLarge(written));
+    }
+    Ok(written)
+}
+
 /// Decodes one message from a whole payload, with the size limit enforced.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
     if bytes.len() > MAX_MESSAGE_BYTES {
@@ -56,7 +67,7 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{ClientMessage, InputCmd, InputMessage, Snapshot};
+    use crate::protocol::{ClientMessage, InputCmd, InputMessage, NetId, OwnState, Snapshot};
 
     /// Some game's input, for the generic messages.
     type Input = (f32, f32);
@@ -68,6 +79,33 @@ mod tests {
         let bytes = encode(&msg).unwrap();
         let back: InputMessage<Input> = decode(&bytes).unwrap();
         assert_eq!(back, msg);
+    }
+
+    #[test]
+    fn a_snapshot_from_borrowed_parts_is_the_same_bytes() {
+        let state = (3u8, -2.5f32);
+        let payload = vec![1u8, 2, 3, 250, 0, 7];
+        let owned = Snapshot {
+            tick: 900,
+            baseline_tick: Some(897),
+            ack_input_seq: 41,
+            own: Some(OwnState { id: NetId(12), state }),
+            payload: payload.clone(),
+        };
+        let borrowed = Snapshot {
+            tick: 900,
+            baseline_tick: Some(897),
+            ack_input_seq: 41,
+            own: Some(OwnState { id: NetId(12), state: &state }),
+            payload: payload.as_slice(),
+        };
+        let mut out = b"kept".to_vec();
+        let written = encode_into(&borrowed, &mut out).unwrap();
+        assert_eq!(&out[..4], b"kept", "appended, not overwritten");
+        assert_eq!(out[4..], encode(&owned).unwrap()[..], "the same bytes as the owned message");
+        assert_eq!(written, out.len() - 4);
+        let back: Snapshot<(u8, f32)> = decode(&out[4..]).unwrap();
+        assert_eq!(back, owned);
     }
 
     #[test]

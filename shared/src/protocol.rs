@@ -161,8 +161,12 @@ pub struct OwnState<S> {
 /// What one client can see at one tick, delta-encoded (see
 /// [`crate::snapshot`]); `S` is the game's own-player state. Sent alone on
 /// [`Channel::Snapshot`].
+///
+/// `P` holds the payload: a `Vec<u8>` as decoded; the server encodes from
+/// `&[u8]` (its per-client buffer) and `&S`, which put the same bytes on
+/// the wire without copying either into the message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Snapshot<S> {
+pub struct Snapshot<S, P = Vec<u8>> {
     /// Server tick the state belongs to.
     pub tick: u32,
     /// The acknowledged snapshot this one is relative to; `None` = full state.
@@ -172,7 +176,7 @@ pub struct Snapshot<S> {
     /// This client's own player, exact.
     pub own: Option<OwnState<S>>,
     /// The packed entity set (every visible entity but the client's own).
-    pub payload: Vec<u8>,
+    pub payload: P,
 }
 
 /// Client → server messages on [`Channel::Reliable`] (inputs go on

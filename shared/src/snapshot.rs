@@ -555,6 +555,23 @@ pub fn encode_with_motion(
     target: &mut [Known],
     tick: u32,
 ) -> (Vec<u8>, usize) {
+    let mut payload = Vec::new();
+    let bits = encode_with_motion_into(schema, baseline, baseline_tick, predicted, target, tick, &mut payload);
+    (payload, bits)
+}
+
+/// [`encode_with_motion`] into `out` (its old contents replaced, its
+/// allocation kept: a sender's buffer that lives from snapshot to
+/// snapshot). Returns the payload's length in bits.
+pub fn encode_with_motion_into(
+    schema: &Schema,
+    baseline: &[Known],
+    baseline_tick: u32,
+    predicted: Option<&[(u16, u16)]>,
+    target: &mut [Known],
+    tick: u32,
+    out: &mut Vec<u8>,
+) -> usize {
     debug_assert!(predicted.is_none_or(|p| p.len() == baseline.len()));
     let dt = tick.wrapping_sub(baseline_tick);
     // Both within 0..=COORD_MAX (13 bits): the difference fits.
@@ -567,8 +584,10 @@ pub fn encode_with_motion(
         }
     };
     // About what a delta of these sizes takes, so the buffer rarely grows.
-    let mut w =
-        BitWriter { bytes: Vec::with_capacity(baseline.len() / 2 + target.len() * 3 + 8), ..BitWriter::default() };
+    let mut bytes = std::mem::take(out);
+    bytes.clear();
+    bytes.reserve(baseline.len() / 2 + target.len() * 3 + 8);
+    let mut w = BitWriter { bytes, ..BitWriter::default() };
     let (mut t, mut fresh) = (0, 0usize);
     for (i, b) in baseline.iter().enumerate() {
         while t < target.len() && target[t].id < b.id {
@@ -621,7 +640,8 @@ pub fn encode_with_motion(
         }
     }
     let bits = w.bit_len();
-    (w.into_bytes(), bits)
+    *out = w.into_bytes();
+    bits
 }
 
 /// Rebuilds the target set (at `tick`, motions filled in) from `baseline`

@@ -87,6 +87,11 @@ pub struct ClientView {
     /// The set last dropped from `history`, whose allocation the next
     /// snapshot reuses.
     pub spare: Option<tickforge_shared::snapshot::KnownSet>,
+    /// The packed entity set's buffer, reused from snapshot to snapshot.
+    pub payload: Vec<u8>,
+    /// The encoded message's buffer: each snapshot is split off it and
+    /// handed to renet, and its space is taken back once renet has sent it.
+    pub message: bytes::BytesMut,
 }
 
 impl ClientView {

@@ -25,6 +25,8 @@
 //! built; the codec deltas them like positions.
 
 use bevy_ecs::prelude::*;
+use bytes::BufMut;
+use tickforge_shared::codec;
 use tickforge_shared::protocol::{Channel, NetId, OwnState, Snapshot};
 use tickforge_shared::schema::Schema;
 use tickforge_shared::sim::{Simulation, Vec2};
@@ -394,8 +396,17 @@ pub fn build_for_client(
         view.priority.retain(|id, _| live.contains(id));
     }
 
-    let (payload, bits) =
-        snapshot::encode_with_motion(schema, baseline, base_tick, Some(predictions), &mut target, tick);
+    // The client's own buffer, back from its last snapshot's send.
+    let mut payload = std::mem::take(&mut view.payload);
+    let bits = snapshot::encode_with_motion_into(
+        schema,
+        baseline,
+        base_tick,
+        Some(predictions),
+        &mut target,
+        tick,
+        &mut payload,
+    );
     debug_assert_eq!(bits, plan.bits(), "the codec's cost model and its encoder agree");
     (baseline_tick, target, payload)
 }
@@ -454,9 +465,26 @@ pub fn send_snapshots<S: Simulation>(
     build_all(&schema.0, grid, now, &mut jobs, workers, threads, &config);
     for ((client, own_id, state, ack_input_seq), job) in due.into_iter().zip(jobs) {
         let Some((baseline_tick, payload)) = job.out else { continue };
-        let message =
-            Snapshot { tick: now, baseline_tick, ack_input_seq, own: Some(OwnState { id: own_id, state }), payload };
-        net.send(client, Channel::Snapshot, &message);
+        let view = job.view;
+        let message = Snapshot {
+            tick: now,
+            baseline_tick,
+            ack_input_seq,
+            own: Some(OwnState { id: own_id, state: &state }),
+            payload: payload.as_slice(),
+        };
+        // One allocation per client, not per snapshot: renet lets go of the
+        // last snapshot's bytes once it has packed them, and `reserve` then
+        // takes their space back.
+        view.message.reserve(payload.len() + 64);
+        match codec::encode_into(&message, &mut (&mut view.message).writer()) {
+            Ok(_) => net.send_raw(client, Channel::Snapshot, view.message.split().freeze()),
+            Err(e) => {
+                view.message.clear();
+                tracing::error!(error = %e, "cannot encode a snapshot");
+            }
+        }
+        view.payload = payload;
     }
 }
 
