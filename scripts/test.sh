@@ -19,6 +19,8 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v npm >/dev/null || need+=(npm)
 # scripts/heap-profile.sh (server/tests/heap_profile.rs).
 command -v heaptrack >/dev/null || need+=(heaptrack)
+# scripts/cpu-profile.sh (server/tests/cpu_profile.rs).
+command -v perf >/dev/null || need+=(linux-perf)
 # pkill: the database-cluster tests kill a PostgreSQL and its backends.
 command -v pkill >/dev/null || need+=(procps)
 # scripts/check-manifests.sh: a virtual environment for its checkers.
