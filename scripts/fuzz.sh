@@ -15,10 +15,11 @@ if [ ${#targets[@]} -eq 0 ]; then
     targets=(netcode_datagram payload_guard client_message server_message snapshot connect_token login_body replay)
 fi
 export RUSTC_BOOTSTRAP=1
+echo "== the seed corpora (cargo run --bin seeds; cold: a few minutes)"
 cargo run -q --bin seeds || exit 1
 failed=()
 for target in "${targets[@]}"; do
-    echo "== $target ($seconds s)"
+    echo "== $target ($seconds s; the first build of the fuzz targets takes several minutes)"
     cargo fuzz run "$target" "corpus/$target" -- -max_total_time="$seconds" -print_final_stats=1 2>&1 \
         | grep -E "^(stat::number_of_executed_units|stat::peak_rss_mb|==[0-9]+==|SUMMARY|Done)"
     status=${PIPESTATUS[0]}

@@ -25,6 +25,5 @@ if [ ${#reports[@]} -eq 0 ]; then
     out=${out:-docs/plots}
 fi
 out=${out:-target/plots}
-echo "plot: cargo build -p tickforge-plot" >&2
-cargo build -q --locked -p tickforge-plot
-target/debug/tickforge-plot --out "$out" "${reports[@]}"
+echo "plot: cargo run -p tickforge-plot (cold: about a minute)" >&2
+cargo run -q --locked -p tickforge-plot -- --out "$out" "${reports[@]}"

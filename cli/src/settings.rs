@@ -127,9 +127,13 @@ impl Layered {
         T: Into<OsString> + Clone,
     {
         let argv: Vec<OsString> = argv.into_iter().map(Into::into).collect();
-        let first = self.command.clone().try_get_matches_from(&argv)?;
+        // The first look finds the file and what the flags and the
+        // environment set; it does not judge their combination yet (a
+        // flag may need another that only the file gives).
+        let first = self.command.clone().ignore_errors(true).try_get_matches_from(&argv)?;
         let Some(path) = first.get_one::<PathBuf>(CONFIG).cloned() else {
-            return Ok(Settings { command: self.command.clone(), matches: first, from_file: BTreeSet::new() });
+            let matches = self.command.clone().try_get_matches_from(&argv)?;
+            return Ok(Settings { command: self.command.clone(), matches, from_file: BTreeSet::new() });
         };
         let text =
             std::fs::read_to_string(&path).map_err(|source| SettingsError::Read { path: path.clone(), source })?;
@@ -138,13 +142,19 @@ impl Layered {
             .map_err(|e: toml::de::Error| SettingsError::Syntax { path: path.clone(), message: e.to_string() })?;
         let mut extra = Vec::new();
         let mut from_file = BTreeSet::new();
+        let mut built = self.command.clone();
+        built.build();
         for (key, value) in &table {
             let arg = self
                 .settable()
                 .find(|arg| arg.get_long() == Some(key.as_str()))
                 .ok_or_else(|| SettingsError::UnknownKey { path: path.clone(), key: key.clone() })?;
             let id = arg.get_id().as_str();
-            if matches!(first.value_source(id), Some(ValueSource::CommandLine | ValueSource::EnvVariable)) {
+            let above =
+                |id: &str| matches!(first.value_source(id), Some(ValueSource::CommandLine | ValueSource::EnvVariable));
+            // A flag or variable wins over the file: over its own key, and
+            // over a key that cannot go with it.
+            if above(id) || built.get_arg_conflicts_with(arg).iter().any(|other| above(other.get_id().as_str())) {
                 continue;
             }
             let bad = |expected| SettingsError::Value { path: path.clone(), key: key.clone(), expected };

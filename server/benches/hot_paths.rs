@@ -50,7 +50,7 @@ fn warmed(visible: u32) -> (World, Viewer) {
     let mut viewer = Viewer::new(config, 3);
     for _ in 0..20 {
         world.step();
-        viewer.build(&mut world.items());
+        viewer.build(&world.items());
     }
     (world, viewer)
 }
@@ -66,9 +66,9 @@ fn snapshot_build(c: &mut Criterion) {
                 let mut total = Duration::ZERO;
                 for _ in 0..iterations {
                     world.step();
-                    let mut near = world.items();
+                    let near = world.items();
                     let started = Instant::now();
-                    black_box(viewer.build(&mut near));
+                    black_box(viewer.build(&near));
                     total += started.elapsed();
                 }
                 total
@@ -78,55 +78,57 @@ fn snapshot_build(c: &mut Criterion) {
     group.finish();
 }
 
-/// A whole snapshot tick at 1000 players: 1000 walking entities, one
-/// client centred on each, ~100 in each view, acks 3 ticks late; the grid
-/// rebuilt and every client's snapshot built, on one thread and on two
-/// ([`build_all`]'s split). Wall time per tick.
+/// A whole snapshot tick as the load test plays it: players and 200 NPCs
+/// walking over the arena's 2000 × 2000, one client on each player, the
+/// view radius holding ~100 entities (as `scripts/loadtest.sh` picks it),
+/// acks 3 ticks late; the grid rebuilt and every client's snapshot built,
+/// on one thread and on two ([`build_all`]'s split). Wall time per tick.
 fn snapshot_tick(c: &mut Criterion) {
     use tickforge_server::game::components::ClientView;
     use tickforge_server::game::replicate::{Grid, SnapshotJob, WorkerScratch, build_all};
-    const CLIENTS: usize = 1000;
-    let config = ReplicationConfig { view_radius: 113.0, every_ticks: 1, budget_bytes: 1200 };
     let schema = <tickforge_arena::ArenaSim as tickforge_shared::sim::Simulation>::schema();
-    let mut group = c.benchmark_group("snapshot_tick_1000_clients");
-    for threads in [1usize, 2] {
-        let mut world = World::new(CLIENTS as u32, true);
-        let mut views: Vec<ClientView> = (0..CLIENTS).map(|_| ClientView::default()).collect();
-        let mut workers: [WorkerScratch; 2] = Default::default();
-        let mut grid = Grid::default();
-        let mut tick = 0u32;
-        let mut run = |world: &mut World, tick: &mut u32| {
-            world.step();
-            *tick += 1;
-            grid.rebuild(config.view_radius, world.items().into_iter());
-            let mut jobs: Vec<SnapshotJob<'_>> = views
-                .iter_mut()
-                .enumerate()
-                .map(|(c, view)| SnapshotJob {
-                    own_id: NetId(100_000 + c as u32),
-                    own_pos: world.bodies[c].pos,
-                    view,
-                    out: None,
-                })
-                .collect();
-            build_all(&schema, &grid, *tick, &mut jobs, &mut workers, threads, &config);
-            black_box(&jobs);
-            // Each payload's buffer back to its client, as the server does.
-            for job in jobs {
-                if let Some((_, payload)) = job.out {
-                    job.view.payload = payload;
+    let mut group = c.benchmark_group("snapshot_tick");
+    for (clients, radius) in [(200usize, 564.0f32), (1000, 326.0)] {
+        let config = ReplicationConfig { view_radius: radius, every_ticks: 1, budget_bytes: 1000 };
+        for threads in [1usize, 2] {
+            let mut world = World::scattered(clients as u32 + 200);
+            let mut views: Vec<ClientView> = (0..clients).map(|_| ClientView::default()).collect();
+            let mut workers: [WorkerScratch; 2] = Default::default();
+            let mut grid = Grid::default();
+            let mut tick = 0u32;
+            let mut run = |world: &mut World, tick: &mut u32| {
+                world.step();
+                *tick += 1;
+                grid.rebuild(config.view_radius, world.items().into_iter());
+                let mut jobs: Vec<SnapshotJob<'_, ()>> = views
+                    .iter_mut()
+                    .enumerate()
+                    .map(|(c, view)| SnapshotJob {
+                        own_id: NetId(c as u32 + 1),
+                        own_pos: world.bodies[c].pos,
+                        view,
+                        tag: (),
+                        out: None,
+                    })
+                    .collect();
+                build_all(&schema, &grid, *tick, &mut jobs, &mut workers, threads, &config);
+                black_box(&jobs);
+                // Each payload's buffer back to its client, as the server does.
+                for job in jobs {
+                    if let Some((_, payload)) = job.out {
+                        job.view.payload = payload;
+                    }
                 }
+                for view in &mut views {
+                    view.acked = tick.checked_sub(3).filter(|t| *t > 0);
+                }
+            };
+            for _ in 0..20 {
+                run(&mut world, &mut tick);
             }
-            for view in &mut views {
-                view.acked = tick.checked_sub(3).filter(|t| *t > 0);
-            }
-        };
-        for _ in 0..20 {
-            run(&mut world, &mut tick);
+            let id = BenchmarkId::new(format!("{clients}_clients"), format!("{threads}_threads"));
+            group.bench_with_input(id, &threads, |b, _| b.iter(|| run(&mut world, &mut tick)));
         }
-        group.bench_with_input(BenchmarkId::new("threads", threads), &threads, |b, _| {
-            b.iter(|| run(&mut world, &mut tick))
-        });
     }
     group.finish();
 }
@@ -144,7 +146,7 @@ fn snapshot_decode(c: &mut Criterion) {
                 let mut total = Duration::ZERO;
                 for _ in 0..iterations {
                     world.step();
-                    let (baseline, payload) = viewer.build(&mut world.items());
+                    let (baseline, payload) = viewer.build(&world.items());
                     let base_tick = baseline.expect("acks arrive: a delta");
                     let (_, base) = viewer.view.history.iter().find(|(t, _)| *t == base_tick).expect("baseline kept");
                     let started = Instant::now();

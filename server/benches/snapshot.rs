@@ -43,8 +43,8 @@ fn measure(world: &mut World, ticks: u32, ack_lag: u32) -> (f64, f64, f64) {
     let warmup = 40;
     for _ in 1..=ticks + warmup {
         world.step();
-        let mut near = world.items();
-        let (baseline, payload) = viewer.build(&mut near);
+        let near = world.items();
+        let (baseline, payload) = viewer.build(&near);
         let tick = viewer.tick;
         let history = &viewer.view.history;
         let exact_bits = tickforge_shared::snapshot::encode(

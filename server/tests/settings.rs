@@ -95,6 +95,27 @@ fn the_file_beats_the_default() {
     assert_eq!(line(&reread, "tick-rate"), line(&printed, "tick-rate"));
 }
 
+/// The layers make one set of settings before it is judged: a flag from
+/// the environment may need a partner the file gives, and a file's setting
+/// that cannot go with one from the environment gives way to it.
+#[test]
+fn layers_combine_before_their_settings_are_judged() {
+    let dir = tempfile::tempdir().unwrap();
+    let file =
+        config_file(dir.path(), "tls-key = \"/etc/tickforge/key.pem\"\nkey-file = \"/etc/tickforge/netcode.key\"\n");
+    let key = "5e".repeat(32);
+    let env = [("TICKFORGE_TLS_CERT", "/etc/tickforge/cert.pem"), ("TICKFORGE_PRIVATE_KEY", key.as_str())];
+    let printed = print_config(&["--config", &file], &env);
+    assert_eq!(line(&printed, "tls-cert"), r#"tls-cert = "/etc/tickforge/cert.pem" # environment TICKFORGE_TLS_CERT"#);
+    assert_eq!(line(&printed, "tls-key"), r#"tls-key = "/etc/tickforge/key.pem" # file"#);
+    assert_eq!(line(&printed, "private-key"), "# private-key: set (secret) # environment TICKFORGE_PRIVATE_KEY");
+    assert!(!printed.contains("netcode.key"), "the file's key-file gave way to the variable: {printed}");
+    // Without the file the same variable is still refused alone.
+    let out = run(SERVER, &["--print-config"], &env[..1]);
+    assert!(!out.status.success(), "a certificate without its key accepted");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--tls-key"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
 #[test]
 fn unknown_keys_and_bad_values_are_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();

@@ -82,6 +82,21 @@ pub struct Motion {
     pub dt: u8,
 }
 
+impl Motion {
+    /// The motion of an entry known at `old` and, `dt` ticks later, at
+    /// `now` (none beyond [`MAX_PREDICT_TICKS`]): what a target entry
+    /// carries, on both sides, against its baseline entry.
+    #[inline]
+    pub fn between(old: &Known, now: (u16, u16), dt: u32) -> Self {
+        if dt == 0 || dt > MAX_PREDICT_TICKS {
+            return Self::default();
+        }
+        // Both within 0..=COORD_MAX (13 bits): the difference fits.
+        let delta = |new: u16, old: u16| (i32::from(new) - i32::from(old)) as i16;
+        Self { dx: delta(now.0, old.qx), dy: delta(now.1, old.qy), dt: dt as u8 }
+    }
+}
+
 /// Baselines older than this many ticks are not extrapolated.
 pub const MAX_PREDICT_TICKS: u32 = 64;
 
@@ -182,19 +197,21 @@ pub enum SnapshotError {
 }
 
 /// Appends bits to a byte buffer, most significant first, a word at a
-/// time: whole bytes go to the buffer, the rest (under 8 bits) waits in
-/// an accumulator.
+/// time: whole bytes go to the buffer when the accumulator fills, the rest
+/// waits in it.
 #[derive(Debug, Default)]
 pub struct BitWriter {
     bytes: Vec<u8>,
-    /// Bits not yet in `bytes`, in the low `pending` bits.
+    /// Bits not yet in `bytes`, in the low `pending` bits (the bits above
+    /// them are already written).
     acc: u64,
-    /// How many (always < 8 between writes).
+    /// How many (at most 64).
     pending: u32,
 }
 
 impl BitWriter {
     /// Writes the low `n` bits of `value` (n ≤ 64).
+    #[inline]
     pub fn write(&mut self, value: u64, n: u32) {
         debug_assert!(n <= 64);
         if n > 32 {
@@ -205,12 +222,32 @@ impl BitWriter {
         if n == 0 {
             return;
         }
-        // At most 7 + 32 bits pending: they fit the accumulator.
-        self.acc = (self.acc << n) | (value & ((1u64 << n) - 1));
+        if self.pending + n > 64 {
+            self.flush_bytes();
+        }
+        // At most 7 + 32 bits pending after a flush: they fit.
+        self.acc = (self.acc << n) | (value & (u64::MAX >> (64 - n)));
         self.pending += n;
+    }
+
+    /// Moves the whole bytes of the accumulator to the buffer (under 8
+    /// bits stay).
+    fn flush_bytes(&mut self) {
         while self.pending >= 8 {
             self.pending -= 8;
             self.bytes.push((self.acc >> self.pending) as u8);
+        }
+    }
+
+    /// Writes a baseline entry's bits.
+    #[inline]
+    pub fn write_entry(&mut self, entry: EntryBits) {
+        let len = u32::from(entry.len);
+        if len > 64 {
+            self.write(u64::from(entry.hi), len - 64);
+            self.write(entry.lo, 64);
+        } else {
+            self.write(entry.lo, len);
         }
     }
 
@@ -234,6 +271,7 @@ impl BitWriter {
 
     /// The packed bytes (the last byte zero-padded).
     pub fn into_bytes(mut self) -> Vec<u8> {
+        self.flush_bytes();
         if self.pending > 0 {
             self.bytes.push((self.acc << (8 - self.pending)) as u8);
         }
@@ -288,26 +326,82 @@ impl<'a> BitReader<'a> {
     }
 }
 
-/// Writes a changed baseline entry of a kind with fields (after its `10`):
-/// whether it moved (then the move), then each field as kept or new.
-fn write_change(w: &mut BitWriter, schema: &Schema, from: (u16, u16), old: &Known, to: &Known) {
-    let moved = (to.qx, to.qy) != from;
-    w.write(u64::from(moved), 1);
-    if moved {
-        write_move(w, from, to);
+/// The bits one baseline entry takes in a payload, its flags included,
+/// most significant first: exactly what [`encode`] writes for it. A sender
+/// works them out once ([`entry_bits`]), prices them ([`EntryBits::bits`])
+/// and copies them into the payload ([`encode_planned`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryBits {
+    /// The last 64 bits (all of them, for an entry of up to 64).
+    lo: u64,
+    /// The bits before those (a change takes at most 2 + 1 + 28 bits of
+    /// move and 64 of fields: a kind's fields are at most 32 bits, each
+    /// with its flag).
+    hi: u32,
+    len: u8,
+}
+
+impl EntryBits {
+    /// A baseline entry at its predicted place (and fields unchanged).
+    pub const KEPT: Self = Self { lo: 0, hi: 0, len: 1 };
+    /// A baseline entry gone from the target.
+    pub const REMOVED: Self = Self { lo: 0b11, hi: 0, len: 2 };
+
+    /// Its length in bits.
+    pub fn bits(self) -> usize {
+        usize::from(self.len)
     }
-    for slot in schema.slots(old.kind) {
-        let value = slot.get(to.fields);
-        if value == slot.get(old.fields) {
-            w.write(0, 1);
-        } else {
-            w.write(1, 1);
-            w.write(u64::from(value), slot.bits());
-        }
+
+    /// Whether the entry is anything but [`EntryBits::KEPT`]: it takes
+    /// more than the one bit of an entry at its predicted place.
+    pub fn is_change(self) -> bool {
+        self.len > 1
+    }
+
+    /// Appends the low `n` bits of `value`.
+    #[inline]
+    fn push(&mut self, value: u64, n: u32) {
+        debug_assert!((1..=32).contains(&n));
+        self.hi = ((u64::from(self.hi) << n) | (self.lo >> (64 - n))) as u32;
+        self.lo = (self.lo << n) | (value & (u64::MAX >> (64 - n)));
+        self.len += n as u8;
     }
 }
 
-/// Reads what [`write_change`] wrote.
+/// The bits of baseline entry `old`, predicted at `predicted`, when the
+/// target holds it as `now`: [`EntryBits::KEPT`] where it stands where
+/// predicted with the same fields; else `10` and the change. A change of a
+/// kind without fields is a move; of a kind with fields, a bit says
+/// whether it moved (then the move), then each field in schema order, `0`
+/// as in the baseline or `1` and its bits.
+#[inline]
+pub fn entry_bits(schema: &Schema, predicted: (u16, u16), old: &Known, now: &Known) -> EntryBits {
+    let slots = schema.slots(old.kind);
+    let moved = (now.qx, now.qy) != predicted;
+    if !moved && (slots.is_empty() || now.fields == old.fields) {
+        return EntryBits::KEPT;
+    }
+    let mut bits = EntryBits { lo: 0b10, hi: 0, len: 2 };
+    if !slots.is_empty() {
+        bits.push(u64::from(moved), 1);
+    }
+    if moved {
+        push_move(&mut bits, predicted, now);
+    }
+    for slot in slots {
+        let value = slot.get(now.fields);
+        if value == slot.get(old.fields) {
+            bits.push(0, 1);
+        } else {
+            bits.push(1, 1);
+            bits.push(u64::from(value), slot.bits());
+        }
+    }
+    bits
+}
+
+/// Reads a change of a kind with fields, as [`entry_bits`] writes it
+/// (after its `10`).
 fn read_change(
     r: &mut BitReader<'_>,
     schema: &Schema,
@@ -327,24 +421,24 @@ fn read_change(
     Ok(to)
 }
 
-fn write_move(w: &mut BitWriter, from: (u16, u16), to: &Known) {
+fn push_move(bits: &mut EntryBits, from: (u16, u16), to: &Known) {
     let dx = i32::from(to.qx) - i32::from(from.0);
     let dy = i32::from(to.qy) - i32::from(from.1);
-    let offsets = |w: &mut BitWriter, bits: u32| {
-        let bias = 1 << (bits - 1);
-        w.write((dx + bias) as u64, bits);
-        w.write((dy + bias) as u64, bits);
+    let offsets = |bits: &mut EntryBits, width: u32| {
+        let bias = 1 << (width - 1);
+        bits.push((dx + bias) as u64, width);
+        bits.push((dy + bias) as u64, width);
     };
     if fits(dx, SMALL_BITS) && fits(dy, SMALL_BITS) {
-        w.write(0, 1);
-        offsets(w, SMALL_BITS);
+        bits.push(0, 1);
+        offsets(bits, SMALL_BITS);
     } else if fits(dx, MEDIUM_BITS) && fits(dy, MEDIUM_BITS) {
-        w.write(0b10, 2);
-        offsets(w, MEDIUM_BITS);
+        bits.push(0b10, 2);
+        offsets(bits, MEDIUM_BITS);
     } else {
-        w.write(0b11, 2);
-        w.write(u64::from(to.qx), COORD_BITS);
-        w.write(u64::from(to.qy), COORD_BITS);
+        bits.push(0b11, 2);
+        bits.push(u64::from(to.qx), COORD_BITS);
+        bits.push(u64::from(to.qy), COORD_BITS);
     }
 }
 
@@ -461,21 +555,7 @@ impl SizePlan {
     /// `predicted`) into the changed entry `to`: its move and, for a kind
     /// with fields, the moved bit and every field's.
     pub fn change_cost(schema: &Schema, predicted: (u16, u16), old: &Known, to: &Known) -> usize {
-        let slots = schema.slots(old.kind);
-        if slots.is_empty() {
-            return Self::move_cost(predicted, (to.qx, to.qy));
-        }
-        let mut bits = 2 + 1;
-        if (to.qx, to.qy) != predicted {
-            bits += moved_bits(predicted, (to.qx, to.qy)) - 2;
-        }
-        for slot in slots {
-            bits += 1;
-            if slot.get(to.fields) != slot.get(old.fields) {
-                bits += slot.bits() as usize;
-            }
-        }
-        bits - Self::KEPT_BITS
+        entry_bits(schema, predicted, old, to).bits() - Self::KEPT_BITS
     }
 
     /// A kept entry becomes a change costing `cost` more bits.
@@ -518,12 +598,8 @@ pub fn with_motion(baseline: &[Known], baseline_tick: u32, target: &mut [Known],
             b += 1;
         }
         k.motion = match baseline.get(b).filter(|x| x.id == k.id) {
-            Some(old) if dt > 0 && dt <= MAX_PREDICT_TICKS => {
-                // Both within 0..=COORD_MAX (13 bits): the difference fits.
-                let delta = |new: u16, old: u16| (i32::from(new) - i32::from(old)) as i16;
-                Motion { dx: delta(k.qx, old.qx), dy: delta(k.qy, old.qy), dt: dt as u8 }
-            }
-            _ => Motion::default(),
+            Some(old) => Motion::between(old, (k.qx, k.qy), dt),
+            None => Motion::default(),
         };
     }
 }
@@ -574,20 +650,7 @@ pub fn encode_with_motion_into(
 ) -> usize {
     debug_assert!(predicted.is_none_or(|p| p.len() == baseline.len()));
     let dt = tick.wrapping_sub(baseline_tick);
-    // Both within 0..=COORD_MAX (13 bits): the difference fits.
-    let motion = |new: &Known, old: &Known| {
-        if dt > 0 && dt <= MAX_PREDICT_TICKS {
-            let delta = |new: u16, old: u16| (i32::from(new) - i32::from(old)) as i16;
-            Motion { dx: delta(new.qx, old.qx), dy: delta(new.qy, old.qy), dt: dt as u8 }
-        } else {
-            Motion::default()
-        }
-    };
-    // About what a delta of these sizes takes, so the buffer rarely grows.
-    let mut bytes = std::mem::take(out);
-    bytes.clear();
-    bytes.reserve(baseline.len() / 2 + target.len() * 3 + 8);
-    let mut w = BitWriter { bytes, ..BitWriter::default() };
+    let mut w = writer(out, baseline.len() / 2 + target.len() * 3 + 8);
     let (mut t, mut fresh) = (0, 0usize);
     for (i, b) in baseline.iter().enumerate() {
         while t < target.len() && target[t].id < b.id {
@@ -598,38 +661,81 @@ pub fn encode_with_motion_into(
         match target.get_mut(t).filter(|k| k.id == b.id) {
             Some(k) => {
                 let predicted = predicted.map_or_else(|| b.predict(baseline_tick, tick), |p| p[i]);
-                let has_fields = schema.field_bits(b.kind) > 0;
-                if (k.qx, k.qy) == predicted && (!has_fields || k.fields == b.fields) {
-                    w.write(0, 1);
-                } else {
-                    w.write(0b10, 2);
-                    if has_fields {
-                        write_change(&mut w, schema, predicted, b, k);
-                    } else {
-                        write_move(&mut w, predicted, k);
-                    }
-                }
-                k.motion = motion(k, b);
+                w.write_entry(entry_bits(schema, predicted, b, k));
+                k.motion = Motion::between(b, (k.qx, k.qy), dt);
                 t += 1;
             }
-            None => w.write(0b11, 2),
+            None => w.write_entry(EntryBits::REMOVED),
         }
     }
     for k in &mut target[t..] {
         k.motion = Motion::default();
         fresh += 1;
     }
-    // The new entries (the count goes first): those of the target not in
-    // the baseline, found again by id alone.
-    w.write_varint(fresh as u64);
-    let (mut b, mut prev) = (0, 0u64);
-    for k in target.iter() {
+    // The new entries: those of the target not in the baseline, found
+    // again by id alone.
+    let mut b = 0;
+    let fresh_entries = target.iter().filter(|k| {
         while b < baseline.len() && baseline[b].id < k.id {
             b += 1;
         }
-        if baseline.get(b).is_some_and(|x| x.id == k.id) {
+        baseline.get(b).is_none_or(|x| x.id != k.id)
+    });
+    write_fresh(&mut w, schema, fresh, fresh_entries);
+    finish(w, out)
+}
+
+/// Writes a payload from its parts, as a sender that planned it entry by
+/// entry has them: one [`EntryBits`] per baseline entry in the baseline's
+/// order, then the entities new in the target (`fresh`, in id order,
+/// none of them in the baseline). The same bytes as [`encode`] writes
+/// for that baseline and target. Into `out` (contents replaced,
+/// allocation kept); returns the payload's length in bits.
+pub fn encode_planned(schema: &Schema, entries: &[EntryBits], fresh: &[Known], out: &mut Vec<u8>) -> usize {
+    let mut w = writer(out, entries.len() / 2 + fresh.len() * 6 + 8);
+    // Most entries stand where predicted: their zeros go out a run at a time.
+    let mut kept = 0;
+    for &entry in entries {
+        if entry == EntryBits::KEPT {
+            kept += 1;
+            if kept == 32 {
+                w.write(0, 32);
+                kept = 0;
+            }
             continue;
         }
+        w.write(0, kept);
+        kept = 0;
+        w.write_entry(entry);
+    }
+    w.write(0, kept);
+    write_fresh(&mut w, schema, fresh.len(), fresh.iter());
+    finish(w, out)
+}
+
+/// A writer over `out`'s allocation (cleared, with room for about
+/// `expected` bytes, so the buffer rarely grows).
+fn writer(out: &mut Vec<u8>, expected: usize) -> BitWriter {
+    let mut bytes = std::mem::take(out);
+    bytes.clear();
+    bytes.reserve(expected);
+    BitWriter { bytes, ..BitWriter::default() }
+}
+
+/// Puts the written bytes back into `out`; returns their length in bits.
+fn finish(w: BitWriter, out: &mut Vec<u8>) -> usize {
+    let bits = w.bit_len();
+    *out = w.into_bytes();
+    bits
+}
+
+/// The new entities' section: their count, then each one's id delta
+/// from the one before, kind, coordinates and fields (`count` of them, in
+/// id order).
+fn write_fresh<'a>(w: &mut BitWriter, schema: &Schema, count: usize, fresh: impl Iterator<Item = &'a Known>) {
+    w.write_varint(count as u64);
+    let mut prev = 0u64;
+    for k in fresh {
         w.write_varint(u64::from(k.id.0) - prev);
         prev = u64::from(k.id.0);
         w.write(u64::from(k.kind.0), schema.kind_bits());
@@ -639,9 +745,6 @@ pub fn encode_with_motion_into(
             w.write(u64::from(slot.get(k.fields)), slot.bits());
         }
     }
-    let bits = w.bit_len();
-    *out = w.into_bytes();
-    bits
 }
 
 /// Rebuilds the target set (at `tick`, motions filled in) from `baseline`
@@ -1082,6 +1185,29 @@ mod tests {
                 let (base, target) = (fit(schema, &base), fit(schema, &target));
                 let (_, bits) = encode(schema, &base, 100, &target, 100 + age);
                 prop_assert_eq!(plan(schema, &base, 100, &target, 100 + age, &order), bits);
+            }
+        }
+
+        /// A payload written from its planned parts (each baseline
+        /// entry's bits, then the new entities) is the bytes `encode`
+        /// writes for the same baseline and target.
+        #[test]
+        fn a_planned_payload_is_what_encode_writes((base, target) in arb_pair(), age in 1u32..40) {
+            for schema in [&*ARENA, &*FIELDED] {
+                let (base, target) = (fit(schema, &base), fit(schema, &target));
+                let tick = 100 + age;
+                let entries: Vec<EntryBits> = base
+                    .iter()
+                    .map(|b| match target.iter().find(|k| k.id == b.id) {
+                        Some(k) => entry_bits(schema, b.predict(100, tick), b, k),
+                        None => EntryBits::REMOVED,
+                    })
+                    .collect();
+                let fresh: Vec<Known> =
+                    target.iter().filter(|k| !base.iter().any(|b| b.id == k.id)).copied().collect();
+                let mut planned = vec![0xee; 3];
+                let bits = encode_planned(schema, &entries, &fresh, &mut planned);
+                prop_assert_eq!((planned, bits), encode(schema, &base, 100, &target, tick));
             }
         }
 

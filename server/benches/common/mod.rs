@@ -23,6 +23,10 @@ pub struct World {
     pub bodies: Vec<Body>,
     headings: Vec<(f32, u32)>,
     moving: bool,
+    /// Walk off one side of the arena, come back in on the other (so a
+    /// scattered world stays evenly spread rather than piling up on the
+    /// walls).
+    wrap: bool,
     t: u32,
     rng: u64,
 }
@@ -35,7 +39,17 @@ impl World {
                 vel: Vec2::ZERO,
             })
             .collect();
-        Self { bodies, headings: vec![(0.0, 0); n as usize], moving, t: 0, rng: 0x9E37_79B9_7F4A_7C15 }
+        Self { bodies, headings: vec![(0.0, 0); n as usize], moving, wrap: false, t: 0, rng: 0x9E37_79B9_7F4A_7C15 }
+    }
+
+    /// `n` entities walking, scattered over the arena's whole 2000 × 2000
+    /// (so the density, and the count in a view, holds as they walk).
+    pub fn scattered(n: u32) -> Self {
+        let mut world = Self { wrap: true, ..Self::new(n, true) };
+        for i in 0..world.bodies.len() {
+            world.bodies[i].pos = Vec2::new(world.random() * 2000.0, world.random() * 2000.0);
+        }
+        world
     }
 
     fn random(&mut self) -> f32 {
@@ -59,6 +73,10 @@ impl World {
             let (angle, left) = self.headings[i];
             self.headings[i].1 = left - 1;
             self.bodies[i] = sim::step(self.bodies[i], Move::new(angle.cos() * 0.4, angle.sin() * 0.4), DT);
+            if self.wrap {
+                let pos = &mut self.bodies[i].pos;
+                (pos.x, pos.y) = ((pos.x - 10.0).rem_euclid(1980.0) + 10.0, (pos.y - 10.0).rem_euclid(1980.0) + 10.0);
+            }
         }
     }
 
@@ -95,7 +113,7 @@ impl Viewer {
     }
 
     /// Builds the next snapshot from `near`; returns (baseline tick, payload).
-    pub fn build(&mut self, near: &mut Vec<Item>) -> (Option<u32>, Vec<u8>) {
+    pub fn build(&mut self, near: &[Item]) -> (Option<u32>, Vec<u8>) {
         self.tick += 1;
         let (baseline, target, payload) = build_for_client(
             &self.schema,

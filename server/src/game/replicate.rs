@@ -30,7 +30,7 @@ use tickforge_shared::codec;
 use tickforge_shared::protocol::{Channel, NetId, OwnState, Snapshot};
 use tickforge_shared::schema::Schema;
 use tickforge_shared::sim::{Simulation, Vec2};
-use tickforge_shared::snapshot::{self, EXTENT, Known, KnownSet, SizePlan};
+use tickforge_shared::snapshot::{self, EXTENT, EntryBits, Known, KnownSet, Motion, SizePlan};
 
 use super::components::{Avatar, ClientView, Fields, Kind, Lingering, NetEntity, Position};
 use super::input::{Controlled, InputQueue};
@@ -103,10 +103,15 @@ impl Grid {
         self.sorted.clear();
         self.sorted.extend(items);
         self.sorted.sort_unstable_by_key(|i| i.known.id);
-        for (index, item) in self.sorted.iter().enumerate() {
-            let cell = self.index(item.pos.y, self.side.1) * self.side.0 + self.index(item.pos.x, self.side.0);
+        for index in 0..self.sorted.len() {
+            let cell = self.cell_of(self.sorted[index].pos);
             self.cells[cell].push(index as u32);
         }
+    }
+
+    /// The cell `pos` falls in (clamped into the grid).
+    pub fn cell_of(&self, pos: Vec2) -> usize {
+        self.index(pos.y, self.side.1) * self.side.0 + self.index(pos.x, self.side.0)
     }
 
     /// Everything within `radius` of `center`, appended to `out` in id order.
@@ -119,18 +124,30 @@ impl Grid {
     /// [`Grid::near`] with the caller's scratch bits (`found`), so several
     /// threads can ask one grid at once.
     pub fn near_with(&self, center: Vec2, radius: f32, found: &mut Vec<u64>, out: &mut Vec<Item>) {
+        self.near_box_with(center, center, radius, found, out);
+    }
+
+    /// Everything within `radius` of the box from `lo` to `hi` (of any
+    /// point of it), appended to `out` in id order: asked once for the
+    /// clients of one cell (the box around them), it holds each one's
+    /// view, which a distance check then picks out.
+    pub fn near_box_with(&self, lo: Vec2, hi: Vec2, radius: f32, found: &mut Vec<u64>, out: &mut Vec<Item>) {
         if self.sorted.is_empty() {
             return;
         }
-        let (x0, x1) = (self.index(center.x - radius, self.side.0), self.index(center.x + radius, self.side.0));
-        let (y0, y1) = (self.index(center.y - radius, self.side.1), self.index(center.y + radius, self.side.1));
+        let (x0, x1) = (self.index(lo.x - radius, self.side.0), self.index(hi.x + radius, self.side.0));
+        let (y0, y1) = (self.index(lo.y - radius, self.side.1), self.index(hi.y + radius, self.side.1));
         let r2 = radius * radius;
         found.clear();
         found.resize(self.sorted.len().div_ceil(64), 0);
         for y in y0..=y1 {
             for bucket in &self.cells[y * self.side.0 + x0..=y * self.side.0 + x1] {
                 for &i in bucket {
-                    if self.sorted[i as usize].pos.distance_squared(center) <= r2 {
+                    // The distance to the box (to `lo` = `hi` itself for a point).
+                    let p = self.sorted[i as usize].pos;
+                    let dx = (lo.x - p.x).max(p.x - hi.x).max(0.0);
+                    let dy = (lo.y - p.y).max(p.y - hi.y).max(0.0);
+                    if dx * dx + dy * dy <= r2 {
                         found[i as usize / 64] |= 1 << (i % 64);
                     }
                 }
@@ -152,13 +169,26 @@ impl Grid {
 pub struct Contender {
     /// Its accumulated priority.
     priority: f32,
-    /// The entity now.
-    item: Item,
-    /// Extra bits to send its move (it is in the baseline), or `None`: it
-    /// is new, and its cost depends on the other new ones (see `SizePlan`).
-    move_cost: Option<usize>,
-    /// Where its predicted entry stands in the target (moves only).
-    slot: usize,
+    /// The entity now, its motion against the baseline filled in (what
+    /// the target holds if it wins a place).
+    known: Known,
+    /// Where it is (for its closeness).
+    pos: Vec2,
+    /// Its baseline entry's bits as a change (it is in the baseline), or
+    /// `None`: it is new, and its cost depends on the other new ones (see
+    /// `SizePlan`).
+    change: Option<EntryBits>,
+    /// Where its predicted entry stands in the target, and its baseline
+    /// entry in the planned entries (changes only).
+    slot: u32,
+    entry: u32,
+}
+
+impl Contender {
+    /// Extra bits to send its change instead of its predicted place.
+    fn change_cost(&self) -> Option<usize> {
+        self.change.map(|bits| bits.bits() - SizePlan::KEPT_BITS)
+    }
 }
 
 /// One client's working space, reused from client to client.
@@ -166,8 +196,10 @@ pub struct Contender {
 pub struct BuildScratch {
     /// Changed and new entities competing for the budget.
     contenders: Vec<Contender>,
-    /// Where the client predicts each baseline entry (by baseline index).
-    predicted: Vec<(u16, u16)>,
+    /// Each baseline entry's bits, in the baseline's order.
+    entries: Vec<EntryBits>,
+    /// The new entities that won a place, in id order.
+    fresh: Vec<Known>,
     /// The payload's size so far.
     plan: SizePlan,
 }
@@ -175,6 +207,9 @@ pub struct BuildScratch {
 /// One builder thread's reusable buffers.
 #[derive(Debug, Default)]
 pub struct WorkerScratch {
+    /// What one cell's clients may see (a superset of each one's view).
+    around: Vec<Item>,
+    /// One client's view.
     near: Vec<Item>,
     found: Vec<u64>,
     build: BuildScratch,
@@ -204,46 +239,69 @@ pub const PARALLEL_FROM: usize = 48;
 /// One due client's snapshot: its avatar and view in, its baseline and
 /// payload out.
 #[derive(Debug)]
-pub struct SnapshotJob<'a> {
+pub struct SnapshotJob<'a, T> {
     /// The client's avatar's id (left out of its set: it is sent exactly).
     pub own_id: NetId,
     /// The avatar's position (the centre of its view).
     pub own_pos: Vec2,
     /// The client's view (history, acknowledgement, priorities).
     pub view: &'a mut ClientView,
+    /// The caller's own data about the client, carried along.
+    pub tag: T,
     /// Filled in: the baseline tick and the payload.
     pub out: Option<(Option<u32>, Vec<u8>)>,
 }
 
 /// Builds every job's snapshot for `tick` from `grid`, on up to `threads`
-/// threads (2 at most, and only from [`PARALLEL_FROM`] jobs). Each job
-/// depends only on its own view and the grid, so the output is the same
-/// bytes whatever the threads.
-pub fn build_all(
+/// threads (2 at most, and only from [`PARALLEL_FROM`] jobs; each takes
+/// one half of the jobs as given, so the views each one writes lie
+/// together). A thread puts its jobs in the order of their avatars'
+/// cells (then ids) and asks the grid once per cell for what its clients
+/// may see; each client's view is picked out of that by distance. Each
+/// job depends only on its own view and the grid, so each client gets
+/// the same bytes whatever the threads (the jobs' order after the call is
+/// the threads' own).
+pub fn build_all<T: Send>(
     schema: &Schema,
     grid: &Grid,
     tick: u32,
-    jobs: &mut [SnapshotJob<'_>],
+    jobs: &mut [SnapshotJob<'_, T>],
     workers: &mut [WorkerScratch; 2],
     threads: usize,
     config: &ReplicationConfig,
 ) {
-    let run = |jobs: &mut [SnapshotJob<'_>], scratch: &mut WorkerScratch| {
-        for job in jobs {
-            scratch.near.clear();
-            grid.near_with(job.own_pos, config.view_radius, &mut scratch.found, &mut scratch.near);
-            let (baseline_tick, target, payload) = build_for_client(
-                schema,
-                job.view,
-                tick,
-                job.own_id,
-                job.own_pos,
-                &mut scratch.near,
-                &mut scratch.build,
-                config,
-            );
-            job.view.remember(tick, target);
-            job.out = Some((baseline_tick, payload));
+    let r2 = config.view_radius * config.view_radius;
+    let run = |jobs: &mut [SnapshotJob<'_, T>], scratch: &mut WorkerScratch| {
+        jobs.sort_unstable_by_key(|job| (grid.cell_of(job.own_pos), job.own_id));
+        let mut rest = jobs;
+        while let Some(first) = rest.first() {
+            let cell = grid.cell_of(first.own_pos);
+            let count = rest.iter().position(|job| grid.cell_of(job.own_pos) != cell).unwrap_or(rest.len());
+            let (group, after) = std::mem::take(&mut rest).split_at_mut(count);
+            rest = after;
+            let (mut lo, mut hi) = (group[0].own_pos, group[0].own_pos);
+            for job in group.iter() {
+                lo = Vec2::new(lo.x.min(job.own_pos.x), lo.y.min(job.own_pos.y));
+                hi = Vec2::new(hi.x.max(job.own_pos.x), hi.y.max(job.own_pos.y));
+            }
+            scratch.around.clear();
+            grid.near_box_with(lo, hi, config.view_radius, &mut scratch.found, &mut scratch.around);
+            for job in group {
+                scratch.near.clear();
+                scratch.near.extend(scratch.around.iter().filter(|i| i.pos.distance_squared(job.own_pos) <= r2));
+                let (baseline_tick, target, payload) = build_for_client(
+                    schema,
+                    job.view,
+                    tick,
+                    job.own_id,
+                    job.own_pos,
+                    &scratch.near,
+                    &mut scratch.build,
+                    config,
+                );
+                job.view.remember(tick, target);
+                job.out = Some((baseline_tick, payload));
+            }
         }
     };
     let [first, second] = workers;
@@ -259,8 +317,10 @@ pub fn build_all(
 }
 
 /// Builds one client's next entity set and payload from the entities near
-/// it (`grid_near`, in id order). Pure apart from the view's accumulators;
-/// used by the system and by the benchmark.
+/// it (`grid_near`, in id order; its own avatar, if there, is left out).
+/// Each baseline entry's bits are worked out once, as the plan prices
+/// them, and the payload is written from them. Pure apart from the
+/// view's accumulators; used by the system and by the benchmark.
 #[allow(clippy::too_many_arguments)]
 pub fn build_for_client(
     schema: &Schema,
@@ -268,17 +328,17 @@ pub fn build_for_client(
     tick: u32,
     own_id: NetId,
     own_pos: Vec2,
-    grid_near: &mut Vec<Item>,
+    grid_near: &[Item],
     scratch: &mut BuildScratch,
     config: &ReplicationConfig,
 ) -> (Option<u32>, KnownSet, Vec<u8>) {
-    let BuildScratch { contenders, predicted: predictions, plan } = scratch;
+    let BuildScratch { contenders, entries, fresh, plan } = scratch;
     let (baseline_tick, baseline) = match view.acked.and_then(|a| view.history.iter().find(|(t, _)| *t == a)) {
         Some((tick, set)) => (Some(*tick), set.as_slice()),
         None => (None, &[][..]),
     };
     let base_tick = baseline_tick.unwrap_or(0);
-    grid_near.retain(|i| i.known.id != own_id);
+    let dt = tick.wrapping_sub(base_tick);
     debug_assert!(grid_near.is_sorted_by_key(|i| i.known.id), "the grid answers in id order");
 
     // Baseline entries: kept, removed or changed; new candidates compete too.
@@ -286,44 +346,56 @@ pub fn build_for_client(
     target.clear();
     target.reserve(grid_near.len());
     contenders.clear();
+    entries.clear();
+    fresh.clear();
     plan.clear();
-    predictions.clear();
     let (mut b, mut n) = (0, 0);
-    while b < baseline.len() || n < grid_near.len() {
-        let base = baseline.get(b);
-        let near = grid_near.get(n);
-        match (base, near) {
+    loop {
+        let (old, item) = (baseline.get(b), grid_near.get(n));
+        if item.is_some_and(|i| i.known.id == own_id) {
+            n += 1;
+            continue;
+        }
+        match (old, item) {
             (Some(old), Some(item)) if old.id == item.known.id => {
                 // The client will place it where its motion predicts.
-                let (qx, qy) = old.predict(base_tick, tick);
-                predictions.push((qx, qy));
-                let predicted = Known { qx, qy, ..*old };
-                if (qx, qy) != (item.known.qx, item.known.qy) || old.fields != item.known.fields {
-                    let move_cost = SizePlan::change_cost(schema, (qx, qy), old, &item.known);
+                let predicted = old.predict(base_tick, tick);
+                let bits = snapshot::entry_bits(schema, predicted, old, &item.known);
+                if bits.is_change() {
                     contenders.push(Contender {
                         priority: 0.0,
-                        item: *item,
-                        move_cost: Some(move_cost),
-                        slot: target.len(),
+                        known: Known { motion: Motion::between(old, (item.known.qx, item.known.qy), dt), ..item.known },
+                        pos: item.pos,
+                        change: Some(bits),
+                        slot: target.len() as u32,
+                        entry: entries.len() as u32,
                     });
                 }
                 plan.keep();
-                target.push(predicted); // replaced if it wins a place
+                entries.push(EntryBits::KEPT);
+                // Replaced if it wins a place.
+                target.push(Known {
+                    qx: predicted.0,
+                    qy: predicted.1,
+                    motion: Motion::between(old, predicted, dt),
+                    ..*old
+                });
                 b += 1;
                 n += 1;
             }
             (Some(old), Some(item)) if old.id < item.known.id => {
                 plan.remove();
-                predictions.push((0, 0)); // never read: it is removed
+                entries.push(EntryBits::REMOVED);
                 b += 1;
             }
             (Some(_), None) => {
                 plan.remove();
-                predictions.push((0, 0));
+                entries.push(EntryBits::REMOVED);
                 b += 1;
             }
             (_, Some(item)) => {
-                contenders.push(Contender { priority: 0.0, item: *item, move_cost: None, slot: 0 });
+                let known = Known { motion: Motion::default(), ..item.known };
+                contenders.push(Contender { priority: 0.0, known, pos: item.pos, change: None, slot: 0, entry: 0 });
                 n += 1;
             }
             (None, None) => break,
@@ -335,78 +407,82 @@ pub fn build_for_client(
     let everyone = {
         let mut all = plan.clone();
         for contender in contenders.iter() {
-            match contender.move_cost {
+            match contender.change_cost() {
                 Some(cost) => all.add_move(cost),
-                None => {
-                    all.add_fresh(contender.item.known.id, SizePlan::fresh_body_bits(schema, contender.item.known.kind))
-                }
+                None => all.add_fresh(contender.known.id, SizePlan::fresh_body_bits(schema, contender.known.kind)),
             }
         }
         (all.bits() <= budget).then_some(all)
     };
     if let Some(all) = everyone {
         *plan = all;
-        // Moves in place first (their slots hold before any insertion),
+        // Changes in place first (their slots hold before any insertion),
         // then the new ones (few after the first snapshot) in id order.
-        for contender in contenders.iter().filter(|c| c.move_cost.is_some()) {
-            target[contender.slot] = contender.item.known;
+        for contender in contenders.iter() {
+            match contender.change {
+                Some(bits) => {
+                    target[contender.slot as usize] = contender.known;
+                    entries[contender.entry as usize] = bits;
+                }
+                None => fresh.push(contender.known),
+            }
         }
-        for contender in contenders.iter().filter(|c| c.move_cost.is_none()) {
-            let id = contender.item.known.id;
-            if let Err(i) = target.binary_search_by_key(&id, |k| k.id) {
-                target.insert(i, contender.item.known);
+        for known in fresh.iter() {
+            if let Err(i) = target.binary_search_by_key(&known.id, |k| k.id) {
+                target.insert(i, *known);
             }
         }
         if !view.priority.is_empty() {
             for contender in contenders.iter() {
-                view.priority.remove(&contender.item.known.id);
+                view.priority.remove(&contender.known.id);
             }
         }
         contenders.clear();
     }
     // Priority: nearer grows faster; new entities a little faster still.
     for contender in contenders.iter_mut() {
-        let closeness = 1.0 - (contender.item.pos.distance_squared(own_pos).sqrt() / config.view_radius).min(1.0);
-        let boost = if contender.move_cost.is_none() { 1.5 } else { 1.0 };
-        let acc = view.priority.entry(contender.item.known.id).or_insert(0.0);
+        let closeness = 1.0 - (contender.pos.distance_squared(own_pos).sqrt() / config.view_radius).min(1.0);
+        let boost = if contender.change.is_none() { 1.5 } else { 1.0 };
+        let acc = view.priority.entry(contender.known.id).or_insert(0.0);
         *acc += (0.2 + closeness) * boost;
         contender.priority = *acc;
     }
     contenders.sort_unstable_by(|a, b| b.priority.total_cmp(&a.priority));
     for contender in contenders.iter() {
-        let id = contender.item.known.id;
-        let body = SizePlan::fresh_body_bits(schema, contender.item.known.kind);
-        let cost = contender.move_cost.unwrap_or_else(|| plan.fresh_cost(id, body));
+        let id = contender.known.id;
+        let body = SizePlan::fresh_body_bits(schema, contender.known.kind);
+        let cost = contender.change_cost().unwrap_or_else(|| plan.fresh_cost(id, body));
         if plan.bits() + cost > budget {
             continue;
         }
-        match contender.move_cost {
-            Some(cost) => plan.add_move(cost),
-            None => plan.add_fresh(id, body),
-        }
         view.priority.remove(&id);
+        match contender.change {
+            Some(bits) => {
+                plan.add_move(cost);
+                entries[contender.entry as usize] = bits;
+            }
+            None => {
+                plan.add_fresh(id, body);
+                fresh.push(contender.known);
+            }
+        }
+        // By id: new ones placed before it have moved its slot.
         match target.binary_search_by_key(&id, |k| k.id) {
-            Ok(i) => target[i] = contender.item.known,
-            Err(i) => target.insert(i, contender.item.known),
+            Ok(i) => target[i] = contender.known,
+            Err(i) => target.insert(i, contender.known),
         }
     }
+    // Ranked by priority above: the payload lists the new ones by id.
+    fresh.sort_unstable_by_key(|k| k.id);
     // Forget accumulators of entities no longer in view.
     if view.priority.len() > contenders.len() * 2 + 64 {
-        let live: std::collections::HashSet<NetId> = contenders.iter().map(|c| c.item.known.id).collect();
+        let live: std::collections::HashSet<NetId> = contenders.iter().map(|c| c.known.id).collect();
         view.priority.retain(|id, _| live.contains(id));
     }
 
     // The client's own buffer, back from its last snapshot's send.
     let mut payload = std::mem::take(&mut view.payload);
-    let bits = snapshot::encode_with_motion_into(
-        schema,
-        baseline,
-        base_tick,
-        Some(predictions),
-        &mut target,
-        tick,
-        &mut payload,
-    );
+    let bits = snapshot::encode_planned(schema, entries, fresh, &mut payload);
     debug_assert_eq!(bits, plan.bits(), "the codec's cost model and its encoder agree");
     (baseline_tick, target, payload)
 }
@@ -452,20 +528,24 @@ pub fn send_snapshots<S: Simulation>(
         }),
     );
     let now = tick.tick as u32;
-    let mut due = Vec::new();
     let mut jobs = Vec::new();
     for (avatar, own, pos, controlled, queue, view) in &mut owners {
         if !(tick.tick + u64::from(own.0.0)).is_multiple_of(every) {
             continue;
         }
-        due.push((avatar.client, own.0, controlled.0, queue.last_applied()));
-        jobs.push(SnapshotJob { own_id: own.0, own_pos: pos.0, view: view.into_inner(), out: None });
+        jobs.push(SnapshotJob {
+            own_id: own.0,
+            own_pos: pos.0,
+            view: view.into_inner(),
+            tag: (avatar.client, controlled.0, queue.last_applied()),
+            out: None,
+        });
     }
     let threads = threads.map_or(1, |t| t.0);
     build_all(&schema.0, grid, now, &mut jobs, workers, threads, &config);
-    for ((client, own_id, state, ack_input_seq), job) in due.into_iter().zip(jobs) {
+    for job in jobs {
         let Some((baseline_tick, payload)) = job.out else { continue };
-        let view = job.view;
+        let (view, own_id, (client, state, ack_input_seq)) = (job.view, job.own_id, job.tag);
         let message = Snapshot {
             tick: now,
             baseline_tick,
@@ -520,14 +600,14 @@ mod tests {
         let mut client: Vec<(u32, KnownSet)> = Vec::new();
         let mut scratch = BuildScratch::default();
         for tick in 1..200u32 {
-            let mut near = world(tick);
+            let near = world(tick);
             let (baseline, target, payload) = build_for_client(
                 schema,
                 &mut view,
                 tick,
                 NetId(999),
                 Vec2::new(300.0, 500.0),
-                &mut near,
+                &near,
                 &mut scratch,
                 &config,
             );
@@ -589,38 +669,62 @@ mod tests {
         }
     }
 
-    /// Two threads build the same snapshots, byte for byte, as one: many
-    /// clients (enough for the second thread), overlapping views, some
-    /// acknowledging, over many ticks.
+    /// Two threads build the same snapshots, byte for byte, as one, and
+    /// both the same as each client's own query of the grid (the views
+    /// picked out of one query per cell are exactly the clients' own):
+    /// many clients (enough for the second thread), several in a cell,
+    /// overlapping views, some acknowledging, over many ticks.
     #[test]
-    fn two_threads_build_the_same_bytes_as_one() {
+    fn cells_and_threads_build_the_same_bytes_as_each_clients_own_query() {
         let schema = schema();
         let config = ReplicationConfig { view_radius: 300.0, every_ticks: 1, budget_bytes: 300 };
         let clients = PARALLEL_FROM * 2 + 3;
-        let mut views: [Vec<ClientView>; 2] = [0, 1].map(|_| (0..clients).map(|_| ClientView::default()).collect());
+        let mut views: [Vec<ClientView>; 3] = [0, 1, 2].map(|_| (0..clients).map(|_| ClientView::default()).collect());
         let mut workers: [[WorkerScratch; 2]; 2] = Default::default();
+        let mut scratch = BuildScratch::default();
         let mut grid = Grid::default();
+        let at = |c: usize| Vec2::new(100.0 + (c % 40) as f32 * 37.0, 500.0 + (c / 40) as f32 * 61.0);
         for tick in 1..40u32 {
             // Motion the client cannot predict, so every snapshot has changes.
             let world = items(400, (tick as f32 * 1.7).sin() * 40.0);
             grid.rebuild(config.view_radius, world.iter().copied());
-            let mut outs = Vec::new();
-            for (threads, views) in [1usize, 2].into_iter().zip(views.iter_mut()) {
-                let mut jobs: Vec<SnapshotJob<'_>> = views
+            let mut own_query = Vec::new();
+            for (c, view) in views[0].iter_mut().enumerate() {
+                let mut near = Vec::new();
+                grid.near(at(c), config.view_radius, &mut near);
+                let (baseline, target, payload) = build_for_client(
+                    &schema,
+                    view,
+                    tick,
+                    NetId(10_000 + c as u32),
+                    at(c),
+                    &near,
+                    &mut scratch,
+                    &config,
+                );
+                view.remember(tick, target);
+                own_query.push((baseline, payload));
+            }
+            let mut outs = vec![own_query];
+            for (threads, views) in [1usize, 2].into_iter().zip(views[1..].iter_mut()) {
+                let mut jobs: Vec<SnapshotJob<'_, usize>> = views
                     .iter_mut()
                     .enumerate()
                     .map(|(c, view)| SnapshotJob {
                         own_id: NetId(10_000 + c as u32),
-                        own_pos: Vec2::new(100.0 + c as f32 * 37.0, 500.0),
+                        own_pos: at(c),
                         view,
+                        tag: c,
                         out: None,
                     })
                     .collect();
                 build_all(&schema, &grid, tick, &mut jobs, &mut workers[threads - 1], threads, &config);
+                jobs.sort_by_key(|j| j.tag);
                 outs.push(jobs.into_iter().map(|j| j.out.expect("every job built")).collect::<Vec<_>>());
             }
             assert!(outs[0].iter().filter(|(_, payload)| payload.len() > 16).count() > clients / 4, "tick {tick}");
-            assert_eq!(outs[0], outs[1], "tick {tick}");
+            assert_eq!(outs[0], outs[1], "tick {tick}: one query per cell");
+            assert_eq!(outs[1], outs[2], "tick {tick}: two threads");
             for views in views.iter_mut() {
                 for (c, view) in views.iter_mut().enumerate() {
                     if !(tick + c as u32).is_multiple_of(3) {
@@ -699,7 +803,7 @@ mod tests {
                     p.x = (p.x + (rng.next_f32() - 0.5) * reach).clamp(0.0, 2000.0);
                     p.y = (p.y + (rng.next_f32() - 0.5) * reach).clamp(0.0, 2000.0);
                 }
-                let mut near: Vec<Item> = pos
+                let near: Vec<Item> = pos
                     .iter()
                     .enumerate()
                     .filter(|(_, p)| p.distance(own) <= config.view_radius)
@@ -710,7 +814,7 @@ mod tests {
                     .collect();
                 let must = mandatory_bits(&view, &near);
                 let (_, target, payload) =
-                    build_for_client(&schema(), &mut view, tick, NetId(0), own, &mut near, &mut scratch, &config);
+                    build_for_client(&schema(), &mut view, tick, NetId(0), own, &near, &mut scratch, &config);
                 proptest::prop_assert!(
                     payload.len() <= budget_bytes.max(must.div_ceil(8)),
                     "tick {}: {} bytes against a budget of {} ({} bits must be sent)", tick, payload.len(), budget_bytes, must
