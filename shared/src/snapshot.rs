@@ -293,22 +293,34 @@ impl<'a> BitReader<'a> {
     }
 
     /// Reads `n` bits (n ≤ 64).
+    #[inline]
     pub fn read(&mut self, n: u32) -> Result<u64, SnapshotError> {
+        debug_assert!(n <= 64);
         if self.pos + n as usize > self.bytes.len() * 8 {
             return Err(SnapshotError::Truncated);
         }
-        // A byte (or what is left of one) at a time.
-        let (mut value, mut left) = (0u64, n);
-        while left > 0 {
-            let byte = self.bytes[self.pos / 8];
-            let room = 8 - (self.pos % 8) as u32;
-            let take = room.min(left);
-            let bits = (u64::from(byte) >> (room - take)) & ((1u64 << take) - 1);
-            value = (value << take) | bits;
-            self.pos += take as usize;
-            left -= take;
+        if n > 56 {
+            let high = self.read(n - 32)?;
+            return Ok((high << 32) | self.read(32)?);
         }
-        Ok(value)
+        if n == 0 {
+            return Ok(0);
+        }
+        // The eight bytes from the one the read starts in (zeros past the
+        // end), as one big-endian word: the bits wanted lie within it.
+        let at = self.pos / 8;
+        let word = match self.bytes.get(at..at + 8) {
+            Some(eight) => u64::from_be_bytes(eight.try_into().unwrap_or_default()),
+            None => {
+                let mut word = [0u8; 8];
+                let tail = &self.bytes[at..];
+                word[..tail.len()].copy_from_slice(tail);
+                u64::from_be_bytes(word)
+            }
+        };
+        let skip = (self.pos % 8) as u32;
+        self.pos += n as usize;
+        Ok((word << skip) >> (64 - n))
     }
 
     /// Reads a varint written by [`BitWriter::write_varint`].
@@ -813,8 +825,9 @@ pub fn decode_into(
     }
     if out.len() > kept {
         // Two sorted runs (the baseline's and the new ids, each strictly
-        // increasing); an id in both is invalid.
-        out.sort_unstable_by_key(|k| k.id);
+        // increasing), which the stable sort merges in one pass; an id in
+        // both is invalid.
+        out.sort_by_key(|k| k.id);
         if out.windows(2).any(|w| w[0].id == w[1].id) {
             return Err(SnapshotError::BadId);
         }
@@ -1186,6 +1199,27 @@ mod tests {
                 let (_, bits) = encode(schema, &base, 100, &target, 100 + age);
                 prop_assert_eq!(plan(schema, &base, 100, &target, 100 + age, &order), bits);
             }
+        }
+
+        /// Values of any widths (0 to 64 bits) read back as written, in
+        /// order, and a read past the end is refused.
+        #[test]
+        fn bits_read_back_as_written(fields in prop::collection::vec((any::<u64>(), 0u32..=64), 0..80)) {
+            let mut w = BitWriter::default();
+            for &(value, n) in &fields {
+                w.write(value, n);
+            }
+            let bits = w.bit_len();
+            let bytes = w.into_bytes();
+            prop_assert_eq!(bytes.len(), bits.div_ceil(8));
+            let mut r = BitReader::new(&bytes);
+            for &(value, n) in &fields {
+                let low = if n == 64 { value } else { value & ((1u64 << n) - 1) };
+                prop_assert_eq!(r.read(n), Ok(low));
+            }
+            let padding = bytes.len() * 8 - bits;
+            prop_assert_eq!(r.read(padding as u32), Ok(0));
+            prop_assert_eq!(r.read(1), Err(SnapshotError::Truncated));
         }
 
         /// A payload written from its planned parts (each baseline
