@@ -35,17 +35,8 @@ while [ $# -gt 0 ]; do
 done
 [ "$players" -gt 0 ] 2>/dev/null || { echo "cpu-profile: --players wants a count" >&2; exit 2; }
 
-if ! command -v perf >/dev/null; then
-    echo "cpu-profile: installing linux-perf (apt-get)" >&2
-    apt-get update -q >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q linux-perf >&2
-fi
-bin=${TICKFORGE_BIN_DIR:-}
-if [ -z "$bin" ]; then
-    echo "cpu-profile: cargo build --release (server, client; cold: about 7 minutes on 2 cores)" >&2
-    cargo build --release -p tickforge-server -p tickforge-client
-    bin=./target/release
-fi
+need_package perf linux-perf
+bin=$(release_binaries)
 pin_server=() pin_bots=()
 if [ "$(nproc)" -ge 2 ]; then pin_server=(taskset -c 0); pin_bots=(taskset -c 1); fi
 mkdir -p "$out"

@@ -33,17 +33,8 @@ IFS=, read -r low high <<<"$counts"
 [ -n "${low:-}" ] && [ -n "${high:-}" ] && [ "$high" -gt "$low" ] \
     || { echo "heap-profile: --players wants two counts, the second larger (e.g. 100,300)" >&2; exit 2; }
 
-if ! command -v heaptrack >/dev/null; then
-    echo "heap-profile: installing heaptrack (apt-get)" >&2
-    apt-get update -q >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q heaptrack >&2
-fi
-bin=${TICKFORGE_BIN_DIR:-}
-if [ -z "$bin" ]; then
-    echo "heap-profile: cargo build --release (server, client; cold: about 7 minutes on 2 cores)" >&2
-    cargo build --release -p tickforge-server -p tickforge-client
-    bin=./target/release
-fi
+need_package heaptrack heaptrack
+bin=$(release_binaries)
 mkdir -p "$out"
 work=$(mktemp -d)
 pids=()

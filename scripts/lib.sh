@@ -43,3 +43,25 @@ await() {
 view_radius_for() {
     awk -v n="$1" -v a="$2" 'BEGIN { r = sqrt(100 * a / (3.14159 * (n > 100 ? n : 100))); if (r > 1000) r = 1000; printf "%.0f", r }'
 }
+
+# need_package COMMAND PACKAGE: installs Debian's PACKAGE (apt-get, saying
+# so) when COMMAND is not on the PATH.
+need_package() {
+    command -v "$1" >/dev/null && return 0
+    echo "$(basename "$0"): installing $2 (apt-get)" >&2
+    apt-get update -q >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$2" >&2
+}
+
+# release_binaries: the directory of the release server and client:
+# TICKFORGE_BIN_DIR when set, else target/release after building them
+# (cargo's output on stderr).
+release_binaries() {
+    if [ -n "${TICKFORGE_BIN_DIR:-}" ]; then
+        echo "$TICKFORGE_BIN_DIR"
+        return
+    fi
+    echo "$(basename "$0"): cargo build --release (server, client; cold: about 7 minutes on 2 cores)" >&2
+    cargo build --release -p tickforge-server -p tickforge-client >&2
+    echo ./target/release
+}

@@ -209,14 +209,25 @@ struct Args {
     log_format: tickforge_cli::LogFormat,
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     // Logs go through a non-blocking writer: a slow or blocked stderr drops
     // lines (lossy) instead of stalling the tick thread. The guard flushes
-    // what is buffered when main returns.
+    // what is buffered when it drops.
     let args: Args = tickforge_cli::parse("TICKFORGE_");
-    let (log_writer, _log_guard) = tracing_appender::non_blocking(std::io::stderr());
+    let (log_writer, log_guard) = tracing_appender::non_blocking(std::io::stderr());
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tickforge_cli::logging::init(args.log_format, "info", log_writer, ansi);
+    let outcome = run(args);
+    // A fatal error is a log line like any other (JSON under --log-format json).
+    if let Err(e) = &outcome {
+        tracing::error!(error = %format!("{e:#}"), "tickforge-server stopped");
+    }
+    drop(log_guard);
+    if outcome.is_ok() { std::process::ExitCode::SUCCESS } else { std::process::ExitCode::FAILURE }
+}
+
+/// Starts the server `args` describe and runs it until it stops.
+fn run(args: Args) -> anyhow::Result<()> {
     let private_key = match (&args.private_key, &args.key_file) {
         (Some(hex), _) => Some(PrivateKey::from_hex(hex).context("--private-key (TICKFORGE_PRIVATE_KEY)")?),
         (None, Some(path)) => Some(PrivateKey::from_file(path).context("--key-file")?),

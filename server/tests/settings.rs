@@ -230,6 +230,25 @@ fn log_lines(format: &str, wanted: &str) -> Vec<String> {
     lines
 }
 
+/// A server that cannot start says why in its log's own format.
+#[test]
+fn a_fatal_error_is_a_log_line_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    for format in ["json", "text"] {
+        let out = run(SERVER, &["--log-format", format, "--data-dir", data, "--private-key", "not-hex"], &[]);
+        assert!(!out.status.success(), "a bad key accepted");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let last = stderr.lines().last().unwrap_or_default();
+        assert!(last.contains("--private-key") && last.contains("ERROR"), "{format}: {stderr}");
+        if format == "json" {
+            let event: serde_json::Value = serde_json::from_str(last).expect("a JSON line");
+            assert_eq!(event["level"], "ERROR");
+            assert!(event["error"].as_str().is_some_and(|e| e.contains("--private-key")), "{event}");
+        }
+    }
+}
+
 #[test]
 fn logs_come_as_text_or_json_with_the_same_fields() {
     let json = log_lines("json", "tick loop running");

@@ -4,9 +4,11 @@
 //! Each snapshot tick:
 //! 1. every replicated entity goes into a dense grid (cells of half the
 //!    view radius);
-//! 2. per client, the entities within the view radius form the candidate
-//!    set; the baseline is the newest acknowledged set still in the
-//!    client's history (none: a full snapshot);
+//! 2. the grid is asked once per cell for what the clients standing in
+//!    it may see, and each client's candidate set (the entities within its
+//!    view radius) is picked out of that; the baseline is the newest
+//!    acknowledged set still in the client's history (none: a full
+//!    snapshot);
 //! 3. entities that left the view are removed and unchanged ones kept
 //!    (always sent); changed and new ones compete for the byte budget by a
 //!    priority accumulator (nearer and newer grow faster, the sent ones
@@ -14,9 +16,10 @@
 //!    come from the codec's own cost model (`snapshot::SizePlan`), so the
 //!    payload never exceeds the budget (unless the entries that must be sent
 //!    alone do);
-//! 4. the resulting set is encoded against the baseline, with the
-//!    predictions step 3 made (`shared::snapshot::encode_with_motion`),
-//!    and remembered as a possible future baseline.
+//! 4. the payload is written from each baseline entry's bits, worked out
+//!    once in step 3 (`shared::snapshot::entry_bits`, what the plan
+//!    priced), and the new entities (`shared::snapshot::encode_planned`);
+//!    the resulting set is remembered as a possible future baseline.
 //!
 //! The client's own avatar is sent exactly, beside the packed set.
 //!
