@@ -19,10 +19,7 @@ use crate::moves::{Mover, Moves};
 use tickforge_client_core::game::ClientGame;
 use tickforge_shared::sim::Vec2;
 
-use crate::net::{NativeDialer, TransportKind};
-use crate::session::{self, GameSession, LoginOptions, SessionError};
-use crate::shared_udp::SharedUdp;
-use std::sync::Arc;
+use crate::session::{GameSession, LoginOptions};
 
 /// What the bots do.
 #[derive(Debug, Clone)]
@@ -48,7 +45,7 @@ pub struct BotsConfig {
     /// Threads playing the bots.
     pub workers: usize,
     /// UDP, or WebSocket as browsers play.
-    pub transport: TransportKind,
+    pub transport: crate::net::TransportKind,
     /// The game the bots play (`None`: the server's default).
     pub game: Option<String>,
 }
@@ -247,17 +244,7 @@ struct Bot<G: ClientGame> {
     /// The socket watched for readiness (its fd, and the session's moves
     /// and reconnects when it was registered).
     watched: Option<(std::os::fd::RawFd, u32, u32)>,
-    /// Whether it has been in the game yet (a bot that is not within
-    /// [`CONNECT_LIMIT`] of its login gives up).
-    played: bool,
 }
-
-/// Where a login thread hands a worker its bots: the worker's inbox, and
-/// the socket its UDP bots share (if the system has the calls for it).
-type WorkerDoor<G> = (mpsc::Sender<Bot<G>>, Option<Arc<SharedUdp>>);
-
-/// How long a bot may take to connect after its login.
-const CONNECT_LIMIT: Duration = Duration::from_secs(10);
 
 fn seed(name: &str) -> u64 {
     name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
@@ -265,7 +252,7 @@ fn seed(name: &str) -> u64 {
 
 /// Logs in `name` (registering if missing), waiting out busy answers. The
 /// session remembers how, so a bot comes back by itself after a loss.
-fn login<G: ClientGame>(config: &BotsConfig, name: &str, dialer: NativeDialer) -> Result<GameSession<G>, String> {
+fn login<G: ClientGame>(config: &BotsConfig, name: &str) -> Result<GameSession<G>, String> {
     let options = LoginOptions {
         server_url: config.server_url.clone(),
         username: name.to_owned(),
@@ -274,15 +261,16 @@ fn login<G: ClientGame>(config: &BotsConfig, name: &str, dialer: NativeDialer) -
         ca_cert: config.ca_cert.clone(),
         game: config.game.clone(),
     };
-    let answer = session::login(&options).map_err(|e| e.to_string())?;
-    GameSession::<G>::from_login(&options, dialer, &answer).map_err(|e| e.to_string())
+    let mut session = GameSession::<G>::login_over(&options, config.transport).map_err(|e| e.to_string())?;
+    session.wait_connected(Duration::from_secs(10)).map_err(|e| e.to_string())?;
+    Ok(session)
 }
 
 fn login_thread<G: ClientGame>(
     config: &BotsConfig,
     next: &AtomicUsize,
     shared: &Shared,
-    workers: &[WorkerDoor<G>],
+    workers: &[mpsc::Sender<Bot<G>>],
     deadline: Instant,
 ) {
     // A bad CA file fails every login the same way: say so once.
@@ -298,9 +286,7 @@ fn login_thread<G: ClientGame>(
             return;
         }
         let name = format!("{}{index}", config.prefix);
-        let (worker, socket) = &workers[index % workers.len()];
-        let dialer = NativeDialer { transport: config.transport, shared: socket.clone() };
-        match login::<G>(config, &name, dialer) {
+        match login::<G>(config, &name) {
             Ok(session) => {
                 shared.logins.fetch_add(1, Ordering::Relaxed);
                 *shared.last_login.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
@@ -316,9 +302,8 @@ fn login_thread<G: ClientGame>(
                     ended: None,
                     traffic: Traffic::default(),
                     watched: None,
-                    played: false,
                 };
-                let _ = worker.send(bot);
+                let _ = workers[index % workers.len()].send(bot);
             }
             Err(error) => {
                 tracing::debug!(bot = %name, %error, "bot login failed");
@@ -364,12 +349,6 @@ const MAX_WAIT: Duration = Duration::from_millis(5);
 /// Watches the socket under `bot`'s connection (again after a move or a
 /// reconnect: a new connection is a new socket) for readiness.
 fn watch<G: ClientGame>(poll: &mio::Poll, token: usize, bot: &mut Bot<G>) {
-    if let Some(link) = bot.session.transport_mut().shared() {
-        // The worker watches the shared socket itself; the link names the
-        // bot when the socket has something for it.
-        link.set_token(token);
-        return;
-    }
     let fd = bot.session.connection().transport().raw_fd();
     let generation = (fd, bot.session.transfers, bot.session.reconnects);
     if bot.watched == Some(generation) {
@@ -394,14 +373,6 @@ fn play<G: ClientGame>(config: &BotsConfig, bot: &mut Bot<G>, now: Instant) {
         bot.ended = Some(e.to_string());
         return;
     }
-    if !bot.played {
-        bot.played = bot.session.is_playing();
-        if !bot.played && now.duration_since(bot.started) > CONNECT_LIMIT {
-            let handshake_done = bot.session.handshake_done();
-            bot.ended = Some(SessionError::ConnectTimeout(CONNECT_LIMIT, handshake_done).to_string());
-            return;
-        }
-    }
     for (from, text) in bot.session.world.chat_new.drain(..) {
         bot.chat.observe(&from, &text);
     }
@@ -419,22 +390,11 @@ fn play<G: ClientGame>(config: &BotsConfig, bot: &mut Bot<G>, now: Instant) {
     }
 }
 
-/// The poll token of a worker's shared socket.
-const SHARED_SOCKET: mio::Token = mio::Token(usize::MAX);
-
 /// Plays the bots it is given until `deadline`: like a real client, each
-/// reads what arrived as soon as it arrives (the worker waits on all its
-/// bots' sockets at once: its shared socket, where its bots' datagrams are
-/// read in one batch, and any socket of a bot's own) and sends an input
-/// every server tick; a bot is not polled in between. One round's sends
-/// over the shared socket leave in one batch.
-fn worker<G: ClientGame>(
-    config: &BotsConfig,
-    inbox: &mpsc::Receiver<Bot<G>>,
-    socket: Option<&SharedUdp>,
-    shared: &Shared,
-    deadline: Instant,
-) {
+/// reads its socket as soon as something arrives (the worker waits on all
+/// its sockets at once) and sends an input every server tick; a bot is
+/// not polled in between.
+fn worker<G: ClientGame>(config: &BotsConfig, inbox: &mpsc::Receiver<Bot<G>>, shared: &Shared, deadline: Instant) {
     let mut bots: Vec<Bot<G>> = Vec::new();
     let mut next_publish = Instant::now();
     let mut poll = match mio::Poll::new() {
@@ -444,32 +404,14 @@ fn worker<G: ClientGame>(
             None
         }
     };
-    if let (Some(watching), Some(socket)) = (&poll, socket) {
-        let fd = socket.raw_fd();
-        let source = &mut mio::unix::SourceFd(&fd);
-        if let Err(e) = watching.registry().register(source, SHARED_SOCKET, mio::Interest::READABLE) {
-            tracing::warn!(error = %e, "cannot watch the shared socket: its bots are polled every millisecond");
-            poll = None;
-        }
-    }
     let mut events = mio::Events::with_capacity(1024);
     let mut ready: Vec<bool> = Vec::new();
-    let mut woken = Vec::new();
     while Instant::now() < deadline {
         while let Ok(bot) = inbox.try_recv() {
             bots.push(bot);
         }
         ready.resize(bots.len(), true);
         let now = Instant::now();
-        let hold = socket.map(|socket| {
-            socket.pump(&mut woken);
-            socket.hold()
-        });
-        for token in woken.drain(..) {
-            if let Some(flag) = ready.get_mut(token) {
-                *flag = true;
-            }
-        }
         for (i, bot) in bots.iter_mut().enumerate().filter(|(_, b)| b.ended.is_none()) {
             if poll.is_none() || ready[i] || now >= bot.next_tick {
                 ready[i] = false;
@@ -479,7 +421,6 @@ fn worker<G: ClientGame>(
                 }
             }
         }
-        drop(hold);
         if now >= next_publish {
             publish(&mut bots, shared);
             next_publish += Duration::from_millis(500);
@@ -502,7 +443,6 @@ fn worker<G: ClientGame>(
         }
     }
     publish(&mut bots, shared);
-    let _hold = socket.map(SharedUdp::hold);
     for bot in &mut bots {
         bot.session.disconnect();
     }
@@ -560,18 +500,9 @@ pub fn run<G: ClientGame>(config: &BotsConfig, out: &mut impl Write) -> BotsSumm
         let mut senders = Vec::new();
         for _ in 0..config.workers.max(1) {
             let (tx, rx) = mpsc::channel();
-            // Each worker's UDP bots share a socket where the system has
-            // the calls for it (elsewhere: a socket each).
-            let socket = (config.transport == TransportKind::Udp)
-                .then(|| {
-                    SharedUdp::open()
-                        .inspect_err(|e| tracing::debug!(error = %e, "no shared socket: a socket per bot"))
-                        .ok()
-                })
-                .flatten();
-            senders.push((tx, socket.clone()));
+            senders.push(tx);
             let shared = &shared;
-            scope.spawn(move || worker::<G>(config, &rx, socket.as_deref(), shared, deadline));
+            scope.spawn(move || worker::<G>(config, &rx, shared, deadline));
         }
         for _ in 0..config.login_threads.max(1) {
             let (shared, next, senders) = (&shared, &next, senders.clone());

@@ -6,8 +6,7 @@
 //! system clock, and
 //! shows it in a window (`render`, feature `graphics`) or drives it
 //! headless with scripted movement ([`headless`], [`moves`]); [`bots`]
-//! runs many headless clients in one process for load tests, a worker's
-//! bots sharing one UDP socket ([`shared_udp`]). They are
+//! runs many headless clients in one process for load tests. They are
 //! generic over the game's client side (`ClientGame`); [`games`] is the
 //! one place that names the games. The world,
 //! prediction and interpolation are the core's ([`world`], [`predict`],
@@ -28,4 +27,3 @@ pub mod render;
 #[cfg(feature = "graphics")]
 pub mod replay_view;
 pub mod session;
-pub mod shared_udp;

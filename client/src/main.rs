@@ -196,9 +196,8 @@ impl WithGame for Play<'_> {
     type Output = ExitCode;
     fn run<G: ClientGame>(self) -> ExitCode {
         let Play { args, options, login, duration } = self;
-        let session =
-            GameSession::<G>::from_login(options, tickforge_client::net::NativeDialer::new(args.transport), login)
-                .and_then(|mut s| s.wait_connected(Duration::from_secs(10)).map(|()| s));
+        let session = GameSession::<G>::from_login(options, args.transport, login)
+            .and_then(|mut s| s.wait_connected(Duration::from_secs(10)).map(|()| s));
         match session {
             Ok(session) => play(session, args, duration),
             Err(e) => failed(&e, args.headless),

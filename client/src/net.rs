@@ -6,10 +6,7 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
-use std::sync::Arc;
 use std::time::Duration;
-
-use crate::shared_udp::{SharedLink, SharedUdp};
 
 pub use tickforge_client_core::net::{NetError, read_token};
 use tickforge_client_core::transport::{Dialer, Endpoint, Transport};
@@ -136,8 +133,6 @@ impl Transport for WsLink {
 pub enum NativeLink {
     /// UDP, the default.
     Udp(UdpLink),
-    /// UDP over a socket shared with other connections (the bots').
-    Shared(SharedLink),
     /// WebSocket, as browsers play (boxed: its buffers are large).
     Ws(Box<WsLink>),
 }
@@ -149,16 +144,7 @@ impl NativeLink {
         use std::os::fd::AsRawFd;
         match self {
             Self::Udp(link) => link.socket.as_raw_fd(),
-            Self::Shared(link) => link.shared().raw_fd(),
             Self::Ws(link) => link.socket.get_ref().as_raw_fd(),
-        }
-    }
-
-    /// The shared socket's link, if this is one.
-    pub fn shared(&mut self) -> Option<&mut SharedLink> {
-        match self {
-            Self::Shared(link) => Some(link),
-            Self::Udp(_) | Self::Ws(_) => None,
         }
     }
 }
@@ -167,7 +153,6 @@ impl Transport for NativeLink {
     fn send(&mut self, to: SocketAddr, datagram: &[u8]) {
         match self {
             Self::Udp(link) => link.send(to, datagram),
-            Self::Shared(link) => link.send(to, datagram),
             Self::Ws(link) => link.send(to, datagram),
         }
     }
@@ -175,7 +160,6 @@ impl Transport for NativeLink {
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<Option<(usize, Option<SocketAddr>)>> {
         match self {
             Self::Udp(link) => link.recv(buf),
-            Self::Shared(link) => link.recv(buf),
             Self::Ws(link) => link.recv(buf),
         }
     }
@@ -192,32 +176,19 @@ pub enum TransportKind {
 }
 
 /// Opens the chosen transport for each connection.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct NativeDialer {
     /// UDP or WebSocket.
     pub transport: TransportKind,
-    /// A socket UDP connections to a loopback IPv4 server share, each
-    /// with its own loopback address (the bots'); `None`: a socket each.
-    pub shared: Option<Arc<SharedUdp>>,
-}
-
-impl NativeDialer {
-    /// A socket of its own for each connection over `transport`.
-    pub fn new(transport: TransportKind) -> Self {
-        Self { transport, shared: None }
-    }
 }
 
 impl Dialer for NativeDialer {
     type Transport = NativeLink;
 
     fn dial(&mut self, server: &Endpoint) -> io::Result<NativeLink> {
-        match (self.transport, &self.shared) {
-            (TransportKind::Udp, Some(shared)) if server.udp.ip().is_loopback() && server.udp.is_ipv4() => {
-                Ok(NativeLink::Shared(shared.link()))
-            }
-            (TransportKind::Udp, _) => UdpLink::bind_for(server.udp).map(NativeLink::Udp),
-            (TransportKind::Ws, _) => {
+        match self.transport {
+            TransportKind::Udp => UdpLink::bind_for(server.udp).map(NativeLink::Udp),
+            TransportKind::Ws => {
                 let url = server.ws.first().ok_or_else(|| {
                     io::Error::new(io::ErrorKind::NotFound, format!("the server {} lists no WebSocket URL", server.udp))
                 })?;

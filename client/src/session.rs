@@ -205,18 +205,18 @@ impl<G: ClientGame> GameSession<G> {
 
     /// As [`Session::login`], playing over `transport`.
     pub fn login_over(options: &LoginOptions, transport: TransportKind) -> Result<Self, SessionError> {
-        Self::from_login(options, NativeDialer::new(transport), &login(options)?)
+        Self::from_login(options, transport, &login(options)?)
     }
 
     /// Starts the handshake with what a [`login`] with `options` answered,
-    /// playing over what `dialer` opens; refused if the server placed the
-    /// player in another game.
-    pub fn from_login(options: &LoginOptions, dialer: NativeDialer, login: &Login) -> Result<Self, SessionError> {
+    /// playing over `transport`; refused if the server placed the player
+    /// in another game.
+    pub fn from_login(options: &LoginOptions, transport: TransportKind, login: &Login) -> Result<Self, SessionError> {
         if let Some(placed) = login.game.as_deref().filter(|g| *g != G::NAME) {
             return Err(SessionError::WrongGame { placed: placed.to_owned(), plays: G::NAME });
         }
         let origin = Instant::now();
-        let core = core::Session::from_login(dialer, login, Duration::ZERO)?;
+        let core = core::Session::from_login(NativeDialer { transport }, login, Duration::ZERO)?;
         Ok(Self { core, origin, options: Some(options.clone()), login: None })
     }
 

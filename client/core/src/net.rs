@@ -277,11 +277,6 @@ impl<T: Transport> Connection<T> {
         &self.transport
     }
 
-    /// The transport under the connection, for its driver's own settings.
-    pub fn transport_mut(&mut self) -> &mut T {
-        &mut self.transport
-    }
-
     /// Round-trip time in milliseconds.
     pub fn rtt_ms(&self) -> f64 {
         self.renet.rtt() * 1000.0

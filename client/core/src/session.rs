@@ -678,11 +678,6 @@ impl<D: Dialer, S: Simulation> Session<D, S> {
         &self.conn
     }
 
-    /// The current connection's transport, for its driver's own settings.
-    pub fn transport_mut(&mut self) -> &mut D::Transport {
-        self.conn.transport_mut()
-    }
-
     /// Round-trip time in milliseconds.
     pub fn rtt_ms(&self) -> f64 {
         self.conn.rtt_ms()

@@ -4,20 +4,14 @@
 //! - [`send_many`]: datagrams to many peers in one `sendmmsg`;
 //! - [`send_segments`]: equal-size datagrams to one peer in one `sendmsg`
 //!   with `UDP_SEGMENT` (GSO: the kernel splits them), where [`has_gso`];
-//! - [`recv_many`]: up to a batch of datagrams in one `recvmmsg`;
-//! - [`send_many_from`] and [`recv_many_to`]: the same batches on one socket
-//!   bound to the IPv4 wildcard that speaks for many local addresses (each
-//!   datagram sent from its own, each one received telling which it was
-//!   sent to: `IP_PKTINFO`), so one socket can carry many peers' traffic
-//!   (the load test's bots, each with its own loopback address).
+//! - [`recv_many`]: up to a batch of datagrams in one `recvmmsg`.
 //!
-//! Elsewhere the first three fall back to one `send_to` / `recv_from` per
-//! datagram, so callers have one path; the local-address calls answer
-//! `Unsupported`. This is the workspace's only crate with
+//! Elsewhere each falls back to one `send_to` / `recv_from` per datagram,
+//! so callers have one path. This is the workspace's only crate with
 //! `unsafe` code; every block says why it holds.
 
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 
 /// Most datagrams one [`send_many`] call hands the kernel (its `UIO_MAXIOV`).
 pub const MAX_BATCH: usize = 1024;
@@ -36,7 +30,7 @@ pub fn send_many(socket: &UdpSocket, datagrams: &[(SocketAddr, &[u8])]) -> io::R
     }
     #[cfg(target_os = "linux")]
     {
-        linux::send_batch(socket, datagrams.iter().map(|&(to, bytes)| (None, to, bytes)))
+        linux::send_many(socket, datagrams)
     }
     #[cfg(not(target_os = "linux"))]
     {
@@ -83,62 +77,6 @@ pub fn has_gso(socket: &UdpSocket) -> bool {
     }
 }
 
-/// Makes `socket` (bound to the IPv4 wildcard) report the local address
-/// each datagram it receives was sent to, for [`recv_many_to`].
-pub fn report_local_addresses(socket: &UdpSocket) -> io::Result<()> {
-    #[cfg(target_os = "linux")]
-    {
-        linux::report_local_addresses(socket)
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = socket;
-        Err(io::Error::new(io::ErrorKind::Unsupported, "no local-address reports here"))
-    }
-}
-
-/// [`send_many`], each datagram from its own local IPv4 address: `(from,
-/// peer, datagram)`. The socket is bound to the IPv4 wildcard and each
-/// `from` is an address of this host (any of 127.0.0.0/8 on loopback).
-pub fn send_many_from(socket: &UdpSocket, datagrams: &[(Ipv4Addr, SocketAddr, &[u8])]) -> io::Result<usize> {
-    let datagrams = &datagrams[..datagrams.len().min(MAX_BATCH)];
-    if datagrams.is_empty() {
-        return Ok(0);
-    }
-    #[cfg(target_os = "linux")]
-    {
-        linux::send_batch(socket, datagrams.iter().map(|&(from, to, bytes)| (Some(from), to, bytes)))
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = socket;
-        Err(io::Error::new(io::ErrorKind::Unsupported, "no chosen source addresses here"))
-    }
-}
-
-/// [`recv_many`] on a socket that [`report_local_addresses`]: each
-/// datagram's length, sender, and the local IPv4 address it was sent to
-/// (`None` if the kernel did not say).
-pub fn recv_many_to(
-    socket: &UdpSocket,
-    buffers: &mut [Box<[u8]>],
-    got: &mut Vec<(usize, SocketAddr, Option<Ipv4Addr>)>,
-) -> io::Result<()> {
-    if buffers.is_empty() {
-        return Ok(());
-    }
-    #[cfg(target_os = "linux")]
-    {
-        linux::recv_batch(socket, buffers, true, |len, from, to| got.push((len, from, to)))
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let (len, from) = socket.recv_from(&mut buffers[0])?;
-        got.push((len, from, None));
-        Ok(())
-    }
-}
-
 /// Reads up to `buffers.len()` datagrams without blocking, one per buffer,
 /// appending each one's length and sender to `got` (in the order of the
 /// buffers). Returns `WouldBlock` when nothing is waiting. A datagram
@@ -149,7 +87,7 @@ pub fn recv_many(socket: &UdpSocket, buffers: &mut [Box<[u8]>], got: &mut Vec<(u
     }
     #[cfg(target_os = "linux")]
     {
-        linux::recv_batch(socket, buffers, false, |len, from, _| got.push((len, from)))
+        linux::recv_many(socket, buffers, got)
     }
     #[cfg(not(target_os = "linux"))]
     {
@@ -223,88 +161,30 @@ mod linux {
         unsafe { zeroed() }
     }
 
-    /// A control buffer with room for one `in_pktinfo` message, aligned
-    /// for `cmsghdr`.
-    type PktinfoControl = [u64; 6];
-
-    /// The bytes one `in_pktinfo` control message takes (within a
-    /// [`PktinfoControl`]).
-    fn pktinfo_space() -> usize {
-        // SAFETY: CMSG_SPACE only computes a size.
-        let space = unsafe { libc::CMSG_SPACE(size_of::<libc::in_pktinfo>() as u32) } as usize;
-        debug_assert!(space <= size_of::<PktinfoControl>());
-        space
-    }
-
-    pub(super) fn report_local_addresses(socket: &UdpSocket) -> io::Result<()> {
-        let on: libc::c_int = 1;
-        // SAFETY: `on` is a c_int, valid for reads of its length, for the call.
-        let r = unsafe {
-            libc::setsockopt(
-                socket.as_raw_fd(),
-                libc::IPPROTO_IP,
-                libc::IP_PKTINFO,
-                (&on as *const libc::c_int).cast(),
-                size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if r == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
-    }
-
-    /// One `sendmmsg` of `(from, to, bytes)`: `from`, where given, as the
-    /// datagram's source address (an `IP_PKTINFO` control message).
-    pub(super) fn send_batch<'a>(
-        socket: &UdpSocket,
-        datagrams: impl ExactSizeIterator<Item = (Option<Ipv4Addr>, SocketAddr, &'a [u8])>,
-    ) -> io::Result<usize> {
-        let count = datagrams.len();
-        let mut addrs: Vec<(libc::sockaddr_storage, libc::socklen_t)> = Vec::with_capacity(count);
-        let mut iovs: Vec<libc::iovec> = Vec::with_capacity(count);
-        let mut controls: Vec<PktinfoControl> = Vec::new();
-        let mut sources: Vec<Option<Ipv4Addr>> = Vec::with_capacity(count);
-        for (from, to, bytes) in datagrams {
-            addrs.push(to_raw(to));
-            iovs.push(libc::iovec { iov_base: bytes.as_ptr().cast_mut().cast(), iov_len: bytes.len() });
-            sources.push(from);
-        }
-        if sources.iter().any(Option::is_some) {
-            controls.resize(count, [0; 6]);
-        }
-        let space = pktinfo_space();
-        let mut headers: Vec<libc::mmsghdr> = Vec::with_capacity(count);
-        for (i, ((storage, len), iov)) in addrs.iter_mut().zip(iovs.iter_mut()).enumerate() {
-            let mut msg_hdr = empty_header();
-            msg_hdr.msg_name = (storage as *mut libc::sockaddr_storage).cast();
-            msg_hdr.msg_namelen = *len;
-            msg_hdr.msg_iov = iov;
-            msg_hdr.msg_iovlen = 1;
-            if let Some(from) = sources[i] {
-                msg_hdr.msg_control = controls[i].as_mut_ptr().cast();
-                msg_hdr.msg_controllen = space;
-                let info = libc::in_pktinfo {
-                    ipi_ifindex: 0,
-                    ipi_spec_dst: libc::in_addr { s_addr: u32::from_ne_bytes(from.octets()) },
-                    ipi_addr: libc::in_addr { s_addr: 0 },
-                };
-                // SAFETY: the header's control buffer is `space` bytes, room
-                // for one cmsghdr and an in_pktinfo, so CMSG_FIRSTHDR is not
-                // null and its data fits.
-                unsafe {
-                    let cmsg = libc::CMSG_FIRSTHDR(&msg_hdr);
-                    (*cmsg).cmsg_level = libc::IPPROTO_IP;
-                    (*cmsg).cmsg_type = libc::IP_PKTINFO;
-                    (*cmsg).cmsg_len = libc::CMSG_LEN(size_of::<libc::in_pktinfo>() as u32) as usize;
-                    std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::in_pktinfo>(), info);
-                }
-            }
-            headers.push(libc::mmsghdr { msg_hdr, msg_len: 0 });
-        }
+    pub(super) fn send_many(socket: &UdpSocket, datagrams: &[(SocketAddr, &[u8])]) -> io::Result<usize> {
+        let mut addrs: Vec<(libc::sockaddr_storage, libc::socklen_t)> =
+            datagrams.iter().map(|(addr, _)| to_raw(*addr)).collect();
+        let mut iovs: Vec<libc::iovec> = datagrams
+            .iter()
+            .map(|(_, bytes)| libc::iovec { iov_base: bytes.as_ptr().cast_mut().cast(), iov_len: bytes.len() })
+            .collect();
+        let mut headers: Vec<libc::mmsghdr> = addrs
+            .iter_mut()
+            .zip(iovs.iter_mut())
+            .map(|((storage, len), iov)| {
+                let mut msg_hdr = empty_header();
+                msg_hdr.msg_name = (storage as *mut libc::sockaddr_storage).cast();
+                msg_hdr.msg_namelen = *len;
+                msg_hdr.msg_iov = iov;
+                msg_hdr.msg_iovlen = 1;
+                libc::mmsghdr { msg_hdr, msg_len: 0 }
+            })
+            .collect();
         loop {
-            // SAFETY: every header points at an address, one iovec and (if
-            // any) a control buffer that live (in `addrs`, `iovs`,
-            // `controls`) until this call returns, each iovec at a datagram
-            // borrowed for the call; the kernel only reads them and writes
-            // each header's msg_len.
+            // SAFETY: every header points at an address and one iovec that
+            // live (in `addrs`, `iovs`) until this call returns, each iovec
+            // at a datagram borrowed for the call; the kernel only reads them
+            // and writes each header's msg_len.
             let sent =
                 unsafe { libc::sendmmsg(socket.as_raw_fd(), headers.as_mut_ptr(), headers.len() as libc::c_uint, 0) };
             if sent >= 0 {
@@ -384,14 +264,10 @@ mod linux {
         r == 0
     }
 
-    /// One `recvmmsg` into `buffers`, each datagram's length, sender and
-    /// (with `local`, from its `IP_PKTINFO` control message) the local
-    /// address it was sent to handed to `got` in order.
-    pub(super) fn recv_batch(
+    pub(super) fn recv_many(
         socket: &UdpSocket,
         buffers: &mut [Box<[u8]>],
-        local: bool,
-        mut got: impl FnMut(usize, SocketAddr, Option<Ipv4Addr>),
+        got: &mut Vec<(usize, SocketAddr)>,
     ) -> io::Result<()> {
         let count = buffers.len().min(super::MAX_BATCH);
         // SAFETY: sockaddr_storage is plain integers; all zeroes is valid.
@@ -400,28 +276,21 @@ mod linux {
             .iter_mut()
             .map(|b| libc::iovec { iov_base: b.as_mut_ptr().cast(), iov_len: b.len() })
             .collect();
-        let mut controls: Vec<PktinfoControl> = if local { vec![[0; 6]; count] } else { Vec::new() };
-        let space = size_of::<PktinfoControl>();
         let mut headers: Vec<libc::mmsghdr> = addrs
             .iter_mut()
             .zip(iovs.iter_mut())
-            .enumerate()
-            .map(|(i, (storage, iov))| {
+            .map(|(storage, iov)| {
                 let mut msg_hdr = empty_header();
                 msg_hdr.msg_name = (storage as *mut libc::sockaddr_storage).cast();
                 msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
                 msg_hdr.msg_iov = iov;
                 msg_hdr.msg_iovlen = 1;
-                if let Some(control) = controls.get_mut(i) {
-                    msg_hdr.msg_control = control.as_mut_ptr().cast();
-                    msg_hdr.msg_controllen = space;
-                }
                 libc::mmsghdr { msg_hdr, msg_len: 0 }
             })
             .collect();
         let read = loop {
-            // SAFETY: every header points at an address buffer, one iovec and
-            // (with `local`) a control buffer, each of its stated length, all
+            // SAFETY: every header points at an address buffer of its stated
+            // length and one iovec over a buffer of its stated length, all
             // alive until the call returns; no timeout is passed.
             let read = unsafe {
                 libc::recvmmsg(
@@ -441,35 +310,11 @@ mod linux {
             }
         };
         for (header, storage) in headers[..read].iter().zip(&addrs) {
-            let Some(from) = from_raw(storage, header.msg_hdr.msg_namelen) else { continue };
-            let to = if local { sent_to(&header.msg_hdr) } else { None };
-            got(header.msg_len as usize, from, to);
-        }
-        Ok(())
-    }
-
-    /// The local address in a received message's `IP_PKTINFO`, if it has one.
-    fn sent_to(header: &libc::msghdr) -> Option<Ipv4Addr> {
-        if header.msg_control.is_null() {
-            return None;
-        }
-        // SAFETY: the kernel filled the control buffer (msg_controllen
-        // bytes of it) with whole control messages; CMSG_FIRSTHDR and
-        // CMSG_NXTHDR stay within it and return null past the end.
-        unsafe {
-            let mut cmsg = libc::CMSG_FIRSTHDR(header);
-            while !cmsg.is_null() {
-                if (*cmsg).cmsg_level == libc::IPPROTO_IP
-                    && (*cmsg).cmsg_type == libc::IP_PKTINFO
-                    && (*cmsg).cmsg_len as usize >= libc::CMSG_LEN(size_of::<libc::in_pktinfo>() as u32) as usize
-                {
-                    let info = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::in_pktinfo>());
-                    return Some(Ipv4Addr::from(info.ipi_addr.s_addr.to_ne_bytes()));
-                }
-                cmsg = libc::CMSG_NXTHDR(header, cmsg);
+            if let Some(addr) = from_raw(storage, header.msg_hdr.msg_namelen) {
+                got.push((header.msg_len as usize, addr));
             }
         }
-        None
+        Ok(())
     }
 }
 
@@ -545,43 +390,6 @@ mod tests {
         let (sender, peer) = (bound(), bound());
         let e = send_segments(&sender, peer.local_addr().unwrap(), &[&[0; 100], &[0; 200]]).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
-    }
-
-    /// One wildcard socket speaks for several loopback addresses: each
-    /// datagram leaves from the address it names, and each answer says
-    /// which address it came back to.
-    #[test]
-    fn one_socket_sends_from_and_hears_at_many_local_addresses() {
-        let shared = UdpSocket::bind("0.0.0.0:0").unwrap();
-        shared.set_nonblocking(true).unwrap();
-        report_local_addresses(&shared).unwrap();
-        let port = shared.local_addr().unwrap().port();
-        let peer = bound();
-        let to = peer.local_addr().unwrap();
-        let locals: Vec<Ipv4Addr> = (7..12).map(|i| Ipv4Addr::new(127, 3, 0, i)).collect();
-        let batch: Vec<(Ipv4Addr, SocketAddr, &[u8])> =
-            locals.iter().enumerate().map(|(i, &from)| (from, to, &b"hello"[..i + 1])).collect();
-        assert_eq!(send_many_from(&shared, &batch).unwrap(), locals.len());
-        let heard = drain(&peer, locals.len());
-        let sources: Vec<SocketAddr> = heard.iter().map(|(_, from)| *from).collect();
-        let wanted: Vec<SocketAddr> = locals.iter().map(|&ip| SocketAddr::from((ip, port))).collect();
-        assert_eq!(sources, wanted);
-        for (i, (bytes, from)) in heard.iter().enumerate() {
-            assert_eq!(bytes.as_slice(), &b"hello"[..i + 1]);
-            peer.send_to(&[i as u8; 3], from).unwrap();
-        }
-        let mut buffers: Vec<Box<[u8]>> = (0..8).map(|_| vec![0; 64].into_boxed_slice()).collect();
-        let mut heard_at: Vec<(usize, SocketAddr, Option<Ipv4Addr>)> = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while heard_at.len() < locals.len() && Instant::now() < deadline {
-            match recv_many_to(&shared, &mut buffers, &mut heard_at) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(2)),
-                Err(e) => panic!("recv: {e}"),
-            }
-        }
-        let wanted: Vec<(usize, SocketAddr, Option<Ipv4Addr>)> = locals.iter().map(|&ip| (3, to, Some(ip))).collect();
-        assert_eq!(heard_at, wanted);
     }
 
     /// Nothing waiting: `WouldBlock`, and nothing appended.
