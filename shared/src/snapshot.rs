@@ -490,21 +490,6 @@ pub fn varint_bits(value: u64) -> usize {
     significant.div_ceil(7) * 8
 }
 
-/// Bits [`encode`] spends on a baseline entry of a kind without fields
-/// that moved from where it was predicted to `to` (its flag bits
-/// included).
-pub fn moved_bits(predicted: (u16, u16), to: (u16, u16)) -> usize {
-    let dx = i32::from(to.0) - i32::from(predicted.0);
-    let dy = i32::from(to.1) - i32::from(predicted.1);
-    if fits(dx, SMALL_BITS) && fits(dy, SMALL_BITS) {
-        2 + 1 + 2 * SMALL_BITS as usize
-    } else if fits(dx, MEDIUM_BITS) && fits(dy, MEDIUM_BITS) {
-        2 + 2 + 2 * MEDIUM_BITS as usize
-    } else {
-        2 + 2 + 2 * COORD_BITS as usize
-    }
-}
-
 /// The exact size of a payload being planned, entry by entry, in the
 /// codec's own cost model (so the planner and [`encode`] can never
 /// disagree). Start with [`SizePlan::new`], then for each baseline entry
@@ -555,12 +540,6 @@ impl SizePlan {
     /// A baseline entry is removed.
     pub fn remove(&mut self) {
         self.bits += Self::REMOVED_BITS;
-    }
-
-    /// Extra bits for turning a kept entry of a kind without fields into
-    /// a move from `predicted` to `to`.
-    pub fn move_cost(predicted: (u16, u16), to: (u16, u16)) -> usize {
-        moved_bits(predicted, to) - Self::KEPT_BITS
     }
 
     /// Extra bits for turning the kept baseline entry `old` (predicted at
@@ -627,44 +606,23 @@ pub fn encode(
     tick: u32,
 ) -> (Vec<u8>, usize) {
     let mut copy = target.to_vec();
-    encode_with_motion(schema, baseline, baseline_tick, None, &mut copy, tick)
+    encode_with_motion(schema, baseline, baseline_tick, &mut copy, tick)
 }
 
 /// [`encode`], and each target entry's motion filled in as [`with_motion`]
-/// does, in one walk over both sets. A sender that has already predicted
-/// each baseline entry to `tick` passes `predicted` (`predicted[i]` is
-/// `baseline[i].predict(baseline_tick, tick)`; only entries still in the
-/// target are read), so nothing is predicted twice.
+/// does, in one walk over both sets.
 pub fn encode_with_motion(
     schema: &Schema,
     baseline: &[Known],
     baseline_tick: u32,
-    predicted: Option<&[(u16, u16)]>,
     target: &mut [Known],
     tick: u32,
 ) -> (Vec<u8>, usize) {
-    let mut payload = Vec::new();
-    let bits = encode_with_motion_into(schema, baseline, baseline_tick, predicted, target, tick, &mut payload);
-    (payload, bits)
-}
-
-/// [`encode_with_motion`] into `out` (its old contents replaced, its
-/// allocation kept: a sender's buffer that lives from snapshot to
-/// snapshot). Returns the payload's length in bits.
-pub fn encode_with_motion_into(
-    schema: &Schema,
-    baseline: &[Known],
-    baseline_tick: u32,
-    predicted: Option<&[(u16, u16)]>,
-    target: &mut [Known],
-    tick: u32,
-    out: &mut Vec<u8>,
-) -> usize {
-    debug_assert!(predicted.is_none_or(|p| p.len() == baseline.len()));
+    let mut out = Vec::new();
     let dt = tick.wrapping_sub(baseline_tick);
-    let mut w = writer(out, baseline.len() / 2 + target.len() * 3 + 8);
+    let mut w = writer(&mut out, baseline.len() / 2 + target.len() * 3 + 8);
     let (mut t, mut fresh) = (0, 0usize);
-    for (i, b) in baseline.iter().enumerate() {
+    for b in baseline {
         while t < target.len() && target[t].id < b.id {
             target[t].motion = Motion::default();
             fresh += 1;
@@ -672,8 +630,7 @@ pub fn encode_with_motion_into(
         }
         match target.get_mut(t).filter(|k| k.id == b.id) {
             Some(k) => {
-                let predicted = predicted.map_or_else(|| b.predict(baseline_tick, tick), |p| p[i]);
-                w.write_entry(entry_bits(schema, predicted, b, k));
+                w.write_entry(entry_bits(schema, b.predict(baseline_tick, tick), b, k));
                 k.motion = Motion::between(b, (k.qx, k.qy), dt);
                 t += 1;
             }
@@ -694,7 +651,8 @@ pub fn encode_with_motion_into(
         baseline.get(b).is_none_or(|x| x.id != k.id)
     });
     write_fresh(&mut w, schema, fresh, fresh_entries);
-    finish(w, out)
+    let bits = finish(w, &mut out);
+    (out, bits)
 }
 
 /// Writes a payload from its parts, as a sender that planned it entry by

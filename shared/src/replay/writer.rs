@@ -76,8 +76,7 @@ impl<W: Write> Writer<W> {
         let (base_tick, delta) = match &self.prev {
             Some((prev_tick, prev)) => {
                 // And what a reader holds after decoding: positions plus motion.
-                let (payload, _) =
-                    snapshot::encode_with_motion(&self.schema, prev, *prev_tick, None, &mut entities, tick);
+                let (payload, _) = snapshot::encode_with_motion(&self.schema, prev, *prev_tick, &mut entities, tick);
                 (Some(*prev_tick), payload)
             }
             None => (None, Vec::new()),
